@@ -1,0 +1,3 @@
+//! cache-operator: the controllers and the commands of the `cache-operator` binary.
+
+pub mod commands;
