@@ -318,18 +318,31 @@ pub enum ZoneDistributionMode {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.cacheSubnetGroupName) == has(oldSelf.cacheSubnetGroupName)")
-    .message("aws.cacheSubnetGroupName is immutable")
-    .field_path(".cacheSubnetGroupName"))]
+#[x_kube(
+    validation = Rule::new("has(self.cacheSubnetGroupName) == has(oldSelf.cacheSubnetGroupName)")
+        .message("aws.cacheSubnetGroupName is immutable")
+        .field_path(".cacheSubnetGroupName"),
+    validation = Rule::new("has(self.engineVersion) == has(oldSelf.engineVersion)")
+        .message("aws.engineVersion is immutable")
+        .field_path(".engineVersion"),
+    validation = Rule::new("has(self.parameterGroupName) == has(oldSelf.parameterGroupName)")
+        .message("aws.parameterGroupName is immutable")
+        .field_path(".parameterGroupName"),
+    validation = Rule::new("(has(self.securityGroupIds) ? self.securityGroupIds : []) == (has(oldSelf.securityGroupIds) ? oldSelf.securityGroupIds : [])")
+        .message("aws.securityGroupIds is immutable")
+        .field_path(".securityGroupIds"),
+)]
 pub struct AwsClusterSpec {
     /// `redis` (Redis OSS) or `valkey`. Immutable.
     #[serde(default)]
     #[x_kube(validation = Rule::new("self == oldSelf").message("aws.engine is immutable"))]
     pub engine: AwsEngine,
 
-    /// e.g. `7.1` (redis) or `8.0` (valkey); the cloud's default when unset.
+    /// e.g. `7.1` (redis) or `8.0` (valkey); the cloud's default when unset. Immutable
+    /// (engine upgrades are not managed by the operator yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16), pattern(rules::AWS_ENGINE_VERSION_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.engineVersion is immutable"))]
     pub engine_version: Option<String>,
 
     /// Cluster mode `enabled` (sharded, configuration endpoint) or `disabled` (one shard,
@@ -344,7 +357,7 @@ pub struct AwsClusterSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("aws.cacheSubnetGroupName is immutable"))]
     pub cache_subnet_group_name: Option<String>,
 
-    /// VPC security groups (`sg-…`); the default security group when empty.
+    /// VPC security groups (`sg-…`); the default security group when empty. Immutable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(pattern(rules::AWS_SECURITY_GROUP_PATTERN)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
@@ -828,6 +841,7 @@ impl RedisClusterSpec {
             security_group_ids: aws.security_group_ids.clone(),
             snapshot_retention_limit: retention,
             parameter_group_name: aws.parameter_group_name.clone(),
+            user_group_ids: Vec::new(),
         })
     }
 }

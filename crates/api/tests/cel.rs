@@ -135,6 +135,34 @@ fn immutable_cluster_fields_refuse_changes() {
         Some(json!("private")),
         "aws.cacheSubnetGroupName is immutable",
     );
+    assert_refused(
+        "engine version",
+        aws_cluster(),
+        "/spec/aws/engineVersion",
+        Some(json!("8.1")),
+        "aws.engineVersion is immutable",
+    );
+    assert_refused(
+        "security groups added",
+        aws_cluster(),
+        "/spec/aws/securityGroupIds",
+        Some(json!(["sg-0123456789abcdef0"])),
+        "aws.securityGroupIds is immutable",
+    );
+    assert_refused(
+        "engine version",
+        aws_cluster(),
+        "/spec/aws/engineVersion",
+        Some(json!("8.1")),
+        "aws.engineVersion is immutable",
+    );
+    assert_refused(
+        "security groups added",
+        aws_cluster(),
+        "/spec/aws/securityGroupIds",
+        Some(json!(["sg-0123456789abcdef0"])),
+        "aws.securityGroupIds is immutable",
+    );
 }
 
 #[test]
@@ -160,10 +188,10 @@ fn mutable_cluster_fields_change_freely() {
     );
     assert_allowed("aws shards", aws_cluster(), "/spec/shardCount", json!(4));
     assert_allowed(
-        "aws security groups",
+        "aws snapshot retention",
         aws_cluster(),
-        "/spec/aws/securityGroupIds",
-        json!(["sg-0123456789abcdef0"]),
+        "/spec/aws/snapshotRetentionLimit",
+        json!(7),
     );
     let same = gcp_cluster();
     assert!(update_errors(&same, &same).is_empty());

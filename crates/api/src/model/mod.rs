@@ -82,6 +82,9 @@ pub struct AwsCluster {
     pub security_group_ids: Vec<String>,
     pub snapshot_retention_limit: Option<u32>,
     pub parameter_group_name: Option<String>,
+    /// The ElastiCache user group IDs of `spec.userGroupRefs`; resolved by the controller from
+    /// the UserGroup objects, empty straight out of the spec.
+    pub user_group_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
