@@ -473,6 +473,10 @@ pub struct RedisClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_type: Option<String>,
 
+    /// PEM certificates of the cloud's CA for this cluster's TLS (gcp), for clients to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+
     /// The cloud's own state word (`ACTIVE`, `available`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_state: Option<String>,

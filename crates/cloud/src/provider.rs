@@ -140,6 +140,13 @@ impl Change {
     }
 }
 
+/// What a create started, and the resource's full name (GCP name or AWS ARN) for the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub progress: Progress,
+    pub resource: String,
+}
+
 /// What a write started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -182,7 +189,7 @@ pub trait ClusterProvider: Send + Sync {
     async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>>;
 
     /// Start creating the cluster. Retrying a create for the same owner never makes two.
-    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Progress>;
+    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created>;
 
     /// Whether an existing cluster with the desired ID was created for `owner`.
     async fn claim(

@@ -22,7 +22,7 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Run the controllers.
-    Run,
+    Run(Box<cache_operator::run::RunOptions>),
 }
 
 fn main() -> ExitCode {
@@ -45,11 +45,15 @@ fn main() -> ExitCode {
             eprintln!("{}", report.summary());
             ExitCode::from(report.exit_code() as u8)
         }
-        Command::Run => {
-            eprintln!(
-                "error: `cache-operator run` is not available yet: the controllers have not landed"
-            );
-            ExitCode::from(2)
+        Command::Run(opts) => {
+            let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            match runtime.block_on(cache_operator::run::run(*opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

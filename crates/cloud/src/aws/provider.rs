@@ -7,7 +7,7 @@ use cache_operator_api::model::{AwsCluster, DesiredCluster};
 use super::AwsClients;
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
-    AwsObserved, Change, Claim, ClusterProvider, ClusterState, Endpoint, ObservedCluster,
+    AwsObserved, Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, ObservedCluster,
     OperationState, Owner, Progress, Scope,
 };
 
@@ -225,7 +225,7 @@ impl ClusterProvider for AwsClusters {
         }
     }
 
-    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Progress> {
+    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created> {
         let c = self.cluster(desired)?;
         let client = self.clients.client(&c.region);
         let replicated = c.replicas_per_shard > 0;
@@ -265,10 +265,19 @@ impl ClusterProvider for AwsClusters {
                 .automatic_failover_enabled(replicated)
                 .multi_az_enabled(replicated)
         };
-        self.clients
+        let out = self
+            .clients
             .call("CreateReplicationGroup", req.send())
             .await?;
-        Ok(Progress::Started)
+        let resource = out
+            .replication_group()
+            .and_then(|rg| rg.arn())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Created {
+            progress: Progress::Started,
+            resource,
+        })
     }
 
     async fn claim(

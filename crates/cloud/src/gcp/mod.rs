@@ -65,6 +65,8 @@ pub enum GcpAuth {
     Ambient(Arc<dyn gcp_auth::TokenProvider>),
     /// No `Authorization` header: for a simulator that runs without authentication.
     Anonymous,
+    /// No credentials could be found; every call fails saying why.
+    Missing(String),
 }
 
 impl GcpAuth {
@@ -77,6 +79,12 @@ impl GcpAuth {
     pub async fn token(&self) -> Result<Option<(String, jiff::Timestamp)>> {
         match self {
             GcpAuth::Anonymous => Ok(None),
+            GcpAuth::Missing(why) => Err(CloudError::new(
+                ErrorClass::Unauthenticated,
+                "credentials",
+                format!("no Google credentials: {why}"),
+                "gcp_auth token",
+            )),
             GcpAuth::Ambient(p) => {
                 let t = p.token(&[CLOUD_PLATFORM_SCOPE]).await.map_err(|e| {
                     CloudError::new(

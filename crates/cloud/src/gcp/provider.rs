@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::memorystore::{Cluster, DiscoveryEndpoint, Memorystore, PscConfig, rpc_code_name};
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
-    Change, Claim, ClusterProvider, ClusterState, Endpoint, GcpObserved, ObservedCluster,
+    Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, GcpObserved, ObservedCluster,
     OperationState, Owner, Progress, Scope,
 };
 
@@ -253,7 +253,7 @@ impl ClusterProvider for GcpClusters {
         Ok(self.api.get_cluster(&c.name()).await?.map(observe))
     }
 
-    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Progress> {
+    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created> {
         let c = self.cluster(desired)?;
         let op = self
             .api
@@ -264,7 +264,10 @@ impl ClusterProvider for GcpClusters {
                 &create_body(c),
             )
             .await?;
-        Ok(Progress::Operation(op.name))
+        Ok(Created {
+            progress: Progress::Operation(op.name),
+            resource: c.name(),
+        })
     }
 
     async fn claim(
