@@ -3,6 +3,7 @@
 
 mod provider;
 pub mod token;
+pub mod users;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,6 +1,7 @@
 //! Google Cloud: Memorystore for Redis Cluster (REST v1), IAM Credentials and Cloud Resource
 //! Manager IAM policies, over `reqwest` with tokens from `gcp_auth`.
 
+pub mod grants;
 pub mod iam;
 pub mod memorystore;
 mod provider;
@@ -98,6 +99,29 @@ impl GcpAuth {
                     .unwrap_or(jiff::Timestamp::MAX);
                 Ok(Some((t.as_str().to_owned(), expires)))
             }
+        }
+    }
+}
+
+impl GcpAuth {
+    /// A newly minted token of the operator's own identity, for a Secret that must carry a token
+    /// with most of its lifetime left. The shared provider caches its token until 20 s before
+    /// expiry; a new provider asks the token endpoint again (key files, user credentials; the
+    /// metadata server and gcloud keep their own caches).
+    pub async fn fresh_token(&self) -> Result<Option<(String, jiff::Timestamp)>> {
+        match self {
+            GcpAuth::Ambient(_) => {
+                let provider = gcp_auth::provider().await.map_err(|e| {
+                    CloudError::new(
+                        ErrorClass::Unauthenticated,
+                        "credentials",
+                        e.to_string(),
+                        "gcp_auth token",
+                    )
+                })?;
+                GcpAuth::Ambient(provider).token().await
+            }
+            other => other.token().await,
         }
     }
 }
