@@ -95,6 +95,25 @@ impl CloudSim {
         })
     }
 
+    /// The simulated cluster with this ID (gcp resource name or aws ARN ends with it).
+    pub async fn find_cluster(&self, id: &str) -> anyhow::Result<Option<Value>> {
+        let (slash, colon) = (format!("/{id}"), format!(":{id}"));
+        Ok(self.clusters().await?.into_iter().find(|c| {
+            c["name"].as_str().is_some_and(|n| n.ends_with(&slash) || n.ends_with(&colon))
+        }))
+    }
+
+    /// How many simulated clusters carry this ID (more than one would be a duplicate).
+    pub async fn count_clusters(&self, id: &str) -> anyhow::Result<usize> {
+        let (slash, colon) = (format!("/{id}"), format!(":{id}"));
+        Ok(self
+            .clusters()
+            .await?
+            .iter()
+            .filter(|c| c["name"].as_str().is_some_and(|n| n.ends_with(&slash) || n.ends_with(&colon)))
+            .count())
+    }
+
     /// A service-account key file the simulator's OAuth endpoint accepts.
     pub async fn service_account_key(&self, email: &str) -> anyhow::Result<Value> {
         self.send(

@@ -28,22 +28,11 @@ fn manifest(name: &str, provider: &str, id: &str) -> Value {
 
 /// How many simulated clusters carry each of our IDs.
 async fn inventory(env: &Env, ids: &[String]) -> anyhow::Result<BTreeMap<String, usize>> {
-    let all = env.sim().clusters().await?;
-    Ok(ids
-        .iter()
-        .map(|id| {
-            let n = all
-                .iter()
-                .filter(|c| {
-                    let s = c.to_string();
-                    s.contains(&format!("/{id}\""))
-                        || s.contains(&format!(":{id}\""))
-                        || c["id"] == json!(id)
-                })
-                .count();
-            (id.clone(), n)
-        })
-        .collect())
+    let mut out = BTreeMap::new();
+    for id in ids {
+        out.insert(id.clone(), env.sim().count_clusters(id).await?);
+    }
+    Ok(out)
 }
 
 fn objects() -> Vec<(String, String, Value)> {

@@ -65,13 +65,7 @@ async fn ping(env: &Env, status: &Value) -> anyhow::Result<String> {
 }
 
 async fn sim_cluster(sim: &CloudSim, id: &str) -> Option<Value> {
-    sim.clusters().await.unwrap().into_iter().find(|c| {
-        c.to_string().contains(&format!("\"{id}\""))
-            || c["name"]
-                .as_str()
-                .is_some_and(|n| n.ends_with(&format!("/{id}")))
-            || c["id"] == id
-    })
+    sim.find_cluster(id).await.unwrap()
 }
 
 async fn lifecycle(env: &Env, manifest: Value, scaled: (u32, u32)) -> anyhow::Result<()> {
