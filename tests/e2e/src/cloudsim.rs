@@ -99,7 +99,9 @@ impl CloudSim {
     pub async fn find_cluster(&self, id: &str) -> anyhow::Result<Option<Value>> {
         let (slash, colon) = (format!("/{id}"), format!(":{id}"));
         Ok(self.clusters().await?.into_iter().find(|c| {
-            c["name"].as_str().is_some_and(|n| n.ends_with(&slash) || n.ends_with(&colon))
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(&slash) || n.ends_with(&colon))
         }))
     }
 
@@ -110,7 +112,11 @@ impl CloudSim {
             .clusters()
             .await?
             .iter()
-            .filter(|c| c["name"].as_str().is_some_and(|n| n.ends_with(&slash) || n.ends_with(&colon)))
+            .filter(|c| {
+                c["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(&slash) || n.ends_with(&colon))
+            })
             .count())
     }
 

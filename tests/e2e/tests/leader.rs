@@ -36,10 +36,10 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() -> anyhow::
     let holder = |l: Option<Lease>| l.and_then(|l| l.spec).and_then(|s| s.holder_identity);
     let first = format!("{}-operator", env.name);
     let second = format!("{}-standby", env.name);
-    assert_eq!(
-        holder(leases.get_opt("cache-operator").await?),
-        Some(first.clone())
-    );
+    env.wait_for_value(Duration::from_secs(20), || async {
+        (holder(leases.get_opt("cache-operator").await.ok()?) == Some(first.clone())).then_some(())
+    })
+    .await?;
 
     let id = format!("lead-{:x}", rand::random::<u16>());
     env.apply(cluster("one", &id)).await?;
