@@ -45,6 +45,9 @@ pub mod reason {
     pub const REFERENCE_NOT_FOUND: &str = "ReferenceNotFound";
     /// A cross-namespace reference the target does not admit.
     pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+    /// The identity may not connect to the cluster: its group is not listed by the cluster, or
+    /// it is not a member of the group.
+    pub const NOT_AUTHORIZED: &str = "NotAuthorized";
     /// Something still depends on this object.
     pub const IN_USE: &str = "InUse";
     /// Credentials could not be refreshed; the previous ones are still valid.

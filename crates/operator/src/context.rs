@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::ClusterProvider;
+use cache_operator_cloud::aws::users::AwsUsers;
+use cache_operator_cloud::gcp::GcpAuth;
+use cache_operator_cloud::gcp::grants::PolicyEditor;
+use cache_operator_cloud::gcp::iam::IamCredentials;
 use kube::runtime::events::Recorder;
 use rand::Rng;
 
@@ -25,6 +29,42 @@ impl Providers {
         match d {
             DesiredCluster::Gcp(_) => &self.gcp,
             DesiredCluster::Aws(_) => &self.aws,
+        }
+    }
+}
+
+/// What the UserGroup and AccessBinding controllers use besides the cluster providers.
+#[derive(Clone)]
+pub struct Access {
+    /// ElastiCache users and user groups; also mints IAM auth tokens with the operator's AWS
+    /// credentials.
+    pub aws_users: AwsUsers,
+    /// The operator's own Google identity, for bindings that name no service account.
+    pub gcp_auth: GcpAuth,
+    /// `generateAccessToken` for the service accounts bindings name.
+    pub gcp_iam: IamCredentials,
+    /// Project IAM policy edits.
+    pub policies: PolicyEditor,
+    pub settings: AccessSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct AccessSettings {
+    /// How long an old aws password keeps working after a rotation; must exceed the time a
+    /// rewritten Secret takes to reach pods.
+    pub password_overlap: Duration,
+    /// Lifetime of aws IAM auth tokens (at most 15 minutes).
+    pub aws_iam_token_lifetime: Duration,
+    /// Lifetime asked of gcp access tokens.
+    pub gcp_token_lifetime: Duration,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            password_overlap: Duration::from_secs(600),
+            aws_iam_token_lifetime: Duration::from_secs(900),
+            gcp_token_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -59,6 +99,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub timing: Timing,
+    pub access: Access,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -69,6 +110,7 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
         timing: Timing,
+        access: Access,
     ) -> Self {
         Context {
             observer: Observer::new(providers.clone()),
@@ -77,6 +119,7 @@ impl Context {
             recorder,
             metrics,
             timing,
+            access,
             failures: Mutex::default(),
         }
     }

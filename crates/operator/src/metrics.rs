@@ -51,6 +51,9 @@ pub struct Metrics {
     pub cloud_call_seconds: Family<ApiLabels, Histogram>,
     pub token_expiry_seconds: Family<BindingLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub leader: Gauge<i64, AtomicI64>,
+    /// When each binding's credential expires; the gauge is computed from it at scrape time so
+    /// that it keeps counting down between reconciles.
+    expiries: std::sync::Mutex<std::collections::HashMap<BindingLabels, jiff::Timestamp>>,
 }
 
 impl Default for Metrics {
@@ -107,6 +110,7 @@ impl Default for Metrics {
             cloud_call_seconds,
             token_expiry_seconds,
             leader,
+            expiries: Default::default(),
         }
     }
 }
@@ -134,7 +138,31 @@ impl Metrics {
             .inc();
     }
 
+    /// Record when a binding's credential expires (`None`: it has no expiry, or the binding is
+    /// gone), for `cache_operator_token_expiry_seconds`.
+    pub fn set_token_expiry(&self, namespace: &str, name: &str, expires: Option<jiff::Timestamp>) {
+        let labels = BindingLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let mut map = self.expiries.lock().expect("expiry map lock");
+        match expires {
+            Some(t) => {
+                map.insert(labels, t);
+            }
+            None => {
+                map.remove(&labels);
+                self.token_expiry_seconds.remove(&labels);
+            }
+        }
+    }
+
     pub fn render(&self) -> String {
+        let now = jiff::Timestamp::now();
+        for (labels, t) in self.expiries.lock().expect("expiry map lock").iter() {
+            let left = t.duration_since(now).as_secs_f64();
+            self.token_expiry_seconds.get_or_create(labels).set(left);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String");

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cache_operator_api::{RedisCluster, UserGroup};
+use cache_operator_cloud::aws::users::AwsUsers;
 use cache_operator_cloud::aws::{AwsClients, AwsClusters};
+use cache_operator_cloud::gcp::grants::PolicyEditor;
+use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
 use futures::StreamExt;
@@ -19,8 +22,8 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Context, Providers, Timing};
-use crate::controller::cluster;
+use crate::context::{Access, AccessSettings, Context, Providers, Timing};
+use crate::controller::{binding, cluster, user_group};
 use crate::http::Health;
 use crate::leader::{Elector, LeaseConfig};
 use crate::metrics::Metrics;
@@ -89,6 +92,24 @@ pub struct RunOptions {
     /// ElastiCache endpoint (e.g. the cloud simulator); AWS_ENDPOINT_URL_ELASTICACHE works too.
     #[arg(long, env = "CACHE_OPERATOR_AWS_ENDPOINT")]
     pub aws_endpoint: Option<String>,
+
+    /// How long an aws user's previous password keeps working after a rotation. Must exceed
+    /// the time a rewritten Secret takes to reach pods (kubelet sync, typically up to ~2m).
+    #[arg(long, env = "CACHE_OPERATOR_PASSWORD_OVERLAP", default_value = "10m", value_parser = duration)]
+    pub password_overlap: Duration,
+    /// Lifetime of the aws IAM auth tokens written to Secrets (at most 15m, what ElastiCache accepts).
+    #[arg(long, env = "CACHE_OPERATOR_AWS_IAM_TOKEN_LIFETIME", default_value = "15m", value_parser = aws_token_lifetime)]
+    pub aws_iam_token_lifetime: Duration,
+}
+
+fn aws_token_lifetime(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() || d > Duration::from_secs(900) {
+        return Err(
+            "must be more than 0 and at most 15m (ElastiCache refuses longer-lived tokens)".into(),
+        );
+    }
+    Ok(d)
 }
 
 pub fn duration(s: &str) -> Result<Duration, String> {
@@ -117,7 +138,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
-    let providers = providers(&opts, metrics.clone()).await;
+    let (providers, access) = providers(&opts, metrics.clone()).await;
     let identity = opts.identity.clone().unwrap_or_else(default_identity);
     let recorder = Recorder::new(
         client.clone(),
@@ -138,6 +159,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         recorder,
         metrics.clone(),
         timing,
+        access,
     ));
     health.ready.store(true, Ordering::Relaxed);
 
@@ -212,12 +234,26 @@ async fn run_controllers(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
+    let groups_ctl = user_group::run(
+        client.clone(),
+        ctx.clone(),
+        namespace.clone(),
+        concurrency,
+        stop.clone(),
+    );
+    let bindings_ctl = binding::run(
+        client.clone(),
+        ctx.clone(),
+        namespace.clone(),
+        concurrency,
+        stop.clone(),
+    );
     let config = controller::Config::default().concurrency(concurrency);
     let controller =
         Controller::new(clusters, watcher::Config::default().any_semantic()).with_config(config);
     let store = controller.store();
     // A UserGroup's ID is needed by the aws clusters that list it.
-    controller
+    let clusters_ctl = controller
         .watches(
             groups,
             watcher::Config::default().any_semantic(),
@@ -239,11 +275,11 @@ async fn run_controllers(
         )
         .graceful_shutdown_on(stop.cancelled_owned())
         .run(cluster::reconcile, cluster::error_policy, ctx)
-        .for_each(|_| async {})
-        .await;
+        .for_each(|_| async {});
+    tokio::join!(clusters_ctl, groups_ctl, bindings_ctl);
 }
 
-async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> Providers {
+async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> (Providers, Access) {
     let base = opts
         .gcp_endpoint
         .as_deref()
@@ -270,13 +306,28 @@ async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> Providers {
             }
         },
     };
-    let rest = GoogleRest::new(auth, metrics.clone());
-    let gcp = GcpClusters::new(Memorystore::new(rest, &endpoints.redis));
-    let aws = AwsClusters::new(AwsClients::from_env(opts.aws_endpoint.clone(), metrics).await);
-    Providers {
-        gcp: Arc::new(gcp),
-        aws: Arc::new(aws),
-    }
+    let rest = GoogleRest::new(auth.clone(), metrics.clone());
+    let gcp = GcpClusters::new(Memorystore::new(rest.clone(), &endpoints.redis));
+    let aws_clients = AwsClients::from_env(opts.aws_endpoint.clone(), metrics).await;
+    let aws = AwsClusters::new(aws_clients.clone());
+    let access = Access {
+        aws_users: AwsUsers::new(aws_clients),
+        gcp_auth: auth,
+        gcp_iam: IamCredentials::new(rest.clone(), &endpoints.iam_credentials),
+        policies: PolicyEditor::new(ResourceManager::new(rest, &endpoints.resource_manager)),
+        settings: AccessSettings {
+            password_overlap: opts.password_overlap,
+            aws_iam_token_lifetime: opts.aws_iam_token_lifetime,
+            ..AccessSettings::default()
+        },
+    };
+    (
+        Providers {
+            gcp: Arc::new(gcp),
+            aws: Arc::new(aws),
+        },
+        access,
+    )
 }
 
 fn default_identity() -> String {

@@ -19,7 +19,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_aws};
 
-pub use provider::AwsClusters;
+pub use provider::{AwsClusters, OWNER_TAG, OWNER_UID_TAG};
 
 pub const API: &str = "elasticache";
 

@@ -139,6 +139,48 @@ impl AwsUsers {
         AwsUsers { clients }
     }
 
+    /// An IAM auth token for `user_id` on the replication group `cache_name`, signed with the
+    /// operator's own AWS credentials.
+    pub async fn iam_token(
+        &self,
+        region: &str,
+        cache_name: &str,
+        user_id: &str,
+        lifetime: std::time::Duration,
+    ) -> Result<super::token::IamToken> {
+        let Some(provider) = self.clients.sdk_config().credentials_provider() else {
+            return Err(crate::error::CloudError::new(
+                ErrorClass::Unauthenticated,
+                "credentials",
+                "no AWS credentials are configured",
+                "elasticache connect",
+            ));
+        };
+        super::token::mint(&provider, region, cache_name, user_id, lifetime).await
+    }
+
+    /// The tags of a user or user group, by ARN.
+    pub async fn tags(&self, region: &str, arn: &str) -> Result<Vec<(String, String)>> {
+        let client = self.clients.client(region);
+        let out = self
+            .clients
+            .call(
+                "ListTagsForResource",
+                client.list_tags_for_resource().resource_name(arn).send(),
+            )
+            .await?;
+        Ok(out
+            .tag_list()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+
     /// The user, `None` when it does not exist.
     pub async fn describe_user(&self, region: &str, user_id: &str) -> Result<Option<ObservedUser>> {
         let client = self.clients.client(region);
@@ -153,6 +195,46 @@ impl AwsUsers {
             Ok(out) => Ok(out.users().iter().map(observe_user).next()),
             Err(e) if e.is(ErrorClass::NotFound) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The users among `user_ids` that exist, in as few calls as the API allows (a `UserId`
+    /// filter, paginated), keyed by lowercase user ID.
+    pub async fn describe_users(
+        &self,
+        region: &str,
+        user_ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ObservedUser>> {
+        let mut out = std::collections::BTreeMap::new();
+        if user_ids.is_empty() {
+            return Ok(out);
+        }
+        let client = self.clients.client(region);
+        let filter = aws_sdk_elasticache::types::Filter::builder()
+            .name("UserId")
+            .set_values(Some(user_ids.to_vec()))
+            .build();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .call(
+                    "DescribeUsers",
+                    client
+                        .describe_users()
+                        .filters(filter.clone())
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await?;
+            for u in page.users() {
+                let u = observe_user(u);
+                out.insert(u.user_id.to_ascii_lowercase(), u);
+            }
+            match page.marker().filter(|m| !m.is_empty()) {
+                Some(m) => marker = Some(m.to_owned()),
+                None => return Ok(out),
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! The controllers, one module per kind, and what they share: finalizers, status writes,
 //! events and error handling.
 
+pub mod binding;
 pub mod cluster;
+pub mod user_group;
 
 use std::fmt::Debug;
 
