@@ -13,7 +13,8 @@ pub struct Target {
     pub password: Option<String>,
 }
 
-async fn connect(t: &Target) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+/// A connection as an application opens it: TLS with the given CA, AUTH with the user and password.
+pub async fn connect(t: &Target) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
     let addr = match &t.tls_ca {
         None => ConnectionAddr::Tcp(t.host.clone(), t.port),
         Some(_) => ConnectionAddr::TcpTls {
