@@ -122,6 +122,24 @@ impl AclUser {
     }
 }
 
+/// Commands managed services keep from customers (and that would let a client see or break the
+/// simulator's admin user), appended to every client user's rules.
+const RESTRICTED: [&str; 13] = [
+    "-acl|setuser",
+    "-acl|deluser",
+    "-acl|getuser",
+    "-acl|list",
+    "-acl|users",
+    "-acl|load",
+    "-acl|save",
+    "-acl|dryrun",
+    "-config|set",
+    "-config|rewrite",
+    "-shutdown",
+    "-debug",
+    "-module",
+];
+
 pub fn full_access() -> Vec<String> {
     ["on", "~*", "&*", "+@all"]
         .into_iter()
@@ -174,7 +192,7 @@ impl Backend {
         for u in desired {
             let mut cmd = redis::cmd("ACL");
             cmd.arg("SETUSER").arg(&u.name).arg("reset");
-            for r in &u.rules {
+            for r in u.rules.iter().map(String::as_str).chain(RESTRICTED) {
                 cmd.arg(r);
             }
             match &u.auth {
