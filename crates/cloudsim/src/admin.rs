@@ -42,13 +42,13 @@ fn bad_request(message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         &b"{}"[..]
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 async fn reset(State(shared): S) -> Response {
@@ -73,7 +73,7 @@ async fn faults(State(shared): S) -> Response {
 async fn set_faults(State(shared): S, body: Bytes) -> Response {
     let spec: FaultSpec = match parse(&body) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     if let Err(e) = spec.validate() {
         return bad_request(e);
@@ -94,7 +94,7 @@ async fn config(State(shared): S) -> Response {
 async fn set_config(State(shared): S, body: Bytes) -> Response {
     let patch: TunablesPatch = match parse(&body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     match shared.update_tunables(|t| patch.apply(t)) {
         Ok(t) => axum::Json(t).into_response(),
@@ -113,7 +113,7 @@ struct KeyRequest {
 async fn service_account_key(State(shared): S, body: Bytes) -> Response {
     let req: KeyRequest = match parse(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let token_uri = format!("{}/token", shared.base_url);
     // RSA key generation takes a moment; keep it off the async workers.
@@ -146,7 +146,7 @@ struct TokenRequest {
 async fn mint_token(State(shared): S, body: Bytes) -> Response {
     let req: TokenRequest = match parse(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let principal = match Principal::parse(&req.principal) {
         Ok(p) => p,

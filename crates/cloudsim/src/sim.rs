@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::aws::AwsState;
@@ -21,7 +21,7 @@ use crate::gcp::tokens::TokenStore;
 /// State every handler and background task shares.
 pub struct Shared {
     pub(crate) config: Config,
-    tunables: Mutex<Tunables>,
+    tunables: watch::Sender<Tunables>,
     pub(crate) base_url: String,
     pub(crate) counters: Counters,
     pub(crate) faults: Faults,
@@ -35,17 +35,35 @@ pub struct Shared {
 
 impl Shared {
     pub(crate) fn tunables(&self) -> Tunables {
-        *self.tunables.lock().expect("tunables lock")
+        *self.tunables.borrow()
+    }
+
+    /// Completes when the provisioning delay, counted from now, has passed. A later change of the delay
+    /// (admin config) applies to transitions already under way, so tests can hold a state and release it.
+    pub(crate) fn provisioning(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.tunables.subscribe();
+        let started = tokio::time::Instant::now();
+        async move {
+            loop {
+                let deadline = started + rx.borrow_and_update().provisioning_delay;
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => return,
+                    changed = rx.changed() => if changed.is_err() {
+                        tokio::time::sleep_until(deadline).await;
+                        return;
+                    },
+                }
+            }
+        }
     }
 
     pub(crate) fn update_tunables(
         &self,
         f: impl FnOnce(&mut Tunables) -> Result<(), String>,
     ) -> Result<Tunables, String> {
-        let mut t = self.tunables.lock().expect("tunables lock");
-        let mut next = *t;
+        let mut next = self.tunables();
         f(&mut next)?;
-        *t = next;
+        self.tunables.send_replace(next);
         Ok(next)
     }
 
@@ -63,7 +81,7 @@ impl Shared {
         self.tokens.clear();
         self.counters.clear();
         self.faults.clear();
-        *self.tunables.lock().expect("tunables lock") = self.config.tunables;
+        self.tunables.send_replace(self.config.tunables);
     }
 }
 
@@ -123,7 +141,7 @@ impl Sim {
             Shared {
                 dataplane: DataPlane::new(redis_binary, cluster_mode, tls, gate),
                 config,
-                tunables: Mutex::new(tunables),
+                tunables: watch::Sender::new(tunables),
                 base_url: base_url.clone(),
                 counters: Counters::default(),
                 faults: Faults::default(),

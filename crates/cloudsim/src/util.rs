@@ -53,6 +53,14 @@ pub fn decode_page_token(token: &str) -> Option<String> {
         .and_then(|b| String::from_utf8(b).ok())
 }
 
+/// Where a sorted-map scan for the next page starts: at the continuation key when it lies under `prefix`.
+pub fn page_start(prefix: &str, after: Option<&str>) -> String {
+    after
+        .filter(|a| a.starts_with(prefix))
+        .unwrap_or(prefix)
+        .to_owned()
+}
+
 /// One page of `items` (already sorted by key) after `after`, and the token for the next page.
 pub fn paginate<T: Clone>(
     items: impl Iterator<Item = (String, T)>,

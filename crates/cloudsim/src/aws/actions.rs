@@ -1,5 +1,6 @@
 //! The ElastiCache actions: validation, state transitions and results.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -13,7 +14,7 @@ use super::params::Params;
 use super::xml::El;
 use crate::dataplane::{AclUser, BackendKey, BackendSpec, TlsMode};
 use crate::sim::Shared;
-use crate::util::{decode_page_token, encode_page_token};
+use crate::util::{decode_page_token, page_start, paginate};
 
 const MAX_SHARDS: i64 = 90;
 const MAX_REPLICAS: i64 = 5;
@@ -126,29 +127,18 @@ fn page_args(p: &Params) -> Result<(usize, Option<String>), AwsError> {
     Ok((size, after))
 }
 
-fn paged<T>(items: Vec<(String, T)>, after: Option<&str>, size: usize) -> (Vec<T>, Option<String>) {
-    let mut page = Vec::new();
-    let mut last = None;
-    let mut more = false;
-    for (k, item) in items {
-        if after.is_some_and(|a| k.as_str() <= a) {
-            continue;
-        }
-        if page.len() == size {
-            more = true;
-            break;
-        }
-        last = Some(k);
-        page.push(item);
-    }
-    (
-        page,
-        if more {
-            last.map(|k| encode_page_token(&k))
-        } else {
-            None
-        },
-    )
+/// One page of a sorted map after the marker, and the next marker.
+fn paged<'a, T>(
+    map: &'a BTreeMap<String, T>,
+    after: Option<&str>,
+    size: usize,
+    keep: impl Fn(&T) -> bool,
+) -> (Vec<&'a T>, Option<String>) {
+    let items = map
+        .range(page_start("", after)..)
+        .filter(|(_, v)| keep(v))
+        .map(|(k, v)| (k.clone(), v));
+    paginate(items, after, size)
 }
 
 fn attachable_groups(
@@ -394,7 +384,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         at_rest,
     );
 
-    let tunables = ctx.shared.tunables();
+    let provisioned = ctx.shared.provisioning();
     let incarnation = ctx.shared.next_id();
     let (rendered, k) = ctx.with_region(|region| {
         if region.rgs.contains_key(&id) {
@@ -504,7 +494,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 shared.dataplane.wait_ready(&k).await;
             }
         };
-        tokio::join!(tokio::time::sleep(tunables.provisioning_delay), ready);
+        tokio::join!(provisioned, ready);
         let acl = {
             let aws = shared.aws.lock().expect("aws lock");
             let Some(region) = aws.regions.get(&region_name) else {
@@ -553,13 +543,11 @@ pub fn describe_replication_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, Aws
                 .ok_or_else(|| AwsError::rg_not_found(&id))?;
             return Ok(vec![El::node("ReplicationGroups", vec![rg.xml()])]);
         }
-        let items = region
-            .rgs
-            .iter()
-            .map(|(k, rg)| (k.clone(), rg.xml()))
-            .collect();
-        let (page, next) = paged(items, after.as_deref(), size);
-        let mut out = vec![El::node("ReplicationGroups", page)];
+        let (page, next) = paged(&region.rgs, after.as_deref(), size, |_| true);
+        let mut out = vec![El::node(
+            "ReplicationGroups",
+            page.into_iter().map(ReplicationGroup::xml).collect(),
+        )];
         if let Some(m) = next {
             out.push(El::text("Marker", m));
         }
@@ -590,9 +578,9 @@ fn start_modification(ctx: &Ctx, rg: &mut ReplicationGroup, next: RgSpec) -> El 
     let (id, incarnation) = (rg.id.clone(), rg.incarnation);
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
-    let delay = shared.tunables().provisioning_delay;
+    let provisioned = shared.provisioning();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        provisioned.await;
         let (updates, tls) = {
             let mut aws = shared.aws.lock().expect("aws lock");
             let Some(region) = aws.regions.get_mut(&region_name) else {
@@ -1012,7 +1000,7 @@ pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             "RetainPrimaryCluster is not supported by the simulator.",
         ));
     }
-    let tunables = ctx.shared.tunables();
+    let provisioned = ctx.shared.provisioning();
     let (rendered, id, incarnation) = ctx.with_region(|region| {
         let rg = available_rg(region, p)?;
         rg.status = "deleting";
@@ -1022,7 +1010,7 @@ pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(tunables.provisioning_delay).await;
+        provisioned.await;
         let still_ours = {
             let aws = shared.aws.lock().expect("aws lock");
             aws.regions
@@ -1195,15 +1183,16 @@ pub fn describe_users(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
                 vec![El::node("member", user_xml(region, u))],
             )]);
         }
-        let items = region
-            .users
-            .iter()
-            .filter(|(_, u)| engine.is_none_or(|e| u.spec.engine == e))
-            .filter(|(k, _)| id_filter.as_ref().is_none_or(|ids| ids.contains(k)))
-            .map(|(k, u)| (k.clone(), El::node("member", user_xml(region, u))))
+        let keep = |u: &User| {
+            engine.is_none_or(|e| u.spec.engine == e)
+                && id_filter.as_ref().is_none_or(|ids| ids.contains(&u.id))
+        };
+        let (page, next) = paged(&region.users, after.as_deref(), size, keep);
+        let members = page
+            .into_iter()
+            .map(|u| El::node("member", user_xml(region, u)))
             .collect();
-        let (page, next) = paged(items, after.as_deref(), size);
-        let mut out = vec![El::node("Users", page)];
+        let mut out = vec![El::node("Users", members)];
         if let Some(m) = next {
             out.push(El::text("Marker", m));
         }
@@ -1238,7 +1227,7 @@ fn active_user<'a>(
 
 pub fn modify_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let raw_id = p.required("UserId")?;
-    let delay = ctx.shared.tunables().provisioning_delay;
+    let provisioned = ctx.shared.provisioning();
     let (out, id, incarnation) = ctx.with_region(|region| {
         let u = active_user(region, raw_id, "modified")?;
         let mut next = u.spec.clone();
@@ -1270,7 +1259,7 @@ pub fn modify_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        provisioned.await;
         let updates = {
             let mut aws = shared.aws.lock().expect("aws lock");
             let Some(region) = aws.regions.get_mut(&region_name) else {
@@ -1305,7 +1294,7 @@ pub fn modify_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 
 pub fn delete_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let raw_id = p.required("UserId")?;
-    let delay = ctx.shared.tunables().provisioning_delay;
+    let provisioned = ctx.shared.provisioning();
     let (out, id, incarnation) = ctx.with_region(|region| {
         let (id, name) = {
             let u = active_user(region, raw_id, "deleted")?;
@@ -1333,16 +1322,16 @@ pub fn delete_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        provisioned.await;
         let updates = {
             let mut aws = shared.aws.lock().expect("aws lock");
             let Some(region) = aws.regions.get_mut(&region_name) else {
                 return;
             };
-            if !region
+            if region
                 .users
                 .get(&id)
-                .is_some_and(|u| u.incarnation == incarnation)
+                .is_none_or(|u| u.incarnation != incarnation)
             {
                 return;
             }
@@ -1422,7 +1411,7 @@ pub fn create_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     };
     let tag_list = tags(p)?;
     let incarnation = ctx.shared.next_id();
-    let delay = ctx.shared.tunables().provisioning_delay;
+    let provisioned = ctx.shared.provisioning();
     let out = ctx.with_region(|region| {
         if region.groups.contains_key(&id) {
             return Err(AwsError::new(
@@ -1456,7 +1445,7 @@ pub fn create_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        provisioned.await;
         let mut aws = shared.aws.lock().expect("aws lock");
         if let Some(g) = aws
             .regions
@@ -1485,13 +1474,12 @@ pub fn describe_user_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> 
                 vec![El::node("member", group_xml(region, g))],
             )]);
         }
-        let items = region
-            .groups
-            .iter()
-            .map(|(k, g)| (k.clone(), El::node("member", group_xml(region, g))))
+        let (page, next) = paged(&region.groups, after.as_deref(), size, |_| true);
+        let members = page
+            .into_iter()
+            .map(|g| El::node("member", group_xml(region, g)))
             .collect();
-        let (page, next) = paged(items, after.as_deref(), size);
-        let mut out = vec![El::node("UserGroups", page)];
+        let mut out = vec![El::node("UserGroups", members)];
         if let Some(m) = next {
             out.push(El::text("Marker", m));
         }
@@ -1539,7 +1527,7 @@ pub fn modify_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
             "No modifications were requested.",
         ));
     }
-    let delay = ctx.shared.tunables().provisioning_delay;
+    let provisioned = ctx.shared.provisioning();
     let (out, id, incarnation) = ctx.with_region(|region| {
         let (id, engine, mut members) = {
             let g = active_group(region, p)?;
@@ -1572,7 +1560,7 @@ pub fn modify_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        provisioned.await;
         let updates = {
             let mut aws = shared.aws.lock().expect("aws lock");
             let Some(region) = aws.regions.get_mut(&region_name) else {
@@ -1610,7 +1598,7 @@ pub fn modify_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 }
 
 pub fn delete_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let delay = ctx.shared.tunables().provisioning_delay;
+    let provisioned = ctx.shared.provisioning();
     let (out, id, incarnation) = ctx.with_region(|region| {
         let id = active_group(region, p)?.id.clone();
         let attached = region.rgs_of_group(&id);
@@ -1630,7 +1618,7 @@ pub fn delete_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        provisioned.await;
         let mut aws = shared.aws.lock().expect("aws lock");
         if let Some(region) = aws.regions.get_mut(&region_name)
             && region

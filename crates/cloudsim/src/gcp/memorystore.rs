@@ -14,7 +14,7 @@ use super::operations::{OpResult, Operation, Replays, Verb, parse_request_id};
 use super::protojson::ProtoEnum;
 use crate::dataplane::{AclAuth, AclUser, BackendKey, BackendSpec, TlsMode, full_access};
 use crate::sim::Shared;
-use crate::util::{decode_page_token, paginate, random_digits};
+use crate::util::{decode_page_token, page_start, paginate, random_digits};
 
 /// Regions offering Memorystore for Redis Cluster that `locations.list` reports (others are accepted too).
 const REGIONS: &[&str] = &[
@@ -184,9 +184,10 @@ pub fn create(
     drop(gcp);
     tracing::info!(cluster = %full, "memorystore cluster creating");
 
+    let provisioned = shared.provisioning();
     let shared = shared.clone();
     tokio::spawn(async move {
-        let delay = tokio::time::sleep(tunables.provisioning_delay);
+        let delay = provisioned;
         let ready = async {
             if shared.dataplane.enabled() {
                 shared.dataplane.wait_ready(&key).await;
@@ -232,7 +233,7 @@ pub fn list(shared: &Shared, parent: &LocationName, q: &Query) -> Result<Value, 
     let ints = q.ints();
     let items = gcp
         .clusters
-        .range(prefix.clone()..)
+        .range(page_start(&prefix, after.as_deref())..)
         .take_while(|(k, _)| k.starts_with(&prefix))
         .filter(|(k, _)| !parent.is_wildcard() || k[prefix.len()..].contains("/clusters/"))
         .map(|(k, c)| (k.clone(), c));
@@ -282,10 +283,11 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
     gcp.operations.insert(op.name.clone(), op);
     drop(gcp);
 
+    let provisioned = shared.provisioning();
     let shared = shared.clone();
     let name = name.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(tunables.provisioning_delay).await;
+        provisioned.await;
         let mut gcp = shared.gcp.lock().expect("gcp lock");
         let Some(c) = gcp
             .clusters
@@ -342,10 +344,11 @@ pub fn delete(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcE
     gcp.operations.insert(op.name.clone(), op);
     drop(gcp);
 
+    let provisioned = shared.provisioning();
     let shared = shared.clone();
     let name = name.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(tunables.provisioning_delay).await;
+        provisioned.await;
         let current = shared
             .gcp
             .lock()
@@ -405,7 +408,7 @@ pub fn list_operations(
     let gcp = shared.gcp.lock().expect("gcp lock");
     let items = gcp
         .operations
-        .range(prefix.clone()..)
+        .range(page_start(&prefix, after.as_deref())..)
         .take_while(|(k, _)| k.starts_with(&prefix))
         .map(|(k, op)| (k.clone(), op));
     let (page, next) = paginate(items, after.as_deref(), size);

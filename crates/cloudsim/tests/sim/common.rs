@@ -16,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
+/// A provisioning delay no test outlives: holds resources in their transitional state.
+pub const HOLD: u64 = 3_600_000;
 pub const PROJECT: &str = "proj";
 pub const REGION: &str = "us-central1";
 
@@ -221,6 +223,18 @@ impl TestSim {
             (out.users()[0].status() == Some(status)).then_some(())
         })
         .await
+    }
+
+    /// Changes the provisioning delay; transitions already under way follow the new value, so
+    /// `set_delay(HOLD)` freezes a state for inspection and `set_delay(0)` releases it.
+    pub async fn set_delay(&self, ms: u64) {
+        let (s, v) = self
+            .put(
+                "/_cloudsim/config",
+                serde_json::json!({"provisioningDelayMs": ms}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
     }
 
     pub fn ca_pem(&self) -> String {

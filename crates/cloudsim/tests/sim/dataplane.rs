@@ -148,7 +148,7 @@ async fn gcp_iam_auth_admits_exactly_valid_tokens_of_granted_principals() {
     );
 
     // Expired tokens get WRONGPASS; a connection authenticated earlier keeps working.
-    let short = impersonate(&t, SA, "2s").await;
+    let short = impersonate(&t, SA, "3s").await;
     let mut early = Raw::plain(port).await.unwrap();
     assert_eq!(early.cmd(&["AUTH", "default", &short]).await, "+OK");
     eventually("the short token expires", || async {

@@ -61,6 +61,7 @@ async fn cluster_mode_disabled_group_lifecycle() {
         .await
         .expect("modify description");
     assert_eq!(out.replication_group().unwrap().status(), Some("available"));
+    t.set_delay(HOLD).await;
     let out = aws
         .modify_replication_group()
         .replication_group_id("orders-cache")
@@ -81,6 +82,7 @@ async fn cluster_mode_disabled_group_lifecycle() {
             .into_service_error()
             .is_invalid_replication_group_state_fault()
     );
+    t.set_delay(0).await;
     let rg = t.wait_rg("orders-cache", "available").await;
     assert_eq!(rg.cache_node_type(), Some("cache.r7g.large"));
     assert_eq!(rg.description(), Some("orders v2"));
@@ -297,7 +299,12 @@ async fn describe_paginates_with_marker() {
 
 #[tokio::test]
 async fn replication_group_errors_map_to_typed_faults() {
-    let t = start(Opts::default()).await;
+    // A long provisioning delay keeps `dup` in `creating` for the whole test.
+    let t = start(Opts {
+        delay_ms: HOLD,
+        ..Opts::default()
+    })
+    .await;
     let aws = t.aws();
     let create = |id: &str| {
         aws.create_replication_group()
@@ -476,6 +483,7 @@ async fn users_and_user_groups() {
             .into_service_error()
             .is_default_user_required()
     );
+    t.set_delay(HOLD).await;
     let out = aws
         .create_user_group()
         .user_group_id("G")
@@ -499,6 +507,7 @@ async fn users_and_user_groups() {
             .is_invalid_user_group_state_fault(),
         "not active yet"
     );
+    t.set_delay(0).await;
     t.wait_user_group("g", "active").await;
     let out = aws
         .modify_user_group()

@@ -18,7 +18,11 @@ const RID: &str = "7f0d3c3e-6b1a-4e0e-9a55-3a1f1c0c0001";
 
 #[tokio::test]
 async fn cluster_moves_creating_active_deleting_gone() {
-    let t = start(Opts::default()).await;
+    let t = start(Opts {
+        delay_ms: HOLD,
+        ..Opts::default()
+    })
+    .await;
     let (s, op) = t
         .post(
             &format!("{}/clusters?clusterId=orders-cache", parent()),
@@ -45,6 +49,7 @@ async fn cluster_moves_creating_active_deleting_gone() {
         "no endpoints while CREATING: {creating}"
     );
 
+    t.set_delay(0).await;
     let done = t.wait_op(&op).await;
     let c = &done["response"];
     assert_eq!(
@@ -73,10 +78,12 @@ async fn cluster_moves_creating_active_deleting_gone() {
     assert_eq!(active["uid"].as_str().map(str::len), Some(21));
     assert!(active["createTime"].as_str().unwrap().ends_with('Z'));
 
+    t.set_delay(HOLD).await;
     let (s, del) = t.delete(&format!("/v1/{name}")).await;
     assert_eq!(s, StatusCode::OK, "{del}");
     let (_, deleting) = t.get(&format!("/v1/{name}")).await;
     assert_eq!(deleting["state"], "DELETING");
+    t.set_delay(0).await;
     let done = t.wait_op(&del).await;
     assert_eq!(
         done["response"]["@type"],
@@ -211,6 +218,7 @@ async fn patch_goes_through_updating_and_refuses_what_cannot_change() {
     t.create_cluster("scale-me", body()).await;
     let name = format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters/scale-me");
 
+    t.set_delay(HOLD).await;
     let (s, op) = t
         .patch(
             &format!("{name}?updateMask=shard_count"),
@@ -239,6 +247,7 @@ async fn patch_goes_through_updating_and_refuses_what_cannot_change() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(busy["error"]["status"], "FAILED_PRECONDITION");
 
+    t.set_delay(0).await;
     let done = t.wait_op(&op).await;
     assert_eq!(done["response"]["shardCount"], 6);
     assert_eq!(done["response"]["sizeGb"], 78);
