@@ -184,7 +184,12 @@ fn redis_json(shared: &Shared, key: &BackendKey) -> Value {
                 Readiness::Failed => "failed",
                 Readiness::Stopped => "stopped",
             };
-            json!({"running": matches!(s.readiness, Readiness::Ready(_)), "state": state, "port": s.port})
+            let socket = match &s.readiness {
+                Readiness::Ready(path) => Some(path.display().to_string()),
+                _ => None,
+            };
+            json!({"running": matches!(s.readiness, Readiness::Ready(_)), "state": state, "port": s.port,
+                   "socket": socket})
         }
     }
 }

@@ -55,6 +55,7 @@ struct Cli {
     /// How long a Memorystore requestId replays its original operation.
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     request_id_retention: Duration,
+    /// Log lines on stderr as text or JSON.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }

@@ -22,8 +22,10 @@ use crate::util::random_secret;
 /// The ACL user the simulator manages redis-server through (never handed to clients).
 pub const ADMIN_USER: &str = "cloudsim-admin";
 
+// $0 = redis-server, $1 = its config file, $2 = its temp dir (removed once redis-server is gone, which
+// matters when the simulator was killed and could not clean up itself).
 const WATCHDOG: &str = r#"exec 3<&0 </dev/null
-"$0" "$@" 3<&- &
+"$0" "$1" 3<&- &
 r=$!
 (read -r _ <&3; kill $r 2>/dev/null) &
 w=$!
@@ -31,6 +33,7 @@ exec 3<&-
 wait $r
 s=$?
 kill $w 2>/dev/null
+rm -rf -- "$2"
 exit $s
 "#;
 
@@ -122,6 +125,7 @@ impl RedisProcess {
             .arg(WATCHDOG)
             .arg(binary)
             .arg(&conf_path)
+            .arg(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -182,9 +182,11 @@ impl Default for Policy {
 }
 
 fn new_etag() -> String {
+    // Real etags are 8 bytes starting 0x07 0x06 ("BwY…"): keep the look, randomise the rest.
     let mut bytes = [0u8; 8];
-    rand::rng().fill(&mut bytes[1..]);
+    rand::rng().fill(&mut bytes[2..]);
     bytes[0] = 0x07;
+    bytes[1] = 0x06;
     STANDARD.encode(bytes)
 }
 

@@ -2,6 +2,7 @@
 //! real Redis connections. Data-plane tests need redis-server installed.
 
 mod admin;
+mod binary;
 mod common;
 mod dataplane;
 mod elasticache;
