@@ -96,10 +96,15 @@ impl Gate for Shared {
     }
 }
 
-/// Finds the redis-server binary: the path as given, else `redis-server` on PATH.
+/// Finds the redis-server binary: the path as given; a bare name or the default path is also looked up on
+/// PATH (an explicit path that does not exist is not silently replaced by another binary).
 fn find_redis(path: &Path) -> Option<PathBuf> {
     if path.is_file() {
         return Some(path.to_path_buf());
+    }
+    let bare = path.parent().is_none_or(|p| p.as_os_str().is_empty());
+    if !bare && path != Path::new(crate::config::DEFAULT_REDIS_SERVER) {
+        return None;
     }
     let name = path.file_name()?;
     std::env::var_os("PATH")
@@ -125,7 +130,7 @@ impl Sim {
                 let found = find_redis(path);
                 if found.is_none() {
                     tracing::warn!(
-                        "redis-server not found at {} or on PATH: clusters will report endpoints with no Redis \
+                        "redis-server not found (looked for {}): clusters will report endpoints with no Redis \
                          behind them (install the redis-server package, or pass --redis-server PATH)",
                         path.display()
                     );

@@ -43,8 +43,8 @@ impl Ctx<'_> {
     }
 
     fn with_region<T>(&self, f: impl FnOnce(&mut Region) -> T) -> T {
+        let account = self.account().to_owned();
         let mut aws = self.shared.aws.lock().expect("aws lock");
-        let account = self.shared.config.aws_account_id.as_str().to_owned();
         let region = aws
             .regions
             .entry(self.region.to_owned())
@@ -368,10 +368,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         ));
     }
     let tag_list = tags(p)?;
-    let at_rest = p
-        .bool("AtRestEncryptionEnabled")?
-        .unwrap_or(engine == Engine::Valkey);
-    let spec_base = (
+    let mut spec = RgSpec {
         description,
         engine,
         engine_version,
@@ -381,8 +378,25 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         automatic_failover,
         multi_az,
         transit,
-        at_rest,
-    );
+        at_rest_encryption: p
+            .bool("AtRestEncryptionEnabled")?
+            .unwrap_or(engine == Engine::Valkey),
+        auth_tokens: auth_token.into_iter().collect(),
+        user_group_ids: Vec::new(),
+        snapshot_retention_limit,
+        snapshot_window: p.get("SnapshotWindow").map(str::to_owned),
+        maintenance_window: p.get("PreferredMaintenanceWindow").map(str::to_owned),
+        security_group_ids: p
+            .list("SecurityGroupIds", "SecurityGroupId")
+            .unwrap_or_default(),
+        parameter_group,
+        subnet_group: p.get("CacheSubnetGroupName").map(str::to_owned),
+        data_tiering,
+        auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
+        kms_key_id: p.get("KmsKeyId").map(str::to_owned),
+        network_type: p.get("NetworkType").unwrap_or("ipv4").to_owned(),
+        ip_discovery: p.get("IpDiscovery").unwrap_or("ipv4").to_owned(),
+    };
 
     let provisioned = ctx.shared.provisioning();
     let incarnation = ctx.shared.next_id();
@@ -394,46 +408,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 format!("Replication group {id} already exists."),
             ));
         }
-        let user_group_ids = attachable_groups(region, &user_group_ids, transit.is_some())?;
-        let (
-            description,
-            engine,
-            engine_version,
-            node_type,
-            cluster_mode,
-            shards,
-            automatic_failover,
-            multi_az,
-            transit,
-            at_rest,
-        ) = spec_base;
-        let spec = RgSpec {
-            description,
-            engine,
-            engine_version,
-            node_type,
-            cluster_mode,
-            shards,
-            automatic_failover,
-            multi_az,
-            transit,
-            at_rest_encryption: at_rest,
-            auth_tokens: auth_token.into_iter().collect(),
-            user_group_ids,
-            snapshot_retention_limit,
-            snapshot_window: p.get("SnapshotWindow").map(str::to_owned),
-            maintenance_window: p.get("PreferredMaintenanceWindow").map(str::to_owned),
-            security_group_ids: p
-                .list("SecurityGroupIds", "SecurityGroupId")
-                .unwrap_or_default(),
-            parameter_group,
-            subnet_group: p.get("CacheSubnetGroupName").map(str::to_owned),
-            data_tiering,
-            auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
-            kms_key_id: p.get("KmsKeyId").map(str::to_owned),
-            network_type: p.get("NetworkType").unwrap_or("ipv4").to_owned(),
-            ip_discovery: p.get("IpDiscovery").unwrap_or("ipv4").to_owned(),
-        };
+        spec.user_group_ids = attachable_groups(region, &user_group_ids, spec.transit.is_some())?;
         let k = key(ctx.region, &id);
         let backend = BackendSpec {
             tls: tls_mode(&spec),

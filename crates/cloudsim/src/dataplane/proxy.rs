@@ -21,8 +21,14 @@ const DENIED_USER: &[u8] = b"cloudsim-denied";
 
 pub(super) async fn accept_loop(listener: TcpListener, backend: Arc<Backend>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // E.g. out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "redis proxy accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let backend = backend.clone();
         tokio::spawn(async move {
