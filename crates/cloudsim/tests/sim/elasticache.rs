@@ -620,6 +620,33 @@ async fn users_and_user_groups() {
         ["default", "iam-user"],
         "a deleted user leaves its groups"
     );
+
+    // A group nobody uses can be deleted.
+    aws.create_user_group()
+        .user_group_id("spare")
+        .engine("redis")
+        .user_ids("default")
+        .send()
+        .await
+        .expect("create spare group");
+    t.wait_user_group("spare", "active").await;
+    let out = aws
+        .delete_user_group()
+        .user_group_id("spare")
+        .send()
+        .await
+        .expect("delete group");
+    assert_eq!(out.status(), Some("deleting"));
+    eventually("user group deleted", || async {
+        let r = aws
+            .describe_user_groups()
+            .user_group_id("spare")
+            .send()
+            .await;
+        r.err()
+            .map(|e| assert!(e.into_service_error().is_user_group_not_found_fault()))
+    })
+    .await;
 }
 
 #[tokio::test]
