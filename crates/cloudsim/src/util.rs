@@ -62,7 +62,7 @@ pub fn page_start(prefix: &str, after: Option<&str>) -> String {
 }
 
 /// One page of `items` (already sorted by key) after `after`, and the token for the next page.
-pub fn paginate<T: Clone>(
+pub fn paginate<T>(
     items: impl Iterator<Item = (String, T)>,
     after: Option<&str>,
     page_size: usize,

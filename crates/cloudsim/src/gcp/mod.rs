@@ -246,34 +246,28 @@ pub async fn handle(
         tokio::time::sleep(verdict.latency).await;
     }
     let q = Query::parse(query);
-    let (response, outcome) = if let Route::Token = route {
-        match verdict.injected {
-            Some(i) => injected(i),
+    let failure = |e: RpcError| {
+        let outcome = e.code.as_str().to_owned();
+        (e.into_response(), outcome)
+    };
+    let (response, outcome) = match route {
+        // The token endpoint takes no bearer token.
+        Route::Token => match verdict.injected {
+            Some(i) => failure(injected(api, i)),
             None => identity::oauth_token(&shared, &body),
-        }
-    } else {
-        let auth = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let result = identity::check_caller(&shared, auth).and_then(|_| match verdict.injected {
-            Some(Injected::Throttled) => Err(RpcError::new(
-                Code::ResourceExhausted,
-                format!(
-                    "Quota exceeded for quota metric 'Requests' of service '{}'.",
-                    host_of(api)
-                ),
-            )),
-            Some(Injected::Unavailable) => Err(RpcError::new(
-                Code::Unavailable,
-                "The service is currently unavailable.",
-            )),
-            None => dispatch(&shared, route, &q, &body),
-        });
-        match result {
-            Ok(v) => (json_ok(v), OK.to_owned()),
-            Err(e) => {
-                let outcome = e.code.as_str().to_owned();
-                (e.into_response(), outcome)
+        },
+        route => {
+            let auth = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            let result =
+                identity::check_caller(&shared, auth).and_then(|_| match verdict.injected {
+                    Some(i) => Err(injected(api, i)),
+                    None => dispatch(&shared, route, &q, &body),
+                });
+            match result {
+                Ok(v) => (json_ok(v), OK.to_owned()),
+                Err(e) => failure(e),
             }
         }
     };
@@ -291,15 +285,20 @@ fn host_of(api: Api) -> &'static str {
     }
 }
 
-fn injected(i: Injected) -> (Response, String) {
-    let e = match i {
-        Injected::Throttled => RpcError::new(Code::ResourceExhausted, "Rate limit exceeded."),
+/// An injected fault in the API's own words.
+fn injected(api: Api, i: Injected) -> RpcError {
+    match i {
+        Injected::Throttled => RpcError::new(
+            Code::ResourceExhausted,
+            format!(
+                "Quota exceeded for quota metric 'Requests' of service '{}'.",
+                host_of(api)
+            ),
+        ),
         Injected::Unavailable => {
             RpcError::new(Code::Unavailable, "The service is currently unavailable.")
         }
-    };
-    let outcome = e.code.as_str().to_owned();
-    (e.into_response(), outcome)
+    }
 }
 
 fn dispatch(shared: &Arc<Shared>, route: Route, q: &Query, body: &[u8]) -> Result<Value, RpcError> {
