@@ -55,6 +55,20 @@ impl AwsClients {
         }
     }
 
+    /// Clients on a given SDK configuration (tests: static credentials and an endpoint).
+    pub fn from_config(
+        base: SdkConfig,
+        endpoint: Option<String>,
+        observer: Arc<dyn CallObserver>,
+    ) -> Self {
+        AwsClients {
+            base,
+            endpoint,
+            clients: Arc::default(),
+            observer,
+        }
+    }
+
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.base
     }
