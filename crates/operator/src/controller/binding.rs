@@ -286,6 +286,21 @@ impl<'a> Pass<'a> {
         self.obj.namespace().unwrap_or_default()
     }
 
+    /// Log a state change and publish it as an event.
+    async fn note(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let object = format!(
+            "{}/{}",
+            self.obj.namespace().unwrap_or_default(),
+            self.obj.name_any()
+        );
+        if type_ == EventType::Warning {
+            tracing::warn!(kind = KIND, %object, reason, "{note}");
+        } else {
+            tracing::info!(kind = KIND, %object, reason, "{note}");
+        }
+        event(self.ctx, self.obj, type_, reason, action, note).await;
+    }
+
     fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.ctx.client.clone(), &self.namespace())
     }
@@ -318,15 +333,7 @@ impl<'a> Pass<'a> {
             .map(|c| (c.status.clone(), c.reason.clone()));
         write_status(self.api, self.obj, Some(&old), &self.st).await?;
         if before != after || event_type == EventType::Warning {
-            event(
-                self.ctx,
-                self.obj,
-                event_type,
-                &reason,
-                "Reconcile",
-                message,
-            )
-            .await;
+            self.note(event_type, &reason, "Reconcile", message).await;
         }
         Ok(then)
     }
@@ -692,9 +699,7 @@ impl<'a> Pass<'a> {
             self.st.last_rotation_time = Some(Time(now));
         }
         if matches!(r.plan, Plan::AwsPassword { .. }) && rotated && previous.is_some() {
-            event(
-                self.ctx,
-                self.obj,
+            self.note(
                 EventType::Normal,
                 "PasswordRotated",
                 "Rotate",

@@ -265,6 +265,15 @@ fn wanted_grants(
     out
 }
 
+/// Where one user stands after a pass.
+enum UserState {
+    Done,
+    /// Not yet as the spec says.
+    Busy(String),
+    /// As the spec says, with a password rotation under way.
+    Rotating(String),
+}
+
 /// What went wrong with one step, to turn into conditions.
 enum Halt {
     /// Waiting on the cloud (a user or the group is busy): look again soon.
@@ -342,6 +351,21 @@ impl<'a> Pass<'a> {
         self.obj.namespace().unwrap_or_default()
     }
 
+    /// Log a state change and publish it as an event.
+    async fn note(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let object = format!(
+            "{}/{}",
+            self.obj.namespace().unwrap_or_default(),
+            self.obj.name_any()
+        );
+        if type_ == EventType::Warning {
+            tracing::warn!(kind = KIND, %object, reason, "{note}");
+        } else {
+            tracing::info!(kind = KIND, %object, reason, "{note}");
+        }
+        event(self.base(), self.obj, type_, reason, action, note).await;
+    }
+
     fn poll(&self) -> Action {
         Action::requeue(self.base().timing.poll)
     }
@@ -365,9 +389,7 @@ impl<'a> Pass<'a> {
                 Summary::Stalled { .. } | Summary::Retrying { .. } => EventType::Warning,
                 _ => EventType::Normal,
             };
-            event(
-                self.base(),
-                self.obj,
+            self.note(
                 type_,
                 summary.reason(),
                 "Reconcile",
@@ -547,15 +569,8 @@ impl<'a> Pass<'a> {
                 self.st.grants.len(),
                 g.members.len()
             );
-            event(
-                self.base(),
-                self.obj,
-                EventType::Normal,
-                "GrantsUpdated",
-                "Grant",
-                note,
-            )
-            .await;
+            self.note(EventType::Normal, "GrantsUpdated", "Grant", note)
+                .await;
         }
         let msg = if self.st.grants.is_empty() {
             "no gcp cluster lists this group in userGroupRefs yet; nothing is granted".to_owned()
@@ -586,9 +601,7 @@ impl<'a> Pass<'a> {
             }
             self.st.grants.retain(|g| g.project != project);
         }
-        event(
-            self.base(),
-            self.obj,
+        self.note(
             EventType::Normal,
             "GrantsRemoved",
             "Delete",
@@ -739,10 +752,12 @@ impl<'a> Pass<'a> {
         }
 
         let mut busy: Vec<String> = Vec::new();
+        let mut rotating: Vec<String> = Vec::new();
         for u in &wanted {
             match self.ensure_user(g, u, observed.get(&u.user_id)).await {
-                Ok(None) => {}
-                Ok(Some(why)) => busy.push(why),
+                Ok(UserState::Done) => {}
+                Ok(UserState::Busy(why)) => busy.push(why),
+                Ok(UserState::Rotating(why)) => rotating.push(why),
                 Err(Halt::Busy(why)) => busy.push(format!("user {}: {why}", u.user_id)),
                 Err(e) => {
                     self.save_passwords().await?;
@@ -773,9 +788,7 @@ impl<'a> Pass<'a> {
                     )
                     .await?;
                 self.record_group(&created);
-                event(
-                    self.base(),
-                    self.obj,
+                self.note(
                     EventType::Normal,
                     reason::CREATING,
                     "Create",
@@ -813,15 +826,8 @@ impl<'a> Pass<'a> {
                 add.join(", "),
                 remove.join(", ")
             );
-            event(
-                self.base(),
-                self.obj,
-                EventType::Normal,
-                reason::UPDATING,
-                "Update",
-                note.clone(),
-            )
-            .await;
+            self.note(EventType::Normal, reason::UPDATING, "Update", note.clone())
+                .await;
             return Err(Halt::Busy(note));
         }
 
@@ -841,9 +847,7 @@ impl<'a> Pass<'a> {
                 }
                 Some(_) => {
                     users.delete_user(&g.region, &id).await?;
-                    event(
-                        self.base(),
-                        self.obj,
+                    self.note(
                         EventType::Normal,
                         "UserDeleted",
                         "Update",
@@ -875,6 +879,10 @@ impl<'a> Pass<'a> {
             let until = Duration::try_from(until).unwrap_or(Duration::ZERO);
             wait = wait.min(until.max(Duration::from_secs(1)));
         }
+        if !rotating.is_empty() {
+            tracing::debug!(group = %self.obj.name_any(), rotating = %rotating.join("; "), "rotation under way");
+            wait = wait.min(self.base().timing.poll);
+        }
         self.finish(
             Summary::ready(reason::AVAILABLE, msg),
             Action::requeue(wait),
@@ -890,13 +898,13 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Bring one user to its spec. `Ok(Some(why))`: fine so far but not finished.
+    /// Bring one user to its spec.
     async fn ensure_user(
         &mut self,
         g: &AwsUserGroup,
         u: &WantedUser,
         observed: Option<&ObservedUser>,
-    ) -> Result<Option<String>, Halt> {
+    ) -> Result<UserState, Halt> {
         let users = self.base().access.aws_users.clone();
         if let Some(o) = observed
             && o.user_name != u.user_name
@@ -923,10 +931,13 @@ impl<'a> Pass<'a> {
                 let Some(o) = observed else {
                     let tags = self.tags();
                     self.create_user(g, new_user_for(g, u, auth, tags)).await?;
-                    return Ok(None);
+                    return Ok(UserState::Done);
                 };
                 if !o.is_active() {
-                    return Ok(Some(format!("user {} is {}", u.user_id, o.status)));
+                    return Ok(UserState::Busy(format!(
+                        "user {} is {}",
+                        u.user_id, o.status
+                    )));
                 }
                 let wrong_auth = u.kind == UserKind::Iam && o.auth != ObservedAuth::Iam;
                 let change = UserChange {
@@ -934,10 +945,10 @@ impl<'a> Pass<'a> {
                     auth: wrong_auth.then_some(UserAuth::Iam),
                 };
                 if change.is_empty() {
-                    return Ok(None);
+                    return Ok(UserState::Done);
                 }
                 users.modify_user(&g.region, &u.user_id, &change).await?;
-                Ok(Some(format!("updating user {}", u.user_id)))
+                Ok(UserState::Busy(format!("updating user {}", u.user_id)))
             }
             UserKind::Password => {
                 self.ensure_password_user(g, u, observed, access_change)
@@ -950,9 +961,7 @@ impl<'a> Pass<'a> {
         let users = self.base().access.aws_users.clone();
         match users.create_user(&g.region, &user).await {
             Ok(()) => {
-                event(
-                    self.base(),
-                    self.obj,
+                self.note(
                     EventType::Normal,
                     "UserCreated",
                     "Create",
@@ -980,7 +989,7 @@ impl<'a> Pass<'a> {
         u: &WantedUser,
         observed: Option<&ObservedUser>,
         access_change: Option<String>,
-    ) -> Result<Option<String>, Halt> {
+    ) -> Result<UserState, Halt> {
         let users = self.base().access.aws_users.clone();
         let now = Timestamp::now();
         let interval = self.interval_for(&u.user_id);
@@ -997,6 +1006,10 @@ impl<'a> Pass<'a> {
         let overlap = self.base().access.settings.password_overlap;
         let entry = self.entries.get(&u.user_id).cloned();
         let step = passwords::step(entry.as_ref(), cloud, now, interval, overlap);
+        // A rotation in flight is routine: it keeps the group Ready.
+        let rotating = entry
+            .as_ref()
+            .is_some_and(|e| e.pending.is_some() || e.previous.is_some());
         tracing::debug!(user = %u.user_id, ?step, "password step");
         let set =
             |ps: Vec<String>| UserAuth::Passwords(ps.into_iter().map(Password::new).collect());
@@ -1021,19 +1034,29 @@ impl<'a> Pass<'a> {
                 e.rotate_at = Some(passwords::next_rotation(&e, interval));
                 self.entries.insert(id.clone(), e);
                 self.save_passwords().await?;
-                Ok(observed.map(|_| format!("setting the password of user {id}")))
+                Ok(match observed {
+                    Some(_) => UserState::Busy(format!("setting the password of user {id}")),
+                    None => UserState::Done,
+                })
             }
             Step::Create => {
                 let e = entry.expect("Create comes with a record");
                 let tags = self.tags();
                 self.create_user(g, new_user_for(g, u, set(e.accepted()), tags))
                     .await?;
-                Ok(None)
+                Ok(UserState::Done)
             }
-            Step::Wait => Ok(Some(format!(
-                "user {id} is {}",
-                observed.map(|o| o.status.as_str()).unwrap_or("busy")
-            ))),
+            Step::Wait => {
+                let why = format!(
+                    "user {id} is {}",
+                    observed.map(|o| o.status.as_str()).unwrap_or("busy")
+                );
+                Ok(if rotating {
+                    UserState::Rotating(why)
+                } else {
+                    UserState::Busy(why)
+                })
+            }
             Step::BeginRotation { new } => {
                 let mut e = entry.expect("a rotation comes with a record");
                 e.pending = Some(new.clone());
@@ -1046,7 +1069,9 @@ impl<'a> Pass<'a> {
                     auth: Some(set(accepted)),
                 };
                 users.modify_user(&g.region, &id, &change).await?;
-                Ok(Some(format!("rotating the password of user {id}")))
+                Ok(UserState::Rotating(format!(
+                    "rotating the password of user {id}"
+                )))
             }
             Step::AddPending => {
                 let e = entry.expect("pending comes with a record");
@@ -1056,7 +1081,9 @@ impl<'a> Pass<'a> {
                     auth: Some(set(accepted)),
                 };
                 users.modify_user(&g.region, &id, &change).await?;
-                Ok(Some(format!("rotating the password of user {id}")))
+                Ok(UserState::Rotating(format!(
+                    "rotating the password of user {id}"
+                )))
             }
             Step::Promote => {
                 let old = entry.expect("pending comes with a record");
@@ -1074,9 +1101,7 @@ impl<'a> Pass<'a> {
                     now + jiff::SignedDuration::try_from(passwords::overlap(overlap, interval))
                         .unwrap_or_default(),
                 );
-                event(
-                    self.base(),
-                    self.obj,
+                self.note(
                     EventType::Normal,
                     "PasswordRotated",
                     "Rotate",
@@ -1086,22 +1111,28 @@ impl<'a> Pass<'a> {
                     ),
                 )
                 .await;
-                Ok(None)
+                Ok(UserState::Done)
             }
-            Step::DropPrevious { in_cloud } => {
+            Step::DropPrevious { in_cloud: true } => {
+                // The record keeps the old password until the cloud no longer holds it.
+                let e = entry.expect("a previous password comes with a record");
+                let change = UserChange {
+                    access_string: None,
+                    auth: Some(set(vec![e.current.clone()])),
+                };
+                users.modify_user(&g.region, &id, &change).await?;
+                Ok(UserState::Rotating(format!(
+                    "removing the previous password of user {id}"
+                )))
+            }
+            Step::DropPrevious { in_cloud: false } => {
                 let mut e = entry.expect("a previous password comes with a record");
-                if in_cloud {
-                    let change = UserChange {
-                        access_string: None,
-                        auth: Some(set(vec![e.current.clone()])),
-                    };
-                    users.modify_user(&g.region, &id, &change).await?;
-                }
                 e.previous = None;
                 self.due(passwords::next_rotation(&e, interval));
                 self.entries.insert(id.clone(), e);
                 self.save_passwords().await?;
-                Ok(in_cloud.then(|| format!("removing the previous password of user {id}")))
+                tracing::info!(group = %self.obj.name_any(), user = %id, "the previous password is retired");
+                Ok(UserState::Done)
             }
             Step::Heal => {
                 let e = entry.expect("healing comes with a record");
@@ -1110,7 +1141,9 @@ impl<'a> Pass<'a> {
                     auth: Some(set(e.accepted())),
                 };
                 users.modify_user(&g.region, &id, &change).await?;
-                Ok(Some(format!("restoring the passwords of user {id}")))
+                Ok(UserState::Busy(format!(
+                    "restoring the passwords of user {id}"
+                )))
             }
             Step::Idle { next } => {
                 self.due(next);
@@ -1126,9 +1159,9 @@ impl<'a> Pass<'a> {
                         auth: None,
                     };
                     users.modify_user(&g.region, &id, &change).await?;
-                    return Ok(Some(format!("updating user {id}")));
+                    return Ok(UserState::Busy(format!("updating user {id}")));
                 }
-                Ok(None)
+                Ok(UserState::Done)
             }
         }
     }
@@ -1197,9 +1230,7 @@ impl<'a> Pass<'a> {
                     .iter()
                     .any(|(k, v)| k == OWNER_UID_TAG && Some(v) == self.obj.uid().as_ref());
             if !ours {
-                event(
-                    self.base(),
-                    self.obj,
+                self.note(
                     EventType::Normal,
                     "Released",
                     "Delete",
@@ -1231,9 +1262,7 @@ impl<'a> Pass<'a> {
             )));
         }
         self.delete_password_secret().await?;
-        event(
-            self.base(),
-            self.obj,
+        self.note(
             EventType::Normal,
             "Deleted",
             "Delete",
