@@ -923,3 +923,96 @@ async fn cross_namespace_bindings_need_the_clusters_permission() -> anyhow::Resu
         .await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_valid_token_and_says_so() -> anyhow::Result<()> {
+    let env = Env::start("refresh-failure").await?;
+    let sim = env.sim();
+    let ns = env.namespace.clone();
+    let project = gcp_project();
+    sim.configure(json!({"gcpTokenMaxLifetimeSeconds": 30}))
+        .await?;
+    let sa = format!("jobs@{project}.iam.gserviceaccount.com");
+    env.apply(gcp_group("jobs", &[format!("serviceAccount:{sa}")]))
+        .await?;
+    env.apply(gcp_cluster("jobs", &unique_id("jobs"), &["jobs"]))
+        .await?;
+    env.apply(binding("jobs", "jobs", "jobs", Some(&sa), json!({})))
+        .await?;
+    env.wait_ready("AccessBinding", "jobs", READY).await?;
+    let first = read_secret(&env, &ns, "jobs").await?.unwrap();
+    let expires = expires_at(&first).unwrap();
+
+    // IAM Credentials goes down: the refresh at two thirds of the lifetime fails.
+    sim.faults(json!({"errorRate": 1.0, "operations": ["serviceAccounts.generateAccessToken"]}))
+        .await?;
+    let failing = env
+        .wait_for("AccessBinding", "jobs", READY, |o| {
+            let o = o?;
+            (condition(o, "Reconciling")?["reason"] == "RefreshFailed").then(|| o.clone())
+        })
+        .await?;
+    assert!(
+        jiff::Timestamp::now() < expires,
+        "the failure is noticed before the token expires"
+    );
+    assert_eq!(
+        condition(&failing, "Ready").unwrap()["status"],
+        "True",
+        "the old token still works"
+    );
+    let now = read_secret(&env, &ns, "jobs").await?.unwrap();
+    assert_eq!(
+        now["password"], first["password"],
+        "the Secret keeps the valid token"
+    );
+    let ca = sim.ca_pem().await?;
+    assert_eq!(
+        redis_client::set_get(&target(&now, &ca), "k", "v").await?,
+        "v"
+    );
+    let left = expiry_metric(&metrics(&env).await?, &ns, "jobs").expect("expiry metric");
+    assert!(left > 0.0 && left <= 30.0, "{left}");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(env.client.clone(), &ns);
+    env.wait_for_value(READY, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("RefreshFailed")
+                    && e.type_.as_deref() == Some("Warning")
+            })
+            .then_some(())
+    })
+    .await?;
+
+    // Past its expiry the binding says it is no longer Ready.
+    let expired = env
+        .wait_reason("AccessBinding", "jobs", "RefreshFailed", READY)
+        .await?;
+    assert_eq!(condition(&expired, "Ready").unwrap()["status"], "False");
+    assert!(jiff::Timestamp::now() >= expires);
+
+    // IAM Credentials is back: a new token, and the binding recovers.
+    sim.clear_faults().await?;
+    env.wait_for("AccessBinding", "jobs", READY, |o| {
+        let o = o?;
+        (condition(o, "Ready")?["reason"] == "CredentialsIssued"
+            && condition(o, "Ready")?["status"] == "True"
+            && condition(o, "Reconciling")?["status"] == "False")
+            .then_some(())
+    })
+    .await?;
+    let fresh = read_secret(&env, &ns, "jobs").await?.unwrap();
+    assert_ne!(fresh["password"], first["password"]);
+    assert_eq!(
+        redis_client::set_get(&target(&fresh, &ca), "k", "w").await?,
+        "w"
+    );
+    println!(
+        "refresh failure: noticed with {left:.0} s of validity left, the valid token kept, Ready=False after expiry, recovered once IAM Credentials answered"
+    );
+    Ok(())
+}
