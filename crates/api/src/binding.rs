@@ -31,7 +31,8 @@ use crate::validate::FieldErrors;
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1}"#,
-    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.tokenExpiresAt"}"#,
+    // A string, not a date: kubectl prints future dates as "<invalid>".
+    printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.tokenExpiresAt"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("has(self.spec.secretName) || size(self.metadata.name) <= 253")
         .message("metadata.name is the Secret name when spec.secretName is unset"),
