@@ -1,1 +1,6 @@
+//! kubesim: a Kubernetes API test server faithful to what kube-rs controllers and kubectl use.
 
+pub mod builtin;
+pub mod error;
+pub mod registry;
+pub mod schema;
