@@ -4,3 +4,8 @@ pub mod builtin;
 pub mod error;
 pub mod registry;
 pub mod schema;
+pub mod managed;
+pub mod meta;
+pub mod selector;
+pub mod patch;
+pub mod store;
