@@ -561,7 +561,7 @@ impl Core {
 
     fn apply(&self, def: &Arc<ResourceDef>, ns: &str, name: &str, sub: Subresource, body: &[u8], opts: &WriteOptions) -> ApiResult<Written> {
         if opts.manager.is_empty() {
-            return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set"));
+            return Err(ApiError::bad_request("fieldManager is required for apply requests"));
         }
         let config: Value = match serde_json::from_slice(body) {
             Ok(v) => v,

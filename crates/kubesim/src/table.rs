@@ -179,8 +179,8 @@ fn custom_cell(ty: &str, path: &str, o: &Value) -> Value {
     }
 }
 
-/// The cells of one row. `stored` is the stored form (core/v1 for events), `shown` the request form.
-fn cells(def: &ResourceDef, stored: &Value, shown: &Value) -> Vec<Value> {
+/// The cells of one row of an object in the request's version.
+fn cells(def: &ResourceDef, shown: &Value) -> Vec<Value> {
     let name = json!(meta::name(shown));
     let age = age_of(str_at(shown, "/metadata/creationTimestamp"));
     match def.behaviour {
@@ -190,7 +190,8 @@ fn cells(def: &ResourceDef, stored: &Value, shown: &Value) -> Vec<Value> {
         Behaviour::ServiceAccount => vec![name, json!(count(shown, "/secrets")), age],
         Behaviour::Lease => vec![name, json!(str_at(shown, "/spec/holderIdentity").unwrap_or_default()), age],
         Behaviour::Crd => vec![name, json!(str_at(shown, "/metadata/creationTimestamp").unwrap_or_default())],
-        Behaviour::CoreEvent | Behaviour::EventsV1Event => event_cells(stored),
+        Behaviour::CoreEvent => event_cells(shown),
+        Behaviour::EventsV1Event => event_cells(&crate::builtin::v1_event_to_core(shown)),
         Behaviour::Custom => {
             let mut c = vec![name];
             for pc in &def.printer_columns {
@@ -201,8 +202,8 @@ fn cells(def: &ResourceDef, stored: &Value, shown: &Value) -> Vec<Value> {
     }
 }
 
-fn row(def: &ResourceDef, stored: &Value, shown: &Value, include: IncludeObject) -> Value {
-    let mut r = json!({"cells": cells(def, stored, shown)});
+fn row(def: &ResourceDef, shown: &Value, include: IncludeObject) -> Value {
+    let mut r = json!({"cells": cells(def, shown)});
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => r["object"] = partial_metadata(shown),
@@ -217,9 +218,9 @@ pub fn partial_metadata(obj: &Value) -> Value {
            "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({}))})
 }
 
-/// A Table of `(stored, shown)` objects.
-pub fn table(def: &ResourceDef, objs: &[(Value, Value)], include: IncludeObject, list_meta: Value, headers: bool) -> Value {
-    let rows: Vec<Value> = objs.iter().map(|(s, o)| row(def, s, o, include)).collect();
+/// A Table of objects (in the request's version).
+pub fn table(def: &ResourceDef, objs: &[Value], include: IncludeObject, list_meta: Value, headers: bool) -> Value {
+    let rows: Vec<Value> = objs.iter().map(|o| row(def, o, include)).collect();
     let mut t = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "rows": rows});
     if headers {
         t["columnDefinitions"] = Value::Array(columns(def));
