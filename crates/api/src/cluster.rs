@@ -1,0 +1,874 @@
+//! `RedisCluster`: one managed Redis cluster on Memorystore or ElastiCache.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+// Used inside the derive attributes, which rustc does not count as a use.
+#[allow(unused_imports)]
+use kube::core::{ListMerge, Rule};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{HostPort, LocalRef, Provider};
+use crate::model::node_type::all_node_type_names;
+use crate::model::{AwsCluster, AwsNodeType, DesiredCluster, GcpCluster, GcpNodeType};
+use crate::rules::{self, Broken};
+use crate::validate::FieldErrors;
+
+/// A managed Redis cluster.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "cache-operator.io",
+    version = "v1alpha1",
+    kind = "RedisCluster",
+    namespaced,
+    status = "RedisClusterStatus",
+    shortname = "rdc",
+    category = "cache-operator",
+    printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.provider"}"#,
+    printcolumn = r#"{"name":"Region","type":"string","jsonPath":".spec.region"}"#,
+    printcolumn = r#"{"name":"Node Type","type":"string","jsonPath":".spec.nodeType"}"#,
+    printcolumn = r#"{"name":"Shards","type":"integer","jsonPath":".spec.shardCount"}"#,
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicasPerShard","priority":1}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".status.endpoints.discovery[0].host"}"#,
+    printcolumn = r#"{"name":"Port","type":"integer","jsonPath":".status.endpoints.discovery[0].port","priority":1}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1}"#,
+    printcolumn = r#"{"name":"Cloud Resource","type":"string","jsonPath":".status.cloudResource","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new(
+        "has(self.spec.instanceId) || self.metadata.name.matches('^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')"
+    ).message(
+        "metadata.name is the instance ID when spec.instanceId is unset, so it must be 1-63 lowercase letters, digits or hyphens, start with a letter and end with a letter or digit; set spec.instanceId otherwise"
+    ),
+    validation = Rule::new(
+        "has(self.spec.instanceId) || self.spec.provider != 'aws' || (size(self.metadata.name) <= 40 && !self.metadata.name.contains('--'))"
+    ).message(
+        "metadata.name is the replication group ID when spec.instanceId is unset: for provider aws it must be at most 40 characters without '--'; set spec.instanceId otherwise"
+    ),
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.provider != 'gcp' || has(self.gcp)").message("spec.gcp is required when provider is gcp").field_path(".gcp"),
+    validation = Rule::new("self.provider != 'aws' || has(self.aws)").message("spec.aws is required when provider is aws").field_path(".aws"),
+    validation = Rule::new("self.provider == 'gcp' || !has(self.gcp)").message("spec.gcp must not be set when provider is aws").field_path(".gcp"),
+    validation = Rule::new("self.provider == 'aws' || !has(self.aws)").message("spec.aws must not be set when provider is gcp").field_path(".aws"),
+    validation = Rule::new("self.provider == 'gcp' ? self.nodeType.startsWith('redis-') : self.nodeType.startsWith('cache.')")
+        .message("nodeType must be a Memorystore type (redis-...) for provider gcp and an ElastiCache type (cache....) for provider aws")
+        .field_path(".nodeType"),
+    validation = Rule::new("self.provider != 'aws' || !has(self.instanceId) || (size(self.instanceId) <= 40 && !self.instanceId.contains('--'))")
+        .message("instanceId for provider aws must be at most 40 characters and must not contain '--'")
+        .field_path(".instanceId"),
+    validation = Rule::new("self.provider != 'gcp' || self.replicasPerShard <= 2")
+        .message("replicasPerShard must be 0-2 for provider gcp")
+        .field_path(".replicasPerShard"),
+    validation = Rule::new("self.provider != 'aws' || self.shardCount <= 90")
+        .message("shardCount must be 1-90 for provider aws")
+        .field_path(".shardCount"),
+    validation = Rule::new("!has(self.aws) || self.aws.clusterMode != 'disabled' || self.shardCount == 1")
+        .message("shardCount must be 1 when aws.clusterMode is disabled")
+        .field_path(".shardCount"),
+    validation = Rule::new("self.provider != 'aws' || self.shardCount * (self.replicasPerShard + 1) <= 500")
+        .message("an aws cluster has at most 500 nodes: shardCount * (replicasPerShard + 1) <= 500"),
+    validation = Rule::new("self.provider != 'gcp' || self.authMode != 'password'")
+        .message("authMode password is not offered by Memorystore for Redis Cluster: use iam or disabled")
+        .field_path(".authMode"),
+    validation = Rule::new("self.provider != 'aws' || self.authMode == 'disabled' || self.transitEncryption")
+        .message("authMode iam or password on aws needs transitEncryption: true")
+        .field_path(".transitEncryption"),
+    validation = Rule::new("self.provider != 'aws' || self.authMode == 'disabled' || (has(self.userGroupRefs) && size(self.userGroupRefs) > 0)")
+        .message("authMode iam or password on aws needs a user group in userGroupRefs")
+        .field_path(".userGroupRefs"),
+    validation = Rule::new("self.authMode != 'disabled' || !has(self.userGroupRefs) || size(self.userGroupRefs) == 0")
+        .message("userGroupRefs has no effect when authMode is disabled")
+        .field_path(".userGroupRefs"),
+    validation = Rule::new("self.provider != 'aws' || !has(self.userGroupRefs) || size(self.userGroupRefs) <= 1")
+        .message("an ElastiCache replication group takes at most one user group")
+        .field_path(".userGroupRefs"),
+    validation = Rule::new("self.provider != 'aws' || self.authMode != 'iam' || !has(self.aws) || !has(self.aws.engineVersion) || (self.aws.engine == 'valkey' ? self.aws.engineVersion.matches('^(7[.]([2-9]|[1-9][0-9])|([89]|[1-9][0-9])[.])') : self.aws.engineVersion.matches('^([7-9]|[1-9][0-9])[.]'))")
+        .message("authMode iam needs Redis OSS 7.0 or later, or Valkey 7.2 or later")
+        .field_path(".aws.engineVersion"),
+    validation = Rule::new("self.provider != 'aws' || self.authMode != 'password' || !has(self.aws) || !has(self.aws.engineVersion) || self.aws.engineVersion.matches('^([6-9]|[1-9][0-9])[.]')")
+        .message("authMode password (RBAC user groups) needs engine version 6.0 or later")
+        .field_path(".aws.engineVersion"),
+    validation = Rule::new("!has(self.gcp) || !has(self.gcp.zoneDistribution) || !has(self.gcp.zoneDistribution.zone) || self.gcp.zoneDistribution.zone.startsWith(self.region + '-')")
+        .message("gcp.zoneDistribution.zone must be a zone of spec.region")
+        .field_path(".gcp.zoneDistribution.zone"),
+    validation = Rule::new("has(self.instanceId) == has(oldSelf.instanceId)").message("instanceId is immutable").field_path(".instanceId"),
+)]
+pub struct RedisClusterSpec {
+    /// `gcp` (Memorystore for Redis Cluster) or `aws` (ElastiCache). Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("provider is immutable"))]
+    pub provider: Provider,
+
+    /// The cloud's ID for the cluster; defaults to `metadata.name`. gcp: 1-63 lowercase letters,
+    /// digits and hyphens, starting with a letter and ending with a letter or digit. aws
+    /// (replication group ID): the same, at most 40 characters and no `--`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), pattern(rules::GCP_CLUSTER_ID_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("instanceId is immutable"))]
+    pub instance_id: Option<String>,
+
+    /// Cloud region, e.g. `us-central1` or `eu-west-1`. Immutable.
+    #[schemars(length(min = 1, max = 40), pattern(rules::REGION_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable"))]
+    pub region: String,
+
+    /// gcp: `redis-shared-core-nano`, `redis-standard-small`, `redis-highmem-medium`,
+    /// `redis-highmem-xlarge`; aws: a current-generation `cache.*` type.
+    #[schemars(schema_with = "node_type_schema")]
+    pub node_type: String,
+
+    /// Number of shards. gcp: 1-250; aws: 1-90 with cluster mode enabled, 1 with it disabled.
+    #[schemars(range(min = 1, max = 250))]
+    pub shard_count: i32,
+
+    /// Replicas per shard. gcp: 0-2; aws: 0-5.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 5))]
+    pub replicas_per_shard: i32,
+
+    /// `iam` (tokens from the cloud's IAM), `password` (aws only: RBAC users with passwords)
+    /// or `disabled`. Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("authMode is immutable"))]
+    pub auth_mode: AuthMode,
+
+    /// TLS between clients and the cluster. Immutable.
+    #[serde(default = "default_true")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("transitEncryption is immutable"))]
+    pub transit_encryption: bool,
+
+    /// What deleting this object does to the cloud resource. Defaults to `Delete` for a cluster
+    /// the operator created and to `Retain` for an adopted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// While true the cloud resource is never deleted (on gcp also the cloud's own deletion
+    /// protection).
+    #[serde(default)]
+    pub deletion_protection: bool,
+
+    /// Take over a cloud resource with this ID that the operator did not create.
+    #[serde(default)]
+    pub adopt: bool,
+
+    /// Memorystore settings; required when provider is gcp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpClusterSpec>,
+
+    /// ElastiCache settings; required when provider is aws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsClusterSpec>,
+
+    /// UserGroups (in this namespace) allowed to connect. aws: attached to the replication
+    /// group (at most one); gcp: their members get the connection role on this cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub user_group_refs: Vec<LocalRef>,
+
+    /// Who may bind to this cluster from other namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<ClusterAccess>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn node_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": all_node_type_names(),
+    })
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Iam,
+    Password,
+    Disabled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the cloud resource and wait until it is gone.
+    Delete,
+    /// Leave the cloud resource in place.
+    Retain,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.network.startsWith('projects/' + (has(self.networkProject) ? self.networkProject : self.project) + '/')")
+        .message("gcp.network must belong to gcp.project (or to gcp.networkProject for a Shared VPC host project)")
+        .field_path(".network"),
+    validation = Rule::new("has(self.networkProject) == has(oldSelf.networkProject)").message("gcp.networkProject is immutable").field_path(".networkProject"),
+    validation = Rule::new("has(self.zoneDistribution) == has(oldSelf.zoneDistribution)").message("gcp.zoneDistribution is immutable").field_path(".zoneDistribution"),
+)]
+pub struct GcpClusterSpec {
+    /// Project that owns the cluster. Immutable.
+    #[schemars(length(min = 6, max = 30), pattern(rules::GCP_PROJECT_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.project is immutable"))]
+    pub project: String,
+
+    /// VPC network for the cluster's endpoints: `projects/<project>/global/networks/<network>`.
+    /// Immutable.
+    #[schemars(length(max = 200), pattern(rules::GCP_NETWORK_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.network is immutable"))]
+    pub network: String,
+
+    /// Project of `network` when it is a Shared VPC host project; defaults to `project`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 6, max = 30), pattern(rules::GCP_PROJECT_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.networkProject is immutable"))]
+    pub network_project: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<GcpPersistence>,
+
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.zoneDistribution is immutable"))]
+    pub zone_distribution: Option<GcpZoneDistribution>,
+
+    /// Redis configuration parameters Memorystore lets you set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients'])")
+        .message("gcp.redisConfigs accepts only maxmemory-clients, maxmemory, maxmemory-policy, notify-keyspace-events, slowlog-log-slower-than and maxclients"))]
+    pub redis_configs: BTreeMap<String, String>,
+}
+
+/// The Redis configuration keys Memorystore for Redis Cluster accepts.
+pub const GCP_REDIS_CONFIG_KEYS: &[&str] = &[
+    "maxmemory-clients",
+    "maxmemory",
+    "maxmemory-policy",
+    "notify-keyspace-events",
+    "slowlog-log-slower-than",
+    "maxclients",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.rdbSnapshotPeriod) || self.mode == 'rdb'").message("rdbSnapshotPeriod needs mode rdb").field_path(".rdbSnapshotPeriod"),
+    validation = Rule::new("!has(self.aofAppendFsync) || self.mode == 'aof'").message("aofAppendFsync needs mode aof").field_path(".aofAppendFsync"),
+)]
+pub struct GcpPersistence {
+    pub mode: PersistenceMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdb_snapshot_period: Option<RdbSnapshotPeriod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aof_append_fsync: Option<AofAppendFsync>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PersistenceMode {
+    Disabled,
+    Rdb,
+    Aof,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RdbSnapshotPeriod {
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "6h")]
+    SixHours,
+    #[serde(rename = "12h")]
+    TwelveHours,
+    #[serde(rename = "24h")]
+    TwentyFourHours,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AofAppendFsync {
+    No,
+    Everysec,
+    Always,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.mode == 'single-zone' ? has(self.zone) : !has(self.zone)")
+    .message("zone is required with mode single-zone and not allowed with multi-zone")
+    .field_path(".zone"))]
+pub struct GcpZoneDistribution {
+    pub mode: ZoneDistributionMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63), pattern(rules::GCP_ZONE_PATTERN))]
+    pub zone: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZoneDistributionMode {
+    MultiZone,
+    SingleZone,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.cacheSubnetGroupName) == has(oldSelf.cacheSubnetGroupName)")
+        .message("aws.cacheSubnetGroupName is immutable")
+        .field_path(".cacheSubnetGroupName"),
+    validation = Rule::new("has(self.engineVersion) == has(oldSelf.engineVersion)")
+        .message("aws.engineVersion is immutable")
+        .field_path(".engineVersion"),
+    validation = Rule::new("has(self.parameterGroupName) == has(oldSelf.parameterGroupName)")
+        .message("aws.parameterGroupName is immutable")
+        .field_path(".parameterGroupName"),
+    validation = Rule::new("(has(self.securityGroupIds) ? self.securityGroupIds : []) == (has(oldSelf.securityGroupIds) ? oldSelf.securityGroupIds : [])")
+        .message("aws.securityGroupIds is immutable")
+        .field_path(".securityGroupIds"),
+)]
+pub struct AwsClusterSpec {
+    /// `redis` (Redis OSS) or `valkey`. Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.engine is immutable"))]
+    pub engine: AwsEngine,
+
+    /// e.g. `7.1` (redis) or `8.0` (valkey); the cloud's default when unset. Immutable
+    /// (engine upgrades are not managed by the operator yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), pattern(rules::AWS_ENGINE_VERSION_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.engineVersion is immutable"))]
+    pub engine_version: Option<String>,
+
+    /// Cluster mode `enabled` (sharded, configuration endpoint) or `disabled` (one shard,
+    /// primary and reader endpoints). Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.clusterMode is immutable"))]
+    pub cluster_mode: ClusterMode,
+
+    /// Immutable; the account's default subnet group when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), pattern(rules::AWS_SUBNET_GROUP_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.cacheSubnetGroupName is immutable"))]
+    pub cache_subnet_group_name: Option<String>,
+
+    /// VPC security groups (`sg-…`); the default security group when empty. Immutable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(pattern(rules::AWS_SECURITY_GROUP_PATTERN)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub security_group_ids: Vec<String>,
+
+    /// Days of automatic snapshots to keep (0 turns them off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 35))]
+    pub snapshot_retention_limit: Option<i32>,
+
+    /// Cache parameter group; cluster mode enabled needs a `*.cluster.on` family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 255),
+        pattern(rules::AWS_PARAMETER_GROUP_PATTERN)
+    )]
+    pub parameter_group_name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsEngine {
+    #[default]
+    Redis,
+    Valkey,
+}
+
+impl AwsEngine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwsEngine::Redis => "redis",
+            AwsEngine::Valkey => "valkey",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterMode {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterAccess {
+    /// Namespaces whose AccessBindings may use this cluster, besides its own; `*` for all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(pattern(rules::NAMESPACE_OR_STAR_PATTERN)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub allowed_namespaces: Vec<String>,
+}
+
+impl ClusterAccess {
+    pub fn admits(&self, namespace: &str) -> bool {
+        self.allowed_namespaces
+            .iter()
+            .any(|n| n == "*" || n == namespace)
+    }
+}
+
+/// Where the cluster stands, for people (`phase`) and for tools (`conditions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Phase {
+    Pending,
+    Creating,
+    Updating,
+    Ready,
+    Deleting,
+    Failed,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisClusterStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// `Ready`, `Reconciling`, `Stalled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The cloud's ID for the cluster (`spec.instanceId` or `metadata.name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+
+    /// Full GCP resource name or AWS ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_resource: Option<String>,
+
+    /// The cloud's own unique ID of the resource (gcp `uid`), recorded at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_uid: Option<String>,
+
+    /// A long-running cloud operation being followed (gcp operation name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<ClusterEndpoints>,
+
+    /// Observed in the cloud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas_per_shard: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_type: Option<String>,
+
+    /// PEM certificates of the cloud's CA for this cluster's TLS (gcp), for clients to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+
+    /// The cloud's own state word (`ACTIVE`, `available`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_state: Option<String>,
+
+    /// Whether this object adopted a resource it did not create.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterEndpoints {
+    /// Where clients start: gcp discovery endpoints; aws configuration endpoint (cluster mode
+    /// enabled) or primary endpoint (disabled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovery: Vec<HostPort>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<HostPort>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<HostPort>,
+}
+
+impl RedisCluster {
+    /// The cloud ID: `spec.instanceId`, else `metadata.name`.
+    pub fn instance_id(&self) -> &str {
+        self.spec
+            .instance_id
+            .as_deref()
+            .or(self.metadata.name.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+impl RedisCluster {
+    /// Check every rule of the spec and say what it asks of the cloud.
+    pub fn desired(&self) -> Result<DesiredCluster, FieldErrors> {
+        self.spec
+            .desired(self.metadata.name.as_deref().unwrap_or_default())
+    }
+}
+
+impl RedisClusterSpec {
+    /// The rules of the CRD schema and its CEL rules, with messages that name the field. `name`
+    /// is `metadata.name`, the instance ID when `spec.instanceId` is unset.
+    pub fn desired(&self, name: &str) -> Result<DesiredCluster, FieldErrors> {
+        let mut errs = FieldErrors::default();
+        let p = self.provider;
+
+        let id = match &self.instance_id {
+            Some(id) => {
+                let rule = match p {
+                    Provider::Gcp => rules::gcp_cluster_id(id),
+                    Provider::Aws => rules::aws_replication_group_id(id),
+                };
+                errs.check("spec.instanceId", rule);
+                id.as_str()
+            }
+            None => {
+                let rule = match p {
+                    Provider::Gcp => rules::gcp_cluster_id(name),
+                    Provider::Aws => rules::aws_replication_group_id(name),
+                };
+                errs.check(
+                    "metadata.name",
+                    rule.map_err(|Broken(m)| {
+                        Broken(format!(
+                            "is the instance ID when spec.instanceId is unset and {m}; set spec.instanceId otherwise"
+                        ))
+                    }),
+                );
+                name
+            }
+        };
+        errs.check("spec.region", rules::region(&self.region));
+
+        let (max_shards, max_replicas) = match p {
+            Provider::Gcp => (250, 2),
+            Provider::Aws => (90, 5),
+        };
+        if !(1..=max_shards).contains(&self.shard_count) {
+            errs.push(
+                "spec.shardCount",
+                format!(
+                    "must be between 1 and {max_shards} for provider {p} (got {})",
+                    self.shard_count
+                ),
+            );
+        }
+        if !(0..=max_replicas).contains(&self.replicas_per_shard) {
+            errs.push(
+                "spec.replicasPerShard",
+                format!(
+                    "must be between 0 and {max_replicas} for provider {p} (got {})",
+                    self.replicas_per_shard
+                ),
+            );
+        }
+        let has_groups = !self.user_group_refs.is_empty();
+        if self.auth_mode == AuthMode::Disabled && has_groups {
+            errs.push(
+                "spec.userGroupRefs",
+                "has no effect when authMode is disabled",
+            );
+        }
+        for (i, r) in self.user_group_refs.iter().enumerate() {
+            errs.check(
+                format!("spec.userGroupRefs[{i}].name"),
+                rules::object_name(&r.name),
+            );
+        }
+        if let Some(access) = &self.access {
+            for (i, ns) in access.allowed_namespaces.iter().enumerate() {
+                errs.check(
+                    format!("spec.access.allowedNamespaces[{i}]"),
+                    rules::namespace_or_star(ns),
+                );
+            }
+        }
+
+        let desired = match p {
+            Provider::Gcp => self.desired_gcp(id, &mut errs).map(DesiredCluster::Gcp),
+            Provider::Aws => self
+                .desired_aws(id, has_groups, &mut errs)
+                .map(DesiredCluster::Aws),
+        };
+        match desired {
+            Some(d) if errs.is_empty() => Ok(d),
+            _ => Err(errs),
+        }
+    }
+
+    fn desired_gcp(&self, id: &str, errs: &mut FieldErrors) -> Option<GcpCluster> {
+        if self.aws.is_some() {
+            errs.push("spec.aws", "must not be set when provider is gcp");
+        }
+        let node_type = GcpNodeType::from_name(&self.node_type);
+        if node_type.is_none() {
+            errs.push(
+                "spec.nodeType",
+                unknown_node_type(&self.node_type, Provider::Gcp),
+            );
+        }
+        if self.auth_mode == AuthMode::Password {
+            errs.push(
+                "spec.authMode",
+                "password is not offered by Memorystore for Redis Cluster: use iam or disabled",
+            );
+        }
+        let Some(gcp) = &self.gcp else {
+            errs.push("spec.gcp", "is required when provider is gcp");
+            return None;
+        };
+        errs.check("spec.gcp.project", rules::gcp_project(&gcp.project));
+        if let Some(np) = &gcp.network_project {
+            errs.check("spec.gcp.networkProject", rules::gcp_project(np));
+        }
+        if let Some(net_project) = errs.check("spec.gcp.network", rules::gcp_network(&gcp.network))
+        {
+            let expected = gcp.network_project.as_deref().unwrap_or(&gcp.project);
+            if net_project != expected {
+                let which = if gcp.network_project.is_some() {
+                    "spec.gcp.networkProject"
+                } else {
+                    "spec.gcp.project"
+                };
+                errs.push(
+                    "spec.gcp.network",
+                    format!(
+                        "belongs to project {net_project:?}, not {which} {expected:?} (set spec.gcp.networkProject for a Shared VPC host project)"
+                    ),
+                );
+            }
+        }
+        if let Some(p) = &gcp.persistence {
+            if p.rdb_snapshot_period.is_some() && p.mode != PersistenceMode::Rdb {
+                errs.push("spec.gcp.persistence.rdbSnapshotPeriod", "needs mode rdb");
+            }
+            if p.aof_append_fsync.is_some() && p.mode != PersistenceMode::Aof {
+                errs.push("spec.gcp.persistence.aofAppendFsync", "needs mode aof");
+            }
+        }
+        if let Some(z) = &gcp.zone_distribution {
+            match (z.mode, &z.zone) {
+                (ZoneDistributionMode::SingleZone, None) => errs.push(
+                    "spec.gcp.zoneDistribution.zone",
+                    "is required with mode single-zone",
+                ),
+                (ZoneDistributionMode::MultiZone, Some(_)) => errs.push(
+                    "spec.gcp.zoneDistribution.zone",
+                    "is not allowed with mode multi-zone",
+                ),
+                (_, Some(zone)) if !zone.starts_with(&format!("{}-", self.region)) => errs.push(
+                    "spec.gcp.zoneDistribution.zone",
+                    format!(
+                        "must be a zone of spec.region {:?} (e.g. {}-a)",
+                        self.region, self.region
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        for key in gcp.redis_configs.keys() {
+            if !GCP_REDIS_CONFIG_KEYS.contains(&key.as_str()) {
+                errs.push(
+                    format!("spec.gcp.redisConfigs.{key}"),
+                    format!(
+                        "is not a setting Memorystore accepts (one of {})",
+                        GCP_REDIS_CONFIG_KEYS.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(GcpCluster {
+            project: gcp.project.clone(),
+            region: self.region.clone(),
+            cluster_id: id.to_owned(),
+            node_type: node_type?,
+            shard_count: u32::try_from(self.shard_count).ok()?,
+            replica_count: u32::try_from(self.replicas_per_shard).ok()?,
+            iam_auth: self.auth_mode == AuthMode::Iam,
+            transit_encryption: self.transit_encryption,
+            network: gcp.network.clone(),
+            persistence: gcp.persistence.clone(),
+            zone_distribution: gcp.zone_distribution.clone(),
+            redis_configs: gcp.redis_configs.clone(),
+            deletion_protection: self.deletion_protection,
+        })
+    }
+
+    fn desired_aws(
+        &self,
+        id: &str,
+        has_groups: bool,
+        errs: &mut FieldErrors,
+    ) -> Option<AwsCluster> {
+        if self.gcp.is_some() {
+            errs.push("spec.gcp", "must not be set when provider is aws");
+        }
+        let node_type = AwsNodeType::from_name(&self.node_type);
+        if node_type.is_none() {
+            errs.push(
+                "spec.nodeType",
+                unknown_node_type(&self.node_type, Provider::Aws),
+            );
+        }
+        if self.auth_mode != AuthMode::Disabled {
+            if !self.transit_encryption {
+                errs.push(
+                    "spec.transitEncryption",
+                    format!(
+                        "must be true with authMode {}: ElastiCache RBAC and IAM auth need TLS",
+                        auth_name(self.auth_mode)
+                    ),
+                );
+            }
+            if !has_groups {
+                errs.push(
+                    "spec.userGroupRefs",
+                    format!(
+                        "must name a UserGroup with authMode {} on aws",
+                        auth_name(self.auth_mode)
+                    ),
+                );
+            }
+        }
+        if self.user_group_refs.len() > 1 {
+            errs.push(
+                "spec.userGroupRefs",
+                "an ElastiCache replication group takes at most one user group",
+            );
+        }
+        let Some(aws) = &self.aws else {
+            errs.push("spec.aws", "is required when provider is aws");
+            return None;
+        };
+        let cluster_mode_enabled = aws.cluster_mode == ClusterMode::Enabled;
+        if !cluster_mode_enabled && self.shard_count != 1 {
+            errs.push(
+                "spec.shardCount",
+                "must be 1 when aws.clusterMode is disabled",
+            );
+        }
+        let nodes = i64::from(self.shard_count) * (i64::from(self.replicas_per_shard) + 1);
+        if nodes > 500 {
+            errs.push(
+                "spec.shardCount",
+                format!("an aws cluster has at most 500 nodes; shardCount * (replicasPerShard + 1) = {nodes}"),
+            );
+        }
+        if let Some(v) = &aws.engine_version
+            && let Some((major, minor)) =
+                errs.check("spec.aws.engineVersion", rules::aws_engine_version(v))
+        {
+            let (iam_ok, rbac_ok) = match aws.engine {
+                AwsEngine::Redis => (major >= 7, major >= 6),
+                AwsEngine::Valkey => ((major, minor) >= (7, 2), (major, minor) >= (7, 2)),
+            };
+            match self.auth_mode {
+                AuthMode::Iam if !iam_ok => errs.push(
+                    "spec.aws.engineVersion",
+                    "authMode iam needs Redis OSS 7.0 or later, or Valkey 7.2 or later",
+                ),
+                AuthMode::Password if !rbac_ok => errs.push(
+                    "spec.aws.engineVersion",
+                    "authMode password (RBAC user groups) needs engine version 6.0 or later",
+                ),
+                _ => {}
+            }
+        }
+        if let Some(sg) = &aws.cache_subnet_group_name
+            && (sg.is_empty()
+                || sg.len() > 255
+                || !sg
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            errs.push(
+                "spec.aws.cacheSubnetGroupName",
+                "must be 1-255 lowercase letters, digits or hyphens",
+            );
+        }
+        for (i, sg) in aws.security_group_ids.iter().enumerate() {
+            let hex = sg.strip_prefix("sg-").unwrap_or_default();
+            let ok = (hex.len() == 8 || hex.len() == 17)
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            if !ok {
+                errs.push(
+                    format!("spec.aws.securityGroupIds[{i}]"),
+                    "must be a security group ID such as sg-0123456789abcdef0",
+                );
+            }
+        }
+        if aws.security_group_ids.len() > 5 {
+            errs.push(
+                "spec.aws.securityGroupIds",
+                "must list at most 5 security groups",
+            );
+        }
+        let retention = match aws.snapshot_retention_limit {
+            Some(n) if !(0..=35).contains(&n) => {
+                errs.push(
+                    "spec.aws.snapshotRetentionLimit",
+                    format!("must be between 0 and 35 days (got {n})"),
+                );
+                None
+            }
+            other => other.map(|n| n.unsigned_abs()),
+        };
+        Some(AwsCluster {
+            region: self.region.clone(),
+            replication_group_id: id.to_owned(),
+            node_type: node_type?,
+            engine: aws.engine,
+            engine_version: aws.engine_version.clone(),
+            cluster_mode_enabled,
+            shard_count: u32::try_from(self.shard_count).ok()?,
+            replicas_per_shard: u32::try_from(self.replicas_per_shard).ok()?,
+            transit_encryption: self.transit_encryption,
+            auth: self.auth_mode,
+            cache_subnet_group_name: aws.cache_subnet_group_name.clone(),
+            security_group_ids: aws.security_group_ids.clone(),
+            snapshot_retention_limit: retention,
+            parameter_group_name: aws.parameter_group_name.clone(),
+            user_group_ids: Vec::new(),
+        })
+    }
+}
+
+fn auth_name(mode: AuthMode) -> &'static str {
+    match mode {
+        AuthMode::Iam => "iam",
+        AuthMode::Password => "password",
+        AuthMode::Disabled => "disabled",
+    }
+}
+
+fn unknown_node_type(value: &str, provider: Provider) -> String {
+    match provider {
+        Provider::Gcp => format!(
+            "{value:?} is not a Memorystore for Redis Cluster node type (one of {})",
+            GcpNodeType::ALL.map(|t| t.name()).join(", ")
+        ),
+        Provider::Aws if value.starts_with("cache.") => format!(
+            "{value:?} is not a current-generation ElastiCache node type (e.g. cache.t4g.micro, cache.r7g.large)"
+        ),
+        Provider::Aws => {
+            format!("{value:?} is not an ElastiCache node type (cache.*, e.g. cache.r7g.large)")
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! [`ClusterProvider`] for ElastiCache replication groups.
+
+use async_trait::async_trait;
+use aws_sdk_elasticache::types::{ClusterMode, ReplicationGroup, Tag};
+use cache_operator_api::model::{AwsCluster, DesiredCluster};
+
+use super::AwsClients;
+use crate::error::{CloudError, ErrorClass, Result};
+use crate::provider::{
+    AwsObserved, Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, ObservedCluster,
+    OperationState, Owner, Progress, Scope,
+};
+
+/// Tag keys that record which object a cloud resource belongs to.
+pub const OWNER_UID_TAG: &str = "cache-operator.io/owner-uid";
+pub const OWNER_TAG: &str = "cache-operator.io/owner";
+
+#[derive(Clone)]
+pub struct AwsClusters {
+    clients: AwsClients,
+}
+
+impl AwsClusters {
+    pub fn new(clients: AwsClients) -> Self {
+        AwsClusters { clients }
+    }
+
+    fn cluster<'a>(&self, desired: &'a DesiredCluster) -> Result<&'a AwsCluster> {
+        match desired {
+            DesiredCluster::Aws(c) => Ok(c),
+            DesiredCluster::Gcp(_) => Err(CloudError::new(
+                ErrorClass::InvalidArgument,
+                "provider",
+                "a gcp cluster was given to the aws provider",
+                "aws",
+            )),
+        }
+    }
+
+    async fn describe(&self, region: &str, id: Option<&str>) -> Result<Vec<ObservedCluster>> {
+        let client = self.clients.client(region);
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .call(
+                    "DescribeReplicationGroups",
+                    client
+                        .describe_replication_groups()
+                        .set_replication_group_id(id.map(str::to_owned))
+                        .max_records(100)
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await?;
+            out.extend(page.replication_groups().iter().map(observe));
+            match page.marker().filter(|m| !m.is_empty()) {
+                Some(m) => marker = Some(m.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn owner_tags(&self, region: &str, arn: &str) -> Result<Vec<(String, String)>> {
+        let client = self.clients.client(region);
+        let out = self
+            .clients
+            .call(
+                "ListTagsForResource",
+                client.list_tags_for_resource().resource_name(arn).send(),
+            )
+            .await?;
+        Ok(out
+            .tag_list()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+}
+
+fn endpoint(e: Option<&aws_sdk_elasticache::types::Endpoint>) -> Option<Endpoint> {
+    let e = e?;
+    Some(Endpoint {
+        host: e.address()?.to_owned(),
+        port: u16::try_from(e.port().unwrap_or(6379)).unwrap_or(6379),
+    })
+}
+
+pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
+    let raw_state = rg.status().unwrap_or_default().to_owned();
+    let state = match raw_state.as_str() {
+        "creating" => ClusterState::Creating,
+        "available" => ClusterState::Available,
+        "modifying" | "snapshotting" => ClusterState::Updating,
+        "deleting" => ClusterState::Deleting,
+        "create-failed" => ClusterState::Failed,
+        _ => ClusterState::Unknown,
+    };
+    let cluster_mode_enabled = rg.cluster_enabled().unwrap_or(false);
+    let groups = rg.node_groups();
+    let replicas = groups
+        .iter()
+        .map(|g| g.node_group_members().len().saturating_sub(1))
+        .max()
+        .unwrap_or_else(|| rg.member_clusters().len().saturating_sub(1));
+    let first = groups.first();
+    let configuration = endpoint(rg.configuration_endpoint());
+    let primary = first.and_then(|g| endpoint(g.primary_endpoint()));
+    let reader = first.and_then(|g| endpoint(g.reader_endpoint()));
+    let discovery = match (&configuration, &primary) {
+        (Some(c), _) => vec![c.clone()],
+        (None, Some(p)) => vec![p.clone()],
+        _ => Vec::new(),
+    };
+    let pending_user_groups = rg
+        .pending_modified_values()
+        .and_then(|p| p.user_groups())
+        .is_some();
+    ObservedCluster {
+        id: rg.replication_group_id().unwrap_or_default().to_owned(),
+        resource: rg.arn().unwrap_or_default().to_owned(),
+        uid: None,
+        state,
+        raw_state,
+        node_type: rg.cache_node_type().unwrap_or_default().to_owned(),
+        shard_count: groups.len() as u32,
+        replicas_per_shard: replicas as u32,
+        discovery,
+        primary: if cluster_mode_enabled { None } else { primary },
+        reader: if cluster_mode_enabled { None } else { reader },
+        transit_encryption: rg.transit_encryption_enabled().unwrap_or(false),
+        gcp: None,
+        aws: Some(AwsObserved {
+            engine: rg.engine().unwrap_or_default().to_owned(),
+            cluster_mode_enabled,
+            user_group_ids: rg.user_group_ids().to_vec(),
+            pending_user_groups,
+            snapshot_retention_limit: rg.snapshot_retention_limit().map(|n| n.max(0) as u32),
+            node_group_ids: groups
+                .iter()
+                .filter_map(|g| g.node_group_id().map(str::to_owned))
+                .collect(),
+        }),
+    }
+}
+
+/// What must change, in the order it is applied.
+pub fn changes(c: &AwsCluster, o: &ObservedCluster) -> Vec<Change> {
+    let mut out = Vec::new();
+    let a = o.aws.clone().unwrap_or_default();
+    if o.node_type != c.node_type.name() {
+        out.push(Change::NodeType);
+    }
+    if c.cluster_mode_enabled && o.shard_count != c.shard_count {
+        out.push(Change::ShardCount(c.shard_count));
+    }
+    if o.replicas_per_shard != c.replicas_per_shard {
+        out.push(Change::ReplicaCount(c.replicas_per_shard));
+    }
+    if let Some(limit) = c.snapshot_retention_limit
+        && a.snapshot_retention_limit.unwrap_or(0) != limit
+    {
+        out.push(Change::SnapshotRetention);
+    }
+    if !a.pending_user_groups {
+        let add: Vec<String> = c
+            .user_group_ids
+            .iter()
+            .filter(|g| !a.user_group_ids.contains(g))
+            .cloned()
+            .collect();
+        let remove: Vec<String> = a
+            .user_group_ids
+            .iter()
+            .filter(|g| !c.user_group_ids.contains(g))
+            .cloned()
+            .collect();
+        if !add.is_empty() || !remove.is_empty() {
+            out.push(Change::UserGroups { add, remove });
+        }
+    }
+    out
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+#[async_trait]
+impl ClusterProvider for AwsClusters {
+    fn changes(&self, desired: &DesiredCluster, observed: &ObservedCluster) -> Vec<Change> {
+        match desired {
+            DesiredCluster::Aws(c) => changes(c, observed),
+            DesiredCluster::Gcp(_) => Vec::new(),
+        }
+    }
+
+    async fn list(&self, scope: &Scope) -> Result<Vec<ObservedCluster>> {
+        let Scope::Aws { region } = scope else {
+            return Err(CloudError::new(
+                ErrorClass::InvalidArgument,
+                "provider",
+                "not an aws scope",
+                "aws",
+            ));
+        };
+        self.describe(region, None).await
+    }
+
+    async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>> {
+        let c = self.cluster(desired)?;
+        match self
+            .describe(&c.region, Some(&c.replication_group_id))
+            .await
+        {
+            Ok(mut found) => Ok(found.pop()),
+            Err(e) if e.is(ErrorClass::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        let replicated = c.replicas_per_shard > 0;
+        let mut req = client
+            .create_replication_group()
+            .replication_group_id(&c.replication_group_id)
+            .replication_group_description(format!(
+                "Managed by cache-operator for {}/{}",
+                owner.namespace, owner.name
+            ))
+            .engine(c.engine.as_str())
+            .set_engine_version(c.engine_version.clone())
+            .cache_node_type(c.node_type.name())
+            .transit_encryption_enabled(c.transit_encryption)
+            .at_rest_encryption_enabled(true)
+            .set_cache_subnet_group_name(c.cache_subnet_group_name.clone())
+            .set_security_group_ids(
+                (!c.security_group_ids.is_empty()).then(|| c.security_group_ids.clone()),
+            )
+            .set_cache_parameter_group_name(c.parameter_group_name.clone())
+            .set_snapshot_retention_limit(c.snapshot_retention_limit.map(|n| n as i32))
+            .set_user_group_ids((!c.user_group_ids.is_empty()).then(|| c.user_group_ids.clone()))
+            .tags(tag(OWNER_UID_TAG, &owner.uid))
+            .tags(tag(
+                OWNER_TAG,
+                &format!("{}/{}", owner.namespace, owner.name),
+            ));
+        req = if c.cluster_mode_enabled {
+            req.cluster_mode(ClusterMode::Enabled)
+                .num_node_groups(c.shard_count as i32)
+                .replicas_per_node_group(c.replicas_per_shard as i32)
+                .automatic_failover_enabled(true)
+                .multi_az_enabled(replicated)
+        } else {
+            req.cluster_mode(ClusterMode::Disabled)
+                .num_cache_clusters(c.replicas_per_shard as i32 + 1)
+                .automatic_failover_enabled(replicated)
+                .multi_az_enabled(replicated)
+        };
+        let out = self
+            .clients
+            .call("CreateReplicationGroup", req.send())
+            .await?;
+        let resource = out
+            .replication_group()
+            .and_then(|rg| rg.arn())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Created {
+            progress: Progress::Started,
+            resource,
+        })
+    }
+
+    async fn claim(
+        &self,
+        desired: &DesiredCluster,
+        owner: &Owner,
+        observed: &ObservedCluster,
+    ) -> Result<Claim> {
+        let c = self.cluster(desired)?;
+        let tags = self.owner_tags(&c.region, &observed.resource).await?;
+        Ok(match tags.iter().find(|(k, _)| k == OWNER_UID_TAG) {
+            Some((_, uid)) if uid == &owner.uid => Claim::Ours,
+            Some((_, uid)) => Claim::Foreign(format!(
+                "replication group {} belongs to another object (tag {OWNER_UID_TAG}={uid})",
+                c.replication_group_id
+            )),
+            None => Claim::Foreign(format!(
+                "replication group {} exists and was not created by cache-operator (no {OWNER_UID_TAG} tag)",
+                c.replication_group_id
+            )),
+        })
+    }
+
+    async fn adopt(
+        &self,
+        desired: &DesiredCluster,
+        owner: &Owner,
+        observed: &ObservedCluster,
+    ) -> Result<()> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        self.clients
+            .call(
+                "AddTagsToResource",
+                client
+                    .add_tags_to_resource()
+                    .resource_name(&observed.resource)
+                    .tags(tag(OWNER_UID_TAG, &owner.uid))
+                    .tags(tag(
+                        OWNER_TAG,
+                        &format!("{}/{}", owner.namespace, owner.name),
+                    ))
+                    .send(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredCluster,
+        change: &Change,
+        _owner: &Owner,
+    ) -> Result<Progress> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        let id = &c.replication_group_id;
+        match change {
+            Change::NodeType => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .cache_node_type(c.node_type.name())
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            Change::ShardCount(n) => {
+                let observed = self.get(desired).await?.ok_or_else(|| {
+                    CloudError::new(
+                        ErrorClass::NotFound,
+                        "ReplicationGroupNotFoundFault",
+                        format!("{id} is gone"),
+                        "aws",
+                    )
+                })?;
+                let ids = observed.aws.map(|a| a.node_group_ids).unwrap_or_default();
+                let mut req = client
+                    .modify_replication_group_shard_configuration()
+                    .replication_group_id(id)
+                    .node_group_count(*n as i32)
+                    .apply_immediately(true);
+                if (*n as usize) < ids.len() {
+                    // Scale in by removing the highest-numbered shards.
+                    let mut sorted = ids.clone();
+                    sorted.sort();
+                    for g in sorted.iter().skip(*n as usize) {
+                        req = req.node_groups_to_remove(g);
+                    }
+                }
+                self.clients
+                    .call("ModifyReplicationGroupShardConfiguration", req.send())
+                    .await?;
+            }
+            Change::ReplicaCount(n) => {
+                let current = self
+                    .get(desired)
+                    .await?
+                    .map(|o| o.replicas_per_shard)
+                    .unwrap_or(0);
+                if *n > current {
+                    let req = client
+                        .increase_replica_count()
+                        .replication_group_id(id)
+                        .new_replica_count(*n as i32)
+                        .apply_immediately(true);
+                    self.clients
+                        .call("IncreaseReplicaCount", req.send())
+                        .await?;
+                } else {
+                    let req = client
+                        .decrease_replica_count()
+                        .replication_group_id(id)
+                        .new_replica_count(*n as i32)
+                        .apply_immediately(true);
+                    self.clients
+                        .call("DecreaseReplicaCount", req.send())
+                        .await?;
+                }
+            }
+            Change::SnapshotRetention => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .set_snapshot_retention_limit(c.snapshot_retention_limit.map(|n| n as i32))
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            Change::UserGroups { add, remove } => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .set_user_group_ids_to_add((!add.is_empty()).then(|| add.clone()))
+                    .set_user_group_ids_to_remove((!remove.is_empty()).then(|| remove.clone()))
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            other => {
+                return Err(CloudError::new(
+                    ErrorClass::InvalidArgument,
+                    "unsupported",
+                    format!("ElastiCache cannot change {}", other.describe()),
+                    "elasticache",
+                ));
+            }
+        }
+        Ok(Progress::Started)
+    }
+
+    async fn delete(&self, desired: &DesiredCluster, _owner: &Owner) -> Result<Progress> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        self.clients
+            .call(
+                "DeleteReplicationGroup",
+                client
+                    .delete_replication_group()
+                    .replication_group_id(&c.replication_group_id)
+                    .send(),
+            )
+            .await?;
+        Ok(Progress::Started)
+    }
+
+    async fn operation(&self, _name: &str) -> Result<OperationState> {
+        // ElastiCache has no operations: the replication group's status is the progress.
+        Ok(OperationState::Unknown)
+    }
+
+    async fn ca_certificates(&self, _: &DesiredCluster) -> Result<Vec<String>> {
+        // ElastiCache TLS certificates chain to public Amazon roots.
+        Ok(Vec::new())
+    }
+}

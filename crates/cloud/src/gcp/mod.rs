@@ -1,0 +1,228 @@
+//! Google Cloud: Memorystore for Redis Cluster (REST v1), IAM Credentials and Cloud Resource
+//! Manager IAM policies, over `reqwest` with tokens from `gcp_auth`.
+
+pub mod iam;
+pub mod memorystore;
+mod provider;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_google};
+
+pub use provider::GcpClusters;
+
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// Base URLs of the Google APIs used, each overridable (the simulator serves all of them on one
+/// address).
+#[derive(Clone, Debug)]
+pub struct GcpEndpoints {
+    pub redis: String,
+    pub iam_credentials: String,
+    pub resource_manager: String,
+}
+
+impl Default for GcpEndpoints {
+    fn default() -> Self {
+        GcpEndpoints {
+            redis: "https://redis.googleapis.com/".into(),
+            iam_credentials: "https://iamcredentials.googleapis.com/".into(),
+            resource_manager: "https://cloudresourcemanager.googleapis.com/".into(),
+        }
+    }
+}
+
+impl GcpEndpoints {
+    /// Every API at one base URL.
+    pub fn all_at(base: &str) -> Self {
+        let base = with_slash(base);
+        GcpEndpoints {
+            redis: base.clone(),
+            iam_credentials: base.clone(),
+            resource_manager: base,
+        }
+    }
+}
+
+fn with_slash(s: &str) -> String {
+    if s.ends_with('/') {
+        s.to_owned()
+    } else {
+        format!("{s}/")
+    }
+}
+
+/// Where the operator's own Google credentials come from.
+#[derive(Clone)]
+pub enum GcpAuth {
+    /// Application Default Credentials through `gcp_auth` (Workload Identity, metadata server,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud).
+    Ambient(Arc<dyn gcp_auth::TokenProvider>),
+    /// No `Authorization` header: for a simulator that runs without authentication.
+    Anonymous,
+    /// No credentials could be found; every call fails saying why.
+    Missing(String),
+}
+
+impl GcpAuth {
+    pub async fn ambient() -> std::result::Result<Self, gcp_auth::Error> {
+        Ok(GcpAuth::Ambient(gcp_auth::provider().await?))
+    }
+
+    /// The operator's own access token and its expiry, for clients that connect as the
+    /// operator's identity.
+    pub async fn token(&self) -> Result<Option<(String, jiff::Timestamp)>> {
+        match self {
+            GcpAuth::Anonymous => Ok(None),
+            GcpAuth::Missing(why) => Err(CloudError::new(
+                ErrorClass::Unauthenticated,
+                "credentials",
+                format!("no Google credentials: {why}"),
+                "gcp_auth token",
+            )),
+            GcpAuth::Ambient(p) => {
+                let t = p.token(&[CLOUD_PLATFORM_SCOPE]).await.map_err(|e| {
+                    CloudError::new(
+                        ErrorClass::Unauthenticated,
+                        "credentials",
+                        e.to_string(),
+                        "gcp_auth token",
+                    )
+                })?;
+                let expires = jiff::Timestamp::from_second(t.expires_at().timestamp())
+                    .unwrap_or(jiff::Timestamp::MAX);
+                Ok(Some((t.as_str().to_owned(), expires)))
+            }
+        }
+    }
+}
+
+/// A Google REST client: authentication, error mapping and call accounting in one place.
+#[derive(Clone)]
+pub struct GoogleRest {
+    http: reqwest::Client,
+    auth: GcpAuth,
+    observer: Arc<dyn CallObserver>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: GoogleStatus,
+}
+
+#[derive(Deserialize)]
+struct GoogleStatus {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: String,
+}
+
+impl GoogleRest {
+    pub fn new(auth: GcpAuth, observer: Arc<dyn CallObserver>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("a default reqwest client builds");
+        GoogleRest {
+            http,
+            auth,
+            observer,
+        }
+    }
+
+    /// Send one request; 2xx bodies are parsed as `T`, anything else becomes a classified
+    /// [`CloudError`]. `api`/`operation` name the call for metrics and messages.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        api: &str,
+        operation: &str,
+        method: Method,
+        url: &str,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<T> {
+        let call = format!("{api} {operation}");
+        let started = Instant::now();
+        let result = self.send(&call, method, url, build).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        self.observer
+            .observe(api, operation, outcome, started.elapsed().as_secs_f64());
+        let body = result?;
+        serde_json::from_slice(&body).map_err(|e| {
+            CloudError::new(
+                ErrorClass::Other,
+                "decode",
+                format!("unexpected response: {e}"),
+                call,
+            )
+        })
+    }
+
+    async fn send(
+        &self,
+        call: &str,
+        method: Method,
+        url: &str,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<bytes::Bytes> {
+        let mut req = build(self.http.request(method, url));
+        if let Some((token, _)) = self.auth.token().await.map_err(|e| CloudError {
+            call: call.into(),
+            ..e
+        })? {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| transport(call, &e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| transport(call, &e))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(google_error(call, status, &body))
+    }
+}
+
+fn transport(call: &str, e: &reqwest::Error) -> CloudError {
+    // Without the URL: a message must never carry more than the call's name.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    };
+    CloudError::new(ErrorClass::Unavailable, "transport", kind, call)
+}
+
+fn google_error(call: &str, status: StatusCode, body: &[u8]) -> CloudError {
+    match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(env) => {
+            let code = if env.error.status.is_empty() {
+                status.as_u16().to_string()
+            } else {
+                env.error.status
+            };
+            CloudError::new(
+                classify_google(&code, status.as_u16()),
+                code,
+                env.error.message,
+                call,
+            )
+        }
+        Err(_) => CloudError::new(
+            classify_google("", status.as_u16()),
+            status.as_u16().to_string(),
+            status.canonical_reason().unwrap_or("error").to_owned(),
+            call,
+        ),
+    }
+}

@@ -1,0 +1,227 @@
+//! The one interface the controllers use for clusters, whatever the cloud.
+
+use async_trait::async_trait;
+use cache_operator_api::model::DesiredCluster;
+
+use crate::error::Result;
+
+/// Where clusters are listed together: one List/Describe call serves every object that shares
+/// a scope.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// A project and region (`projects/P/locations/R`).
+    Gcp { project: String, region: String },
+    /// The operator's AWS account in one region.
+    Aws { region: String },
+}
+
+impl Scope {
+    pub fn of(desired: &DesiredCluster) -> Scope {
+        match desired {
+            DesiredCluster::Gcp(c) => Scope::Gcp {
+                project: c.project.clone(),
+                region: c.region.clone(),
+            },
+            DesiredCluster::Aws(c) => Scope::Aws {
+                region: c.region.clone(),
+            },
+        }
+    }
+}
+
+/// The Kubernetes object a cloud resource belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    /// The `metadata.generation` a write serves: part of gcp request IDs, so a retry repeats the
+    /// same write while a later spec change is a new one.
+    pub generation: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterState {
+    Creating,
+    Available,
+    Updating,
+    Deleting,
+    Failed,
+    Unknown,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+/// A cluster as the cloud reports it, in the same terms for both clouds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedCluster {
+    pub id: String,
+    /// Full GCP resource name or AWS ARN.
+    pub resource: String,
+    /// The cloud's own unique ID (gcp `uid`); aws has none beyond the ARN.
+    pub uid: Option<String>,
+    pub state: ClusterState,
+    /// The cloud's word for the state (`ACTIVE`, `available`, …).
+    pub raw_state: String,
+    /// The node type as users write it (`redis-highmem-medium`, `cache.r7g.large`).
+    pub node_type: String,
+    pub shard_count: u32,
+    pub replicas_per_shard: u32,
+    pub discovery: Vec<Endpoint>,
+    pub primary: Option<Endpoint>,
+    pub reader: Option<Endpoint>,
+    pub transit_encryption: bool,
+    pub gcp: Option<GcpObserved>,
+    pub aws: Option<AwsObserved>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GcpObserved {
+    pub iam_auth: bool,
+    pub deletion_protection: bool,
+    /// `persistenceConfig` and `redisConfigs` as returned, for comparison with the spec.
+    pub persistence: Option<serde_json::Value>,
+    pub redis_configs: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsObserved {
+    pub engine: String,
+    pub cluster_mode_enabled: bool,
+    pub user_group_ids: Vec<String>,
+    /// User groups being added or removed right now.
+    pub pending_user_groups: bool,
+    pub snapshot_retention_limit: Option<u32>,
+    /// Shard IDs (`0001`, …), needed to choose shards to remove when scaling in.
+    pub node_group_ids: Vec<String>,
+}
+
+/// One change the spec asks for; applied one at a time (Memorystore takes one field per
+/// PATCH, ElastiCache has one API per kind of change).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    ShardCount(u32),
+    ReplicaCount(u32),
+    NodeType,
+    /// gcp
+    DeletionProtection(bool),
+    /// gcp
+    Persistence,
+    /// gcp
+    RedisConfigs,
+    /// aws
+    SnapshotRetention,
+    /// aws
+    UserGroups {
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+}
+
+impl Change {
+    /// A short name for events and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::ShardCount(n) => format!("shard count to {n}"),
+            Change::ReplicaCount(n) => format!("replicas per shard to {n}"),
+            Change::NodeType => "node type".into(),
+            Change::DeletionProtection(on) => {
+                format!("deletion protection {}", if *on { "on" } else { "off" })
+            }
+            Change::Persistence => "persistence".into(),
+            Change::RedisConfigs => "redis configs".into(),
+            Change::SnapshotRetention => "snapshot retention".into(),
+            Change::UserGroups { add, remove } => format!("user groups (+{add:?} -{remove:?})"),
+        }
+    }
+}
+
+/// What a create started, and the resource's full name (GCP name or AWS ARN) for the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub progress: Progress,
+    pub resource: String,
+}
+
+/// What a write started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// A long-running operation to follow (gcp operation name).
+    Operation(String),
+    /// The resource itself shows the progress (aws status).
+    Started,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperationState {
+    Running,
+    Done,
+    Failed {
+        code: String,
+        message: String,
+    },
+    /// The operation is gone (expired or never existed): look at the resource instead.
+    Unknown,
+}
+
+/// Whether an existing cloud resource belongs to an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    Ours,
+    /// Created by someone else (or by another object); the string says how we know.
+    Foreign(String),
+}
+
+#[async_trait]
+pub trait ClusterProvider: Send + Sync {
+    /// The changes that bring `observed` to `desired`, in the order to apply them. Pure: what
+    /// the cloud can change and how it reports it is this provider's knowledge.
+    fn changes(&self, desired: &DesiredCluster, observed: &ObservedCluster) -> Vec<Change>;
+
+    /// Every cluster in a scope, in as few calls as the API allows.
+    async fn list(&self, scope: &Scope) -> Result<Vec<ObservedCluster>>;
+
+    /// One cluster, `None` when it does not exist.
+    async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>>;
+
+    /// Start creating the cluster. Retrying a create for the same owner never makes two.
+    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created>;
+
+    /// Whether an existing cluster with the desired ID was created for `owner`.
+    async fn claim(
+        &self,
+        desired: &DesiredCluster,
+        owner: &Owner,
+        observed: &ObservedCluster,
+    ) -> Result<Claim>;
+
+    /// Record `owner` on a cluster it did not create (adoption by opt-in).
+    async fn adopt(
+        &self,
+        desired: &DesiredCluster,
+        owner: &Owner,
+        observed: &ObservedCluster,
+    ) -> Result<()>;
+
+    /// Apply one change.
+    async fn apply(
+        &self,
+        desired: &DesiredCluster,
+        change: &Change,
+        owner: &Owner,
+    ) -> Result<Progress>;
+
+    /// Start deleting the cluster.
+    async fn delete(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Progress>;
+
+    /// Follow a long-running operation returned earlier.
+    async fn operation(&self, name: &str) -> Result<OperationState>;
+
+    /// PEM certificates clients should trust for this cluster's TLS, when the cloud has its own
+    /// CA (gcp); empty when public roots serve (aws).
+    async fn ca_certificates(&self, desired: &DesiredCluster) -> Result<Vec<String>>;
+}

@@ -1,0 +1,4 @@
+//! The offline subcommands: `crds` and `validate`.
+
+pub mod crds;
+pub mod validate;

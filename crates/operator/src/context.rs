@@ -1,0 +1,113 @@
+//! What every reconcile shares: clients, cloud providers, the observation cache, events,
+//! metrics, timing settings and per-object backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::ClusterProvider;
+use kube::runtime::events::Recorder;
+use rand::Rng;
+
+use crate::metrics::Metrics;
+use crate::observer::Observer;
+
+/// The two clouds' cluster providers.
+#[derive(Clone)]
+pub struct Providers {
+    pub gcp: Arc<dyn ClusterProvider>,
+    pub aws: Arc<dyn ClusterProvider>,
+}
+
+impl Providers {
+    pub fn for_desired(&self, d: &DesiredCluster) -> &Arc<dyn ClusterProvider> {
+        match d {
+            DesiredCluster::Gcp(_) => &self.gcp,
+            DesiredCluster::Aws(_) => &self.aws,
+        }
+    }
+}
+
+/// How often things happen.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// Re-check of a steady object (drift detection).
+    pub resync: Duration,
+    /// Re-check while the cloud is working on something.
+    pub poll: Duration,
+    /// First retry after a transient failure; doubles up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            resync: Duration::from_secs(300),
+            poll: Duration::from_secs(10),
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub providers: Providers,
+    pub observer: Observer,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub timing: Timing,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        providers: Providers,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        timing: Timing,
+    ) -> Self {
+        Context {
+            observer: Observer::new(providers.clone()),
+            client,
+            providers,
+            recorder,
+            metrics,
+            timing,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// The next retry delay for an object that failed again: exponential with ±20 % jitter so
+    /// objects that failed together do not retry together.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let n = {
+            let mut f = self.failures.lock().expect("backoff lock");
+            let n = f.entry(key.to_owned()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        };
+        let exp = self
+            .timing
+            .base_backoff
+            .saturating_mul(1u32 << (n - 1).min(16));
+        jitter(exp.min(self.timing.max_backoff), 0.2)
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().expect("backoff lock").remove(key);
+    }
+
+    /// The steady-state re-check, spread so that objects do not resync in lockstep.
+    pub fn resync(&self) -> Duration {
+        jitter(self.timing.resync, 0.1)
+    }
+}
+
+pub fn jitter(d: Duration, fraction: f64) -> Duration {
+    let f = rand::rng().random_range((1.0 - fraction)..=(1.0 + fraction));
+    d.mul_f64(f)
+}

@@ -1,0 +1,166 @@
+//! The controllers, one module per kind, and what they share: finalizers, status writes,
+//! events and error handling.
+
+pub mod cluster;
+
+use std::fmt::Debug;
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::context::Context;
+
+/// Keeps objects until the operator has cleaned up after them in the cloud.
+pub const FINALIZER: &str = "cache-operator.io/cleanup";
+/// The field manager of every write the operator makes.
+pub const MANAGER: &str = "cache-operator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Cloud(#[from] cache_operator_cloud::CloudError),
+}
+
+impl Error {
+    /// A short label for metrics.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Kube(kube::Error::Api(s)) => format!("kube_{}", s.code),
+            Error::Kube(_) => "kube".into(),
+            Error::Cloud(e) => e.code.clone(),
+        }
+    }
+}
+
+pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
+    obj.meta()
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+}
+
+/// Add our finalizer; the `test` on resourceVersion makes a concurrent change fail instead of
+/// being overwritten.
+pub async fn add_finalizer<K>(api: &Api<K>, obj: &K) -> kube::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let patch = match &obj.meta().finalizers {
+        Some(list) if !list.is_empty() => json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": obj.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ]),
+        _ => json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": obj.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ]),
+    };
+    let patch: json_patch::Patch = serde_json::from_value(patch).expect("a well-formed JSON patch");
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Remove our finalizer, letting the API server delete the object.
+pub async fn remove_finalizer<K>(api: &Api<K>, obj: &K) -> kube::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let Some(index) = obj
+        .meta()
+        .finalizers
+        .as_ref()
+        .and_then(|f| f.iter().position(|x| x == FINALIZER))
+    else {
+        return Ok(());
+    };
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": FINALIZER},
+        {"op": "remove", "path": format!("/metadata/finalizers/{index}")},
+    ]))
+    .expect("a well-formed JSON patch");
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: nothing left to release.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write `status` with server-side apply under our field manager; skipped when nothing changed,
+/// so steady objects cause no writes and no watch events.
+pub async fn write_status<K, S>(
+    api: &Api<K>,
+    obj: &K,
+    old: Option<&S>,
+    status: &S,
+) -> kube::Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize + PartialEq,
+{
+    if old == Some(status) {
+        return Ok(());
+    }
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publish an event; failures to publish are logged, never fatal.
+pub async fn event<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(note, 1000)),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an event");
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}

@@ -1,0 +1,11 @@
+//! cache-operator: the controllers and the commands of the `cache-operator` binary.
+
+pub mod commands;
+pub mod context;
+pub mod controller;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod observer;
+pub mod run;
+pub mod telemetry;

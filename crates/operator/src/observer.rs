@@ -1,0 +1,84 @@
+//! Batched observation: one List/Describe per (provider, project or account, region) serves
+//! every object in that scope, so steady-state cloud reads grow with scopes, not objects.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::provider::ObservedCluster;
+use cache_operator_cloud::{CloudError, Scope};
+
+use crate::context::Providers;
+
+struct Snapshot {
+    at: Instant,
+    clusters: HashMap<String, ObservedCluster>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Snapshot>>>;
+
+pub struct Observer {
+    providers: Providers,
+    scopes: Mutex<HashMap<Scope, Slot>>,
+}
+
+impl Observer {
+    pub fn new(providers: Providers) -> Self {
+        Observer {
+            providers,
+            scopes: Mutex::default(),
+        }
+    }
+
+    fn slot(&self, scope: &Scope) -> Slot {
+        self.scopes
+            .lock()
+            .expect("scope map lock")
+            .entry(scope.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The cluster as seen by a list of its scope no older than `max_age`; concurrent callers
+    /// share one list call.
+    pub async fn cached(
+        &self,
+        desired: &DesiredCluster,
+        max_age: Duration,
+    ) -> Result<Option<ObservedCluster>, CloudError> {
+        let scope = Scope::of(desired);
+        let slot = self.slot(&scope);
+        let mut snapshot = slot.lock().await;
+        if snapshot.as_ref().is_none_or(|s| s.at.elapsed() > max_age) {
+            let listed = self.providers.for_desired(desired).list(&scope).await?;
+            *snapshot = Some(Snapshot {
+                at: Instant::now(),
+                clusters: listed
+                    .into_iter()
+                    .map(|c| (c.id.to_ascii_lowercase(), c))
+                    .collect(),
+            });
+        }
+        Ok(snapshot
+            .as_ref()
+            .and_then(|s| s.clusters.get(&desired.id().to_ascii_lowercase()).cloned()))
+    }
+
+    /// The cluster as the cloud reports it now (one Get), also refreshing the shared snapshot.
+    pub async fn fresh(
+        &self,
+        desired: &DesiredCluster,
+    ) -> Result<Option<ObservedCluster>, CloudError> {
+        let observed = self.providers.for_desired(desired).get(desired).await?;
+        let slot = self.slot(&Scope::of(desired));
+        if let Some(s) = slot.lock().await.as_mut() {
+            let id = desired.id().to_ascii_lowercase();
+            match &observed {
+                Some(o) => s.clusters.insert(id, o.clone()),
+                None => s.clusters.remove(&id),
+            };
+        }
+        Ok(observed)
+    }
+}

@@ -1,0 +1,300 @@
+//! `cache-operator run`: wire clients, cloud providers, leader election, the controllers and
+//! the HTTP endpoints, and shut down cleanly on SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cache_operator_api::{RedisCluster, UserGroup};
+use cache_operator_cloud::aws::{AwsClients, AwsClusters};
+use cache_operator_cloud::gcp::memorystore::Memorystore;
+use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
+use futures::StreamExt;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Context, Providers, Timing};
+use crate::controller::cluster;
+use crate::http::Health;
+use crate::leader::{Elector, LeaseConfig};
+use crate::metrics::Metrics;
+use crate::telemetry::LogFormat;
+
+/// Everything `run` can be told, from flags or environment variables.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunOptions {
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "CACHE_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    #[arg(
+        long,
+        env = "CACHE_OPERATOR_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Watch one namespace only (default: all namespaces).
+    #[arg(long, env = "CACHE_OPERATOR_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// How often a steady object is compared with the cloud.
+    #[arg(long, env = "CACHE_OPERATOR_RESYNC", default_value = "5m", value_parser = duration)]
+    pub resync: Duration,
+    /// How often an object is looked at while the cloud works on it.
+    #[arg(long, env = "CACHE_OPERATOR_POLL", default_value = "10s", value_parser = duration)]
+    pub poll: Duration,
+    /// Longest wait between retries after failures.
+    #[arg(long, env = "CACHE_OPERATOR_MAX_BACKOFF", default_value = "5m", value_parser = duration)]
+    pub max_backoff: Duration,
+    /// Objects reconciled at once per kind.
+    #[arg(long, env = "CACHE_OPERATOR_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+
+    /// Use a Lease so that only one replica acts.
+    #[arg(long, env = "CACHE_OPERATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    #[arg(
+        long,
+        env = "CACHE_OPERATOR_LEASE_NAME",
+        default_value = "cache-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease; defaults to the pod's namespace (POD_NAMESPACE) or `default`.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    #[arg(long, env = "CACHE_OPERATOR_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+    pub lease_duration: Duration,
+    /// This replica's name in the Lease; defaults to the pod name (POD_NAME) or host and pid.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// One base URL for every Google API (e.g. the cloud simulator); the per-API flags win.
+    #[arg(long, env = "CACHE_OPERATOR_GCP_ENDPOINT")]
+    pub gcp_endpoint: Option<String>,
+    #[arg(long, env = "CACHE_OPERATOR_GCP_REDIS_ENDPOINT")]
+    pub gcp_redis_endpoint: Option<String>,
+    #[arg(long, env = "CACHE_OPERATOR_GCP_IAMCREDENTIALS_ENDPOINT")]
+    pub gcp_iamcredentials_endpoint: Option<String>,
+    #[arg(long, env = "CACHE_OPERATOR_GCP_RESOURCEMANAGER_ENDPOINT")]
+    pub gcp_resourcemanager_endpoint: Option<String>,
+    /// `ambient`: Application Default Credentials (Workload Identity, GOOGLE_APPLICATION_CREDENTIALS…);
+    /// `none`: send no credentials (a simulator without authentication).
+    #[arg(long, env = "CACHE_OPERATOR_GCP_AUTH", default_value = "ambient")]
+    pub gcp_auth: String,
+    /// ElastiCache endpoint (e.g. the cloud simulator); AWS_ENDPOINT_URL_ELASTICACHE works too.
+    #[arg(long, env = "CACHE_OPERATOR_AWS_ENDPOINT")]
+    pub aws_endpoint: Option<String>,
+}
+
+pub fn duration(s: &str) -> Result<Duration, String> {
+    cache_operator_api::rules::duration(s).map_err(|e| e.to_string())
+}
+
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    crate::telemetry::init(opts.log_format);
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+
+    let listener = tokio::net::TcpListener::bind(opts.http_addr)
+        .await
+        .with_context(|| format!("binding {}", opts.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let app = crate::http::router(metrics.clone(), health.clone());
+    let http_cancel = cancel.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_cancel.cancelled_owned())
+            .await
+    });
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    let providers = providers(&opts, metrics.clone()).await;
+    let identity = opts.identity.clone().unwrap_or_else(default_identity);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "cache-operator".into(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let timing = Timing {
+        resync: opts.resync,
+        poll: opts.poll,
+        max_backoff: opts.max_backoff,
+        ..Timing::default()
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        providers,
+        recorder,
+        metrics.clone(),
+        timing,
+    ));
+    health.ready.store(true, Ordering::Relaxed);
+
+    let elector = opts.leader_election.then(|| {
+        Elector::new(
+            client.clone(),
+            LeaseConfig {
+                name: opts.lease_name.clone(),
+                namespace: opts.lease_namespace.clone(),
+                identity: identity.clone(),
+                duration: opts.lease_duration,
+                renew_every: opts.lease_duration / 3,
+            },
+        )
+    });
+    if let Some(e) = &elector
+        && e.acquire(&cancel).await.is_none()
+    {
+        tracing::info!("shut down while standing by");
+        let _ = http.await;
+        return Ok(());
+    }
+    metrics.leader.set(1);
+
+    // Controllers stop when asked to, or when leadership is lost.
+    let stop = CancellationToken::new();
+    let leadership = {
+        let (cancel, stop) = (cancel.clone(), stop.clone());
+        async move {
+            match &elector {
+                Some(e) => e.hold(&cancel).await,
+                None => cancel.cancelled().await,
+            }
+            stop.cancel();
+            elector
+        }
+    };
+    let controllers = run_controllers(
+        client,
+        ctx,
+        opts.namespace.clone(),
+        opts.concurrency,
+        stop.clone(),
+    );
+    let (elector, ()) = tokio::join!(leadership, controllers);
+    metrics.leader.set(0);
+    let lost = !cancel.is_cancelled();
+    if let Some(e) = &elector {
+        e.release().await;
+    }
+    cancel.cancel();
+    let _ = http.await;
+    if lost {
+        anyhow::bail!("lost the leader Lease; exiting so that a fresh start can stand by");
+    }
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn run_controllers(
+    client: kube::Client,
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    concurrency: u16,
+    stop: CancellationToken,
+) {
+    let clusters: Api<kube::core::DeserializeGuard<RedisCluster>> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let groups: Api<UserGroup> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let config = controller::Config::default().concurrency(concurrency);
+    let controller =
+        Controller::new(clusters, watcher::Config::default().any_semantic()).with_config(config);
+    let store = controller.store();
+    // A UserGroup's ID is needed by the aws clusters that list it.
+    controller
+        .watches(
+            groups,
+            watcher::Config::default().any_semantic(),
+            move |group: UserGroup| {
+                let ns = group.namespace();
+                let name = group.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|c| {
+                        c.0.as_ref().is_ok_and(|c| {
+                            c.namespace() == ns
+                                && c.spec.user_group_refs.iter().any(|r| r.name == name)
+                        })
+                    })
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(cluster::reconcile, cluster::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> Providers {
+    let base = opts
+        .gcp_endpoint
+        .as_deref()
+        .map(GcpEndpoints::all_at)
+        .unwrap_or_default();
+    let endpoints = GcpEndpoints {
+        redis: opts.gcp_redis_endpoint.clone().unwrap_or(base.redis),
+        iam_credentials: opts
+            .gcp_iamcredentials_endpoint
+            .clone()
+            .unwrap_or(base.iam_credentials),
+        resource_manager: opts
+            .gcp_resourcemanager_endpoint
+            .clone()
+            .unwrap_or(base.resource_manager),
+    };
+    let auth = match opts.gcp_auth.as_str() {
+        "none" => GcpAuth::Anonymous,
+        _ => match GcpAuth::ambient().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "no Google credentials found; gcp clusters will report PermissionDenied until some are provided");
+                GcpAuth::Missing(e.to_string())
+            }
+        },
+    };
+    let rest = GoogleRest::new(auth, metrics.clone());
+    let gcp = GcpClusters::new(Memorystore::new(rest, &endpoints.redis));
+    let aws = AwsClusters::new(AwsClients::from_env(opts.aws_endpoint.clone(), metrics).await);
+    Providers {
+        gcp: Arc::new(gcp),
+        aws: Arc::new(aws),
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "cache-operator".into());
+    format!("{host}-{}", std::process::id())
+}
+
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    });
+}
