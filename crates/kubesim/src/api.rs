@@ -461,7 +461,7 @@ impl Core {
             Manage::Update => {
                 let actor = Actor { manager: &opts.manager, api_version: &def.api_version(), subresource: "", now: &now };
                 let base = parse_request_managers(&obj).unwrap_or_default();
-                managed::update(&json!({}), &obj, &def.ssa_schema, base, &actor)
+                managed::update(&json!({"metadata": {}}), &obj, &def.ssa_schema, base, &actor)
             }
             Manage::Apply(m) => m,
         };

@@ -217,6 +217,15 @@ fn fix_meta(mut s: Schema) -> Schema {
     if let Some(f) = s.properties.get_mut("finalizers") {
         f.list_type = ListType::Set;
     }
+    // fieldsV1 is free-form JSON.
+    if let Some(fv) = s
+        .properties
+        .get_mut("managedFields")
+        .and_then(|m| m.items.as_deref_mut())
+        .and_then(|i| i.properties.get_mut("fieldsV1"))
+    {
+        *fv = Schema::any();
+    }
     s
 }
 
