@@ -373,10 +373,26 @@ impl Core {
                     root.required.retain(|r| r != k);
                 }
                 schema::validate(&body, &root, "", &mut se);
-                errs.extend(se);
-                if errs.is_empty() {
-                    errs.extend(crd::validate_cel(def, obj, old));
+                // Type errors block the CEL rules, as in the real server.
+                let blocked = se.iter().any(|e| e.kind == crate::error::FieldErrorKind::TypeInvalid);
+                let mut cel = if blocked {
+                    vec![FieldError::invalid(
+                        "<nil>",
+                        Value::Null,
+                        "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                    )]
+                } else {
+                    crd::validate_cel(def, obj, old)
+                };
+                // Validation ratcheting (on by default since 1.30): a value the update leaves
+                // unchanged is not re-judged under a schema that has become stricter.
+                if let Some(old) = old {
+                    let unchanged = |e: &FieldError| value_at(obj, &e.field) == value_at(old, &e.field);
+                    se.retain(|e| !unchanged(e));
+                    cel.retain(|e| !unchanged(e));
                 }
+                errs.extend(se);
+                errs.extend(cel);
             }
             Behaviour::Crd => errs.extend(crd::validate(obj, old)),
             b => errs.extend(builtin::validate(b, obj, old)),
@@ -927,6 +943,25 @@ impl Core {
         })?;
         Ok((!unchanged).then_some(w.object))
     }
+}
+
+/// The value at a field path as errors name it (`spec.items[0].name`).
+fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (name, rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        for idx in rest.split('[').filter(|x| !x.is_empty()) {
+            let i = idx.trim_end_matches(']');
+            cur = match i.parse::<usize>() {
+                Ok(n) => cur.get(n)?,
+                Err(_) => cur.get(i)?,
+            };
+        }
+    }
+    Some(cur)
 }
 
 fn parse_request_managers(obj: &Value) -> Option<Vec<ManagerEntry>> {
