@@ -282,6 +282,7 @@ pub fn builtin_defs() -> Vec<Arc<ResourceDef>> {
                 ssa_schema: schema.clone(),
                 schema,
                 cel: None,
+                cel_field_paths: Vec::new(),
                 printer_columns: Vec::new(),
                 selectable_fields: Vec::new(),
                 openapi,
@@ -301,7 +302,23 @@ pub fn definition_name(def: &ResourceDef) -> String {
 
 fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
     let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-    serde_json::to_value(&typed).map_err(|e| e.to_string())
+    let mut out = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    integral_floats_as_integers(&mut out);
+    Ok(out)
+}
+
+/// Go encodes an integral float64 without a fraction (`250`, not `250.0`).
+fn integral_floats_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(o) => o.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Decodes a built-in object as the typed API would: wrong types are errors, unknown fields

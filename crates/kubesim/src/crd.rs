@@ -273,12 +273,35 @@ pub fn build_defs(crd: &Value) -> Vec<Arc<ResourceDef>> {
             schema: Arc::new(schema),
             ssa_schema: Arc::new(ssa),
             cel,
+            cel_field_paths: rule_field_paths(&raw),
             printer_columns: printer_columns(&v),
             selectable_fields,
             openapi,
             crd_name: Some(s(crd, "/metadata/name").to_string()),
         }));
     }
+    out
+}
+
+fn rule_field_paths(schema: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(rules) = o.get("x-kubernetes-validations").and_then(Value::as_array) {
+                    for r in rules {
+                        if let (Some(rule), Some(fp)) = (r.get("rule").and_then(Value::as_str), r.get("fieldPath").and_then(Value::as_str)) {
+                            out.push((rule.to_string(), fp.trim_start_matches('.').to_string()));
+                        }
+                    }
+                }
+                o.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    walk(schema, &mut out);
     out
 }
 
@@ -342,14 +365,23 @@ pub fn validate_cel(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<
     errors
         .iter()
         .map(|e| {
-            let ty = def.schema.at_path(&e.field_path).map(|s| s.type_name().to_string()).unwrap_or_else(|| "object".into());
+            let path = e.field_path.trim_start_matches('.').to_string();
+            // The bad value the real server reports is the type of the node holding the rule.
+            let node = def
+                .cel_field_paths
+                .iter()
+                .filter(|(rule, _)| *rule == e.rule)
+                .find_map(|(_, fp)| path.strip_suffix(fp.as_str()))
+                .map(|p| p.trim_end_matches('.'))
+                .unwrap_or(&path);
+            let ty = def.schema.at_path(node).map(|s| s.type_name().to_string()).unwrap_or_else(|| "object".into());
             let kind = match e.reason.as_deref() {
                 Some("FieldValueForbidden") => FieldErrorKind::Forbidden,
                 Some("FieldValueRequired") => FieldErrorKind::Required,
                 Some("FieldValueDuplicate") => FieldErrorKind::Duplicate,
                 _ => FieldErrorKind::Invalid,
             };
-            FieldError::new(kind, e.field_path.clone(), Some(Value::String(ty)), e.message.clone())
+            FieldError::new(kind, path, Some(Value::String(ty)), e.message.clone())
         })
         .collect()
 }

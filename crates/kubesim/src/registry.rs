@@ -95,6 +95,8 @@ pub struct ResourceDef {
     /// The schema used to type server-side apply (metadata typed as ObjectMeta).
     pub ssa_schema: Arc<Schema>,
     pub cel: Option<Arc<kube_cel::CompiledSchema>>,
+    /// `(rule, fieldPath)` of CEL rules that set a fieldPath (to name the rule's own node type).
+    pub cel_field_paths: Vec<(String, String)>,
     pub printer_columns: Vec<PrinterColumn>,
     /// CRD `selectableFields` JSON paths (without the leading dot).
     pub selectable_fields: Vec<String>,
