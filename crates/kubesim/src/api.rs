@@ -51,7 +51,12 @@ pub struct WriteOptions {
 
 impl WriteOptions {
     pub fn internal(manager: &str) -> WriteOptions {
-        WriteOptions { manager: manager.into(), dry_run: false, field_validation: FieldValidation::Ignore, force: false }
+        WriteOptions {
+            manager: manager.into(),
+            dry_run: false,
+            field_validation: FieldValidation::Ignore,
+            force: false,
+        }
     }
 }
 
@@ -125,6 +130,8 @@ enum Manage {
     Apply(Vec<ManagerEntry>),
 }
 
+type CompiledCrd = (String, i64, Vec<Arc<ResourceDef>>);
+
 pub const FOREGROUND: &str = "foregroundDeletion";
 pub const ORPHAN: &str = "orphan";
 
@@ -132,7 +139,8 @@ pub struct Core {
     pub store: Store,
     registry: RwLock<Arc<Registry>>,
     builtin: Vec<Arc<ResourceDef>>,
-    crd_defs: Mutex<HashMap<String, (String, i64, Vec<Arc<ResourceDef>>)>>,
+    /// Compiled resources per CRD name, reused while the CRD's uid and generation are unchanged.
+    crd_defs: Mutex<HashMap<String, CompiledCrd>>,
 }
 
 fn ns_gr() -> GroupResource {
@@ -154,16 +162,23 @@ impl Core {
             builtin,
             crd_defs: Mutex::new(HashMap::new()),
         });
-        let nsdef = core.registry().get("", "v1", "namespaces").expect("namespaces are built in");
+        let nsdef = core
+            .registry()
+            .get("", "v1", "namespaces")
+            .expect("namespaces are built in");
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            core.create(&nsdef, "", body, &WriteOptions::internal("kube-apiserver")).expect("system namespaces");
+            core.create(&nsdef, "", body, &WriteOptions::internal("kube-apiserver"))
+                .expect("system namespaces");
         }
         (core, rx)
     }
 
     pub fn registry(&self) -> Arc<Registry> {
-        self.registry.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Rebuilds the served resources from the stored CRDs.
@@ -218,11 +233,19 @@ impl Core {
     }
 
     pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<Value> {
-        let stored = self.store.get(&def.storage, ns, name).ok_or_else(|| ApiError::not_found(&def.gr(), name))?;
+        let stored = self
+            .store
+            .get(&def.storage, ns, name)
+            .ok_or_else(|| ApiError::not_found(&def.gr(), name))?;
         Ok(self.to_req(def, &stored))
     }
 
-    pub fn list(&self, def: &ResourceDef, ns: Option<&str>, opts: &ListOptions) -> ApiResult<ListResult> {
+    pub fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<ListResult> {
         let label = LabelSelector::parse(&opts.label_selector)?;
         let field = FieldSelector::parse(&opts.field_selector, def)?;
         let (at, after) = match &opts.continue_token {
@@ -231,14 +254,21 @@ impl Core {
                 (Some(rv), Some(key))
             }
             _ => {
-                let at = match (opts.resource_version.as_deref(), opts.resource_version_match.as_deref()) {
+                let at = match (
+                    opts.resource_version.as_deref(),
+                    opts.resource_version_match.as_deref(),
+                ) {
                     (Some(rv), Some("Exact")) => Some(parse_rv(rv)?),
                     _ => None,
                 };
                 (at, None)
             }
         };
-        if let Some(rv) = opts.resource_version.as_deref().filter(|r| !r.is_empty() && *r != "0") {
+        if let Some(rv) = opts
+            .resource_version
+            .as_deref()
+            .filter(|r| !r.is_empty() && *r != "0")
+        {
             let rv = parse_rv(rv)?;
             let current = self.store.current_rv();
             if rv > current {
@@ -276,21 +306,36 @@ impl Core {
             return Err(ApiError::forbidden(
                 &def.gr(),
                 name,
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
             ));
         }
         Ok(())
     }
 
     /// Type-checks, prunes and checks the identity of a request body (in the request's version).
-    fn decode(&self, def: &ResourceDef, body: Value, fv: FieldValidation, warnings: &mut Vec<String>) -> ApiResult<Value> {
+    fn decode(
+        &self,
+        def: &ResourceDef,
+        body: Value,
+        fv: FieldValidation,
+        warnings: &mut Vec<String>,
+    ) -> ApiResult<Value> {
         let Value::Object(o) = &body else {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         };
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let api_version = o.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let api_version = o
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if kind.is_empty() {
-            return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{body}'")));
+            return Err(ApiError::bad_request(format!(
+                "Object 'Kind' is missing in '{body}'"
+            )));
         }
         if !api_version.is_empty() && api_version != def.api_version() {
             return Err(ApiError::bad_request(format!(
@@ -304,7 +349,9 @@ impl Core {
                 def.kind
             )));
         }
-        if o.get("metadata").is_some_and(|m| !m.is_object() && !m.is_null()) {
+        if o.get("metadata")
+            .is_some_and(|m| !m.is_object() && !m.is_null())
+        {
             return Err(self.cannot_handle(def, "metadata must be an object"));
         }
         let mut body = body;
@@ -314,20 +361,36 @@ impl Core {
                 let mut unknown = Vec::new();
                 schema::prune(&mut body, &def.schema, "", true, &mut unknown);
                 if let Some(m) = body.get_mut("metadata") {
-                    schema::prune(m, &builtin::object_meta_schema(), "metadata", false, &mut unknown);
+                    schema::prune(
+                        m,
+                        &builtin::object_meta_schema(),
+                        "metadata",
+                        false,
+                        &mut unknown,
+                    );
                 }
                 (body, unknown)
             }
-            Behaviour::EventsV1Event => builtin::decode_events_v1(&body).map_err(|e| self.cannot_handle(def, &e))?,
+            Behaviour::EventsV1Event => {
+                builtin::decode_events_v1(&body).map_err(|e| self.cannot_handle(def, &e))?
+            }
             b => builtin::decode(b, &body).map_err(|e| self.cannot_handle(def, &e))?,
         };
         if !unknown.is_empty() {
             match fv {
                 FieldValidation::Strict => {
-                    let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
-                    return Err(self.cannot_handle(def, &format!("strict decoding error: {}", list.join(", "))));
+                    let list: Vec<String> = unknown
+                        .iter()
+                        .map(|u| format!("unknown field \"{u}\""))
+                        .collect();
+                    return Err(self.cannot_handle(
+                        def,
+                        &format!("strict decoding error: {}", list.join(", ")),
+                    ));
                 }
-                FieldValidation::Warn => warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\""))),
+                FieldValidation::Warn => {
+                    warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")))
+                }
                 FieldValidation::Ignore => {}
             }
         }
@@ -347,7 +410,10 @@ impl Core {
             && meta::deletion_timestamp(old).is_some()
         {
             let before = meta::finalizers(old);
-            let added: Vec<String> = meta::finalizers(obj).into_iter().filter(|f| !before.contains(f)).collect();
+            let added: Vec<String> = meta::finalizers(obj)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
             if !added.is_empty() {
                 errs.push(FieldError::forbidden(
                     "metadata.finalizers",
@@ -374,7 +440,9 @@ impl Core {
                 }
                 schema::validate(&body, &root, "", &mut se);
                 // Type errors block the CEL rules, as in the real server.
-                let blocked = se.iter().any(|e| e.kind == crate::error::FieldErrorKind::TypeInvalid);
+                let blocked = se
+                    .iter()
+                    .any(|e| e.kind == crate::error::FieldErrorKind::TypeInvalid);
                 let mut cel = if blocked {
                     vec![FieldError::invalid(
                         "<nil>",
@@ -387,7 +455,8 @@ impl Core {
                 // Validation ratcheting (on by default since 1.30): a value the update leaves
                 // unchanged is not re-judged under a schema that has become stricter.
                 if let Some(old) = old {
-                    let unchanged = |e: &FieldError| value_at(obj, &e.field) == value_at(old, &e.field);
+                    let unchanged =
+                        |e: &FieldError| value_at(obj, &e.field) == value_at(old, &e.field);
                     se.retain(|e| !unchanged(e));
                     cel.retain(|e| !unchanged(e));
                 }
@@ -401,7 +470,13 @@ impl Core {
     }
 
     /// Creates an object (the request's version). `ns` is empty for cluster-scoped resources.
-    pub fn create(&self, def: &Arc<ResourceDef>, ns: &str, body: Value, opts: &WriteOptions) -> ApiResult<Written> {
+    pub fn create(
+        &self,
+        def: &Arc<ResourceDef>,
+        ns: &str,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
         let mut warnings = Vec::new();
         let obj = self.decode(def, body, opts.field_validation, &mut warnings)?;
         let mut w = self.create_decoded(def, ns, obj, Manage::Update, opts)?;
@@ -409,7 +484,14 @@ impl Core {
         Ok(w)
     }
 
-    fn create_decoded(&self, def: &Arc<ResourceDef>, ns: &str, mut obj: Value, manage: Manage, opts: &WriteOptions) -> ApiResult<Written> {
+    fn create_decoded(
+        &self,
+        def: &Arc<ResourceDef>,
+        ns: &str,
+        mut obj: Value,
+        manage: Manage,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
         let now = meta::now_rfc3339();
         {
             let m = meta::meta_mut(&mut obj);
@@ -427,17 +509,34 @@ impl Core {
             } else {
                 m.remove("namespace");
             }
-            let name = m.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if name.is_empty()
-                && let Some(g) = m.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty())
+                && let Some(g) = m
+                    .get("generateName")
+                    .and_then(Value::as_str)
+                    .filter(|g| !g.is_empty())
             {
                 let generated = format!("{g}{}", meta::random_suffix());
                 m.insert("name".into(), json!(generated));
             }
-            if m.get("resourceVersion").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
-                return Err(ApiError::internal("resourceVersion should not be set on objects to be created"));
+            if m.get("resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|r| !r.is_empty())
+            {
+                return Err(ApiError::internal(
+                    "resourceVersion should not be set on objects to be created",
+                ));
             }
-            for k in ["resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+            for k in [
+                "resourceVersion",
+                "selfLink",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
                 m.remove(k);
             }
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -475,9 +574,20 @@ impl Core {
         }
         let managers = match manage {
             Manage::Update => {
-                let actor = Actor { manager: &opts.manager, api_version: &def.api_version(), subresource: "", now: &now };
+                let actor = Actor {
+                    manager: &opts.manager,
+                    api_version: &def.api_version(),
+                    subresource: "",
+                    now: &now,
+                };
                 let base = parse_request_managers(&obj).unwrap_or_default();
-                managed::update(&json!({"metadata": {}}), &obj, &def.ssa_schema, base, &actor)
+                managed::update(
+                    &json!({"metadata": {}}),
+                    &obj,
+                    &def.ssa_schema,
+                    base,
+                    &actor,
+                )
             }
             Manage::Apply(m) => m,
         };
@@ -487,7 +597,11 @@ impl Core {
             return Err(self.invalid(def, &name, &errs));
         }
         if opts.dry_run {
-            return Ok(Written { object: obj, warnings: Vec::new(), created: true });
+            return Ok(Written {
+                object: obj,
+                warnings: Vec::new(),
+                created: true,
+            });
         }
         let stored = self
             .store
@@ -496,7 +610,11 @@ impl Core {
         if def.behaviour == Behaviour::Crd {
             self.refresh_registry();
         }
-        Ok(Written { object: self.to_req(def, &stored), warnings: Vec::new(), created: true })
+        Ok(Written {
+            object: self.to_req(def, &stored),
+            warnings: Vec::new(),
+            created: true,
+        })
     }
 
     /// Replaces an object (PUT), optionally on a subresource.
@@ -524,14 +642,19 @@ impl Core {
         }
         let precondition = !meta::resource_version(&body).is_empty();
         if self.store.get(&def.storage, ns, name).is_none() {
-            let create_on_update = matches!(def.behaviour, Behaviour::Lease | Behaviour::CoreEvent | Behaviour::EventsV1Event);
+            let create_on_update = matches!(
+                def.behaviour,
+                Behaviour::Lease | Behaviour::CoreEvent | Behaviour::EventsV1Event
+            );
             if create_on_update && sub == Subresource::Main && !precondition {
                 let mut w = self.create_decoded(def, ns, body, Manage::Update, opts)?;
                 w.warnings.splice(0..0, warnings);
                 return Ok(w);
             }
         }
-        let mut w = self.update_loop(def, ns, name, sub, opts, !precondition, &mut |_| Ok((body.clone(), Manage::Update)))?;
+        let mut w = self.update_loop(def, ns, name, sub, opts, !precondition, &mut |_| {
+            Ok((body.clone(), Manage::Update))
+        })?;
         w.warnings.splice(0..0, warnings);
         Ok(w)
     }
@@ -554,17 +677,23 @@ impl Core {
         if ptype == PatchType::Strategic && !def.behaviour.is_builtin() {
             return Err(ApiError::unsupported_media_type(
                 "application/strategic-merge-patch+json",
-                &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/apply-patch+yaml",
+                ],
             ));
         }
-        let patch_doc: Value =
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+        let patch_doc: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
         let mut warnings = Vec::new();
         let mut w = self.update_loop(def, ns, name, sub, opts, true, &mut |old| {
             let patched = match ptype {
                 PatchType::Json => patch::json_patch(old, &patch_doc)?,
                 PatchType::Merge => patch::merge_patch(old, &patch_doc)?,
-                PatchType::Strategic => patch::strategic_merge_patch(def.behaviour, old, &patch_doc)?,
+                PatchType::Strategic => {
+                    patch::strategic_merge_patch(def.behaviour, old, &patch_doc)?
+                }
                 PatchType::Apply => unreachable!(),
             };
             warnings.clear();
@@ -575,16 +704,29 @@ impl Core {
         Ok(w)
     }
 
-    fn apply(&self, def: &Arc<ResourceDef>, ns: &str, name: &str, sub: Subresource, body: &[u8], opts: &WriteOptions) -> ApiResult<Written> {
+    fn apply(
+        &self,
+        def: &Arc<ResourceDef>,
+        ns: &str,
+        name: &str,
+        sub: Subresource,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
         if opts.manager.is_empty() {
-            return Err(ApiError::bad_request("fieldManager is required for apply requests"));
+            return Err(ApiError::bad_request(
+                "fieldManager is required for apply requests",
+            ));
         }
         let config: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(_) => serde_saphyr::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
         };
-        if config.pointer("/metadata/managedFields").is_some_and(|m| !m.is_null()) {
+        if config
+            .pointer("/metadata/managedFields")
+            .is_some_and(|m| !m.is_null())
+        {
             return Err(ApiError::bad_request("metadata.managedFields must be nil"));
         }
         let cname = meta::name(&config);
@@ -607,7 +749,13 @@ impl Core {
         {
             // Typed decoding would have produced these; apply configs must not set system fields.
             if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-                for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "selfLink"] {
+                for k in [
+                    "uid",
+                    "resourceVersion",
+                    "creationTimestamp",
+                    "generation",
+                    "selfLink",
+                ] {
                     m.remove(k);
                 }
             }
@@ -634,7 +782,12 @@ impl Core {
         }
         let now = meta::now_rfc3339();
         let api_version = def.api_version();
-        let actor = Actor { manager: &opts.manager, api_version: &api_version, subresource: sub.name(), now: &now };
+        let actor = Actor {
+            manager: &opts.manager,
+            api_version: &api_version,
+            subresource: sub.name(),
+            now: &now,
+        };
         loop {
             if self.store.get(&def.storage, ns, name).is_none() {
                 if sub != Subresource::Main {
@@ -644,7 +797,8 @@ impl Core {
                 if def.namespaced {
                     base["metadata"]["namespace"] = json!(ns);
                 }
-                let (merged, managers) = managed::apply(&base, &config, &def.ssa_schema, opts.force, &actor)?;
+                let (merged, managers) =
+                    managed::apply(&base, &config, &def.ssa_schema, opts.force, &actor)?;
                 match self.create_decoded(def, ns, merged, Manage::Apply(managers), opts) {
                     Err(e) if e.reason == "AlreadyExists" => continue,
                     Err(e) => return Err(e),
@@ -655,7 +809,8 @@ impl Core {
                 }
             }
             let result = self.update_loop(def, ns, name, sub, opts, true, &mut |old| {
-                let (merged, managers) = managed::apply(old, &config, &def.ssa_schema, opts.force, &actor)?;
+                let (merged, managers) =
+                    managed::apply(old, &config, &def.ssa_schema, opts.force, &actor)?;
                 Ok((merged, Manage::Apply(managers)))
             });
             match result {
@@ -683,37 +838,66 @@ impl Core {
         mutate: &mut dyn FnMut(&Value) -> ApiResult<(Value, Manage)>,
     ) -> ApiResult<Written> {
         loop {
-            let stored = self.store.get(&def.storage, ns, name).ok_or_else(|| ApiError::not_found(&def.gr(), name))?;
+            let stored = self
+                .store
+                .get(&def.storage, ns, name)
+                .ok_or_else(|| ApiError::not_found(&def.gr(), name))?;
             let old = self.to_req(def, &stored);
             let (candidate, manage) = mutate(&old)?;
             let new = self.prepare_update(def, sub, &old, candidate, manage, opts)?;
             let Some(new) = new else {
-                return Ok(Written { object: old, warnings: Vec::new(), created: false });
+                return Ok(Written {
+                    object: old,
+                    warnings: Vec::new(),
+                    created: false,
+                });
             };
             if opts.dry_run {
-                return Ok(Written { object: new, warnings: Vec::new(), created: false });
+                return Ok(Written {
+                    object: new,
+                    warnings: Vec::new(),
+                    created: false,
+                });
             }
             let gone = meta::deletion_timestamp(&new).is_some()
                 && meta::finalizers(&new).is_empty()
                 && (def.behaviour != Behaviour::Namespace
-                    || new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty));
+                    || new
+                        .pointer("/spec/finalizers")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty));
             let rv = meta::resource_version(&stored).to_string();
             let result = if gone {
-                self.store.delete(&def.storage, ns, name, Some(&rv), Some(self.to_storage(def, new)))
+                self.store.delete(
+                    &def.storage,
+                    ns,
+                    name,
+                    Some(&rv),
+                    Some(self.to_storage(def, new)),
+                )
             } else {
-                self.store.update(&def.storage, ns, name, Some(&rv), self.to_storage(def, new))
+                self.store
+                    .update(&def.storage, ns, name, Some(&rv), self.to_storage(def, new))
             };
             match result {
                 Ok(obj) => {
                     if def.behaviour == Behaviour::Crd {
                         self.refresh_registry();
                     }
-                    return Ok(Written { object: self.to_req(def, &obj), warnings: Vec::new(), created: false });
+                    return Ok(Written {
+                        object: self.to_req(def, &obj),
+                        warnings: Vec::new(),
+                        created: false,
+                    });
                 }
                 Err(StoreError::Conflict) if retry => continue,
-                Err(StoreError::Conflict) => return Err(ApiError::conflict_modified(&def.gr(), name)),
+                Err(StoreError::Conflict) => {
+                    return Err(ApiError::conflict_modified(&def.gr(), name));
+                }
                 Err(StoreError::NotFound) => return Err(ApiError::not_found(&def.gr(), name)),
-                Err(StoreError::AlreadyExists) => return Err(ApiError::already_exists(&def.gr(), name)),
+                Err(StoreError::AlreadyExists) => {
+                    return Err(ApiError::already_exists(&def.gr(), name));
+                }
             }
         }
     }
@@ -739,7 +923,10 @@ impl Core {
             return Err(ApiError::conflict(
                 &def.gr(),
                 &name,
-                &format!("Precondition failed: UID in precondition: {cand_uid}, UID in object meta: {}", meta::uid(old)),
+                &format!(
+                    "Precondition failed: UID in precondition: {cand_uid}, UID in object meta: {}",
+                    meta::uid(old)
+                ),
             ));
         }
         let request_managers = parse_request_managers(&candidate);
@@ -789,7 +976,15 @@ impl Core {
         {
             let om = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
             let m = meta::meta_mut(&mut new);
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "name", "namespace"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "name",
+                "namespace",
+            ] {
                 match om.get(k) {
                     Some(v) => m.insert(k.into(), v.clone()),
                     None => m.remove(k),
@@ -815,7 +1010,12 @@ impl Core {
         let api_version = def.api_version();
         let managers = match manage {
             Manage::Update => {
-                let actor = Actor { manager: &opts.manager, api_version: &api_version, subresource: sub.name(), now: &now };
+                let actor = Actor {
+                    manager: &opts.manager,
+                    api_version: &api_version,
+                    subresource: sub.name(),
+                    now: &now,
+                };
                 let base = request_managers.unwrap_or_else(|| managed::parse_managed_fields(old));
                 managed::update(old, &new, &def.ssa_schema, base, &actor)
             }
@@ -835,19 +1035,37 @@ impl Core {
     }
 
     /// Deletes an object, honouring finalizers and the propagation policy.
-    pub fn delete(&self, def: &Arc<ResourceDef>, ns: &str, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
-        if def.behaviour == Behaviour::Namespace && matches!(name, "default" | "kube-system" | "kube-public") {
-            return Err(ApiError::forbidden(&def.gr(), name, "this namespace may not be deleted"));
+    pub fn delete(
+        &self,
+        def: &Arc<ResourceDef>,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
+        if def.behaviour == Behaviour::Namespace
+            && matches!(name, "default" | "kube-system" | "kube-public")
+        {
+            return Err(ApiError::forbidden(
+                &def.gr(),
+                name,
+                "this namespace may not be deleted",
+            ));
         }
         loop {
-            let stored = self.store.get(&def.storage, ns, name).ok_or_else(|| ApiError::not_found(&def.gr(), name))?;
+            let stored = self
+                .store
+                .get(&def.storage, ns, name)
+                .ok_or_else(|| ApiError::not_found(&def.gr(), name))?;
             if let Some(uid) = &opts.uid
                 && uid != meta::uid(&stored)
             {
                 return Err(ApiError::conflict(
                     &def.gr(),
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&stored)),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta::uid(&stored)
+                    ),
                 ));
             }
             if let Some(rv) = &opts.resource_version
@@ -882,21 +1100,32 @@ impl Core {
             }
             meta::set_finalizers(&mut new, &fins);
             let ns_pending = def.behaviour == Behaviour::Namespace
-                && new.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+                && new
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
             let rv = meta::resource_version(&stored).to_string();
             if !fins.is_empty() || ns_pending {
                 if meta::deletion_timestamp(&new).is_none() {
                     let m = meta::meta_mut(&mut new);
                     m.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
                     m.insert("deletionGracePeriodSeconds".into(), json!(0));
-                    if let Some(g) = m.get("generation").and_then(Value::as_i64).filter(|g| *g > 0) {
+                    if let Some(g) = m
+                        .get("generation")
+                        .and_then(Value::as_i64)
+                        .filter(|g| *g > 0)
+                    {
                         m.insert("generation".into(), json!(g + 1));
                     }
                     if def.behaviour == Behaviour::Namespace {
                         new["status"] = json!({"phase": "Terminating"});
                     }
                     if def.behaviour == Behaviour::Crd {
-                        new["status"] = crd::established_status(&new, stored.get("status"), &meta::now_rfc3339());
+                        new["status"] = crd::established_status(
+                            &new,
+                            stored.get("status"),
+                            &meta::now_rfc3339(),
+                        );
                     }
                 }
                 if new == *stored || opts.dry_run {
@@ -911,7 +1140,10 @@ impl Core {
             if opts.dry_run {
                 return Ok(Deleted::Gone(self.to_req(def, &new)));
             }
-            match self.store.delete(&def.storage, ns, name, Some(&rv), Some(new)) {
+            match self
+                .store
+                .delete(&def.storage, ns, name, Some(&rv), Some(new))
+            {
                 Ok(obj) => {
                     if def.behaviour == Behaviour::Crd {
                         self.refresh_registry();
@@ -965,7 +1197,9 @@ fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 fn parse_request_managers(obj: &Value) -> Option<Vec<ManagerEntry>> {
-    obj.pointer("/metadata/managedFields").filter(|m| m.is_array()).map(|_| managed::parse_managed_fields(obj))
+    obj.pointer("/metadata/managedFields")
+        .filter(|m| m.is_array())
+        .map(|_| managed::parse_managed_fields(obj))
 }
 
 fn spec_changed(def: &ResourceDef, old: &Value, new: &Value) -> bool {
@@ -983,7 +1217,8 @@ fn spec_changed(def: &ResourceDef, old: &Value, new: &Value) -> bool {
 }
 
 fn parse_rv(s: &str) -> ApiResult<u64> {
-    s.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))
+    s.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))
 }
 
 const CONT: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -993,11 +1228,23 @@ fn encode_continue(rv: u64, key: &(String, String)) -> String {
 }
 
 fn decode_continue(t: &str) -> ApiResult<(u64, (String, String))> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let bytes = CONT.decode(t.trim_end_matches('=')).map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let rv = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
-    let ns = v.get("ns").and_then(Value::as_str).unwrap_or_default().to_string();
-    let name = v.get("name").and_then(Value::as_str).ok_or_else(bad)?.to_string();
+    let ns = v
+        .get("ns")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_string();
     Ok((rv, (ns, name)))
 }

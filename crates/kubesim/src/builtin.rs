@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event as CoreEvent, Namespace, Secret, ServiceAccount,
+};
 use k8s_openapi::api::events::v1::Event as EventsV1;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -163,7 +165,8 @@ pub fn definitions() -> &'static Map<String, Value> {
         let _ = generator.subschema_for::<EventsV1>();
         let _ = generator.subschema_for::<ObjectMeta>();
         let _ = generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();
-        let _ = generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
+        let _ = generator
+            .subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
         let mut defs = generator.take_definitions(true);
         for b in BUILTINS {
             if let Some(Value::Object(d)) = defs.get_mut(b.definition) {
@@ -231,10 +234,18 @@ fn fix_meta(mut s: Schema) -> Schema {
 
 fn kind_schema(definition: &str, behaviour: Behaviour) -> Schema {
     let defs = definitions();
-    let mut s = Schema::compile_with_defs(&json!({"$ref": format!("#/components/schemas/{definition}")}), defs);
-    s.properties.insert("metadata".into(), (*object_meta_schema()).clone());
+    let mut s = Schema::compile_with_defs(
+        &json!({"$ref": format!("#/components/schemas/{definition}")}),
+        defs,
+    );
+    s.properties
+        .insert("metadata".into(), (*object_meta_schema()).clone());
     let conditions_by_type = |s: &mut Schema| {
-        if let Some(c) = s.properties.get_mut("status").and_then(|st| st.properties.get_mut("conditions")) {
+        if let Some(c) = s
+            .properties
+            .get_mut("status")
+            .and_then(|st| st.properties.get_mut("conditions"))
+        {
             c.list_type = ListType::Map(vec!["type".into()]);
         }
     };
@@ -257,7 +268,10 @@ pub fn builtin_defs() -> Vec<Arc<ResourceDef>> {
         .iter()
         .map(|b| {
             let schema = Arc::new(kind_schema(b.definition, b.behaviour));
-            let mut openapi = definitions().get(b.definition).cloned().unwrap_or_else(|| json!({}));
+            let mut openapi = definitions()
+                .get(b.definition)
+                .cloned()
+                .unwrap_or_else(|| json!({}));
             if let Value::Object(o) = &mut openapi {
                 o.insert(
                     "x-kubernetes-group-version-kind".into(),
@@ -311,7 +325,10 @@ fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String
 fn integral_floats_as_integers(v: &mut Value) {
     match v {
         Value::Number(n) => {
-            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15)
+            {
                 *v = Value::from(f as i64);
             }
         }
@@ -351,7 +368,11 @@ fn unknown_fields(orig: &Value, typed: &Value, path: &str, out: &mut Vec<String>
     match (orig, typed) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     None if !v.is_null() => out.push(p),
                     Some(tv) => unknown_fields(v, tv, &p, out),
@@ -374,8 +395,14 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 pub fn normalize(behaviour: Behaviour, obj: &mut Value) {
     match behaviour {
         Behaviour::Secret => {
-            if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) {
-                let data = obj.as_object_mut().unwrap().entry("data").or_insert_with(|| json!({}));
+            if let Some(Value::Object(sd)) =
+                obj.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                let data = obj
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("data")
+                    .or_insert_with(|| json!({}));
                 if !data.is_object() {
                     *data = json!({});
                 }
@@ -384,13 +411,25 @@ pub fn normalize(behaviour: Behaviour, obj: &mut Value) {
                     data[k] = Value::String(B64.encode(s.as_bytes()));
                 }
             }
-            if obj.get("type").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 obj["type"] = json!("Opaque");
             }
         }
         Behaviour::Namespace => {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            let labels = obj["metadata"].as_object_mut().unwrap().entry("labels").or_insert_with(|| json!({}));
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let labels = obj["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .entry("labels")
+                .or_insert_with(|| json!({}));
             labels["kubernetes.io/metadata.name"] = Value::String(name);
         }
         _ => {}
@@ -408,12 +447,20 @@ pub fn prepare_create(behaviour: Behaviour, obj: &mut Value) {
 }
 
 fn data_keys(obj: &Value, field: &str) -> Vec<String> {
-    obj.get(field).and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    obj.get(field)
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn valid_config_key(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 253 && k != "." && k != ".." && !k.starts_with("..")
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !k.is_empty()
+        && k.len() <= 253
+        && k != "."
+        && k != ".."
+        && !k.starts_with("..")
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn check_keys(obj: &Value, field: &str, errs: &mut Vec<FieldError>) {
@@ -448,7 +495,10 @@ pub fn validate(behaviour: Behaviour, obj: &Value, old: Option<&Value>) -> Vec<F
                 let ty = obj.get("type").and_then(Value::as_str).unwrap_or_default();
                 if ty == "kubernetes.io/tls" {
                     for key in ["tls.crt", "tls.key"] {
-                        if obj.pointer(&format!("/data/{}", key.replace('/', "~1"))).is_none() {
+                        if obj
+                            .pointer(&format!("/data/{}", key.replace('/', "~1")))
+                            .is_none()
+                        {
                             errs.push(FieldError::required(format!("data[{key}]"), ""));
                         }
                     }
@@ -460,24 +510,42 @@ pub fn validate(behaviour: Behaviour, obj: &Value, old: Option<&Value>) -> Vec<F
             if let Some(old) = old
                 && old.get("immutable") == Some(&Value::Bool(true))
             {
-                let fields: &[&str] = if behaviour == Behaviour::Secret { &["data"] } else { &["data", "binaryData"] };
+                let fields: &[&str] = if behaviour == Behaviour::Secret {
+                    &["data"]
+                } else {
+                    &["data", "binaryData"]
+                };
                 for f in fields {
                     if old.get(*f) != obj.get(*f) {
-                        errs.push(FieldError::forbidden(*f, "field is immutable when `immutable` is set"));
+                        errs.push(FieldError::forbidden(
+                            *f,
+                            "field is immutable when `immutable` is set",
+                        ));
                     }
                 }
                 if obj.get("immutable") != Some(&Value::Bool(true)) {
-                    errs.push(FieldError::forbidden("immutable", "field is immutable when `immutable` is set"));
+                    errs.push(FieldError::forbidden(
+                        "immutable",
+                        "field is immutable when `immutable` is set",
+                    ));
                 }
             }
         }
         Behaviour::Lease => {
-            if let Some(d) = obj.pointer("/spec/leaseDurationSeconds").and_then(Value::as_i64)
+            if let Some(d) = obj
+                .pointer("/spec/leaseDurationSeconds")
+                .and_then(Value::as_i64)
                 && d <= 0
             {
-                errs.push(FieldError::invalid("spec.leaseDurationSeconds", json!(d), "must be greater than 0"));
+                errs.push(FieldError::invalid(
+                    "spec.leaseDurationSeconds",
+                    json!(d),
+                    "must be greater than 0",
+                ));
             }
-            if let Some(t) = obj.pointer("/spec/leaseTransitions").and_then(Value::as_i64)
+            if let Some(t) = obj
+                .pointer("/spec/leaseTransitions")
+                .and_then(Value::as_i64)
                 && t < 0
             {
                 errs.push(FieldError::invalid(
@@ -488,8 +556,13 @@ pub fn validate(behaviour: Behaviour, obj: &Value, old: Option<&Value>) -> Vec<F
             }
         }
         Behaviour::CoreEvent | Behaviour::EventsV1Event => {
-            let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-            if let Some(ins) = obj.pointer("/involvedObject/namespace").and_then(Value::as_str)
+            let ns = obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(ins) = obj
+                .pointer("/involvedObject/namespace")
+                .and_then(Value::as_str)
                 && !ins.is_empty()
                 && ins != ns
             {
@@ -538,7 +611,10 @@ pub fn core_event_to_v1(core: &Value) -> Value {
         }
     }
     // An empty source is not worth showing as deprecatedSource.
-    if out.get("deprecatedSource").is_some_and(|s| s.as_object().is_some_and(Map::is_empty)) {
+    if out
+        .get("deprecatedSource")
+        .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+    {
         out.remove("deprecatedSource");
     }
     Value::Object(out)
@@ -585,9 +661,18 @@ mod tests {
                     "data": {"k": "v"}, "extra": {"x": 1}}),
         )
         .unwrap();
-        assert_eq!(unknown, vec!["extra".to_string(), "metadata.bogus".to_string()]);
+        assert_eq!(
+            unknown,
+            vec!["extra".to_string(), "metadata.bogus".to_string()]
+        );
         assert!(out.get("extra").is_none());
-        assert!(decode(Behaviour::ConfigMap, &json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": 5}})).is_err());
+        assert!(
+            decode(
+                Behaviour::ConfigMap,
+                &json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": 5}})
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -605,7 +690,10 @@ mod tests {
     #[test]
     fn object_meta_schema_knows_list_semantics() {
         let m = object_meta_schema();
-        assert_eq!(m.properties["ownerReferences"].list_type, ListType::Map(vec!["uid".into()]));
+        assert_eq!(
+            m.properties["ownerReferences"].list_type,
+            ListType::Map(vec!["uid".into()])
+        );
         assert_eq!(m.properties["finalizers"].list_type, ListType::Set);
         assert!(m.properties["labels"].is_map());
     }

@@ -15,7 +15,11 @@ use crate::store::{EventKind, ObjKey, StoredEvent};
 
 const GC: &str = "kube-controller-manager";
 
-pub async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Arc<StoredEvent>>, stop: CancellationToken) {
+pub async fn run(
+    core: Arc<Core>,
+    mut rx: mpsc::UnboundedReceiver<Arc<StoredEvent>>,
+    stop: CancellationToken,
+) {
     loop {
         let ev = tokio::select! {
             _ = stop.cancelled() => return,
@@ -41,7 +45,10 @@ fn handle(core: &Core, ev: &StoredEvent) {
                 if let Some((gr, owner)) = core.store.get_by_uid(&r.uid)
                     && meta::deletion_timestamp(&owner).is_some()
                 {
-                    let key = (meta::namespace(&owner).to_string(), meta::name(&owner).to_string());
+                    let key = (
+                        meta::namespace(&owner).to_string(),
+                        meta::name(&owner).to_string(),
+                    );
                     if meta::finalizers(&owner).iter().any(|f| f == FOREGROUND) {
                         check_foreground(core, &gr, &key);
                     }
@@ -69,7 +76,9 @@ fn handle(core: &Core, ev: &StoredEvent) {
                 if ev.storage == GroupResource::new("", "namespaces") {
                     check_namespace(core, &ev.key.1);
                 }
-                if ev.storage == GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions") {
+                if ev.storage
+                    == GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions")
+                {
                     check_crd(core, &ev.key.1);
                 }
             }
@@ -96,7 +105,9 @@ enum OwnerState {
 fn owner_state(core: &Core, r: &meta::OwnerRef) -> OwnerState {
     match core.store.get_by_uid(&r.uid) {
         Some((_, o)) => {
-            if meta::deletion_timestamp(&o).is_some() && meta::finalizers(&o).iter().any(|f| f == FOREGROUND) {
+            if meta::deletion_timestamp(&o).is_some()
+                && meta::finalizers(&o).iter().any(|f| f == FOREGROUND)
+            {
                 OwnerState::Waiting
             } else {
                 OwnerState::Solid
@@ -113,7 +124,9 @@ fn owner_state(core: &Core, r: &meta::OwnerRef) -> OwnerState {
 }
 
 fn gc_dependent(core: &Core, gr: &GroupResource, key: &ObjKey) {
-    let Some(obj) = core.store.get(gr, &key.0, &key.1) else { return };
+    let Some(obj) = core.store.get(gr, &key.0, &key.1) else {
+        return;
+    };
     let refs = meta::owner_refs(&obj);
     if refs.is_empty() {
         return;
@@ -125,7 +138,9 @@ fn gc_dependent(core: &Core, gr: &GroupResource, key: &ObjKey) {
         .filter(|(_, s)| matches!(s, OwnerState::Absent))
         .map(|(r, _)| r.uid.clone())
         .collect();
-    let solid = states.iter().any(|s| matches!(s, OwnerState::Solid | OwnerState::Unknown));
+    let solid = states
+        .iter()
+        .any(|s| matches!(s, OwnerState::Solid | OwnerState::Unknown));
     let waiting = states.iter().any(|s| matches!(s, OwnerState::Waiting));
     let Some(def) = def_for(core, gr) else { return };
     if absent.is_empty() && !waiting {
@@ -143,14 +158,29 @@ fn gc_dependent(core: &Core, gr: &GroupResource, key: &ObjKey) {
     if meta::deletion_timestamp(&obj).is_some() {
         return;
     }
-    let propagation = if waiting { Propagation::Foreground } else { Propagation::Background };
-    let opts = DeleteOptions { propagation: Some(propagation), uid: Some(meta::uid(&obj).to_string()), ..Default::default() };
+    let propagation = if waiting {
+        Propagation::Foreground
+    } else {
+        Propagation::Background
+    };
+    let opts = DeleteOptions {
+        propagation: Some(propagation),
+        uid: Some(meta::uid(&obj).to_string()),
+        ..Default::default()
+    };
     let _ = core.delete(&def, &key.0, &key.1, &opts);
 }
 
 fn remove_owner_refs(o: &mut Value, uids: &[String]) {
-    if let Some(refs) = o.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
-        refs.retain(|r| !uids.iter().any(|u| r.get("uid").and_then(Value::as_str) == Some(u)));
+    if let Some(refs) = o
+        .pointer_mut("/metadata/ownerReferences")
+        .and_then(Value::as_array_mut)
+    {
+        refs.retain(|r| {
+            !uids
+                .iter()
+                .any(|u| r.get("uid").and_then(Value::as_str) == Some(u))
+        });
         if refs.is_empty()
             && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut)
         {
@@ -192,12 +222,16 @@ fn foreground(core: &Core, gr: &GroupResource, key: &ObjKey, owner: &Value) {
 
 /// Lets a foreground-deleting owner go once no dependent blocks it.
 fn check_foreground(core: &Core, gr: &GroupResource, key: &ObjKey) {
-    let Some(owner) = core.store.get(gr, &key.0, &key.1) else { return };
+    let Some(owner) = core.store.get(gr, &key.0, &key.1) else {
+        return;
+    };
     let uid = meta::uid(&owner).to_string();
     let blocked = core.store.dependents_of(&uid).iter().any(|(dgr, dkey)| {
-        core.store
-            .get(dgr, &dkey.0, &dkey.1)
-            .is_some_and(|d| meta::owner_refs(&d).iter().any(|r| r.uid == uid && r.block_owner_deletion))
+        core.store.get(dgr, &dkey.0, &dkey.1).is_some_and(|d| {
+            meta::owner_refs(&d)
+                .iter()
+                .any(|r| r.uid == uid && r.block_owner_deletion)
+        })
     });
     if !blocked {
         remove_finalizer(core, gr, key, FOREGROUND);
@@ -207,18 +241,25 @@ fn check_foreground(core: &Core, gr: &GroupResource, key: &ObjKey) {
 /// Deletes what a terminating namespace contains, then lets the namespace go.
 fn check_namespace(core: &Core, ns: &str) {
     let nsgr = GroupResource::new("", "namespaces");
-    let Some(n) = core.store.get(&nsgr, "", ns) else { return };
+    let Some(n) = core.store.get(&nsgr, "", ns) else {
+        return;
+    };
     if meta::deletion_timestamp(&n).is_none() {
         return;
     }
     let contents = core.store.namespace_contents(ns);
     for (gr, key) in &contents {
-        let Some(obj) = core.store.get(gr, &key.0, &key.1) else { continue };
+        let Some(obj) = core.store.get(gr, &key.0, &key.1) else {
+            continue;
+        };
         if meta::deletion_timestamp(&obj).is_some() {
             continue;
         }
         if let Some(def) = def_for(core, gr) {
-            let opts = DeleteOptions { propagation: Some(Propagation::Background), ..Default::default() };
+            let opts = DeleteOptions {
+                propagation: Some(Propagation::Background),
+                ..Default::default()
+            };
             let _ = core.delete(&def, &key.0, &key.1, &opts);
         }
     }
@@ -229,7 +270,12 @@ fn check_namespace(core: &Core, ns: &str) {
             let fins: Vec<Value> = o
                 .pointer("/spec/finalizers")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter(|f| f.as_str() != Some("kubernetes")).cloned().collect())
+                .map(|a| {
+                    a.iter()
+                        .filter(|f| f.as_str() != Some("kubernetes"))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             o["spec"] = serde_json::json!({"finalizers": fins});
             true
@@ -240,23 +286,43 @@ fn check_namespace(core: &Core, ns: &str) {
 /// Deletes every custom resource of a terminating CRD, then lets the CRD go.
 fn check_crd(core: &Core, crd_name: &str) {
     let crd_gr = GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions");
-    let Some(crd) = core.store.get(&crd_gr, "", crd_name) else { return };
+    let Some(crd) = core.store.get(&crd_gr, "", crd_name) else {
+        return;
+    };
     if meta::deletion_timestamp(&crd).is_none() {
         return;
     }
-    let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
-    let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default();
+    let group = crd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let plural = crd
+        .pointer("/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let gr = GroupResource::new(group, plural);
     let keys = core.store.keys(&gr, None);
     if let Some(def) = def_for(core, &gr) {
         for key in &keys {
-            if core.store.get(&gr, &key.0, &key.1).is_some_and(|o| meta::deletion_timestamp(&o).is_none()) {
-                let opts = DeleteOptions { propagation: Some(Propagation::Background), ..Default::default() };
+            if core
+                .store
+                .get(&gr, &key.0, &key.1)
+                .is_some_and(|o| meta::deletion_timestamp(&o).is_none())
+            {
+                let opts = DeleteOptions {
+                    propagation: Some(Propagation::Background),
+                    ..Default::default()
+                };
                 let _ = core.delete(&def, &key.0, &key.1, &opts);
             }
         }
     }
     if core.store.keys(&gr, None).is_empty() {
-        remove_finalizer(core, &crd_gr, &(String::new(), crd_name.to_string()), CLEANUP_FINALIZER);
+        remove_finalizer(
+            core,
+            &crd_gr,
+            &(String::new(), crd_name.to_string()),
+            CLEANUP_FINALIZER,
+        );
     }
 }

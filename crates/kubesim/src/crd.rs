@@ -18,16 +18,28 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 /// Server-side defaults of a CRD (as the apiextensions defaulting does).
 pub fn apply_defaults(crd: &mut Value) {
     let kind = s(crd, "/spec/names/kind").to_string();
-    if let Some(names) = crd.pointer_mut("/spec/names").and_then(Value::as_object_mut) {
-        if names.get("singular").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if let Some(names) = crd
+        .pointer_mut("/spec/names")
+        .and_then(Value::as_object_mut)
+    {
+        if names
+            .get("singular")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             names.insert("singular".into(), json!(kind.to_lowercase()));
         }
-        if names.get("listKind").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if names
+            .get("listKind")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             names.insert("listKind".into(), json!(format!("{kind}List")));
         }
     }
     if let Some(spec) = crd.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.entry("conversion").or_insert_with(|| json!({"strategy": "None"}));
+        spec.entry("conversion")
+            .or_insert_with(|| json!({"strategy": "None"}));
     }
 }
 
@@ -36,7 +48,10 @@ pub fn established_status(crd: &Value, old_status: Option<&Value>, now: &str) ->
     let storage = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .and_then(|vs| vs.iter().find(|v| v.get("storage") == Some(&Value::Bool(true))))
+        .and_then(|vs| {
+            vs.iter()
+                .find(|v| v.get("storage") == Some(&Value::Bool(true)))
+        })
         .and_then(|v| v.get("name"))
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -44,7 +59,12 @@ pub fn established_status(crd: &Value, old_status: Option<&Value>, now: &str) ->
     let mut stored: Vec<String> = old_status
         .and_then(|s| s.get("storedVersions"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     if !storage.is_empty() && !stored.contains(&storage) {
         stored.push(storage);
@@ -53,7 +73,10 @@ pub fn established_status(crd: &Value, old_status: Option<&Value>, now: &str) ->
         old_status
             .and_then(|s| s.get("conditions"))
             .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(t)))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+            })
             .and_then(|c| c.get("lastTransitionTime"))
             .and_then(Value::as_str)
             .unwrap_or(now)
@@ -69,7 +92,10 @@ pub fn established_status(crd: &Value, old_status: Option<&Value>, now: &str) ->
         conditions.push(json!({"type": "Terminating", "status": "True", "lastTransitionTime": old_time("Terminating"),
             "reason": "InstanceDeletionInProgress", "message": "CustomResource deletion is in progress"}));
     }
-    let mut accepted = crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
+    let mut accepted = crd
+        .pointer("/spec/names")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     if let Some(o) = accepted.as_object_mut() {
         o.retain(|_, v| !v.is_null());
     }
@@ -86,7 +112,11 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     if group.is_empty() {
         errs.push(FieldError::required("spec.group", ""));
     } else if !group.contains('.') {
-        errs.push(FieldError::invalid("spec.group", json!(group), "should be a domain with at least one dot"));
+        errs.push(FieldError::invalid(
+            "spec.group",
+            json!(group),
+            "should be a domain with at least one dot",
+        ));
     }
     if plural.is_empty() {
         errs.push(FieldError::required("spec.names.plural", ""));
@@ -97,31 +127,61 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         errs.push(FieldError::required("spec.names.kind", ""));
     }
     if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
-        errs.push(FieldError::invalid("metadata.name", json!(name), "must be spec.names.plural+\".\"+spec.group"));
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            json!(name),
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
     }
     let scope = s(crd, "/spec/scope");
     if scope != "Namespaced" && scope != "Cluster" {
-        errs.push(FieldError::not_supported("spec.scope", json!(scope), &["Cluster".into(), "Namespaced".into()]));
+        errs.push(FieldError::not_supported(
+            "spec.scope",
+            json!(scope),
+            &["Cluster".into(), "Namespaced".into()],
+        ));
     }
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        errs.push(FieldError::invalid("spec.versions", json!([]), "must have exactly one version marked as storage version"));
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            json!([]),
+            "must have exactly one version marked as storage version",
+        ));
     }
-    let storage_count = versions.iter().filter(|v| v.get("storage") == Some(&Value::Bool(true))).count();
+    let storage_count = versions
+        .iter()
+        .filter(|v| v.get("storage") == Some(&Value::Bool(true)))
+        .count();
     if !versions.is_empty() && storage_count != 1 {
         errs.push(FieldError::invalid(
             "spec.versions",
-            json!(versions.iter().map(|v| v.get("name").cloned().unwrap_or(Value::Null)).collect::<Vec<_>>()),
+            json!(
+                versions
+                    .iter()
+                    .map(|v| v.get("name").cloned().unwrap_or(Value::Null))
+                    .collect::<Vec<_>>()
+            ),
             "must have exactly one version marked as storage version",
         ));
     }
     for (i, v) in versions.iter().enumerate() {
         let field = format!("spec.versions[{i}]");
-        if v.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if v.get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             errs.push(FieldError::required(format!("{field}.name"), ""));
         }
         let Some(schema) = v.pointer("/schema/openAPIV3Schema") else {
-            errs.push(FieldError::required(format!("{field}.schema.openAPIV3Schema"), "schemas are required"));
+            errs.push(FieldError::required(
+                format!("{field}.schema.openAPIV3Schema"),
+                "schemas are required",
+            ));
             continue;
         };
         if let Err(e) = Schema::compile(schema, &format!("{field}.schema.openAPIV3Schema")) {
@@ -130,7 +190,12 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         if schema.get("type").and_then(Value::as_str) != Some("object") {
             errs.push(FieldError::invalid(
                 format!("{field}.schema.openAPIV3Schema.type"),
-                json!(schema.get("type").and_then(Value::as_str).unwrap_or_default()),
+                json!(
+                    schema
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                ),
                 "must be object at the root",
             ));
         }
@@ -138,26 +203,52 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         for e in compiled_errors(&compiled, &format!("{field}.schema.openAPIV3Schema")) {
             errs.push(e);
         }
-        for (j, c) in v.get("additionalPrinterColumns").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (j, c) in v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let ty = c.get("type").and_then(Value::as_str).unwrap_or_default();
             if !["integer", "number", "string", "boolean", "date"].contains(&ty) {
                 errs.push(FieldError::not_supported(
                     format!("{field}.additionalPrinterColumns[{j}].type"),
                     json!(ty),
-                    &["boolean".into(), "date".into(), "integer".into(), "number".into(), "string".into()],
+                    &[
+                        "boolean".into(),
+                        "date".into(),
+                        "integer".into(),
+                        "number".into(),
+                        "string".into(),
+                    ],
                 ));
             }
-            if c.get("jsonPath").and_then(Value::as_str).is_none_or(str::is_empty) {
-                errs.push(FieldError::required(format!("{field}.additionalPrinterColumns[{j}].jsonPath"), ""));
+            if c.get("jsonPath")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                errs.push(FieldError::required(
+                    format!("{field}.additionalPrinterColumns[{j}].jsonPath"),
+                    "",
+                ));
             }
         }
     }
     if let Some(old) = old {
         if s(old, "/spec/group") != group {
-            errs.push(FieldError::invalid("spec.group", json!(group), "field is immutable"));
+            errs.push(FieldError::invalid(
+                "spec.group",
+                json!(group),
+                "field is immutable",
+            ));
         }
         if s(old, "/spec/scope") != scope {
-            errs.push(FieldError::invalid("spec.scope", json!(scope), "field is immutable"));
+            errs.push(FieldError::invalid(
+                "spec.scope",
+                json!(scope),
+                "field is immutable",
+            ));
         }
     }
     errs
@@ -166,7 +257,13 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
 fn compiled_errors(c: &kube_cel::CompiledSchema, field: &str) -> Vec<FieldError> {
     c.compilation_errors()
         .into_iter()
-        .map(|e| FieldError::invalid(format!("{field}.x-kubernetes-validations"), json!(e.to_string()), "compilation failed"))
+        .map(|e| {
+            FieldError::invalid(
+                format!("{field}.x-kubernetes-validations"),
+                json!(e.to_string()),
+                "compilation failed",
+            )
+        })
         .collect()
 }
 
@@ -183,12 +280,32 @@ fn printer_columns(v: &Value) -> Vec<PrinterColumn> {
     };
     cols.iter()
         .map(|c| PrinterColumn {
-            name: c.get("name").and_then(Value::as_str).unwrap_or_default().into(),
-            ty: c.get("type").and_then(Value::as_str).unwrap_or("string").into(),
-            format: c.get("format").and_then(Value::as_str).unwrap_or_default().into(),
-            description: c.get("description").and_then(Value::as_str).unwrap_or_default().into(),
+            name: c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            ty: c
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("string")
+                .into(),
+            format: c
+                .get("format")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            description: c
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
             priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
-            json_path: c.get("jsonPath").and_then(Value::as_str).unwrap_or_default().into(),
+            json_path: c
+                .get("jsonPath")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
         })
         .collect()
 }
@@ -203,13 +320,22 @@ pub fn build_defs(crd: &Value) -> Vec<Arc<ResourceDef>> {
     let strings = |ptr: &str| -> Vec<String> {
         crd.pointer(ptr)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let short_names = strings("/spec/names/shortNames");
     let categories = strings("/spec/names/categories");
     let namespaced = s(crd, "/spec/scope") == "Namespaced";
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let storage_version = versions
         .iter()
         .find(|v| v.get("storage") == Some(&Value::Bool(true)))
@@ -223,17 +349,30 @@ pub fn build_defs(crd: &Value) -> Vec<Arc<ResourceDef>> {
         if v.get("served") != Some(&Value::Bool(true)) {
             continue;
         }
-        let version = v.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        let raw = v.pointer("/schema/openAPIV3Schema").cloned().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let version = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let raw = v
+            .pointer("/schema/openAPIV3Schema")
+            .cloned()
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
         let schema = Schema::compile(&raw, "").unwrap_or_else(|_| Schema::any());
         let mut ssa = schema.clone();
-        ssa.properties.insert("metadata".into(), (*meta_schema).clone());
+        ssa.properties
+            .insert("metadata".into(), (*meta_schema).clone());
         let has_rules = raw.to_string().contains("x-kubernetes-validations");
         let cel = has_rules.then(|| Arc::new(kube_cel::compile_schema(&raw)));
         let scale = v.pointer("/subresources/scale").map(|sc| ScaleSubresource {
             spec_replicas_path: s(sc, "/specReplicasPath").to_string(),
             status_replicas_path: s(sc, "/statusReplicasPath").to_string(),
-            label_selector_path: sc.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
+            label_selector_path: sc
+                .get("labelSelectorPath")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         });
         let selectable_fields = v
             .get("selectableFields")
@@ -253,7 +392,10 @@ pub fn build_defs(crd: &Value) -> Vec<Arc<ResourceDef>> {
                 p.entry("apiVersion").or_insert_with(|| json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
                 p.entry("kind").or_insert_with(|| json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
             }
-            o.insert("x-kubernetes-group-version-kind".into(), json!([{"group": group, "version": version, "kind": kind}]));
+            o.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{"group": group, "version": version, "kind": kind}]),
+            );
         }
         out.push(Arc::new(ResourceDef {
             group: group.clone(),
@@ -290,7 +432,10 @@ fn rule_field_paths(schema: &Value) -> Vec<(String, String)> {
             Value::Object(o) => {
                 if let Some(rules) = o.get("x-kubernetes-validations").and_then(Value::as_array) {
                     for r in rules {
-                        if let (Some(rule), Some(fp)) = (r.get("rule").and_then(Value::as_str), r.get("fieldPath").and_then(Value::as_str)) {
+                        if let (Some(rule), Some(fp)) = (
+                            r.get("rule").and_then(Value::as_str),
+                            r.get("fieldPath").and_then(Value::as_str),
+                        ) {
                             out.push((rule.to_string(), fp.trim_start_matches('.').to_string()));
                         }
                     }
@@ -329,7 +474,9 @@ fn align_old(new: &Value, old: &Value, s: Option<&Schema>) -> Value {
             let items = s.and_then(|s| s.items.as_deref());
             let find = |item: &Value| -> Option<&Value> {
                 match &list_type {
-                    ListType::Map(keys) => o.iter().find(|x| keys.iter().all(|k| x.get(k) == item.get(k))),
+                    ListType::Map(keys) => o
+                        .iter()
+                        .find(|x| keys.iter().all(|k| x.get(k) == item.get(k))),
                     ListType::Set => o.iter().find(|x| *x == item),
                     ListType::Atomic => None,
                 }
@@ -352,16 +499,20 @@ fn align_old(new: &Value, old: &Value, s: Option<&Schema>) -> Value {
 
 /// Evaluates the CRD's `x-kubernetes-validations` against a custom resource.
 pub fn validate_cel(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let Some(compiled) = &def.cel else { return Vec::new() };
+    let Some(compiled) = &def.cel else {
+        return Vec::new();
+    };
     let aligned = old.map(|o| align_old(obj, o, Some(&def.schema)));
     let root = kube_cel::RootContext {
         api_version: def.api_version(),
         api_group: def.group.clone(),
         kind: def.kind.clone(),
     };
-    let result =
-        VALIDATOR.with(|v| v.validate_compiled_with_context(compiled, obj, aligned.as_ref(), Some(&root)));
-    let Err(errors) = result else { return Vec::new() };
+    let result = VALIDATOR
+        .with(|v| v.validate_compiled_with_context(compiled, obj, aligned.as_ref(), Some(&root)));
+    let Err(errors) = result else {
+        return Vec::new();
+    };
     errors
         .iter()
         .map(|e| {
@@ -374,7 +525,11 @@ pub fn validate_cel(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<
                 .find_map(|(_, fp)| path.strip_suffix(fp.as_str()))
                 .map(|p| p.trim_end_matches('.'))
                 .unwrap_or(&path);
-            let ty = def.schema.at_path(node).map(|s| s.type_name().to_string()).unwrap_or_else(|| "object".into());
+            let ty = def
+                .schema
+                .at_path(node)
+                .map(|s| s.type_name().to_string())
+                .unwrap_or_else(|| "object".into());
             let kind = match e.reason.as_deref() {
                 Some("FieldValueForbidden") => FieldErrorKind::Forbidden,
                 Some("FieldValueRequired") => FieldErrorKind::Required,
@@ -385,6 +540,12 @@ pub fn validate_cel(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<
         })
         .collect()
 }
+
+#[cfg(test)]
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ResourceDef>();
+};
 
 #[cfg(test)]
 mod tests {
@@ -418,27 +579,28 @@ mod tests {
         assert!(d.status_subresource);
         let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}, "spec": {"id": "x", "size": 11}});
         let errs = validate_cel(d, &obj, None);
-        assert_eq!(errs.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["spec: Invalid value: \"object\": too big"]);
+        assert_eq!(
+            errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["spec: Invalid value: \"object\": too big"]
+        );
         let old = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}, "spec": {"id": "y", "size": 1}});
         let errs = validate_cel(d, &obj, Some(&old));
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(msgs.contains(&"spec.id: Invalid value: \"string\": id is immutable".to_string()), "{msgs:?}");
+        assert!(
+            msgs.contains(&"spec.id: Invalid value: \"string\": id is immutable".to_string()),
+            "{msgs:?}"
+        );
     }
 
     #[test]
     fn invalid_crds_are_rejected_with_field_paths() {
         let mut c = crd();
         c["metadata"]["name"] = json!("wrong.example.com");
-        c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["id"]["pattern"] = json!("(");
+        c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+            ["id"]["pattern"] = json!("(");
         let errs = validate(&c, None);
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"metadata.name"));
         assert!(fields.iter().any(|f| f.ends_with(".pattern")), "{fields:?}");
     }
 }
-
-#[cfg(test)]
-const _: fn() = || {
-    fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<ResourceDef>();
-};

@@ -12,7 +12,11 @@ fn subresources(d: &ResourceDef) -> Vec<(&'static str, Value, Vec<&'static str>)
         out.push(("status", kind.clone(), vec!["get", "patch", "update"]));
     }
     if d.scale.is_some() {
-        out.push(("scale", json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}), vec!["get", "patch", "update"]));
+        out.push((
+            "scale",
+            json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+            vec!["get", "patch", "update"],
+        ));
     }
     if d.behaviour == Behaviour::Namespace {
         out.push(("finalize", kind, vec!["update"]));
@@ -22,7 +26,11 @@ fn subresources(d: &ResourceDef) -> Vec<(&'static str, Value, Vec<&'static str>)
 
 /// `APIResourceList` for one group/version.
 pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let mut resources = Vec::new();
     for d in reg.resources(group, version) {
         let mut r = json!({
@@ -129,7 +137,10 @@ pub fn aggregated(reg: &Registry, core: bool, api_version: &str) -> Value {
     let items: Vec<Value> = if core {
         vec![discovery_group(reg, "")]
     } else {
-        reg.api_groups().iter().map(|g| discovery_group(reg, g)).collect()
+        reg.api_groups()
+            .iter()
+            .map(|g| discovery_group(reg, g))
+            .collect()
     };
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items})
 }
@@ -159,15 +170,41 @@ mod tests {
     fn discovery_documents_list_the_builtins() {
         let reg = Registry::new(crate::builtin::builtin_defs());
         let core = resource_list(&reg, "", "v1");
-        let names: Vec<&str> = core["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert!(names.contains(&"secrets") && names.contains(&"namespaces/status") && names.contains(&"namespaces/finalize"));
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"secrets")
+                && names.contains(&"namespaces/status")
+                && names.contains(&"namespaces/finalize")
+        );
         let groups = api_group_list(&reg);
-        let gnames: Vec<&str> = groups["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
-        assert_eq!(gnames, vec!["apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io"]);
-        let agg = aggregated(&reg, false, "apidiscovery.k8s.io/v2");
-        assert_eq!(agg["items"][0]["versions"][0]["resources"][0]["resource"], "customresourcedefinitions");
+        let gnames: Vec<&str> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
         assert_eq!(
-            wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
+            gnames,
+            vec![
+                "apiextensions.k8s.io",
+                "coordination.k8s.io",
+                "events.k8s.io"
+            ]
+        );
+        let agg = aggregated(&reg, false, "apidiscovery.k8s.io/v2");
+        assert_eq!(
+            agg["items"][0]["versions"][0]["resources"][0]["resource"],
+            "customresourcedefinitions"
+        );
+        assert_eq!(
+            wants_aggregated(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            ),
             Some("v2")
         );
         assert_eq!(wants_aggregated("application/json"), None);

@@ -14,16 +14,22 @@ pub struct Cause {
     pub field: String,
 }
 
+/// `details` of a Status.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Details {
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub causes: Vec<Cause>,
+}
+
 /// An API error, rendered as a `v1.Status` with `status: Failure`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub name: Option<String>,
-    pub group: Option<String>,
-    pub kind: Option<String>,
-    pub causes: Vec<Cause>,
+    pub details: Box<Details>,
 }
 
 impl fmt::Display for ApiError {
@@ -42,18 +48,19 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
+            details: Box::default(),
         }
     }
 
     fn with_details(mut self, gr: &GroupResource, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.group = (!gr.group.is_empty()).then(|| gr.group.clone());
-        self.kind = Some(gr.resource.clone());
+        self.details.name = Some(name.to_string());
+        self.details.group = (!gr.group.is_empty()).then(|| gr.group.clone());
+        self.details.kind = Some(gr.resource.clone());
         self
+    }
+
+    pub fn causes(&self) -> &[Cause] {
+        &self.details.causes
     }
 
     pub fn not_found(gr: &GroupResource, name: &str) -> Self {
@@ -62,11 +69,20 @@ impl ApiError {
 
     /// A 404 for a path that does not name any resource.
     pub fn not_found_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn already_exists(gr: &GroupResource, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists")).with_details(gr, name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{gr} \"{name}\" already exists"),
+        )
+        .with_details(gr, name)
     }
 
     /// The optimistic-concurrency conflict of a stale `resourceVersion`.
@@ -79,35 +95,50 @@ impl ApiError {
     }
 
     pub fn conflict(gr: &GroupResource, name: &str, detail: &str) -> Self {
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {gr} \"{name}\": {detail}"))
-            .with_details(gr, name)
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {gr} \"{name}\": {detail}"),
+        )
+        .with_details(gr, name)
     }
 
     /// A conflict raised by server-side apply; the message and causes are already formatted.
     pub fn apply_conflict(message: String, causes: Vec<Cause>) -> Self {
         let mut e = Self::new(409, "Conflict", message);
-        e.causes = causes;
+        e.details.causes = causes;
         e
     }
 
     /// `422 Invalid`, with the message aggregated as the real server does.
     pub fn invalid(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> Self {
-        let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let message = match errs.len() {
             0 => format!("{qualified} \"{name}\" is invalid"),
             1 => format!("{qualified} \"{name}\" is invalid: {}", errs[0]),
             _ => format!(
                 "{qualified} \"{name}\" is invalid: [{}]",
-                errs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let mut e = Self::new(422, "Invalid", message);
-        e.name = Some(name.to_string());
-        e.group = (!group.is_empty()).then(|| group.to_string());
-        e.kind = Some(kind.to_string());
-        e.causes = errs
+        e.details.name = Some(name.to_string());
+        e.details.group = (!group.is_empty()).then(|| group.to_string());
+        e.details.kind = Some(kind.to_string());
+        e.details.causes = errs
             .iter()
-            .map(|f| Cause { reason: f.kind.cause_type().to_string(), message: f.body(), field: f.field.clone() })
+            .map(|f| Cause {
+                reason: f.kind.cause_type().to_string(),
+                message: f.body(),
+                field: f.field.clone(),
+            })
             .collect();
         e
     }
@@ -117,13 +148,22 @@ impl ApiError {
     }
 
     pub fn forbidden(gr: &GroupResource, name: &str, detail: &str) -> Self {
-        Self::new(403, "Forbidden", format!("{gr} \"{name}\" is forbidden: {detail}")).with_details(gr, name)
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{gr} \"{name}\" is forbidden: {detail}"),
+        )
+        .with_details(gr, name)
     }
 
     pub fn method_not_supported(gr: &GroupResource, action: &str) -> Self {
-        let mut e = Self::new(405, "MethodNotAllowed", format!("{action} is not supported on resources of kind \"{gr}\""));
-        e.group = (!gr.group.is_empty()).then(|| gr.group.clone());
-        e.kind = Some(gr.resource.clone());
+        let mut e = Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("{action} is not supported on resources of kind \"{gr}\""),
+        );
+        e.details.group = (!gr.group.is_empty()).then(|| gr.group.clone());
+        e.details.kind = Some(gr.resource.clone());
         e
     }
 
@@ -133,7 +173,11 @@ impl ApiError {
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format - accepted media types include: {}",
-                if accepted.is_empty() { content_type.to_string() } else { accepted.join(", ") }
+                if accepted.is_empty() {
+                    content_type.to_string()
+                } else {
+                    accepted.join(", ")
+                }
             ),
         )
     }
@@ -142,7 +186,10 @@ impl ApiError {
         Self::new(
             406,
             "NotAcceptable",
-            format!("only the following media types are accepted: {}", accepted.join(", ")),
+            format!(
+                "only the following media types are accepted: {}",
+                accepted.join(", ")
+            ),
         )
     }
 
@@ -157,7 +204,7 @@ impl ApiError {
             "Timeout",
             format!("Timeout: Too large resource version: {requested}, current: {current}"),
         );
-        e.causes.push(Cause {
+        e.details.causes.push(Cause {
             reason: "ResourceVersionTooLarge".into(),
             message: "Too large resource version".into(),
             field: String::new(),
@@ -166,7 +213,11 @@ impl ApiError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     pub fn to_status(&self) -> Value {
@@ -180,17 +231,18 @@ impl ApiError {
             "code": self.code,
         });
         let mut details = serde_json::Map::new();
-        if let Some(name) = &self.name {
+        let d = &self.details;
+        if let Some(name) = &d.name {
             details.insert("name".into(), json!(name));
         }
-        if let Some(group) = &self.group {
+        if let Some(group) = &d.group {
             details.insert("group".into(), json!(group));
         }
-        if let Some(kind) = &self.kind {
+        if let Some(kind) = &d.kind {
             details.insert("kind".into(), json!(kind));
         }
-        if !self.causes.is_empty() {
-            let causes: Vec<Value> = self
+        if !d.causes.is_empty() {
+            let causes: Vec<Value> = d
                 .causes
                 .iter()
                 .map(|c| {
@@ -268,8 +320,18 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(kind: FieldErrorKind, field: impl Into<String>, value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.into(), value, detail: detail.into() }
+    pub fn new(
+        kind: FieldErrorKind,
+        field: impl Into<String>,
+        value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            kind,
+            field: field.into(),
+            value,
+            detail: detail.into(),
+        }
     }
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(FieldErrorKind::Required, field, None, detail)
@@ -286,14 +348,23 @@ impl FieldError {
         } else {
             format!(
                 "supported values: {}",
-                supported.iter().map(|s| go_quote(s)).collect::<Vec<_>>().join(", ")
+                supported
+                    .iter()
+                    .map(|s| go_quote(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         Self::new(FieldErrorKind::NotSupported, field, Some(value), detail)
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         let unit = if max == 1 { "byte" } else { "bytes" };
-        Self::new(FieldErrorKind::TooLong, field, None, format!("may not be more than {max} {unit}"))
+        Self::new(
+            FieldErrorKind::TooLong,
+            field,
+            None,
+            format!("may not be more than {max} {unit}"),
+        )
     }
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
         Self::new(
@@ -358,7 +429,11 @@ mod tests {
                 json!(0),
                 "spec.shardCount in body should be greater than or equal to 1",
             ),
-            FieldError::not_supported("spec.provider", json!("azure"), &["gcp".into(), "aws".into()]),
+            FieldError::not_supported(
+                "spec.provider",
+                json!("azure"),
+                &["gcp".into(), "aws".into()],
+            ),
         ];
         let e = ApiError::invalid("cache.example.com", "RedisCluster", "a", &errs);
         assert_eq!(
@@ -369,7 +444,10 @@ mod tests {
         );
         let status = e.to_status();
         assert_eq!(status["code"], 422);
-        assert_eq!(status["details"]["causes"][1]["reason"], "FieldValueNotSupported");
+        assert_eq!(
+            status["details"]["causes"][1]["reason"],
+            "FieldValueNotSupported"
+        );
         assert_eq!(status["details"]["causes"][1]["field"], "spec.provider");
     }
 

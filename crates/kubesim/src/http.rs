@@ -12,10 +12,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 
-use crate::api::{Core, DeleteOptions, Deleted, FieldValidation, ListOptions, Propagation, Subresource, WriteOptions};
+use crate::api::{
+    Core, DeleteOptions, Deleted, FieldValidation, ListOptions, Propagation, Subresource,
+    WriteOptions,
+};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::meta;
@@ -35,11 +38,15 @@ pub struct Stats {
 impl Stats {
     pub fn record(&self, verb: &str, resource: &str) {
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *c.entry((verb.to_string(), resource.to_string())).or_default() += 1;
+        *c.entry((verb.to_string(), resource.to_string()))
+            .or_default() += 1;
     }
 
     pub fn reset(&self) {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn to_json(&self) -> Value {
@@ -52,8 +59,10 @@ impl Stats {
             *by_verb.entry(verb).or_default() += n;
             *by_resource.entry(res).or_default().entry(verb).or_default() += n;
         }
-        let requests: Vec<Value> =
-            c.iter().map(|((verb, res), n)| json!({"verb": verb, "resource": res, "count": n})).collect();
+        let requests: Vec<Value> = c
+            .iter()
+            .map(|((verb, res), n)| json!({"verb": verb, "resource": res, "count": n}))
+            .collect();
         json!({"total": total, "byVerb": by_verb, "byResource": by_resource, "requests": requests})
     }
 }
@@ -86,11 +95,22 @@ impl Query {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value, content_type: &str, warnings: &[String]) -> Response {
+fn json_response(
+    status: StatusCode,
+    body: &Value,
+    content_type: &str,
+    warnings: &[String],
+) -> Response {
     let mut resp = (status, body.to_string()).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     for w in warnings {
         let v = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
         if let Ok(hv) = HeaderValue::from_str(&v) {
@@ -105,19 +125,37 @@ fn ok_json(body: &Value) -> Response {
 }
 
 fn error_response(e: &ApiError) -> Response {
-    json_response(StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &e.to_status(), "application/json", &[])
+    json_response(
+        StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &e.to_status(),
+        "application/json",
+        &[],
+    )
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, 64 << 20).await {
         Ok(b) => b,
-        Err(e) => return error_response(&ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e) => {
+            return error_response(&ApiError::bad_request(format!(
+                "reading the request body: {e}"
+            )));
+        }
     };
     let path = parts.uri.path().to_string();
     let started = std::time::Instant::now();
     let method = parts.method.clone();
-    let resp = match route(&app, &parts.method, &path, parts.uri.query(), &parts.headers, body).await {
+    let resp = match route(
+        &app,
+        &parts.method,
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+        body,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
@@ -126,17 +164,32 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> &'a str {
-    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> &str {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
-async fn route(app: &Arc<App>, method: &Method, path: &str, q: Option<&str>, headers: &HeaderMap, body: Bytes) -> ApiResult<Response> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+async fn route(
+    app: &Arc<App>,
+    method: &Method,
+    path: &str,
+    q: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let query = Query::parse(q)?;
     let accept = header_str(headers, header::ACCEPT);
     let reg = app.core.registry();
     match segs.as_slice() {
-        [] => Ok(ok_json(&json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]}))),
+        [] => Ok(ok_json(
+            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]}),
+        )),
         ["healthz" | "livez" | "readyz", ..] => Ok((StatusCode::OK, "ok").into_response()),
         ["version"] => Ok(ok_json(&json!({
             "major": "1", "minor": "32", "gitVersion": "v1.32.0-kubesim", "gitCommit": "kubesim",
@@ -147,20 +200,36 @@ async fn route(app: &Arc<App>, method: &Method, path: &str, q: Option<&str>, hea
         ["openapi", "v2"] => Ok(ok_json(&openapi::v2_document(&reg))),
         ["openapi", "v3"] => Ok(ok_json(&openapi::v3_index(&reg))),
         ["openapi", "v3", "api", "v1"] => Ok(ok_json(&openapi::v3_document(&reg, "", "v1"))),
-        ["openapi", "v3", "apis", g, v] if reg.has_group_version(g, v) => Ok(ok_json(&openapi::v3_document(&reg, g, v))),
+        ["openapi", "v3", "apis", g, v] if reg.has_group_version(g, v) => {
+            Ok(ok_json(&openapi::v3_document(&reg, g, v)))
+        }
         ["api"] => Ok(match discovery::wants_aggregated(accept) {
-            Some(v) => aggregated_response(&discovery::aggregated(&reg, true, &format!("apidiscovery.k8s.io/{v}")), v),
+            Some(v) => aggregated_response(
+                &discovery::aggregated(&reg, true, &format!("apidiscovery.k8s.io/{v}")),
+                v,
+            ),
             None => ok_json(&discovery::api_versions(&app.server_address)),
         }),
         ["apis"] => Ok(match discovery::wants_aggregated(accept) {
-            Some(v) => aggregated_response(&discovery::aggregated(&reg, false, &format!("apidiscovery.k8s.io/{v}")), v),
+            Some(v) => aggregated_response(
+                &discovery::aggregated(&reg, false, &format!("apidiscovery.k8s.io/{v}")),
+                v,
+            ),
             None => ok_json(&discovery::api_group_list(&reg)),
         }),
         ["api", "v1"] => Ok(ok_json(&discovery::resource_list(&reg, "", "v1"))),
-        ["apis", g] => discovery::api_group(&reg, g).map(|v| ok_json(&v)).ok_or_else(ApiError::not_found_path),
-        ["apis", g, v] if reg.has_group_version(g, v) => Ok(ok_json(&discovery::resource_list(&reg, g, v))),
-        ["api", "v1", rest @ ..] => resource(app, &reg, "", "v1", rest, method, &query, headers, body).await,
-        ["apis", g, v, rest @ ..] => resource(app, &reg, g, v, rest, method, &query, headers, body).await,
+        ["apis", g] => discovery::api_group(&reg, g)
+            .map(|v| ok_json(&v))
+            .ok_or_else(ApiError::not_found_path),
+        ["apis", g, v] if reg.has_group_version(g, v) => {
+            Ok(ok_json(&discovery::resource_list(&reg, g, v)))
+        }
+        ["api", "v1", rest @ ..] => {
+            resource(app, &reg, "", "v1", rest, method, &query, headers, body).await
+        }
+        ["apis", g, v, rest @ ..] => {
+            resource(app, &reg, g, v, rest, method, &query, headers, body).await
+        }
         _ => Err(ApiError::not_found_path()),
     }
 }
@@ -168,7 +237,8 @@ async fn route(app: &Arc<App>, method: &Method, path: &str, q: Option<&str>, hea
 fn aggregated_response(doc: &Value, version: &str) -> Response {
     let ct = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
     let mut r = json_response(StatusCode::OK, doc, &ct, &[]);
-    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     r
 }
 
@@ -211,7 +281,10 @@ fn negotiate(accept: &str) -> Output {
         if p.contains("as=PartialObjectMetadata") {
             return Output::Partial;
         }
-        if matches!(base, "application/json" | "*/*" | "application/*" | "application/yaml" | "") {
+        if matches!(
+            base,
+            "application/json" | "*/*" | "application/*" | "application/yaml" | ""
+        ) {
             return Output::Json;
         }
     }
@@ -225,7 +298,9 @@ fn table_ct(v: &str) -> String {
 fn manager(query: &Query, headers: &HeaderMap, apply: bool) -> ApiResult<String> {
     if let Some(m) = query.get("fieldManager").filter(|m| !m.is_empty()) {
         if m.len() > 128 {
-            return Err(ApiError::bad_request(format!("fieldManager: Too long: may not be more than 128 bytes")));
+            return Err(ApiError::bad_request(
+                "fieldManager: Too long: may not be more than 128 bytes",
+            ));
         }
         return Ok(m.to_string());
     }
@@ -233,12 +308,24 @@ fn manager(query: &Query, headers: &HeaderMap, apply: bool) -> ApiResult<String>
         return Ok(String::new());
     }
     let ua = header_str(headers, header::USER_AGENT);
-    let prefix: String = ua.split('/').next().unwrap_or_default().chars().filter(|c| !c.is_control()).take(128).collect();
+    let prefix: String = ua
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
     Ok(prefix)
 }
 
 fn dry_run(query: &Query, body_dry_run: Option<&Value>) -> ApiResult<bool> {
-    let mut values: Vec<String> = query.0.iter().filter(|(k, _)| k == "dryRun").map(|(_, v)| v.clone()).collect();
+    let mut values: Vec<String> = query
+        .0
+        .iter()
+        .filter(|(k, _)| k == "dryRun")
+        .map(|(_, v)| v.clone())
+        .collect();
     if let Some(Value::Array(a)) = body_dry_run {
         values.extend(a.iter().filter_map(Value::as_str).map(str::to_string));
     }
@@ -268,8 +355,11 @@ fn parse_body(body: &Bytes, headers: &HeaderMap) -> ApiResult<Value> {
     }
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
-        Err(json_err) => serde_saphyr::from_slice(body)
-            .map_err(|_| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {json_err}"))),
+        Err(json_err) => serde_saphyr::from_slice(body).map_err(|_| {
+            ApiError::bad_request(format!(
+                "couldn't get version/kind; json parse error: {json_err}"
+            ))
+        }),
     }
 }
 
@@ -299,7 +389,9 @@ async fn resource(
         r => (false, r),
     };
     let (ns, rest): (Option<&str>, &[&str]) = match rest {
-        ["namespaces", ns, r @ ..] if !r.is_empty() && !matches!(r[0], "status" | "finalize") => (Some(*ns), r),
+        ["namespaces", ns, r @ ..] if !r.is_empty() && !matches!(r[0], "status" | "finalize") => {
+            (Some(*ns), r)
+        }
         r => (None, r),
     };
     let (plural, name, sub) = match rest {
@@ -308,18 +400,34 @@ async fn resource(
         [p, n, s] => (*p, Some(*n), Some(*s)),
         _ => return Err(ApiError::not_found_path()),
     };
-    let def = reg.get(group, version, plural).ok_or_else(ApiError::not_found_path)?;
+    let def = reg
+        .get(group, version, plural)
+        .ok_or_else(ApiError::not_found_path)?;
     if ns.is_some() && !def.namespaced {
         return Err(ApiError::not_found_path());
     }
     let subresource = match sub {
         None => Subresource::Main,
         Some("status") if def.status_subresource => Subresource::Status,
-        Some("finalize") if def.behaviour == crate::registry::Behaviour::Namespace => Subresource::Finalize,
+        Some("finalize") if def.behaviour == crate::registry::Behaviour::Namespace => {
+            Subresource::Finalize
+        }
         Some("scale") if def.scale.is_some() => {
             let name = name.unwrap_or_default();
-            app.stats.record(&method.as_str().to_lowercase(), &resource_key(&def, Some("scale")));
-            return scale(app, &def, ns.unwrap_or_default(), name, method, query, headers, body);
+            app.stats.record(
+                &method.as_str().to_lowercase(),
+                &resource_key(&def, Some("scale")),
+            );
+            return scale(
+                app,
+                &def,
+                ns.unwrap_or_default(),
+                name,
+                method,
+                query,
+                headers,
+                body,
+            );
         }
         Some(_) => return Err(ApiError::not_found_path()),
     };
@@ -336,7 +444,10 @@ async fn resource(
         (&Method::DELETE, Some(_), _) => "delete",
         (&Method::DELETE, None, _) => "deletecollection",
         _ => {
-            return Err(ApiError::method_not_supported(&def.gr(), &method.as_str().to_lowercase()));
+            return Err(ApiError::method_not_supported(
+                &def.gr(),
+                &method.as_str().to_lowercase(),
+            ));
         }
     };
     app.stats.record(verb, &resource_key(&def, sub));
@@ -355,12 +466,16 @@ async fn resource(
             }
             let render = match negotiate(accept) {
                 Output::Json => Render::Json,
-                Output::Table(_) => Render::Table(IncludeObject::parse(query.get("includeObject").unwrap_or_default())),
+                Output::Table(_) => Render::Table(IncludeObject::parse(
+                    query.get("includeObject").unwrap_or_default(),
+                )),
                 Output::Partial => Render::Metadata,
             };
             let ct = match render {
                 Render::Table(_) => table_ct("v1"),
-                Render::Metadata => "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io".into(),
+                Render::Metadata => {
+                    "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io".into()
+                }
                 Render::Json => "application/json".into(),
             };
             let timeout = query
@@ -383,8 +498,12 @@ async fn resource(
             let rx = watch::start(app.core.clone(), app.watches.clone(), req);
             let stream = ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
             let mut resp = Response::new(Body::from_stream(stream));
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(&ct).unwrap());
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_str(&ct).unwrap());
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, private"),
+            );
             Ok(resp)
         }
         "list" => {
@@ -403,17 +522,26 @@ async fn resource(
             }
             Ok(match negotiate(accept) {
                 Output::Table(v) => {
-                    let include = IncludeObject::parse(query.get("includeObject").unwrap_or_default());
+                    let include =
+                        IncludeObject::parse(query.get("includeObject").unwrap_or_default());
                     let mut t = table::table(&def, &list.items, include, md, true);
                     t["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
                     json_response(StatusCode::OK, &t, &table_ct(v), &[])
                 }
                 Output::Partial => {
-                    let items: Vec<Value> = list.items.iter().map(table::partial_metadata).collect();
+                    let items: Vec<Value> =
+                        list.items.iter().map(table::partial_metadata).collect();
                     let l = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items});
-                    json_response(StatusCode::OK, &l, "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io", &[])
+                    json_response(
+                        StatusCode::OK,
+                        &l,
+                        "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+                        &[],
+                    )
                 }
-                Output::Json => ok_json(&json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": md, "items": list.items})),
+                Output::Json => ok_json(
+                    &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": md, "items": list.items}),
+                ),
             })
         }
         "get" => {
@@ -422,14 +550,41 @@ async fn resource(
         }
         "create" => {
             let opts = write_options(query, headers, false)?;
-            let w = app.core.create(&def, ns_str, parse_body(&body, headers)?, &opts)?;
-            Ok(render_object(&def, w.object, accept, query, StatusCode::CREATED, &w.warnings))
+            let w = app
+                .core
+                .create(&def, ns_str, parse_body(&body, headers)?, &opts)?;
+            Ok(render_object(
+                &def,
+                w.object,
+                accept,
+                query,
+                StatusCode::CREATED,
+                &w.warnings,
+            ))
         }
         "update" => {
             let opts = write_options(query, headers, false)?;
-            let w = app.core.update(&def, ns_str, name.unwrap(), subresource, parse_body(&body, headers)?, &opts)?;
-            let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(render_object(&def, w.object, accept, query, code, &w.warnings))
+            let w = app.core.update(
+                &def,
+                ns_str,
+                name.unwrap(),
+                subresource,
+                parse_body(&body, headers)?,
+                &opts,
+            )?;
+            let code = if w.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(render_object(
+                &def,
+                w.object,
+                accept,
+                query,
+                code,
+                &w.warnings,
+            ))
         }
         "patch" => {
             let ct = header_str(headers, header::CONTENT_TYPE);
@@ -446,22 +601,47 @@ async fn resource(
             })?;
             let opts = write_options(query, headers, ptype == PatchType::Apply)?;
             if ptype != PatchType::Apply && query.get("force").is_some() {
-                return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+                return Err(ApiError::bad_request(
+                    "force: Forbidden: may not be specified for non-apply patch",
+                ));
             }
-            let w = app.core.patch(&def, ns_str, name.unwrap(), subresource, ptype, &body, &opts)?;
-            let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(render_object(&def, w.object, accept, query, code, &w.warnings))
+            let w = app.core.patch(
+                &def,
+                ns_str,
+                name.unwrap(),
+                subresource,
+                ptype,
+                &body,
+                &opts,
+            )?;
+            let code = if w.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(render_object(
+                &def,
+                w.object,
+                accept,
+                query,
+                code,
+                &w.warnings,
+            ))
         }
         "delete" => {
             let opts = delete_options(query, &body)?;
             match app.core.delete(&def, ns_str, name.unwrap(), &opts)? {
-                Deleted::Pending(obj) => Ok(render_object(&def, obj, accept, query, StatusCode::OK, &[])),
+                Deleted::Pending(obj) => {
+                    Ok(render_object(&def, obj, accept, query, StatusCode::OK, &[]))
+                }
                 Deleted::Gone(obj) => Ok(if def.behaviour.is_builtin() {
                     let mut details = json!({"name": meta::name(&obj), "kind": def.plural, "uid": meta::uid(&obj)});
                     if !def.group.is_empty() {
                         details["group"] = json!(def.group);
                     }
-                    ok_json(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}))
+                    ok_json(
+                        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+                    )
                 } else {
                     render_object(&def, obj, accept, query, StatusCode::OK, &[])
                 }),
@@ -477,20 +657,32 @@ async fn resource(
             let list = app.core.list(&def, ns, &lopts)?;
             let mut items = Vec::new();
             for o in &list.items {
-                match app.core.delete(&def, meta::namespace(o), meta::name(o), &opts) {
+                match app
+                    .core
+                    .delete(&def, meta::namespace(o), meta::name(o), &opts)
+                {
                     Ok(Deleted::Pending(v) | Deleted::Gone(v)) => items.push(v),
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
                 }
             }
-            Ok(ok_json(&json!({"kind": def.list_kind, "apiVersion": def.api_version(),
-                               "metadata": {"resourceVersion": app.core.store.current_rv().to_string()}, "items": items})))
+            Ok(ok_json(
+                &json!({"kind": def.list_kind, "apiVersion": def.api_version(),
+                               "metadata": {"resourceVersion": app.core.store.current_rv().to_string()}, "items": items}),
+            ))
         }
         _ => Err(ApiError::not_found_path()),
     }
 }
 
-fn render_object(def: &ResourceDef, obj: Value, accept: &str, query: &Query, code: StatusCode, warnings: &[String]) -> Response {
+fn render_object(
+    def: &ResourceDef,
+    obj: Value,
+    accept: &str,
+    query: &Query,
+    code: StatusCode,
+    warnings: &[String],
+) -> Response {
     match negotiate(accept) {
         Output::Table(v) => {
             let include = IncludeObject::parse(query.get("includeObject").unwrap_or_default());
@@ -513,14 +705,18 @@ fn delete_options(query: &Query, body: &Bytes) -> ApiResult<DeleteOptions> {
     let b: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
     let policy = b
         .get("propagationPolicy")
         .and_then(Value::as_str)
         .map(str::to_string)
         .or_else(|| query.get("propagationPolicy").map(str::to_string));
-    let orphan = b.get("orphanDependents").and_then(Value::as_bool).or_else(|| query.get("orphanDependents").map(|v| v == "true"));
+    let orphan = b
+        .get("orphanDependents")
+        .and_then(Value::as_bool)
+        .or_else(|| query.get("orphanDependents").map(|v| v == "true"));
     let propagation = match (policy.as_deref(), orphan) {
         (Some("Background"), _) => Some(Propagation::Background),
         (Some("Foreground"), _) => Some(Propagation::Foreground),
@@ -529,17 +725,33 @@ fn delete_options(query: &Query, body: &Bytes) -> ApiResult<DeleteOptions> {
         (None, Some(true)) => Some(Propagation::Orphan),
         (None, Some(false)) => Some(Propagation::Background),
         (Some(other), _) => {
-            return Err(ApiError::invalid("", "DeleteOptions", "", &[crate::error::FieldError::not_supported(
-                "propagationPolicy",
-                json!(other),
-                &["Foreground".into(), "Background".into(), "Orphan".into(), "nil".into()],
-            )]));
+            return Err(ApiError::invalid(
+                "",
+                "DeleteOptions",
+                "",
+                &[crate::error::FieldError::not_supported(
+                    "propagationPolicy",
+                    json!(other),
+                    &[
+                        "Foreground".into(),
+                        "Background".into(),
+                        "Orphan".into(),
+                        "nil".into(),
+                    ],
+                )],
+            ));
         }
     };
     Ok(DeleteOptions {
         propagation,
-        uid: b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
-        resource_version: b.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        uid: b
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        resource_version: b
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         dry_run: dry_run(query, b.get("dryRun"))?,
     })
 }
@@ -549,7 +761,16 @@ fn path_ptr(p: &str) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scale(app: &Arc<App>, def: &Arc<ResourceDef>, ns: &str, name: &str, method: &Method, query: &Query, headers: &HeaderMap, body: Bytes) -> ApiResult<Response> {
+fn scale(
+    app: &Arc<App>,
+    def: &Arc<ResourceDef>,
+    ns: &str,
+    name: &str,
+    method: &Method,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let spec = def.scale.as_ref().expect("scale subresource");
     let to_scale = |obj: &Value| {
         let mut md = json!({"name": meta::name(obj), "uid": meta::uid(obj), "resourceVersion": meta::resource_version(obj),
@@ -558,7 +779,12 @@ fn scale(app: &Arc<App>, def: &Arc<ResourceDef>, ns: &str, name: &str, method: &
             md["namespace"] = json!(meta::namespace(obj));
         }
         let mut status = json!({"replicas": obj.pointer(&path_ptr(&spec.status_replicas_path)).and_then(Value::as_i64).unwrap_or(0)});
-        if let Some(sel) = spec.label_selector_path.as_deref().and_then(|p| obj.pointer(&path_ptr(p))).and_then(Value::as_str) {
+        if let Some(sel) = spec
+            .label_selector_path
+            .as_deref()
+            .and_then(|p| obj.pointer(&path_ptr(p)))
+            .and_then(Value::as_str)
+        {
             status["selector"] = json!(sel);
         }
         json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": md,
@@ -575,26 +801,37 @@ fn scale(app: &Arc<App>, def: &Arc<ResourceDef>, ns: &str, name: &str, method: &
             let p = parse_body(&body, headers)?;
             match PatchType::from_content_type(ct) {
                 Some(PatchType::Json) => patch::json_patch(&current, &p)?,
-                Some(PatchType::Merge | PatchType::Strategic | PatchType::Apply) => patch::merge_patch(&current, &p)?,
+                Some(PatchType::Merge | PatchType::Strategic | PatchType::Apply) => {
+                    patch::merge_patch(&current, &p)?
+                }
                 None => return Err(ApiError::unsupported_media_type(ct, &[])),
             }
         }
         _ => return Err(ApiError::method_not_supported(&def.gr(), method.as_str())),
     };
-    let replicas = desired.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+    let replicas = desired
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let manager = manager(query, headers, false)?;
     let ptr = path_ptr(&spec.spec_replicas_path);
-    let updated = app.core.modify(def, ns, name, Subresource::Main, &manager, &mut |o| {
-        let parts: Vec<String> = ptr.trim_start_matches('/').split('/').map(str::to_string).collect();
-        let mut cur = &mut *o;
-        for p in &parts[..parts.len() - 1] {
-            if !cur.get(p).is_some_and(Value::is_object) {
-                cur[p.as_str()] = json!({});
+    let updated = app
+        .core
+        .modify(def, ns, name, Subresource::Main, &manager, &mut |o| {
+            let parts: Vec<String> = ptr
+                .trim_start_matches('/')
+                .split('/')
+                .map(str::to_string)
+                .collect();
+            let mut cur = &mut *o;
+            for p in &parts[..parts.len() - 1] {
+                if !cur.get(p).is_some_and(Value::is_object) {
+                    cur[p.as_str()] = json!({});
+                }
+                cur = cur.get_mut(p).unwrap();
             }
-            cur = cur.get_mut(p).unwrap();
-        }
-        cur[parts[parts.len() - 1].as_str()] = json!(replicas);
-        true
-    })?;
+            cur[parts[parts.len() - 1].as_str()] = json!(replicas);
+            true
+        })?;
     Ok(ok_json(&to_scale(&updated.unwrap_or(obj))))
 }

@@ -8,7 +8,11 @@ enum Step {
     Field(String),
     Index(i64),
     Wildcard,
-    Filter { path: Vec<String>, op: String, literal: Option<Value> },
+    Filter {
+        path: Vec<String>,
+        op: String,
+        literal: Option<Value>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +23,10 @@ pub struct JsonPath {
 impl JsonPath {
     pub fn parse(src: &str) -> Result<JsonPath, String> {
         let s = src.trim();
-        let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+        let s = s
+            .strip_prefix('{')
+            .and_then(|x| x.strip_suffix('}'))
+            .unwrap_or(s);
         let s = s.strip_prefix('$').unwrap_or(s);
         let chars: Vec<char> = s.chars().collect();
         let mut steps = Vec::new();
@@ -39,17 +46,24 @@ impl JsonPath {
                         }
                     }
                     if !name.is_empty() {
-                        steps.push(if name == "*" { Step::Wildcard } else { Step::Field(name) });
+                        steps.push(if name == "*" {
+                            Step::Wildcard
+                        } else {
+                            Step::Field(name)
+                        });
                     }
                 }
                 '[' => {
-                    let end = find_close(&chars, i).ok_or_else(|| format!("unclosed [ in {src}"))?;
+                    let end =
+                        find_close(&chars, i).ok_or_else(|| format!("unclosed [ in {src}"))?;
                     let inner: String = chars[i + 1..end].iter().collect();
                     i = end + 1;
                     let inner = inner.trim();
                     if inner == "*" {
                         steps.push(Step::Wildcard);
-                    } else if let Some(f) = inner.strip_prefix("?(").and_then(|x| x.strip_suffix(')')) {
+                    } else if let Some(f) =
+                        inner.strip_prefix("?(").and_then(|x| x.strip_suffix(')'))
+                    {
                         steps.push(parse_filter(f)?);
                     } else if let Ok(n) = inner.parse::<i64>() {
                         steps.push(Step::Index(n));
@@ -150,16 +164,30 @@ fn parse_filter(f: &str) -> Result<Step, String> {
     let f = f.trim();
     for op in ["==", "!=", "<=", ">=", "<", ">"] {
         if let Some((lhs, rhs)) = f.split_once(op) {
-            return Ok(Step::Filter { path: filter_path(lhs)?, op: op.to_string(), literal: Some(literal(rhs.trim())) });
+            return Ok(Step::Filter {
+                path: filter_path(lhs)?,
+                op: op.to_string(),
+                literal: Some(literal(rhs.trim())),
+            });
         }
     }
-    Ok(Step::Filter { path: filter_path(f)?, op: String::new(), literal: None })
+    Ok(Step::Filter {
+        path: filter_path(f)?,
+        op: String::new(),
+        literal: None,
+    })
 }
 
 fn filter_path(lhs: &str) -> Result<Vec<String>, String> {
     let lhs = lhs.trim();
-    let rest = lhs.strip_prefix('@').ok_or_else(|| format!("unsupported filter {lhs}"))?;
-    Ok(rest.split('.').filter(|s| !s.is_empty()).map(str::to_string).collect())
+    let rest = lhs
+        .strip_prefix('@')
+        .ok_or_else(|| format!("unsupported filter {lhs}"))?;
+    Ok(rest
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn literal(s: &str) -> Value {
@@ -208,13 +236,31 @@ mod tests {
         let o = json!({"status": {"conditions": [{"type": "Other", "status": "False"}, {"type": "Ready", "status": "True", "reason": "Up"}],
                        "endpoints": [{"host": "h", "port": 6379}]},
                        "metadata": {"labels": {"app.kubernetes.io/name": "x"}}});
-        let get = |p: &str| JsonPath::parse(p).unwrap().find(&o).first().map(|v| print(v));
-        assert_eq!(get(".status.conditions[?(@.type==\"Ready\")].status").as_deref(), Some("True"));
-        assert_eq!(get(".status.conditions[?(@.type=='Ready')].reason").as_deref(), Some("Up"));
+        let get = |p: &str| {
+            JsonPath::parse(p)
+                .unwrap()
+                .find(&o)
+                .first()
+                .map(|v| print(v))
+        };
+        assert_eq!(
+            get(".status.conditions[?(@.type==\"Ready\")].status").as_deref(),
+            Some("True")
+        );
+        assert_eq!(
+            get(".status.conditions[?(@.type=='Ready')].reason").as_deref(),
+            Some("Up")
+        );
         assert_eq!(get(".status.endpoints[0].port").as_deref(), Some("6379"));
         assert_eq!(get(".status.endpoints[-1].host").as_deref(), Some("h"));
-        assert_eq!(get(".metadata.labels.app\\.kubernetes\\.io/name").as_deref(), Some("x"));
-        assert_eq!(get("{.status.conditions[*].type}").as_deref(), Some("Other"));
+        assert_eq!(
+            get(".metadata.labels.app\\.kubernetes\\.io/name").as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            get("{.status.conditions[*].type}").as_deref(),
+            Some("Other")
+        );
         assert_eq!(get(".spec.missing"), None);
     }
 }

@@ -14,7 +14,10 @@ enum LogFormat {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "kubesim", about = "A Kubernetes API test server (in memory, plain HTTP, no auth)")]
+#[command(
+    name = "kubesim",
+    about = "A Kubernetes API test server (in memory, plain HTTP, no auth)"
+)]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -38,7 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("KUBESIM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -7,33 +7,49 @@ use crate::error::FieldError;
 use crate::selector::valid_label_key;
 
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub fn name(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn namespace(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn resource_version(obj: &Value) -> &str {
-    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn deletion_timestamp(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/deletionTimestamp").and_then(Value::as_str)
+    obj.pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
 }
 
 pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -47,7 +63,9 @@ pub fn set_finalizers(obj: &mut Value, f: &[String]) {
 }
 
 pub fn generation(obj: &Value) -> i64 {
-    obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)
+    obj.pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// The object's metadata map, created if missing.
@@ -78,11 +96,30 @@ pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
         .map(|a| {
             a.iter()
                 .map(|r| OwnerRef {
-                    uid: r.get("uid").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    api_version: r.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    kind: r.get("kind").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    name: r.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    block_owner_deletion: r.get("blockOwnerDeletion").and_then(Value::as_bool).unwrap_or(false),
+                    uid: r
+                        .get("uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    api_version: r
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    kind: r
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    name: r
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    block_owner_deletion: r
+                        .get("blockOwnerDeletion")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                 })
                 .collect()
         })
@@ -92,7 +129,8 @@ pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -113,13 +151,20 @@ pub fn validate_meta(obj: &Value, label_names: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let n = name(obj);
     if n.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errs.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else if label_names {
         if !is_dns_label(n) {
             errs.push(FieldError::invalid("metadata.name", json!(n), LABEL_MSG));
         }
     } else if !is_dns_subdomain(n) {
-        errs.push(FieldError::invalid("metadata.name", json!(n), SUBDOMAIN_MSG));
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            json!(n),
+            SUBDOMAIN_MSG,
+        ));
     }
     if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
@@ -135,7 +180,8 @@ pub fn validate_meta(obj: &Value, label_names: bool) -> Vec<FieldError> {
             let s = v.as_str().unwrap_or_default();
             let ok = s.is_empty()
                 || (s.len() <= 63
-                    && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                     && s.starts_with(|c: char| c.is_ascii_alphanumeric())
                     && s.ends_with(|c: char| c.is_ascii_alphanumeric()));
             if !ok {
@@ -149,8 +195,14 @@ pub fn validate_meta(obj: &Value, label_names: bool) -> Vec<FieldError> {
             }
         }
     }
-    if let Some(ann) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
-        let total: usize = ann.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+    if let Some(ann) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    {
+        let total: usize = ann
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
         if total > 256 * 1024 {
             errs.push(FieldError::too_long("metadata.annotations", 256 * 1024));
         }
@@ -165,16 +217,25 @@ pub fn validate_meta(obj: &Value, label_names: bool) -> Vec<FieldError> {
             }
         }
     }
-    for (i, r) in obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, r) in obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         for f in ["apiVersion", "kind", "name", "uid"] {
             if r.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
                 errs.push(FieldError::invalid(
                     format!("metadata.ownerReferences[{i}].{f}"),
                     json!(""),
-                    format!("{} must not be empty", match f {
-                        "apiVersion" => "version",
-                        other => other,
-                    }),
+                    format!(
+                        "{} must not be empty",
+                        match f {
+                            "apiVersion" => "version",
+                            other => other,
+                        }
+                    ),
                 ));
             }
         }
@@ -186,7 +247,10 @@ pub fn validate_meta(obj: &Value, label_names: bool) -> Vec<FieldError> {
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    bytes[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,7 +264,10 @@ mod tests {
         assert!(!is_dns_label("a.b"));
         let errs = validate_meta(&json!({"metadata": {"name": "Bad_Name"}}), false);
         assert_eq!(errs[0].field, "metadata.name");
-        let errs = validate_meta(&json!({"metadata": {"name": "ok", "labels": {"a/b/c": "x"}}}), false);
+        let errs = validate_meta(
+            &json!({"metadata": {"name": "ok", "labels": {"a/b/c": "x"}}}),
+            false,
+        );
         assert_eq!(errs.len(), 1);
     }
 }

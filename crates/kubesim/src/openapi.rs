@@ -11,7 +11,11 @@ use crate::registry::{Registry, ResourceDef};
 const VERSION: &str = "v1.32.0";
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 fn all_group_versions(reg: &Registry) -> Vec<(String, String)> {
@@ -32,7 +36,10 @@ pub fn v3_index(reg: &Registry) -> Value {
         let mut h = DefaultHasher::new();
         doc.to_string().hash(&mut h);
         let p = gv_path(&g, &v);
-        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={:016X}", h.finish())}));
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={:016X}", h.finish())}),
+        );
     }
     json!({"paths": paths})
 }
@@ -43,9 +50,18 @@ fn param(name: &str, desc: &str) -> Value {
 
 fn write_params(patch: bool) -> Vec<Value> {
     let mut p = vec![
-        param("dryRun", "When present, indicates that modifications should not be persisted."),
-        param("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        param("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict."),
+        param(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted.",
+        ),
+        param(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+        ),
+        param(
+            "fieldValidation",
+            "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict.",
+        ),
     ];
     if patch {
         p.push(json!({"name": "force", "in": "query", "description": "Force is going to \"force\" Apply requests.", "schema": {"type": "boolean", "uniqueItems": true}}));
@@ -54,13 +70,31 @@ fn write_params(patch: bool) -> Vec<Value> {
 }
 
 fn list_params() -> Vec<Value> {
-    ["allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion", "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch"]
-        .iter()
-        .map(|n| param(n, n))
-        .collect()
+    [
+        "allowWatchBookmarks",
+        "continue",
+        "fieldSelector",
+        "labelSelector",
+        "limit",
+        "resourceVersion",
+        "resourceVersionMatch",
+        "sendInitialEvents",
+        "timeoutSeconds",
+        "watch",
+    ]
+    .iter()
+    .map(|n| param(n, n))
+    .collect()
 }
 
-fn op(def: &ResourceDef, action: &str, verb: &str, schema_ref: &str, params: Vec<Value>, body: bool) -> Value {
+fn op(
+    def: &ResourceDef,
+    action: &str,
+    verb: &str,
+    schema_ref: &str,
+    params: Vec<Value>,
+    body: bool,
+) -> Value {
     let kind = json!({"group": def.group, "version": def.version, "kind": def.kind});
     let content = json!({"application/json": {"schema": {"$ref": schema_ref}}, "application/yaml": {"schema": {"$ref": schema_ref}}});
     let mut o = json!({
@@ -97,8 +131,13 @@ fn resource_paths(def: &ResourceDef, paths: &mut Map<String, Value>) {
     let kind_ref = format!("#/components/schemas/{}", def.definition_name());
     let list_ref = format!("#/components/schemas/{}List", def.definition_name());
     let ns_param = || json!({"name": "namespace", "in": "path", "required": true, "schema": {"type": "string"}});
-    let name_param = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
-    let mut cparams: Vec<Value> = if def.namespaced { vec![ns_param()] } else { vec![] };
+    let name_param =
+        json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let mut cparams: Vec<Value> = if def.namespaced {
+        vec![ns_param()]
+    } else {
+        vec![]
+    };
     cparams.push(param("pretty", "pretty"));
     paths.insert(
         coll.clone(),
@@ -188,7 +227,10 @@ fn to_v2(v: &Value) -> Value {
             for (k, x) in o {
                 if k == "$ref" {
                     if let Some(s) = x.as_str() {
-                        out.insert(k.clone(), json!(s.replace("#/components/schemas/", "#/definitions/")));
+                        out.insert(
+                            k.clone(),
+                            json!(s.replace("#/components/schemas/", "#/definitions/")),
+                        );
                     }
                 } else if k == "nullable" {
                     continue;
@@ -205,12 +247,18 @@ fn to_v2(v: &Value) -> Value {
 
 /// The Swagger 2.0 document (JSON) of everything served.
 pub fn v2_document(reg: &Registry) -> Value {
-    let mut defs: Map<String, Value> = builtin::definitions().iter().map(|(k, v)| (k.clone(), to_v2(v))).collect();
+    let mut defs: Map<String, Value> = builtin::definitions()
+        .iter()
+        .map(|(k, v)| (k.clone(), to_v2(v)))
+        .collect();
     let mut paths = Map::new();
     for (g, v) in all_group_versions(reg) {
         for def in reg.resources(&g, &v) {
             defs.insert(def.definition_name(), to_v2(&def.openapi));
-            defs.insert(format!("{}List", def.definition_name()), to_v2(&list_schema(&def)));
+            defs.insert(
+                format!("{}List", def.definition_name()),
+                to_v2(&list_schema(&def)),
+            );
             let mut p = Map::new();
             resource_paths(&def, &mut p);
             for (path, item) in p {
@@ -220,7 +268,12 @@ pub fn v2_document(reg: &Registry) -> Value {
                         continue;
                     }
                     let mut o2 = Map::new();
-                    for k in ["description", "operationId", "x-kubernetes-action", "x-kubernetes-group-version-kind"] {
+                    for k in [
+                        "description",
+                        "operationId",
+                        "x-kubernetes-action",
+                        "x-kubernetes-group-version-kind",
+                    ] {
                         if let Some(x) = o.get(k) {
                             o2.insert(k.into(), x.clone());
                         }
@@ -253,10 +306,21 @@ mod tests {
         let doc = v3_document(&reg, "", "v1");
         let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/secrets/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Secret");
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
         assert!(doc["components"]["schemas"]["io.k8s.api.core.v1.Secret"]["x-kubernetes-group-version-kind"].is_array());
         let idx = v3_index(&reg);
-        assert!(idx["paths"]["apis/coordination.k8s.io/v1"]["serverRelativeURL"].as_str().unwrap().contains("hash="));
+        assert!(
+            idx["paths"]["apis/coordination.k8s.io/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .contains("hash=")
+        );
         let v2 = v2_document(&reg);
         assert!(!v2.to_string().contains("#/components/schemas/"));
     }

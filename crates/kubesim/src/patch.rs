@@ -21,9 +21,9 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => {
-                Some(PatchType::Apply)
-            }
+            "application/apply-patch+yaml"
+            | "application/apply-patch+json"
+            | "application/apply-patch+cbor" => Some(PatchType::Apply),
             _ => None,
         }
     }
@@ -31,7 +31,9 @@ impl PatchType {
 
 pub fn merge_patch(doc: &Value, patch: &Value) -> Result<Value, ApiError> {
     if !patch.is_object() {
-        return Err(ApiError::bad_request("json: cannot unmarshal into Go value of type map[string]interface {}"));
+        return Err(ApiError::bad_request(
+            "json: cannot unmarshal into Go value of type map[string]interface {}",
+        ));
     }
     let mut out = doc.clone();
     json_patch::merge(&mut out, patch);
@@ -39,8 +41,8 @@ pub fn merge_patch(doc: &Value, patch: &Value) -> Result<Value, ApiError> {
 }
 
 pub fn json_patch(doc: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let ops: json_patch::Patch =
-        serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     let mut out = doc.clone();
     json_patch::patch(&mut out, &ops).map_err(|e| {
         let mut err = ApiError::bad_request(e.to_string());
@@ -63,15 +65,23 @@ fn strategy(behaviour: Behaviour, path: &str) -> ListStrategy {
         (_, "metadata.finalizers") => ListStrategy::MergePrimitive,
         (_, "metadata.ownerReferences") => ListStrategy::MergeKey("uid"),
         (Behaviour::ServiceAccount, "secrets") => ListStrategy::MergeKey("name"),
-        (Behaviour::Namespace | Behaviour::Crd, "status.conditions") => ListStrategy::MergeKey("type"),
+        (Behaviour::Namespace | Behaviour::Crd, "status.conditions") => {
+            ListStrategy::MergeKey("type")
+        }
         _ => ListStrategy::Replace,
     }
 }
 
 /// Applies a strategic merge patch to a built-in object.
-pub fn strategic_merge_patch(behaviour: Behaviour, doc: &Value, patch: &Value) -> Result<Value, ApiError> {
+pub fn strategic_merge_patch(
+    behaviour: Behaviour,
+    doc: &Value,
+    patch: &Value,
+) -> Result<Value, ApiError> {
     let Some(p) = patch.as_object() else {
-        return Err(ApiError::bad_request("unable to find api field in struct for the patch"));
+        return Err(ApiError::bad_request(
+            "unable to find api field in struct for the patch",
+        ));
     };
     let mut out = doc.as_object().cloned().unwrap_or_default();
     if smp_map(behaviour, &mut out, p, "")? {
@@ -81,13 +91,20 @@ pub fn strategic_merge_patch(behaviour: Behaviour, doc: &Value, patch: &Value) -
 }
 
 fn join(path: &str, k: &str) -> String {
-    if path.is_empty() { k.to_string() } else { format!("{path}.{k}") }
+    if path.is_empty() {
+        k.to_string()
+    } else {
+        format!("{path}.{k}")
+    }
 }
 
 fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
-            o.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
+            o.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(
             a.iter()
@@ -100,15 +117,27 @@ fn strip_directives(v: &Value) -> Value {
 }
 
 /// Returns true when the patch asks to delete this whole map.
-fn smp_map(b: Behaviour, orig: &mut Map<String, Value>, patch: &Map<String, Value>, path: &str) -> Result<bool, ApiError> {
+fn smp_map(
+    b: Behaviour,
+    orig: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    path: &str,
+) -> Result<bool, ApiError> {
     match patch.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
-            *orig = strip_directives(&Value::Object(patch.clone())).as_object().cloned().unwrap_or_default();
+            *orig = strip_directives(&Value::Object(patch.clone()))
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             return Ok(false);
         }
         Some("delete") => return Ok(true),
         Some("merge") | None => {}
-        Some(other) => return Err(ApiError::bad_request(format!("Unknown patch type: {other}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Unknown patch type: {other}"
+            )));
+        }
     }
     if let Some(retain) = patch.get("$retainKeys").and_then(Value::as_array) {
         let keep: Vec<&str> = retain.iter().filter_map(Value::as_str).collect();
@@ -123,7 +152,10 @@ fn smp_map(b: Behaviour, orig: &mut Map<String, Value>, patch: &Map<String, Valu
             continue;
         }
         if let Some(field) = k.strip_prefix("$setElementOrder/") {
-            orders.push((field.to_string(), pv.as_array().cloned().unwrap_or_default()));
+            orders.push((
+                field.to_string(),
+                pv.as_array().cloned().unwrap_or_default(),
+            ));
             continue;
         }
         if k.starts_with('$') {
@@ -174,9 +206,21 @@ fn smp_map(b: Behaviour, orig: &mut Map<String, Value>, patch: &Map<String, Valu
     Ok(false)
 }
 
-fn smp_list(b: Behaviour, list: &mut Vec<Value>, patch: &[Value], path: &str) -> Result<(), ApiError> {
-    if patch.iter().any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace")) {
-        *list = patch.iter().filter(|p| p.get("$patch").is_none()).map(strip_directives).collect();
+fn smp_list(
+    b: Behaviour,
+    list: &mut Vec<Value>,
+    patch: &[Value],
+    path: &str,
+) -> Result<(), ApiError> {
+    if patch
+        .iter()
+        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        *list = patch
+            .iter()
+            .filter(|p| p.get("$patch").is_none())
+            .map(strip_directives)
+            .collect();
         return Ok(());
     }
     match strategy(b, path) {
@@ -191,7 +235,9 @@ fn smp_list(b: Behaviour, list: &mut Vec<Value>, patch: &[Value], path: &str) ->
         ListStrategy::MergeKey(key) => {
             for p in patch {
                 let Some(kv) = p.get(key) else {
-                    return Err(ApiError::bad_request(format!("map: {p} does not contain declared merge key: {key}")));
+                    return Err(ApiError::bad_request(format!(
+                        "map: {p} does not contain declared merge key: {key}"
+                    )));
                 };
                 let pos = list.iter().position(|x| x.get(key) == Some(kv));
                 if p.get("$patch").and_then(Value::as_str) == Some("delete") {
@@ -231,7 +277,10 @@ mod tests {
         let out = strategic_merge_patch(Behaviour::Secret, &doc, &patch).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"a": "1", "c": "3"}));
         assert_eq!(out["metadata"]["finalizers"], json!(["y"]));
-        assert_eq!(out["metadata"]["ownerReferences"], json!([{"uid": "u2", "name": "o2"}, {"uid": "u3", "name": "o3"}]));
+        assert_eq!(
+            out["metadata"]["ownerReferences"],
+            json!([{"uid": "u2", "name": "o2"}, {"uid": "u3", "name": "o3"}])
+        );
         assert_eq!(out["data"], json!({"z": "eg=="}));
     }
 

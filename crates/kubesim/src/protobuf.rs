@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 const MAGIC: &[u8] = b"k8s\x00";
 
 pub fn is_protobuf(content_type: &str) -> bool {
-    content_type.split(';').next().unwrap_or_default().trim() == "application/vnd.kubernetes.protobuf"
+    content_type.split(';').next().unwrap_or_default().trim()
+        == "application/vnd.kubernetes.protobuf"
 }
 
 struct Reader<'a> {
@@ -50,7 +51,11 @@ impl<'a> Reader<'a> {
             0 => Field::Varint(self.varint()?),
             2 => {
                 let len = self.varint()? as usize;
-                let end = self.pos.checked_add(len).filter(|e| *e <= self.buf.len()).ok_or("truncated field")?;
+                let end = self
+                    .pos
+                    .checked_add(len)
+                    .filter(|e| *e <= self.buf.len())
+                    .ok_or("truncated field")?;
                 let b = &self.buf[self.pos..end];
                 self.pos = end;
                 Field::Bytes(b)
@@ -79,7 +84,9 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), String> {
     while let Some((n, f)) = r.next()? {
         match (n, f) {
             (1, Field::Bytes(x)) => k = String::from_utf8_lossy(x).into_owned(),
-            (2, Field::Bytes(x)) if bytes_value => v = json!(base64::engine::general_purpose::STANDARD.encode(x)),
+            (2, Field::Bytes(x)) if bytes_value => {
+                v = json!(base64::engine::general_purpose::STANDARD.encode(x))
+            }
             (2, Field::Bytes(x)) => v = string(x),
             _ => {}
         }
@@ -92,7 +99,9 @@ fn message(b: &[u8], fields: &[(u64, &str, Kind)]) -> Result<Value, String> {
     let mut out = Map::new();
     let mut r = Reader::new(b);
     while let Some((n, f)) = r.next()? {
-        let Some((_, name, kind)) = fields.iter().find(|(num, _, _)| *num == n) else { continue };
+        let Some((_, name, kind)) = fields.iter().find(|(num, _, _)| *num == n) else {
+            continue;
+        };
         let name = name.to_string();
         match (kind, f) {
             // Go's protobuf writes unset strings as empty ones.
@@ -103,18 +112,30 @@ fn message(b: &[u8], fields: &[(u64, &str, Kind)]) -> Result<Value, String> {
                 out.insert(name, json!(v != 0));
             }
             (Kind::StrList, Field::Bytes(x)) => {
-                out.entry(name).or_insert_with(|| json!([])).as_array_mut().unwrap().push(string(x));
+                out.entry(name)
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                    .unwrap()
+                    .push(string(x));
             }
             (Kind::StrMap | Kind::BytesMap, Field::Bytes(x)) => {
                 let (k, v) = map_entry(x, matches!(kind, Kind::BytesMap))?;
-                out.entry(name).or_insert_with(|| json!({})).as_object_mut().unwrap().insert(k, v);
+                out.entry(name)
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(k, v);
             }
             (Kind::Msg(f), Field::Bytes(x)) => {
                 out.insert(name, f(x)?);
             }
             (Kind::MsgList(f), Field::Bytes(x)) => {
                 let v = f(x)?;
-                out.entry(name).or_insert_with(|| json!([])).as_array_mut().unwrap().push(v);
+                out.entry(name)
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                    .unwrap()
+                    .push(v);
             }
             _ => {}
         }
@@ -136,38 +157,47 @@ enum Kind {
 }
 
 fn owner_reference(b: &[u8]) -> Result<Value, String> {
-    message(b, &[
-        (1, "kind", Kind::Str),
-        (3, "name", Kind::Str),
-        (4, "uid", Kind::Str),
-        (5, "apiVersion", Kind::Str),
-        (6, "controller", Kind::Bool),
-        (7, "blockOwnerDeletion", Kind::Bool),
-    ])
+    message(
+        b,
+        &[
+            (1, "kind", Kind::Str),
+            (3, "name", Kind::Str),
+            (4, "uid", Kind::Str),
+            (5, "apiVersion", Kind::Str),
+            (6, "controller", Kind::Bool),
+            (7, "blockOwnerDeletion", Kind::Bool),
+        ],
+    )
 }
 
 fn object_meta(b: &[u8]) -> Result<Value, String> {
-    message(b, &[
-        (1, "name", Kind::Str),
-        (2, "generateName", Kind::Str),
-        (3, "namespace", Kind::Str),
-        (5, "uid", Kind::Str),
-        (6, "resourceVersion", Kind::Str),
-        (11, "labels", Kind::StrMap),
-        (12, "annotations", Kind::StrMap),
-        (13, "ownerReferences", Kind::MsgList(owner_reference)),
-        (14, "finalizers", Kind::StrList),
-    ])
+    message(
+        b,
+        &[
+            (1, "name", Kind::Str),
+            (2, "generateName", Kind::Str),
+            (3, "namespace", Kind::Str),
+            (5, "uid", Kind::Str),
+            (6, "resourceVersion", Kind::Str),
+            (11, "labels", Kind::StrMap),
+            (12, "annotations", Kind::StrMap),
+            (13, "ownerReferences", Kind::MsgList(owner_reference)),
+            (14, "finalizers", Kind::StrList),
+        ],
+    )
 }
 
 fn object_reference(b: &[u8]) -> Result<Value, String> {
-    message(b, &[
-        (1, "kind", Kind::Str),
-        (2, "namespace", Kind::Str),
-        (3, "name", Kind::Str),
-        (4, "uid", Kind::Str),
-        (5, "apiVersion", Kind::Str),
-    ])
+    message(
+        b,
+        &[
+            (1, "kind", Kind::Str),
+            (2, "namespace", Kind::Str),
+            (3, "name", Kind::Str),
+            (4, "uid", Kind::Str),
+            (5, "apiVersion", Kind::Str),
+        ],
+    )
 }
 
 fn local_object_reference(b: &[u8]) -> Result<Value, String> {
@@ -181,22 +211,46 @@ fn namespace_spec(b: &[u8]) -> Result<Value, String> {
 fn body(kind: &str, raw: &[u8]) -> Result<Value, String> {
     let meta = (1, "metadata", Kind::Msg(object_meta));
     match kind {
-        "Secret" => message(raw, &[meta, (2, "data", Kind::BytesMap), (3, "type", Kind::Str), (4, "stringData", Kind::StrMap), (5, "immutable", Kind::Bool)]),
-        "ConfigMap" => message(raw, &[meta, (2, "data", Kind::StrMap), (3, "binaryData", Kind::BytesMap), (4, "immutable", Kind::Bool)]),
+        "Secret" => message(
+            raw,
+            &[
+                meta,
+                (2, "data", Kind::BytesMap),
+                (3, "type", Kind::Str),
+                (4, "stringData", Kind::StrMap),
+                (5, "immutable", Kind::Bool),
+            ],
+        ),
+        "ConfigMap" => message(
+            raw,
+            &[
+                meta,
+                (2, "data", Kind::StrMap),
+                (3, "binaryData", Kind::BytesMap),
+                (4, "immutable", Kind::Bool),
+            ],
+        ),
         "Namespace" => message(raw, &[meta, (2, "spec", Kind::Msg(namespace_spec))]),
-        "ServiceAccount" => message(raw, &[
-            meta,
-            (2, "secrets", Kind::MsgList(object_reference)),
-            (3, "imagePullSecrets", Kind::MsgList(local_object_reference)),
-            (4, "automountServiceAccountToken", Kind::Bool),
-        ]),
-        other => Err(format!("protobuf bodies are not supported for kind {other}; send JSON")),
+        "ServiceAccount" => message(
+            raw,
+            &[
+                meta,
+                (2, "secrets", Kind::MsgList(object_reference)),
+                (3, "imagePullSecrets", Kind::MsgList(local_object_reference)),
+                (4, "automountServiceAccountToken", Kind::Bool),
+            ],
+        ),
+        other => Err(format!(
+            "protobuf bodies are not supported for kind {other}; send JSON"
+        )),
     }
 }
 
 /// Decodes a `k8s\0`-enveloped protobuf object into its JSON form.
 pub fn decode(buf: &[u8]) -> Result<Value, String> {
-    let rest = buf.strip_prefix(MAGIC).ok_or("the protobuf body lacks the k8s envelope")?;
+    let rest = buf
+        .strip_prefix(MAGIC)
+        .ok_or("the protobuf body lacks the k8s envelope")?;
     let mut r = Reader::new(rest);
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     while let Some((n, f)) = r.next()? {

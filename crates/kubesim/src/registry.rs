@@ -18,13 +18,20 @@ pub struct GroupResource {
 
 impl GroupResource {
     pub fn new(group: &str, resource: &str) -> Self {
-        GroupResource { group: group.to_string(), resource: resource.to_string() }
+        GroupResource {
+            group: group.to_string(),
+            resource: resource.to_string(),
+        }
     }
 }
 
 impl fmt::Display for GroupResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() { write!(f, "{}", self.resource) } else { write!(f, "{}.{}", self.resource, self.group) }
+        if self.group.is_empty() {
+            write!(f, "{}", self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
     }
 }
 
@@ -108,19 +115,36 @@ pub struct ResourceDef {
 
 impl fmt::Debug for ResourceDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ResourceDef({}/{} {})", self.group, self.version, self.plural)
+        write!(
+            f,
+            "ResourceDef({}/{} {})",
+            self.group, self.version, self.plural
+        )
     }
 }
 
 impl ResourceDef {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
     pub fn gr(&self) -> GroupResource {
         GroupResource::new(&self.group, &self.plural)
     }
     pub fn verbs(&self) -> Vec<&'static str> {
-        let mut v = vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+        let mut v = vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ];
         if self.behaviour == Behaviour::Namespace {
             v.retain(|x| *x != "deletecollection");
         }
@@ -180,34 +204,56 @@ impl Registry {
             if !r.group_order.contains(&d.group) {
                 r.group_order.push(d.group.clone());
             }
-            r.groups.entry(d.group.clone()).or_default().entry(d.version.clone()).or_default().push(d.clone());
-            r.by_gvr.insert((d.group.clone(), d.version.clone(), d.plural.clone()), d);
+            r.groups
+                .entry(d.group.clone())
+                .or_default()
+                .entry(d.version.clone())
+                .or_default()
+                .push(d.clone());
+            r.by_gvr
+                .insert((d.group.clone(), d.version.clone(), d.plural.clone()), d);
         }
         r
     }
 
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceDef>> {
-        self.by_gvr.get(&(group.to_string(), version.to_string(), resource.to_string())).cloned()
+        self.by_gvr
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+            .cloned()
     }
 
     /// Groups other than core, in server order.
     pub fn api_groups(&self) -> Vec<String> {
-        self.group_order.iter().filter(|g| !g.is_empty()).cloned().collect()
+        self.group_order
+            .iter()
+            .filter(|g| !g.is_empty())
+            .cloned()
+            .collect()
     }
 
     /// Versions of a group, highest priority first.
     pub fn versions(&self, group: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.groups.get(group).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let mut v: Vec<String> = self
+            .groups
+            .get(group)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         v.sort_by(|a, b| version_priority(a, b));
         v
     }
 
     pub fn resources(&self, group: &str, version: &str) -> Vec<Arc<ResourceDef>> {
-        self.groups.get(group).and_then(|m| m.get(version)).cloned().unwrap_or_default()
+        self.groups
+            .get(group)
+            .and_then(|m| m.get(version))
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn has_group_version(&self, group: &str, version: &str) -> bool {
-        self.groups.get(group).is_some_and(|m| m.contains_key(version))
+        self.groups
+            .get(group)
+            .is_some_and(|m| m.contains_key(version))
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<ResourceDef>> {
@@ -230,13 +276,17 @@ impl Registry {
 
     /// The preferred definition for objects stored under `storage`.
     pub fn for_storage(&self, storage: &GroupResource) -> Option<Arc<ResourceDef>> {
-        self.storage_defs().into_iter().find(|d| &d.storage == storage)
+        self.storage_defs()
+            .into_iter()
+            .find(|d| &d.storage == storage)
     }
 
     /// Finds a resource by apiVersion and kind (used to resolve owner references).
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceDef>> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        self.resources(group, version).into_iter().find(|d| d.kind == kind)
+        self.resources(group, version)
+            .into_iter()
+            .find(|d| d.kind == kind)
     }
 }
 
@@ -246,8 +296,27 @@ mod tests {
 
     #[test]
     fn versions_sort_like_kubernetes() {
-        let mut v = vec!["v1alpha1", "v2", "v1beta1", "foo", "v1", "v1beta2", "v10alpha3"];
+        let mut v = vec![
+            "v1alpha1",
+            "v2",
+            "v1beta1",
+            "foo",
+            "v1",
+            "v1beta2",
+            "v10alpha3",
+        ];
         v.sort_by(|a, b| version_priority(a, b));
-        assert_eq!(v, vec!["v2", "v1", "v1beta2", "v1beta1", "v10alpha3", "v1alpha1", "foo"]);
+        assert_eq!(
+            v,
+            vec![
+                "v2",
+                "v1",
+                "v1beta2",
+                "v1beta1",
+                "v10alpha3",
+                "v1alpha1",
+                "foo"
+            ]
+        );
     }
 }

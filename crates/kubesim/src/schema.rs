@@ -79,20 +79,35 @@ struct Compiler<'a> {
 impl Schema {
     /// A schema that accepts anything and keeps unknown fields.
     pub fn any() -> Schema {
-        Schema { preserve_unknown: true, ..Default::default() }
+        Schema {
+            preserve_unknown: true,
+            ..Default::default()
+        }
     }
 
     /// Compiles a CRD `openAPIV3Schema`; errors name the offending schema path under `field`.
     pub fn compile(v: &Value, field: &str) -> Result<Schema, Vec<FieldError>> {
-        let mut c = Compiler { defs: None, stack: Vec::new(), errors: Vec::new() };
+        let mut c = Compiler {
+            defs: None,
+            stack: Vec::new(),
+            errors: Vec::new(),
+        };
         let s = c.compile(v, field);
-        if c.errors.is_empty() { Ok(s) } else { Err(c.errors) }
+        if c.errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(c.errors)
+        }
     }
 
     /// Compiles a schema whose `$ref`s point into `defs` (`#/components/schemas/NAME` or `#/$defs/NAME`).
     /// Recursive references become permissive nodes.
     pub fn compile_with_defs(v: &Value, defs: &Map<String, Value>) -> Schema {
-        let mut c = Compiler { defs: Some(defs), stack: Vec::new(), errors: Vec::new() };
+        let mut c = Compiler {
+            defs: Some(defs),
+            stack: Vec::new(),
+            errors: Vec::new(),
+        };
         c.compile(v, "")
     }
 
@@ -118,7 +133,11 @@ impl Schema {
 
     /// The JSON type name used in messages ("object", "string", ...); "object" when untyped.
     pub fn type_name(&self) -> &str {
-        self.ty.as_deref().unwrap_or(if self.int_or_string { "integer-or-string" } else { "object" })
+        self.ty.as_deref().unwrap_or(if self.int_or_string {
+            "integer-or-string"
+        } else {
+            "object"
+        })
     }
 
     /// Walks a dotted path (`spec.foo`, `status.conditions[0]`) through properties and items.
@@ -171,7 +190,11 @@ impl Compiler<'_> {
             ty: o.get("type").and_then(|t| match t {
                 Value::String(s) => Some(s.clone()),
                 // schemars emits ["string", "null"] for optional values.
-                Value::Array(a) => a.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_string),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|t| *t != "null")
+                    .map(str::to_string),
                 _ => None,
             }),
             format: o.get("format").and_then(Value::as_str).map(str::to_string),
@@ -179,13 +202,28 @@ impl Compiler<'_> {
             required: o
                 .get("required")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
-            enum_values: o.get("enum").and_then(Value::as_array).cloned().unwrap_or_default(),
+            enum_values: o
+                .get("enum")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
             minimum: o.get("minimum").and_then(Value::as_f64),
             maximum: o.get("maximum").and_then(Value::as_f64),
-            exclusive_minimum: o.get("exclusiveMinimum").and_then(Value::as_bool).unwrap_or(false),
-            exclusive_maximum: o.get("exclusiveMaximum").and_then(Value::as_bool).unwrap_or(false),
+            exclusive_minimum: o
+                .get("exclusiveMinimum")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            exclusive_maximum: o
+                .get("exclusiveMaximum")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             multiple_of: o.get("multipleOf").and_then(Value::as_f64),
             min_length: o.get("minLength").and_then(Value::as_u64),
             max_length: o.get("maxLength").and_then(Value::as_u64),
@@ -194,9 +232,18 @@ impl Compiler<'_> {
             min_properties: o.get("minProperties").and_then(Value::as_u64),
             max_properties: o.get("maxProperties").and_then(Value::as_u64),
             default: o.get("default").cloned(),
-            preserve_unknown: o.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool).unwrap_or(false),
-            int_or_string: o.get("x-kubernetes-int-or-string").and_then(Value::as_bool).unwrap_or(false),
-            embedded_resource: o.get("x-kubernetes-embedded-resource").and_then(Value::as_bool).unwrap_or(false),
+            preserve_unknown: o
+                .get("x-kubernetes-preserve-unknown-fields")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            int_or_string: o
+                .get("x-kubernetes-int-or-string")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            embedded_resource: o
+                .get("x-kubernetes-embedded-resource")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             map_atomic: o.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic"),
             ..Default::default()
         };
@@ -205,14 +252,24 @@ impl Compiler<'_> {
             Some("map") => ListType::Map(
                 o.get("x-kubernetes-list-map-keys")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ),
             _ => ListType::Atomic,
         };
         if let Some(p) = o.get("pattern").and_then(Value::as_str) {
             match Regex::new(p) {
-                Ok(regex) => s.pattern = Some(Pattern { source: p.to_string(), regex }),
+                Ok(regex) => {
+                    s.pattern = Some(Pattern {
+                        source: p.to_string(),
+                        regex,
+                    })
+                }
                 Err(e) => self.errors.push(FieldError::invalid(
                     join(field, "pattern"),
                     Value::String(p.to_string()),
@@ -229,14 +286,20 @@ impl Compiler<'_> {
         match o.get("additionalProperties") {
             Some(Value::Bool(b)) => s.additional = Additional::Bool(*b),
             Some(a @ Value::Object(_)) => {
-                s.additional = Additional::Schema(Box::new(self.compile(a, &join(field, "additionalProperties"))))
+                s.additional = Additional::Schema(Box::new(
+                    self.compile(a, &join(field, "additionalProperties")),
+                ))
             }
             _ => {}
         }
         if let Some(items) = o.get("items") {
             s.items = Some(Box::new(self.compile(items, &join(field, "items"))));
         }
-        for (key, target) in [("allOf", &mut s.all_of), ("anyOf", &mut s.any_of), ("oneOf", &mut s.one_of)] {
+        for (key, target) in [
+            ("allOf", &mut s.all_of),
+            ("anyOf", &mut s.any_of),
+            ("oneOf", &mut s.one_of),
+        ] {
             if let Some(a) = o.get(key).and_then(Value::as_array) {
                 for (i, sub) in a.iter().enumerate() {
                     target.push(self.compile(sub, &format!("{}[{i}]", join(field, key))));
@@ -276,12 +339,20 @@ impl Compiler<'_> {
 }
 
 fn join(path: &str, child: &str) -> String {
-    if path.is_empty() { child.to_string() } else { format!("{path}.{child}") }
+    if path.is_empty() {
+        child.to_string()
+    } else {
+        format!("{path}.{child}")
+    }
 }
 
 /// Renders a bound like Go's `%v` of a float64 (`1`, `1.5`).
 fn num(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f}") }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        format!("{f}")
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -304,7 +375,9 @@ fn type_matches(ty: &str, v: &Value) -> bool {
         "boolean" => v.is_boolean(),
         "number" => v.is_number(),
         "integer" => match v {
-            Value::Number(n) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+            Value::Number(n) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             _ => false,
         },
         _ => true,
@@ -339,7 +412,10 @@ pub fn validate(v: &Value, s: &Schema, path: &str, errs: &mut Vec<FieldError>) {
                 FieldErrorKind::TypeInvalid,
                 path,
                 Some(Value::String(json_type(v).into())),
-                format!("{path} in body must be of type integer,string: \"{}\"", json_type(v)),
+                format!(
+                    "{path} in body must be of type integer,string: \"{}\"",
+                    json_type(v)
+                ),
             ));
             return;
         }
@@ -379,12 +455,20 @@ pub fn validate(v: &Value, s: &Schema, path: &str, errs: &mut Vec<FieldError>) {
         validate(v, sub, path, errs);
     }
     if !s.any_of.is_empty() && !s.any_of.iter().any(|sub| passes(v, sub, path)) {
-        errs.push(FieldError::invalid(path, v.clone(), format!("{path} in body must validate at least one schema (anyOf)")));
+        errs.push(FieldError::invalid(
+            path,
+            v.clone(),
+            format!("{path} in body must validate at least one schema (anyOf)"),
+        ));
     }
     if !s.one_of.is_empty() {
         let n = s.one_of.iter().filter(|sub| passes(v, sub, path)).count();
         if n != 1 {
-            let found = if n == 0 { "Found none valid".to_string() } else { format!("Found {n} valid alternatives") };
+            let found = if n == 0 {
+                "Found none valid".to_string()
+            } else {
+                format!("Found {n} valid alternatives")
+            };
             errs.push(FieldError::invalid(
                 path,
                 v.clone(),
@@ -395,7 +479,11 @@ pub fn validate(v: &Value, s: &Schema, path: &str, errs: &mut Vec<FieldError>) {
     if let Some(not) = &s.not
         && passes(v, not, path)
     {
-        errs.push(FieldError::invalid(path, v.clone(), format!("{path} in body must not validate the schema (not)")));
+        errs.push(FieldError::invalid(
+            path,
+            v.clone(),
+            format!("{path} in body must not validate the schema (not)"),
+        ));
     }
 }
 
@@ -407,28 +495,60 @@ fn passes(v: &Value, s: &Schema, path: &str) -> bool {
 
 fn validate_number(f: f64, v: &Value, s: &Schema, path: &str, errs: &mut Vec<FieldError>) {
     if let Some(min) = s.minimum {
-        let bad = if s.exclusive_minimum { f <= min } else { f < min };
+        let bad = if s.exclusive_minimum {
+            f <= min
+        } else {
+            f < min
+        };
         if bad {
-            let rel = if s.exclusive_minimum { "greater than" } else { "greater than or equal to" };
-            errs.push(FieldError::invalid(path, v.clone(), format!("{path} in body should be {rel} {}", num(min))));
+            let rel = if s.exclusive_minimum {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            errs.push(FieldError::invalid(
+                path,
+                v.clone(),
+                format!("{path} in body should be {rel} {}", num(min)),
+            ));
         }
     }
     if let Some(max) = s.maximum {
-        let bad = if s.exclusive_maximum { f >= max } else { f > max };
+        let bad = if s.exclusive_maximum {
+            f >= max
+        } else {
+            f > max
+        };
         if bad {
-            let rel = if s.exclusive_maximum { "less than" } else { "less than or equal to" };
-            errs.push(FieldError::invalid(path, v.clone(), format!("{path} in body should be {rel} {}", num(max))));
+            let rel = if s.exclusive_maximum {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            errs.push(FieldError::invalid(
+                path,
+                v.clone(),
+                format!("{path} in body should be {rel} {}", num(max)),
+            ));
         }
     }
     if let Some(m) = s.multiple_of
         && m > 0.0
         && (f / m).fract() != 0.0
     {
-        errs.push(FieldError::invalid(path, v.clone(), format!("{path} in body should be a multiple of {}", num(m))));
+        errs.push(FieldError::invalid(
+            path,
+            v.clone(),
+            format!("{path} in body should be a multiple of {}", num(m)),
+        ));
     }
     match s.format.as_deref() {
         Some("int32") if f < i32::MIN as f64 || f > i32::MAX as f64 => {
-            errs.push(FieldError::invalid(path, v.clone(), format!("{path} in body must be of type int32: \"{v}\"")));
+            errs.push(FieldError::invalid(
+                path,
+                v.clone(),
+                format!("{path} in body must be of type int32: \"{v}\""),
+            ));
         }
         _ => {}
     }
@@ -445,17 +565,29 @@ fn validate_string(st: &str, s: &Schema, path: &str, errs: &mut Vec<FieldError>)
     if let Some(min) = s.min_length
         && len < min
     {
-        errs.push(FieldError::invalid(path, v(), format!("{path} in body should be at least {min} chars long")));
+        errs.push(FieldError::invalid(
+            path,
+            v(),
+            format!("{path} in body should be at least {min} chars long"),
+        ));
     }
     if let Some(p) = &s.pattern
         && !p.regex.is_match(st)
     {
-        errs.push(FieldError::invalid(path, v(), format!("{path} in body should match '{}'", p.source)));
+        errs.push(FieldError::invalid(
+            path,
+            v(),
+            format!("{path} in body should match '{}'", p.source),
+        ));
     }
     if let Some(format) = s.format.as_deref()
         && !format_ok(format, st)
     {
-        errs.push(FieldError::invalid(path, v(), format!("{path} in body must be of type {format}: \"{st}\"")));
+        errs.push(FieldError::invalid(
+            path,
+            v(),
+            format!("{path} in body must be of type {format}: \"{st}\""),
+        ));
     }
 }
 
@@ -497,17 +629,27 @@ fn validate_array(items: &[Value], s: &Schema, path: &str, errs: &mut Vec<FieldE
             let mut seen = HashSet::new();
             for (i, item) in items.iter().enumerate() {
                 if !seen.insert(item.to_string()) {
-                    errs.push(FieldError::new(FieldErrorKind::Duplicate, format!("{path}[{i}]"), Some(item.clone()), ""));
+                    errs.push(FieldError::new(
+                        FieldErrorKind::Duplicate,
+                        format!("{path}[{i}]"),
+                        Some(item.clone()),
+                        "",
+                    ));
                 }
             }
         }
         ListType::Map(keys) => {
             let mut seen = HashSet::new();
             for (i, item) in items.iter().enumerate() {
-                let key: Vec<String> = keys.iter().map(|k| item.get(k).map(Value::to_string).unwrap_or_default()).collect();
+                let key: Vec<String> = keys
+                    .iter()
+                    .map(|k| item.get(k).map(Value::to_string).unwrap_or_default())
+                    .collect();
                 if !seen.insert(key) {
-                    let shown: Map<String, Value> =
-                        keys.iter().filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone()))).collect();
+                    let shown: Map<String, Value> = keys
+                        .iter()
+                        .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                        .collect();
                     errs.push(FieldError::new(
                         FieldErrorKind::Duplicate,
                         format!("{path}[{i}]"),
@@ -660,7 +802,9 @@ mod tests {
 
     #[test]
     fn reports_each_rule_with_the_api_server_wording() {
-        let e = errors(json!({"spec": {"shardCount": 0, "provider": "azure", "instanceId": "Bad_Idxx", "tags": ["a", "a", "b"]}}));
+        let e = errors(
+            json!({"spec": {"shardCount": 0, "provider": "azure", "instanceId": "Bad_Idxx", "tags": ["a", "a", "b"]}}),
+        );
         assert_eq!(
             e,
             vec![
@@ -680,7 +824,9 @@ mod tests {
         let e = errors(json!({"spec": {"region": "x", "shardCount": "three"}}));
         assert_eq!(
             e,
-            vec!["spec.shardCount: Invalid value: \"string\": spec.shardCount in body must be of type integer: \"string\""]
+            vec![
+                "spec.shardCount: Invalid value: \"string\": spec.shardCount in body must be of type integer: \"string\""
+            ]
         );
     }
 
@@ -692,7 +838,10 @@ mod tests {
         let mut pruned = Vec::new();
         prune(&mut v, &s, "", true, &mut pruned);
         apply_defaults(&mut v, &s);
-        assert_eq!(pruned, vec!["extra".to_string(), "spec.unknown".to_string()]);
+        assert_eq!(
+            pruned,
+            vec!["extra".to_string(), "spec.unknown".to_string()]
+        );
         assert_eq!(v["spec"]["shardCount"], 3);
         assert_eq!(v["spec"]["labels"]["a"], "b");
         assert_eq!(v["metadata"]["name"], "a");
@@ -700,8 +849,11 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_reported_at_compile_time() {
-        let err = Schema::compile(&json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}), "spec.validation")
-            .unwrap_err();
+        let err = Schema::compile(
+            &json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}),
+            "spec.validation",
+        )
+        .unwrap_err();
         assert_eq!(err[0].field, "spec.validation.properties[a].pattern");
     }
 }

@@ -103,7 +103,8 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
 fn valid_label_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
-            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
             && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -134,7 +135,10 @@ impl LabelSelector {
                 i += 1;
             }
             let Some(Tok::Ident(key)) = toks.get(i).cloned() else {
-                return Err(bad(format!("found '{}', expected: identifier", tok_str(toks.get(i)))));
+                return Err(bad(format!(
+                    "found '{}', expected: identifier",
+                    tok_str(toks.get(i))
+                )));
             };
             if !valid_label_key(&key) {
                 return Err(bad(format!(
@@ -144,10 +148,18 @@ impl LabelSelector {
             }
             i += 1;
             if negated {
-                reqs.push(Requirement { key, op: Op::NotExists, values: vec![] });
+                reqs.push(Requirement {
+                    key,
+                    op: Op::NotExists,
+                    values: vec![],
+                });
             } else {
                 match toks.get(i) {
-                    None | Some(Tok::Comma) => reqs.push(Requirement { key, op: Op::Exists, values: vec![] }),
+                    None | Some(Tok::Comma) => reqs.push(Requirement {
+                        key,
+                        op: Op::Exists,
+                        values: vec![],
+                    }),
                     Some(t @ (Tok::Eq | Tok::DoubleEq | Tok::NotEq | Tok::Gt | Tok::Lt)) => {
                         let op = match t {
                             Tok::NotEq => Op::NotEq,
@@ -164,18 +176,29 @@ impl LabelSelector {
                             _ => String::new(),
                         };
                         if matches!(op, Op::Gt | Op::Lt) && value.parse::<i64>().is_err() {
-                            return Err(bad(format!("for 'Gt', 'Lt' operators, the value must be an integer: {value}")));
+                            return Err(bad(format!(
+                                "for 'Gt', 'Lt' operators, the value must be an integer: {value}"
+                            )));
                         }
                         if !valid_label_value(&value) {
-                            return Err(bad(format!("<nil>: Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+                            return Err(bad(format!(
+                                "<nil>: Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+                            )));
                         }
-                        reqs.push(Requirement { key, op, values: vec![value] });
+                        reqs.push(Requirement {
+                            key,
+                            op,
+                            values: vec![value],
+                        });
                     }
                     Some(Tok::Ident(w)) if w == "in" || w == "notin" => {
                         let op = if w == "in" { Op::In } else { Op::NotIn };
                         i += 1;
                         if toks.get(i) != Some(&Tok::Open) {
-                            return Err(bad(format!("found '{}', expected: '('", tok_str(toks.get(i)))));
+                            return Err(bad(format!(
+                                "found '{}', expected: '('",
+                                tok_str(toks.get(i))
+                            )));
                         }
                         i += 1;
                         let mut values = Vec::new();
@@ -190,7 +213,12 @@ impl LabelSelector {
                                     i += 1;
                                     break;
                                 }
-                                other => return Err(bad(format!("found '{}', expected: ',', ')' or identifier", tok_str(other)))),
+                                other => {
+                                    return Err(bad(format!(
+                                        "found '{}', expected: ',', ')' or identifier",
+                                        tok_str(other)
+                                    )));
+                                }
                             }
                         }
                         reqs.push(Requirement { key, op, values });
@@ -206,7 +234,12 @@ impl LabelSelector {
             match toks.get(i) {
                 None => break,
                 Some(Tok::Comma) => i += 1,
-                other => return Err(bad(format!("found '{}', expected: ',' or 'end of string'", tok_str(other)))),
+                other => {
+                    return Err(bad(format!(
+                        "found '{}', expected: ',' or 'end of string'",
+                        tok_str(other)
+                    )));
+                }
             }
         }
         Ok(LabelSelector { reqs })
@@ -310,7 +343,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                )));
             };
             let field = canonical_field(def, field.trim())?;
             terms.push((field, eq, unescape(value)));
@@ -324,7 +359,10 @@ impl FieldSelector {
 
     /// The value a `metadata.name=` term pins, for cheap lookups.
     pub fn name(&self) -> Option<&str> {
-        self.terms.iter().find(|(f, eq, _)| f == "metadata.name" && *eq).map(|(_, _, v)| v.as_str())
+        self.terms
+            .iter()
+            .find(|(f, eq, _)| f == "metadata.name" && *eq)
+            .map(|(_, _, v)| v.as_str())
     }
 
     /// Matches a stored object (events are matched in their core/v1 storage form).
@@ -372,7 +410,9 @@ fn canonical_field(def: &ResourceDef, field: &str) -> Result<String, ApiError> {
     if supported.contains(&mapped.as_str()) || def.selectable_fields.iter().any(|f| f == &mapped) {
         return Ok(mapped);
     }
-    Err(ApiError::bad_request(format!("field label not supported: {field}")))
+    Err(ApiError::bad_request(format!(
+        "field label not supported: {field}"
+    )))
 }
 
 fn field_value(obj: &Value, field: &str) -> String {
@@ -419,11 +459,18 @@ mod tests {
     #[test]
     fn field_selectors_know_their_fields() {
         let defs = crate::builtin::builtin_defs();
-        let events = defs.iter().find(|d| d.plural == "events" && d.group.is_empty()).unwrap();
+        let events = defs
+            .iter()
+            .find(|d| d.plural == "events" && d.group.is_empty())
+            .unwrap();
         let secrets = defs.iter().find(|d| d.plural == "secrets").unwrap();
         let ev = json!({"metadata": {"name": "e", "namespace": "ns"}, "involvedObject": {"name": "x", "uid": "u"},
                         "type": "Warning", "source": {"component": "c"}});
-        let fs = FieldSelector::parse("involvedObject.name=x,involvedObject.uid=u,type!=Normal,source=c", events).unwrap();
+        let fs = FieldSelector::parse(
+            "involvedObject.name=x,involvedObject.uid=u,type!=Normal,source=c",
+            events,
+        )
+        .unwrap();
         assert!(fs.matches(&ev));
         assert!(FieldSelector::parse("spec.foo=1", secrets).is_err());
         let fs = FieldSelector::parse("metadata.name==e", events).unwrap();

@@ -65,12 +65,21 @@ impl Server {
         let router = http::router(app.clone());
         let stop_serving = stop.clone();
         let serve = tokio::spawn(async move {
-            let result = axum::serve(listener, router).with_graceful_shutdown(async move { stop_serving.cancelled().await }).await;
+            let result = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop_serving.cancelled().await })
+                .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "server stopped");
             }
         });
-        Ok(Running { addr, base_url: format!("http://{addr}"), core, app, stop, tasks: vec![serve, ctl] })
+        Ok(Running {
+            addr,
+            base_url: format!("http://{addr}"),
+            core,
+            app,
+            stop,
+            tasks: vec![serve, ctl],
+        })
     }
 }
 

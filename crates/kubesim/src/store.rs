@@ -109,7 +109,11 @@ impl Store {
     }
 
     pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.lock().objects.get(gr)?.get(&(ns.to_string(), name.to_string())).cloned()
+        self.lock()
+            .objects
+            .get(gr)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     pub fn get_by_uid(&self, uid: &str) -> Option<(GroupResource, Arc<Value>)> {
@@ -120,13 +124,19 @@ impl Store {
     }
 
     pub fn dependents_of(&self, uid: &str) -> Vec<(GroupResource, ObjKey)> {
-        self.lock().dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Keys of every object stored under `gr` (optionally in one namespace).
     pub fn keys(&self, gr: &GroupResource, ns: Option<&str>) -> Vec<ObjKey> {
         let inner = self.lock();
-        let Some(m) = inner.objects.get(gr) else { return Vec::new() };
+        let Some(m) = inner.objects.get(gr) else {
+            return Vec::new();
+        };
         match ns {
             Some(ns) => range_ns(m, ns, None).map(|(k, _)| k.clone()).collect(),
             None => m.keys().cloned().collect(),
@@ -168,7 +178,9 @@ impl Store {
             let start = inner.history.partition_point(|e| e.rv <= at);
             for e in inner.history.range(start..) {
                 if &e.storage == gr && ns.is_none_or(|n| n == e.key.0) {
-                    overrides.entry(e.key.clone()).or_insert_with(|| e.prev.clone());
+                    overrides
+                        .entry(e.key.clone())
+                        .or_insert_with(|| e.prev.clone());
                 }
             }
         }
@@ -223,12 +235,22 @@ impl Store {
     }
 
     /// Current objects matching `filter` and the resourceVersion they are consistent at.
-    pub fn snapshot(&self, gr: &GroupResource, ns: Option<&str>, filter: &dyn Fn(&Value) -> bool) -> (Vec<Arc<Value>>, u64) {
+    pub fn snapshot(
+        &self,
+        gr: &GroupResource,
+        ns: Option<&str>,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
         let rv = inner.rv;
-        let Some(m) = inner.objects.get(gr) else { return (Vec::new(), rv) };
+        let Some(m) = inner.objects.get(gr) else {
+            return (Vec::new(), rv);
+        };
         let items = match ns {
-            Some(ns) => range_ns(m, ns, None).filter(|(_, v)| filter(v)).map(|(_, v)| v.clone()).collect(),
+            Some(ns) => range_ns(m, ns, None)
+                .filter(|(_, v)| filter(v))
+                .map(|(_, v)| v.clone())
+                .collect(),
             None => m.values().filter(|v| filter(v)).cloned().collect(),
         };
         (items, rv)
@@ -253,7 +275,10 @@ impl Store {
     }
 
     pub fn create(&self, gr: &GroupResource, mut obj: Value) -> Result<Arc<Value>, StoreError> {
-        let key = (meta::namespace(&obj).to_string(), meta::name(&obj).to_string());
+        let key = (
+            meta::namespace(&obj).to_string(),
+            meta::name(&obj).to_string(),
+        );
         let mut inner = self.lock();
         if inner.objects.get(gr).is_some_and(|m| m.contains_key(&key)) {
             return Err(StoreError::AlreadyExists);
@@ -263,7 +288,11 @@ impl Store {
         meta::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rv.to_string()));
         let obj = Arc::new(obj);
         index_add(&mut inner, gr, &key, &obj);
-        inner.objects.entry(gr.clone()).or_default().insert(key.clone(), obj.clone());
+        inner
+            .objects
+            .entry(gr.clone())
+            .or_default()
+            .insert(key.clone(), obj.clone());
         self.record(&mut inner, EventKind::Added, gr, key, obj.clone(), None);
         Ok(obj)
     }
@@ -278,7 +307,12 @@ impl Store {
     ) -> Result<Arc<Value>, StoreError> {
         let key = (ns.to_string(), name.to_string());
         let mut inner = self.lock();
-        let prev = inner.objects.get(gr).and_then(|m| m.get(&key)).cloned().ok_or(StoreError::NotFound)?;
+        let prev = inner
+            .objects
+            .get(gr)
+            .and_then(|m| m.get(&key))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
         if let Some(e) = expected_rv
             && e != meta::resource_version(&prev)
         {
@@ -290,8 +324,19 @@ impl Store {
         let obj = Arc::new(obj);
         index_remove(&mut inner, gr, &key, &prev);
         index_add(&mut inner, gr, &key, &obj);
-        inner.objects.entry(gr.clone()).or_default().insert(key.clone(), obj.clone());
-        self.record(&mut inner, EventKind::Modified, gr, key, obj.clone(), Some(prev));
+        inner
+            .objects
+            .entry(gr.clone())
+            .or_default()
+            .insert(key.clone(), obj.clone());
+        self.record(
+            &mut inner,
+            EventKind::Modified,
+            gr,
+            key,
+            obj.clone(),
+            Some(prev),
+        );
         Ok(obj)
     }
 
@@ -307,7 +352,12 @@ impl Store {
     ) -> Result<Arc<Value>, StoreError> {
         let key = (ns.to_string(), name.to_string());
         let mut inner = self.lock();
-        let prev = inner.objects.get(gr).and_then(|m| m.get(&key)).cloned().ok_or(StoreError::NotFound)?;
+        let prev = inner
+            .objects
+            .get(gr)
+            .and_then(|m| m.get(&key))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
         if let Some(e) = expected_rv
             && e != meta::resource_version(&prev)
         {
@@ -322,12 +372,34 @@ impl Store {
         if let Some(m) = inner.objects.get_mut(gr) {
             m.remove(&key);
         }
-        self.record(&mut inner, EventKind::Deleted, gr, key, fin.clone(), Some(prev));
+        self.record(
+            &mut inner,
+            EventKind::Deleted,
+            gr,
+            key,
+            fin.clone(),
+            Some(prev),
+        );
         Ok(fin)
     }
 
-    fn record(&self, inner: &mut Inner, kind: EventKind, gr: &GroupResource, key: ObjKey, obj: Arc<Value>, prev: Option<Arc<Value>>) {
-        let ev = Arc::new(StoredEvent { rv: inner.rv, kind, storage: gr.clone(), key, object: obj, prev });
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: EventKind,
+        gr: &GroupResource,
+        key: ObjKey,
+        obj: Arc<Value>,
+        prev: Option<Arc<Value>>,
+    ) {
+        let ev = Arc::new(StoredEvent {
+            rv: inner.rv,
+            kind,
+            storage: gr.clone(),
+            key,
+            object: obj,
+            prev,
+        });
         inner.history.push_back(ev.clone());
         while inner.history.len() > inner.capacity {
             if let Some(old) = inner.history.pop_front() {
@@ -348,16 +420,23 @@ fn range_ns<'a>(
         Some(a) if a.0 == ns => Bound::Excluded(a.clone()),
         _ => Bound::Included((ns.to_string(), String::new())),
     };
-    m.range((start, Bound::Unbounded)).take_while(move |(k, _)| k.0 == ns)
+    m.range((start, Bound::Unbounded))
+        .take_while(move |(k, _)| k.0 == ns)
 }
 
 fn index_add(inner: &mut Inner, gr: &GroupResource, key: &ObjKey, obj: &Value) {
     let uid = meta::uid(obj);
     if !uid.is_empty() {
-        inner.uids.insert(uid.to_string(), (gr.clone(), key.clone()));
+        inner
+            .uids
+            .insert(uid.to_string(), (gr.clone(), key.clone()));
     }
     for r in meta::owner_refs(obj) {
-        inner.dependents.entry(r.uid).or_default().insert((gr.clone(), key.clone()));
+        inner
+            .dependents
+            .entry(r.uid)
+            .or_default()
+            .insert((gr.clone(), key.clone()));
     }
 }
 
@@ -397,13 +476,18 @@ mod tests {
         s.update(&gr, "ns", "c", None, obj("ns", "c", 2)).unwrap();
         s.delete(&gr, "ns", "d", None, None).unwrap();
         s.create(&gr, obj("ns", "e", 1)).unwrap();
-        let p2 = s.list(&gr, Some("ns"), Some(p1.rv), Some(&next), Some(10), &all).unwrap();
+        let p2 = s
+            .list(&gr, Some("ns"), Some(p1.rv), Some(&next), Some(10), &all)
+            .unwrap();
         let names: Vec<&str> = p2.items.iter().map(|o| meta::name(o)).collect();
         assert_eq!(names, vec!["c", "d"]);
         assert_eq!(p2.items[0]["v"], 1);
         assert!(p2.next.is_none());
         s.compact();
-        assert!(s.list(&gr, Some("ns"), Some(p1.rv), Some(&next), Some(10), &all).is_err());
+        assert!(
+            s.list(&gr, Some("ns"), Some(p1.rv), Some(&next), Some(10), &all)
+                .is_err()
+        );
     }
 
     #[test]
@@ -415,7 +499,11 @@ mod tests {
         }
         assert_eq!(s.events_since(0).unwrap_err(), 1);
         assert_eq!(s.events_since(1).unwrap().len(), 2);
-        assert_eq!(s.update(&gr, "ns", "a", Some("999"), obj("ns", "a", 2)).unwrap_err(), StoreError::Conflict);
+        assert_eq!(
+            s.update(&gr, "ns", "a", Some("999"), obj("ns", "a", 2))
+                .unwrap_err(),
+            StoreError::Conflict
+        );
     }
 
     #[test]
@@ -423,7 +511,8 @@ mod tests {
         let (s, _rx) = Store::new(10);
         let gr = GroupResource::new("", "configmaps");
         let mut dep = obj("ns", "dep", 1);
-        dep["metadata"]["ownerReferences"] = json!([{"uid": "owner-1", "apiVersion": "v1", "kind": "ConfigMap", "name": "o"}]);
+        dep["metadata"]["ownerReferences"] =
+            json!([{"uid": "owner-1", "apiVersion": "v1", "kind": "ConfigMap", "name": "o"}]);
         s.create(&gr, dep).unwrap();
         assert_eq!(s.dependents_of("owner-1").len(), 1);
         s.delete(&gr, "ns", "dep", None, None).unwrap();

@@ -58,14 +58,23 @@ fn render(req: &WatchRequest, core: &Core, stored: &Value) -> Value {
     match req.render {
         Render::Json => shown,
         Render::Metadata => table::partial_metadata(&shown),
-        Render::Table(include) => table::table(&req.def, &[shown], include, json!({"resourceVersion": ""}), true),
+        Render::Table(include) => table::table(
+            &req.def,
+            &[shown],
+            include,
+            json!({"resourceVersion": ""}),
+            true,
+        ),
     }
 }
 
 fn bookmark(req: &WatchRequest, rv: u64, initial_end: bool) -> Value {
     let (kind, api_version) = match req.render {
         Render::Json => (req.def.kind.clone(), req.def.api_version()),
-        Render::Metadata => ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string()),
+        Render::Metadata => (
+            "PartialObjectMetadata".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        ),
         Render::Table(_) => ("Table".to_string(), "meta.k8s.io/v1".to_string()),
     };
     let mut md = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
@@ -111,7 +120,10 @@ async fn run(core: &Core, ctl: &WatchControl, req: &WatchRequest, tx: &mpsc::Sen
             }
         }
         if req.send_initial_events == Some(true)
-            && tx.send(line("BOOKMARK", bookmark(req, cursor, true))).await.is_err()
+            && tx
+                .send(line("BOOKMARK", bookmark(req, cursor, true)))
+                .await
+                .is_err()
         {
             return;
         }
@@ -119,12 +131,20 @@ async fn run(core: &Core, ctl: &WatchControl, req: &WatchRequest, tx: &mpsc::Sen
         cursor = core.store.current_rv();
     } else {
         let Ok(rv) = rv_param.parse::<u64>() else {
-            let _ = tx.send(error_event(&ApiError::bad_request(format!("invalid resource version: {rv_param}")))).await;
+            let _ = tx
+                .send(error_event(&ApiError::bad_request(format!(
+                    "invalid resource version: {rv_param}"
+                ))))
+                .await;
             return;
         };
         let current = core.store.current_rv();
         if rv > current {
-            let _ = tx.send(error_event(&ApiError::too_large_resource_version(rv, current))).await;
+            let _ = tx
+                .send(error_event(&ApiError::too_large_resource_version(
+                    rv, current,
+                )))
+                .await;
             return;
         }
         cursor = rv;
@@ -157,7 +177,11 @@ async fn run(core: &Core, ctl: &WatchControl, req: &WatchRequest, tx: &mpsc::Sen
                         EventKind::Deleted if now || before => "DELETED",
                         _ => continue,
                     };
-                    if tx.send(line(kind, render(req, core, &ev.object))).await.is_err() {
+                    if tx
+                        .send(line(kind, render(req, core, &ev.object)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -18,7 +18,12 @@ fn managers(obj: &kube::api::DynamicObject) -> Vec<(String, String)> {
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .map(|m| (m.manager.unwrap_or_default(), m.operation.unwrap_or_default()))
+        .map(|m| {
+            (
+                m.manager.unwrap_or_default(),
+                m.operation.unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -31,8 +36,15 @@ async fn apply_creates_round_trips_conflicts_and_forces() {
         .patch("c", &a, &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c", "shardCount": 3, "labels": {"x": "1"}}))))
         .await
         .unwrap();
-    assert_eq!(managers(&created), [("manager-a".to_string(), "Apply".to_string())]);
-    let fields = created.metadata.managed_fields.as_ref().unwrap()[0].fields_v1.clone().unwrap().0;
+    assert_eq!(
+        managers(&created),
+        [("manager-a".to_string(), "Apply".to_string())]
+    );
+    let fields = created.metadata.managed_fields.as_ref().unwrap()[0]
+        .fields_v1
+        .clone()
+        .unwrap()
+        .0;
     assert_eq!(
         fields,
         json!({"f:spec": {"f:instanceId": {}, "f:labels": {"f:x": {}}, "f:provider": {}, "f:shardCount": {}}}),
@@ -44,58 +56,130 @@ async fn apply_creates_round_trips_conflicts_and_forces() {
         .patch("c", &a, &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c", "shardCount": 3, "labels": {"x": "1"}}))))
         .await
         .unwrap();
-    assert_eq!(again.metadata.resource_version, created.metadata.resource_version);
+    assert_eq!(
+        again.metadata.resource_version,
+        created.metadata.resource_version
+    );
 
     // Another manager setting the same field to another value conflicts.
     let b = PatchParams::apply("manager-b");
-    let e = api_error(api.patch("c", &b, &Patch::Apply(cfg(json!({"shardCount": 5})))).await.unwrap_err());
+    let e = api_error(
+        api.patch("c", &b, &Patch::Apply(cfg(json!({"shardCount": 5}))))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
-    assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"manager-a\": .spec.shardCount");
+    assert_eq!(
+        e.message,
+        "Apply failed with 1 conflict: conflict with \"manager-a\": .spec.shardCount"
+    );
     let causes = e.details.unwrap().causes;
     assert_eq!(causes[0].reason, "FieldManagerConflict");
     assert_eq!(causes[0].field, ".spec.shardCount");
     assert_eq!(causes[0].message, "conflict with \"manager-a\"");
 
     // Forcing takes ownership.
-    let forced = api.patch("c", &b.clone().force(), &Patch::Apply(cfg(json!({"shardCount": 5})))).await.unwrap();
+    let forced = api
+        .patch(
+            "c",
+            &b.clone().force(),
+            &Patch::Apply(cfg(json!({"shardCount": 5}))),
+        )
+        .await
+        .unwrap();
     assert_eq!(forced.data["spec"]["shardCount"], 5);
     assert_eq!(forced.metadata.generation, Some(2));
 
     // A merge patch by an updater conflicts with the applier at the next apply.
-    api.patch("c", &PatchParams { field_manager: Some("editor".into()), ..Default::default() }, &Patch::Merge(json!({"spec": {"provider": "aws"}})))
-        .await
-        .unwrap();
+    api.patch(
+        "c",
+        &PatchParams {
+            field_manager: Some("editor".into()),
+            ..Default::default()
+        },
+        &Patch::Merge(json!({"spec": {"provider": "aws"}})),
+    )
+    .await
+    .unwrap();
     let e = api_error(
-        api.patch("c", &a, &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c", "labels": {"x": "1"}})))).await.unwrap_err(),
+        api.patch(
+            "c",
+            &a,
+            &Patch::Apply(cfg(
+                json!({"provider": "gcp", "instanceId": "c", "labels": {"x": "1"}}),
+            )),
+        )
+        .await
+        .unwrap_err(),
     );
-    assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"editor\" using fixtures.kubesim.dev/v1: .spec.provider");
+    assert_eq!(
+        e.message,
+        "Apply failed with 1 conflict: conflict with \"editor\" using fixtures.kubesim.dev/v1: .spec.provider"
+    );
 
     // Manager a stops applying labels.x (and shardCount, now b's): labels.x goes, shardCount stays.
     let after = api
-        .patch("c", &a.clone().force(), &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c"}))))
+        .patch(
+            "c",
+            &a.clone().force(),
+            &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c"}))),
+        )
         .await
         .unwrap();
     assert!(after.data["spec"].get("labels").is_none(), "{}", after.data);
     assert_eq!(after.data["spec"]["shardCount"], 5);
     let names: Vec<String> = managers(&after).into_iter().map(|(m, _)| m).collect();
-    assert!(names.contains(&"manager-a".to_string()) && names.contains(&"manager-b".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"manager-a".to_string()) && names.contains(&"manager-b".to_string()),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]
 async fn apply_on_status_merges_conditions_by_type() {
     let sim = Sim::start().await;
     let api = sim.caches("default").await;
-    api.patch("c", &PatchParams::apply("spec-owner"), &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c", "shardCount": 1}))))
-        .await
-        .unwrap();
+    api.patch(
+        "c",
+        &PatchParams::apply("spec-owner"),
+        &Patch::Apply(cfg(
+            json!({"provider": "gcp", "instanceId": "c", "shardCount": 1}),
+        )),
+    )
+    .await
+    .unwrap();
     let status = |conds: Value| json!({"apiVersion": "fixtures.kubesim.dev/v1", "kind": "Cache", "metadata": {"name": "c"}, "status": {"conditions": conds}});
     let ready = json!([{"type": "Ready", "status": "False", "reason": "Creating"}]);
-    let r = api.patch_status("c", &PatchParams::apply("controller").force(), &Patch::Apply(status(ready))).await.unwrap();
-    assert_eq!(r.metadata.generation, Some(1), "status writes do not bump the generation");
+    let r = api
+        .patch_status(
+            "c",
+            &PatchParams::apply("controller").force(),
+            &Patch::Apply(status(ready)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.metadata.generation,
+        Some(1),
+        "status writes do not bump the generation"
+    );
     let other = json!([{"type": "Degraded", "status": "False"}]);
-    api.patch_status("c", &PatchParams::apply("checker"), &Patch::Apply(status(other))).await.unwrap();
+    api.patch_status(
+        "c",
+        &PatchParams::apply("checker"),
+        &Patch::Apply(status(other)),
+    )
+    .await
+    .unwrap();
     let ready2 = json!([{"type": "Ready", "status": "True", "reason": "Available"}]);
-    let r = api.patch_status("c", &PatchParams::apply("controller").force(), &Patch::Apply(status(ready2))).await.unwrap();
+    let r = api
+        .patch_status(
+            "c",
+            &PatchParams::apply("controller").force(),
+            &Patch::Apply(status(ready2)),
+        )
+        .await
+        .unwrap();
     let conds = r.data["status"]["conditions"].as_array().unwrap().clone();
     assert_eq!(conds.len(), 2, "{conds:?}");
     assert!(conds.contains(&json!({"type": "Ready", "status": "True", "reason": "Available"})));
@@ -114,7 +198,14 @@ async fn apply_on_status_merges_conditions_by_type() {
     // Apply on the main resource ignores status.
     let with_status = json!({"apiVersion": "fixtures.kubesim.dev/v1", "kind": "Cache", "metadata": {"name": "c"},
         "spec": {"provider": "gcp", "instanceId": "c", "shardCount": 1}, "status": {"phase": "Hacked"}});
-    let r = api.patch("c", &PatchParams::apply("spec-owner"), &Patch::Apply(with_status)).await.unwrap();
+    let r = api
+        .patch(
+            "c",
+            &PatchParams::apply("spec-owner"),
+            &Patch::Apply(with_status),
+        )
+        .await
+        .unwrap();
     assert!(r.data["status"].get("phase").is_none());
 }
 
@@ -126,11 +217,34 @@ async fn apply_to_a_lease_for_leader_election() {
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "leader"},
                "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15}})
     };
-    let l = leases.patch("leader", &PatchParams::apply("pod-a"), &Patch::Apply(lease("pod-a"))).await.unwrap();
+    let l = leases
+        .patch(
+            "leader",
+            &PatchParams::apply("pod-a"),
+            &Patch::Apply(lease("pod-a")),
+        )
+        .await
+        .unwrap();
     assert_eq!(l.spec.unwrap().holder_identity.as_deref(), Some("pod-a"));
-    let e = api_error(leases.patch("leader", &PatchParams::apply("pod-b"), &Patch::Apply(lease("pod-b"))).await.unwrap_err());
+    let e = api_error(
+        leases
+            .patch(
+                "leader",
+                &PatchParams::apply("pod-b"),
+                &Patch::Apply(lease("pod-b")),
+            )
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 409);
-    let l = leases.patch("leader", &PatchParams::apply("pod-b").force(), &Patch::Apply(lease("pod-b"))).await.unwrap();
+    let l = leases
+        .patch(
+            "leader",
+            &PatchParams::apply("pod-b").force(),
+            &Patch::Apply(lease("pod-b")),
+        )
+        .await
+        .unwrap();
     assert_eq!(l.spec.unwrap().holder_identity.as_deref(), Some("pod-b"));
 }
 
@@ -141,13 +255,30 @@ async fn strict_field_validation_on_apply() {
     let mut pp = PatchParams::apply("m");
     pp.field_validation = Some(kube::api::ValidationDirective::Strict);
     let e = api_error(
-        api.patch("c", &pp, &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c", "shardCount": 1, "bogus": 1})))).await.unwrap_err(),
+        api.patch(
+            "c",
+            &pp,
+            &Patch::Apply(cfg(
+                json!({"provider": "gcp", "instanceId": "c", "shardCount": 1, "bogus": 1}),
+            )),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(e.code, 400);
-    assert_eq!(e.message, "Cache in version \"v1\" cannot be handled as a Cache: strict decoding error: unknown field \"spec.bogus\"");
+    assert_eq!(
+        e.message,
+        "Cache in version \"v1\" cannot be handled as a Cache: strict decoding error: unknown field \"spec.bogus\""
+    );
     // Without Strict the unknown field is dropped.
     let ok = api
-        .patch("c", &PatchParams::apply("m"), &Patch::Apply(cfg(json!({"provider": "gcp", "instanceId": "c", "shardCount": 1, "bogus": 1}))))
+        .patch(
+            "c",
+            &PatchParams::apply("m"),
+            &Patch::Apply(cfg(
+                json!({"provider": "gcp", "instanceId": "c", "shardCount": 1, "bogus": 1}),
+            )),
+        )
         .await
         .unwrap();
     assert!(ok.data["spec"].get("bogus").is_none());

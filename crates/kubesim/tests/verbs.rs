@@ -22,45 +22,92 @@ fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
 async fn create_get_replace_patch_delete() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
-    let created = api.create(&PostParams::default(), &cm("one", &[("app", "x")])).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &cm("one", &[("app", "x")]))
+        .await
+        .unwrap();
     let md = &created.metadata;
     assert!(md.uid.as_deref().is_some_and(|u| !u.is_empty()));
     assert!(md.creation_timestamp.is_some());
     let rv1: u64 = md.resource_version.as_deref().unwrap().parse().unwrap();
 
     // Creating it again is a 409 AlreadyExists.
-    let e = api_error(api.create(&PostParams::default(), &cm("one", &[])).await.unwrap_err());
+    let e = api_error(
+        api.create(&PostParams::default(), &cm("one", &[]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (409, "AlreadyExists"));
     assert_eq!(e.message, "configmaps \"one\" already exists");
 
     // Replace with the current resourceVersion works and bumps it.
     let mut fetched = api.get("one").await.unwrap();
-    fetched.data.as_mut().unwrap().insert("k".into(), "w".into());
-    let replaced = api.replace("one", &PostParams::default(), &fetched).await.unwrap();
-    let rv2: u64 = replaced.metadata.resource_version.as_deref().unwrap().parse().unwrap();
+    fetched
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("k".into(), "w".into());
+    let replaced = api
+        .replace("one", &PostParams::default(), &fetched)
+        .await
+        .unwrap();
+    let rv2: u64 = replaced
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(rv2 > rv1);
 
     // Replace with the stale one is a 409 Conflict.
-    let e = api_error(api.replace("one", &PostParams::default(), &fetched).await.unwrap_err());
+    let e = api_error(
+        api.replace("one", &PostParams::default(), &fetched)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
-    assert!(e.message.contains("the object has been modified"), "{}", e.message);
+    assert!(
+        e.message.contains("the object has been modified"),
+        "{}",
+        e.message
+    );
 
     // Merge patch and JSON patch.
     let p = api
-        .patch("one", &PatchParams::default(), &Patch::Merge(json!({"data": {"m": "1"}, "metadata": {"labels": {"app": null}}})))
+        .patch(
+            "one",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"m": "1"}, "metadata": {"labels": {"app": null}}})),
+        )
         .await
         .unwrap();
     assert_eq!(p.data.as_ref().unwrap()["m"], "1");
     assert!(p.metadata.labels.unwrap_or_default().is_empty());
-    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "add", "path": "/data/j", "value": "2"}])).unwrap();
-    let p = api.patch("one", &PatchParams::default(), &Patch::<()>::Json(jp)).await.unwrap();
+    let jp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "add", "path": "/data/j", "value": "2"}])).unwrap();
+    let p = api
+        .patch("one", &PatchParams::default(), &Patch::<()>::Json(jp))
+        .await
+        .unwrap();
     assert_eq!(p.data.as_ref().unwrap()["j"], "2");
-    let bad: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/data/j", "value": "3"}])).unwrap();
-    let e = api_error(api.patch("one", &PatchParams::default(), &Patch::<()>::Json(bad)).await.unwrap_err());
+    let bad: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/data/j", "value": "3"}])).unwrap();
+    let e = api_error(
+        api.patch("one", &PatchParams::default(), &Patch::<()>::Json(bad))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 422);
 
     // Update operations are recorded as managers.
-    let managers: Vec<String> = p.metadata.managed_fields.unwrap().iter().filter_map(|m| m.manager.clone()).collect();
+    let managers: Vec<String> = p
+        .metadata
+        .managed_fields
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
     assert!(!managers.is_empty());
 
     // Delete returns a Status for built-ins; afterwards the object is gone.
@@ -75,7 +122,11 @@ async fn create_get_replace_patch_delete() {
 async fn creating_in_a_missing_namespace_is_not_found() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "nope");
-    let e = api_error(api.create(&PostParams::default(), &cm("a", &[])).await.unwrap_err());
+    let e = api_error(
+        api.create(&PostParams::default(), &cm("a", &[]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 404);
     assert_eq!(e.message, "namespaces \"nope\" not found");
 }
@@ -84,30 +135,77 @@ async fn creating_in_a_missing_namespace_is_not_found() {
 async fn label_and_field_selectors() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
-    for (n, app, tier) in [("a", "web", "front"), ("b", "web", "back"), ("c", "db", "back"), ("d", "", "")] {
-        let labels: Vec<(&str, &str)> = if app.is_empty() { vec![] } else { vec![("app", app), ("tier", tier)] };
-        api.create(&PostParams::default(), &cm(n, &labels)).await.unwrap();
+    for (n, app, tier) in [
+        ("a", "web", "front"),
+        ("b", "web", "back"),
+        ("c", "db", "back"),
+        ("d", "", ""),
+    ] {
+        let labels: Vec<(&str, &str)> = if app.is_empty() {
+            vec![]
+        } else {
+            vec![("app", app), ("tier", tier)]
+        };
+        api.create(&PostParams::default(), &cm(n, &labels))
+            .await
+            .unwrap();
     }
-    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> { l.items.into_iter().map(|c| c.metadata.name.unwrap()).collect() };
+    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .map(|c| c.metadata.name.unwrap())
+            .collect()
+    };
     let q = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(api.list(&q("app=web")).await.unwrap()), ["a", "b"]);
     assert_eq!(names(api.list(&q("app!=web")).await.unwrap()), ["c", "d"]);
-    assert_eq!(names(api.list(&q("tier in (front,back),app notin (db)")).await.unwrap()), ["a", "b"]);
+    assert_eq!(
+        names(
+            api.list(&q("tier in (front,back),app notin (db)"))
+                .await
+                .unwrap()
+        ),
+        ["a", "b"]
+    );
     assert_eq!(names(api.list(&q("!app")).await.unwrap()), ["d"]);
     assert_eq!(names(api.list(&q("app")).await.unwrap()), ["a", "b", "c"]);
-    assert_eq!(names(api.list(&ListParams::default().fields("metadata.name=c")).await.unwrap()), ["c"]);
-    assert_eq!(names(api.list(&ListParams::default().fields("metadata.name!=c,metadata.namespace=default")).await.unwrap()), ["a", "b", "d"]);
-    let e = api_error(api.list(&ListParams::default().fields("spec.nope=1")).await.unwrap_err());
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=c"))
+                .await
+                .unwrap()
+        ),
+        ["c"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name!=c,metadata.namespace=default"))
+                .await
+                .unwrap()
+        ),
+        ["a", "b", "d"]
+    );
+    let e = api_error(
+        api.list(&ListParams::default().fields("spec.nope=1"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 400);
     let e = api_error(api.list(&q("app in web")).await.unwrap_err());
     assert_eq!(e.code, 400);
 
     // Secrets are selectable by type.
     let secrets: Api<Secret> = Api::namespaced(sim.client.clone(), "default");
-    let s: Secret = serde_json::from_value(json!({"metadata": {"name": "tls"}, "type": "kubernetes.io/tls",
-        "data": {"tls.crt": "YQ==", "tls.key": "Yg=="}})).unwrap();
+    let s: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "tls"}, "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "YQ==", "tls.key": "Yg=="}}),
+    )
+    .unwrap();
     secrets.create(&PostParams::default(), &s).await.unwrap();
-    let l = secrets.list(&ListParams::default().fields("type=kubernetes.io/tls")).await.unwrap();
+    let l = secrets
+        .list(&ListParams::default().fields("type=kubernetes.io/tls"))
+        .await
+        .unwrap();
     assert_eq!(l.items.len(), 1);
 }
 
@@ -116,7 +214,9 @@ async fn pagination_with_limit_and_continue() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
     for i in 0..7 {
-        api.create(&PostParams::default(), &cm(&format!("cm-{i}"), &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("cm-{i}"), &[]))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut lp = ListParams::default().limit(3);
@@ -126,10 +226,18 @@ async fn pagination_with_limit_and_continue() {
     loop {
         seen.extend(page.items.iter().map(|c| c.metadata.name.clone().unwrap()));
         // Pages stay consistent with the first page's resourceVersion.
-        assert_eq!(page.metadata.resource_version.as_deref(), Some(list_rv.as_str()));
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(list_rv.as_str())
+        );
         match page.metadata.continue_.clone().filter(|c| !c.is_empty()) {
             Some(c) => {
-                api.create(&PostParams::default(), &cm(&format!("late-{}", seen.len()), &[])).await.unwrap();
+                api.create(
+                    &PostParams::default(),
+                    &cm(&format!("late-{}", seen.len()), &[]),
+                )
+                .await
+                .unwrap();
                 lp = lp.continue_token(&c);
                 page = api.list(&lp).await.unwrap();
             }
@@ -152,38 +260,93 @@ async fn secret_string_data_and_immutability() {
     assert_eq!(created.type_.as_deref(), Some("Opaque"));
 
     let e = api_error(
-        api.patch("s", &PatchParams::default(), &Patch::Merge(json!({"type": "kubernetes.io/basic-auth"}))).await.unwrap_err(),
+        api.patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"type": "kubernetes.io/basic-auth"})),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(e.code, 422);
-    assert_eq!(e.message, "Secret \"s\" is invalid: type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable");
+    assert_eq!(
+        e.message,
+        "Secret \"s\" is invalid: type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"
+    );
 
-    api.patch("s", &PatchParams::default(), &Patch::Merge(json!({"immutable": true}))).await.unwrap();
-    let e = api_error(api.patch("s", &PatchParams::default(), &Patch::Merge(json!({"stringData": {"password": "x"}}))).await.unwrap_err());
+    api.patch(
+        "s",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"immutable": true})),
+    )
+    .await
+    .unwrap();
+    let e = api_error(
+        api.patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"password": "x"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(e.code, 422);
-    assert!(e.message.contains("data: Forbidden: field is immutable when `immutable` is set"), "{}", e.message);
+    assert!(
+        e.message
+            .contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{}",
+        e.message
+    );
 }
 
 #[tokio::test]
 async fn generation_and_status_subresource() {
     let sim = Sim::start().await;
     let api = sim.caches("default").await;
-    let mut obj = cache("g", json!({"provider": "gcp", "instanceId": "g-1", "shardCount": 1}));
+    let mut obj = cache(
+        "g",
+        json!({"provider": "gcp", "instanceId": "g-1", "shardCount": 1}),
+    );
     obj.data["status"] = json!({"phase": "Ignored"});
     let c = api.create(&PostParams::default(), &obj).await.unwrap();
     assert_eq!(c.metadata.generation, Some(1));
-    assert!(c.data.get("status").is_none(), "status is dropped on create");
+    assert!(
+        c.data.get("status").is_none(),
+        "status is dropped on create"
+    );
     // Defaults are applied.
     assert_eq!(c.data["spec"]["replicas"], 1);
     assert_eq!(c.data["spec"]["tier"], "standard");
 
     // A spec change bumps the generation; metadata changes do not.
-    let c = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"spec": {"shardCount": 2}}))).await.unwrap();
+    let c = api
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"shardCount": 2}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.metadata.generation, Some(2));
-    let c = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}))).await.unwrap();
+    let c = api
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.metadata.generation, Some(2));
 
     // Status writes through the main resource are ignored; /status writes touch only status.
-    let c = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Nope"}}))).await.unwrap();
+    let c = api
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Nope"}})),
+        )
+        .await
+        .unwrap();
     assert!(c.data.get("status").is_none());
     let c = api
         .patch_status("g", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Ready", "observedGeneration": 2}, "spec": {"shardCount": 9}})))
@@ -198,7 +361,11 @@ async fn generation_and_status_subresource() {
     // Replace on /status with a stale resourceVersion conflicts.
     let mut stale = c.clone();
     stale.metadata.resource_version = Some("1".into());
-    let e = api_error(api.replace_status("g", &PostParams::default(), &stale).await.unwrap_err());
+    let e = api_error(
+        api.replace_status("g", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 409);
 }
 
@@ -206,12 +373,24 @@ async fn generation_and_status_subresource() {
 async fn scale_subresource_reads_and_writes_replicas() {
     let sim = Sim::start().await;
     let api = sim.caches("default").await;
-    api.create(&PostParams::default(), &cache("s", json!({"provider": "gcp", "instanceId": "s", "shardCount": 1, "replicas": 2})))
-        .await
-        .unwrap();
+    api.create(
+        &PostParams::default(),
+        &cache(
+            "s",
+            json!({"provider": "gcp", "instanceId": "s", "shardCount": 1, "replicas": 2}),
+        ),
+    )
+    .await
+    .unwrap();
     let scale = api.get_scale("s").await.unwrap();
     assert_eq!(scale.spec.unwrap().replicas, Some(2));
-    api.patch_scale("s", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}}))).await.unwrap();
+    api.patch_scale(
+        "s",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .unwrap();
     assert_eq!(api.get("s").await.unwrap().data["spec"]["replicas"], 4);
 }
 
@@ -219,8 +398,22 @@ async fn scale_subresource_reads_and_writes_replicas() {
 async fn system_namespaces_exist() {
     let sim = Sim::start().await;
     let api: Api<Namespace> = Api::all(sim.client.clone());
-    let names: Vec<String> = api.list(&ListParams::default()).await.unwrap().items.into_iter().map(|n| n.metadata.name.unwrap()).collect();
-    assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
-    let e = api_error(api.delete("default", &DeleteParams::default()).await.unwrap_err());
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| n.metadata.name.unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
+    let e = api_error(
+        api.delete("default", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 403);
 }

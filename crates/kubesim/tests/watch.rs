@@ -17,18 +17,42 @@ fn cm(name: &str) -> ConfigMap {
 }
 
 async fn post(sim: &Sim, path: &str) -> serde_json::Value {
-    reqwest::Client::new().post(sim.url(path)).send().await.unwrap().json().await.unwrap()
+    reqwest::Client::new()
+        .post(sim.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn watch_from_a_resource_version_sees_later_changes_in_order() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
-    api.create(&PostParams::default(), &cm("before")).await.unwrap();
-    let rv = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    let stream = api.watch(&WatchParams::default().timeout(10), &rv).await.unwrap();
+    api.create(&PostParams::default(), &cm("before"))
+        .await
+        .unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap();
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "w"}}))).await.unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "w"}})),
+    )
+    .await
+    .unwrap();
     api.delete("a", &Default::default()).await.unwrap();
     let events: Vec<_> = stream
         .try_filter(|e| futures::future::ready(!matches!(e, WatchEvent::Bookmark(_))))
@@ -50,7 +74,13 @@ async fn watch_from_a_resource_version_sees_later_changes_in_order() {
     let rvs: Vec<u64> = events
         .iter()
         .map(|e| match e {
-            WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => o.metadata.resource_version.clone().unwrap().parse().unwrap(),
+            WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => o
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap()
+                .parse()
+                .unwrap(),
             _ => 0,
         })
         .collect();
@@ -59,17 +89,36 @@ async fn watch_from_a_resource_version_sees_later_changes_in_order() {
 
 #[tokio::test]
 async fn bookmarks_and_timeout() {
-    let sim = Sim::start_with(kubesim::Config { bookmark_interval: Duration::from_millis(100), ..Default::default() }).await;
+    let sim = Sim::start_with(kubesim::Config {
+        bookmark_interval: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
-    let rv = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let started = std::time::Instant::now();
-    let stream = api.watch(&WatchParams::default().timeout(1), &rv).await.unwrap();
+    let stream = api
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .unwrap();
     // Writes elsewhere advance the global resourceVersion; bookmarks carry it.
     let other: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "kube-system");
-    let written = other.create(&PostParams::default(), &cm("elsewhere")).await.unwrap();
+    let written = other
+        .create(&PostParams::default(), &cm("elsewhere"))
+        .await
+        .unwrap();
     let written_rv: u64 = written.metadata.resource_version.unwrap().parse().unwrap();
     let events: Vec<_> = stream.try_collect().await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "the watch ends after timeoutSeconds");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the watch ends after timeoutSeconds"
+    );
     let bookmark_rvs: Vec<u64> = events
         .iter()
         .filter_map(|e| match e {
@@ -79,34 +128,63 @@ async fn bookmarks_and_timeout() {
         .collect();
     assert!(bookmark_rvs.len() >= 2, "{events:?}");
     assert!(bookmark_rvs.iter().any(|rv| *rv >= written_rv));
-    assert!(events.iter().all(|e| matches!(e, WatchEvent::Bookmark(_))), "other namespaces are not watched");
+    assert!(
+        events.iter().all(|e| matches!(e, WatchEvent::Bookmark(_))),
+        "other namespaces are not watched"
+    );
 }
 
 #[tokio::test]
 async fn too_old_resource_version_is_410_gone_after_compaction() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
-    let rv = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     api.create(&PostParams::default(), &cm("x")).await.unwrap();
     let compacted = post(&sim, "/_kubesim/compact").await;
     assert!(compacted["compactedTo"].is_string());
-    let mut stream = api.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match stream.next().await.unwrap().unwrap() {
         WatchEvent::Error(e) => {
             assert_eq!(e.code, 410);
             assert_eq!(e.reason, "Expired");
-            assert!(e.message.starts_with("too old resource version"), "{}", e.message);
+            assert!(
+                e.message.starts_with("too old resource version"),
+                "{}",
+                e.message
+            );
         }
         other => panic!("expected an ERROR event, got {other:?}"),
     }
     // A continue token from before the compaction is expired too.
     for i in 0..3 {
-        api.create(&PostParams::default(), &cm(&format!("p{i}"))).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("p{i}")))
+            .await
+            .unwrap();
     }
     let page = api.list(&ListParams::default().limit(1)).await.unwrap();
-    api.create(&PostParams::default(), &cm("after")).await.unwrap();
+    api.create(&PostParams::default(), &cm("after"))
+        .await
+        .unwrap();
     post(&sim, "/_kubesim/compact").await;
-    let e = common::api_error(api.list(&ListParams::default().limit(1).continue_token(&page.metadata.continue_.unwrap())).await.unwrap_err());
+    let e = common::api_error(
+        api.list(
+            &ListParams::default()
+                .limit(1)
+                .continue_token(&page.metadata.continue_.unwrap()),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
 }
 
@@ -115,11 +193,38 @@ async fn label_selector_watches_see_objects_enter_and_leave() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
     api.create(&PostParams::default(), &cm("x")).await.unwrap();
-    let rv = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    let stream = api.watch(&WatchParams::default().labels("sel=yes").timeout(10), &rv).await.unwrap();
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"sel": "yes"}}}))).await.unwrap();
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.unwrap();
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"sel": "no"}}}))).await.unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let stream = api
+        .watch(&WatchParams::default().labels("sel=yes").timeout(10), &rv)
+        .await
+        .unwrap();
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"sel": "yes"}}})),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "2"}})),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"sel": "no"}}})),
+    )
+    .await
+    .unwrap();
     let kinds: Vec<&str> = stream
         .take(3)
         .map(|e| match e.unwrap() {
@@ -134,8 +239,15 @@ async fn label_selector_watches_see_objects_enter_and_leave() {
 }
 
 async fn watch_count(sim: &Sim) -> u64 {
-    let stats: serde_json::Value = reqwest::get(sim.url("/_kubesim/stats")).await.unwrap().json().await.unwrap();
-    stats["byResource"]["configmaps"]["watch"].as_u64().unwrap_or(0)
+    let stats: serde_json::Value = reqwest::get(sim.url("/_kubesim/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["byResource"]["configmaps"]["watch"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -143,7 +255,9 @@ async fn watcher_resumes_after_dropped_connections_and_relists_after_410() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
     for i in 0..5 {
-        api.create(&PostParams::default(), &cm(&format!("init-{i}"))).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("init-{i}")))
+            .await
+            .unwrap();
     }
     let (reader, writer) = reflector::store();
     let cfg = watcher::Config::default().page_size(2);
@@ -153,7 +267,11 @@ async fn watcher_resumes_after_dropped_connections_and_relists_after_410() {
         while stream.next().await.is_some() {}
     });
     let names = |r: &reflector::Store<ConfigMap>| {
-        let mut n: Vec<String> = r.state().iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+        let mut n: Vec<String> = r
+            .state()
+            .iter()
+            .map(|c| c.metadata.name.clone().unwrap())
+            .collect();
         n.sort();
         n
     };
@@ -167,25 +285,37 @@ async fn watcher_resumes_after_dropped_connections_and_relists_after_410() {
     // Drop every watch: the watcher re-watches from its last resourceVersion.
     let dropped = post(&sim, "/_kubesim/drop-watches").await;
     assert!(dropped["dropped"].as_u64().unwrap() >= 1);
-    api.create(&PostParams::default(), &cm("after-drop")).await.unwrap();
+    api.create(&PostParams::default(), &cm("after-drop"))
+        .await
+        .unwrap();
     api.delete("init-0", &Default::default()).await.unwrap();
     eventually("the change made after the drop", || {
         let r = reader.clone();
         async move {
             let n = names(&r);
-            (n.contains(&"after-drop".to_string()) && !n.contains(&"init-0".to_string())).then_some(())
+            (n.contains(&"after-drop".to_string()) && !n.contains(&"init-0".to_string()))
+                .then_some(())
         }
     })
     .await;
-    assert!(watch_count(&sim).await > first_watches, "the watcher opened a new watch");
+    assert!(
+        watch_count(&sim).await > first_watches,
+        "the watcher opened a new watch"
+    );
 
     // Drop and compact: re-watching gets 410 and the watcher relists.
     post(&sim, "/_kubesim/compact").await;
     post(&sim, "/_kubesim/drop-watches").await;
-    api.create(&PostParams::default(), &cm("after-compaction")).await.unwrap();
+    api.create(&PostParams::default(), &cm("after-compaction"))
+        .await
+        .unwrap();
     eventually("the relist after 410", || {
         let r = reader.clone();
-        async move { names(&r).contains(&"after-compaction".to_string()).then_some(()) }
+        async move {
+            names(&r)
+                .contains(&"after-compaction".to_string())
+                .then_some(())
+        }
     })
     .await;
     let mut expected: Vec<String> = (1..5).map(|i| format!("init-{i}")).collect();
@@ -200,7 +330,9 @@ async fn streaming_lists_end_with_an_initial_events_bookmark() {
     let sim = Sim::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
     for i in 0..3 {
-        api.create(&PostParams::default(), &cm(&format!("s-{i}"))).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("s-{i}")))
+            .await
+            .unwrap();
     }
     let stream = watcher(api.clone(), watcher::Config::default().streaming_lists());
     futures::pin_mut!(stream);
@@ -214,7 +346,9 @@ async fn streaming_lists_end_with_an_initial_events_bookmark() {
         }
     }
     assert_eq!(init, ["s-0", "s-1", "s-2"]);
-    api.create(&PostParams::default(), &cm("live")).await.unwrap();
+    api.create(&PostParams::default(), &cm("live"))
+        .await
+        .unwrap();
     match stream.next().await.unwrap().unwrap() {
         watcher::Event::Apply(o) => assert_eq!(o.metadata.name.as_deref(), Some("live")),
         other => panic!("unexpected {other:?}"),

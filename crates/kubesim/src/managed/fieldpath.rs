@@ -29,8 +29,10 @@ impl PathElement {
     /// Whether a list item is the one this element names.
     pub fn matches_item(&self, item: &Value, index: usize) -> bool {
         match self {
-            PathElement::Key(kv) => kv.iter().all(|(k, v)| item.get(k).map(Value::to_string).as_deref() == Some(v)),
-            PathElement::Value(v) => item.to_string() == *v,
+            PathElement::Key(kv) => kv
+                .iter()
+                .all(|(k, v)| item.get(k).map(Value::to_string).as_deref() == Some(v)),
+            PathElement::Value(v) => serde_json::from_str::<Value>(v).is_ok_and(|x| x == *item),
             PathElement::Index(i) => *i == index,
             PathElement::Field(_) => false,
         }
@@ -57,7 +59,8 @@ impl PathElement {
             "f:" => Some(PathElement::Field(rest.to_string())),
             "k:" => {
                 let m: Map<String, Value> = serde_json::from_str(rest).ok()?;
-                let mut kv: Vec<(String, String)> = m.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+                let mut kv: Vec<(String, String)> =
+                    m.into_iter().map(|(k, v)| (k, v.to_string())).collect();
                 kv.sort();
                 Some(PathElement::Key(kv))
             }
@@ -125,8 +128,14 @@ impl Set {
     pub fn has_at_or_below(&self, path: &[PathElement]) -> bool {
         match path {
             [] => !self.is_empty(),
-            [last] => self.members.contains(last) || self.children.get(last).is_some_and(|c| !c.is_empty()),
-            [first, rest @ ..] => self.children.get(first).is_some_and(|c| c.has_at_or_below(rest)),
+            [last] => {
+                self.members.contains(last)
+                    || self.children.get(last).is_some_and(|c| !c.is_empty())
+            }
+            [first, rest @ ..] => self
+                .children
+                .get(first)
+                .is_some_and(|c| c.has_at_or_below(rest)),
         }
     }
 
@@ -213,7 +222,8 @@ impl Set {
     }
 
     fn collect(&self, prefix: &mut Path, out: &mut Vec<Path>) {
-        let keys: BTreeSet<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
+        let keys: BTreeSet<&PathElement> =
+            self.members.iter().chain(self.children.keys()).collect();
         for k in keys {
             prefix.push(k.clone());
             if self.members.contains(k) {
@@ -228,7 +238,8 @@ impl Set {
 
     pub fn to_fields_v1(&self) -> Value {
         let mut m = Map::new();
-        let keys: BTreeSet<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
+        let keys: BTreeSet<&PathElement> =
+            self.members.iter().chain(self.children.keys()).collect();
         for k in keys {
             let child = self.children.get(k).filter(|c| !c.is_empty());
             let mut v = match child {
@@ -236,7 +247,9 @@ impl Set {
                 None => Value::Object(Map::new()),
             };
             if child.is_some() && self.members.contains(k) {
-                v.as_object_mut().unwrap().insert(".".into(), Value::Object(Map::new()));
+                v.as_object_mut()
+                    .unwrap()
+                    .insert(".".into(), Value::Object(Map::new()));
             }
             m.insert(k.encode(), v);
         }
@@ -250,7 +263,9 @@ impl Set {
                 if k == "." {
                     continue;
                 }
-                let Some(pe) = PathElement::decode(k) else { continue };
+                let Some(pe) = PathElement::decode(k) else {
+                    continue;
+                };
                 let co = child.as_object();
                 let is_leaf = co.is_none_or(|c| c.is_empty());
                 let self_member = co.is_some_and(|c| c.contains_key("."));
@@ -283,8 +298,13 @@ mod tests {
         });
         let s = Set::from_fields_v1(&v);
         assert_eq!(s.to_fields_v1(), v);
-        let ready = PathElement::key_from_item(&json!({"type": "Ready"}), &["type".into()]).unwrap();
-        let p = vec![PathElement::Field("status".into()), PathElement::Field("conditions".into()), ready.clone()];
+        let ready =
+            PathElement::key_from_item(&json!({"type": "Ready"}), &["type".into()]).unwrap();
+        let p = vec![
+            PathElement::Field("status".into()),
+            PathElement::Field("conditions".into()),
+            ready.clone(),
+        ];
         assert!(s.has(&p));
         let mut q = p.clone();
         q.push(PathElement::Field("status".into()));

@@ -50,12 +50,31 @@ pub fn parse_managed_fields(obj: &Value) -> Vec<ManagerEntry> {
         .map(|a| {
             a.iter()
                 .map(|e| ManagerEntry {
-                    manager: e.get("manager").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    operation: e.get("operation").and_then(Value::as_str).unwrap_or("Update").to_string(),
-                    api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    manager: e
+                        .get("manager")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    operation: e
+                        .get("operation")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Update")
+                        .to_string(),
+                    api_version: e
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     time: e.get("time").and_then(Value::as_str).map(str::to_string),
-                    subresource: e.get("subresource").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    fields: e.get("fieldsV1").map(Set::from_fields_v1).unwrap_or_default(),
+                    subresource: e
+                        .get("subresource")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    fields: e
+                        .get("fieldsV1")
+                        .map(Set::from_fields_v1)
+                        .unwrap_or_default(),
                 })
                 .collect()
         })
@@ -148,13 +167,18 @@ fn node<'a>(v: &Value, s: Option<&'a Schema>) -> Node<'a> {
 }
 
 fn same_shape(a: &Value, b: &Value) -> bool {
-    matches!((a, b), (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_)))
+    matches!(
+        (a, b),
+        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_))
+    )
 }
 
 fn item_pe(item: &Value, index: usize, n: &Node) -> PathElement {
     match n {
         Node::Set => PathElement::Value(item.to_string()),
-        Node::AssocList(keys) => PathElement::key_from_item(item, keys).unwrap_or(PathElement::Index(index)),
+        Node::AssocList(keys) => {
+            PathElement::key_from_item(item, keys).unwrap_or(PathElement::Index(index))
+        }
         _ => PathElement::Index(index),
     }
 }
@@ -204,7 +228,9 @@ fn walk_fs(v: &Value, s: Option<&Schema>, path: &mut Path, set: &mut Set) {
 
 /// Merges an applied configuration into the live object.
 pub fn merge(live: Option<&Value>, config: &Value, s: Option<&Schema>) -> Value {
-    let Some(live) = live else { return config.clone() };
+    let Some(live) = live else {
+        return config.clone();
+    };
     if !same_shape(live, config) {
         return config.clone();
     }
@@ -220,8 +246,16 @@ pub fn merge(live: Option<&Value>, config: &Value, s: Option<&Schema>) -> Value 
         }
         (Node::Set | Node::AssocList(_), Value::Array(l), Value::Array(r)) => {
             let is = item_schema(s);
-            let lpes: Vec<PathElement> = l.iter().enumerate().map(|(i, x)| item_pe(x, i, &n)).collect();
-            let rpes: Vec<PathElement> = r.iter().enumerate().map(|(i, x)| item_pe(x, i, &n)).collect();
+            let lpes: Vec<PathElement> = l
+                .iter()
+                .enumerate()
+                .map(|(i, x)| item_pe(x, i, &n))
+                .collect();
+            let rpes: Vec<PathElement> = r
+                .iter()
+                .enumerate()
+                .map(|(i, x)| item_pe(x, i, &n))
+                .collect();
             let mut out = Vec::new();
             let mut next_r = 0;
             let emit = |j: usize, out: &mut Vec<Value>| {
@@ -293,10 +327,18 @@ struct Comparison {
     removed: Set,
 }
 
-fn compare(l: Option<&Value>, r: Option<&Value>, s: Option<&Schema>, path: &mut Path, c: &mut Comparison) {
+fn compare(
+    l: Option<&Value>,
+    r: Option<&Value>,
+    s: Option<&Schema>,
+    path: &mut Path,
+    c: &mut Comparison,
+) {
     let basis = r.or(l).unwrap();
     let n = node(basis, s);
-    let structural = !matches!(n, Node::Leaf) && l.is_none_or(|l| same_shape(l, basis)) && r.is_none_or(|r| same_shape(r, basis));
+    let structural = !matches!(n, Node::Leaf)
+        && l.is_none_or(|l| same_shape(l, basis))
+        && r.is_none_or(|r| same_shape(r, basis));
     if !structural {
         match (l, r) {
             (None, Some(_)) => c.added.insert(path),
@@ -323,8 +365,16 @@ fn compare(l: Option<&Value>, r: Option<&Value>, s: Option<&Schema>, path: &mut 
             let la = l.and_then(Value::as_array).unwrap_or(&empty);
             let ra = r.and_then(Value::as_array).unwrap_or(&empty);
             let is = item_schema(s);
-            let lpes: Vec<PathElement> = la.iter().enumerate().map(|(i, x)| item_pe(x, i, &n)).collect();
-            let rpes: Vec<PathElement> = ra.iter().enumerate().map(|(i, x)| item_pe(x, i, &n)).collect();
+            let lpes: Vec<PathElement> = la
+                .iter()
+                .enumerate()
+                .map(|(i, x)| item_pe(x, i, &n))
+                .collect();
+            let rpes: Vec<PathElement> = ra
+                .iter()
+                .enumerate()
+                .map(|(i, x)| item_pe(x, i, &n))
+                .collect();
             let all: BTreeSet<&PathElement> = lpes.iter().chain(rpes.iter()).collect();
             for pe in all {
                 let li = lpes.iter().position(|p| p == pe).map(|i| &la[i]);
@@ -374,7 +424,13 @@ pub struct Actor<'a> {
 
 /// Records an update (create, replace, patch): the manager takes ownership of what changed,
 /// others lose it. `managers` are the entries to start from (normally the live object's).
-pub fn update(live: &Value, new: &Value, s: &Schema, managers: Vec<ManagerEntry>, actor: &Actor) -> Vec<ManagerEntry> {
+pub fn update(
+    live: &Value,
+    new: &Value,
+    s: &Schema,
+    managers: Vec<ManagerEntry>,
+    actor: &Actor,
+) -> Vec<ManagerEntry> {
     let live = without_managed_fields(live);
     let new_c = without_managed_fields(new);
     let c = compare_objects(&live, &new_c, s);
@@ -399,7 +455,11 @@ pub fn update(live: &Value, new: &Value, s: &Schema, managers: Vec<ManagerEntry>
     }
     let mut entry = mine.unwrap_or(me);
     let before = entry.fields.clone();
-    entry.fields = entry.fields.difference(&c.removed).union(&c.modified).union(&c.added);
+    entry.fields = entry
+        .fields
+        .difference(&c.removed)
+        .union(&c.modified)
+        .union(&c.added);
     entry.api_version = actor.api_version.into();
     if entry.fields != before || entry.time.is_none() {
         entry.time = Some(actor.now.to_string());
@@ -429,7 +489,10 @@ pub fn apply(
         subresource: actor.subresource.into(),
         fields: to_field_set(config, Some(s)),
     };
-    let last = managers.iter().position(|e| e.same_identity(&me)).map(|i| managers.remove(i));
+    let last = managers
+        .iter()
+        .position(|e| e.same_identity(&me))
+        .map(|i| managers.remove(i));
 
     // Fields this manager applied last time but not now, that nobody else owns, go away.
     let mut pruned = merged;
@@ -487,9 +550,12 @@ fn remove_emptied_parents(v: &mut Value, live: &Value, removed: &Set, owned: &Se
             if owned.has_at_or_below(parent) {
                 break;
             }
-            let Some(target) = get_path(v, parent, Some(s)) else { break };
+            let Some(target) = get_path(v, parent, Some(s)) else {
+                break;
+            };
             let is_empty = target.as_object().is_some_and(Map::is_empty);
-            let was_empty_live = get_path(live, parent, Some(s)).is_some_and(|x| x.as_object().is_some_and(Map::is_empty));
+            let was_empty_live = get_path(live, parent, Some(s))
+                .is_some_and(|x| x.as_object().is_some_and(Map::is_empty));
             if is_empty && !was_empty_live {
                 let mut single = Set::default();
                 single.insert(parent);
@@ -511,7 +577,11 @@ fn get_path<'a>(v: &'a Value, p: &[PathElement], s: Option<&Schema>) -> Option<&
                 sch = child_schema(sch, k);
             }
             (_, Value::Array(items)) => {
-                cur = items.iter().enumerate().find(|(i, it)| pe.matches_item(it, *i))?.1;
+                cur = items
+                    .iter()
+                    .enumerate()
+                    .find(|(i, it)| pe.matches_item(it, *i))?
+                    .1;
                 sch = item_schema(sch);
             }
             _ => return None,
@@ -523,10 +593,18 @@ fn get_path<'a>(v: &'a Value, p: &[PathElement], s: Option<&Schema>) -> Option<&
 fn conflict_error(conflicts: &[(Path, String)]) -> ApiError {
     let causes: Vec<Cause> = conflicts
         .iter()
-        .map(|(p, m)| Cause { reason: "FieldManagerConflict".into(), message: format!("conflict with {m}"), field: path_string(p) })
+        .map(|(p, m)| Cause {
+            reason: "FieldManagerConflict".into(),
+            message: format!("conflict with {m}"),
+            field: path_string(p),
+        })
         .collect();
     let message = if conflicts.len() == 1 {
-        format!("Apply failed with 1 conflict: conflict with {}: {}", conflicts[0].1, path_string(&conflicts[0].0))
+        format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            conflicts[0].1,
+            path_string(&conflicts[0].0)
+        )
     } else {
         let mut managers: Vec<&String> = conflicts.iter().map(|(_, m)| m).collect();
         managers.sort();
@@ -538,7 +616,11 @@ fn conflict_error(conflicts: &[(Path, String)]) -> ApiError {
                 lines.push(format!("- {}", path_string(p)));
             }
         }
-        format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+        format!(
+            "Apply failed with {} conflicts: {}",
+            conflicts.len(),
+            lines.join("\n")
+        )
     };
     ApiError::apply_conflict(message, causes)
 }
@@ -564,12 +646,20 @@ mod tests {
             "",
         )
         .unwrap();
-        s.properties.insert("metadata".into(), (*crate::builtin::object_meta_schema()).clone());
+        s.properties.insert(
+            "metadata".into(),
+            (*crate::builtin::object_meta_schema()).clone(),
+        );
         s
     }
 
     fn actor(m: &str) -> Actor<'_> {
-        Actor { manager: m, api_version: "x/v1", subresource: "", now: "2024-01-01T00:00:00Z" }
+        Actor {
+            manager: m,
+            api_version: "x/v1",
+            subresource: "",
+            now: "2024-01-01T00:00:00Z",
+        }
     }
 
     fn with_managers(mut v: Value, m: Vec<ManagerEntry>) -> Value {
@@ -611,18 +701,25 @@ mod tests {
         let cfg_b2 = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "spec": {"replicas": 3}});
         let err = apply(&obj2, &cfg_b2, &s, false, &actor("b")).unwrap_err();
         assert_eq!(err.code, 409);
-        assert_eq!(err.message, "Apply failed with 1 conflict: conflict with \"a\": .spec.replicas");
-        assert_eq!(err.causes[0].field, ".spec.replicas");
+        assert_eq!(
+            err.message,
+            "Apply failed with 1 conflict: conflict with \"a\": .spec.replicas"
+        );
+        assert_eq!(err.causes()[0].field, ".spec.replicas");
 
         // Forcing moves ownership.
         let (obj3, m3) = apply(&obj2, &cfg_b2, &s, true, &actor("b")).unwrap();
         assert_eq!(obj3["spec"]["replicas"], 3);
         let a = m3.iter().find(|e| e.manager == "a").unwrap();
-        assert!(!a.fields.has(&[PathElement::Field("spec".into()), PathElement::Field("replicas".into())]));
+        assert!(!a.fields.has(&[
+            PathElement::Field("spec".into()),
+            PathElement::Field("replicas".into())
+        ]));
         let obj3 = with_managers(obj3, m3);
 
         // "a" stops applying image: it is removed because nobody else owns it.
-        let cfg_a2 = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "spec": {}});
+        let cfg_a2 =
+            json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "spec": {}});
         let (obj4, _) = apply(&obj3, &cfg_a2, &s, false, &actor("a")).unwrap();
         assert!(obj4["spec"].get("image").is_none());
         assert_eq!(obj4["spec"]["replicas"], 3);
@@ -643,7 +740,10 @@ mod tests {
             editor.fields.to_fields_v1(),
             json!({"f:metadata": {"f:labels": {".": {}, "f:x": {}}}, "f:spec": {"f:replicas": {}}})
         );
-        assert!(m.iter().all(|e| e.manager != "applier"), "applier lost its only field");
+        assert!(
+            m.iter().all(|e| e.manager != "applier"),
+            "applier lost its only field"
+        );
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Shared helpers: an in-process kubesim with a kube client, and the test CRD.
 #![allow(dead_code)]
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
@@ -23,9 +23,13 @@ impl Sim {
     }
 
     pub async fn start_with(config: kubesim::Config) -> Sim {
-        let server = kubesim::Server::start(config).await.expect("kubesim starts");
+        let server = kubesim::Server::start(config)
+            .await
+            .expect("kubesim starts");
         let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).expect("kubeconfig parses");
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("config");
         let client = Client::try_from(config).expect("client");
         Sim { server, client }
     }
@@ -48,7 +52,10 @@ impl Sim {
 }
 
 pub fn cache_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("fixtures.kubesim.dev", "v1", "Cache"), "caches")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("fixtures.kubesim.dev", "v1", "Cache"),
+        "caches",
+    )
 }
 
 pub fn cache_api(client: &Client, ns: &str) -> Api<DynamicObject> {
