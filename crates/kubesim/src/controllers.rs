@@ -55,13 +55,14 @@ fn handle(core: &Core, ev: &StoredEvent) {
                 }
             }
             let ns = &ev.key.0;
-            if !ns.is_empty() {
-                check_namespace(core, ns);
+            if !ns.is_empty() && core.store.namespace_is_empty(ns) {
+                finalize_namespace(core, ns);
             }
-            if let Some(def) = def_for(core, &ev.storage)
+            if core.store.count(&ev.storage) == 0
+                && let Some(def) = def_for(core, &ev.storage)
                 && let Some(crd) = &def.crd_name
             {
-                check_crd(core, crd);
+                release_crd(core, crd);
             }
         }
         EventKind::Added | EventKind::Modified => {
@@ -74,12 +75,12 @@ fn handle(core: &Core, ev: &StoredEvent) {
                     foreground(core, &ev.storage, &ev.key, obj);
                 }
                 if ev.storage == GroupResource::new("", "namespaces") {
-                    check_namespace(core, &ev.key.1);
+                    sweep_namespace(core, &ev.key.1);
                 }
                 if ev.storage
                     == GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions")
                 {
-                    check_crd(core, &ev.key.1);
+                    sweep_crd(core, &ev.key.1);
                 }
             }
             if ev.kind == EventKind::Added || owners_changed(ev) {
@@ -238,8 +239,8 @@ fn check_foreground(core: &Core, gr: &GroupResource, key: &ObjKey) {
     }
 }
 
-/// Deletes what a terminating namespace contains, then lets the namespace go.
-fn check_namespace(core: &Core, ns: &str) {
+/// Deletes what a terminating namespace contains (on namespace events only), then lets it go.
+fn sweep_namespace(core: &Core, ns: &str) {
     let nsgr = GroupResource::new("", "namespaces");
     let Some(n) = core.store.get(&nsgr, "", ns) else {
         return;
@@ -247,15 +248,14 @@ fn check_namespace(core: &Core, ns: &str) {
     if meta::deletion_timestamp(&n).is_none() {
         return;
     }
-    let contents = core.store.namespace_contents(ns);
-    for (gr, key) in &contents {
-        let Some(obj) = core.store.get(gr, &key.0, &key.1) else {
+    for (gr, key) in core.store.namespace_contents(ns) {
+        let Some(obj) = core.store.get(&gr, &key.0, &key.1) else {
             continue;
         };
         if meta::deletion_timestamp(&obj).is_some() {
             continue;
         }
-        if let Some(def) = def_for(core, gr) {
+        if let Some(def) = def_for(core, &gr) {
             let opts = DeleteOptions {
                 propagation: Some(Propagation::Background),
                 ..Default::default()
@@ -263,9 +263,21 @@ fn check_namespace(core: &Core, ns: &str) {
             let _ = core.delete(&def, &key.0, &key.1, &opts);
         }
     }
-    if core.store.namespace_contents(ns).is_empty()
-        && let Some(def) = def_for(core, &nsgr)
-    {
+    if core.store.namespace_is_empty(ns) {
+        finalize_namespace(core, ns);
+    }
+}
+
+/// Removes the `kubernetes` finalizer of an empty terminating namespace.
+fn finalize_namespace(core: &Core, ns: &str) {
+    let nsgr = GroupResource::new("", "namespaces");
+    let Some(n) = core.store.get(&nsgr, "", ns) else {
+        return;
+    };
+    if meta::deletion_timestamp(&n).is_none() {
+        return;
+    }
+    if let Some(def) = def_for(core, &nsgr) {
         let _ = core.modify(&def, "", ns, Subresource::Finalize, GC, &mut |o| {
             let fins: Vec<Value> = o
                 .pointer("/spec/finalizers")
@@ -283,15 +295,7 @@ fn check_namespace(core: &Core, ns: &str) {
     }
 }
 
-/// Deletes every custom resource of a terminating CRD, then lets the CRD go.
-fn check_crd(core: &Core, crd_name: &str) {
-    let crd_gr = GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions");
-    let Some(crd) = core.store.get(&crd_gr, "", crd_name) else {
-        return;
-    };
-    if meta::deletion_timestamp(&crd).is_none() {
-        return;
-    }
+fn crd_storage(crd: &Value) -> GroupResource {
     let group = crd
         .pointer("/spec/group")
         .and_then(Value::as_str)
@@ -300,10 +304,24 @@ fn check_crd(core: &Core, crd_name: &str) {
         .pointer("/spec/names/plural")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let gr = GroupResource::new(group, plural);
-    let keys = core.store.keys(&gr, None);
+    GroupResource::new(group, plural)
+}
+
+fn crd_gr() -> GroupResource {
+    GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions")
+}
+
+/// Deletes every custom resource of a terminating CRD (on CRD events only), then lets it go.
+fn sweep_crd(core: &Core, crd_name: &str) {
+    let Some(crd) = core.store.get(&crd_gr(), "", crd_name) else {
+        return;
+    };
+    if meta::deletion_timestamp(&crd).is_none() {
+        return;
+    }
+    let gr = crd_storage(&crd);
     if let Some(def) = def_for(core, &gr) {
-        for key in &keys {
+        for key in core.store.keys(&gr, None) {
             if core
                 .store
                 .get(&gr, &key.0, &key.1)
@@ -317,12 +335,21 @@ fn check_crd(core: &Core, crd_name: &str) {
             }
         }
     }
-    if core.store.keys(&gr, None).is_empty() {
-        remove_finalizer(
-            core,
-            &crd_gr,
-            &(String::new(), crd_name.to_string()),
-            CLEANUP_FINALIZER,
-        );
+    release_crd(core, crd_name);
+}
+
+/// Removes the cleanup finalizer of a terminating CRD once its objects are all gone.
+fn release_crd(core: &Core, crd_name: &str) {
+    let Some(crd) = core.store.get(&crd_gr(), "", crd_name) else {
+        return;
+    };
+    if meta::deletion_timestamp(&crd).is_none() || core.store.count(&crd_storage(&crd)) > 0 {
+        return;
     }
+    remove_finalizer(
+        core,
+        &crd_gr(),
+        &(String::new(), crd_name.to_string()),
+        CLEANUP_FINALIZER,
+    );
 }

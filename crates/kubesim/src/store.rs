@@ -143,6 +143,20 @@ impl Store {
         }
     }
 
+    /// Whether namespace `ns` holds no objects (cheap: one range probe per resource).
+    pub fn namespace_is_empty(&self, ns: &str) -> bool {
+        let inner = self.lock();
+        inner
+            .objects
+            .values()
+            .all(|m| range_ns(m, ns, None).next().is_none())
+    }
+
+    /// How many objects are stored under `gr`.
+    pub fn count(&self, gr: &GroupResource) -> usize {
+        self.lock().objects.get(gr).map_or(0, BTreeMap::len)
+    }
+
     /// Storage locations that hold objects in namespace `ns`.
     pub fn namespace_contents(&self, ns: &str) -> Vec<(GroupResource, ObjKey)> {
         let inner = self.lock();
