@@ -845,7 +845,7 @@ impl Core {
             let old = self.to_req(def, &stored);
             let (candidate, manage) = mutate(&old)?;
             let new = self.prepare_update(def, sub, &old, candidate, manage, opts)?;
-            let Some(new) = new else {
+            let Some(mut new) = new else {
                 return Ok(Written {
                     object: old,
                     warnings: Vec::new(),
@@ -853,6 +853,11 @@ impl Core {
                 });
             };
             if opts.dry_run {
+                // A dry run answers with the live resourceVersion, as nothing was written.
+                meta::meta_mut(&mut new).insert(
+                    "resourceVersion".into(),
+                    json!(meta::resource_version(&stored)),
+                );
                 return Ok(Written {
                     object: new,
                     warnings: Vec::new(),

@@ -107,12 +107,18 @@ fn op(
     });
     if body {
         let ct = if action == "patch" {
-            json!({
-                "application/apply-patch+yaml": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
-                "application/json-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
-                "application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
-                "application/strategic-merge-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
-            })
+            let patch = json!({"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}});
+            let mut types = json!({
+                "application/apply-patch+yaml": patch,
+                "application/json-patch+json": patch,
+                "application/merge-patch+json": patch,
+            });
+            // kubectl computes a strategic merge patch only where the server lists it:
+            // built-ins, not custom resources.
+            if def.behaviour.is_builtin() {
+                types["application/strategic-merge-patch+json"] = patch;
+            }
+            types
         } else {
             json!({"*/*": {"schema": {"$ref": schema_ref}}})
         };
@@ -306,6 +312,9 @@ mod tests {
         let doc = v3_document(&reg, "", "v1");
         let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/secrets/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Secret");
+        assert!(
+            patch["requestBody"]["content"]["application/strategic-merge-patch+json"].is_object()
+        );
         assert!(
             patch["parameters"]
                 .as_array()

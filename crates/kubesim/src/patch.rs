@@ -44,12 +44,25 @@ pub fn json_patch(doc: &Value, patch: &Value) -> Result<Value, ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     let mut out = doc.clone();
-    json_patch::patch(&mut out, &ops).map_err(|e| {
-        let mut err = ApiError::bad_request(e.to_string());
-        err.code = 422;
-        err.reason = "Invalid";
-        err
-    })?;
+    for op in ops.0 {
+        // As in the API server's json-patch: testing a missing member for null succeeds
+        // (kube's finalizer helper relies on it).
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && out.pointer(t.path.as_str()).is_none()
+        {
+            let parent = t.path.as_str().rsplit_once('/').map_or("", |(p, _)| p);
+            if out.pointer(parent).is_some_and(Value::is_object) {
+                continue;
+            }
+        }
+        json_patch::patch(&mut out, &[op]).map_err(|e| {
+            let mut err = ApiError::bad_request(e.to_string());
+            err.code = 422;
+            err.reason = "Invalid";
+            err
+        })?;
+    }
     Ok(out)
 }
 
@@ -291,5 +304,17 @@ mod tests {
         assert_eq!(err.code, 422);
         let ok = json_patch(&doc, &json!([{"op": "replace", "path": "/a", "value": 2}])).unwrap();
         assert_eq!(ok, json!({"a": 2}));
+        // kube's finalizer helper: test that finalizers are absent, then add them.
+        let m = json!({"metadata": {"name": "x"}});
+        let added = json_patch(&m, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                                          {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}])).unwrap();
+        assert_eq!(added["metadata"]["finalizers"], json!(["f"]));
+        assert!(
+            json_patch(
+                &added,
+                &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}])
+            )
+            .is_err()
+        );
     }
 }
