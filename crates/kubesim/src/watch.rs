@@ -187,6 +187,17 @@ async fn run(core: &Core, ctl: &WatchControl, req: &WatchRequest, tx: &mpsc::Sen
                 }
             }
         }
+        // A resource that stopped being served (its CRD is gone) ends its watches, after
+        // the deletions of its objects have been delivered.
+        let d = &req.def;
+        if d.crd_name.is_some()
+            && core
+                .registry()
+                .get(&d.group, &d.version, &d.plural)
+                .is_none()
+        {
+            return;
+        }
         tokio::select! {
             changed = notify.changed() => if changed.is_err() { return },
             _ = drops.changed() => return,

@@ -398,6 +398,14 @@ async fn crd_lifecycle() {
     assert_eq!(e.code, 422);
 
     // Deleting the CRD deletes its objects (honouring their finalizers), then the CRD.
+    let watch = caches
+        .watch(&kube::api::WatchParams::default().timeout(60), "0")
+        .await
+        .unwrap();
+    let watch_task = tokio::spawn(async move {
+        use futures::TryStreamExt;
+        watch.try_collect::<Vec<_>>().await.unwrap()
+    });
     crds.delete("caches.fixtures.kubesim.dev", &DeleteParams::default())
         .await
         .unwrap();
@@ -439,4 +447,14 @@ async fn crd_lifecycle() {
     .await;
     let e = api_error(caches.list(&Default::default()).await.unwrap_err());
     assert_eq!(e.code, 404, "no longer served");
+    // Open watches end once the resource is no longer served, after the deletions.
+    let events = tokio::time::timeout(std::time::Duration::from_secs(10), watch_task)
+        .await
+        .unwrap()
+        .unwrap();
+    let deleted = events
+        .iter()
+        .filter(|e| matches!(e, kube::api::WatchEvent::Deleted(_)))
+        .count();
+    assert_eq!(deleted, 2, "{events:?}");
 }
