@@ -481,6 +481,7 @@ async fn resource(
             let timeout = query
                 .get("timeoutSeconds")
                 .and_then(|t| t.parse::<u64>().ok())
+                .filter(|t| *t > 0)
                 .map(Duration::from_secs)
                 .unwrap_or(app.max_watch_timeout)
                 .min(app.max_watch_timeout);

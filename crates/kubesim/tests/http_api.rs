@@ -339,3 +339,43 @@ async fn stats_count_requests_by_verb_and_resource() {
     assert_eq!(stats["total"], 4);
     assert_eq!(sim.server.stats()["byVerb"]["get"], 2);
 }
+
+#[tokio::test]
+async fn watches_render_tables_and_metadata_as_asked() {
+    let sim = Sim::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client.clone(), "default");
+    let c: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "w"}, "data": {"a": "1"}})).unwrap();
+    cms.create(&PostParams::default(), &c).await.unwrap();
+    // `kubectl get -w`: Table events.
+    let body = reqwest::Client::new()
+        .get(sim.url("/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1"))
+        .header("accept", TABLE)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["kind"], "Table");
+    assert_eq!(first["object"]["rows"][0]["cells"][0], "w");
+    assert_eq!(first["object"]["rows"][0]["cells"][1], 1);
+
+    // kube's metadata watcher: PartialObjectMetadata events.
+    let metas: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(sim.client.clone(), "default");
+    let stream = kube::runtime::watcher(metas, kube::runtime::watcher::Config::default());
+    futures::pin_mut!(stream);
+    use futures::StreamExt;
+    loop {
+        match stream.next().await.unwrap().unwrap() {
+            kube::runtime::watcher::Event::InitApply(m) => {
+                assert_eq!(m.metadata.name.as_deref(), Some("w"));
+                break;
+            }
+            _ => continue,
+        }
+    }
+}
