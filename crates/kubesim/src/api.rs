@@ -744,22 +744,18 @@ impl Core {
                 m.insert("namespace".into(), json!(ns));
             }
         }
-        if def.behaviour == Behaviour::Custom
-            && let Some(o) = config.as_object_mut()
-        {
-            // Typed decoding would have produced these; apply configs must not set system fields.
-            if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-                for k in [
-                    "uid",
-                    "resourceVersion",
-                    "creationTimestamp",
-                    "generation",
-                    "selfLink",
-                ] {
-                    m.remove(k);
-                }
+        // System fields in an apply configuration are ignored, except uid and resourceVersion,
+        // which are preconditions.
+        if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["creationTimestamp", "generation", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+                m.remove(k);
             }
         }
+        let preconditions: Vec<(String, Value)> = ["uid", "resourceVersion"]
+            .iter()
+            .filter_map(|k| config.pointer(&format!("/metadata/{k}")).map(|v| (k.to_string(), v.clone())))
+            .filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty()))
+            .collect();
         match sub {
             Subresource::Main if def.status_subresource => {
                 if let Some(o) = config.as_object_mut() {
@@ -772,6 +768,9 @@ impl Core {
                                    "metadata": {"name": name}});
                 if def.namespaced {
                     c["metadata"]["namespace"] = json!(ns);
+                }
+                for (k, v) in &preconditions {
+                    c["metadata"][k.as_str()] = v.clone();
                 }
                 if let Some(s) = status {
                     c["status"] = s;
@@ -790,7 +789,8 @@ impl Core {
         };
         loop {
             if self.store.get(&def.storage, ns, name).is_none() {
-                if sub != Subresource::Main {
+                // Nothing to apply a precondition to.
+                if sub != Subresource::Main || !preconditions.is_empty() {
                     return Err(ApiError::not_found(&def.gr(), name));
                 }
                 let mut base = json!({"apiVersion": api_version, "kind": def.kind, "metadata": {"name": name}});
