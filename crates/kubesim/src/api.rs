@@ -747,13 +747,23 @@ impl Core {
         // System fields in an apply configuration are ignored, except uid and resourceVersion,
         // which are preconditions.
         if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-            for k in ["creationTimestamp", "generation", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+            for k in [
+                "creationTimestamp",
+                "generation",
+                "selfLink",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
                 m.remove(k);
             }
         }
         let preconditions: Vec<(String, Value)> = ["uid", "resourceVersion"]
             .iter()
-            .filter_map(|k| config.pointer(&format!("/metadata/{k}")).map(|v| (k.to_string(), v.clone())))
+            .filter_map(|k| {
+                config
+                    .pointer(&format!("/metadata/{k}"))
+                    .map(|v| (k.to_string(), v.clone()))
+            })
             .filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty()))
             .collect();
         match sub {

@@ -593,6 +593,31 @@ mod tests {
     }
 
     #[test]
+    fn the_api_servers_cel_libraries_are_available() {
+        let mut c = crd();
+        c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = json!([
+            {"rule": "quantity(self.memory).isLessThan(quantity('1Gi'))", "message": "too much memory"},
+            {"rule": "isURL(self.endpoint) && url(self.endpoint).getScheme() == 'https'", "message": "https URL"},
+            {"rule": "!format.dns1123Label().validate(self.id).hasValue()", "message": "id is a DNS label"}
+        ]);
+        let props = &mut c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        props["memory"] = json!({"type": "string"});
+        props["endpoint"] = json!({"type": "string"});
+        apply_defaults(&mut c);
+        assert!(validate(&c, None).is_empty());
+        let d = &build_defs(&c)[0];
+        let ok = json!({"spec": {"id": "a", "size": 1, "memory": "512Mi", "endpoint": "https://x.example"}});
+        assert!(validate_cel(d, &ok, None).is_empty());
+        let bad = json!({"spec": {"id": "A_", "size": 1, "memory": "2Gi", "endpoint": "ftp://x"}});
+        let msgs: Vec<String> = validate_cel(d, &bad, None)
+            .iter()
+            .map(|e| e.detail.clone())
+            .collect();
+        assert_eq!(msgs, ["too much memory", "https URL", "id is a DNS label"]);
+    }
+
+    #[test]
     fn invalid_crds_are_rejected_with_field_paths() {
         let mut c = crd();
         c["metadata"]["name"] = json!("wrong.example.com");

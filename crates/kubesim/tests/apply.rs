@@ -288,8 +288,15 @@ async fn strict_field_validation_on_apply() {
 async fn lease_claims_with_resource_version_preconditions_as_kubert_does() {
     let sim = Sim::start().await;
     let leases: Api<Lease> = Api::namespaced(sim.client.clone(), "default");
-    let forced = |m: &str| PatchParams { field_manager: Some(m.into()), force: true, ..Default::default() };
-    let smp = |m: &str| PatchParams { field_manager: Some(m.into()), ..Default::default() };
+    let forced = |m: &str| PatchParams {
+        field_manager: Some(m.into()),
+        force: true,
+        ..Default::default()
+    };
+    let smp = |m: &str| PatchParams {
+        field_manager: Some(m.into()),
+        ..Default::default()
+    };
     let claim = |holder: &str, rv: Option<&str>| {
         let mut v = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {},
             "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "leaseTransitions": 1,
@@ -300,26 +307,60 @@ async fn lease_claims_with_resource_version_preconditions_as_kubert_does() {
         v
     };
     // The applied configuration carries no name: it comes from the URL.
-    leases.patch("l", &forced("a"), &Patch::Apply(claim("a", None))).await.unwrap();
-    let rv1 = leases.get("l").await.unwrap().metadata.resource_version.unwrap();
-    let taken = leases.patch("l", &forced("b"), &Patch::Apply(claim("b", Some(&rv1)))).await.unwrap();
+    leases
+        .patch("l", &forced("a"), &Patch::Apply(claim("a", None)))
+        .await
+        .unwrap();
+    let rv1 = leases
+        .get("l")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let taken = leases
+        .patch("l", &forced("b"), &Patch::Apply(claim("b", Some(&rv1))))
+        .await
+        .unwrap();
     let rv2 = taken.metadata.resource_version.unwrap();
     assert_eq!(taken.spec.unwrap().holder_identity.as_deref(), Some("b"));
     // A claim based on a stale read fails even when forced.
-    let e = api_error(leases.patch("l", &forced("c"), &Patch::Apply(claim("c", Some(&rv1)))).await.unwrap_err());
+    let e = api_error(
+        leases
+            .patch("l", &forced("c"), &Patch::Apply(claim("c", Some(&rv1))))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 409);
     // Vacating with a strategic merge patch and the current version; stale versions conflict.
     let vacate = |rv: &str| {
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"resourceVersion": rv},
                "spec": {"acquireTime": null, "renewTime": null, "holderIdentity": null, "leaseDurationSeconds": null}})
     };
-    let e = api_error(leases.patch("l", &smp("b"), &Patch::Strategic(vacate(&rv1))).await.unwrap_err());
+    let e = api_error(
+        leases
+            .patch("l", &smp("b"), &Patch::Strategic(vacate(&rv1)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 409);
-    let vacated = leases.patch("l", &smp("b"), &Patch::Strategic(vacate(&rv2))).await.unwrap();
+    let vacated = leases
+        .patch("l", &smp("b"), &Patch::Strategic(vacate(&rv2)))
+        .await
+        .unwrap();
     let spec = vacated.spec.unwrap();
     assert!(spec.holder_identity.is_none() && spec.renew_time.is_none());
     assert_eq!(spec.lease_transitions, Some(1), "untouched fields stay");
     // Applying with a precondition to a missing object is NotFound.
-    let e = api_error(leases.patch("missing", &forced("a"), &Patch::Apply(claim("a", Some(&rv2)))).await.unwrap_err());
+    let e = api_error(
+        leases
+            .patch(
+                "missing",
+                &forced("a"),
+                &Patch::Apply(claim("a", Some(&rv2))),
+            )
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 404);
 }
