@@ -156,15 +156,13 @@ impl ApiError {
         .with_details(gr, name)
     }
 
-    pub fn method_not_supported(gr: &GroupResource, action: &str) -> Self {
-        let mut e = Self::new(
+    /// `405`: the resource does not take this HTTP method (e.g. PUT on a collection).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
             405,
             "MethodNotAllowed",
-            format!("{action} is not supported on resources of kind \"{gr}\""),
-        );
-        e.details.group = (!gr.group.is_empty()).then(|| gr.group.clone());
-        e.details.kind = Some(gr.resource.clone());
-        e
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {

@@ -444,13 +444,13 @@ async fn resource(
         (&Method::DELETE, Some(_), _) => "delete",
         (&Method::DELETE, None, _) => "deletecollection",
         _ => {
-            return Err(ApiError::method_not_supported(
-                &def.gr(),
-                &method.as_str().to_lowercase(),
-            ));
+            return Err(ApiError::method_not_allowed());
         }
     };
     app.stats.record(verb, &resource_key(&def, sub));
+    if sub.is_none() && !def.verbs().contains(&verb) {
+        return Err(ApiError::method_not_allowed());
+    }
     if def.namespaced && ns.is_none() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::not_found_path());
     }
@@ -808,7 +808,7 @@ fn scale(
                 None => return Err(ApiError::unsupported_media_type(ct, &[])),
             }
         }
-        _ => return Err(ApiError::method_not_supported(&def.gr(), method.as_str())),
+        _ => return Err(ApiError::method_not_allowed()),
     };
     let replicas = desired
         .pointer("/spec/replicas")

@@ -315,6 +315,15 @@ async fn dry_run_metadata_only_and_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
+    // Namespaces have no deletecollection.
+    let r = reqwest::Client::new()
+        .delete(sim.url("/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let (_, _, nss) = get(&sim, "/api/v1/namespaces", "application/json").await;
+    assert_eq!(nss["items"].as_array().unwrap().len(), 4);
 }
 
 #[tokio::test]
