@@ -322,6 +322,19 @@ impl Core {
         fv: FieldValidation,
         warnings: &mut Vec<String>,
     ) -> ApiResult<Value> {
+        self.decode_as(def, body, fv, warnings, false)
+    }
+
+    /// Decodes a body; `as_sent` keeps its shape (apply configurations must not gain the
+    /// zero values typed decoding fills in), dropping only unknown fields.
+    fn decode_as(
+        &self,
+        def: &ResourceDef,
+        body: Value,
+        fv: FieldValidation,
+        warnings: &mut Vec<String>,
+        as_sent: bool,
+    ) -> ApiResult<Value> {
         let Value::Object(o) = &body else {
             return Err(ApiError::bad_request(
                 "the body of the request must be a JSON object",
@@ -371,10 +384,20 @@ impl Core {
                 }
                 (body, unknown)
             }
-            Behaviour::EventsV1Event => {
-                builtin::decode_events_v1(&body).map_err(|e| self.cannot_handle(def, &e))?
+            b => {
+                let (typed, unknown) = if b == Behaviour::EventsV1Event {
+                    builtin::decode_events_v1(&body)
+                } else {
+                    builtin::decode(b, &body)
+                }
+                .map_err(|e| self.cannot_handle(def, &e))?;
+                let decoded = if as_sent {
+                    builtin::strip_unknown(&body, &typed)
+                } else {
+                    typed
+                };
+                (decoded, unknown)
             }
-            b => builtin::decode(b, &body).map_err(|e| self.cannot_handle(def, &e))?,
         };
         if !unknown.is_empty() {
             match fv {
@@ -736,7 +759,7 @@ impl Core {
             )));
         }
         let mut warnings = Vec::new();
-        let mut config = self.decode(def, config, opts.field_validation, &mut warnings)?;
+        let mut config = self.decode_as(def, config, opts.field_validation, &mut warnings, true)?;
         {
             let m = meta::meta_mut(&mut config);
             m.insert("name".into(), json!(name));

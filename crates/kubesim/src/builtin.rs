@@ -364,6 +364,26 @@ pub fn decode_events_v1(v: &Value) -> Result<(Value, Vec<String>), String> {
     Ok((out, unknown))
 }
 
+/// `orig` without the fields its typed decoding dropped, but without the zero values typed
+/// decoding adds either (what an apply configuration must keep: only what was sent).
+pub fn strip_unknown(orig: &Value, typed: &Value) -> Value {
+    match (orig, typed) {
+        (Value::Object(a), Value::Object(b)) => Value::Object(
+            a.iter()
+                .filter_map(|(k, v)| match b.get(k) {
+                    Some(tv) => Some((k.clone(), strip_unknown(v, tv))),
+                    None if v.is_null() => Some((k.clone(), Value::Null)),
+                    None => None,
+                })
+                .collect(),
+        ),
+        (Value::Array(a), Value::Array(b)) => {
+            Value::Array(a.iter().zip(b).map(|(x, y)| strip_unknown(x, y)).collect())
+        }
+        _ => orig.clone(),
+    }
+}
+
 fn unknown_fields(orig: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
     match (orig, typed) {
         (Value::Object(a), Value::Object(b)) => {

@@ -364,3 +364,32 @@ async fn lease_claims_with_resource_version_preconditions_as_kubert_does() {
     );
     assert_eq!(e.code, 404);
 }
+
+#[tokio::test]
+async fn apply_configurations_of_built_ins_keep_their_shape() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let sim = Sim::start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(sim.client.clone());
+    let crd: Value = serde_saphyr::from_str(common::CRD).unwrap();
+    crds.patch(
+        "caches.fixtures.kubesim.dev",
+        &PatchParams::apply("kubectl"),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    // Only an annotation, as kubectl's last-applied migration sends: the typed CRD's required
+    // `spec` must not be filled in and fight the other manager.
+    let only_annotation = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "caches.fixtures.kubesim.dev", "annotations": {"note": "x"}}});
+    let c = crds
+        .patch(
+            "caches.fixtures.kubesim.dev",
+            &PatchParams::apply("kubectl-last-applied"),
+            &Patch::Apply(only_annotation),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.metadata.annotations.unwrap()["note"], "x");
+    assert_eq!(c.spec.group, "fixtures.kubesim.dev");
+}

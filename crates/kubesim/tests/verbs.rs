@@ -434,18 +434,38 @@ async fn served_versions_share_storage() {
             ]}
     }))
     .unwrap();
-    Api::<CustomResourceDefinition>::all(sim.client.clone()).create(&PostParams::default(), &crd).await.unwrap();
+    Api::<CustomResourceDefinition>::all(sim.client.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
     let at = |v: &str| -> Api<DynamicObject> {
-        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("multi.kubesim.dev", v, "Thing"), "things");
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("multi.kubesim.dev", v, "Thing"),
+            "things",
+        );
         Api::all_with(sim.client.clone(), &ar)
     };
-    let obj: DynamicObject = serde_json::from_value(json!({"apiVersion": "multi.kubesim.dev/v1beta1", "kind": "Thing",
-        "metadata": {"name": "t"}, "spec": {"x": 1}})).unwrap();
-    at("v1beta1").create(&PostParams::default(), &obj).await.unwrap();
+    let obj: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "multi.kubesim.dev/v1beta1", "kind": "Thing",
+        "metadata": {"name": "t"}, "spec": {"x": 1}}),
+    )
+    .unwrap();
+    at("v1beta1")
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
     let v1 = at("v1").get("t").await.unwrap();
     assert_eq!(v1.types.unwrap().api_version, "multi.kubesim.dev/v1");
     assert_eq!(v1.data["spec"]["x"], 1);
-    assert_eq!(at("v1beta1").list(&ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        at("v1beta1")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     let e = api_error(at("v1alpha1").get("t").await.unwrap_err());
     assert_eq!(e.code, 404, "unserved versions are not served");
 }
