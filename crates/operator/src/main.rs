@@ -22,6 +22,7 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Run the controllers.
+    #[command(args_override_self = true)]
     Run(Box<cache_operator::run::RunOptions>),
 }
 

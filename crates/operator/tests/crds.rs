@@ -24,6 +24,12 @@ fn checked_in_crds_are_current() {
         on_disk == rendered(),
         "config/crd/crds.yaml is stale: run `cargo run -p cache-operator -- crds > config/crd/crds.yaml`"
     );
+    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../charts/cache-operator/crds/crds.yaml");
+    assert!(
+        std::fs::read_to_string(chart).unwrap() == on_disk,
+        "the Helm chart's CRDs differ: cp config/crd/crds.yaml charts/cache-operator/crds/crds.yaml"
+    );
 }
 
 #[test]

@@ -457,3 +457,93 @@ impl ClusterProvider for AwsClusters {
         Ok(Vec::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticache::types::{Endpoint as AwsEndpoint, NodeGroup, NodeGroupMember};
+    use cache_operator_api::cluster::RedisClusterSpec;
+    use serde_json::json;
+
+    fn desired(shards: u32, replicas: u32) -> AwsCluster {
+        let spec: RedisClusterSpec = serde_json::from_value(json!({
+            "provider": "aws", "region": "us-east-1", "nodeType": "cache.r7g.large",
+            "shardCount": shards, "replicasPerShard": replicas, "authMode": "disabled",
+            "aws": {"engine": "valkey", "snapshotRetentionLimit": 7}
+        }))
+        .unwrap();
+        match spec.desired("sessions").unwrap() {
+            DesiredCluster::Aws(c) => c,
+            DesiredCluster::Gcp(_) => unreachable!(),
+        }
+    }
+
+    fn group(id: &str, members: usize) -> NodeGroup {
+        let mut g = NodeGroup::builder().node_group_id(id).status("available");
+        for i in 0..members {
+            g = g.node_group_members(
+                NodeGroupMember::builder()
+                    .cache_cluster_id(format!("sessions-{id}-00{i}"))
+                    .build(),
+            );
+        }
+        g.build()
+    }
+
+    fn replication_group(groups: Vec<NodeGroup>) -> ReplicationGroup {
+        ReplicationGroup::builder()
+            .replication_group_id("sessions")
+            .status("available")
+            .cluster_enabled(true)
+            .cache_node_type("cache.r7g.large")
+            .snapshot_retention_limit(7)
+            .transit_encryption_enabled(true)
+            .arn("arn:aws:elasticache:us-east-1:123456789012:replicationgroup:sessions")
+            .configuration_endpoint(
+                AwsEndpoint::builder()
+                    .address("clustercfg.sessions.example")
+                    .port(6379)
+                    .build(),
+            )
+            .set_node_groups(Some(groups))
+            .build()
+    }
+
+    #[test]
+    fn observes_shards_replicas_and_the_configuration_endpoint() {
+        let o = observe(&replication_group(vec![group("0001", 3), group("0002", 3)]));
+        assert_eq!((o.shard_count, o.replicas_per_shard), (2, 2));
+        assert_eq!(o.state, ClusterState::Available);
+        assert_eq!(
+            o.discovery,
+            vec![Endpoint {
+                host: "clustercfg.sessions.example".into(),
+                port: 6379
+            }]
+        );
+        assert_eq!(
+            o.primary, None,
+            "cluster mode enabled clients use the configuration endpoint"
+        );
+        assert_eq!(o.aws.unwrap().node_group_ids, vec!["0001", "0002"]);
+    }
+
+    #[test]
+    fn changes_only_what_differs() {
+        let o = observe(&replication_group(vec![group("0001", 3), group("0002", 3)]));
+        assert_eq!(changes(&desired(2, 2), &o), vec![]);
+        assert_eq!(
+            changes(&desired(3, 1), &o),
+            vec![Change::ShardCount(3), Change::ReplicaCount(1)]
+        );
+        let mut with_group = desired(2, 2);
+        with_group.user_group_ids = vec!["sessions-users".into()];
+        assert_eq!(
+            changes(&with_group, &o),
+            vec![Change::UserGroups {
+                add: vec!["sessions-users".into()],
+                remove: vec![]
+            }]
+        );
+    }
+}

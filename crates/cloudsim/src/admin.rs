@@ -1,0 +1,234 @@
+//! Admin endpoints under `/_cloudsim/`: reset, counters, faults, tunables, service-account keys, tokens,
+//! the CA certificate and a debug listing of every simulated cluster.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::TunablesPatch;
+use crate::dataplane::{BackendKey, Readiness};
+use crate::faults::FaultSpec;
+use crate::gcp::protojson::ProtoEnum;
+use crate::gcp::tokens::Principal;
+use crate::sim::Shared;
+
+type S = State<Arc<Shared>>;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/reset", post(reset))
+        .route("/counters", get(counters).delete(clear_counters))
+        .route("/faults", get(faults).put(set_faults).delete(clear_faults))
+        .route("/config", get(config).put(set_config))
+        .route("/gcp/service-account-keys", post(service_account_key))
+        .route("/gcp/tokens", post(mint_token))
+        .route("/ca.pem", get(ca_pem))
+        .route("/clusters", get(clusters))
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": {"message": message.into()}})),
+    )
+        .into_response()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+async fn reset(State(shared): S) -> Response {
+    shared.reset().await;
+    tracing::info!("state reset");
+    axum::Json(json!({})).into_response()
+}
+
+async fn counters(State(shared): S) -> Response {
+    axum::Json(shared.counters.snapshot()).into_response()
+}
+
+async fn clear_counters(State(shared): S) -> Response {
+    shared.counters.clear();
+    axum::Json(json!({})).into_response()
+}
+
+async fn faults(State(shared): S) -> Response {
+    axum::Json(shared.faults.snapshot()).into_response()
+}
+
+async fn set_faults(State(shared): S, body: Bytes) -> Response {
+    let spec: FaultSpec = match parse(&body) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
+    if let Err(e) = spec.validate() {
+        return bad_request(e);
+    }
+    shared.faults.set(spec);
+    axum::Json(shared.faults.snapshot()).into_response()
+}
+
+async fn clear_faults(State(shared): S) -> Response {
+    shared.faults.clear();
+    axum::Json(json!({})).into_response()
+}
+
+async fn config(State(shared): S) -> Response {
+    axum::Json(shared.tunables()).into_response()
+}
+
+async fn set_config(State(shared): S, body: Bytes) -> Response {
+    let patch: TunablesPatch = match parse(&body) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    match shared.update_tunables(|t| patch.apply(t)) {
+        Ok(t) => axum::Json(t).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KeyRequest {
+    email: String,
+    #[serde(default)]
+    project_id: Option<String>,
+}
+
+async fn service_account_key(State(shared): S, body: Bytes) -> Response {
+    let req: KeyRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let token_uri = format!("{}/token", shared.base_url);
+    // RSA key generation takes a moment; keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        shared
+            .tokens
+            .create_service_account_key(&req.email, req.project_id.as_deref(), &token_uri)
+    })
+    .await;
+    match result {
+        Ok(Ok(key)) => axum::Json(key).into_response(),
+        Ok(Err(e)) => bad_request(e),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("key generation failed: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenRequest {
+    principal: String,
+    #[serde(default)]
+    lifetime_seconds: Option<u64>,
+}
+
+/// Mints a Google access token for any principal directly (no key file needed).
+async fn mint_token(State(shared): S, body: Bytes) -> Response {
+    let req: TokenRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let principal = match Principal::parse(&req.principal) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let max = shared.tunables().gcp_token_max_lifetime;
+    let lifetime = req
+        .lifetime_seconds
+        .map_or(max, Duration::from_secs)
+        .min(max);
+    let minted = shared.tokens.mint(principal, lifetime);
+    axum::Json(json!({
+        "accessToken": minted.token,
+        "expireTime": minted.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "expiresIn": lifetime.as_secs(),
+    }))
+    .into_response()
+}
+
+async fn ca_pem(State(shared): S) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        shared.ca.pem().to_owned(),
+    )
+        .into_response()
+}
+
+fn redis_json(shared: &Shared, key: &BackendKey) -> Value {
+    match shared.dataplane.status(key) {
+        None => json!({"running": false, "state": "none"}),
+        Some(s) => {
+            let state = match s.readiness {
+                Readiness::Starting => "starting",
+                Readiness::Ready(_) => "ready",
+                Readiness::Failed => "failed",
+                Readiness::Stopped => "stopped",
+            };
+            let socket = match &s.readiness {
+                Readiness::Ready(path) => Some(path.display().to_string()),
+                _ => None,
+            };
+            json!({"running": matches!(s.readiness, Readiness::Ready(_)), "state": state, "port": s.port,
+                   "socket": socket})
+        }
+    }
+}
+
+async fn clusters(State(shared): S) -> Response {
+    let mut out = Vec::new();
+    {
+        let gcp = shared.gcp.lock().expect("gcp lock");
+        for (name, c) in &gcp.clusters {
+            out.push(json!({
+                "provider": "gcp",
+                "name": name,
+                "state": c.state.name(),
+                "endpoint": format!("{}:{}", c.endpoint.host, c.endpoint.port),
+                "tls": c.spec.tls(),
+                "authMode": c.spec.authorization_mode.name(),
+                "redis": redis_json(&shared, &BackendKey::Gcp(name.clone())),
+            }));
+        }
+    }
+    {
+        let aws = shared.aws.lock().expect("aws lock");
+        for (region, r) in &aws.regions {
+            for (id, rg) in &r.rgs {
+                let key = BackendKey::Aws {
+                    region: region.clone(),
+                    id: id.clone(),
+                };
+                out.push(json!({
+                    "provider": "aws",
+                    "name": rg.arn,
+                    "state": rg.status,
+                    "endpoint": format!("{}:{}", rg.endpoint.host, rg.endpoint.port),
+                    "tls": rg.spec.transit.is_some(),
+                    "userGroupIds": rg.spec.user_group_ids,
+                    "redis": redis_json(&shared, &key),
+                }));
+            }
+        }
+    }
+    axum::Json(json!({"clusters": out})).into_response()
+}

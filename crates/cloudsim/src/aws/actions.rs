@@ -1,0 +1,1713 @@
+//! The ElastiCache actions: validation, state transitions and results.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::error::AwsError;
+use super::model::{
+    self, ClusterMode, Endpoint, Engine, MAX_TAGS, Region, ReplicationGroup, RgSpec, Shard, Tags,
+    TransitMode, User, UserAuth, UserGroup, UserSpec, tags_xml,
+};
+use super::params::Params;
+use super::xml::El;
+use crate::dataplane::{AclUser, BackendKey, BackendSpec, TlsMode};
+use crate::sim::Shared;
+use crate::util::{decode_page_token, page_start, paginate};
+
+const MAX_SHARDS: i64 = 90;
+const MAX_REPLICAS: i64 = 5;
+const MAX_NODES: i64 = 500;
+const MAX_USERS: usize = 1000;
+const MAX_USER_GROUPS: usize = 100;
+const MAX_USERS_PER_GROUP: usize = 100;
+
+/// One call: which simulator, account and region it addresses.
+pub struct Ctx<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub region: &'a str,
+}
+
+impl Ctx<'_> {
+    fn account(&self) -> &str {
+        self.shared.config.aws_account_id.as_str()
+    }
+
+    fn arn(&self, kind: &str, id: &str) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:{kind}:{id}",
+            self.region,
+            self.account()
+        )
+    }
+
+    fn with_region<T>(&self, f: impl FnOnce(&mut Region) -> T) -> T {
+        let account = self.account().to_owned();
+        let mut aws = self.shared.aws.lock().expect("aws lock");
+        let region = aws
+            .regions
+            .entry(self.region.to_owned())
+            .or_insert_with(|| Region::new(self.region, &account));
+        f(region)
+    }
+}
+
+pub fn tls_mode(spec: &RgSpec) -> TlsMode {
+    match spec.transit {
+        None => TlsMode::Off,
+        Some(TransitMode::Preferred) => TlsMode::Preferred,
+        Some(TransitMode::Required) => TlsMode::Required,
+    }
+}
+
+fn key(region: &str, id: &str) -> BackendKey {
+    BackendKey::Aws {
+        region: region.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+/// ACL updates for every replication group in the region that has a Redis.
+fn acl_updates(region: &Region) -> Vec<(BackendKey, Vec<AclUser>)> {
+    region
+        .rgs
+        .values()
+        .filter(|rg| rg.status != "deleting")
+        .map(|rg| (key(&region.name, &rg.id), region.desired_acl(&rg.spec)))
+        .collect()
+}
+
+async fn apply_acls(shared: &Shared, updates: Vec<(BackendKey, Vec<AclUser>)>) {
+    for (k, acl) in updates {
+        shared.dataplane.set_acl(&k, acl).await;
+    }
+}
+
+fn tags(p: &Params) -> Result<Tags, AwsError> {
+    let mut out: Tags = Vec::new();
+    for t in p.structs("Tags", "Tag") {
+        let k = t
+            .get("Key")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| AwsError::invalid_value("Tag keys must not be empty."))?;
+        let v = t.get("Value").map(str::to_owned);
+        match out.iter_mut().find(|(ek, _)| ek == k) {
+            Some(e) => e.1 = v,
+            None => out.push((k.to_owned(), v)),
+        }
+    }
+    if out.len() > MAX_TAGS {
+        return Err(AwsError::new(
+            "TagQuotaPerResourceExceeded",
+            400,
+            format!("A resource can have at most {MAX_TAGS} tags."),
+        ));
+    }
+    Ok(out)
+}
+
+fn page_args(p: &Params) -> Result<(usize, Option<String>), AwsError> {
+    let size = match p.int("MaxRecords")? {
+        None => 100,
+        Some(n) if (20..=100).contains(&n) => usize::try_from(n).unwrap_or(100),
+        Some(n) => {
+            return Err(AwsError::invalid_value(format!(
+                "The value of MaxRecords must be between 20 and 100; got {n}."
+            )));
+        }
+    };
+    let after = match p.get("Marker") {
+        None | Some("") => None,
+        Some(m) => Some(
+            decode_page_token(m)
+                .ok_or_else(|| AwsError::invalid_value(format!("Invalid Marker {m:?}.")))?,
+        ),
+    };
+    Ok((size, after))
+}
+
+/// One page of a sorted map after the marker, and the next marker.
+fn paged<'a, T>(
+    map: &'a BTreeMap<String, T>,
+    after: Option<&str>,
+    size: usize,
+    keep: impl Fn(&T) -> bool,
+) -> (Vec<&'a T>, Option<String>) {
+    let items = map
+        .range(page_start("", after)..)
+        .filter(|(_, v)| keep(v))
+        .map(|(k, v)| (k.clone(), v));
+    paginate(items, after, size)
+}
+
+fn attachable_groups(
+    region: &Region,
+    ids: &[String],
+    transit: bool,
+) -> Result<Vec<String>, AwsError> {
+    let mut out = Vec::new();
+    for raw in ids {
+        let id = raw.to_ascii_lowercase();
+        let g = region
+            .groups
+            .get(&id)
+            .ok_or_else(|| AwsError::user_group_not_found(&id))?;
+        if g.status != "active" {
+            return Err(AwsError::new(
+                "InvalidUserGroupState",
+                400,
+                format!("User group {id} is not in active state."),
+            ));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    if !out.is_empty() && !transit {
+        return Err(AwsError::invalid_combination(
+            "Encryption in transit must be enabled (TransitEncryptionEnabled=true) to use user groups (RBAC).",
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_engine_version(v: &str) -> Result<Vec<u32>, AwsError> {
+    let parts: Option<Vec<u32>> = v
+        .split('.')
+        .filter(|p| *p != "x")
+        .map(|p| p.parse().ok())
+        .collect();
+    parts
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| AwsError::invalid_value(format!("Invalid EngineVersion {v:?}.")))
+}
+
+pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let id = model::replication_group_id(p.required("ReplicationGroupId")?)?;
+    let description = p.required("ReplicationGroupDescription")?.to_owned();
+    if description.len() > 255 {
+        return Err(AwsError::invalid_value(
+            "ReplicationGroupDescription must be at most 255 characters.",
+        ));
+    }
+    let engine = p
+        .get("Engine")
+        .map(Engine::parse)
+        .transpose()?
+        .unwrap_or(Engine::Redis);
+    let engine_version = p
+        .get("EngineVersion")
+        .unwrap_or(engine.default_version())
+        .to_owned();
+    parse_engine_version(&engine_version)?;
+    let node_type = model::node_type(p.get("CacheNodeType").unwrap_or("cache.t4g.micro"))?;
+    let data_tiering = p.bool("DataTieringEnabled")?.unwrap_or(false);
+    if node_type.starts_with("cache.r6gd.") != data_tiering {
+        return Err(AwsError::invalid_combination(
+            "DataTieringEnabled must be true for r6gd node types and is only available for them.",
+        ));
+    }
+    let parameter_group = p.get("CacheParameterGroupName").map(str::to_owned);
+    let node_group_conf = p.structs("NodeGroupConfiguration", "NodeGroupConfiguration");
+    let num_node_groups = p.int("NumNodeGroups")?;
+    let explicit_mode = p.get("ClusterMode").map(ClusterMode::parse).transpose()?;
+    let wants_shards = num_node_groups.is_some_and(|n| n > 1)
+        || node_group_conf.len() > 1
+        || parameter_group
+            .as_deref()
+            .is_some_and(|g| g.contains(".cluster.on"));
+    let cluster_mode = match explicit_mode {
+        Some(ClusterMode::Disabled) if wants_shards => {
+            return Err(AwsError::invalid_combination(
+                "ClusterMode disabled does not allow more than one node group or a cluster-mode parameter group.",
+            ));
+        }
+        Some(m) => m,
+        None if wants_shards => ClusterMode::Enabled,
+        None => ClusterMode::Disabled,
+    };
+    let automatic_failover = p.bool("AutomaticFailoverEnabled")?.unwrap_or(false);
+    let multi_az = p.bool("MultiAZEnabled")?.unwrap_or(false);
+    let shards: Vec<Shard> = if cluster_mode == ClusterMode::Enabled {
+        if p.has("NumCacheClusters") {
+            return Err(AwsError::invalid_combination(
+                "NumCacheClusters is for cluster mode disabled; use NumNodeGroups and ReplicasPerNodeGroup.",
+            ));
+        }
+        if !automatic_failover {
+            return Err(AwsError::invalid_combination(
+                "Redis with cluster mode enabled cannot be created with auto failover turned off.",
+            ));
+        }
+        if node_group_conf.is_empty() {
+            let n = num_node_groups.unwrap_or(1);
+            if !(1..=MAX_SHARDS).contains(&n) {
+                return Err(AwsError::invalid_value(format!(
+                    "NumNodeGroups must be between 1 and {MAX_SHARDS}."
+                )));
+            }
+            let r = p.int("ReplicasPerNodeGroup")?.unwrap_or(0);
+            if !(0..=MAX_REPLICAS).contains(&r) {
+                return Err(AwsError::invalid_value(format!(
+                    "ReplicasPerNodeGroup must be between 0 and {MAX_REPLICAS}."
+                )));
+            }
+            (1..=n)
+                .map(|i| Shard {
+                    id: i as u16,
+                    replicas: r as u8,
+                })
+                .collect()
+        } else {
+            if num_node_groups.is_some_and(|n| n != node_group_conf.len() as i64) {
+                return Err(AwsError::invalid_combination(
+                    "NumNodeGroups does not match the NodeGroupConfiguration count.",
+                ));
+            }
+            let default_r = p.int("ReplicasPerNodeGroup")?.unwrap_or(0);
+            node_group_conf
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let r = c.int("ReplicaCount")?.unwrap_or(default_r);
+                    if !(0..=MAX_REPLICAS).contains(&r) {
+                        return Err(AwsError::invalid_value(format!(
+                            "ReplicaCount must be between 0 and {MAX_REPLICAS}."
+                        )));
+                    }
+                    let id = match c.get("NodeGroupId") {
+                        Some(g) => g
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|g| (1..=9999).contains(g))
+                            .ok_or_else(|| {
+                                AwsError::invalid_value(format!(
+                                    "Invalid NodeGroupId {g:?}: use 1 to 4 digits."
+                                ))
+                            })?,
+                        None => i as u16 + 1,
+                    };
+                    Ok(Shard {
+                        id,
+                        replicas: r as u8,
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        }
+    } else {
+        let nodes = match (p.int("NumCacheClusters")?, p.int("ReplicasPerNodeGroup")?) {
+            (Some(n), _) => n,
+            (None, Some(r)) => r + 1,
+            (None, None) => 1,
+        };
+        if !(1..=6).contains(&nodes) {
+            return Err(AwsError::invalid_value(
+                "NumCacheClusters must be between 1 and 6.",
+            ));
+        }
+        if automatic_failover && nodes < 2 {
+            return Err(AwsError::invalid_combination(
+                "Automatic failover requires at least one replica (NumCacheClusters of 2 or more).",
+            ));
+        }
+        vec![Shard {
+            id: 1,
+            replicas: (nodes - 1) as u8,
+        }]
+    };
+    if multi_az && !automatic_failover {
+        return Err(AwsError::invalid_combination(
+            "MultiAZEnabled requires AutomaticFailoverEnabled.",
+        ));
+    }
+    let nodes: i64 = shards.iter().map(|s| 1 + i64::from(s.replicas)).sum();
+    if nodes > MAX_NODES {
+        return Err(AwsError::new(
+            "NodeQuotaForClusterExceeded",
+            400,
+            format!(
+                "A replication group can have at most {MAX_NODES} nodes; {nodes} were requested."
+            ),
+        ));
+    }
+    let transit_enabled = p.bool("TransitEncryptionEnabled")?.unwrap_or(false);
+    let transit = match (
+        transit_enabled,
+        p.get("TransitEncryptionMode")
+            .map(TransitMode::parse)
+            .transpose()?,
+    ) {
+        (true, mode) => Some(mode.unwrap_or(TransitMode::Required)),
+        (false, Some(_)) => {
+            return Err(AwsError::invalid_combination(
+                "TransitEncryptionMode requires TransitEncryptionEnabled=true.",
+            ));
+        }
+        (false, None) => None,
+    };
+    let auth_token = p.get("AuthToken").map(str::to_owned);
+    if let Some(t) = &auth_token {
+        model::password("AuthToken", t)?;
+        if transit.is_none() {
+            return Err(AwsError::invalid_combination(
+                "AuthToken requires TransitEncryptionEnabled=true.",
+            ));
+        }
+    }
+    let user_group_ids = p.list("UserGroupIds", "member").unwrap_or_default();
+    if auth_token.is_some() && !user_group_ids.is_empty() {
+        return Err(AwsError::invalid_combination(
+            "AuthToken and UserGroupIds cannot be used together.",
+        ));
+    }
+    let snapshot_retention_limit = p.int("SnapshotRetentionLimit")?.unwrap_or(0);
+    if !(0..=35).contains(&snapshot_retention_limit) {
+        return Err(AwsError::invalid_value(
+            "SnapshotRetentionLimit must be between 0 and 35.",
+        ));
+    }
+    let tag_list = tags(p)?;
+    let mut spec = RgSpec {
+        description,
+        engine,
+        engine_version,
+        node_type,
+        cluster_mode,
+        shards,
+        automatic_failover,
+        multi_az,
+        transit,
+        at_rest_encryption: p
+            .bool("AtRestEncryptionEnabled")?
+            .unwrap_or(engine == Engine::Valkey),
+        auth_tokens: auth_token.into_iter().collect(),
+        user_group_ids: Vec::new(),
+        snapshot_retention_limit,
+        snapshot_window: p.get("SnapshotWindow").map(str::to_owned),
+        maintenance_window: p.get("PreferredMaintenanceWindow").map(str::to_owned),
+        security_group_ids: p
+            .list("SecurityGroupIds", "SecurityGroupId")
+            .unwrap_or_default(),
+        parameter_group,
+        subnet_group: p.get("CacheSubnetGroupName").map(str::to_owned),
+        data_tiering,
+        auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
+        kms_key_id: p.get("KmsKeyId").map(str::to_owned),
+        network_type: p.get("NetworkType").unwrap_or("ipv4").to_owned(),
+        ip_discovery: p.get("IpDiscovery").unwrap_or("ipv4").to_owned(),
+    };
+
+    let provisioned = ctx.shared.provisioning();
+    let incarnation = ctx.shared.next_id();
+    let (rendered, k) = ctx.with_region(|region| {
+        if region.rgs.contains_key(&id) {
+            return Err(AwsError::new(
+                "ReplicationGroupAlreadyExists",
+                400,
+                format!("Replication group {id} already exists."),
+            ));
+        }
+        spec.user_group_ids = attachable_groups(region, &user_group_ids, spec.transit.is_some())?;
+        let k = key(ctx.region, &id);
+        let backend = BackendSpec {
+            tls: tls_mode(&spec),
+            cluster: spec.cluster_enabled(),
+            acl: region.desired_acl(&spec),
+        };
+        let endpoint = match ctx.shared.dataplane.provision(k.clone(), backend) {
+            Ok(Some(port)) => Endpoint {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            Ok(None) => Endpoint {
+                host: format!(
+                    "{}.{id}.{}.{}.cache.amazonaws.com",
+                    if spec.cluster_enabled() {
+                        "clustercfg"
+                    } else {
+                        "master"
+                    },
+                    &crate::util::random_hex(6),
+                    region_code(ctx.region)
+                ),
+                port: 6379,
+            },
+            Err(e) => {
+                return Err(AwsError {
+                    code: "InternalFailure",
+                    status: 500,
+                    message: format!("could not open the endpoint: {e}"),
+                    receiver: true,
+                });
+            }
+        };
+        let rg = ReplicationGroup {
+            id: id.clone(),
+            arn: ctx.arn("replicationgroup", &id),
+            status: "creating",
+            create_time: Timestamp::now(),
+            auth_token_last_modified: (!spec.auth_tokens.is_empty()).then(Timestamp::now),
+            spec,
+            pending: None,
+            tags: tag_list,
+            endpoint,
+            region: ctx.region.to_owned(),
+            incarnation,
+        };
+        let rendered = rg.xml();
+        region.rgs.insert(id.clone(), rg);
+        Ok((rendered, k))
+    })?;
+    tracing::info!(replication_group = %id, region = ctx.region, "replication group creating");
+
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        let ready = async {
+            if shared.dataplane.enabled() {
+                shared.dataplane.wait_ready(&k).await;
+            }
+        };
+        tokio::join!(provisioned, ready);
+        let acl = {
+            let aws = shared.aws.lock().expect("aws lock");
+            let Some(region) = aws.regions.get(&region_name) else {
+                return;
+            };
+            match region.rgs.get(&id) {
+                Some(rg) if rg.incarnation == incarnation && rg.status == "creating" => {
+                    region.desired_acl(&rg.spec)
+                }
+                _ => return,
+            }
+        };
+        shared.dataplane.set_acl(&k, acl).await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(rg) = aws
+            .regions
+            .get_mut(&region_name)
+            .and_then(|r| r.rgs.get_mut(&id))
+            && rg.incarnation == incarnation
+            && rg.status == "creating"
+        {
+            rg.status = "available";
+            tracing::info!(replication_group = %id, "replication group available");
+        }
+    });
+    Ok(vec![rendered])
+}
+
+/// Short region code used in fake hostnames (`use1` for us-east-1).
+fn region_code(region: &str) -> String {
+    let parts: Vec<&str> = region.split('-').collect();
+    match parts.as_slice() {
+        [geo, dir, n] => format!("{geo}{}{n}", dir.chars().next().unwrap_or('x')),
+        _ => region.replace('-', ""),
+    }
+}
+
+pub fn describe_replication_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let (size, after) = page_args(p)?;
+    ctx.with_region(|region| {
+        if let Some(id) = p.get("ReplicationGroupId") {
+            let id = id.to_ascii_lowercase();
+            let rg = region
+                .rgs
+                .get(&id)
+                .ok_or_else(|| AwsError::rg_not_found(&id))?;
+            return Ok(vec![El::node("ReplicationGroups", vec![rg.xml()])]);
+        }
+        let (page, next) = paged(&region.rgs, after.as_deref(), size, |_| true);
+        let mut out = vec![El::node(
+            "ReplicationGroups",
+            page.into_iter().map(ReplicationGroup::xml).collect(),
+        )];
+        if let Some(m) = next {
+            out.push(El::text("Marker", m));
+        }
+        Ok(out)
+    })
+}
+
+fn available_rg<'a>(
+    region: &'a mut Region,
+    p: &Params,
+) -> Result<&'a mut ReplicationGroup, AwsError> {
+    let id = p.required("ReplicationGroupId")?.to_ascii_lowercase();
+    let rg = region
+        .rgs
+        .get_mut(&id)
+        .ok_or_else(|| AwsError::rg_not_found(&id))?;
+    if rg.status != "available" {
+        return Err(AwsError::rg_state(&id, rg.status));
+    }
+    Ok(rg)
+}
+
+/// Starts `modifying` with `next` as the target, and schedules its completion.
+fn start_modification(ctx: &Ctx, rg: &mut ReplicationGroup, next: RgSpec) -> El {
+    rg.status = "modifying";
+    rg.pending = Some(next);
+    let rendered = rg.xml();
+    let (id, incarnation) = (rg.id.clone(), rg.incarnation);
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    let provisioned = shared.provisioning();
+    tokio::spawn(async move {
+        provisioned.await;
+        let (updates, tls) = {
+            let mut aws = shared.aws.lock().expect("aws lock");
+            let Some(region) = aws.regions.get_mut(&region_name) else {
+                return;
+            };
+            let Some(rg) = region
+                .rgs
+                .get_mut(&id)
+                .filter(|r| r.incarnation == incarnation && r.status == "modifying")
+            else {
+                return;
+            };
+            if let Some(next) = rg.pending.take() {
+                if next.auth_tokens != rg.spec.auth_tokens {
+                    rg.auth_token_last_modified =
+                        (!next.auth_tokens.is_empty()).then(Timestamp::now);
+                }
+                rg.spec = next;
+            }
+            let tls = tls_mode(&rg.spec);
+            (acl_updates(region), tls)
+        };
+        let k = key(&region_name, &id);
+        shared.dataplane.set_tls(&k, tls);
+        apply_acls(&shared, updates).await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(rg) = aws
+            .regions
+            .get_mut(&region_name)
+            .and_then(|r| r.rgs.get_mut(&id))
+            && rg.incarnation == incarnation
+        {
+            rg.status = "available";
+        }
+    });
+    rendered
+}
+
+pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    ctx.with_region(|region| {
+        let rg_id = p.required("ReplicationGroupId")?.to_ascii_lowercase();
+        let current = {
+            let rg = available_rg(region, p)?;
+            rg.spec.clone()
+        };
+        let mut next = current.clone();
+        let mut light = false;
+        if let Some(d) = p.get("ReplicationGroupDescription") {
+            next.description = d.to_owned();
+            light = true;
+        }
+        if let Some(v) = p.int("SnapshotRetentionLimit")? {
+            if !(0..=35).contains(&v) {
+                return Err(AwsError::invalid_value("SnapshotRetentionLimit must be between 0 and 35."));
+            }
+            next.snapshot_retention_limit = v;
+            light = true;
+        }
+        for (param, field) in [
+            ("SnapshotWindow", &mut next.snapshot_window),
+            ("PreferredMaintenanceWindow", &mut next.maintenance_window),
+            ("CacheParameterGroupName", &mut next.parameter_group),
+        ] {
+            if let Some(v) = p.get(param) {
+                *field = Some(v.to_owned());
+                light = true;
+            }
+        }
+        if let Some(sg) = p.list("SecurityGroupIds", "SecurityGroupId") {
+            next.security_group_ids = sg;
+            light = true;
+        }
+        if let Some(v) = p.bool("AutoMinorVersionUpgrade")? {
+            next.auto_minor_version_upgrade = v;
+            light = true;
+        }
+        if let Some(t) = p.get("CacheNodeType") {
+            next.node_type = model::node_type(t)?;
+            if next.node_type.starts_with("cache.r6gd.") != next.data_tiering {
+                return Err(AwsError::invalid_combination("Data tiering node types cannot be mixed with other node types."));
+            }
+        }
+        if let Some(e) = p.get("Engine") {
+            let e = Engine::parse(e)?;
+            if current.engine == Engine::Valkey && e == Engine::Redis {
+                return Err(AwsError::invalid_combination("A valkey replication group cannot be changed to redis."));
+            }
+            next.engine = e;
+        }
+        if let Some(v) = p.get("EngineVersion") {
+            if parse_engine_version(v)? < parse_engine_version(&current.engine_version)? && next.engine == current.engine {
+                return Err(AwsError::invalid_combination(format!(
+                    "Cannot downgrade from engine version {} to {v}.",
+                    current.engine_version
+                )));
+            }
+            next.engine_version = v.to_owned();
+        }
+        if let Some(af) = p.bool("AutomaticFailoverEnabled")? {
+            if !af && current.cluster_enabled() {
+                return Err(AwsError::invalid_combination("Automatic failover cannot be disabled with cluster mode enabled."));
+            }
+            if af && !current.cluster_enabled() && current.shards.first().is_some_and(|s| s.replicas == 0) {
+                return Err(AwsError::invalid_combination("Automatic failover requires at least one replica."));
+            }
+            next.automatic_failover = af;
+        }
+        if let Some(maz) = p.bool("MultiAZEnabled")? {
+            next.multi_az = maz;
+        }
+        if next.multi_az && !next.automatic_failover {
+            return Err(AwsError::invalid_combination("MultiAZEnabled requires AutomaticFailoverEnabled."));
+        }
+        if let Some(m) = p.get("ClusterMode").map(ClusterMode::parse).transpose()? {
+            let ok = matches!(
+                (current.cluster_mode, m),
+                (ClusterMode::Disabled, ClusterMode::Compatible)
+                    | (ClusterMode::Compatible, ClusterMode::Enabled)
+                    | (ClusterMode::Compatible, ClusterMode::Disabled)
+            ) || current.cluster_mode == m;
+            if !ok {
+                return Err(AwsError::invalid_combination(format!(
+                    "ClusterMode can change from disabled to compatible to enabled only, not from {} to {}.",
+                    current.cluster_mode.as_str(),
+                    m.as_str()
+                )));
+            }
+            next.cluster_mode = m;
+        }
+        let transit_enabled = p.bool("TransitEncryptionEnabled")?;
+        let transit_mode = p.get("TransitEncryptionMode").map(TransitMode::parse).transpose()?;
+        match (current.transit, transit_enabled, transit_mode) {
+            (_, None, None) => {}
+            (None, Some(true), Some(TransitMode::Preferred)) => next.transit = Some(TransitMode::Preferred),
+            (None, Some(true), _) => {
+                return Err(AwsError::invalid_combination(
+                    "To enable encryption in transit on an existing replication group, set TransitEncryptionMode to preferred first.",
+                ));
+            }
+            (Some(_), Some(false), _) if !current.user_group_ids.is_empty() || !current.auth_tokens.is_empty() => {
+                return Err(AwsError::invalid_combination(
+                    "Encryption in transit cannot be disabled while user groups or an AuthToken are in use.",
+                ));
+            }
+            (Some(TransitMode::Preferred), Some(false), _) => next.transit = None,
+            (Some(TransitMode::Required), Some(false), _) => {
+                return Err(AwsError::invalid_combination("Set TransitEncryptionMode to preferred before disabling it."));
+            }
+            (Some(_), _, Some(m)) => next.transit = Some(m),
+            (None, _, Some(_)) | (None, Some(false), None) => {
+                return Err(AwsError::invalid_combination("Encryption in transit is not enabled."));
+            }
+            (Some(_), Some(true), None) => {}
+        }
+        if p.bool("RemoveUserGroups")?.unwrap_or(false) {
+            next.user_group_ids.clear();
+        }
+        if let Some(remove) = p.list("UserGroupIdsToRemove", "member") {
+            for g in remove.iter().map(|g| g.to_ascii_lowercase()) {
+                if !next.user_group_ids.contains(&g) {
+                    return Err(AwsError::invalid_value(format!("User group {g} is not associated with {rg_id}.")));
+                }
+                next.user_group_ids.retain(|x| *x != g);
+            }
+        }
+        if let Some(add) = p.list("UserGroupIdsToAdd", "member") {
+            for g in attachable_groups(region, &add, next.transit.is_some())? {
+                if !next.user_group_ids.contains(&g) {
+                    next.user_group_ids.push(g);
+                }
+            }
+        }
+        if let Some(t) = p.get("AuthToken") {
+            model::password("AuthToken", t)?;
+            if next.transit.is_none() {
+                return Err(AwsError::invalid_combination("AuthToken requires encryption in transit."));
+            }
+            match p.get("AuthTokenUpdateStrategy").unwrap_or("ROTATE") {
+                "ROTATE" => {
+                    let mut tokens: Vec<String> = current.auth_tokens.last().cloned().into_iter().collect();
+                    tokens.push(t.to_owned());
+                    next.auth_tokens = tokens;
+                }
+                "SET" => next.auth_tokens = vec![t.to_owned()],
+                other => {
+                    return Err(AwsError::invalid_value(format!("Invalid AuthTokenUpdateStrategy {other:?} with an AuthToken.")));
+                }
+            }
+        } else if p.get("AuthTokenUpdateStrategy") == Some("DELETE") {
+            if next.user_group_ids.is_empty() {
+                return Err(AwsError::invalid_combination(
+                    "AuthToken can be deleted only when moving to RBAC (with UserGroupIdsToAdd).",
+                ));
+            }
+            next.auth_tokens.clear();
+        }
+        if !next.auth_tokens.is_empty() && !next.user_group_ids.is_empty() {
+            return Err(AwsError::invalid_combination("AuthToken and user groups cannot be used together."));
+        }
+        let rg = region.rgs.get_mut(&rg_id).ok_or_else(|| AwsError::rg_not_found(&rg_id))?;
+        if next == current {
+            return if light {
+                Ok(vec![rg.xml()])
+            } else {
+                Err(AwsError::invalid_combination("No modifications were requested."))
+            };
+        }
+        let heavy = RgSpec {
+            description: current.description.clone(),
+            snapshot_retention_limit: current.snapshot_retention_limit,
+            snapshot_window: current.snapshot_window.clone(),
+            maintenance_window: current.maintenance_window.clone(),
+            parameter_group: current.parameter_group.clone(),
+            security_group_ids: current.security_group_ids.clone(),
+            auto_minor_version_upgrade: current.auto_minor_version_upgrade,
+            ..next.clone()
+        } != current;
+        if !heavy {
+            rg.spec = next;
+            return Ok(vec![rg.xml()]);
+        }
+        // Settings that need no provisioning apply at once; the rest when `modifying` ends.
+        rg.spec.description = next.description.clone();
+        rg.spec.snapshot_retention_limit = next.snapshot_retention_limit;
+        rg.spec.snapshot_window = next.snapshot_window.clone();
+        rg.spec.maintenance_window = next.maintenance_window.clone();
+        rg.spec.parameter_group = next.parameter_group.clone();
+        rg.spec.security_group_ids = next.security_group_ids.clone();
+        rg.spec.auto_minor_version_upgrade = next.auto_minor_version_upgrade;
+        Ok(vec![start_modification(ctx, rg, next)])
+    })
+}
+
+fn require_apply_immediately(p: &Params) -> Result<(), AwsError> {
+    match p.bool("ApplyImmediately")? {
+        None => Err(AwsError::missing("ApplyImmediately")),
+        Some(false) => Err(AwsError::invalid_value(
+            "ApplyImmediately=false is not supported for this operation; use true.",
+        )),
+        Some(true) => Ok(()),
+    }
+}
+
+pub fn modify_shard_configuration(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    require_apply_immediately(p)?;
+    let count = p
+        .int("NodeGroupCount")?
+        .ok_or_else(|| AwsError::missing("NodeGroupCount"))?;
+    ctx.with_region(|region| {
+        let rg = available_rg(region, p)?;
+        let current = rg.spec.clone();
+        if !current.cluster_enabled() {
+            return Err(AwsError::invalid_value(format!(
+                "Replication group {} has cluster mode disabled; resharding needs cluster mode enabled.",
+                rg.id
+            )));
+        }
+        if !(1..=MAX_SHARDS).contains(&count) {
+            return Err(AwsError::new(
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
+                400,
+                format!("NodeGroupCount must be between 1 and {MAX_SHARDS}."),
+            ));
+        }
+        let count = count as usize;
+        if count == current.shards.len() {
+            return Err(AwsError::invalid_value(format!(
+                "Replication group {} already has {count} node groups.",
+                rg.id
+            )));
+        }
+        let mut next = current.clone();
+        if count < current.shards.len() {
+            let remove = p.list("NodeGroupsToRemove", "NodeGroupToRemove");
+            let retain = p.list("NodeGroupsToRetain", "NodeGroupToRetain");
+            let parse_ids = |ids: Vec<String>| -> Result<Vec<u16>, AwsError> {
+                ids.iter()
+                    .map(|g| {
+                        g.parse::<u16>()
+                            .ok()
+                            .filter(|n| current.shards.iter().any(|s| s.id == *n))
+                            .ok_or_else(|| AwsError::invalid_value(format!("Node group {g} does not exist in {}.", rg.id)))
+                    })
+                    .collect()
+            };
+            match (remove, retain) {
+                (Some(r), None) => {
+                    let r = parse_ids(r)?;
+                    next.shards.retain(|s| !r.contains(&s.id));
+                }
+                (None, Some(k)) => {
+                    let k = parse_ids(k)?;
+                    next.shards.retain(|s| k.contains(&s.id));
+                }
+                _ => {
+                    return Err(AwsError::invalid_combination(
+                        "Scaling in requires either NodeGroupsToRemove or NodeGroupsToRetain.",
+                    ));
+                }
+            }
+            if next.shards.len() != count {
+                return Err(AwsError::invalid_combination(format!(
+                    "The node groups to keep ({}) do not match NodeGroupCount {count}.",
+                    next.shards.len()
+                )));
+            }
+        } else {
+            let replicas = current.shards.first().map_or(0, |s| s.replicas);
+            let mut id = current.shards.iter().map(|s| s.id).max().unwrap_or(0);
+            while next.shards.len() < count {
+                id += 1;
+                next.shards.push(Shard { id, replicas });
+            }
+            let nodes: usize = next.shards.iter().map(|s| 1 + usize::from(s.replicas)).sum();
+            if nodes as i64 > MAX_NODES {
+                return Err(AwsError::new("NodeQuotaForClusterExceeded", 400, format!("At most {MAX_NODES} nodes.")));
+            }
+        }
+        Ok(vec![start_modification(ctx, rg, next)])
+    })
+}
+
+pub fn increase_replica_count(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    change_replica_count(ctx, p, true)
+}
+
+pub fn decrease_replica_count(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    change_replica_count(ctx, p, false)
+}
+
+fn change_replica_count(ctx: &Ctx, p: &Params, increase: bool) -> Result<Vec<El>, AwsError> {
+    require_apply_immediately(p)?;
+    ctx.with_region(|region| {
+        let rg = available_rg(region, p)?;
+        let current = rg.spec.clone();
+        let mut next = current.clone();
+        let new_count = p.int("NewReplicaCount")?;
+        let per_shard = p.structs("ReplicaConfiguration", "ConfigureShard");
+        let to_remove = if increase { None } else { p.list("ReplicasToRemove", "member") };
+        match (new_count, per_shard.is_empty(), to_remove) {
+            (Some(n), true, None) => {
+                for s in &mut next.shards {
+                    s.replicas = u8::try_from(n.clamp(-1, 255)).unwrap_or(u8::MAX);
+                }
+                if n < 0 {
+                    return Err(AwsError::invalid_value("NewReplicaCount must not be negative."));
+                }
+            }
+            (None, false, None) => {
+                for c in per_shard {
+                    let g = c.required("NodeGroupId")?;
+                    let n = c.int("NewReplicaCount")?.ok_or_else(|| AwsError::missing("NewReplicaCount"))?;
+                    let shard = g
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|id| next.shards.iter_mut().find(|s| s.id == id))
+                        .ok_or_else(|| AwsError::invalid_value(format!("Node group {g} does not exist.")))?;
+                    if n < 0 {
+                        return Err(AwsError::invalid_value("NewReplicaCount must not be negative."));
+                    }
+                    shard.replicas = u8::try_from(n.min(255)).unwrap_or(u8::MAX);
+                }
+            }
+            (None, true, Some(ids)) => {
+                let members = rg.member_clusters();
+                for cid in ids {
+                    if !members.contains(&cid) {
+                        return Err(AwsError::new("CacheClusterNotFound", 404, format!("CacheCluster {cid} not found.")));
+                    }
+                    let parts: Vec<&str> = cid.rsplitn(3, '-').collect();
+                    let (shard_id, node) = if current.cluster_enabled() {
+                        (parts.get(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0), parts[0])
+                    } else {
+                        (1, parts[0])
+                    };
+                    if node == "001" {
+                        return Err(AwsError::invalid_value(format!("{cid} is a primary node and cannot be removed.")));
+                    }
+                    if let Some(s) = next.shards.iter_mut().find(|s| s.id == shard_id) {
+                        s.replicas = s.replicas.saturating_sub(1);
+                    }
+                }
+            }
+            _ => {
+                return Err(AwsError::invalid_combination(
+                    "Specify exactly one of NewReplicaCount, ReplicaConfiguration or ReplicasToRemove.",
+                ));
+            }
+        }
+        let min = if !current.cluster_enabled() && current.multi_az { 1 } else { 0 };
+        for (before, after) in current.shards.iter().zip(&next.shards) {
+            if i64::from(after.replicas) > MAX_REPLICAS {
+                return Err(AwsError::invalid_value(format!("A node group can have at most {MAX_REPLICAS} replicas.")));
+            }
+            if increase && after.replicas < before.replicas {
+                return Err(AwsError::invalid_value("IncreaseReplicaCount cannot lower the replica count."));
+            }
+            if !increase && after.replicas > before.replicas {
+                return Err(AwsError::invalid_value("DecreaseReplicaCount cannot raise the replica count."));
+            }
+            if !increase && after.replicas < min {
+                return Err(AwsError::invalid_value(format!(
+                    "A replication group with Multi-AZ enabled needs at least {min} replica."
+                )));
+            }
+        }
+        if next.shards == current.shards {
+            return Err(AwsError::new("NoOperationFault", 400, "The replica count is already as requested."));
+        }
+        Ok(vec![start_modification(ctx, rg, next)])
+    })
+}
+
+pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    if p.bool("RetainPrimaryCluster")?.unwrap_or(false) {
+        return Err(AwsError::invalid_value(
+            "RetainPrimaryCluster is not supported by the simulator.",
+        ));
+    }
+    let provisioned = ctx.shared.provisioning();
+    let (rendered, id, incarnation) = ctx.with_region(|region| {
+        let rg = available_rg(region, p)?;
+        rg.status = "deleting";
+        rg.pending = None;
+        Ok::<_, AwsError>((rg.xml(), rg.id.clone(), rg.incarnation))
+    })?;
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let still_ours = {
+            let aws = shared.aws.lock().expect("aws lock");
+            aws.regions
+                .get(&region_name)
+                .and_then(|r| r.rgs.get(&id))
+                .is_some_and(|rg| rg.incarnation == incarnation)
+        };
+        if !still_ours {
+            return;
+        }
+        shared.dataplane.stop(&key(&region_name, &id)).await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(region) = aws.regions.get_mut(&region_name)
+            && region
+                .rgs
+                .get(&id)
+                .is_some_and(|rg| rg.incarnation == incarnation)
+        {
+            region.rgs.remove(&id);
+            tracing::info!(replication_group = %id, "replication group deleted");
+        }
+    });
+    Ok(vec![rendered])
+}
+
+/// Resolves `AuthenticationMode.*`, `Passwords.member.N` and `NoPasswordRequired` into one [`UserAuth`].
+fn user_auth(p: &Params, user_id: &str, user_name: &str) -> Result<Option<UserAuth>, AwsError> {
+    let mode = p.get("AuthenticationMode.Type");
+    let mode_passwords = p.list("AuthenticationMode.Passwords", "member");
+    let passwords = p.list("Passwords", "member");
+    let no_password = p.bool("NoPasswordRequired")?;
+    let check = |ps: Vec<String>| -> Result<UserAuth, AwsError> {
+        if ps.is_empty() || ps.len() > 2 {
+            return Err(AwsError::invalid_value(
+                "A user must have one or two passwords.",
+            ));
+        }
+        for pw in &ps {
+            model::password("Passwords", pw)?;
+        }
+        Ok(UserAuth::Password(ps))
+    };
+    match mode {
+        Some("password") => {
+            if no_password == Some(true) {
+                return Err(AwsError::invalid_combination(
+                    "NoPasswordRequired cannot be used with password authentication.",
+                ));
+            }
+            check(mode_passwords.or(passwords).unwrap_or_default()).map(Some)
+        }
+        Some("iam") => {
+            if mode_passwords.is_some() || passwords.is_some() || no_password == Some(true) {
+                return Err(AwsError::invalid_combination(
+                    "IAM authentication does not take passwords.",
+                ));
+            }
+            if user_id != user_name {
+                return Err(AwsError::invalid_value(
+                    "For IAM authentication, UserName must be the same as UserId.",
+                ));
+            }
+            Ok(Some(UserAuth::Iam))
+        }
+        Some("no-password-required") => {
+            if mode_passwords.is_some() || passwords.is_some() {
+                return Err(AwsError::invalid_combination(
+                    "no-password-required does not take passwords.",
+                ));
+            }
+            Ok(Some(UserAuth::NoPassword))
+        }
+        Some(other) => Err(AwsError::invalid_value(format!(
+            "Invalid AuthenticationMode.Type {other:?}: use password, no-password-required or iam."
+        ))),
+        None => match (passwords, no_password) {
+            (Some(_), Some(true)) => Err(AwsError::invalid_combination(
+                "Passwords cannot be given when NoPasswordRequired is true.",
+            )),
+            (Some(ps), _) => check(ps).map(Some),
+            (None, Some(true)) => Ok(Some(UserAuth::NoPassword)),
+            (None, _) => Ok(None),
+        },
+    }
+}
+
+fn user_xml(region: &Region, u: &User) -> Vec<El> {
+    u.xml_fields(&region.groups_of_user(&u.id))
+}
+
+pub fn create_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let id = model::resource_id("UserId", p.required("UserId")?)?;
+    let name = p.required("UserName")?.to_owned();
+    if name.is_empty() {
+        return Err(AwsError::invalid_value("UserName must not be empty."));
+    }
+    let engine = Engine::parse(p.required("Engine")?)?;
+    let access_string = p.required("AccessString")?.to_owned();
+    model::access_string(&access_string)?;
+    let auth = user_auth(p, &id, &name)?.ok_or_else(|| {
+        AwsError::invalid_combination(
+            "No password was given: set Passwords, NoPasswordRequired=true or AuthenticationMode.",
+        )
+    })?;
+    let tag_list = tags(p)?;
+    let incarnation = ctx.shared.next_id();
+    ctx.with_region(|region| {
+        if region.users.contains_key(&id) {
+            return Err(AwsError::new(
+                "UserAlreadyExists",
+                400,
+                format!("User {id} already exists."),
+            ));
+        }
+        if region.users.len() >= MAX_USERS {
+            return Err(AwsError::new(
+                "UserQuotaExceeded",
+                400,
+                format!("At most {MAX_USERS} users per region."),
+            ));
+        }
+        let user = User {
+            id: id.clone(),
+            arn: ctx.arn("user", &id),
+            status: "active",
+            spec: UserSpec {
+                name,
+                engine,
+                access_string,
+                auth,
+            },
+            pending: None,
+            tags: tag_list,
+            incarnation,
+        };
+        let out = user_xml(region, &user);
+        region.users.insert(id, user);
+        Ok(out)
+    })
+}
+
+pub fn describe_users(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let (size, after) = page_args(p)?;
+    let engine = p.get("Engine").map(Engine::parse).transpose()?;
+    let mut id_filter: Option<Vec<String>> = None;
+    for f in p.structs("Filters", "member") {
+        let name = f.required("Name")?;
+        if name != "UserId" {
+            return Err(AwsError::invalid_value(format!(
+                "Invalid filter name {name:?}: only UserId is supported."
+            )));
+        }
+        id_filter = Some(
+            f.list("Values", "member")
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.to_ascii_lowercase())
+                .collect(),
+        );
+    }
+    ctx.with_region(|region| {
+        if let Some(id) = p.get("UserId") {
+            let id = id.to_ascii_lowercase();
+            let u = region
+                .users
+                .get(&id)
+                .ok_or_else(|| AwsError::user_not_found(&id))?;
+            return Ok(vec![El::node(
+                "Users",
+                vec![El::node("member", user_xml(region, u))],
+            )]);
+        }
+        let keep = |u: &User| {
+            engine.is_none_or(|e| u.spec.engine == e)
+                && id_filter.as_ref().is_none_or(|ids| ids.contains(&u.id))
+        };
+        let (page, next) = paged(&region.users, after.as_deref(), size, keep);
+        let members = page
+            .into_iter()
+            .map(|u| El::node("member", user_xml(region, u)))
+            .collect();
+        let mut out = vec![El::node("Users", members)];
+        if let Some(m) = next {
+            out.push(El::text("Marker", m));
+        }
+        Ok(out)
+    })
+}
+
+fn active_user<'a>(
+    region: &'a mut Region,
+    raw_id: &str,
+    verb: &str,
+) -> Result<&'a mut User, AwsError> {
+    let id = raw_id.to_ascii_lowercase();
+    if id == "default" {
+        return Err(AwsError::invalid_value(format!(
+            "The default user cannot be {verb}."
+        )));
+    }
+    let u = region
+        .users
+        .get_mut(&id)
+        .ok_or_else(|| AwsError::user_not_found(&id))?;
+    if u.status != "active" {
+        return Err(AwsError::new(
+            "InvalidUserState",
+            400,
+            format!("User {id} is not in active state."),
+        ));
+    }
+    Ok(u)
+}
+
+pub fn modify_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let raw_id = p.required("UserId")?;
+    let provisioned = ctx.shared.provisioning();
+    let (out, id, incarnation) = ctx.with_region(|region| {
+        let u = active_user(region, raw_id, "modified")?;
+        let mut next = u.spec.clone();
+        if let Some(a) = p.get("AccessString") {
+            model::access_string(a)?;
+            next.access_string = a.to_owned();
+        }
+        if let Some(a) = p.get("AppendAccessString") {
+            model::access_string(a)?;
+            next.access_string = format!("{} {a}", next.access_string);
+        }
+        if let Some(e) = p.get("Engine") {
+            next.engine = Engine::parse(e)?;
+        }
+        if let Some(auth) = user_auth(p, &u.id, &u.spec.name)? {
+            next.auth = auth;
+        }
+        if next == u.spec {
+            return Err(AwsError::invalid_combination(
+                "No modifications were requested.",
+            ));
+        }
+        u.status = "modifying";
+        u.pending = Some(next);
+        let (id, incarnation) = (u.id.clone(), u.incarnation);
+        let u = region.users.get(&id).expect("user exists");
+        Ok::<_, AwsError>((user_xml(region, u), id, incarnation))
+    })?;
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let updates = {
+            let mut aws = shared.aws.lock().expect("aws lock");
+            let Some(region) = aws.regions.get_mut(&region_name) else {
+                return;
+            };
+            let Some(u) = region
+                .users
+                .get_mut(&id)
+                .filter(|u| u.incarnation == incarnation && u.status == "modifying")
+            else {
+                return;
+            };
+            if let Some(next) = u.pending.take() {
+                u.spec = next;
+            }
+            acl_updates(region)
+        };
+        // New passwords take effect in Redis before the user shows `active` again.
+        apply_acls(&shared, updates).await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(u) = aws
+            .regions
+            .get_mut(&region_name)
+            .and_then(|r| r.users.get_mut(&id))
+            && u.incarnation == incarnation
+        {
+            u.status = "active";
+        }
+    });
+    Ok(out)
+}
+
+pub fn delete_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let raw_id = p.required("UserId")?;
+    let provisioned = ctx.shared.provisioning();
+    let (out, id, incarnation) = ctx.with_region(|region| {
+        let (id, name) = {
+            let u = active_user(region, raw_id, "deleted")?;
+            (u.id.clone(), u.spec.name.clone())
+        };
+        if name == "default" && !region.groups_of_user(&id).is_empty() {
+            return Err(AwsError::new(
+                "DefaultUserAssociatedToUserGroup",
+                400,
+                format!(
+                    "User {id} is the default user of a user group; remove it from the group first."
+                ),
+            ));
+        }
+        let out = {
+            let u = region.users.get(&id).expect("user exists");
+            let mut x = user_xml(region, u);
+            x[2] = El::text("Status", "deleting");
+            x
+        };
+        let u = region.users.get_mut(&id).expect("user exists");
+        u.status = "deleting";
+        Ok::<_, AwsError>((out, id, u.incarnation))
+    })?;
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let updates = {
+            let mut aws = shared.aws.lock().expect("aws lock");
+            let Some(region) = aws.regions.get_mut(&region_name) else {
+                return;
+            };
+            if region
+                .users
+                .get(&id)
+                .is_none_or(|u| u.incarnation != incarnation)
+            {
+                return;
+            }
+            region.users.remove(&id);
+            for g in region.groups.values_mut() {
+                g.user_ids.retain(|u| *u != id);
+            }
+            acl_updates(region)
+        };
+        apply_acls(&shared, updates).await;
+    });
+    Ok(out)
+}
+
+/// Checks a prospective group membership: users exist, names are unique, the default user rule.
+fn check_members(region: &Region, engine: Engine, ids: &[String]) -> Result<(), AwsError> {
+    if ids.len() > MAX_USERS_PER_GROUP {
+        return Err(AwsError::invalid_value(format!(
+            "A user group can have at most {MAX_USERS_PER_GROUP} users."
+        )));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for id in ids {
+        let u = region
+            .users
+            .get(id)
+            .ok_or_else(|| AwsError::user_not_found(id))?;
+        if u.status == "deleting" {
+            return Err(AwsError::new(
+                "InvalidUserState",
+                400,
+                format!("User {id} is not in active state."),
+            ));
+        }
+        if names.contains(&u.spec.name.as_str()) {
+            return Err(AwsError::new(
+                "DuplicateUserName",
+                400,
+                format!(
+                    "More than one user in the group has the user name {}.",
+                    u.spec.name
+                ),
+            ));
+        }
+        if engine == Engine::Valkey && u.spec.auth == UserAuth::NoPassword {
+            return Err(AwsError::invalid_value(format!(
+                "User {id} has no password; valkey user groups accept only password or IAM users."
+            )));
+        }
+        names.push(&u.spec.name);
+    }
+    if engine == Engine::Redis && !names.contains(&"default") {
+        return Err(AwsError::new(
+            "DefaultUserRequired",
+            400,
+            "A user group for the redis engine must contain a user with the user name default.",
+        ));
+    }
+    Ok(())
+}
+
+fn group_xml(region: &Region, g: &UserGroup) -> Vec<El> {
+    g.xml_fields(&region.rgs_of_group(&g.id))
+}
+
+pub fn create_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let id = model::resource_id("UserGroupId", p.required("UserGroupId")?)?;
+    let engine = Engine::parse(p.required("Engine")?)?;
+    let user_ids: Vec<String> = match p.list("UserIds", "member") {
+        Some(ids) if ids.is_empty() => {
+            return Err(AwsError::invalid_value(
+                "UserIds must contain at least one user.",
+            ));
+        }
+        Some(ids) => ids.iter().map(|u| u.to_ascii_lowercase()).collect(),
+        None => Vec::new(),
+    };
+    let tag_list = tags(p)?;
+    let incarnation = ctx.shared.next_id();
+    let provisioned = ctx.shared.provisioning();
+    let out = ctx.with_region(|region| {
+        if region.groups.contains_key(&id) {
+            return Err(AwsError::new(
+                "UserGroupAlreadyExists",
+                400,
+                format!("User group {id} already exists."),
+            ));
+        }
+        if region.groups.len() >= MAX_USER_GROUPS {
+            return Err(AwsError::new(
+                "UserGroupQuotaExceeded",
+                400,
+                format!("At most {MAX_USER_GROUPS} user groups per region."),
+            ));
+        }
+        check_members(region, engine, &user_ids)?;
+        let g = UserGroup {
+            id: id.clone(),
+            arn: ctx.arn("usergroup", &id),
+            status: "creating",
+            engine,
+            user_ids,
+            pending: None,
+            tags: tag_list,
+            incarnation,
+        };
+        let out = group_xml(region, &g);
+        region.groups.insert(id.clone(), g);
+        Ok(out)
+    })?;
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(g) = aws
+            .regions
+            .get_mut(&region_name)
+            .and_then(|r| r.groups.get_mut(&id))
+            && g.incarnation == incarnation
+            && g.status == "creating"
+        {
+            g.status = "active";
+        }
+    });
+    Ok(out)
+}
+
+pub fn describe_user_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let (size, after) = page_args(p)?;
+    ctx.with_region(|region| {
+        if let Some(id) = p.get("UserGroupId") {
+            let id = id.to_ascii_lowercase();
+            let g = region
+                .groups
+                .get(&id)
+                .ok_or_else(|| AwsError::user_group_not_found(&id))?;
+            return Ok(vec![El::node(
+                "UserGroups",
+                vec![El::node("member", group_xml(region, g))],
+            )]);
+        }
+        let (page, next) = paged(&region.groups, after.as_deref(), size, |_| true);
+        let members = page
+            .into_iter()
+            .map(|g| El::node("member", group_xml(region, g)))
+            .collect();
+        let mut out = vec![El::node("UserGroups", members)];
+        if let Some(m) = next {
+            out.push(El::text("Marker", m));
+        }
+        Ok(out)
+    })
+}
+
+fn active_group<'a>(region: &'a mut Region, p: &Params) -> Result<&'a mut UserGroup, AwsError> {
+    let id = p.required("UserGroupId")?.to_ascii_lowercase();
+    let g = region
+        .groups
+        .get_mut(&id)
+        .ok_or_else(|| AwsError::user_group_not_found(&id))?;
+    if g.status != "active" {
+        return Err(AwsError::new(
+            "InvalidUserGroupState",
+            400,
+            format!("User group {id} is not in active state."),
+        ));
+    }
+    Ok(g)
+}
+
+pub fn modify_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let lower = |v: Option<Vec<String>>| {
+        v.map(|ids| {
+            ids.iter()
+                .map(|u| u.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+    };
+    let add = lower(p.list("UserIdsToAdd", "member"));
+    let remove = lower(p.list("UserIdsToRemove", "member"));
+    if add.as_ref().is_some_and(Vec::is_empty) || remove.as_ref().is_some_and(Vec::is_empty) {
+        return Err(AwsError::invalid_value(
+            "UserIdsToAdd and UserIdsToRemove must name at least one user when given.",
+        ));
+    }
+    let (add, remove) = (add.unwrap_or_default(), remove.unwrap_or_default());
+    if let Some(e) = p.get("Engine") {
+        Engine::parse(e)?;
+    }
+    if add.is_empty() && remove.is_empty() {
+        return Err(AwsError::invalid_combination(
+            "No modifications were requested.",
+        ));
+    }
+    let provisioned = ctx.shared.provisioning();
+    let (out, id, incarnation) = ctx.with_region(|region| {
+        let (id, engine, mut members) = {
+            let g = active_group(region, p)?;
+            (g.id.clone(), g.engine, g.user_ids.clone())
+        };
+        for u in &remove {
+            if !members.contains(u) {
+                return Err(AwsError::invalid_value(format!(
+                    "User {u} is not a member of user group {id}."
+                )));
+            }
+            members.retain(|m| m != u);
+        }
+        for u in &add {
+            if members.contains(u) {
+                return Err(AwsError::invalid_value(format!(
+                    "User {u} is already a member of user group {id}."
+                )));
+            }
+            members.push(u.clone());
+        }
+        check_members(region, engine, &members)?;
+        let g = region.groups.get_mut(&id).expect("group exists");
+        g.status = "modifying";
+        g.pending = Some((add.clone(), remove.clone()));
+        let incarnation = g.incarnation;
+        let g = region.groups.get(&id).expect("group exists");
+        Ok::<_, AwsError>((group_xml(region, g), id, incarnation))
+    })?;
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let updates = {
+            let mut aws = shared.aws.lock().expect("aws lock");
+            let Some(region) = aws.regions.get_mut(&region_name) else {
+                return;
+            };
+            let Some(g) = region
+                .groups
+                .get_mut(&id)
+                .filter(|g| g.incarnation == incarnation && g.status == "modifying")
+            else {
+                return;
+            };
+            if let Some((add, remove)) = g.pending.take() {
+                g.user_ids.retain(|u| !remove.contains(u));
+                for u in add {
+                    if !g.user_ids.contains(&u) {
+                        g.user_ids.push(u);
+                    }
+                }
+            }
+            acl_updates(region)
+        };
+        apply_acls(&shared, updates).await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(g) = aws
+            .regions
+            .get_mut(&region_name)
+            .and_then(|r| r.groups.get_mut(&id))
+            && g.incarnation == incarnation
+        {
+            g.status = "active";
+        }
+    });
+    Ok(out)
+}
+
+pub fn delete_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let provisioned = ctx.shared.provisioning();
+    let (out, id, incarnation) = ctx.with_region(|region| {
+        let id = active_group(region, p)?.id.clone();
+        let attached = region.rgs_of_group(&id);
+        if !attached.is_empty() {
+            return Err(AwsError::new(
+                "InvalidUserGroupState",
+                400,
+                format!("User group {id} is associated with replication group(s) {}; disassociate it first.", attached.join(", ")),
+            ));
+        }
+        let g = region.groups.get_mut(&id).expect("group exists");
+        g.status = "deleting";
+        let incarnation = g.incarnation;
+        let g = region.groups.get(&id).expect("group exists");
+        Ok::<_, AwsError>((group_xml(region, g), id, incarnation))
+    })?;
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(region) = aws.regions.get_mut(&region_name)
+            && region
+                .groups
+                .get(&id)
+                .is_some_and(|g| g.incarnation == incarnation)
+        {
+            region.groups.remove(&id);
+        }
+    });
+    Ok(out)
+}
+
+/// The tag list of the resource an ARN names.
+fn tagged<'a>(ctx: &Ctx, region: &'a mut Region, arn: &str) -> Result<&'a mut Tags, AwsError> {
+    let invalid = || AwsError::new("InvalidARN", 400, format!("Invalid ARN: {arn}"));
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let [
+        "arn",
+        partition,
+        "elasticache",
+        arn_region,
+        account,
+        kind,
+        id,
+    ] = parts.as_slice()
+    else {
+        return Err(invalid());
+    };
+    if !partition.starts_with("aws") || *arn_region != ctx.region {
+        return Err(invalid());
+    }
+    let foreign = *account != ctx.account();
+    let id = id.to_ascii_lowercase();
+    match *kind {
+        "replicationgroup" => {
+            let rg = region
+                .rgs
+                .get_mut(&id)
+                .filter(|_| !foreign)
+                .ok_or_else(|| AwsError::rg_not_found(&id))?;
+            if matches!(rg.status, "creating" | "deleting") {
+                return Err(AwsError::rg_state(&id, rg.status));
+            }
+            Ok(&mut rg.tags)
+        }
+        "user" => region
+            .users
+            .get_mut(&id)
+            .filter(|_| !foreign)
+            .map(|u| &mut u.tags)
+            .ok_or_else(|| AwsError::user_not_found(&id)),
+        "usergroup" => region
+            .groups
+            .get_mut(&id)
+            .filter(|_| !foreign)
+            .map(|g| &mut g.tags)
+            .ok_or_else(|| AwsError::user_group_not_found(&id)),
+        "cluster" => Err(AwsError::new(
+            "CacheClusterNotFound",
+            404,
+            format!("CacheCluster {id} not found."),
+        )),
+        _ => Err(invalid()),
+    }
+}
+
+pub fn list_tags(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let arn = p.required("ResourceName")?;
+    ctx.with_region(|region| Ok(vec![tags_xml(tagged(ctx, region, arn)?)]))
+}
+
+pub fn add_tags(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let arn = p.required("ResourceName")?;
+    let new = tags(p)?;
+    if new.is_empty() {
+        return Err(AwsError::missing("Tags"));
+    }
+    ctx.with_region(|region| {
+        let t = tagged(ctx, region, arn)?;
+        let mut merged = t.clone();
+        for (k, v) in new {
+            match merged.iter_mut().find(|(ek, _)| *ek == k) {
+                Some(e) => e.1 = v,
+                None => merged.push((k, v)),
+            }
+        }
+        if merged.len() > MAX_TAGS {
+            return Err(AwsError::new(
+                "TagQuotaPerResourceExceeded",
+                400,
+                format!("A resource can have at most {MAX_TAGS} tags."),
+            ));
+        }
+        *t = merged;
+        Ok(vec![tags_xml(t)])
+    })
+}
+
+pub fn remove_tags(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let arn = p.required("ResourceName")?;
+    let keys = p
+        .list("TagKeys", "member")
+        .ok_or_else(|| AwsError::missing("TagKeys"))?;
+    ctx.with_region(|region| {
+        let t = tagged(ctx, region, arn)?;
+        if let Some(k) = keys.iter().find(|k| !t.iter().any(|(ek, _)| ek == *k)) {
+            return Err(AwsError::new(
+                "TagNotFound",
+                404,
+                format!("Tag with key {k} not found."),
+            ));
+        }
+        t.retain(|(k, _)| !keys.contains(k));
+        Ok(vec![tags_xml(t)])
+    })
+}

@@ -1,0 +1,208 @@
+//! The AWS side: the ElastiCache Query API (`POST /`, `Version=2015-02-02`), partitioned by the region of
+//! each request's SigV4 credential scope, and the data-plane rule for IAM-authenticated users.
+
+mod actions;
+pub mod error;
+pub mod model;
+pub mod params;
+pub mod sigv4;
+pub mod xml;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::counters::{Api, OK};
+use crate::dataplane::Decision;
+use crate::faults::Injected;
+use crate::sim::Shared;
+use actions::Ctx;
+use error::AwsError;
+use model::Region;
+use params::Params;
+
+pub const API_VERSION: &str = "2015-02-02";
+
+/// Every (region) of the simulator's one account.
+#[derive(Debug, Default)]
+pub struct AwsState {
+    pub regions: BTreeMap<String, Region>,
+}
+
+type Handler = fn(&Ctx, &Params) -> Result<Vec<xml::El>, AwsError>;
+
+fn handler(action: &str) -> Option<Handler> {
+    Some(match action {
+        "CreateReplicationGroup" => actions::create_replication_group,
+        "DescribeReplicationGroups" => actions::describe_replication_groups,
+        "ModifyReplicationGroup" => actions::modify_replication_group,
+        "ModifyReplicationGroupShardConfiguration" => actions::modify_shard_configuration,
+        "IncreaseReplicaCount" => actions::increase_replica_count,
+        "DecreaseReplicaCount" => actions::decrease_replica_count,
+        "DeleteReplicationGroup" => actions::delete_replication_group,
+        "CreateUser" => actions::create_user,
+        "DescribeUsers" => actions::describe_users,
+        "ModifyUser" => actions::modify_user,
+        "DeleteUser" => actions::delete_user,
+        "CreateUserGroup" => actions::create_user_group,
+        "DescribeUserGroups" => actions::describe_user_groups,
+        "ModifyUserGroup" => actions::modify_user_group,
+        "DeleteUserGroup" => actions::delete_user_group,
+        "ListTagsForResource" => actions::list_tags,
+        "AddTagsToResource" => actions::add_tags,
+        "RemoveTagsFromResource" => actions::remove_tags,
+        _ => return None,
+    })
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    r
+}
+
+fn error_response(e: &AwsError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    xml_response(
+        status,
+        xml::error(e.kind(), e.code, &e.message, request_id),
+        request_id,
+    )
+}
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let p = Params::parse(body, query);
+    let action = p.get("Action").unwrap_or("").to_owned();
+    let operation = if handler(&action).is_some() {
+        action.as_str()
+    } else {
+        "(unknown)"
+    };
+    let verdict = shared.faults.verdict(operation);
+    if !verdict.latency.is_zero() {
+        tokio::time::sleep(verdict.latency).await;
+    }
+    let result = (|| {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let has_date = headers.contains_key("x-amz-date") || headers.contains_key(header::DATE);
+        let scope = sigv4::check_header(auth, has_date)?;
+        if action.is_empty() {
+            return Err(AwsError::new("MissingAction", 400, "Missing Action"));
+        }
+        let Some(h) = handler(&action) else {
+            return Err(AwsError::new(
+                "InvalidAction",
+                400,
+                format!("The action {action} is not valid for this web service."),
+            ));
+        };
+        match p.get("Version") {
+            Some(API_VERSION) => {}
+            None => return Err(AwsError::missing("Version")),
+            Some(v) => {
+                return Err(AwsError::new(
+                    "NoSuchVersion",
+                    400,
+                    format!(
+                        "The requested version ({v}) of service AmazonElastiCache does not exist"
+                    ),
+                ));
+            }
+        }
+        match verdict.injected {
+            Some(Injected::Throttled) => return Err(AwsError::throttling()),
+            Some(Injected::Unavailable) => return Err(AwsError::unavailable()),
+            None => {}
+        }
+        let ctx = Ctx {
+            shared: &shared,
+            region: &scope.region,
+        };
+        h(&ctx, &p)
+    })();
+    let (response, outcome) = match result {
+        Ok(els) => (
+            xml_response(
+                StatusCode::OK,
+                xml::response(&action, els, &request_id),
+                &request_id,
+            ),
+            OK,
+        ),
+        Err(e) => (error_response(&e, &request_id), e.code),
+    };
+    shared.counters.record(Api::Elasticache, operation, outcome);
+    response
+}
+
+/// The data-plane rule for a replication group: `AUTH <user> <token>` by an IAM user of an attached
+/// user group is checked here (SigV4 presigned `connect` URL, TLS only); other credentials go to Redis.
+pub fn decide(
+    shared: &Shared,
+    region: &str,
+    rg_id: &str,
+    user: Option<&str>,
+    password: &str,
+    tls: bool,
+) -> Decision {
+    let Some(user) = user else {
+        return Decision::PassThrough;
+    };
+    let user_id = {
+        let aws = shared.aws.lock().expect("aws lock");
+        let Some(region_state) = aws.regions.get(region) else {
+            return Decision::Reject;
+        };
+        let Some(rg) = region_state.rgs.get(rg_id) else {
+            return Decision::Reject;
+        };
+        match region_state.iam_user(&rg.spec, user) {
+            Some(u) => u.id.clone(),
+            None => return Decision::PassThrough,
+        }
+    };
+    if !tls {
+        tracing::info!(
+            replication_group = rg_id,
+            user,
+            "IAM authentication refused: the connection is not TLS"
+        );
+        return Decision::Reject;
+    }
+    let expected = sigv4::Expected {
+        cache: rg_id,
+        user_id: &user_id,
+        region,
+    };
+    let max = shared.tunables().aws_iam_token_max_lifetime;
+    match sigv4::verify_iam_token(
+        password,
+        &expected,
+        &shared.config.aws_credentials,
+        max,
+        SystemTime::now(),
+    ) {
+        Ok(()) => Decision::Internal {
+            user: user.to_owned(),
+        },
+        Err(e) => {
+            tracing::info!(replication_group = rg_id, user, reason = %e, "IAM auth token refused");
+            Decision::Reject
+        }
+    }
+}

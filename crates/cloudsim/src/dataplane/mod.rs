@@ -1,0 +1,452 @@
+//! The Redis data plane: one redis-server per ready cluster, behind a proxy that owns the endpoint port,
+//! terminates TLS with the simulator's CA and checks token credentials (see [`proxy`]).
+
+pub mod process;
+mod proxy;
+pub mod resp;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use rustls::ServerConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use process::{ADMIN_USER, RedisProcess, sha256_hex};
+
+use crate::util::random_secret;
+
+/// Which simulated cluster a backend serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BackendKey {
+    /// A Memorystore cluster, by full resource name.
+    Gcp(String),
+    /// An ElastiCache replication group.
+    Aws { region: String, id: String },
+}
+
+impl fmt::Display for BackendKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendKey::Gcp(name) => f.write_str(name),
+            BackendKey::Aws { region, id } => write!(f, "{region}/{id}"),
+        }
+    }
+}
+
+/// What the proxy does with an `AUTH`/`HELLO AUTH` credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// An ordinary password: Redis checks it against its ACL.
+    PassThrough,
+    /// A valid token: authenticate as this ACL user with the backend's internal password.
+    Internal { user: String },
+    /// An invalid token: Redis must answer WRONGPASS.
+    Reject,
+}
+
+/// The simulator's judgement of credentials presented to a cluster.
+pub trait Gate: Send + Sync {
+    fn decide(&self, key: &BackendKey, user: Option<&str>, password: &str, tls: bool) -> Decision;
+}
+
+/// Whether an endpoint speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Off,
+    /// Both plaintext and TLS (ElastiCache `TransitEncryptionMode=preferred`).
+    Preferred,
+    Required,
+}
+
+impl TlsMode {
+    fn to_u8(self) -> u8 {
+        match self {
+            TlsMode::Off => 0,
+            TlsMode::Preferred => 1,
+            TlsMode::Required => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => TlsMode::Preferred,
+            2 => TlsMode::Required,
+            _ => TlsMode::Off,
+        }
+    }
+}
+
+/// How an ACL user proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclAuth {
+    /// Any password (or none) is accepted.
+    NoPass,
+    /// One of these passwords.
+    Passwords(Vec<String>),
+    /// Only through the proxy, after it verified a token ([`Decision::Internal`]).
+    Token,
+}
+
+/// One ACL user as the simulator wants it in redis-server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AclUser {
+    pub name: String,
+    /// Rules applied after `reset`, e.g. `on ~* &* +@all` (no password rules).
+    pub rules: Vec<String>,
+    pub auth: AclAuth,
+}
+
+// Passwords never reach logs.
+impl fmt::Debug for AclUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AclUser")
+            .field("name", &self.name)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AclUser {
+    /// `default` with full access and no password: clusters without authentication.
+    pub fn open_default() -> Self {
+        Self {
+            name: "default".into(),
+            rules: full_access(),
+            auth: AclAuth::NoPass,
+        }
+    }
+}
+
+/// Commands managed services keep from customers (and that would let a client see or break the
+/// simulator's admin user), appended to every client user's rules.
+const RESTRICTED: [&str; 13] = [
+    "-acl|setuser",
+    "-acl|deluser",
+    "-acl|getuser",
+    "-acl|list",
+    "-acl|users",
+    "-acl|load",
+    "-acl|save",
+    "-acl|dryrun",
+    "-config|set",
+    "-config|rewrite",
+    "-shutdown",
+    "-debug",
+    "-module",
+];
+
+pub fn full_access() -> Vec<String> {
+    ["on", "~*", "&*", "+@all"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Starting,
+    Ready(PathBuf),
+    Failed,
+    Stopped,
+}
+
+struct BackendState {
+    desired: Vec<AclUser>,
+    process: Option<RedisProcess>,
+    stopped: bool,
+}
+
+/// One cluster's endpoint and the redis-server behind it.
+pub struct Backend {
+    key: BackendKey,
+    port: u16,
+    tls_mode: AtomicU8,
+    tls_config: Arc<ServerConfig>,
+    internal_secret: String,
+    gate: Weak<dyn Gate>,
+    state: tokio::sync::Mutex<BackendState>,
+    ready: watch::Sender<Readiness>,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Backend {
+    fn readiness(&self) -> Readiness {
+        self.ready.borrow().clone()
+    }
+
+    fn tls_mode(&self) -> TlsMode {
+        TlsMode::from_u8(self.tls_mode.load(Ordering::Relaxed))
+    }
+
+    async fn push_acl(
+        &self,
+        process: &RedisProcess,
+        desired: &[AclUser],
+    ) -> redis::RedisResult<()> {
+        let mut con = process.admin().await?;
+        for u in desired {
+            let mut cmd = redis::cmd("ACL");
+            cmd.arg("SETUSER").arg(&u.name).arg("reset");
+            for r in u.rules.iter().map(String::as_str).chain(RESTRICTED) {
+                cmd.arg(r);
+            }
+            match &u.auth {
+                AclAuth::NoPass => {
+                    cmd.arg("nopass");
+                }
+                AclAuth::Passwords(ps) => {
+                    for p in ps {
+                        cmd.arg(format!(">{p}"));
+                    }
+                }
+                AclAuth::Token => {
+                    cmd.arg(format!("#{}", sha256_hex(&self.internal_secret)));
+                }
+            }
+            if let Err(e) = cmd.query_async::<()>(&mut con).await {
+                tracing::warn!(cluster = %self.key, user = %u.name, error = %e, "redis refused an ACL user");
+            }
+        }
+        let existing: Vec<String> = redis::cmd("ACL").arg("USERS").query_async(&mut con).await?;
+        for name in existing {
+            if name == ADMIN_USER || desired.iter().any(|u| u.name == name) {
+                continue;
+            }
+            if name == "default" {
+                // The default user cannot be deleted; disabling it makes unauthenticated clients get NOAUTH.
+                redis::cmd("ACL")
+                    .arg("SETUSER")
+                    .arg("default")
+                    .arg("reset")
+                    .query_async::<()>(&mut con)
+                    .await?;
+            } else {
+                // Deleting a user also closes its connections, as ElastiCache does when a user leaves a group.
+                redis::cmd("ACL")
+                    .arg("DELUSER")
+                    .arg(&name)
+                    .query_async::<()>(&mut con)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a newly provisioned backend needs.
+#[derive(Debug, Clone)]
+pub struct BackendSpec {
+    pub tls: TlsMode,
+    /// Run redis-server in cluster mode (all slots on one node).
+    pub cluster: bool,
+    pub acl: Vec<AclUser>,
+}
+
+/// Status of a backend for the admin debug listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub port: u16,
+    pub readiness: Readiness,
+}
+
+pub struct DataPlane {
+    redis_binary: Option<PathBuf>,
+    cluster_mode: bool,
+    tls: Arc<ServerConfig>,
+    gate: Weak<dyn Gate>,
+    backends: Mutex<HashMap<BackendKey, Arc<Backend>>>,
+}
+
+impl DataPlane {
+    /// `redis_binary: None` runs without Redis processes (endpoints are reported, nothing listens).
+    pub fn new(
+        redis_binary: Option<PathBuf>,
+        cluster_mode: bool,
+        tls: Arc<ServerConfig>,
+        gate: Weak<dyn Gate>,
+    ) -> Self {
+        Self {
+            redis_binary,
+            cluster_mode,
+            tls,
+            gate,
+            backends: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.redis_binary.is_some()
+    }
+
+    /// Binds the endpoint now and starts redis-server in the background. Returns the endpoint port, or
+    /// `None` when the data plane is disabled.
+    pub fn provision(&self, key: BackendKey, spec: BackendSpec) -> std::io::Result<Option<u16>> {
+        let Some(binary) = self.redis_binary.clone() else {
+            return Ok(None);
+        };
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        std_listener.set_nonblocking(true)?;
+        let port = std_listener.local_addr()?.port();
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let (ready, _) = watch::channel(Readiness::Starting);
+        let backend = Arc::new(Backend {
+            key: key.clone(),
+            port,
+            tls_mode: AtomicU8::new(spec.tls.to_u8()),
+            tls_config: self.tls.clone(),
+            internal_secret: random_secret(32),
+            gate: self.gate.clone(),
+            state: tokio::sync::Mutex::new(BackendState {
+                desired: spec.acl,
+                process: None,
+                stopped: false,
+            }),
+            ready,
+            accept: Mutex::new(None),
+        });
+        *backend.accept.lock().expect("accept lock") =
+            Some(tokio::spawn(proxy::accept_loop(listener, backend.clone())));
+        let previous = self
+            .backends
+            .lock()
+            .expect("backends lock")
+            .insert(key, backend.clone());
+        if let Some(old) = previous {
+            tokio::spawn(stop_backend(old));
+        }
+        let cluster = (spec.cluster && self.cluster_mode).then_some(port);
+        tokio::spawn(async move {
+            let started = RedisProcess::launch(&binary, cluster).await;
+            let mut state = backend.state.lock().await;
+            match started {
+                Ok(p) if state.stopped => p.stop().await,
+                Ok(p) => {
+                    if let Err(e) = backend.push_acl(&p, &state.desired).await {
+                        tracing::error!(cluster = %backend.key, error = %e, "could not set the Redis ACL");
+                    }
+                    let socket = p.socket().to_path_buf();
+                    state.process = Some(p);
+                    backend.ready.send_replace(Readiness::Ready(socket));
+                    tracing::info!(cluster = %backend.key, port, "redis-server ready");
+                }
+                Err(e) => {
+                    tracing::error!(cluster = %backend.key, error = format!("{e:#}"), "could not start redis-server");
+                    backend.ready.send_replace(Readiness::Failed);
+                }
+            }
+        });
+        Ok(Some(port))
+    }
+
+    fn get(&self, key: &BackendKey) -> Option<Arc<Backend>> {
+        self.backends
+            .lock()
+            .expect("backends lock")
+            .get(key)
+            .cloned()
+    }
+
+    /// Waits until the backend serves clients (or failed to start). Returns false if it is not serving.
+    pub async fn wait_ready(&self, key: &BackendKey) -> bool {
+        let Some(b) = self.get(key) else { return false };
+        let mut rx = b.ready.subscribe();
+        let r = rx
+            .wait_for(|r| *r != Readiness::Starting)
+            .await
+            .map(|r| r.clone());
+        matches!(r, Ok(Readiness::Ready(_)))
+    }
+
+    /// Replaces the backend's ACL users; returns once redis-server applied them (or will on start).
+    pub async fn set_acl(&self, key: &BackendKey, acl: Vec<AclUser>) {
+        let Some(b) = self.get(key) else { return };
+        let mut state = b.state.lock().await;
+        if state.desired == acl {
+            return;
+        }
+        state.desired = acl;
+        if let Some(p) = &state.process
+            && let Err(e) = b.push_acl(p, &state.desired).await
+        {
+            tracing::error!(cluster = %b.key, error = %e, "could not update the Redis ACL");
+        }
+    }
+
+    pub fn set_tls(&self, key: &BackendKey, mode: TlsMode) {
+        if let Some(b) = self.get(key) {
+            b.tls_mode.store(mode.to_u8(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn status(&self, key: &BackendKey) -> Option<BackendStatus> {
+        let b = self.get(key)?;
+        Some(BackendStatus {
+            port: b.port,
+            readiness: b.readiness(),
+        })
+    }
+
+    /// Closes the endpoint and stops redis-server.
+    pub async fn stop(&self, key: &BackendKey) {
+        let b = self.backends.lock().expect("backends lock").remove(key);
+        if let Some(b) = b {
+            stop_backend(b).await;
+        }
+    }
+
+    /// Synchronous teardown (from `Drop`): closes endpoints and drops process handles, which makes each
+    /// redis-server's watchdog terminate it.
+    pub fn kill_all_now(&self) {
+        let all: Vec<Arc<Backend>> = self
+            .backends
+            .lock()
+            .expect("backends lock")
+            .drain()
+            .map(|(_, b)| b)
+            .collect();
+        for b in all {
+            if let Some(task) = b.accept.lock().expect("accept lock").take() {
+                task.abort();
+            }
+            if let Ok(mut state) = b.state.try_lock() {
+                state.stopped = true;
+                state.process.take();
+            }
+            b.ready.send_replace(Readiness::Stopped);
+        }
+    }
+
+    pub async fn stop_all(&self) {
+        let all: Vec<Arc<Backend>> = self
+            .backends
+            .lock()
+            .expect("backends lock")
+            .drain()
+            .map(|(_, b)| b)
+            .collect();
+        for b in all {
+            stop_backend(b).await;
+        }
+    }
+}
+
+async fn stop_backend(b: Arc<Backend>) {
+    if let Some(task) = b.accept.lock().expect("accept lock").take() {
+        task.abort();
+    }
+    let process = {
+        let mut state = b.state.lock().await;
+        state.stopped = true;
+        state.process.take()
+    };
+    b.ready.send_replace(Readiness::Stopped);
+    if let Some(p) = process {
+        p.stop().await;
+        tracing::info!(cluster = %b.key, "redis-server stopped");
+    }
+}

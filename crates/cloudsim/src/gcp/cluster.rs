@@ -1,0 +1,962 @@
+//! The Memorystore for Redis Cluster `Cluster` resource: names, enums, what a request may set, and the JSON
+//! the real API returns.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::error::RpcError;
+use super::protojson::{Obj, ProtoEnum, camel_case, proto_enum};
+use crate::util::rfc3339_micros;
+
+proto_enum!(NodeType, "google.cloud.redis.cluster.v1.NodeType", {
+    NODE_TYPE_UNSPECIFIED = 0,
+    REDIS_SHARED_CORE_NANO = 1,
+    REDIS_HIGHMEM_MEDIUM = 2,
+    REDIS_HIGHMEM_XLARGE = 3,
+    REDIS_STANDARD_SMALL = 4,
+});
+
+impl NodeType {
+    /// Node capacity in tenths of a GB (docs: 1.4, 13, 58, 6.5 GB).
+    fn capacity_tenths_gb(self) -> i64 {
+        match self {
+            NodeType::REDIS_SHARED_CORE_NANO => 14,
+            NodeType::REDIS_STANDARD_SMALL => 65,
+            NodeType::REDIS_HIGHMEM_MEDIUM | NodeType::NODE_TYPE_UNSPECIFIED => 130,
+            NodeType::REDIS_HIGHMEM_XLARGE => 580,
+        }
+    }
+}
+
+proto_enum!(State, "google.cloud.redis.cluster.v1.Cluster.State", {
+    STATE_UNSPECIFIED = 0,
+    CREATING = 1,
+    ACTIVE = 2,
+    UPDATING = 3,
+    DELETING = 4,
+});
+
+proto_enum!(AuthorizationMode, "google.cloud.redis.cluster.v1.AuthorizationMode", {
+    AUTH_MODE_UNSPECIFIED = 0,
+    AUTH_MODE_IAM_AUTH = 1,
+    AUTH_MODE_DISABLED = 2,
+});
+
+proto_enum!(TransitEncryptionMode, "google.cloud.redis.cluster.v1.TransitEncryptionMode", {
+    TRANSIT_ENCRYPTION_MODE_UNSPECIFIED = 0,
+    TRANSIT_ENCRYPTION_MODE_DISABLED = 1,
+    TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION = 2,
+});
+
+proto_enum!(PersistenceMode, "google.cloud.redis.cluster.v1.ClusterPersistenceConfig.PersistenceMode", {
+    PERSISTENCE_MODE_UNSPECIFIED = 0,
+    DISABLED = 1,
+    RDB = 2,
+    AOF = 3,
+});
+
+proto_enum!(SnapshotPeriod, "google.cloud.redis.cluster.v1.ClusterPersistenceConfig.RDBConfig.SnapshotPeriod", {
+    SNAPSHOT_PERIOD_UNSPECIFIED = 0,
+    ONE_HOUR = 1,
+    SIX_HOURS = 2,
+    TWELVE_HOURS = 3,
+    TWENTY_FOUR_HOURS = 4,
+});
+
+proto_enum!(AppendFsync, "google.cloud.redis.cluster.v1.ClusterPersistenceConfig.AOFConfig.AppendFsync", {
+    APPEND_FSYNC_UNSPECIFIED = 0,
+    NO = 1,
+    EVERYSEC = 2,
+    ALWAYS = 3,
+});
+
+proto_enum!(ZoneDistributionMode, "google.cloud.redis.cluster.v1.ZoneDistributionConfig.ZoneDistributionMode", {
+    ZONE_DISTRIBUTION_MODE_UNSPECIFIED = 0,
+    MULTI_ZONE = 1,
+    SINGLE_ZONE = 2,
+});
+
+proto_enum!(ConnectionType, "google.cloud.redis.cluster.v1.ConnectionType", {
+    CONNECTION_TYPE_UNSPECIFIED = 0,
+    CONNECTION_TYPE_DISCOVERY = 1,
+    CONNECTION_TYPE_PRIMARY = 2,
+    CONNECTION_TYPE_READER = 3,
+});
+
+proto_enum!(PscConnectionStatus, "google.cloud.redis.cluster.v1.PscConnectionStatus", {
+    PSC_CONNECTION_STATUS_UNSPECIFIED = 0,
+    PSC_CONNECTION_STATUS_ACTIVE = 1,
+    PSC_CONNECTION_STATUS_NOT_FOUND = 2,
+});
+
+/// Replicas per shard the service allows.
+const MAX_REPLICAS: i32 = 2;
+/// Largest shard count the simulator accepts (the real per-node-type limits are not documented in the API).
+const MAX_SHARDS: i32 = 250;
+/// `redisConfigs` keys gcloud offers (SDK 528).
+const REDIS_CONFIG_KEYS: &[&str] = &[
+    "maxmemory-clients",
+    "maxmemory",
+    "maxmemory-policy",
+    "notify-keyspace-events",
+    "slowlog-log-slower-than",
+    "maxclients",
+];
+
+/// Checks a project or location segment of a resource name.
+fn check_segment(what: &str, s: &str) -> Result<(), RpcError> {
+    if s.is_empty() || s.contains(['/', ' ']) {
+        return Err(RpcError::invalid(format!(
+            "Invalid {what} {s:?} in resource name"
+        )));
+    }
+    Ok(())
+}
+
+/// `projects/{project}/locations/{location}` — the parent of clusters and operations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocationName {
+    pub project: String,
+    /// A region, or `-` for "all regions" (list only).
+    pub location: String,
+}
+
+impl LocationName {
+    pub fn new(project: &str, location: &str) -> Result<Self, RpcError> {
+        check_segment("project", project)?;
+        check_segment("location", location)?;
+        Ok(Self {
+            project: project.to_owned(),
+            location: location.to_owned(),
+        })
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        self.location == "-"
+    }
+
+    /// Prefix shared by every cluster name in this location (or project, for `-`).
+    pub fn cluster_prefix(&self) -> String {
+        if self.is_wildcard() {
+            format!("projects/{}/locations/", self.project)
+        } else {
+            format!("{self}/clusters/")
+        }
+    }
+}
+
+impl fmt::Display for LocationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "projects/{}/locations/{}", self.project, self.location)
+    }
+}
+
+/// `projects/{project}/locations/{location}/clusters/{cluster}` with a valid cluster id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterName {
+    pub parent: LocationName,
+    pub cluster: String,
+}
+
+impl ClusterName {
+    pub fn new(parent: LocationName, cluster_id: &str) -> Result<Self, RpcError> {
+        validate_cluster_id(cluster_id)?;
+        if parent.is_wildcard() {
+            return Err(RpcError::invalid(
+                "A specific location is required; '-' is only valid when listing",
+            ));
+        }
+        Ok(Self {
+            parent,
+            cluster: cluster_id.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/clusters/{}", self.parent, self.cluster)
+    }
+}
+
+/// 1–63 characters: lowercase letters, digits, hyphens; starts with a letter; ends with a letter or digit.
+pub fn validate_cluster_id(id: &str) -> Result<(), RpcError> {
+    let bytes = id.as_bytes();
+    let ok = (1..=63).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(RpcError::bad_field(
+            "cluster_id",
+            format!(
+                "Invalid cluster_id {id:?}: it must be 1 to 63 characters long, contain only lowercase letters, \
+                 digits and hyphens, start with a lowercase letter and end with a lowercase letter or digit"
+            ),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RdbConfig {
+    pub period: SnapshotPeriod,
+    pub start_time: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistenceConfig {
+    pub mode: PersistenceMode,
+    pub rdb: Option<RdbConfig>,
+    pub aof: Option<AppendFsync>,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        Self {
+            mode: PersistenceMode::DISABLED,
+            rdb: None,
+            aof: None,
+        }
+    }
+}
+
+impl PersistenceConfig {
+    fn parse(mut o: Obj) -> Result<Self, RpcError> {
+        let mode = o.enumeration::<PersistenceMode>("mode")?;
+        let rdb = o
+            .object("rdbConfig")?
+            .map(|mut r| {
+                let period = r.enumeration::<SnapshotPeriod>("rdbSnapshotPeriod")?;
+                let start_time = r.string("rdbSnapshotStartTime")?;
+                r.finish()?;
+                Ok::<_, RpcError>(RdbConfig {
+                    period: period
+                        .filter(|p| *p != SnapshotPeriod::SNAPSHOT_PERIOD_UNSPECIFIED)
+                        .unwrap_or(SnapshotPeriod::ONE_HOUR),
+                    start_time,
+                })
+            })
+            .transpose()?;
+        let aof = o
+            .object("aofConfig")?
+            .map(|mut a| {
+                let f = a.enumeration::<AppendFsync>("appendFsync")?;
+                a.finish()?;
+                Ok::<_, RpcError>(
+                    f.filter(|f| *f != AppendFsync::APPEND_FSYNC_UNSPECIFIED)
+                        .unwrap_or(AppendFsync::EVERYSEC),
+                )
+            })
+            .transpose()?;
+        o.finish()?;
+        if rdb.is_some() && aof.is_some() {
+            return Err(RpcError::bad_field(
+                "cluster.persistence_config",
+                "Unable to update RDB and AOF config at the same time: set only the config of the chosen mode",
+            ));
+        }
+        let mode = match mode {
+            Some(m) if m != PersistenceMode::PERSISTENCE_MODE_UNSPECIFIED => m,
+            _ if rdb.is_some() => PersistenceMode::RDB,
+            _ if aof.is_some() => PersistenceMode::AOF,
+            _ => PersistenceMode::DISABLED,
+        };
+        Ok(match mode {
+            PersistenceMode::RDB => Self {
+                mode,
+                rdb: Some(rdb.unwrap_or(RdbConfig {
+                    period: SnapshotPeriod::ONE_HOUR,
+                    start_time: None,
+                })),
+                aof: None,
+            },
+            PersistenceMode::AOF => Self {
+                mode,
+                rdb: None,
+                aof: Some(aof.unwrap_or(AppendFsync::EVERYSEC)),
+            },
+            _ => Self::default(),
+        })
+    }
+
+    fn render(&self, ints: bool) -> Value {
+        let mut v = json!({"mode": self.mode.json(ints)});
+        if let Some(r) = &self.rdb {
+            let mut rdb = json!({"rdbSnapshotPeriod": r.period.json(ints)});
+            if let Some(t) = &r.start_time {
+                rdb["rdbSnapshotStartTime"] = t.clone().into();
+            }
+            v["rdbConfig"] = rdb;
+        }
+        if let Some(a) = self.aof {
+            v["aofConfig"] = json!({"appendFsync": a.json(ints)});
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneDistribution {
+    pub mode: ZoneDistributionMode,
+    pub zone: Option<String>,
+}
+
+impl ZoneDistribution {
+    fn parse(mut o: Obj, region: &str) -> Result<Self, RpcError> {
+        let mode = o.enumeration::<ZoneDistributionMode>("mode")?;
+        let zone = o.string("zone")?;
+        o.finish()?;
+        let mode = match mode {
+            Some(ZoneDistributionMode::ZONE_DISTRIBUTION_MODE_UNSPECIFIED) | None => {
+                ZoneDistributionMode::MULTI_ZONE
+            }
+            Some(m) => m,
+        };
+        if mode == ZoneDistributionMode::SINGLE_ZONE && zone.is_none() {
+            return Err(RpcError::bad_field(
+                "cluster.zone_distribution_config.zone",
+                "zone is required when zone distribution mode is SINGLE_ZONE",
+            ));
+        }
+        if let Some(z) = &zone
+            && !z.starts_with(&format!("{region}-"))
+        {
+            return Err(RpcError::bad_field(
+                "cluster.zone_distribution_config.zone",
+                format!("zone {z:?} is not in region {region:?}"),
+            ));
+        }
+        Ok(Self { mode, zone })
+    }
+
+    fn render(&self, ints: bool) -> Value {
+        let mut v = json!({"mode": self.mode.json(ints)});
+        if let Some(z) = &self.zone {
+            v["zone"] = z.clone().into();
+        }
+        v
+    }
+}
+
+/// Checks `projects/{project}/global/networks/{network}` and returns the network's project.
+pub fn network_project(network: &str) -> Result<&str, RpcError> {
+    let parts: Vec<&str> = network.split('/').collect();
+    match parts.as_slice() {
+        ["projects", p, "global", "networks", n] if !p.is_empty() && !n.is_empty() => Ok(p),
+        _ => Err(RpcError::bad_field(
+            "cluster.psc_configs.network",
+            format!(
+                "Invalid network {network:?}: expected projects/{{project}}/global/networks/{{network}}"
+            ),
+        )),
+    }
+}
+
+/// What a client can ask for: everything in a Cluster that is not output-only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSpec {
+    pub shard_count: i32,
+    pub replica_count: i32,
+    pub node_type: NodeType,
+    pub authorization_mode: AuthorizationMode,
+    pub transit_encryption_mode: TransitEncryptionMode,
+    pub deletion_protection_enabled: bool,
+    pub persistence: PersistenceConfig,
+    pub redis_configs: BTreeMap<String, String>,
+    pub zone_distribution: ZoneDistribution,
+    pub psc_network: Option<String>,
+    /// Messages the simulator stores and echoes without interpreting them.
+    pub passthrough: BTreeMap<&'static str, Value>,
+}
+
+/// Input-only or stored-as-is Cluster fields, by their JSON name.
+const PASSTHROUGH_FIELDS: &[&str] = &[
+    "maintenancePolicy",
+    "automatedBackupConfig",
+    "crossClusterReplicationConfig",
+    "clusterEndpoints",
+    "kmsKey",
+];
+/// Create-only sources: accepted, not echoed.
+const CREATE_ONLY_FIELDS: &[&str] = &["gcsSource", "managedBackupSource"];
+/// Output-only fields a client may send back (they are ignored, as by the real service).
+const OUTPUT_ONLY_FIELDS: &[&str] = &[
+    "createTime",
+    "state",
+    "uid",
+    "sizeGb",
+    "preciseSizeGb",
+    "discoveryEndpoints",
+    "pscConnections",
+    "pscServiceAttachments",
+    "stateInfo",
+    "maintenanceSchedule",
+    "encryptionInfo",
+    "backupCollection",
+    "name",
+    "ondemandMaintenance",
+    "asyncClusterEndpointsDeletionEnabled",
+];
+
+/// Every Cluster field present in a request body, parsed and type-checked.
+#[derive(Debug, Default)]
+struct ClusterInput {
+    shard_count: Option<i32>,
+    replica_count: Option<i32>,
+    node_type: Option<NodeType>,
+    authorization_mode: Option<AuthorizationMode>,
+    transit_encryption_mode: Option<TransitEncryptionMode>,
+    deletion_protection_enabled: Option<bool>,
+    persistence: Option<PersistenceConfig>,
+    redis_configs: Option<BTreeMap<String, String>>,
+    zone_distribution: Option<ZoneDistribution>,
+    psc_networks: Option<Vec<String>>,
+    passthrough: BTreeMap<&'static str, Value>,
+}
+
+impl ClusterInput {
+    fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
+        let mut o = Obj::from_body(body, "cluster")?;
+        let mut input = ClusterInput {
+            shard_count: o.int32("shardCount")?,
+            replica_count: o.int32("replicaCount")?,
+            node_type: o.enumeration("nodeType")?,
+            authorization_mode: o.enumeration("authorizationMode")?,
+            transit_encryption_mode: o.enumeration("transitEncryptionMode")?,
+            deletion_protection_enabled: o.boolean("deletionProtectionEnabled")?,
+            persistence: o
+                .object("persistenceConfig")?
+                .map(PersistenceConfig::parse)
+                .transpose()?,
+            redis_configs: o.string_map("redisConfigs")?,
+            zone_distribution: o
+                .object("zoneDistributionConfig")?
+                .map(|z| ZoneDistribution::parse(z, region))
+                .transpose()?,
+            psc_networks: o
+                .objects("pscConfigs")?
+                .map(|items| {
+                    items
+                        .into_iter()
+                        .map(|mut p| {
+                            let n = p.string("network")?.unwrap_or_default();
+                            p.finish()?;
+                            network_project(&n)?;
+                            Ok::<_, RpcError>(n)
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
+            passthrough: BTreeMap::new(),
+        };
+        for f in PASSTHROUGH_FIELDS {
+            if let Some(v) = o.raw(f) {
+                input.passthrough.insert(f, v);
+            }
+        }
+        o.ignore(CREATE_ONLY_FIELDS);
+        o.ignore(OUTPUT_ONLY_FIELDS);
+        o.finish()?;
+        if let Some(n) = &input.psc_networks
+            && n.len() > 1
+        {
+            return Err(RpcError::bad_field(
+                "cluster.psc_configs",
+                "Only one PscConfig is supported",
+            ));
+        }
+        if let Some(configs) = &input.redis_configs
+            && let Some(k) = configs
+                .keys()
+                .find(|k| !REDIS_CONFIG_KEYS.contains(&k.as_str()))
+        {
+            return Err(RpcError::bad_field(
+                "cluster.redis_configs",
+                format!(
+                    "Redis config {k:?} is not supported; supported: {}",
+                    REDIS_CONFIG_KEYS.join(", ")
+                ),
+            ));
+        }
+        Ok(input)
+    }
+}
+
+fn check_counts(shards: i32, replicas: i32) -> Result<(), RpcError> {
+    if !(1..=MAX_SHARDS).contains(&shards) {
+        return Err(RpcError::bad_field(
+            "cluster.shard_count",
+            format!("shard_count must be between 1 and {MAX_SHARDS}, got {shards}"),
+        ));
+    }
+    if !(0..=MAX_REPLICAS).contains(&replicas) {
+        return Err(RpcError::bad_field(
+            "cluster.replica_count",
+            format!("replica_count must be between 0 and {MAX_REPLICAS}, got {replicas}"),
+        ));
+    }
+    Ok(())
+}
+
+impl ClusterSpec {
+    /// The body of `clusters.create`.
+    pub fn parse_create(body: &[u8], region: &str) -> Result<Self, RpcError> {
+        let i = ClusterInput::parse(body, region)?;
+        let shard_count = i
+            .shard_count
+            .ok_or_else(|| RpcError::bad_field("cluster.shard_count", "shard_count is required"))?;
+        let replica_count = i.replica_count.unwrap_or(0);
+        check_counts(shard_count, replica_count)?;
+        Ok(Self {
+            shard_count,
+            replica_count,
+            node_type: i
+                .node_type
+                .filter(|n| *n != NodeType::NODE_TYPE_UNSPECIFIED)
+                .unwrap_or(NodeType::REDIS_HIGHMEM_MEDIUM),
+            authorization_mode: i
+                .authorization_mode
+                .filter(|m| *m != AuthorizationMode::AUTH_MODE_UNSPECIFIED)
+                .unwrap_or(AuthorizationMode::AUTH_MODE_DISABLED),
+            transit_encryption_mode: i
+                .transit_encryption_mode
+                .filter(|m| *m != TransitEncryptionMode::TRANSIT_ENCRYPTION_MODE_UNSPECIFIED)
+                .unwrap_or(TransitEncryptionMode::TRANSIT_ENCRYPTION_MODE_DISABLED),
+            deletion_protection_enabled: i.deletion_protection_enabled.unwrap_or(false),
+            persistence: i.persistence.unwrap_or_default(),
+            redis_configs: i.redis_configs.unwrap_or_default(),
+            zone_distribution: i.zone_distribution.unwrap_or(ZoneDistribution {
+                mode: ZoneDistributionMode::MULTI_ZONE,
+                zone: None,
+            }),
+            psc_network: i.psc_networks.and_then(|n| n.into_iter().next()),
+            passthrough: i.passthrough,
+        })
+    }
+
+    /// The body of `clusters.patch`: only the masked fields change.
+    pub fn apply_patch(
+        &self,
+        body: &[u8],
+        region: &str,
+        mask: &[MaskField],
+    ) -> Result<Self, RpcError> {
+        let mut i = ClusterInput::parse(body, region)?;
+        let mut next = self.clone();
+        for field in mask {
+            match field {
+                MaskField::ShardCount => next.shard_count = i.shard_count.unwrap_or(0),
+                MaskField::ReplicaCount => next.replica_count = i.replica_count.unwrap_or(0),
+                MaskField::NodeType => {
+                    next.node_type = i
+                        .node_type
+                        .filter(|n| *n != NodeType::NODE_TYPE_UNSPECIFIED)
+                        .ok_or_else(|| {
+                            RpcError::bad_field(
+                                "cluster.node_type",
+                                "node_type is in update_mask but not set",
+                            )
+                        })?;
+                }
+                MaskField::DeletionProtectionEnabled => {
+                    next.deletion_protection_enabled =
+                        i.deletion_protection_enabled.unwrap_or(false);
+                }
+                MaskField::PersistenceConfig => {
+                    next.persistence = i.persistence.take().unwrap_or_default()
+                }
+                MaskField::RedisConfigs => {
+                    next.redis_configs = i.redis_configs.take().unwrap_or_default()
+                }
+                MaskField::Passthrough(name) => match i.passthrough.remove(name) {
+                    Some(v) => {
+                        next.passthrough.insert(name, v);
+                    }
+                    None => {
+                        next.passthrough.remove(name);
+                    }
+                },
+                MaskField::OndemandMaintenance => {}
+            }
+        }
+        check_counts(next.shard_count, next.replica_count)?;
+        Ok(next)
+    }
+
+    pub fn size_tenths_gb(&self) -> i64 {
+        i64::from(self.shard_count) * self.node_type.capacity_tenths_gb()
+    }
+
+    pub fn iam_auth(&self) -> bool {
+        self.authorization_mode == AuthorizationMode::AUTH_MODE_IAM_AUTH
+    }
+
+    pub fn tls(&self) -> bool {
+        self.transit_encryption_mode
+            == TransitEncryptionMode::TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION
+    }
+}
+
+/// A field `clusters.patch` may change, parsed from one `updateMask` path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskField {
+    ShardCount,
+    ReplicaCount,
+    NodeType,
+    DeletionProtectionEnabled,
+    PersistenceConfig,
+    RedisConfigs,
+    OndemandMaintenance,
+    Passthrough(&'static str),
+}
+
+impl MaskField {
+    /// Parses a comma-separated `updateMask` (snake_case or lowerCamel paths).
+    pub fn parse_mask(mask: Option<&str>) -> Result<Vec<MaskField>, RpcError> {
+        let mask = mask.unwrap_or("").trim();
+        if mask.is_empty() {
+            return Err(RpcError::bad_field(
+                "update_mask",
+                "update_mask is required and must name at least one field",
+            ));
+        }
+        let mut out = Vec::new();
+        for raw in mask.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let top = camel_case(raw.split('.').next().unwrap_or(raw));
+            let f = match top.as_str() {
+                "shardCount" => MaskField::ShardCount,
+                "replicaCount" => MaskField::ReplicaCount,
+                "nodeType" => MaskField::NodeType,
+                "deletionProtectionEnabled" => MaskField::DeletionProtectionEnabled,
+                "persistenceConfig" => MaskField::PersistenceConfig,
+                "redisConfigs" => MaskField::RedisConfigs,
+                "ondemandMaintenance" => MaskField::OndemandMaintenance,
+                // gcloud sends `maintenance_window` for the maintenance policy.
+                "maintenanceWindow" | "maintenancePolicy" => {
+                    MaskField::Passthrough("maintenancePolicy")
+                }
+                "automatedBackupConfig" => MaskField::Passthrough("automatedBackupConfig"),
+                "clusterEndpoints" => MaskField::Passthrough("clusterEndpoints"),
+                "crossClusterReplicationConfig" => {
+                    MaskField::Passthrough("crossClusterReplicationConfig")
+                }
+                "authorizationMode"
+                | "transitEncryptionMode"
+                | "pscConfigs"
+                | "zoneDistributionConfig"
+                | "kmsKey"
+                | "name"
+                | "uid"
+                | "createTime"
+                | "state"
+                | "sizeGb"
+                | "preciseSizeGb"
+                | "discoveryEndpoints"
+                | "pscConnections"
+                | "gcsSource"
+                | "managedBackupSource" => {
+                    return Err(RpcError::bad_field(
+                        "update_mask",
+                        format!("Field {raw:?} cannot be updated"),
+                    ));
+                }
+                _ => {
+                    return Err(RpcError::bad_field(
+                        "update_mask",
+                        format!("Invalid update_mask path {raw:?}: no such Cluster field"),
+                    ));
+                }
+            };
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Where clients reach the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+/// One simulated cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: ClusterName,
+    pub create_time: Timestamp,
+    pub state: State,
+    pub uid: String,
+    pub spec: ClusterSpec,
+    /// The spec being applied while UPDATING.
+    pub pending: Option<ClusterSpec>,
+    pub endpoint: Endpoint,
+    /// Fake PSC ids, stable for the cluster's life.
+    pub psc_ids: [u64; 2],
+    /// Distinguishes this cluster from an earlier one with the same name (for delayed transitions).
+    pub incarnation: u64,
+}
+
+impl Cluster {
+    /// The Cluster JSON as the real API returns it.
+    pub fn render(&self, ints: bool) -> Value {
+        let s = &self.spec;
+        let mut m = Map::new();
+        m.insert("name".into(), self.name.to_string().into());
+        m.insert("createTime".into(), rfc3339_micros(self.create_time).into());
+        m.insert("state".into(), self.state.json(ints));
+        m.insert("uid".into(), self.uid.clone().into());
+        m.insert("nodeType".into(), s.node_type.json(ints));
+        m.insert("shardCount".into(), s.shard_count.into());
+        m.insert("replicaCount".into(), s.replica_count.into());
+        let tenths = s.size_tenths_gb();
+        m.insert("sizeGb".into(), ((tenths + 9) / 10).into());
+        m.insert(
+            "preciseSizeGb".into(),
+            if tenths % 10 == 0 {
+                Value::from(tenths / 10)
+            } else {
+                Value::from(tenths as f64 / 10.0)
+            },
+        );
+        m.insert("authorizationMode".into(), s.authorization_mode.json(ints));
+        m.insert(
+            "transitEncryptionMode".into(),
+            s.transit_encryption_mode.json(ints),
+        );
+        m.insert(
+            "deletionProtectionEnabled".into(),
+            s.deletion_protection_enabled.into(),
+        );
+        m.insert("persistenceConfig".into(), s.persistence.render(ints));
+        m.insert(
+            "zoneDistributionConfig".into(),
+            s.zone_distribution.render(ints),
+        );
+        if !s.redis_configs.is_empty() {
+            m.insert("redisConfigs".into(), json!(s.redis_configs));
+        }
+        for (k, v) in &s.passthrough {
+            m.insert((*k).into(), v.clone());
+        }
+        if self.state != State::CREATING {
+            self.render_endpoints(&mut m, ints);
+        }
+        if let Some(p) = &self.pending {
+            let mut info = Map::new();
+            if p.shard_count != s.shard_count {
+                info.insert("targetShardCount".into(), p.shard_count.into());
+            }
+            if p.replica_count != s.replica_count {
+                info.insert("targetReplicaCount".into(), p.replica_count.into());
+            }
+            if p.node_type != s.node_type {
+                info.insert("targetNodeType".into(), p.node_type.json(ints));
+            }
+            if !info.is_empty() {
+                m.insert("stateInfo".into(), json!({"updateInfo": info}));
+            }
+        }
+        Value::Object(m)
+    }
+
+    fn render_endpoints(&self, m: &mut Map<String, Value>, ints: bool) {
+        let ep = &self.endpoint;
+        let region = &self.name.parent.location;
+        let mut discovery = json!({"address": ep.host, "port": ep.port});
+        if let Some(net) = &self.spec.psc_network {
+            discovery["pscConfig"] = json!({"network": net});
+        }
+        m.insert("discoveryEndpoints".into(), json!([discovery]));
+        let tenant = format!("tenant-{:x}", self.psc_ids[0] & 0xffff_ffff);
+        let attachments: Vec<(String, ConnectionType)> = [ConnectionType::CONNECTION_TYPE_DISCOVERY, ConnectionType::CONNECTION_TYPE_PRIMARY]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                (
+                    format!(
+                        "projects/{tenant}/regions/{region}/serviceAttachments/gcp-memorystore-auto-{:x}-psc-sa-{i}",
+                        self.psc_ids[0]
+                    ),
+                    *t,
+                )
+            })
+            .collect();
+        m.insert(
+            "pscServiceAttachments".into(),
+            attachments
+                .iter()
+                .map(|(sa, t)| json!({"serviceAttachment": sa, "connectionType": t.json(ints)}))
+                .collect(),
+        );
+        if let Some(net) = &self.spec.psc_network {
+            let project = network_project(net).unwrap_or_default();
+            let conns: Vec<Value> = attachments
+                .iter()
+                .zip(self.psc_ids)
+                .map(|((sa, t), id)| {
+                    json!({
+                        "address": ep.host,
+                        "port": ep.port,
+                        "forwardingRule": format!(
+                            "https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}/forwardingRules/ssc-auto-fr-{:x}",
+                            id & 0xff_ffff
+                        ),
+                        "network": net,
+                        "projectId": project,
+                        "pscConnectionId": id.to_string(),
+                        "connectionType": t.json(ints),
+                        "pscConnectionStatus": PscConnectionStatus::PSC_CONNECTION_STATUS_ACTIVE.json(ints),
+                        "serviceAttachment": sa,
+                    })
+                })
+                .collect();
+            m.insert("pscConnections".into(), Value::Array(conns));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_follow_the_documented_rule() {
+        for ok in ["a", "orders-cache", "a1", &"a".repeat(63)] {
+            assert!(validate_cluster_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1abc", "Orders", "orders-", "or_ders", &"a".repeat(64)] {
+            let e = validate_cluster_id(bad).unwrap_err();
+            assert_eq!(e.code.as_str(), "INVALID_ARGUMENT", "{bad}");
+        }
+    }
+
+    #[test]
+    fn create_defaults_match_the_real_service() {
+        let s = ClusterSpec::parse_create(
+            br#"{"shardCount": 3, "pscConfigs": [{"network": "projects/p/global/networks/n"}]}"#,
+            "us-central1",
+        )
+        .unwrap();
+        assert_eq!(s.node_type, NodeType::REDIS_HIGHMEM_MEDIUM);
+        assert_eq!(s.replica_count, 0);
+        assert_eq!(s.authorization_mode, AuthorizationMode::AUTH_MODE_DISABLED);
+        assert_eq!(
+            s.transit_encryption_mode,
+            TransitEncryptionMode::TRANSIT_ENCRYPTION_MODE_DISABLED
+        );
+        assert_eq!(s.zone_distribution.mode, ZoneDistributionMode::MULTI_ZONE);
+        assert_eq!(s.persistence.mode, PersistenceMode::DISABLED);
+        assert_eq!(s.size_tenths_gb(), 390);
+    }
+
+    #[test]
+    fn create_refuses_bad_values_with_field_names() {
+        let e = ClusterSpec::parse_create(br#"{"shardCount": 3, "nodeType": "REDIS_HUGE"}"#, "r")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "Invalid value at 'cluster.node_type' (type.googleapis.com/google.cloud.redis.cluster.v1.NodeType), \"REDIS_HUGE\""
+        );
+        let e = ClusterSpec::parse_create(br#"{}"#, "r").unwrap_err();
+        assert!(e.message.contains("shard_count is required"));
+        let e =
+            ClusterSpec::parse_create(br#"{"shardCount": 1, "replicaCount": 3}"#, "r").unwrap_err();
+        assert!(e.message.contains("replica_count must be between 0 and 2"));
+        let e = ClusterSpec::parse_create(br#"{"shardCount": 1, "labels": {"a": "b"}}"#, "r")
+            .unwrap_err();
+        assert!(e.message.contains("Unknown name \"labels\""));
+        let e = ClusterSpec::parse_create(
+            br#"{"shardCount": 1, "pscConfigs": [{"network": "default"}]}"#,
+            "r",
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("projects/{project}/global/networks/{network}")
+        );
+        let e = ClusterSpec::parse_create(
+            br#"{"shardCount": 1, "zoneDistributionConfig": {"mode": "SINGLE_ZONE", "zone": "europe-west1-b"}}"#,
+            "us-central1",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("not in region"));
+    }
+
+    #[test]
+    fn update_masks_accept_both_spellings_and_refuse_immutable_fields() {
+        assert_eq!(
+            MaskField::parse_mask(Some("shard_count,replicaCount")).unwrap(),
+            vec![MaskField::ShardCount, MaskField::ReplicaCount]
+        );
+        assert_eq!(
+            MaskField::parse_mask(Some("maintenance_window")).unwrap(),
+            vec![MaskField::Passthrough("maintenancePolicy")]
+        );
+        assert!(
+            MaskField::parse_mask(Some("authorization_mode"))
+                .unwrap_err()
+                .message
+                .contains("cannot be updated")
+        );
+        assert!(MaskField::parse_mask(Some("labels")).is_err());
+        assert!(MaskField::parse_mask(None).is_err());
+    }
+
+    #[test]
+    fn patch_applies_only_masked_fields() {
+        let s = ClusterSpec::parse_create(br#"{"shardCount": 3}"#, "r").unwrap();
+        let next = s
+            .apply_patch(
+                br#"{"shardCount": 5, "replicaCount": 2}"#,
+                "r",
+                &[MaskField::ShardCount],
+            )
+            .unwrap();
+        assert_eq!(next.shard_count, 5);
+        assert_eq!(next.replica_count, 0);
+    }
+
+    #[test]
+    fn precise_size_is_a_whole_number_when_it_can_be() {
+        let spec = ClusterSpec::parse_create(
+            br#"{"shardCount": 3, "nodeType": "REDIS_SHARED_CORE_NANO"}"#,
+            "r",
+        )
+        .unwrap();
+        let c = Cluster {
+            name: ClusterName::new(LocationName::new("p", "r").unwrap(), "c").unwrap(),
+            create_time: Timestamp::UNIX_EPOCH,
+            state: State::ACTIVE,
+            uid: "1".into(),
+            spec,
+            pending: None,
+            endpoint: Endpoint {
+                host: "127.0.0.1".into(),
+                port: 1,
+            },
+            psc_ids: [1, 2],
+            incarnation: 1,
+        };
+        let v = c.render(false);
+        assert_eq!(v["sizeGb"], 5);
+        assert_eq!(v["preciseSizeGb"], 4.2);
+        assert_eq!(v["nodeType"], "REDIS_SHARED_CORE_NANO");
+        assert_eq!(c.render(true)["nodeType"], 1);
+        assert!(
+            v.get("pscConnections").is_none(),
+            "no network, no PSC connections"
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! google.longrunning.Operation as Memorystore returns it, and the requestId replay table.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::cluster::{Cluster, LocationName};
+use super::error::RpcError;
+use crate::util::{random_hex, rfc3339_micros};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum OpResult {
+    Cluster(Box<Cluster>),
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub name: String,
+    pub create_time: Timestamp,
+    pub end_time: Option<Timestamp>,
+    pub target: String,
+    pub verb: Verb,
+    pub result: Option<OpResult>,
+}
+
+impl Operation {
+    pub fn new(location: &LocationName, target: String, verb: Verb) -> Self {
+        let now = Timestamp::now();
+        Self {
+            name: format!(
+                "{location}/operations/operation-{}-{}",
+                now.as_millisecond(),
+                random_hex(32)
+            ),
+            create_time: now,
+            end_time: None,
+            target,
+            verb,
+            result: None,
+        }
+    }
+
+    pub fn finish(&mut self, result: OpResult) {
+        self.end_time = Some(Timestamp::now());
+        self.result = Some(result);
+    }
+
+    pub fn done(&self) -> bool {
+        self.result.is_some()
+    }
+
+    pub fn render(&self, ints: bool) -> Value {
+        let mut metadata = json!({
+            "@type": "type.googleapis.com/google.cloud.redis.cluster.v1.OperationMetadata",
+            "apiVersion": "v1",
+            "createTime": rfc3339_micros(self.create_time),
+            "target": self.target,
+            "verb": self.verb.as_str(),
+        });
+        if let Some(end) = self.end_time {
+            metadata["endTime"] = rfc3339_micros(end).into();
+        }
+        let mut v = json!({"name": self.name, "metadata": metadata});
+        match &self.result {
+            None => {}
+            Some(OpResult::Cluster(c)) => {
+                let mut cluster = c.render(ints);
+                cluster["@type"] =
+                    "type.googleapis.com/google.cloud.redis.cluster.v1.Cluster".into();
+                v["done"] = true.into();
+                v["response"] = cluster;
+            }
+            Some(OpResult::Empty) => {
+                v["done"] = true.into();
+                v["response"] = json!({"@type": "type.googleapis.com/google.protobuf.Empty"});
+            }
+        }
+        v
+    }
+}
+
+/// `requestId` replay: the same id for the same method and resource returns the original operation.
+#[derive(Debug, Default)]
+pub struct Replays {
+    entries: HashMap<(Verb, String, String), (String, Instant)>,
+    order: VecDeque<(Instant, (Verb, String, String))>,
+}
+
+impl Replays {
+    /// The operation first created for this (verb, resource, requestId), if it is still remembered.
+    pub fn lookup(
+        &mut self,
+        verb: Verb,
+        target: &str,
+        request_id: &str,
+        retention: Duration,
+    ) -> Option<String> {
+        self.prune(retention);
+        self.entries
+            .get(&(verb, target.to_owned(), request_id.to_owned()))
+            .map(|(op, _)| op.clone())
+    }
+
+    pub fn remember(&mut self, verb: Verb, target: &str, request_id: &str, op: &str) {
+        let key = (verb, target.to_owned(), request_id.to_owned());
+        let now = Instant::now();
+        self.entries.insert(key.clone(), (op.to_owned(), now));
+        self.order.push_back((now, key));
+    }
+
+    fn prune(&mut self, retention: Duration) {
+        let now = Instant::now();
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) <= retention {
+                break;
+            }
+            let (at, key) = self.order.pop_front().expect("front exists");
+            if self.entries.get(&key).is_some_and(|(_, t)| *t == at) {
+                self.entries.remove(&key);
+            }
+        }
+    }
+}
+
+/// Checks a requestId: a UUID other than the zero UUID, as Google APIs document.
+pub fn parse_request_id(id: Option<&str>) -> Result<Option<String>, RpcError> {
+    match id {
+        None | Some("") => Ok(None),
+        Some(s) => match uuid::Uuid::parse_str(s) {
+            Ok(u) if !u.is_nil() => Ok(Some(u.hyphenated().to_string())),
+            _ => Err(RpcError::bad_field(
+                "request_id",
+                format!(
+                    "Invalid request_id {s:?}: it must be a valid UUID other than 00000000-0000-0000-0000-000000000000"
+                ),
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_uuids() {
+        assert_eq!(parse_request_id(None).unwrap(), None);
+        let id = "3F2504E0-4F89-41D3-9A0C-0305E82C3301";
+        assert_eq!(
+            parse_request_id(Some(id)).unwrap().unwrap(),
+            id.to_lowercase()
+        );
+        assert!(parse_request_id(Some("create-1")).is_err());
+        assert!(parse_request_id(Some("00000000-0000-0000-0000-000000000000")).is_err());
+    }
+
+    #[test]
+    fn replays_are_remembered_within_retention() {
+        let mut r = Replays::default();
+        r.remember(Verb::Create, "c", "id", "op1");
+        assert_eq!(
+            r.lookup(Verb::Create, "c", "id", Duration::from_secs(60))
+                .as_deref(),
+            Some("op1")
+        );
+        assert_eq!(
+            r.lookup(Verb::Delete, "c", "id", Duration::from_secs(60)),
+            None
+        );
+        assert_eq!(r.lookup(Verb::Create, "c", "id", Duration::ZERO), None);
+    }
+
+    #[test]
+    fn operations_render_like_the_real_api() {
+        let loc = LocationName::new("p", "us-central1").unwrap();
+        let mut op = Operation::new(
+            &loc,
+            "projects/p/locations/us-central1/clusters/c".into(),
+            Verb::Delete,
+        );
+        let v = op.render(false);
+        assert!(
+            v["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("projects/p/locations/us-central1/operations/operation-")
+        );
+        assert!(v.get("done").is_none());
+        assert_eq!(v["metadata"]["verb"], "delete");
+        op.finish(OpResult::Empty);
+        let v = op.render(false);
+        assert_eq!(v["done"], true);
+        assert_eq!(
+            v["response"]["@type"],
+            "type.googleapis.com/google.protobuf.Empty"
+        );
+        assert!(v["metadata"]["endTime"].is_string());
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the simulator in-process, driven through HTTP, the ElastiCache SDK, gcp_auth and
+//! real Redis connections. Data-plane tests need redis-server installed.
+
+mod admin;
+mod binary;
+mod common;
+mod dataplane;
+mod elasticache;
+mod iam;
+mod memorystore;
