@@ -61,6 +61,7 @@ async fn a_steady_state_of_100_clusters_makes_no_writes_and_few_reads() -> anyho
     let is_read = |op: &str| {
         op.ends_with(".get")
             || op.ends_with(".list")
+            || op.ends_with(".getCertificateAuthority")
             || op.starts_with("Describe")
             || op.starts_with("List")
     };
