@@ -233,7 +233,6 @@ impl Plan {
 
 /// Everything resolved about the binding's targets.
 struct Resolved {
-    cluster: RedisCluster,
     connection: Connection,
     plan: Plan,
     username: String,
@@ -461,7 +460,6 @@ impl<'a> Pass<'a> {
 
         if cluster.spec.auth_mode == AuthMode::Disabled {
             return Ok(Resolved {
-                cluster,
                 connection,
                 plan: Plan::None,
                 username: "default".into(),
@@ -580,7 +578,6 @@ impl<'a> Pass<'a> {
             }
         };
         Ok(Resolved {
-            cluster,
             connection,
             plan,
             username,
@@ -743,7 +740,6 @@ impl<'a> Pass<'a> {
             ),
             (_, None) => format!("Secret {secret_name} is written"),
         };
-        let _ = (&r.cluster, &r.group);
         let then = match (r.plan.is_token(), credential.refresh_at) {
             (true, Some(at)) => {
                 let until =

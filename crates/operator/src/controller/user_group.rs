@@ -1378,6 +1378,65 @@ mod tests {
         assert!(add.is_empty() && remove.is_empty(), "IDs compare lowercase");
     }
 
+    fn cluster(name: &str, provider: &str, project: &str) -> Arc<ClusterGuard> {
+        let spec = if provider == "gcp" {
+            serde_json::json!({"provider": "gcp", "region": "us-central1", "nodeType": "redis-shared-core-nano",
+                "shardCount": 1, "authMode": "iam",
+                "gcp": {"project": project, "network": format!("projects/{project}/global/networks/default")},
+                "userGroupRefs": [{"name": "clients"}]})
+        } else {
+            serde_json::json!({"provider": "aws", "region": "us-east-1", "nodeType": "cache.t4g.micro",
+                "shardCount": 1, "authMode": "iam", "aws": {}, "userGroupRefs": [{"name": "clients"}]})
+        };
+        let c: RedisCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
+            "metadata": {"name": name, "namespace": "shop"}, "spec": spec}))
+        .unwrap();
+        Arc::new(kube::core::DeserializeGuard(Ok(c)))
+    }
+
+    #[test]
+    fn each_gcp_cluster_listing_the_group_gets_one_grant_in_its_project() {
+        let members = GcpUserGroup {
+            members: vec!["serviceAccount:a@p.iam.gserviceaccount.com".into()],
+        };
+        let grants = wanted_grants(
+            &members,
+            &[
+                cluster("orders", "gcp", "shop-prod"),
+                cluster("carts", "gcp", "shop-prod"),
+                cluster("audit", "gcp", "shop-audit"),
+                cluster("sessions", "aws", ""),
+            ],
+        );
+        let clusters: Vec<(&str, Vec<&str>)> = grants
+            .iter()
+            .map(|(p, g)| (p.as_str(), g.iter().map(|g| g.cluster.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            clusters,
+            vec![
+                (
+                    "shop-audit",
+                    vec!["projects/shop-audit/locations/us-central1/clusters/audit"]
+                ),
+                (
+                    "shop-prod",
+                    vec![
+                        "projects/shop-prod/locations/us-central1/clusters/carts",
+                        "projects/shop-prod/locations/us-central1/clusters/orders",
+                    ]
+                ),
+            ]
+        );
+        assert!(
+            grants
+                .values()
+                .flatten()
+                .all(|g| g.members == members.members)
+        );
+    }
+
     #[test]
     fn password_secret_names_stay_valid() {
         assert_eq!(
