@@ -152,14 +152,18 @@ struct Soak {
     errors: Vec<String>,
     /// Failures of one connection held open for the whole run.
     held_failures: u64,
+    seconds: u64,
 }
 
-/// Connect with what the Secret says now, SET and GET, again and again for `length`.
+/// Connect with what the Secret says now, SET and GET, again and again for `length`, and on
+/// (for at most a minute more, on a slow machine) until `credentials` distinct credentials
+/// were seen.
 async fn soak(
     env: &Env,
     ns: &str,
     secret: &str,
     length: Duration,
+    credentials: usize,
     hold: bool,
 ) -> anyhow::Result<Soak> {
     let ca = env.sim().ca_pem().await?;
@@ -174,7 +178,9 @@ async fn soak(
     };
     let end = Instant::now() + length;
     let mut i = 0u64;
-    while Instant::now() < end {
+    let started = Instant::now();
+    let last = end + Duration::from_secs(60);
+    while Instant::now() < end || (out.credentials.len() < credentials && Instant::now() < last) {
         i += 1;
         let Some(data) = read_secret(env, ns, secret).await? else {
             out.attempts += 1;
@@ -207,6 +213,7 @@ async fn soak(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    out.seconds = started.elapsed().as_secs();
     Ok(out)
 }
 
@@ -467,9 +474,10 @@ async fn gcp_binding_token_refresh_and_policy_cycle() -> anyhow::Result<()> {
     assert!(left > 0.0 && left <= 20.0, "{left}");
 
     // A long run with a client that re-reads the Secret on every connect.
-    let run = soak(&env, &ns, "orders-redis", Duration::from_secs(75), false).await?;
+    let run = soak(&env, &ns, "orders-redis", Duration::from_secs(75), 4, false).await?;
     println!(
-        "gcp token soak (20 s tokens, 75 s): {} attempts, {} failures, {} distinct tokens, {} reads of an expired token",
+        "gcp token soak (20 s tokens, {} s): {} attempts, {} failures, {} distinct tokens, {} reads of an expired token",
+        run.seconds,
         run.attempts,
         run.failures,
         run.credentials.len(),
@@ -584,6 +592,7 @@ async fn gcp_removing_a_member_revokes_access() -> anyhow::Result<()> {
         })
         .await?;
     println!("gcp revocation: the old token is now refused: {refused}");
+    assert_nothing_leaked(&env, &[&ns], &BTreeSet::from([data["password"].clone()])).await?;
     assert!(
         read_secret(&env, &ns, "reporting").await?.is_none(),
         "the Secret is removed"
@@ -659,9 +668,10 @@ async fn aws_iam_token_binding_and_deletion_order() -> anyhow::Result<()> {
         "b"
     );
 
-    let run = soak(&env, &ns, "app", Duration::from_secs(60), false).await?;
+    let run = soak(&env, &ns, "app", Duration::from_secs(60), 3, false).await?;
     println!(
-        "aws IAM token soak (20 s tokens, 60 s): {} attempts, {} failures, {} distinct tokens, {} reads of an expired token",
+        "aws IAM token soak (20 s tokens, {} s): {} attempts, {} failures, {} distinct tokens, {} reads of an expired token",
+        run.seconds,
         run.attempts,
         run.failures,
         run.credentials.len(),
@@ -760,9 +770,10 @@ async fn aws_password_rotation_keeps_clients_connected() -> anyhow::Result<()> {
 
     // Two rotations (every minute, 20 s overlap) under a client that reconnects with what the
     // Secret says, and one connection held open throughout.
-    let run = soak(&env, &ns, "cart", Duration::from_secs(140), true).await?;
+    let run = soak(&env, &ns, "cart", Duration::from_secs(130), 3, true).await?;
     println!(
-        "aws password rotation soak (1m interval, 20 s overlap, 140 s): {} attempts, {} failures, {} distinct passwords, held connection failures {}",
+        "aws password rotation soak (1m interval, 20 s overlap, {} s): {} attempts, {} failures, {} distinct passwords, held connection failures {}",
+        run.seconds,
         run.attempts,
         run.failures,
         run.credentials.len(),
@@ -841,6 +852,9 @@ async fn aws_removing_a_user_revokes_access() -> anyhow::Result<()> {
         })
         .await?;
     println!("aws revocation: the removed user's password is now refused: {refused}");
+    let mut seen = credentials_in_secrets(&env, &[&ns]).await?;
+    seen.insert(data["password"].clone());
+    assert_nothing_leaked(&env, &[&ns], &seen).await?;
     assert!(read_secret(&env, &ns, "shop").await?.is_none());
     let g = env.wait_ready("UserGroup", "users", READY).await?;
     let users: Vec<&str> = g.data["status"]["users"]
@@ -1014,5 +1028,7 @@ async fn a_failed_refresh_keeps_the_valid_token_and_says_so() -> anyhow::Result<
     println!(
         "refresh failure: noticed with {left:.0} s of validity left, the valid token kept, Ready=False after expiry, recovered once IAM Credentials answered"
     );
+    let seen = BTreeSet::from([first["password"].clone(), fresh["password"].clone()]);
+    assert_nothing_leaked(&env, &[&ns], &seen).await?;
     Ok(())
 }
