@@ -1032,3 +1032,43 @@ async fn a_failed_refresh_keeps_the_valid_token_and_says_so() -> anyhow::Result<
     assert_nothing_leaked(&env, &[&ns], &seen).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_gcp_binding_without_a_user_connects_as_the_operator() -> anyhow::Result<()> {
+    let env = Env::start("gcp-operator-identity").await?;
+    let ns = env.namespace.clone();
+    env.sim()
+        .configure(json!({"gcpTokenMaxLifetimeSeconds": 20}))
+        .await?;
+    // The identity the harness gives the operator (a key file the simulator issued).
+    let operator = "serviceAccount:cache-operator@operator-proj.iam.gserviceaccount.com";
+    env.apply(gcp_group("ops", &[operator.to_owned()])).await?;
+    env.apply(gcp_cluster("ops", &unique_id("ops"), &["ops"]))
+        .await?;
+    env.apply(binding("ops", "ops", "ops", None, json!({})))
+        .await?;
+    env.wait_ready("AccessBinding", "ops", READY).await?;
+    let secret = secret_object(&env, &ns, "ops").await?.unwrap();
+    let credential = secret
+        .annotations()
+        .get("cache-operator.io/credential")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        credential.starts_with("gcp-token operator "),
+        "{credential}"
+    );
+    let run = soak(&env, &ns, "ops", Duration::from_secs(30), 2, false).await?;
+    println!(
+        "operator identity soak (20 s tokens, {} s): {} attempts, {} failures, {} distinct tokens",
+        run.seconds,
+        run.attempts,
+        run.failures,
+        run.credentials.len()
+    );
+    assert_eq!(run.failures, 0, "{:?}", run.errors);
+    assert_eq!(run.expired_reads, 0);
+    assert!(run.credentials.len() >= 2, "each refresh mints a new token");
+    assert_nothing_leaked(&env, &[&ns], &run.credentials).await?;
+    Ok(())
+}
