@@ -183,6 +183,18 @@ impl<'a> Pass<'a> {
         Action::requeue(self.ctx.timing.poll)
     }
 
+    /// Progressing while the cloud works: look again after the poll interval.
+    async fn waiting(
+        &mut self,
+        phase: Phase,
+        reason: &str,
+        message: String,
+    ) -> Result<Action, Error> {
+        let then = self.poll();
+        self.finish(phase, Summary::progressing(reason, message), then)
+            .await
+    }
+
     async fn apply(&mut self) -> Result<Action, Error> {
         let desired = match self.obj.desired() {
             Ok(d) => d,
@@ -209,11 +221,7 @@ impl<'a> Pass<'a> {
             Ok(d) => d,
             Err(waiting) => {
                 return self
-                    .finish(
-                        Phase::Pending,
-                        Summary::progressing(reason::REFERENCE_NOT_READY, waiting),
-                        self.poll(),
-                    )
+                    .waiting(Phase::Pending, reason::REFERENCE_NOT_READY, waiting)
                     .await;
             }
         };
@@ -294,34 +302,19 @@ impl<'a> Pass<'a> {
         match observed.state {
             ClusterState::Creating => {
                 let msg = format!("the cloud is creating {}", observed.resource);
-                self.finish(
-                    Phase::Creating,
-                    Summary::progressing(reason::CREATING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Creating, reason::CREATING, msg).await
             }
             ClusterState::Updating => {
                 let pending = describe(&provider.changes(&desired, &observed));
                 let msg = format!("the cloud is updating {}{pending}", observed.resource);
-                self.finish(
-                    Phase::Updating,
-                    Summary::progressing(reason::UPDATING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Updating, reason::UPDATING, msg).await
             }
             ClusterState::Deleting => {
                 let msg = format!(
                     "{} is being deleted in the cloud; it will be recreated once gone",
                     observed.resource
                 );
-                self.finish(
-                    Phase::Pending,
-                    Summary::progressing(reason::PENDING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Pending, reason::PENDING, msg).await
             }
             ClusterState::Failed => {
                 let msg = format!(
@@ -340,12 +333,7 @@ impl<'a> Pass<'a> {
                     "the cloud reports {} as {:?}",
                     observed.resource, observed.raw_state
                 );
-                self.finish(
-                    Phase::Pending,
-                    Summary::progressing(reason::PENDING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Pending, reason::PENDING, msg).await
             }
             ClusterState::Available => self.converge(&desired, &observed).await,
         }
@@ -404,12 +392,7 @@ impl<'a> Pass<'a> {
                 };
                 self.st.endpoints = None;
                 let msg = format!("creating {} in {}", created.resource, desired.region());
-                self.finish(
-                    Phase::Creating,
-                    Summary::progressing(reason::CREATING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Creating, reason::CREATING, msg).await
             }
             // Someone created it between our look and our create: look again at once.
             Err(e) if e.is(ErrorClass::AlreadyExists) => {
@@ -457,13 +440,7 @@ impl<'a> Pass<'a> {
                 "waiting for the cloud to finish the previous change{}",
                 describe(&changes)
             );
-            return self
-                .finish(
-                    Phase::Updating,
-                    Summary::progressing(reason::UPDATING, msg),
-                    self.poll(),
-                )
-                .await;
+            return self.waiting(Phase::Updating, reason::UPDATING, msg).await;
         }
         match provider.apply(desired, change, &self.owner()).await {
             Ok(progress) => {
@@ -480,12 +457,7 @@ impl<'a> Pass<'a> {
                     format!("changing {}", change.describe()),
                 )
                 .await;
-                self.finish(
-                    Phase::Updating,
-                    Summary::progressing(reason::UPDATING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Updating, reason::UPDATING, msg).await
             }
             Err(e) if e.is(ErrorClass::FailedPrecondition) => {
                 let msg = format!(
@@ -493,12 +465,7 @@ impl<'a> Pass<'a> {
                     e.message,
                     change.describe()
                 );
-                self.finish(
-                    Phase::Updating,
-                    Summary::progressing(reason::UPDATING, msg),
-                    self.poll(),
-                )
-                .await
+                self.waiting(Phase::Updating, reason::UPDATING, msg).await
             }
             Err(e) => self.cloud_failure(e).await,
         }
@@ -524,12 +491,8 @@ impl<'a> Pass<'a> {
             }
             ErrorClass::FailedPrecondition | ErrorClass::NotFound => {
                 let phase = self.old.phase.unwrap_or(Phase::Pending);
-                self.finish(
-                    phase,
-                    Summary::progressing(reason::CLOUD_FAILED_PRECONDITION, e.to_string()),
-                    self.poll(),
-                )
-                .await
+                self.waiting(phase, reason::CLOUD_FAILED_PRECONDITION, e.to_string())
+                    .await
             }
             _ => {
                 // Keep Ready as it was for a cluster that is fine and only could not be looked at.
@@ -673,13 +636,7 @@ async fn cleanup(
     }
     if observed.state == ClusterState::Deleting {
         let msg = format!("waiting for the cloud to delete {}", observed.resource);
-        return pass
-            .finish(
-                Phase::Deleting,
-                Summary::progressing(reason::DELETING, msg),
-                pass.poll(),
-            )
-            .await;
+        return pass.waiting(Phase::Deleting, reason::DELETING, msg).await;
     }
     if observed.gcp.as_ref().is_some_and(|g| g.deletion_protection) {
         // The cloud's own protection is ours to lift once the spec no longer asks for it.
@@ -692,12 +649,7 @@ async fn cleanup(
                     "turning off the cloud's deletion protection on {}",
                     observed.resource
                 );
-                pass.finish(
-                    Phase::Deleting,
-                    Summary::progressing(reason::DELETING, msg),
-                    pass.poll(),
-                )
-                .await
+                pass.waiting(Phase::Deleting, reason::DELETING, msg).await
             }
             Err(e) => pass.cloud_failure(e).await,
         };
@@ -708,12 +660,7 @@ async fn cleanup(
                 pass.st.operation = Some(op);
             }
             let msg = format!("deleting {}", observed.resource);
-            pass.finish(
-                Phase::Deleting,
-                Summary::progressing(reason::DELETING, msg),
-                pass.poll(),
-            )
-            .await
+            pass.waiting(Phase::Deleting, reason::DELETING, msg).await
         }
         Err(e) if e.is(ErrorClass::NotFound) => {
             let_go(format!("{} is deleted", observed.resource)).await
@@ -723,12 +670,7 @@ async fn cleanup(
                 "the cloud cannot delete {} yet: {}",
                 observed.resource, e.message
             );
-            pass.finish(
-                Phase::Deleting,
-                Summary::progressing(reason::DELETING, msg),
-                pass.poll(),
-            )
-            .await
+            pass.waiting(Phase::Deleting, reason::DELETING, msg).await
         }
         Err(e) => pass.cloud_failure(e).await,
     }
