@@ -433,7 +433,9 @@ async fn gcp_binding_token_refresh_and_policy_cycle() -> anyhow::Result<()> {
     );
     assert_eq!(
         grant[0]["condition"]["expression"],
-        format!("resource.name.startsWith(\"{cluster_name}\")")
+        format!(
+            "resource.name == \"{cluster_name}\" || resource.name.startsWith(\"{cluster_name}/\")"
+        )
     );
 
     // The Secret: every key, the right type and owner, and values a client can use as is.

@@ -72,7 +72,13 @@ impl Grant {
             condition: Some(Expr {
                 title,
                 description: owner.marker(),
-                expression: format!("resource.name.startsWith({:?})", self.cluster),
+                // The documented recipe is a prefix on the cluster's name; the equality and the
+                // trailing slash keep it from also matching clusters whose IDs merely start alike.
+                expression: format!(
+                    "resource.name == {name:?} || resource.name.startsWith({prefix:?})",
+                    name = self.cluster,
+                    prefix = format!("{}/", self.cluster)
+                ),
                 other: Default::default(),
             }),
             other: Default::default(),
@@ -219,7 +225,7 @@ mod tests {
                 {"role": CONNECTION_ROLE, "members": ["serviceAccount:legacy@p.iam.gserviceaccount.com"]},
                 {"role": CONNECTION_ROLE, "members": ["user:ops@example.com"],
                  "condition": {"title": "hand-made", "description": "Managed by cache-operator; UserGroup uid someone-else",
-                               "expression": "resource.name.startsWith(\"projects/p/locations/r/clusters/x\")"}}
+                               "expression": "resource.name == \"projects/p/locations/r/clusters/x\" || resource.name.startsWith(\"projects/p/locations/r/clusters/x/\")"}}
             ],
             "auditConfigs": [{"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}]
         })
@@ -259,7 +265,7 @@ mod tests {
                    "members": ["serviceAccount:a@p.iam", "serviceAccount:b@p.iam"],
                    "condition": {"title": "cache-operator shop/orders-clients orders",
                                  "description": "Managed by cache-operator; UserGroup uid 0b5f-uid",
-                                 "expression": "resource.name.startsWith(\"projects/p/locations/r/clusters/orders\")"}})
+                                 "expression": "resource.name == \"projects/p/locations/r/clusters/orders\" || resource.name.startsWith(\"projects/p/locations/r/clusters/orders/\")"}})
         );
     }
 

@@ -504,7 +504,9 @@ pub fn apply(
         let mut to_remove = Set::default();
         for p in last.fields.leaves() {
             if !owned.has_at_or_below(&p) {
-                to_remove.insert(&p);
+                // A list item nobody applies any more goes as a whole: removing its fields one by
+                // one would strip its key fields and leave an empty item behind.
+                to_remove.insert(orphaned_item(&p, &owned).unwrap_or(&p));
             }
         }
         remove_items(&mut pruned, &to_remove, Some(s));
@@ -539,6 +541,13 @@ pub fn apply(
     managers.push(me);
     managers.retain(|e| !e.fields.is_empty());
     Ok((pruned, managers))
+}
+
+/// The shortest prefix of `p` that ends at a list item no manager owns anything under.
+fn orphaned_item<'a>(p: &'a [PathElement], owned: &Set) -> Option<&'a [PathElement]> {
+    (1..=p.len()).map(|len| &p[..len]).find(|prefix| {
+        !matches!(prefix.last(), Some(PathElement::Field(_))) && !owned.has_at_or_below(prefix)
+    })
 }
 
 /// After removing fields, struct fields the manager had applied that became empty and that
@@ -743,6 +752,20 @@ mod tests {
         assert!(
             m.iter().all(|e| e.manager != "applier"),
             "applier lost its only field"
+        );
+    }
+
+    #[test]
+    fn an_item_dropped_from_a_map_list_is_removed_whole() {
+        let s = schema();
+        let first = json!({"status": {"conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "False"}]}});
+        let (live, managers) = apply(&json!({}), &first, &s, false, &actor("gitops")).unwrap();
+        let live = with_managers(live, managers);
+        let second = json!({"status": {"conditions": [{"type": "B", "status": "False"}]}});
+        let (after, _) = apply(&live, &second, &s, false, &actor("gitops")).unwrap();
+        assert_eq!(
+            after["status"]["conditions"],
+            json!([{"type": "B", "status": "False"}])
         );
     }
 

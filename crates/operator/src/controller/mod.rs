@@ -47,19 +47,19 @@ pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
         .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
 }
 
-/// Add our finalizer; the `test` on resourceVersion makes a concurrent change fail instead of
-/// being overwritten.
+/// Add our finalizer; the `test` on the current list makes a concurrent change of finalizers
+/// fail instead of being overwritten, while unrelated changes (a status write) do not matter.
 pub async fn add_finalizer<K>(api: &Api<K>, obj: &K) -> kube::Result<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
     let patch = match &obj.meta().finalizers {
         Some(list) if !list.is_empty() => json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": obj.resource_version()},
+            {"op": "test", "path": "/metadata/finalizers", "value": list},
             {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
         ]),
         _ => json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": obj.resource_version()},
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
         ]),
     };
