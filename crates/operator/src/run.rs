@@ -249,9 +249,9 @@ async fn run_controllers(
         stop.clone(),
     );
     let config = controller::Config::default().concurrency(concurrency);
-    let controller =
-        Controller::new(clusters, watcher::Config::default().any_semantic()).with_config(config);
-    let store = controller.store();
+    let (store, stream) =
+        crate::controller::lean_reflector(clusters, watcher::Config::default().any_semantic());
+    let controller = Controller::for_stream(stream, store.clone()).with_config(config);
     // A UserGroup's ID is needed by the aws clusters that list it.
     let clusters_ctl = controller
         .watches(

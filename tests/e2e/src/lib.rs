@@ -13,6 +13,7 @@
 //! | `E2E_GCP_PROJECT`, `E2E_GCP_REGION`, `E2E_AWS_REGION` | where test clusters are made (defaults suit the simulator) |
 //! | `E2E_BIN_DIR` | where the binaries are (default: next to the test executable, i.e. `target/debug`) |
 //! | `E2E_KEEP=1` | keep namespaces and log folders after tests |
+//! | `E2E_OPERATOR_LOG` | the operator's `RUST_LOG` (default: debug for the operator's own crates) |
 //!
 //! Logs of every process go to `target/e2e-logs/<test>/`; a failing test prints their tails.
 
@@ -458,6 +459,15 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Process IDs of the stack, for measurements: (kubesim, cloudsim, operators).
+    pub fn pids(&self) -> (Option<u32>, Option<u32>, Vec<u32>) {
+        (
+            self.kubesim.as_ref().and_then(Process::pid),
+            self.cloudsim.as_ref().and_then(|c| c.process().pid()),
+            self.operators.iter().filter_map(Process::pid).collect(),
+        )
     }
 
     pub fn sim(&self) -> &CloudSim {

@@ -62,17 +62,40 @@ fn with_slash(s: &str) -> String {
 #[derive(Clone)]
 pub enum GcpAuth {
     /// Application Default Credentials through `gcp_auth` (Workload Identity, metadata server,
-    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud).
-    Ambient(Arc<dyn gcp_auth::TokenProvider>),
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud), and the freshest token minted for Secrets.
+    Ambient(
+        Arc<dyn gcp_auth::TokenProvider>,
+        Arc<tokio::sync::Mutex<Option<Minted>>>,
+    ),
     /// No `Authorization` header: for a simulator that runs without authentication.
     Anonymous,
     /// No credentials could be found; every call fails saying why.
     Missing(String),
 }
 
+/// A token of the operator's own identity and when it was minted.
+#[derive(Clone)]
+pub struct Minted {
+    token: String,
+    expires: jiff::Timestamp,
+    minted: jiff::Timestamp,
+}
+
+impl Minted {
+    /// Still has at least two thirds of its lifetime: good enough to hand out again.
+    fn is_fresh(&self, now: jiff::Timestamp) -> bool {
+        let lifetime = self.expires.duration_since(self.minted);
+        let left = self.expires.duration_since(now);
+        left.as_secs_f64() >= lifetime.as_secs_f64() * 2.0 / 3.0
+    }
+}
+
 impl GcpAuth {
     pub async fn ambient() -> std::result::Result<Self, gcp_auth::Error> {
-        Ok(GcpAuth::Ambient(gcp_auth::provider().await?))
+        Ok(GcpAuth::Ambient(
+            gcp_auth::provider().await?,
+            Arc::default(),
+        ))
     }
 
     /// The operator's own access token and its expiry, for clients that connect as the
@@ -86,7 +109,7 @@ impl GcpAuth {
                 format!("no Google credentials: {why}"),
                 "gcp_auth token",
             )),
-            GcpAuth::Ambient(p) => {
+            GcpAuth::Ambient(p, _) => {
                 let t = p.token(&[CLOUD_PLATFORM_SCOPE]).await.map_err(|e| {
                     CloudError::new(
                         ErrorClass::Unauthenticated,
@@ -104,13 +127,19 @@ impl GcpAuth {
 }
 
 impl GcpAuth {
-    /// A newly minted token of the operator's own identity, for a Secret that must carry a token
-    /// with most of its lifetime left. The shared provider caches its token until 20 s before
-    /// expiry; a new provider asks the token endpoint again (key files, user credentials; the
-    /// metadata server and gcloud keep their own caches).
+    /// A token of the operator's own identity with most of its lifetime left, for Secrets. The
+    /// shared provider caches its token until 20 s before expiry, so a fresh one comes from a new
+    /// provider (key files, user credentials; the metadata server and gcloud keep their own
+    /// caches) — at most once per third of a lifetime: building a provider loads credentials
+    /// and TLS roots, and every binding asking at once must not each pay for it.
     pub async fn fresh_token(&self) -> Result<Option<(String, jiff::Timestamp)>> {
         match self {
-            GcpAuth::Ambient(_) => {
+            GcpAuth::Ambient(_, latest) => {
+                let mut latest = latest.lock().await;
+                let now = jiff::Timestamp::now();
+                if let Some(m) = latest.as_ref().filter(|m| m.is_fresh(now)) {
+                    return Ok(Some((m.token.clone(), m.expires)));
+                }
                 let provider = gcp_auth::provider().await.map_err(|e| {
                     CloudError::new(
                         ErrorClass::Unauthenticated,
@@ -119,7 +148,15 @@ impl GcpAuth {
                         "gcp_auth token",
                     )
                 })?;
-                GcpAuth::Ambient(provider).token().await
+                let fresh = GcpAuth::Ambient(provider, Arc::default()).token().await?;
+                if let Some((token, expires)) = &fresh {
+                    *latest = Some(Minted {
+                        token: token.clone(),
+                        expires: *expires,
+                        minted: now,
+                    });
+                }
+                Ok(fresh)
             }
             other => other.token().await,
         }

@@ -5,6 +5,7 @@
 //! resyncs mint nothing new. A failed refresh keeps the Secret as it is while its token is
 //! still valid and retries with backoff.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,25 +40,35 @@ type ClusterGuard = kube::core::DeserializeGuard<RedisCluster>;
 
 /// The namespace and name of the cluster a binding points at.
 pub fn cluster_of(b: &AccessBinding) -> (String, String) {
-    let own = b.namespace().unwrap_or_default();
-    (
-        b.spec.cluster_ref.namespace_or(&own).to_owned(),
-        b.spec.cluster_ref.name.clone(),
-    )
+    let (ns, name) = cluster_key(b);
+    (ns.to_owned(), name.to_owned())
 }
 
 /// The namespace and name of the group a binding uses: groups live with the clusters that
 /// list them, so the cluster's namespace unless the reference names one.
 pub fn group_of(b: &AccessBinding) -> (String, String) {
-    let (cluster_ns, _) = cluster_of(b);
+    let (ns, name) = group_key(b);
+    (ns.to_owned(), name.to_owned())
+}
+
+/// [`cluster_of`] without allocating: the watch mappers run it for every binding on every event.
+fn cluster_key(b: &AccessBinding) -> (&str, &str) {
+    let own = b.metadata.namespace.as_deref().unwrap_or_default();
     (
-        b.spec
-            .user_group_ref
-            .namespace
-            .clone()
-            .unwrap_or(cluster_ns),
-        b.spec.user_group_ref.name.clone(),
+        b.spec.cluster_ref.namespace_or(own),
+        &b.spec.cluster_ref.name,
     )
+}
+
+fn group_key(b: &AccessBinding) -> (&str, &str) {
+    let (cluster_ns, _) = cluster_key(b);
+    let ns = b
+        .spec
+        .user_group_ref
+        .namespace
+        .as_deref()
+        .unwrap_or(cluster_ns);
+    (ns, &b.spec.user_group_ref.name)
 }
 
 fn refs<'a>(
@@ -70,6 +81,26 @@ fn refs<'a>(
         .filter(|b| matches(b))
         .map(|b| ObjectRef::from_obj(&**b))
         .collect()
+}
+
+/// Per group: the signature of what bindings read, and the clusters it has granted.
+type GroupsSeen = HashMap<(String, String), (u64, BTreeSet<String>)>;
+
+/// A hash of the parts of a UserGroup that bindings depend on, apart from its grants.
+fn group_signature(g: &UserGroup) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    g.metadata.generation.hash(&mut h);
+    g.metadata.deletion_timestamp.is_some().hash(&mut h);
+    if let Some(s) = &g.status {
+        s.observed_generation.hash(&mut h);
+        s.user_group_id.hash(&mut h);
+        s.users.hash(&mut h);
+        for c in &s.conditions {
+            (&c.type_, &c.status, &c.reason).hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 /// Run the controller until `stop`: bindings, and what they depend on (clusters, groups, their
@@ -93,28 +124,62 @@ pub async fn run(
             None => Api::all(client.clone()),
         }
     }
-    let controller = Controller::new(
+    let (store, events) = super::lean_reflector(
         api::<AccessBinding>(&client, &namespace),
         watcher::Config::default().any_semantic(),
-    )
-    .with_config(controller::Config::default().concurrency(concurrency));
-    let store = controller.store();
+    );
+    let controller = Controller::for_stream(events, store.clone())
+        .with_config(controller::Config::default().concurrency(concurrency));
     let (s1, s2, s3) = (store.clone(), store.clone(), store);
+    let seen: std::sync::Mutex<GroupsSeen> = Default::default();
     controller
         .watches(
             api::<ClusterGuard>(&client, &namespace),
             watcher::Config::default().any_semantic(),
             move |c: ClusterGuard| {
                 let key = (c.namespace().unwrap_or_default(), c.name_any());
-                refs(&s1, move |b| cluster_of(b) == key)
+                refs(&s1, move |b| {
+                    cluster_key(b) == (key.0.as_str(), key.1.as_str())
+                })
             },
         )
+        // A group's status grows a grant per cluster that lists it; re-running every binding of
+        // the group on each new grant would make N clusters cost N² reconciles. So a change of
+        // what all bindings read re-runs them all, and otherwise only the bindings of clusters
+        // whose grant came or went run again.
         .watches(
             api::<UserGroup>(&client, &namespace),
             watcher::Config::default().any_semantic(),
             move |g: UserGroup| {
                 let key = (g.namespace().unwrap_or_default(), g.name_any());
-                refs(&s2, move |b| group_of(b) == key)
+                let signature = group_signature(&g);
+                let granted: BTreeSet<String> = g
+                    .status
+                    .map(|s| s.clusters.into_iter().collect())
+                    .unwrap_or_default();
+                let previous = seen
+                    .lock()
+                    .expect("group signatures lock")
+                    .insert(key.clone(), (signature, granted.clone()));
+                match previous {
+                    Some((old_signature, old_granted)) if old_signature == signature => {
+                        let changed: BTreeSet<String> = granted
+                            .symmetric_difference(&old_granted)
+                            .cloned()
+                            .collect();
+                        if changed.is_empty() {
+                            return Vec::new();
+                        }
+                        refs(&s2, move |b| {
+                            let (ns, name) = cluster_key(b);
+                            group_key(b) == (key.0.as_str(), key.1.as_str())
+                                && changed.contains(&format!("{ns}/{name}"))
+                        })
+                    }
+                    _ => refs(&s2, move |b| {
+                        group_key(b) == (key.0.as_str(), key.1.as_str())
+                    }),
+                }
             },
         )
         .watches(
@@ -130,7 +195,9 @@ pub async fn run(
                 let ns = s.namespace().unwrap_or_default();
                 if let Some(group) = s.labels().get(PASSWORDS_LABEL) {
                     let key = (ns, group.clone());
-                    return refs(&s3, move |b| group_of(b) == key);
+                    return refs(&s3, move |b| {
+                        group_key(b) == (key.0.as_str(), key.1.as_str())
+                    });
                 }
                 s.owner_references()
                     .iter()

@@ -179,8 +179,20 @@ impl<'a> Pass<'a> {
         Ok(then)
     }
 
+    /// The next look while the cloud works: soon after a transition starts (a simulator, or a
+    /// quick change, finishes in moments), then less often, up to the poll interval — so a
+    /// 20-minute creation costs a handful of extra reads, not hundreds.
     fn poll(&self) -> Action {
-        Action::requeue(self.ctx.timing.poll)
+        let since = condition::get(&self.old.conditions, condition::READY)
+            .filter(|c| c.status == condition::FALSE)
+            .map(|c| {
+                Timestamp::now()
+                    .duration_since(c.last_transition_time.0)
+                    .unsigned_abs()
+            })
+            .unwrap_or_default();
+        let min = std::time::Duration::from_millis(200).min(self.ctx.timing.poll);
+        Action::requeue((since / 2).clamp(min, self.ctx.timing.poll))
     }
 
     /// Progressing while the cloud works: look again after the poll interval.

@@ -21,6 +21,31 @@ pub const FINALIZER: &str = "cache-operator.io/cleanup";
 /// The field manager of every write the operator makes.
 pub const MANAGER: &str = "cache-operator";
 
+/// A cache of `K` and the stream of changes that feeds it, with `managedFields` dropped on the
+/// way in: they are often the largest part of an object and no controller reads them.
+pub fn lean_reflector<K>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    use kube::runtime::WatchStreamExt;
+    let (store, writer) = kube::runtime::reflector::store();
+    let stream = kube::runtime::watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| {
+            o.meta_mut().managed_fields = None;
+        })
+        .reflect(writer)
+        .touched_objects();
+    (store, stream)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Kubernetes API: {0}")]

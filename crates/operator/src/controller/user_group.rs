@@ -32,8 +32,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -89,60 +89,49 @@ pub async fn run(
             None => Api::all(client.clone()),
         }
     }
-    let (clusters, cluster_writer) = reflector::store::<ClusterGuard>();
-    let (bindings, binding_writer) = reflector::store::<AccessBinding>();
-    let cluster_events = reflector::reflector(
-        cluster_writer,
-        watcher(
-            api::<ClusterGuard>(&client, &namespace),
-            watcher::Config::default().any_semantic(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let binding_events = reflector::reflector(
-        binding_writer,
-        watcher(
-            api::<AccessBinding>(&client, &namespace),
-            watcher::Config::default().any_semantic(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (clusters, cluster_events) = super::lean_reflector(
+        api::<ClusterGuard>(&client, &namespace),
+        watcher::Config::default().any_semantic(),
+    );
+    let (bindings, binding_events) = super::lean_reflector(
+        api::<AccessBinding>(&client, &namespace),
+        watcher::Config::default().any_semantic(),
+    );
     let secrets = api::<Secret>(&client, &namespace);
     let ctx = Arc::new(GroupContext {
         base,
         clusters,
         bindings,
     });
-    Controller::new(
+    let (groups, group_events) = super::lean_reflector(
         api::<UserGroup>(&client, &namespace),
         watcher::Config::default().any_semantic(),
-    )
-    .with_config(controller::Config::default().concurrency(concurrency))
-    .owns(
-        secrets,
-        watcher::Config::default()
-            .labels(PASSWORDS_LABEL)
-            .any_semantic(),
-    )
-    .watches_stream(cluster_events, |c: ClusterGuard| {
-        let Ok(c) = &c.0 else { return Vec::new() };
-        let ns = c.namespace().unwrap_or_default();
-        c.spec
-            .user_group_refs
-            .iter()
-            .map(|r| ObjectRef::new(&r.name).within(&ns))
-            .collect()
-    })
-    .watches_stream(binding_events, |b: AccessBinding| {
-        let (ns, name) = super::binding::group_of(&b);
-        Some(ObjectRef::new(&name).within(&ns))
-    })
-    .graceful_shutdown_on(stop.cancelled_owned())
-    .run(reconcile, error_policy, ctx)
-    .for_each(|_| async {})
-    .await;
+    );
+    Controller::for_stream(group_events, groups)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .owns(
+            secrets,
+            watcher::Config::default()
+                .labels(PASSWORDS_LABEL)
+                .any_semantic(),
+        )
+        .watches_stream(cluster_events, |c: ClusterGuard| {
+            let Ok(c) = &c.0 else { return Vec::new() };
+            let ns = c.namespace().unwrap_or_default();
+            c.spec
+                .user_group_refs
+                .iter()
+                .map(|r| ObjectRef::new(&r.name).within(&ns))
+                .collect()
+        })
+        .watches_stream(binding_events, |b: AccessBinding| {
+            let (ns, name) = super::binding::group_of(&b);
+            Some(ObjectRef::new(&name).within(&ns))
+        })
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
 }
 
 pub async fn reconcile(group: Arc<UserGroup>, ctx: Arc<GroupContext>) -> Result<Action, Error> {
