@@ -226,14 +226,9 @@ async fn run_controllers(
     concurrency: u16,
     stop: CancellationToken,
 ) {
-    let clusters: Api<kube::core::DeserializeGuard<RedisCluster>> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let groups: Api<UserGroup> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let clusters: Api<kube::core::DeserializeGuard<RedisCluster>> =
+        crate::controller::api_in(&client, &namespace);
+    let groups: Api<UserGroup> = crate::controller::api_in(&client, &namespace);
     let groups_ctl = user_group::run(
         client.clone(),
         ctx.clone(),

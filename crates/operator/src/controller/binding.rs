@@ -112,18 +112,7 @@ pub async fn run(
     concurrency: u16,
     stop: CancellationToken,
 ) {
-    fn api<K>(client: &kube::Client, ns: &Option<String>) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-    {
-        match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
+    use super::api_in as api;
     let (store, events) = super::lean_reflector(
         api::<AccessBinding>(&client, &namespace),
         watcher::Config::default().any_semantic(),

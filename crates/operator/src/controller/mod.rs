@@ -21,6 +21,20 @@ pub const FINALIZER: &str = "cache-operator.io/cleanup";
 /// The field manager of every write the operator makes.
 pub const MANAGER: &str = "cache-operator";
 
+/// `K` in one namespace, or in all when the operator watches every namespace.
+pub fn api_in<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// A cache of `K` and the stream of changes that feeds it, with `managedFields` dropped on the
 /// way in: they are often the largest part of an object and no controller reads them.
 pub fn lean_reflector<K>(
