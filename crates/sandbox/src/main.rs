@@ -84,6 +84,16 @@ fn run_operator(args: &[String]) -> anyhow::Result<()> {
     }
     let op =
         Op::parse_from(std::iter::once("cache-operator".to_owned()).chain(args.iter().cloned()));
+    // Never outlive the sandbox, even when it is killed without a chance to stop us.
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(0);
+            }
+        }
+    });
     tokio::runtime::Runtime::new()?.block_on(cache_operator::run::run(op.run))
 }
 

@@ -60,6 +60,23 @@ where
     (store, stream)
 }
 
+/// Wait until a cache has seen its first complete list. `Store::wait_until_ready` keeps only the
+/// waker of its latest poller, so reconciles waiting at the same time can miss the wake-up and
+/// wait forever; looking again every so often cannot.
+pub async fn store_ready<K>(store: &kube::runtime::reflector::Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    while tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        store.wait_until_ready(),
+    )
+    .await
+    .is_err()
+    {}
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Kubernetes API: {0}")]
@@ -93,11 +110,11 @@ where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
     let patch = match &obj.meta().finalizers {
-        Some(list) if !list.is_empty() => json!([
+        Some(list) => json!([
             {"op": "test", "path": "/metadata/finalizers", "value": list},
             {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
         ]),
-        _ => json!([
+        None => json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
         ]),

@@ -126,8 +126,8 @@ pub async fn run(
 pub async fn reconcile(group: Arc<UserGroup>, ctx: Arc<GroupContext>) -> Result<Action, Error> {
     let _timer = ctx.base.metrics.reconcile(KIND);
     // An empty cache would look like "no cluster lists this group": wait for the first list.
-    let _ = ctx.clusters.wait_until_ready().await;
-    let _ = ctx.bindings.wait_until_ready().await;
+    super::store_ready(&ctx.clusters).await;
+    super::store_ready(&ctx.bindings).await;
     let api: Api<UserGroup> = Api::namespaced(
         ctx.base.client.clone(),
         &group.namespace().unwrap_or_default(),
