@@ -240,6 +240,7 @@ pub struct GcpClusterSpec {
 
     /// Redis configuration parameters Memorystore lets you set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = rules::bounded_map::<{ GCP_REDIS_CONFIG_KEYS.len() }, { rules::REDIS_CONFIG_VALUE_MAX }>)]
     #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients'])")
         .message("gcp.redisConfigs accepts only maxmemory-clients, maxmemory, maxmemory-policy, notify-keyspace-events, slowlog-log-slower-than and maxclients"))]
     pub redis_configs: BTreeMap<String, String>,
@@ -681,7 +682,16 @@ impl RedisClusterSpec {
                 _ => {}
             }
         }
-        for key in gcp.redis_configs.keys() {
+        for (key, value) in &gcp.redis_configs {
+            if value.chars().count() > rules::REDIS_CONFIG_VALUE_MAX {
+                errs.push(
+                    format!("spec.gcp.redisConfigs.{key}"),
+                    format!(
+                        "value must be at most {} characters",
+                        rules::REDIS_CONFIG_VALUE_MAX
+                    ),
+                );
+            }
             if !GCP_REDIS_CONFIG_KEYS.contains(&key.as_str()) {
                 errs.push(
                     format!("spec.gcp.redisConfigs.{key}"),

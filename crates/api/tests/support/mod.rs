@@ -113,6 +113,11 @@ fn openapi(schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
             let Some(map) = v.as_object() else {
                 return errs.push(format!("{path}: must be an object"));
             };
+            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+                && map.len() as u64 > max
+            {
+                errs.push(format!("{path}: must have at most {max} properties"));
+            }
             for r in schema
                 .get("required")
                 .and_then(Value::as_array)
