@@ -13,8 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub const SECRET_TYPE: &str = "servicebinding.io/redis";
-/// Label on every object the operator writes.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cache-operator");
+pub use crate::controller::MANAGED_BY;
 /// Which credential the Secret holds (kind, identity and cluster; never the credential itself),
 /// so that a change of identity mints a new one at once.
 pub const CREDENTIAL_ANNOTATION: &str = "cache-operator.io/credential";
@@ -294,9 +293,7 @@ pub fn owned_by(secret: &Secret, uid: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn at(secs: i64) -> Timestamp {
-        Timestamp::from_second(1_700_000_000 + secs).unwrap()
-    }
+    use cache_operator_testkit::at;
 
     fn conn(tls: bool) -> Connection {
         Connection {
