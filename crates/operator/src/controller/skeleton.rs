@@ -9,17 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_operator_api::condition::{Summary, reason};
+use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{self, Event};
+use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{At, Error, Step};
+use super::shared::Feed;
 use super::{Ctx, FINALIZER, MANAGER};
 
 /// How a cleanup pass ended.
@@ -60,6 +63,29 @@ pub trait Reconcile:
     fn retry_within(&self) -> Option<Duration> {
         None
     }
+}
+
+/// A controller of `K` on its shared feed and cache, reconciling `concurrency` objects at once.
+pub fn controller<K: Reconcile>(
+    feed: Feed<DeserializeGuard<K>>,
+    store: Store<DeserializeGuard<K>>,
+    concurrency: u16,
+) -> Controller<DeserializeGuard<K>> {
+    Controller::for_shared_stream(feed, store)
+        .with_config(controller::Config::default().concurrency(concurrency))
+}
+
+/// Run `controller` with the skeleton's reconcile and error policy until `stop`.
+pub async fn drive<K: Reconcile>(
+    controller: Controller<DeserializeGuard<K>>,
+    ctx: Arc<Ctx>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    controller
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .for_each(|_| async {})
+        .await;
 }
 
 /// `kind/namespace/name`: the key of per-object backoff.

@@ -7,6 +7,7 @@ use cache_operator_api::condition::{self, reason};
 use cache_operator_api::model::{DesiredBinding, DesiredCluster};
 use cache_operator_api::user_group::UserAuthentication;
 use kube::ResourceExt;
+use kube::core::DeserializeGuard;
 
 use super::plan::Source;
 use super::secret::Connection;
@@ -29,6 +30,27 @@ pub struct Resolved {
     pub settled: Result<(), String>,
 }
 
+/// A referenced object from its cache: waiting while it is missing or does not parse.
+fn found<K: Clone>(
+    kind: &str,
+    ns: &str,
+    name: &str,
+    cached: Option<std::sync::Arc<DeserializeGuard<K>>>,
+) -> Result<K, Halt> {
+    let Some(guard) = cached else {
+        return Err(Halt::Waiting(
+            reason::REFERENCE_NOT_FOUND,
+            format!("{kind} {ns}/{name} does not exist"),
+        ));
+    };
+    parsed(&guard).cloned().ok_or_else(|| {
+        Halt::Waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("{kind} {ns}/{name} does not match this operator's schema"),
+        )
+    })
+}
+
 pub fn resolve(
     b: &AccessBinding,
     desired: &DesiredBinding,
@@ -36,18 +58,8 @@ pub fn resolve(
 ) -> Result<Resolved, Halt> {
     let own_ns = b.namespace().unwrap_or_default();
     let (cns, cname) = cluster_of(b);
-    let Some(cluster) = stores.cluster(&cns, &cname) else {
-        return Err(Halt::Waiting(
-            reason::REFERENCE_NOT_FOUND,
-            format!("RedisCluster {cns}/{cname} does not exist"),
-        ));
-    };
-    let Some(cluster) = parsed(&cluster) else {
-        return Err(Halt::Waiting(
-            reason::REFERENCE_NOT_READY,
-            format!("RedisCluster {cns}/{cname} does not match this operator's schema"),
-        ));
-    };
+    let cluster = found("RedisCluster", &cns, &cname, stores.cluster(&cns, &cname))?;
+    let cluster = &cluster;
     if cns != own_ns
         && !cluster
             .spec
@@ -134,18 +146,8 @@ pub fn resolve(
             ),
         ));
     }
-    let Some(group) = stores.group(&gns, &gname) else {
-        return Err(Halt::Waiting(
-            reason::REFERENCE_NOT_FOUND,
-            format!("UserGroup {gns}/{gname} does not exist"),
-        ));
-    };
-    let Some(group) = parsed(&group) else {
-        return Err(Halt::Waiting(
-            reason::REFERENCE_NOT_READY,
-            format!("UserGroup {gns}/{gname} does not match this operator's schema"),
-        ));
-    };
+    let group = found("UserGroup", &gns, &gname, stores.group(&gns, &gname))?;
+    let group = &group;
     if group.spec.provider != cluster.spec.provider {
         return Err(Halt::Stalled(
             reason::INVALID_SPEC,

@@ -20,12 +20,11 @@ use std::time::Duration;
 use cache_operator_api::binding::AccessBinding;
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::user_group::UserGroup;
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -75,8 +74,7 @@ pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: Can
     let store = ctx.stores.bindings.clone();
     let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
     let seen: Mutex<GroupsSeen> = Default::default();
-    Controller::for_shared_stream(feeds.bindings, store)
-        .with_config(controller::Config::default().concurrency(concurrency))
+    let controller = skeleton::controller::<AccessBinding>(feeds.bindings, store, concurrency)
         .watches_shared_stream(feeds.clusters, move |c: Arc<ClusterGuard>| {
             let key = (c.namespace().unwrap_or_default(), c.name_any());
             refs(&s1, |b| cluster_key(b) == (key.0.as_str(), key.1.as_str()))
@@ -129,15 +127,8 @@ pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: Can
                 .filter(|o| o.kind == "AccessBinding" && o.controller == Some(true))
                 .map(|o| ObjectRef::new(&o.name).within(&ns))
                 .collect()
-        })
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(
-            skeleton::reconcile::<AccessBinding>,
-            skeleton::error_policy::<AccessBinding>,
-            ctx,
-        )
-        .for_each(|_| async {})
-        .await;
+        });
+    skeleton::drive(controller, ctx, stop).await;
 }
 
 impl Reconcile for AccessBinding {

@@ -58,13 +58,11 @@ pub fn still_valid(
     fingerprint: &str,
     now: Timestamp,
 ) -> Option<Existing> {
-    previous
-        .filter(|p| {
-            p.credential.as_deref() == Some(fingerprint)
-                && !p.password.is_empty()
-                && p.expires_at.is_some_and(|t| t > now)
-        })
-        .cloned()
+    let p = previous?;
+    let valid = p.credential.as_deref() == Some(fingerprint)
+        && !p.password.is_empty()
+        && p.expires_at.is_some_and(|t| t > now);
+    valid.then(|| p.clone())
 }
 
 /// The token to keep instead of minting: one that is valid and not yet due for refresh.
@@ -73,14 +71,14 @@ pub fn reusable(
     username: &str,
     now: Timestamp,
 ) -> Option<Credential> {
-    still_valid
-        .filter(|p| p.refresh_at.is_some_and(|t| t > now))
-        .map(|p| Credential {
-            username: username.to_owned(),
-            password: p.password.clone(),
-            expires_at: p.expires_at,
-            refresh_at: p.refresh_at,
-        })
+    let p = still_valid?;
+    let fresh = p.refresh_at.is_some_and(|t| t > now);
+    fresh.then(|| Credential {
+        username: username.to_owned(),
+        password: p.password.clone(),
+        expires_at: p.expires_at,
+        refresh_at: p.refresh_at,
+    })
 }
 
 /// Ready's message once the Secret is written.

@@ -250,11 +250,16 @@ pub struct Existing {
 
 impl std::fmt::Debug for Existing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Existing")
-            .field("expires_at", &self.expires_at)
-            .field("refresh_at", &self.refresh_at)
-            .field("credential", &self.credential)
-            .finish_non_exhaustive()
+        let Existing {
+            expires_at,
+            refresh_at,
+            credential,
+            ..
+        } = self;
+        write!(
+            f,
+            "Existing {{ expires_at: {expires_at:?}, refresh_at: {refresh_at:?}, credential: {credential:?}, .. }}"
+        )
     }
 }
 

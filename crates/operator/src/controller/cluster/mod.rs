@@ -6,6 +6,8 @@
 
 pub mod apply;
 pub mod dereference;
+#[cfg(test)]
+mod fixtures;
 pub mod observe;
 pub mod plan;
 pub mod status;
@@ -16,9 +18,8 @@ use std::sync::Arc;
 use cache_operator_api::cluster::{Phase, RedisCluster};
 use cache_operator_api::condition::{Summary, event, reason};
 use cache_operator_cloud::provider::{Claim, Owner};
-use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use tokio_util::sync::CancellationToken;
@@ -36,8 +37,7 @@ use super::status::publish;
 pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: CancellationToken) {
     let store = ctx.stores.clusters.clone();
     let stores = ctx.stores.clone();
-    Controller::for_shared_stream(feeds.clusters, store)
-        .with_config(controller::Config::default().concurrency(concurrency))
+    let controller = skeleton::controller::<RedisCluster>(feeds.clusters, store, concurrency)
         .watches_shared_stream(feeds.groups, move |group: Arc<GroupGuard>| {
             let ns = group.namespace().unwrap_or_default();
             stores
@@ -45,15 +45,8 @@ pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: Can
                 .iter()
                 .map(|c| ObjectRef::from_obj(&**c))
                 .collect::<Vec<ObjectRef<ClusterGuard>>>()
-        })
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(
-            skeleton::reconcile::<RedisCluster>,
-            skeleton::error_policy::<RedisCluster>,
-            ctx,
-        )
-        .for_each(|_| async {})
-        .await;
+        });
+    skeleton::drive(controller, ctx, stop).await;
 }
 
 fn owner(obj: &RedisCluster) -> Owner {

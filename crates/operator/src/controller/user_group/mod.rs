@@ -25,9 +25,8 @@ use cache_operator_api::Provider;
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredUserGroup;
 use cache_operator_api::user_group::UserGroup;
-use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use tokio_util::sync::CancellationToken;
 
@@ -43,8 +42,7 @@ use super::skeleton::{self, Cleanup, Reconcile};
 /// work (the clusters that list them, the bindings that use their users).
 pub async fn run(ctx: Arc<Ctx>, feeds: GroupFeeds, concurrency: u16, stop: CancellationToken) {
     let store = ctx.stores.groups.clone();
-    Controller::for_shared_stream(feeds.groups, store)
-        .with_config(controller::Config::default().concurrency(concurrency))
+    let controller = skeleton::controller::<UserGroup>(feeds.groups, store, concurrency)
         .owns_shared_stream(feeds.secrets)
         .watches_shared_stream(feeds.clusters, |c: Arc<ClusterGuard>| {
             let Some(c) = parsed(&c) else {
@@ -60,15 +58,8 @@ pub async fn run(ctx: Arc<Ctx>, feeds: GroupFeeds, concurrency: u16, stop: Cance
         .watches_shared_stream(feeds.bindings, |b: Arc<BindingGuard>| {
             let (ns, name) = parsed(&b).map(group_of)?;
             Some(ObjectRef::<GroupGuard>::new(&name).within(&ns))
-        })
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(
-            skeleton::reconcile::<UserGroup>,
-            skeleton::error_policy::<UserGroup>,
-            ctx,
-        )
-        .for_each(|_| async {})
-        .await;
+        });
+    skeleton::drive(controller, ctx, stop).await;
 }
 
 impl Reconcile for UserGroup {

@@ -122,6 +122,14 @@ fn set(ps: Vec<String>) -> UserAuth {
     UserAuth::Passwords(ps.into_iter().map(Password::new).collect())
 }
 
+/// A change of the passwords alone.
+fn passwords_only(ps: Vec<String>) -> UserChange {
+    UserChange {
+        access_string: None,
+        auth: Some(set(ps)),
+    }
+}
+
 async fn ensure_password_user(
     pass: &mut Pass<'_>,
     records: &mut Records,
@@ -206,21 +214,13 @@ async fn ensure_password_user(
             records.entries.insert(id.clone(), e);
             // Recorded first: the cloud never holds a password the record does not know.
             records.save(pass).await?;
-            let change = UserChange {
-                access_string: None,
-                auth: Some(set(accepted)),
-            };
-            modify(id.clone(), change).await?;
+            modify(id.clone(), passwords_only(accepted)).await?;
             Ok(rotation())
         }
         PasswordStep::AddPending => {
             let e = entry.expect("pending comes with a record");
             let accepted = vec![e.current.clone(), e.pending.clone().unwrap_or_default()];
-            let change = UserChange {
-                access_string: None,
-                auth: Some(set(accepted)),
-            };
-            modify(id.clone(), change).await?;
+            modify(id.clone(), passwords_only(accepted)).await?;
             Ok(rotation())
         }
         PasswordStep::Promote => {
@@ -248,11 +248,7 @@ async fn ensure_password_user(
         PasswordStep::DropPrevious { in_cloud: true } => {
             // The record keeps the old password until the cloud no longer holds it.
             let e = entry.expect("a previous password comes with a record");
-            let change = UserChange {
-                access_string: None,
-                auth: Some(set(vec![e.current.clone()])),
-            };
-            modify(id.clone(), change).await?;
+            modify(id.clone(), passwords_only(vec![e.current.clone()])).await?;
             Ok(UserState::Rotating(format!(
                 "removing the previous password of user {id}"
             )))
