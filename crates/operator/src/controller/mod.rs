@@ -11,9 +11,13 @@
 pub mod binding;
 pub mod cluster;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod refs;
 pub mod shared;
 pub mod skeleton;
+#[cfg(test)]
+mod skeleton_tests;
 pub mod status;
 pub mod user_group;
 
