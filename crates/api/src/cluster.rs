@@ -515,10 +515,24 @@ impl RedisCluster {
 }
 
 impl RedisCluster {
-    /// Check every rule of the spec and say what it asks of the cloud.
+    /// Check every rule of the spec and say what it asks of the cloud. aws user group IDs are
+    /// left empty: they come from other objects (see [`RedisCluster::desired_with_user_groups`]).
     pub fn desired(&self) -> Result<DesiredCluster, FieldErrors> {
         self.spec
             .desired(self.metadata.name.as_deref().unwrap_or_default())
+    }
+
+    /// [`RedisCluster::desired`], complete: with the ElastiCache user group IDs that the
+    /// `userGroupRefs` resolved to (ignored on gcp), so the value is never changed afterwards.
+    pub fn desired_with_user_groups(
+        &self,
+        user_group_ids: Vec<String>,
+    ) -> Result<DesiredCluster, FieldErrors> {
+        let mut desired = self.desired()?;
+        if let DesiredCluster::Aws(aws) = &mut desired {
+            aws.user_group_ids = user_group_ids;
+        }
+        Ok(desired)
     }
 }
 
