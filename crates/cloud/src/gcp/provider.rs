@@ -416,8 +416,12 @@ mod tests {
     use cache_operator_api::cluster::RedisClusterSpec;
 
     fn desired(shards: u32) -> GcpCluster {
+        desired_of("redis-standard-small", shards)
+    }
+
+    fn desired_of(node_type: &str, shards: u32) -> GcpCluster {
         let spec: RedisClusterSpec = serde_json::from_value(json!({
-            "provider": "gcp", "region": "us-central1", "nodeType": "redis-standard-small",
+            "provider": "gcp", "region": "us-central1", "nodeType": node_type,
             "shardCount": shards, "replicasPerShard": 1,
             "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default",
                     "persistence": {"mode": "aof"}}
@@ -476,6 +480,29 @@ mod tests {
             changes(&d, &observed),
             vec![Change::NodeType, Change::ShardCount(3)]
         );
+    }
+
+    #[test]
+    fn newer_node_types_map_both_ways_without_false_drift() {
+        for (name, wire) in [
+            ("redis-highcpu-medium", "REDIS_HIGHCPU_MEDIUM"),
+            ("redis-standard-large", "REDIS_STANDARD_LARGE"),
+            ("redis-highmem-2xlarge", "REDIS_HIGHMEM_2XLARGE"),
+        ] {
+            let d = desired_of(name, 3);
+            assert_eq!(create_body(&d).node_type.as_deref(), Some(wire));
+            let observed = observe(Cluster {
+                name: Some(d.name()),
+                state: Some("ACTIVE".into()),
+                node_type: Some(wire.into()),
+                shard_count: Some(3),
+                replica_count: Some(1),
+                persistence_config: Some(json!({"mode": "AOF"})),
+                ..Cluster::default()
+            });
+            assert_eq!(observed.node_type, name);
+            assert_eq!(changes(&d, &observed), vec![], "{name}");
+        }
     }
 
     #[test]

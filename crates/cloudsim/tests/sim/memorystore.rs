@@ -507,3 +507,36 @@ async fn bearer_tokens_must_be_valid_when_present() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{e}");
 }
+
+#[tokio::test]
+async fn the_newer_node_types_are_accepted_with_their_capacities() {
+    let t = start(Opts::default()).await;
+    for (id, node_type, number, size_gb) in [
+        ("highcpu", "REDIS_HIGHCPU_MEDIUM", 5, 26),
+        ("standard-large", "REDIS_STANDARD_LARGE", 6, 52),
+        ("highmem-2xl", "REDIS_HIGHMEM_2XLARGE", 7, 220),
+    ] {
+        let c = t
+            .create_cluster(id, json!({"shardCount": 2, "nodeType": node_type}))
+            .await;
+        assert_eq!(c["nodeType"], node_type);
+        assert_eq!(c["sizeGb"], size_gb, "{node_type}");
+        let (_, v) = t
+            .get(&format!(
+                "/v1/projects/{PROJECT}/locations/{REGION}/clusters/{id}?%24alt=json%3Benum-encoding%3Dint"
+            ))
+            .await;
+        assert_eq!(v["nodeType"], number, "{node_type}");
+    }
+    let name = format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters/highcpu");
+    let (s, op) = t
+        .patch(
+            &format!("{name}?updateMask=node_type"),
+            json!({"nodeType": "REDIS_HIGHMEM_2XLARGE"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{op}");
+    let done = t.wait_op(&op).await;
+    assert_eq!(done["response"]["nodeType"], "REDIS_HIGHMEM_2XLARGE");
+    assert_eq!(done["response"]["sizeGb"], 220);
+}
