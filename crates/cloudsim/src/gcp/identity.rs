@@ -16,6 +16,9 @@ use super::tokens::{OAuthError, Principal};
 use crate::dataplane::Decision;
 use crate::sim::Shared;
 
+/// The longest access token generateAccessToken issues without an organization policy.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// The resource type IAM conditions see for a cluster.
 const CLUSTER_RESOURCE_TYPE: &str = "redis.googleapis.com/Cluster";
 
@@ -61,6 +64,16 @@ pub fn generate_access_token(shared: &Shared, email: &str, body: &[u8]) -> Resul
     if requested.is_zero() {
         return Err(RpcError::bad_field("lifetime", "lifetime must be positive"));
     }
+    // The service refuses (does not shorten) a lifetime over one hour unless an organization
+    // policy extends it, which the simulator does not model.
+    if requested > MAX_TOKEN_LIFETIME {
+        return Err(RpcError::invalid(format!(
+            "Access tokens for service account {email} can not have lifetimes of more than 1 hour. \
+             Use the Org Policy Constraint constraints/iam.allowServiceAccountCredentialLifetimeExtension \
+             to allow up to 12 hours."
+        )));
+    }
+    // A test knob: tokens shorter than asked for, to exercise expiry.
     let lifetime = requested.min(shared.tunables().gcp_token_max_lifetime);
     let minted = shared
         .tokens

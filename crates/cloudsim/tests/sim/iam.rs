@@ -288,3 +288,31 @@ async fn gcp_auth_gets_tokens_with_a_simulator_issued_key() {
         "{counters}"
     );
 }
+
+#[tokio::test]
+async fn a_lifetime_over_one_hour_is_refused_not_capped() {
+    let t = start(Opts::default()).await;
+    let (s, e) = t
+        .post(
+            &generate_url(SA),
+            json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3601s"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+    assert_eq!(
+        e["error"]["message"],
+        format!(
+            "Access tokens for service account {SA} can not have lifetimes of more than 1 hour. Use the Org \
+             Policy Constraint constraints/iam.allowServiceAccountCredentialLifetimeExtension to allow up to 12 hours."
+        )
+    );
+    let (s, v) = t
+        .post(
+            &generate_url(SA),
+            json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!((3598..=3600).contains(&expires_in(v["expireTime"].as_str().unwrap())));
+}

@@ -540,3 +540,63 @@ async fn the_newer_node_types_are_accepted_with_their_capacities() {
     assert_eq!(done["response"]["nodeType"], "REDIS_HIGHMEM_2XLARGE");
     assert_eq!(done["response"]["sizeGb"], 220);
 }
+
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_as_transcoding_does() {
+    let t = start(Opts::default()).await;
+    // A misspelt requestId would otherwise lose idempotency without anyone noticing.
+    let (s, e) = t
+        .post(
+            &format!("{}/clusters?clusterId=typo&request_id_x={RID}", parent()),
+            body(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let message = "Invalid JSON payload received. Unknown name \"request_id_x\": Cannot bind query parameter. \
+                   Field 'request_id_x' could not be found in request message.";
+    assert_eq!(
+        e,
+        json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                         "fieldViolations": [{"description": message}]}]}})
+    );
+    let (s, _) = t
+        .get(&format!(
+            "/v1/projects/{PROJECT}/locations/{REGION}/clusters/typo"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was created");
+
+    // Fields of one method are unknown to another; system parameters and snake_case are fine.
+    let (s, e) = t
+        .get(&format!("{}/clusters?requestId={RID}", parent()))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, e) = t
+        .get(&format!(
+            "{}/clusters?page_size=5&alt=json&%24prettyPrint=false&fields=clusters",
+            parent()
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let (s, op) = t
+        .post(
+            &format!("{}/clusters?cluster_id=snake&request_id={RID}", parent()),
+            body(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{op}");
+    let (s, e) = t
+        .call(
+            Method::POST,
+            &format!("/v1/projects/{PROJECT}:getIamPolicy?version=3"),
+            Some(json!({})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "body \"*\" leaves nothing to the query: {e}"
+    );
+}
