@@ -1635,7 +1635,9 @@ fn tagged<'a>(ctx: &Ctx, region: &'a mut Region, arn: &str) -> Result<&'a mut Ta
                 .get_mut(&id)
                 .filter(|_| !foreign)
                 .ok_or_else(|| AwsError::rg_not_found(&id))?;
-            if matches!(rg.status, "creating" | "deleting") {
+            // The model: "If the cluster is not in the available state, ListTagsForResource
+            // returns an error" (InvalidReplicationGroupState, also listed for Add/Remove).
+            if rg.status != "available" {
                 return Err(AwsError::rg_state(&id, rg.status));
             }
             Ok(&mut rg.tags)

@@ -858,3 +858,85 @@ async fn requests_need_a_well_formed_sigv4_header() {
             .contains("<Code>NoSuchVersion</Code>")
     );
 }
+
+#[tokio::test]
+async fn tags_of_a_group_that_is_not_available_are_refused() {
+    let t = start(Opts {
+        delay_ms: HOLD,
+        ..Opts::default()
+    })
+    .await;
+    let aws = t.aws();
+    let arn = "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:busy";
+    aws.create_replication_group()
+        .replication_group_id("busy")
+        .replication_group_description("d")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let refused = |status: &'static str| {
+        let aws = aws.clone();
+        async move {
+            let e = aws
+                .list_tags_for_resource()
+                .resource_name(arn)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                e.is_invalid_replication_group_state_fault(),
+                "{status}: {e:?}"
+            );
+            let e = aws
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .tags(Tag::builder().key("k").value("v").build())
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                e.is_invalid_replication_group_state_fault(),
+                "{status}: {e:?}"
+            );
+            let e = aws
+                .remove_tags_from_resource()
+                .resource_name(arn)
+                .tag_keys("k")
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                e.is_invalid_replication_group_state_fault(),
+                "{status}: {e:?}"
+            );
+        }
+    };
+    refused("creating").await;
+    t.set_delay(0).await;
+    t.wait_rg("busy", "available").await;
+    aws.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(Tag::builder().key("k").value("v").build())
+        .send()
+        .await
+        .unwrap();
+
+    t.set_delay(HOLD).await;
+    aws.modify_replication_group()
+        .replication_group_id("busy")
+        .cache_node_type("cache.r7g.large")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        t.wait_rg("busy", "modifying").await.status(),
+        Some("modifying")
+    );
+    refused("modifying").await;
+}
