@@ -22,6 +22,8 @@ const MAX_NODES: i64 = 500;
 const MAX_USERS: usize = 1000;
 const MAX_USER_GROUPS: usize = 100;
 const MAX_USERS_PER_GROUP: usize = 100;
+/// The service's words for automatic failover on a cluster-mode-disabled group of one node.
+const FAILOVER_NEEDS_TWO_NODES: &str = "When using automatic failover, there must be at least 2 cache clusters in the replication group.";
 
 /// One call: which simulator, account and region it addresses.
 pub struct Ctx<'a> {
@@ -307,9 +309,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             ));
         }
         if automatic_failover && nodes < 2 {
-            return Err(AwsError::invalid_combination(
-                "Automatic failover requires at least one replica (NumCacheClusters of 2 or more).",
-            ));
+            return Err(AwsError::invalid_combination(FAILOVER_NEEDS_TWO_NODES));
         }
         vec![Shard {
             id: 1,
@@ -659,7 +659,7 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 return Err(AwsError::invalid_combination("Automatic failover cannot be disabled with cluster mode enabled."));
             }
             if af && !current.cluster_enabled() && current.shards.first().is_some_and(|s| s.replicas == 0) {
-                return Err(AwsError::invalid_combination("Automatic failover requires at least one replica."));
+                return Err(AwsError::invalid_combination(FAILOVER_NEEDS_TWO_NODES));
             }
             next.automatic_failover = af;
         }
@@ -945,7 +945,6 @@ fn change_replica_count(ctx: &Ctx, p: &Params, increase: bool) -> Result<Vec<El>
                 ));
             }
         }
-        let min = if !current.cluster_enabled() && current.multi_az { 1 } else { 0 };
         for (before, after) in current.shards.iter().zip(&next.shards) {
             if i64::from(after.replicas) > MAX_REPLICAS {
                 return Err(AwsError::invalid_value(format!("A node group can have at most {MAX_REPLICAS} replicas.")));
@@ -956,10 +955,19 @@ fn change_replica_count(ctx: &Ctx, p: &Params, increase: bool) -> Result<Vec<El>
             if !increase && after.replicas > before.replicas {
                 return Err(AwsError::invalid_value("DecreaseReplicaCount cannot raise the replica count."));
             }
-            if !increase && after.replicas < min {
-                return Err(AwsError::invalid_value(format!(
-                    "A replication group with Multi-AZ enabled needs at least {min} replica."
-                )));
+            // Cluster mode disabled keeps a replica while Multi-AZ or failover is on (the
+            // DecreaseReplicaCount reference; the messages are the service's own).
+            if !increase && after.replicas == 0 && !current.cluster_enabled() {
+                if current.multi_az {
+                    return Err(AwsError::invalid_value(
+                        "Must have at least 1 replica for Multi-AZ enabled Replication Group",
+                    ));
+                }
+                if current.automatic_failover {
+                    return Err(AwsError::invalid_value(
+                        "Must have at least 1 replica when cluster mode is disabled with auto failover enabled.",
+                    ));
+                }
             }
         }
         if next.shards == current.shards {

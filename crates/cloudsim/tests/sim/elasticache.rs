@@ -940,3 +940,144 @@ async fn tags_of_a_group_that_is_not_available_are_refused() {
     );
     refused("modifying").await;
 }
+
+/// Cluster mode disabled: Multi-AZ and automatic failover each need a replica; going to zero
+/// replicas means turning them off first, and adding replicas back leaves them off.
+#[tokio::test]
+async fn replicas_to_zero_need_failover_and_multi_az_off_first() {
+    let t = start(Opts::default()).await;
+    let aws = t.aws();
+    let e = aws
+        .create_replication_group()
+        .replication_group_id("single")
+        .replication_group_description("d")
+        .num_cache_clusters(1)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some(
+            "When using automatic failover, there must be at least 2 cache clusters in the replication group."
+        )
+    );
+
+    aws.create_replication_group()
+        .replication_group_id("ha")
+        .replication_group_description("d")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("ha", "available").await;
+    let to_zero = || {
+        aws.decrease_replica_count()
+            .replication_group_id("ha")
+            .new_replica_count(0)
+            .apply_immediately(true)
+            .send()
+    };
+    let e = to_zero().await.unwrap_err().into_service_error();
+    assert!(e.is_invalid_parameter_value_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some("Must have at least 1 replica for Multi-AZ enabled Replication Group")
+    );
+    // Failover cannot go while Multi-AZ stays.
+    let e = aws
+        .modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+
+    aws.modify_replication_group()
+        .replication_group_id("ha")
+        .multi_az_enabled(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("disabled"));
+    let e = to_zero().await.unwrap_err().into_service_error();
+    assert!(e.is_invalid_parameter_value_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some(
+            "Must have at least 1 replica when cluster mode is disabled with auto failover enabled."
+        )
+    );
+
+    aws.modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("ha", "available").await;
+    to_zero()
+        .await
+        .expect("no failover, no Multi-AZ: zero replicas are fine");
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.member_clusters().len(), 1);
+
+    // With no replica, failover (and so Multi-AZ) cannot be turned on.
+    let e = aws
+        .modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+    let e = aws
+        .modify_replication_group()
+        .replication_group_id("ha")
+        .multi_az_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+
+    // 0 -> 2 replicas: failover and Multi-AZ stay off until asked for.
+    aws.increase_replica_count()
+        .replication_group_id("ha")
+        .new_replica_count(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.member_clusters().len(), 3);
+    assert_eq!(
+        rg.automatic_failover().map(|f| f.as_str()),
+        Some("disabled")
+    );
+    assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("disabled"));
+    aws.modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("with replicas, failover and Multi-AZ come back");
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.automatic_failover().map(|f| f.as_str()), Some("enabled"));
+    assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("enabled"));
+}
