@@ -1,7 +1,7 @@
 //! The AWS side: the ElastiCache Query API (`POST /`, `Version=2015-02-02`), partitioned by the region of
 //! each request's SigV4 credential scope, and the data-plane rule for IAM-authenticated users.
 
-mod actions;
+pub(crate) mod actions;
 pub mod error;
 pub mod model;
 pub mod params;
@@ -38,6 +38,7 @@ fn handler(action: &str) -> Option<Handler> {
     Some(match action {
         "CreateReplicationGroup" => actions::create_replication_group,
         "DescribeReplicationGroups" => actions::describe_replication_groups,
+        "DescribeCacheClusters" => actions::describe_cache_clusters,
         "ModifyReplicationGroup" => actions::modify_replication_group,
         "ModifyReplicationGroupShardConfiguration" => actions::modify_shard_configuration,
         "IncreaseReplicaCount" => actions::increase_replica_count,

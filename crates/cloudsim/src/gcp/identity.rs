@@ -47,6 +47,12 @@ pub fn generate_access_token(shared: &Shared, email: &str, body: &[u8]) -> Resul
             "projects/-/serviceAccounts/{email}"
         )));
     }
+    if !shared.gcp.lock().expect("gcp lock").accounts.exists(email) {
+        return Err(RpcError::new(
+            super::error::Code::NotFound,
+            format!("Not found; Gaia id not found for email {email}"),
+        ));
+    }
     if scope.is_empty()
         || !scope
             .iter()
@@ -112,7 +118,10 @@ pub fn set_iam_policy(shared: &Shared, project: &str, body: &[u8]) -> Result<Val
     if shared.faults.take_iam_conflict() {
         return Err(gcp.policies.bump_etag(project));
     }
-    let policy = gcp.policies.set(project, req)?;
+    let super::memorystore::GcpState {
+        policies, accounts, ..
+    } = &mut *gcp;
+    let policy = policies.set(project, req, accounts)?;
     Ok(policy.render(3))
 }
 
@@ -142,6 +151,14 @@ pub fn oauth_token(shared: &Shared, body: &[u8]) -> (Response, String) {
             description: "Missing required parameter: assertion".into(),
         });
     };
+    if let Some(iss) = super::tokens::TokenStore::assertion_issuer(assertion)
+        && !shared.gcp.lock().expect("gcp lock").accounts.exists(&iss)
+    {
+        return fail(OAuthError {
+            error: "invalid_grant",
+            description: "Invalid grant: account not found".into(),
+        });
+    }
     let email = match shared.tokens.verify_assertion(assertion, Timestamp::now()) {
         Ok(email) => email,
         Err(e) => return fail(e),

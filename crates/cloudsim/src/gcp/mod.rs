@@ -1,6 +1,7 @@
 //! The Google Cloud side: Memorystore for Redis Cluster v1, IAM Credentials, Cloud Resource Manager and
 //! the OAuth2 token endpoint, all on the simulator's one port.
 
+pub mod accounts;
 pub mod cluster;
 pub mod error;
 pub mod iam;

@@ -1081,3 +1081,190 @@ async fn replicas_to_zero_need_failover_and_multi_az_off_first() {
     assert_eq!(rg.automatic_failover().map(|f| f.as_str()), Some("enabled"));
     assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("enabled"));
 }
+
+fn pending_node_types(clusters: &[aws_sdk_elasticache::types::CacheCluster]) -> Vec<Option<&str>> {
+    clusters
+        .iter()
+        .map(|c| {
+            c.pending_modified_values()
+                .and_then(|p| p.cache_node_type())
+        })
+        .collect()
+}
+
+/// Without `ApplyImmediately` (its default is false) node changes wait for the maintenance
+/// window: the group stays available with its old node type, and the members' pending values
+/// say what is coming.
+#[tokio::test]
+async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window() {
+    let t = start(Opts::default()).await;
+    let aws = t.aws();
+    aws.create_replication_group()
+        .replication_group_id("later")
+        .replication_group_description("d")
+        .engine("redis")
+        .cache_node_type("cache.t4g.small")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("later", "available").await;
+
+    let out = aws
+        .modify_replication_group()
+        .replication_group_id("later")
+        .cache_node_type("cache.r7g.large")
+        .send()
+        .await
+        .expect("a deferred change is accepted");
+    let rg = out.replication_group().unwrap();
+    assert_eq!(rg.status(), Some("available"));
+    assert_eq!(rg.cache_node_type(), Some("cache.t4g.small"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let rg = t.wait_rg("later", "available").await;
+    assert_eq!(
+        rg.cache_node_type(),
+        Some("cache.t4g.small"),
+        "still waiting"
+    );
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(
+        pending_node_types(clusters.cache_clusters()),
+        [Some("cache.r7g.large"), Some("cache.r7g.large")]
+    );
+    assert_eq!(
+        clusters.cache_clusters()[0].replication_group_id(),
+        Some("later")
+    );
+    assert_eq!(
+        clusters.cache_clusters()[0].cache_node_type(),
+        Some("cache.t4g.small")
+    );
+
+    // A later deferred change replaces the pending one.
+    aws.modify_replication_group()
+        .replication_group_id("later")
+        .cache_node_type("cache.r7g.xlarge")
+        .apply_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let one = aws
+        .describe_cache_clusters()
+        .cache_cluster_id("later-002")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pending_node_types(one.cache_clusters()),
+        [Some("cache.r7g.xlarge")]
+    );
+
+    let (s, v) = t
+        .post(
+            "/_cloudsim/aws/maintenance",
+            serde_json::json!({"replicationGroupId": "later"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["started"], serde_json::json!(["us-east-1/later"]));
+    let rg = t.wait_rg("later", "available").await;
+    assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(pending_node_types(clusters.cache_clusters()), [None, None]);
+
+    // ApplyImmediately applies the request and whatever was pending.
+    aws.modify_replication_group()
+        .replication_group_id("later")
+        .engine_version("7.2")
+        .send()
+        .await
+        .unwrap();
+    let rg = t.wait_rg("later", "available").await;
+    assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(clusters.cache_clusters()[0].engine_version(), Some("7.1"));
+    assert_eq!(
+        clusters.cache_clusters()[0]
+            .pending_modified_values()
+            .and_then(|p| p.engine_version()),
+        Some("7.2")
+    );
+    let out = aws
+        .modify_replication_group()
+        .replication_group_id("later")
+        .cache_node_type("cache.r7g.large")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.replication_group().unwrap().status(), Some("modifying"));
+    t.wait_rg("later", "available").await;
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    let c = &clusters.cache_clusters()[0];
+    assert_eq!(
+        (c.cache_node_type(), c.engine_version()),
+        (Some("cache.r7g.large"), Some("7.2"))
+    );
+    assert_eq!(pending_node_types(clusters.cache_clusters()), [None, None]);
+
+    // The other modify calls that take the flag accept only true.
+    let e = aws
+        .increase_replica_count()
+        .replication_group_id("later")
+        .new_replica_count(2)
+        .apply_immediately(false)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_value_exception(), "{e:?}");
+    let e = aws
+        .describe_cache_clusters()
+        .cache_cluster_id("nope-001")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_cache_cluster_not_found_fault(), "{e:?}");
+}
+
+/// The maintenance window comes on the simulator's clock too.
+#[tokio::test]
+async fn deferred_changes_apply_when_the_clock_passes_the_window() {
+    let t = start(Opts::default()).await;
+    let aws = t.aws();
+    aws.create_replication_group()
+        .replication_group_id("weekly")
+        .replication_group_description("d")
+        .cache_node_type("cache.t4g.small")
+        .preferred_maintenance_window("wed:02:00-wed:03:00")
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("weekly", "available").await;
+    aws.modify_replication_group()
+        .replication_group_id("weekly")
+        .cache_node_type("cache.t4g.medium")
+        .send()
+        .await
+        .unwrap();
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(
+        clusters.cache_clusters()[0].preferred_maintenance_window(),
+        Some("wed:02:00-wed:03:00")
+    );
+    let (s, v) = t
+        .post(
+            "/_cloudsim/clock",
+            serde_json::json!({"advanceSeconds": 7 * 24 * 3600}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["maintenanceStarted"],
+        serde_json::json!(["us-east-1/weekly"])
+    );
+    let rg = t.wait_rg("weekly", "available").await;
+    assert_eq!(rg.cache_node_type(), Some("cache.t4g.medium"));
+}
