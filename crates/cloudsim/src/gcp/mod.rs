@@ -355,6 +355,7 @@ fn host_of(api: Api) -> &'static str {
         Api::Cloudresourcemanager => "cloudresourcemanager.googleapis.com",
         Api::Oauth2 => "oauth2.googleapis.com",
         Api::Elasticache => "elasticache.amazonaws.com",
+        Api::Sts => "sts.amazonaws.com",
     }
 }
 

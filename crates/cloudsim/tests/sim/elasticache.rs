@@ -1268,3 +1268,60 @@ async fn deferred_changes_apply_when_the_clock_passes_the_window() {
     let rg = t.wait_rg("weekly", "available").await;
     assert_eq!(rg.cache_node_type(), Some("cache.t4g.medium"));
 }
+
+async fn assume(t: &TestSim, token: &str) -> (StatusCode, String) {
+    let resp = t
+        .http
+        .post(format!("{}/", t.base))
+        .form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", "arn:aws:iam::123456789012:role/cache-operator"),
+            ("RoleSessionName", "operator"),
+            ("WebIdentityToken", token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+/// STS for the web identity credential chain: credentials for a JWT, InvalidIdentityToken for
+/// anything else, and the injected faults for the transient failures of a real STS.
+#[tokio::test]
+async fn sts_web_identity_can_fail_for_good_or_transiently() {
+    let t = start(Opts::default()).await;
+    let jwt =
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b3BzOm9wZXJhdG9yIn0.c2ln";
+    let (s, xml) = assume(&t, jwt).await;
+    assert_eq!(s, StatusCode::OK, "{xml}");
+    assert!(xml.starts_with(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>"
+    ), "{xml}");
+    assert!(xml.contains("<SubjectFromWebIdentityToken>system:serviceaccount:ops:operator</SubjectFromWebIdentityToken>"));
+    assert!(xml.contains("<AccessKeyId>ASIA"));
+    let (s, xml) = assume(&t, "not-a-jwt").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(xml.contains("<Code>InvalidIdentityToken</Code>"), "{xml}");
+
+    t.put(
+        "/_cloudsim/faults",
+        serde_json::json!({"errorRate": 1.0, "operations": ["AssumeRoleWithWebIdentity"]}),
+    )
+    .await;
+    let (s, xml) = assume(&t, jwt).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{xml}");
+    t.put(
+        "/_cloudsim/faults",
+        serde_json::json!({"throttleBurst": {"requests": 1}, "operations": ["AssumeRoleWithWebIdentity"]}),
+    )
+    .await;
+    let (s, xml) = assume(&t, jwt).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(xml.contains("<Code>Throttling</Code>"), "{xml}");
+    let (_, counters) = t.get("/_cloudsim/counters").await;
+    assert_eq!(
+        counters["sts"]["AssumeRoleWithWebIdentity"]["ok"], 1,
+        "{counters}"
+    );
+}
