@@ -26,13 +26,15 @@ pub struct GcpClusters {
 
 const REQUEST_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6361_6368_652d_6f70_6572_6174_6f72_0001);
 
-/// A request ID that is the same for every retry of the same write and differs for any other.
+/// A request ID that is the same for every retry of the same write and attempt, and differs
+/// for any other write or attempt. Attempt 0 keeps the IDs earlier versions sent, so an upgrade
+/// does not turn a write in flight into a new one.
 pub fn request_id(owner: &Owner, what: &str) -> String {
-    Uuid::new_v5(
-        &REQUEST_ID_NAMESPACE,
-        format!("{}/{what}", owner.uid).as_bytes(),
-    )
-    .to_string()
+    let name = match owner.attempt {
+        0 => format!("{}/{what}", owner.uid),
+        n => format!("{}/attempt-{n}/{what}", owner.uid),
+    };
+    Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
 impl GcpClusters {
@@ -439,6 +441,7 @@ mod tests {
             namespace: "shop".into(),
             name: "orders".into(),
             generation,
+            attempt: 0,
         }
     }
 
@@ -522,6 +525,19 @@ mod tests {
         assert_ne!(
             request_id(&owner(1), "create"),
             request_id(&other, "create")
+        );
+        let next = owner(1).next_attempt();
+        assert_eq!(next.attempt, 1);
+        assert_ne!(request_id(&owner(1), "create"), request_id(&next, "create"));
+        assert_eq!(request_id(&next, "create"), request_id(&next, "create"));
+        assert_eq!(
+            request_id(&owner(1), "create"),
+            Uuid::new_v5(
+                &REQUEST_ID_NAMESPACE,
+                b"0b6c2a4e-1111-4222-8333-444455556666/create"
+            )
+            .to_string(),
+            "attempt 0 is the ID earlier versions sent"
         );
     }
 }

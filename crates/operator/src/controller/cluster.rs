@@ -142,6 +142,8 @@ impl<'a> Pass<'a> {
             namespace: self.obj.namespace().unwrap_or_default(),
             name: self.obj.name_any(),
             generation: self.generation.unwrap_or(0),
+            // Phase 2 (issue 10) keeps the attempt in the status and bumps it.
+            attempt: 0,
         }
     }
 
