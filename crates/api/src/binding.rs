@@ -78,12 +78,14 @@ const LABEL_KEYS: &str = "self.all(k, k.matches('^([a-z0-9]([-a-z0-9.]{0,251}[a-
 #[serde(rename_all = "camelCase")]
 pub struct SecretTemplate {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = rules::bounded_map::<{ rules::SECRET_TEMPLATE_MAX_ENTRIES }, { rules::LABEL_VALUE_MAX }>)]
     #[x_kube(
         validation = Rule::new(LABEL_KEYS).message("label keys must be [prefix/]name with a DNS-subdomain prefix and a name of at most 63 letters, digits, '-', '_' or '.'"),
         validation = Rule::new("self.all(k, self[k].matches('^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$'))").message("label values must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
     )]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = rules::bounded_map::<{ rules::SECRET_TEMPLATE_MAX_ENTRIES }, { rules::ANNOTATION_VALUE_MAX }>)]
     #[x_kube(validation = Rule::new(LABEL_KEYS).message("annotation keys must be [prefix/]name with a DNS-subdomain prefix and a name of at most 63 letters, digits, '-', '_' or '.'"))]
     pub annotations: BTreeMap<String, String>,
 }
@@ -187,6 +189,20 @@ impl AccessBindingSpec {
         };
         errs.check(field, rules::object_name(secret_name));
         let template = self.secret_template.clone().unwrap_or_default();
+        for (field, len) in [
+            ("labels", template.labels.len()),
+            ("annotations", template.annotations.len()),
+        ] {
+            if len > rules::SECRET_TEMPLATE_MAX_ENTRIES {
+                errs.push(
+                    format!("spec.secretTemplate.{field}"),
+                    format!(
+                        "must have at most {} entries",
+                        rules::SECRET_TEMPLATE_MAX_ENTRIES
+                    ),
+                );
+            }
+        }
         for (k, v) in &template.labels {
             errs.check(
                 format!("spec.secretTemplate.labels.{k}"),
@@ -197,11 +213,20 @@ impl AccessBindingSpec {
                 rules::label_value(v),
             );
         }
-        for k in template.annotations.keys() {
+        for (k, v) in &template.annotations {
             errs.check(
                 format!("spec.secretTemplate.annotations.{k}"),
                 rules::label_key(k),
             );
+            if v.chars().count() > rules::ANNOTATION_VALUE_MAX {
+                errs.push(
+                    format!("spec.secretTemplate.annotations.{k}"),
+                    format!(
+                        "value must be at most {} characters",
+                        rules::ANNOTATION_VALUE_MAX
+                    ),
+                );
+            }
         }
         let rotation = self.rotation.clone().unwrap_or_default();
         let refresh_before = rotation.refresh_before.as_deref().and_then(|v| {

@@ -241,6 +241,7 @@ pub struct GcpClusterSpec {
 
     /// Redis configuration parameters Memorystore lets you set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = rules::bounded_map::<{ GCP_REDIS_CONFIG_KEYS.len() }, { rules::REDIS_CONFIG_VALUE_MAX }>)]
     #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients'])")
         .message("gcp.redisConfigs accepts only maxmemory-clients, maxmemory, maxmemory-policy, notify-keyspace-events, slowlog-log-slower-than and maxclients"))]
     pub redis_configs: BTreeMap<String, String>,
@@ -515,10 +516,24 @@ impl RedisCluster {
 }
 
 impl RedisCluster {
-    /// Check every rule of the spec and say what it asks of the cloud.
+    /// Check every rule of the spec and say what it asks of the cloud. aws user group IDs are
+    /// left empty: they come from other objects (see [`RedisCluster::desired_with_user_groups`]).
     pub fn desired(&self) -> Result<DesiredCluster, FieldErrors> {
         self.spec
             .desired(self.metadata.name.as_deref().unwrap_or_default())
+    }
+
+    /// [`RedisCluster::desired`], complete: with the ElastiCache user group IDs that the
+    /// `userGroupRefs` resolved to (ignored on gcp), so the value is never changed afterwards.
+    pub fn desired_with_user_groups(
+        &self,
+        user_group_ids: Vec<String>,
+    ) -> Result<DesiredCluster, FieldErrors> {
+        let mut desired = self.desired()?;
+        if let DesiredCluster::Aws(aws) = &mut desired {
+            aws.user_group_ids = user_group_ids;
+        }
+        Ok(desired)
     }
 }
 
@@ -682,7 +697,16 @@ impl RedisClusterSpec {
                 _ => {}
             }
         }
-        for key in gcp.redis_configs.keys() {
+        for (key, value) in &gcp.redis_configs {
+            if value.chars().count() > rules::REDIS_CONFIG_VALUE_MAX {
+                errs.push(
+                    format!("spec.gcp.redisConfigs.{key}"),
+                    format!(
+                        "value must be at most {} characters",
+                        rules::REDIS_CONFIG_VALUE_MAX
+                    ),
+                );
+            }
             if !GCP_REDIS_CONFIG_KEYS.contains(&key.as_str()) {
                 errs.push(
                     format!("spec.gcp.redisConfigs.{key}"),

@@ -57,6 +57,22 @@ pub mod reason {
     pub const ERROR: &str = "Error";
 }
 
+/// Reasons of events that are not a condition's reason: one-off things the operator did. The
+/// condition reasons above double as event reasons when a condition changes.
+pub mod event {
+    /// A cloud resource the operator did not create is now managed (`spec.adopt`).
+    pub const ADOPTED: &str = "Adopted";
+    /// The object let go of its cloud resource (deleted, retained or not ours).
+    pub const RELEASED: &str = "Released";
+    /// The cloud resources created for the object are deleted.
+    pub const DELETED: &str = "Deleted";
+    pub const USER_CREATED: &str = "UserCreated";
+    pub const USER_DELETED: &str = "UserDeleted";
+    pub const PASSWORD_ROTATED: &str = "PasswordRotated";
+    pub const GRANTS_UPDATED: &str = "GrantsUpdated";
+    pub const GRANTS_REMOVED: &str = "GrantsRemoved";
+}
+
 /// A condition as this operator sets it: `lastTransitionTime` is filled in by [`set`].
 pub fn new(
     type_: &str,

@@ -21,6 +21,32 @@ fn broken(msg: impl Into<String>) -> Result<(), Broken> {
     Err(Broken(msg.into()))
 }
 
+// Bounds on what CEL rules read. The API server estimates each rule's worst case from the
+// schema's maxLength/maxItems/maxProperties and refuses a CRD whose rules could cost too much,
+// so every string, list and map a rule reads carries one (crates/api/tests/cel_cost.rs holds it).
+
+/// Labels and annotations a binding's Secret may carry.
+pub const SECRET_TEMPLATE_MAX_ENTRIES: usize = 64;
+/// Kubernetes label values: at most 63 characters.
+pub const LABEL_VALUE_MAX: usize = 63;
+/// Annotation values on the Secret (Kubernetes allows 256 KiB for all of them together).
+pub const ANNOTATION_VALUE_MAX: usize = 4096;
+/// Memorystore `redisConfigs` values (numbers, policies, event flags).
+pub const REDIS_CONFIG_VALUE_MAX: usize = 256;
+/// ElastiCache access strings.
+pub const ACCESS_STRING_MAX: usize = 1024;
+
+/// A schema transform for a string map: at most `ENTRIES` entries of at most `VALUE` characters.
+pub fn bounded_map<const ENTRIES: usize, const VALUE: usize>(schema: &mut schemars::Schema) {
+    schema.insert("maxProperties".into(), ENTRIES.into());
+    if let Some(values) = schema
+        .get_mut("additionalProperties")
+        .and_then(|v| v.as_object_mut())
+    {
+        values.insert("maxLength".into(), VALUE.into());
+    }
+}
+
 /// Memorystore cluster IDs (and the union schema pattern for `spec.instanceId`).
 pub const GCP_CLUSTER_ID_PATTERN: &str = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$";
 pub const GCP_CLUSTER_ID_MAX: usize = 63;
@@ -168,8 +194,8 @@ pub fn access_string(access: &str) -> Result<(), Broken> {
     if access.trim().is_empty() {
         return broken("must not be empty (e.g. \"on ~* +@all\")");
     }
-    if access.len() > 2048 {
-        return broken("must be at most 2048 characters");
+    if access.chars().count() > ACCESS_STRING_MAX {
+        return broken(format!("must be at most {ACCESS_STRING_MAX} characters"));
     }
     for rule in access.split_whitespace() {
         let lower = rule.to_ascii_lowercase();

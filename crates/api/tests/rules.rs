@@ -668,6 +668,14 @@ fn gcp_zone_and_persistence() {
             "spec.gcp.redisConfigs.appendonly",
             "not a setting Memorystore accepts",
         ),
+        bad(
+            "redis config value too long",
+            gcp_cluster,
+            "/spec/gcp/redisConfigs",
+            Some(json!({"notify-keyspace-events": "K".repeat(257)})),
+            "spec.gcp.redisConfigs.notify-keyspace-events",
+            "at most 256 characters",
+        ),
     ]);
 }
 
@@ -873,6 +881,30 @@ fn aws_users_and_groups() {
             "spec.aws.users[0].accessString",
             "must not contain passwords",
         ),
+        ok(
+            "longest access string",
+            aws_user_group,
+            U,
+            user(
+                "app",
+                "app",
+                &format!("on ~{}", "k".repeat(1020)),
+                "password",
+            ),
+        ),
+        bad(
+            "access string too long",
+            aws_user_group,
+            U,
+            Some(user(
+                "app",
+                "app",
+                &format!("on ~{}", "k".repeat(1021)),
+                "password",
+            )),
+            "spec.aws.users[0].accessString",
+            "at most 1024 characters",
+        ),
         bad(
             "nopass in access string",
             aws_user_group,
@@ -1068,6 +1100,47 @@ fn access_bindings() {
             Some(json!({"app": "has space"})),
             "spec.secretTemplate.labels.app",
             "value must consist",
+        ),
+        ok(
+            "64 labels and annotations",
+            binding,
+            "/spec/secretTemplate",
+            json!({
+                "labels": (0..64).map(|i| (format!("l{i}"), json!("v"))).collect::<serde_json::Map<_, _>>(),
+                "annotations": (0..64).map(|i| (format!("a{i}"), json!("x".repeat(4096)))).collect::<serde_json::Map<_, _>>(),
+            }),
+        ),
+        bad(
+            "too many labels",
+            binding,
+            "/spec/secretTemplate/labels",
+            Some(json!(
+                (0..65)
+                    .map(|i| (format!("l{i}"), json!("v")))
+                    .collect::<serde_json::Map<_, _>>()
+            )),
+            "spec.secretTemplate.labels",
+            "at most 64 entries",
+        ),
+        bad(
+            "too many annotations",
+            binding,
+            "/spec/secretTemplate/annotations",
+            Some(json!(
+                (0..65)
+                    .map(|i| (format!("a{i}"), json!("v")))
+                    .collect::<serde_json::Map<_, _>>()
+            )),
+            "spec.secretTemplate.annotations",
+            "at most 64 entries",
+        ),
+        bad(
+            "annotation value too long",
+            binding,
+            "/spec/secretTemplate/annotations",
+            Some(json!({"note": "x".repeat(4097)})),
+            "spec.secretTemplate.annotations.note",
+            "at most 4096 characters",
         ),
         bad(
             "missing cluster ref",

@@ -7,7 +7,5 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod observer;
-pub mod passwords;
 pub mod run;
-pub mod secret;
 pub mod telemetry;

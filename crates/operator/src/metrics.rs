@@ -21,6 +21,8 @@ pub struct KindLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub kind: String,
+    /// The pipeline step that failed (`observe`, `apply`, …).
+    pub step: String,
     pub reason: String,
 }
 
@@ -73,7 +75,7 @@ impl Default for Metrics {
         registry.register("reconciles", "Reconciliations by kind", reconciles.clone());
         registry.register(
             "reconcile_errors",
-            "Failed reconciliations by kind and reason",
+            "Failed reconciliations by kind, pipeline step and reason",
             errors.clone(),
         );
         registry.register(
@@ -129,10 +131,11 @@ impl Metrics {
         }
     }
 
-    pub fn error(&self, kind: &str, reason: &str) {
+    pub fn error(&self, kind: &str, step: &str, reason: &str) {
         self.errors
             .get_or_create(&ErrorLabels {
                 kind: kind.into(),
+                step: step.into(),
                 reason: reason.into(),
             })
             .inc();

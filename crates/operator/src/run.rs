@@ -7,23 +7,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cache_operator_api::{RedisCluster, UserGroup};
 use cache_operator_cloud::aws::users::AwsUsers;
 use cache_operator_cloud::aws::{AwsClients, AwsClusters};
 use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
-use futures::StreamExt;
-use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Access, AccessSettings, Context, Providers, Timing};
-use crate::controller::{binding, cluster, user_group};
+use crate::controller::shared::Shared;
+use crate::controller::{Ctx, binding, cluster, user_group};
 use crate::http::Health;
 use crate::leader::{Elector, LeaseConfig};
 use crate::metrics::Metrics;
@@ -219,59 +214,25 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shared watches first, complete before any controller starts; then the three
+/// controllers on them.
 async fn run_controllers(
     client: kube::Client,
-    ctx: Arc<Context>,
+    base: Arc<Context>,
     namespace: Option<String>,
     concurrency: u16,
     stop: CancellationToken,
 ) {
-    let clusters: Api<kube::core::DeserializeGuard<RedisCluster>> =
-        crate::controller::api_in(&client, &namespace);
-    let groups: Api<UserGroup> = crate::controller::api_in(&client, &namespace);
-    let groups_ctl = user_group::run(
-        client.clone(),
-        ctx.clone(),
-        namespace.clone(),
-        concurrency,
-        stop.clone(),
+    let shared = Shared::new(&client, &namespace);
+    let Some((stores, feeds)) = shared.start(stop.clone()).await else {
+        return;
+    };
+    let ctx = Arc::new(Ctx { base, stores });
+    tokio::join!(
+        cluster::run(ctx.clone(), feeds.cluster, concurrency, stop.clone()),
+        user_group::run(ctx.clone(), feeds.user_group, concurrency, stop.clone()),
+        binding::run(ctx, feeds.binding, concurrency, stop),
     );
-    let bindings_ctl = binding::run(
-        client.clone(),
-        ctx.clone(),
-        namespace.clone(),
-        concurrency,
-        stop.clone(),
-    );
-    let config = controller::Config::default().concurrency(concurrency);
-    let (store, stream) =
-        crate::controller::lean_reflector(clusters, watcher::Config::default().any_semantic());
-    let controller = Controller::for_stream(stream, store.clone()).with_config(config);
-    // A UserGroup's ID is needed by the aws clusters that list it.
-    let clusters_ctl = controller
-        .watches(
-            groups,
-            watcher::Config::default().any_semantic(),
-            move |group: UserGroup| {
-                let ns = group.namespace();
-                let name = group.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|c| {
-                        c.0.as_ref().is_ok_and(|c| {
-                            c.namespace() == ns
-                                && c.spec.user_group_refs.iter().any(|r| r.name == name)
-                        })
-                    })
-                    .map(|c| ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(cluster::reconcile, cluster::error_policy, ctx)
-        .for_each(|_| async {});
-    tokio::join!(clusters_ctl, groups_ctl, bindings_ctl);
 }
 
 async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> (Providers, Access) {

@@ -7,7 +7,8 @@
 //!
 //! | variable | effect |
 //! |---|---|
-//! | `E2E_KUBECONFIG` | use this cluster instead of starting `kubesim` (the CRDs must be installable) |
+//! | `E2E_KUBE` | `real` (default): a kube-apiserver, etcd and kube-controller-manager built from their Go modules (`tests/control-plane`, cached), one per test; `sim`: `kubesim`, which starts in milliseconds (a quick loop) |
+//! | `E2E_KUBECONFIG` | use this cluster instead (the CRDs must be installable; the operator uses the same kubeconfig) |
 //! | `E2E_OPERATOR=external` | do not start the operator: one is already running against that cluster |
 //! | `E2E_REAL_CLOUDS=1` | do not start `cloudsim`: the operator uses its ambient cloud credentials; tests that need the simulator's admin API (faults, counters, clocks) are skipped |
 //! | `E2E_GCP_PROJECT`, `E2E_GCP_REGION`, `E2E_AWS_REGION` | where test clusters are made (defaults suit the simulator) |
@@ -17,6 +18,7 @@
 //!
 //! Logs of every process go to `target/e2e-logs/<test>/`; a failing test prints their tails.
 
+pub mod apiserver;
 pub mod cloudsim;
 pub mod process;
 pub mod redis_client;
@@ -32,6 +34,7 @@ use kube::discovery::ApiResource;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
+pub use apiserver::{KubeKind, KubeServer};
 pub use cloudsim::CloudSim;
 pub use process::Process;
 
@@ -46,6 +49,8 @@ pub struct Options {
     pub provisioning_delay: Duration,
     /// Run `cloudsim` without redis-server processes (scale tests).
     pub no_redis: bool,
+    /// Install the shipped RBAC without this (resource, verb) in the operator's ClusterRole.
+    pub rbac_without: Option<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -55,6 +60,7 @@ impl Default for Options {
             operator_args: Vec::new(),
             provisioning_delay: Duration::from_millis(300),
             no_redis: false,
+            rbac_without: None,
         }
     }
 }
@@ -68,7 +74,14 @@ pub struct Env {
     pub cloudsim: Option<CloudSim>,
     pub operators: Vec<Process>,
     pub logs: PathBuf,
-    kubesim: Option<Process>,
+    /// Which API server this is.
+    pub kube: KubeKind,
+    /// Where the operator's Lease is (its POD_NAMESPACE).
+    pub operator_namespace: String,
+    /// The operator's kubeconfig: on servers the harness starts, a ServiceAccount bound to the
+    /// shipped RBAC; on a cluster of yours, the same kubeconfig as the tests.
+    pub operator_kubeconfig: PathBuf,
+    server: KubeServer,
     operator_env: Vec<(String, String)>,
 }
 
@@ -111,26 +124,8 @@ impl Env {
         let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs)?;
 
-        let (kubesim, kubeconfig) = match var("E2E_KUBECONFIG") {
-            Some(path) => (None, PathBuf::from(path)),
-            None => {
-                let kubeconfig = logs.join("kubeconfig");
-                let p = Process::start(
-                    "kubesim",
-                    &bin("kubesim"),
-                    &[
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--kubeconfig",
-                        kubeconfig.to_str().unwrap(),
-                    ],
-                    &[],
-                    &logs,
-                )
-                .await?;
-                (Some(p), kubeconfig)
-            }
-        };
+        let kube = KubeKind::from_env();
+        let (server, kubeconfig) = KubeServer::start(&kube, &logs).await?;
         let client = client_for(&kubeconfig).await?;
 
         let cloudsim = if var("E2E_REAL_CLOUDS").is_some() {
@@ -153,16 +148,32 @@ impl Env {
         let mut env = Env {
             name: name.to_owned(),
             namespace: String::new(),
-            kubeconfig,
+            kubeconfig: kubeconfig.clone(),
             client,
             cloudsim,
             operators: Vec::new(),
             logs,
-            kubesim,
+            operator_namespace: String::new(),
+            operator_kubeconfig: kubeconfig.clone(),
+            kube,
+            server,
             operator_env: Vec::new(),
         };
         env.install_crds().await?;
         env.namespace = env.create_namespace(name).await?;
+        if matches!(env.kube, KubeKind::External(_)) {
+            // A shared cluster: each test's operator keeps its Lease in the test's namespace.
+            env.operator_namespace = env.namespace.clone();
+        } else {
+            env.operator_namespace = apiserver::OPERATOR_NAMESPACE.to_owned();
+            env.operator_kubeconfig = apiserver::operator_identity(
+                &env.client,
+                &env.kubeconfig,
+                &env.logs.join("operator.kubeconfig"),
+                opts.rbac_without,
+            )
+            .await?;
+        }
         env.operator_env = env.operator_environment().await?;
         if opts.operator && var("E2E_OPERATOR").as_deref() != Some("external") {
             env.start_operator("operator", &opts.operator_args).await?;
@@ -177,13 +188,13 @@ impl Env {
         let mut vars = vec![
             (
                 "KUBECONFIG".to_owned(),
-                self.kubeconfig.display().to_string(),
+                self.operator_kubeconfig.display().to_string(),
             ),
             (
                 "RUST_LOG".to_owned(),
                 "warn,cache_operator=debug,cache_operator_cloud=debug".to_owned(),
             ),
-            ("POD_NAMESPACE".to_owned(), self.namespace.clone()),
+            ("POD_NAMESPACE".to_owned(), self.operator_namespace.clone()),
         ];
         if let Some(sim) = &self.cloudsim {
             let key = sim
@@ -290,6 +301,12 @@ impl Env {
                     .iter()
                     .any(|c| c.type_ == "Established" && c.status == "True");
                 if established {
+                    let ar = resource(match plural {
+                        "redisclusters" => "RedisCluster",
+                        "usergroups" => "UserGroup",
+                        _ => "AccessBinding",
+                    });
+                    apiserver::wait_served(&self.client, &ar, Duration::from_secs(20)).await?;
                     break;
                 }
                 if Instant::now() > deadline {
@@ -461,10 +478,10 @@ impl Env {
         }
     }
 
-    /// Process IDs of the stack, for measurements: (kubesim, cloudsim, operators).
+    /// Process IDs of the stack, for measurements: (API server, cloudsim, operators).
     pub fn pids(&self) -> (Option<u32>, Option<u32>, Vec<u32>) {
         (
-            self.kubesim.as_ref().and_then(Process::pid),
+            self.server.pid(),
             self.cloudsim.as_ref().and_then(|c| c.process().pid()),
             self.operators.iter().filter_map(Process::pid).collect(),
         )
@@ -505,15 +522,28 @@ impl Drop for Env {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("---- logs of {} are in {}", self.name, self.logs.display());
-            for p in self.operators.iter().chain(self.kubesim.iter()) {
+            for p in &self.operators {
                 p.print_tail(40);
+                let denials = apiserver::rbac_denials(&p.log_text()).join("\n");
+                if !denials.is_empty() {
+                    eprintln!(
+                        "---- the API server refused {} for want of RBAC permissions (config/rbac/role.yaml):\n{denials}",
+                        p.label
+                    );
+                }
             }
+            self.server.print_tail(20);
             if let Some(sim) = &self.cloudsim {
                 sim.process().print_tail(20);
             }
         }
         // Processes are killed by their own Drop; their logs stay.
-        if !std::thread::panicking() && var("E2E_KEEP").is_none() && self.kubesim.is_some() {
+        if !std::thread::panicking()
+            && var("E2E_KEEP").is_none()
+            && !matches!(self.server, KubeServer::External)
+        {
+            // Stop the API server before its folder goes.
+            self.server = KubeServer::External;
             let _ = std::fs::remove_dir_all(&self.logs);
         }
     }

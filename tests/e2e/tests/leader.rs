@@ -32,7 +32,7 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() -> anyhow::
     )
     .await?;
     env.start_operator("standby", &[]).await?;
-    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.namespace);
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.operator_namespace);
     let holder = |l: Option<Lease>| l.and_then(|l| l.spec).and_then(|s| s.holder_identity);
     let first = format!("{}-operator", env.name);
     let second = format!("{}-standby", env.name);

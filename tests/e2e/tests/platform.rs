@@ -90,7 +90,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
 #[tokio::test]
 async fn the_operator_takes_its_lease_serves_metrics_and_stops_on_sigterm() -> anyhow::Result<()> {
     let mut env = Env::start("operator-process").await?;
-    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.namespace);
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.operator_namespace);
     let holder = env
         .wait_for_value(Duration::from_secs(20), || async {
             let lease = leases.get_opt("cache-operator").await.ok()??;

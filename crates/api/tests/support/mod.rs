@@ -113,6 +113,11 @@ fn openapi(schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
             let Some(map) = v.as_object() else {
                 return errs.push(format!("{path}: must be an object"));
             };
+            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+                && map.len() as u64 > max
+            {
+                errs.push(format!("{path}: must have at most {max} properties"));
+            }
             for r in schema
                 .get("required")
                 .and_then(Value::as_array)
@@ -153,117 +158,69 @@ fn openapi(schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
     }
 }
 
-/// Set (or with `None` remove) the value at a JSON pointer, creating objects on the way.
-pub fn with(mut obj: Value, pointer: &str, value: Option<Value>) -> Value {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
-    let mut cur = &mut obj;
-    for part in parent.split('/').skip(1) {
-        cur = if let Ok(i) = part.parse::<usize>() {
-            &mut cur[i]
-        } else {
-            cur.as_object_mut()
-                .unwrap()
-                .entry(part)
-                .or_insert_with(|| json!({}))
-        };
-    }
-    match value {
-        Some(v) => {
-            if let Ok(i) = key.parse::<usize>() {
-                cur[i] = v;
-            } else {
-                cur[key] = v;
-            }
-        }
-        None => {
-            cur.as_object_mut().unwrap().remove(key);
-        }
-    }
-    obj
-}
+pub use cache_operator_testkit::with;
+use cache_operator_testkit::{binding as binding_of, cluster, group};
 
 pub fn gcp_cluster() -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "RedisCluster",
-        "metadata": {"name": "orders", "namespace": "shop"},
-        "spec": {
-            "provider": "gcp",
-            "instanceId": "orders-cache",
-            "region": "us-central1",
-            "nodeType": "redis-highmem-medium",
-            "shardCount": 3,
-            "replicasPerShard": 1,
-            "authMode": "iam",
-            "transitEncryption": true,
-            "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"},
-        }
-    })
+    cluster::gcp("orders")
+        .namespace("shop")
+        .instance_id("orders-cache")
+        .node_type("redis-highmem-medium")
+        .shards(3)
+        .replicas(1)
+        .auth("iam")
+        .tls(true)
+        .into_json()
 }
 
 pub fn aws_cluster() -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "RedisCluster",
-        "metadata": {"name": "sessions", "namespace": "shop"},
-        "spec": {
-            "provider": "aws",
-            "instanceId": "sessions-cache",
-            "region": "eu-west-1",
-            "nodeType": "cache.r7g.large",
-            "shardCount": 2,
-            "replicasPerShard": 1,
-            "authMode": "password",
-            "transitEncryption": true,
-            "userGroupRefs": [{"name": "sessions-users"}],
-            "aws": {"engine": "valkey", "engineVersion": "8.0", "clusterMode": "enabled"},
-        }
-    })
+    cluster::aws("sessions")
+        .namespace("shop")
+        .instance_id("sessions-cache")
+        .region("eu-west-1")
+        .node_type("cache.r7g.large")
+        .shards(2)
+        .replicas(1)
+        .auth("password")
+        .tls(true)
+        .user_groups(&["sessions-users"])
+        .engine("valkey")
+        .engine_version("8.0")
+        .cluster_mode("enabled")
+        .into_json()
 }
 
 pub fn aws_user_group() -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "UserGroup",
-        "metadata": {"name": "sessions-users", "namespace": "shop"},
-        "spec": {
-            "provider": "aws",
-            "region": "eu-west-1",
-            "aws": {
-                "engine": "redis",
-                "users": [
-                    {"userId": "sessions-app", "userName": "sessions-app", "accessString": "on ~* +@all", "authentication": "password"},
-                    {"userId": "sessions-iam", "userName": "sessions-iam", "accessString": "on ~sessions:* -@all +@read", "authentication": "iam"},
-                ],
-            },
-        }
-    })
+    group::aws("sessions-users", "eu-west-1")
+        .namespace("shop")
+        .user("sessions-app", "password")
+        .user_named(
+            "sessions-iam",
+            "sessions-iam",
+            "on ~sessions:* -@all +@read",
+            "iam",
+        )
+        .into_json()
 }
 
 pub fn gcp_user_group() -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "UserGroup",
-        "metadata": {"name": "orders-readers", "namespace": "shop"},
-        "spec": {
-            "provider": "gcp",
-            "gcp": {"members": ["serviceAccount:orders-app@shop-prod.iam.gserviceaccount.com", "user:alice@example.com"]},
-        }
-    })
+    group::gcp(
+        "orders-readers",
+        &[
+            "serviceAccount:orders-app@shop-prod.iam.gserviceaccount.com",
+            "user:alice@example.com",
+        ],
+    )
+    .namespace("shop")
+    .into_json()
 }
 
 pub fn binding() -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "AccessBinding",
-        "metadata": {"name": "orders-app", "namespace": "shop"},
-        "spec": {
-            "clusterRef": {"name": "orders"},
-            "userGroupRef": {"name": "orders-readers"},
-            "user": "orders-app@shop-prod.iam.gserviceaccount.com",
-            "secretName": "orders-redis",
-            "secretTemplate": {"labels": {"app": "orders"}},
-            "rotation": {"refreshBefore": "15m"},
-        }
-    })
+    binding_of::new("orders-app", "orders", "orders-readers")
+        .namespace("shop")
+        .binding_user("orders-app@shop-prod.iam.gserviceaccount.com")
+        .secret_name("orders-redis")
+        .set("/spec/secretTemplate/labels/app", "orders")
+        .set("/spec/rotation/refreshBefore", "15m")
+        .into_json()
 }

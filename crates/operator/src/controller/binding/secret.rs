@@ -13,8 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub const SECRET_TYPE: &str = "servicebinding.io/redis";
-/// Label on every object the operator writes.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cache-operator");
+pub use crate::controller::MANAGED_BY;
 /// Which credential the Secret holds (kind, identity and cluster; never the credential itself),
 /// so that a change of identity mints a new one at once.
 pub const CREDENTIAL_ANNOTATION: &str = "cache-operator.io/credential";
@@ -251,11 +250,16 @@ pub struct Existing {
 
 impl std::fmt::Debug for Existing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Existing")
-            .field("expires_at", &self.expires_at)
-            .field("refresh_at", &self.refresh_at)
-            .field("credential", &self.credential)
-            .finish_non_exhaustive()
+        let Existing {
+            expires_at,
+            refresh_at,
+            credential,
+            ..
+        } = self;
+        write!(
+            f,
+            "Existing {{ expires_at: {expires_at:?}, refresh_at: {refresh_at:?}, credential: {credential:?}, .. }}"
+        )
     }
 }
 
@@ -294,9 +298,7 @@ pub fn owned_by(secret: &Secret, uid: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn at(secs: i64) -> Timestamp {
-        Timestamp::from_second(1_700_000_000 + secs).unwrap()
-    }
+    use cache_operator_testkit::at;
 
     fn conn(tls: bool) -> Connection {
         Connection {

@@ -1,0 +1,243 @@
+//! Dereference and validate: the cluster, the group and the user a binding names, from the
+//! shared caches (no API reads), checked against each other into what the binding needs.
+
+use cache_operator_api::binding::AccessBinding;
+use cache_operator_api::cluster::AuthMode;
+use cache_operator_api::condition::{self, reason};
+use cache_operator_api::model::{DesiredBinding, DesiredCluster};
+use cache_operator_api::user_group::UserAuthentication;
+use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+
+use super::plan::Source;
+use super::secret::Connection;
+use crate::controller::Stores;
+use crate::controller::error::Halt;
+use crate::controller::refs::{cluster_of, group_of};
+use crate::controller::shared::parsed;
+
+/// Everything resolved about the binding's targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    pub connection: Connection,
+    pub source: Source,
+    pub username: String,
+    /// The cloud's name of the cluster, for the fingerprint.
+    pub cluster_name: String,
+    /// The group (namespace, name), when the cluster takes credentials.
+    pub group: Option<(String, String)>,
+    /// Whether everything is Ready for a first issuance (refreshes go on regardless).
+    pub settled: Result<(), String>,
+}
+
+/// A referenced object from its cache: waiting while it is missing or does not parse.
+fn found<K: Clone>(
+    kind: &str,
+    ns: &str,
+    name: &str,
+    cached: Option<std::sync::Arc<DeserializeGuard<K>>>,
+) -> Result<K, Halt> {
+    let Some(guard) = cached else {
+        return Err(Halt::Waiting(
+            reason::REFERENCE_NOT_FOUND,
+            format!("{kind} {ns}/{name} does not exist"),
+        ));
+    };
+    parsed(&guard).cloned().ok_or_else(|| {
+        Halt::Waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("{kind} {ns}/{name} does not match this operator's schema"),
+        )
+    })
+}
+
+pub fn resolve(
+    b: &AccessBinding,
+    desired: &DesiredBinding,
+    stores: &Stores,
+) -> Result<Resolved, Halt> {
+    let own_ns = b.namespace().unwrap_or_default();
+    let (cns, cname) = cluster_of(b);
+    let cluster = found("RedisCluster", &cns, &cname, stores.cluster(&cns, &cname))?;
+    let cluster = &cluster;
+    if cns != own_ns
+        && !cluster
+            .spec
+            .access
+            .as_ref()
+            .is_some_and(|a| a.admits(&own_ns))
+    {
+        return Err(Halt::Revoked(
+            reason::NAMESPACE_NOT_ALLOWED,
+            format!(
+                "RedisCluster {cns}/{cname} does not admit AccessBindings from namespace {own_ns} (its spec.access.allowedNamespaces)"
+            ),
+        ));
+    }
+    let cluster_desired = cluster.desired().map_err(|e| {
+        Halt::Waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("RedisCluster {cns}/{cname} has an invalid spec: {e}"),
+        )
+    })?;
+    let status = cluster.status.clone().unwrap_or_default();
+    let endpoints = status
+        .endpoints
+        .as_ref()
+        .map(|e| e.discovery.clone())
+        .unwrap_or_default();
+    let cluster_ready = condition::is_true(&status.conditions, condition::READY);
+    if endpoints.is_empty() {
+        return Err(Halt::Waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("waiting for RedisCluster {cns}/{cname} to have endpoints"),
+        ));
+    }
+    let (cluster_mode, cluster_name) = match &cluster_desired {
+        DesiredCluster::Gcp(g) => (true, g.name()),
+        DesiredCluster::Aws(a) => (
+            a.cluster_mode_enabled,
+            status
+                .cloud_resource
+                .clone()
+                .unwrap_or_else(|| a.replication_group_id.clone()),
+        ),
+    };
+    let connection = Connection {
+        provider: cluster.spec.provider,
+        endpoints,
+        tls: cluster.spec.transit_encryption,
+        ca_certificate: status.ca_certificate.clone(),
+        cluster_mode,
+    };
+    let mut settled = if cluster_ready {
+        Ok(())
+    } else {
+        Err(format!(
+            "waiting for RedisCluster {cns}/{cname} to be Ready"
+        ))
+    };
+
+    if cluster.spec.auth_mode == AuthMode::Disabled {
+        return Ok(Resolved {
+            connection,
+            source: Source::None,
+            username: "default".into(),
+            cluster_name,
+            group: None,
+            settled,
+        });
+    }
+
+    let (gns, gname) = group_of(b);
+    if gns != cns {
+        return Err(Halt::Stalled(
+            reason::INVALID_SPEC,
+            format!(
+                "spec.userGroupRef.namespace: the group must be in the cluster's namespace {cns} (clusters list groups of their own namespace)"
+            ),
+        ));
+    }
+    if !cluster.spec.user_group_refs.iter().any(|r| r.name == gname) {
+        return Err(Halt::Revoked(
+            reason::NOT_AUTHORIZED,
+            format!(
+                "RedisCluster {cns}/{cname} does not list UserGroup {gname} in spec.userGroupRefs"
+            ),
+        ));
+    }
+    let group = found("UserGroup", &gns, &gname, stores.group(&gns, &gname))?;
+    let group = &group;
+    if group.spec.provider != cluster.spec.provider {
+        return Err(Halt::Stalled(
+            reason::INVALID_SPEC,
+            format!(
+                "UserGroup {gns}/{gname} is for {} but RedisCluster {cns}/{cname} is on {}",
+                group.spec.provider, cluster.spec.provider
+            ),
+        ));
+    }
+    let gstatus = group.status.clone().unwrap_or_default();
+    let group_ready = condition::is_true(&gstatus.conditions, condition::READY)
+        && gstatus.observed_generation == group.metadata.generation;
+    if settled.is_ok() && !group_ready {
+        settled = Err(format!("waiting for UserGroup {gns}/{gname} to be Ready"));
+    }
+
+    let (source, username) = match &cluster_desired {
+        DesiredCluster::Gcp(g) => {
+            if let Some(sa) = &desired.user {
+                let member = format!("serviceAccount:{sa}");
+                let members = group
+                    .spec
+                    .gcp
+                    .as_ref()
+                    .map(|g| g.members.as_slice())
+                    .unwrap_or_default();
+                if !members.contains(&member) {
+                    return Err(Halt::Revoked(
+                        reason::NOT_AUTHORIZED,
+                        format!("{member} is not a member of UserGroup {gns}/{gname}"),
+                    ));
+                }
+                let granted = gstatus
+                    .grants
+                    .iter()
+                    .any(|gr| gr.cluster == g.name() && gr.members.contains(&member));
+                if settled.is_ok() && !granted {
+                    settled = Err(format!(
+                        "waiting for UserGroup {gns}/{gname} to grant {member} access to {}",
+                        g.name()
+                    ));
+                }
+            }
+            let source = if g.iam_auth {
+                Source::GcpToken {
+                    service_account: desired.user.clone(),
+                }
+            } else {
+                Source::None
+            };
+            (source, "default".to_owned())
+        }
+        DesiredCluster::Aws(a) => {
+            let Some(user_id) = desired.user.as_ref().map(|u| u.to_ascii_lowercase()) else {
+                return Err(Halt::Stalled(
+                    reason::INVALID_SPEC,
+                    "spec.user: the userId of a member of the group is required for an aws cluster with authentication".into(),
+                ));
+            };
+            let users = group
+                .spec
+                .aws
+                .as_ref()
+                .map(|a| a.users.as_slice())
+                .unwrap_or_default();
+            let Some(user) = users.iter().find(|u| u.user_id == user_id) else {
+                return Err(Halt::Revoked(
+                    reason::NOT_AUTHORIZED,
+                    format!("user {user_id} is not a member of UserGroup {gns}/{gname}"),
+                ));
+            };
+            let source = match user.authentication {
+                UserAuthentication::Iam => Source::AwsIam {
+                    region: a.region.clone(),
+                    replication_group: a.replication_group_id.to_ascii_lowercase(),
+                    user_id: user_id.clone(),
+                },
+                UserAuthentication::Password => Source::AwsPassword {
+                    user_id: user_id.clone(),
+                },
+            };
+            (source, user.user_name.clone())
+        }
+    };
+    Ok(Resolved {
+        connection,
+        source,
+        username,
+        cluster_name,
+        group: Some((gns, gname)),
+        settled,
+    })
+}

@@ -1,0 +1,193 @@
+//! The RedisCluster controller: dereference → validate → observe → plan → apply → status.
+//!
+//! Level-triggered: every pass starts from the object and what the cloud reports, never from
+//! memory of earlier passes; the only state carried between passes is in the object's status
+//! (the operation being followed, which cloud resource is ours).
+
+pub mod apply;
+pub mod dereference;
+#[cfg(test)]
+mod fixtures;
+pub mod observe;
+pub mod plan;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+
+use cache_operator_api::cluster::{Phase, RedisCluster};
+use cache_operator_api::condition::{Summary, event, reason};
+use cache_operator_cloud::provider::{Claim, Owner};
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use tokio_util::sync::CancellationToken;
+
+use self::plan::{CleanupPlan, Next, Outcome};
+use self::status::Pass;
+use self::validate::Validated;
+use super::Ctx;
+use super::error::{Error, Step, refused_at};
+use super::shared::{ClusterFeeds, ClusterGuard, GroupGuard};
+use super::skeleton::{self, Cleanup, Reconcile};
+use super::status::publish;
+
+/// Run the controller until `stop`. A UserGroup's ID is needed by the aws clusters that list it.
+pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: CancellationToken) {
+    let store = ctx.stores.clusters.clone();
+    let stores = ctx.stores.clone();
+    let controller = skeleton::controller::<RedisCluster>(feeds.clusters, store, concurrency)
+        .watches_shared_stream(feeds.groups, move |group: Arc<GroupGuard>| {
+            let ns = group.namespace().unwrap_or_default();
+            stores
+                .clusters_listing(&ns, &group.name_any())
+                .iter()
+                .map(|c| ObjectRef::from_obj(&**c))
+                .collect::<Vec<ObjectRef<ClusterGuard>>>()
+        });
+    skeleton::drive(controller, ctx, stop).await;
+}
+
+fn owner(obj: &RedisCluster) -> Owner {
+    Owner {
+        uid: obj.uid().unwrap_or_default(),
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        generation: obj.metadata.generation.unwrap_or(0),
+        // Phase 2 of issue 10 keeps the attempt in the status and bumps it.
+        attempt: 0,
+    }
+}
+
+impl Reconcile for RedisCluster {
+    async fn apply(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+        let mut pass = Pass::new(&obj, &ctx);
+        let generation = obj.metadata.generation;
+        let user_groups = dereference::user_group_ids(&obj, &ctx.stores);
+        let desired = match validate::validate(&obj, user_groups) {
+            Validated::InvalidSpec(errors) => {
+                return pass
+                    .finish(Outcome {
+                        phase: Phase::Failed,
+                        summary: Summary::stalled(reason::INVALID_SPEC, errors.to_string()),
+                        next: Next::Then(Action::await_change()),
+                    })
+                    .await;
+            }
+            // The cloud refused a write for this generation: wait for the spec to change
+            // rather than sending the same request again.
+            _ if refused_at(&pass.old.conditions, generation) => {
+                return Ok(Action::await_change());
+            }
+            Validated::Waiting(message) => {
+                return pass
+                    .finish(Outcome::waiting(
+                        Phase::Pending,
+                        reason::REFERENCE_NOT_READY,
+                        message,
+                    ))
+                    .await;
+            }
+            Validated::Desired(d) => d,
+        };
+        let owner = owner(&obj);
+        let seen = observe::for_apply(
+            &ctx,
+            &desired,
+            &pass.old,
+            generation,
+            &owner,
+            obj.spec.adopt,
+        )
+        .await;
+        let seen = match seen {
+            Ok(seen) => seen,
+            Err(e) => {
+                let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
+                return pass.end(ending, Step::Observe).await;
+            }
+        };
+        let plan = plan::plan(&pass.old, obj.spec.adopt, seen.as_ref());
+        let ending = apply::apply(
+            &ctx,
+            &obj,
+            &desired,
+            &owner,
+            seen.as_ref(),
+            plan,
+            &mut pass.st,
+        )
+        .await;
+        pass.end(ending, Step::Apply).await
+    }
+
+    /// Deletion: `Retain` lets go; `Delete` removes the cloud resource (if it is ours) and
+    /// waits until it is gone; deletion protection holds everything.
+    async fn cleanup(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Cleanup, Error> {
+        let mut pass = Pass::new(&obj, &ctx);
+        let desired = obj.desired();
+        let policy = plan::deletion_policy(&obj);
+        let invalid = desired.as_ref().map_err(ToString::to_string);
+        if let Some(step) = plan::before_cleanup(policy, &pass.old, invalid) {
+            return conclude_cleanup(step, &mut pass, &obj, &ctx).await;
+        }
+        let desired = desired.expect("before_cleanup stops an invalid spec");
+        let owner = owner(&obj);
+        let seen = match observe::for_cleanup(&ctx, &desired, &pass.old, &owner).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
+                return pending(pass.end(ending, Step::Observe).await);
+            }
+        };
+        if let Some((o, Claim::Ours)) = &seen {
+            status::record(&mut pass.st, o);
+        }
+        let step = plan::cleanup(
+            &pass.old,
+            &desired,
+            seen.as_ref().map(|(o, c)| (o, c)),
+            obj.spec.deletion_protection,
+        );
+        let lifting = match step {
+            CleanupPlan::LiftProtection => true,
+            CleanupPlan::Delete => false,
+            other => return conclude_cleanup(other, &mut pass, &obj, &ctx).await,
+        };
+        let resource = seen.map(|(o, _)| o.resource).unwrap_or_default();
+        match apply::delete(&ctx, &desired, &owner, lifting, &resource, &mut pass.st).await {
+            Ok(ending) => pending(pass.end(ending, Step::Apply).await),
+            Err(note) => released(&ctx, &obj, note).await,
+        }
+    }
+
+    fn unreadable_status() -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::from_iter([("phase".to_owned(), "Failed".into())])
+    }
+}
+
+/// A cleanup plan that needs no cloud write.
+async fn conclude_cleanup(
+    step: CleanupPlan,
+    pass: &mut Pass<'_>,
+    obj: &RedisCluster,
+    ctx: &Ctx,
+) -> Result<Cleanup, Error> {
+    match step {
+        CleanupPlan::LetGo(note) => released(ctx, obj, note).await,
+        CleanupPlan::Report(outcome) => pending(pass.finish(outcome).await),
+        CleanupPlan::LiftProtection | CleanupPlan::Delete => {
+            unreachable!("planned only after looking at the cloud, and handled there")
+        }
+    }
+}
+
+async fn released(ctx: &Ctx, obj: &RedisCluster, note: String) -> Result<Cleanup, Error> {
+    publish(ctx, obj, EventType::Normal, event::RELEASED, "Delete", note).await;
+    Ok(Cleanup::Done)
+}
+
+fn pending(result: Result<Action, Error>) -> Result<Cleanup, Error> {
+    result.map(Cleanup::Pending)
+}

@@ -1,0 +1,106 @@
+//! Observe: what the cloud reports about the cluster — the cluster itself (from the shared
+//! per-scope list while settled, else one fresh read), whose it is, the operation being
+//! followed, and the changes the spec asks for. Reads only.
+
+use cache_operator_api::cluster::{Phase, RedisClusterStatus};
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::CloudError;
+use cache_operator_cloud::provider::{
+    Change, Claim, ClusterState, ObservedCluster, OperationState, Owner,
+};
+
+use super::plan::is_ours;
+use crate::context::Context;
+
+/// An existing cluster and what was learnt about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    pub cluster: ObservedCluster,
+    /// Whose it is (`Ours` without asking the cloud when the status already says so).
+    pub claim: Claim,
+    /// The state of the operation in the status, when one is followed.
+    pub operation: Option<OperationState>,
+    /// What the spec asks to change, first to apply first.
+    pub changes: Vec<Change>,
+    /// The cloud's CA, fetched once the cluster is available, settled and has TLS.
+    pub ca_certificates: Option<Vec<String>>,
+}
+
+/// For a pass over a live object.
+pub async fn for_apply(
+    ctx: &Context,
+    desired: &DesiredCluster,
+    old: &RedisClusterStatus,
+    generation: Option<i64>,
+    owner: &Owner,
+    adopt: bool,
+) -> Result<Option<Seen>, CloudError> {
+    let provider = ctx.providers.for_desired(desired);
+    let settled = old.operation.is_none()
+        && old.phase == Some(Phase::Ready)
+        && old.observed_generation == generation;
+    let observed = if settled {
+        ctx.observer.cached(desired, ctx.timing.resync / 2).await?
+    } else {
+        ctx.observer.fresh(desired).await?
+    };
+    let Some(cluster) = observed else {
+        return Ok(None);
+    };
+    let claim = claim(ctx, desired, old, owner, &cluster).await?;
+    let refused = matches!(claim, Claim::Foreign(_)) && !adopt;
+    let operation = match &old.operation {
+        Some(op) if !refused => Some(provider.operation(op).await?),
+        _ => None,
+    };
+    let changes = provider.changes(desired, &cluster);
+    let failed = matches!(operation, Some(OperationState::Failed { .. }));
+    let ca_certificates = if !refused
+        && !failed
+        && cluster.state == ClusterState::Available
+        && changes.is_empty()
+        && cluster.transit_encryption
+        && old.ca_certificate.is_none()
+    {
+        Some(provider.ca_certificates(desired).await?)
+    } else {
+        None
+    };
+    Ok(Some(Seen {
+        cluster,
+        claim,
+        operation,
+        changes,
+        ca_certificates,
+    }))
+}
+
+/// For a pass over an object being deleted: always a fresh read.
+pub async fn for_cleanup(
+    ctx: &Context,
+    desired: &DesiredCluster,
+    old: &RedisClusterStatus,
+    owner: &Owner,
+) -> Result<Option<(ObservedCluster, Claim)>, CloudError> {
+    let Some(cluster) = ctx.observer.fresh(desired).await? else {
+        return Ok(None);
+    };
+    let claim = claim(ctx, desired, old, owner, &cluster).await?;
+    Ok(Some((cluster, claim)))
+}
+
+async fn claim(
+    ctx: &Context,
+    desired: &DesiredCluster,
+    old: &RedisClusterStatus,
+    owner: &Owner,
+    cluster: &ObservedCluster,
+) -> Result<Claim, CloudError> {
+    if is_ours(old, cluster) {
+        return Ok(Claim::Ours);
+    }
+    ctx.providers
+        .for_desired(desired)
+        .claim(desired, owner, cluster)
+        .await
+}

@@ -1,0 +1,447 @@
+//! Plan: what to do about a cluster, from the desired cluster, what was observed and the
+//! status of earlier passes. Pure: no client, no clock; every decision is in the tables below.
+
+use std::time::Duration;
+
+use cache_operator_api::cluster::{DeletionPolicy, Phase, RedisCluster, RedisClusterStatus};
+use cache_operator_api::condition::{Summary, reason};
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::error::classify_google;
+use cache_operator_cloud::provider::{
+    Change, Claim, ClusterState, ObservedCluster, OperationState, Progress,
+};
+use cache_operator_cloud::{CloudError, ErrorClass};
+use kube::runtime::controller::Action;
+
+use super::observe::Seen;
+use crate::controller::error::{CloudFailure, retrying};
+
+/// When to look again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Soon, then less often while the cloud works (see `status::poll`).
+    Poll,
+    /// The steady-state re-check.
+    Resync,
+    Then(Action),
+}
+
+/// Where a pass leaves the object: its phase, its conditions and the next look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub phase: Phase,
+    pub summary: Summary,
+    pub next: Next,
+}
+
+impl Outcome {
+    pub fn waiting(phase: Phase, reason: &str, message: String) -> Self {
+        Outcome {
+            phase,
+            summary: Summary::progressing(reason, message),
+            next: Next::Poll,
+        }
+    }
+}
+
+/// The plan for a live object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Record the owner on a cluster the operator did not create (`spec.adopt`); the reason
+    /// it was foreign.
+    pub adopt: Option<String>,
+    /// Take the observed facts into the status.
+    pub record: bool,
+    /// The followed operation is over.
+    pub clear_operation: bool,
+    pub then: Then,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Then {
+    /// Create the cluster; `vanished` names the resource that was Ready and disappeared.
+    Create { vanished: Option<String> },
+    /// Apply the first change the spec asks for.
+    Change {
+        change: Change,
+        pending: Vec<Change>,
+    },
+    /// Nothing to write: report.
+    Report(Outcome),
+    /// The followed operation failed: handle it as a failed call.
+    Fail(CloudError),
+}
+
+/// The cloud resource is ours if this object created, claimed or adopted it.
+pub fn is_ours(old: &RedisClusterStatus, observed: &ObservedCluster) -> bool {
+    old.cloud_resource.as_deref() == Some(observed.resource.as_str())
+        && (old.cloud_uid.is_none() || observed.uid.is_none() || old.cloud_uid == observed.uid)
+}
+
+/// ` ; pending: a, b` (empty without changes).
+pub fn describe(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; pending: {}",
+            changes
+                .iter()
+                .map(Change::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan {
+    let Some(seen) = seen else {
+        let vanished = old
+            .cloud_resource
+            .clone()
+            .filter(|_| old.phase == Some(Phase::Ready));
+        return Plan {
+            adopt: None,
+            record: false,
+            clear_operation: false,
+            then: Then::Create { vanished },
+        };
+    };
+    let o = &seen.cluster;
+    let adopting = match &seen.claim {
+        Claim::Ours => None,
+        Claim::Foreign(why) if adopt => Some(why.clone()),
+        Claim::Foreign(why) => {
+            let message =
+                format!("{why}; set spec.adopt: true to manage it, or choose another instanceId");
+            return Plan {
+                adopt: None,
+                record: false,
+                clear_operation: false,
+                then: Then::Report(Outcome {
+                    phase: Phase::Failed,
+                    summary: Summary::stalled(reason::ALREADY_EXISTS, message),
+                    next: Next::Resync,
+                }),
+            };
+        }
+    };
+    let mut plan = Plan {
+        adopt: adopting,
+        record: true,
+        clear_operation: false,
+        then: Then::Report(Outcome::waiting(
+            Phase::Pending,
+            reason::PENDING,
+            String::new(),
+        )),
+    };
+    match &seen.operation {
+        None | Some(OperationState::Running) => {}
+        Some(OperationState::Done | OperationState::Unknown) => plan.clear_operation = true,
+        Some(OperationState::Failed { code, message }) => {
+            plan.clear_operation = true;
+            let op = old.operation.clone().unwrap_or_default();
+            plan.then = Then::Fail(CloudError::new(
+                classify_google(code, 400),
+                code.clone(),
+                message.clone(),
+                format!("operation {op}"),
+            ));
+            return plan;
+        }
+    }
+    let in_flight = old.operation.is_some() && !plan.clear_operation;
+    let res = &o.resource;
+    plan.then = match o.state {
+        ClusterState::Creating => Then::Report(Outcome::waiting(
+            Phase::Creating,
+            reason::CREATING,
+            format!("the cloud is creating {res}"),
+        )),
+        ClusterState::Updating => Then::Report(Outcome::waiting(
+            Phase::Updating,
+            reason::UPDATING,
+            format!("the cloud is updating {res}{}", describe(&seen.changes)),
+        )),
+        ClusterState::Deleting => Then::Report(Outcome::waiting(
+            Phase::Pending,
+            reason::PENDING,
+            format!("{res} is being deleted in the cloud; it will be recreated once gone"),
+        )),
+        ClusterState::Failed => Then::Report(Outcome {
+            phase: Phase::Failed,
+            summary: Summary::stalled(
+                reason::CLOUD_FAILED_PRECONDITION,
+                format!("the cloud reports {res} as {}", o.raw_state),
+            ),
+            next: Next::Resync,
+        }),
+        ClusterState::Unknown => Then::Report(Outcome::waiting(
+            Phase::Pending,
+            reason::PENDING,
+            format!("the cloud reports {res} as {:?}", o.raw_state),
+        )),
+        ClusterState::Available => match seen.changes.split_first() {
+            None => {
+                plan.clear_operation = true;
+                let at = o
+                    .discovery
+                    .first()
+                    .map(|e| format!(" at {}:{}", e.host, e.port))
+                    .unwrap_or_default();
+                Then::Report(Outcome {
+                    phase: Phase::Ready,
+                    summary: Summary::ready(reason::AVAILABLE, format!("{res} is available{at}")),
+                    next: Next::Resync,
+                })
+            }
+            Some(_) if in_flight => Then::Report(Outcome::waiting(
+                Phase::Updating,
+                reason::UPDATING,
+                format!(
+                    "waiting for the cloud to finish the previous change{}",
+                    describe(&seen.changes)
+                ),
+            )),
+            Some((change, pending)) => Then::Change {
+                change: change.clone(),
+                pending: pending.to_vec(),
+            },
+        },
+    };
+    plan
+}
+
+/// What a create call's result means.
+pub fn created(
+    result: Result<&str, &CloudError>,
+    desired: &DesiredCluster,
+    old: &RedisClusterStatus,
+    max_backoff: Duration,
+) -> Ending {
+    match result {
+        Ok(resource) => Ending::Report(Outcome::waiting(
+            Phase::Creating,
+            reason::CREATING,
+            format!("creating {resource} in {}", desired.region()),
+        )),
+        // Someone created it between our look and our create: look again at once.
+        Err(e) if e.is(ErrorClass::AlreadyExists) => Ending::LookAgainSoon,
+        Err(e) => failure(old, e, max_backoff),
+    }
+}
+
+/// What a change call's result means.
+pub fn changed(
+    result: Result<(), &CloudError>,
+    change: &Change,
+    pending: &[Change],
+    old: &RedisClusterStatus,
+    max_backoff: Duration,
+) -> Ending {
+    match result {
+        Ok(()) => Ending::Report(Outcome::waiting(
+            Phase::Updating,
+            reason::UPDATING,
+            format!("changing {}{}", change.describe(), describe(pending)),
+        )),
+        Err(e) if e.is(ErrorClass::FailedPrecondition) => Ending::Report(Outcome::waiting(
+            Phase::Updating,
+            reason::UPDATING,
+            format!(
+                "the cloud is busy ({}); will retry changing {}",
+                e.message,
+                change.describe()
+            ),
+        )),
+        Err(e) => failure(old, e, max_backoff),
+    }
+}
+
+/// How a pass ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ending {
+    Report(Outcome),
+    /// Look again in a moment without a status write.
+    LookAgainSoon,
+    /// A transient failure: write `report` (if any), then back off.
+    Retry {
+        report: Option<Outcome>,
+        error: CloudError,
+    },
+}
+
+/// A failed cloud call, by its class: refused and denied stall, busy waits, the rest is retried
+/// with backoff — keeping Ready as it was for a cluster that is fine and only could not be
+/// looked at.
+pub fn failure(old: &RedisClusterStatus, e: &CloudError, max_backoff: Duration) -> Ending {
+    let class = CloudFailure::of(e);
+    if let Some((summary, then)) = class.stalled(e, max_backoff) {
+        return Ending::Report(Outcome {
+            phase: Phase::Failed,
+            summary,
+            next: Next::Then(then),
+        });
+    }
+    let phase = old.phase.unwrap_or(Phase::Pending);
+    match class {
+        CloudFailure::Busy => Ending::Report(Outcome::waiting(
+            phase,
+            reason::CLOUD_FAILED_PRECONDITION,
+            e.to_string(),
+        )),
+        _ => Ending::Retry {
+            report: (old.phase != Some(Phase::Ready)).then(|| Outcome {
+                phase,
+                summary: retrying(e),
+                next: Next::Then(Action::await_change()),
+            }),
+            error: e.clone(),
+        },
+    }
+}
+
+/// The progress a write started: the operation to follow, if any.
+pub fn operation_of(progress: Progress) -> Option<String> {
+    match progress {
+        Progress::Operation(op) => Some(op),
+        Progress::Started => None,
+    }
+}
+
+// ---- deletion ----
+
+/// `spec.deletionPolicy`, else `Retain` for an adopted cluster and `Delete` for one we made.
+pub fn deletion_policy(obj: &RedisCluster) -> DeletionPolicy {
+    let adopted = obj.status.as_ref().is_some_and(|s| s.adopted);
+    obj.spec.deletion_policy.unwrap_or(if adopted {
+        DeletionPolicy::Retain
+    } else {
+        DeletionPolicy::Delete
+    })
+}
+
+/// The plan for an object being deleted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CleanupPlan {
+    /// Release the object, saying why.
+    LetGo(String),
+    Report(Outcome),
+    /// Turn off the cloud's own deletion protection first.
+    LiftProtection,
+    Delete,
+}
+
+/// Before looking at the cloud: `Retain` lets go at once; an invalid spec cannot say what to
+/// delete.
+pub fn before_cleanup(
+    policy: DeletionPolicy,
+    old: &RedisClusterStatus,
+    desired: Result<&DesiredCluster, String>,
+) -> Option<CleanupPlan> {
+    if policy == DeletionPolicy::Retain {
+        let what = old
+            .cloud_resource
+            .clone()
+            .unwrap_or_else(|| "the cloud resource".into());
+        return Some(CleanupPlan::LetGo(format!(
+            "deletionPolicy Retain: {what} is left in place"
+        )));
+    }
+    match desired {
+        Ok(_) => None,
+        Err(_) if old.cloud_resource.is_none() => Some(CleanupPlan::LetGo(
+            "nothing was created in the cloud".into(),
+        )),
+        Err(errors) => Some(CleanupPlan::Report(Outcome {
+            phase: Phase::Deleting,
+            summary: Summary::stalled(
+                reason::INVALID_SPEC,
+                format!(
+                    "cannot delete {}: the spec is invalid ({errors})",
+                    old.cloud_resource.clone().unwrap_or_default()
+                ),
+            ),
+            next: Next::Then(Action::await_change()),
+        })),
+    }
+}
+
+pub fn cleanup(
+    old: &RedisClusterStatus,
+    desired: &DesiredCluster,
+    seen: Option<(&ObservedCluster, &Claim)>,
+    deletion_protection: bool,
+) -> CleanupPlan {
+    let Some((o, claim)) = seen else {
+        let what = old
+            .cloud_resource
+            .clone()
+            .unwrap_or_else(|| desired.id().to_owned());
+        return CleanupPlan::LetGo(format!("{what} is deleted"));
+    };
+    if let Claim::Foreign(why) = claim {
+        return CleanupPlan::LetGo(format!("left {} alone: {why}", o.resource));
+    }
+    if deletion_protection {
+        let msg = format!(
+            "spec.deletionProtection is true: {} is kept; set it to false to delete it, or deletionPolicy: Retain to keep it and release this object",
+            o.resource
+        );
+        return CleanupPlan::Report(Outcome {
+            phase: Phase::Deleting,
+            summary: Summary::stalled(reason::DELETION_PROTECTED, msg),
+            next: Next::Then(Action::await_change()),
+        });
+    }
+    if o.state == ClusterState::Deleting {
+        return CleanupPlan::Report(Outcome::waiting(
+            Phase::Deleting,
+            reason::DELETING,
+            format!("waiting for the cloud to delete {}", o.resource),
+        ));
+    }
+    if o.gcp.as_ref().is_some_and(|g| g.deletion_protection) {
+        // The cloud's own protection is ours to lift once the spec no longer asks for it.
+        return CleanupPlan::LiftProtection;
+    }
+    CleanupPlan::Delete
+}
+
+/// What lifting the cloud's deletion protection or deleting led to.
+pub fn deleting(
+    result: Result<(), &CloudError>,
+    lifting: bool,
+    resource: &str,
+    old: &RedisClusterStatus,
+    max_backoff: Duration,
+) -> Result<Ending, String> {
+    let wait = |msg: String| {
+        Ok(Ending::Report(Outcome::waiting(
+            Phase::Deleting,
+            reason::DELETING,
+            msg,
+        )))
+    };
+    match result {
+        Ok(()) if lifting => wait(format!(
+            "turning off the cloud's deletion protection on {resource}"
+        )),
+        Ok(()) => wait(format!("deleting {resource}")),
+        Err(e) if !lifting && e.is(ErrorClass::NotFound) => Err(format!("{resource} is deleted")),
+        Err(e) if !lifting && e.is(ErrorClass::FailedPrecondition) => wait(format!(
+            "the cloud cannot delete {resource} yet: {}",
+            e.message
+        )),
+        Err(e) => Ok(failure(old, e, max_backoff)),
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "cleanup_tests.rs"]
+mod cleanup_tests;

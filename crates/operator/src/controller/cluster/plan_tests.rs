@@ -1,0 +1,384 @@
+//! The RedisCluster plan, decision by decision, from fixtures.
+
+use std::time::Duration;
+
+use cache_operator_api::cluster::{Phase, RedisClusterStatus};
+use cache_operator_api::condition::reason;
+use cache_operator_cloud::ErrorClass;
+use cache_operator_cloud::provider::{Change, Claim, ClusterState, OperationState};
+use kube::runtime::controller::Action;
+
+use super::*;
+use crate::controller::cluster::fixtures::*;
+use crate::controller::cluster::observe::Seen;
+use crate::controller::cluster::status::{poll, record};
+
+fn report(plan: &Plan) -> &Outcome {
+    match &plan.then {
+        Then::Report(o) => o,
+        other => panic!("expected a report, got {other:?}"),
+    }
+}
+
+#[test]
+fn each_cloud_state_has_one_plan() {
+    // (case, old status, adopt, what was seen) → (phase, reason, message contains)
+    let with_changes = Seen {
+        changes: vec![Change::ShardCount(3)],
+        ..seen(ClusterState::Updating)
+    };
+    let foreign = Seen {
+        claim: Claim::Foreign("created by someone else".into()),
+        ..seen(ClusterState::Available)
+    };
+    let table: Vec<(&str, RedisClusterStatus, bool, Seen, Phase, &str, &str)> = vec![
+        (
+            "creating",
+            ours(Phase::Creating),
+            false,
+            seen(ClusterState::Creating),
+            Phase::Creating,
+            reason::CREATING,
+            "the cloud is creating",
+        ),
+        (
+            "updating says what is pending",
+            ours(Phase::Updating),
+            false,
+            with_changes,
+            Phase::Updating,
+            reason::UPDATING,
+            "pending: shard count to 3",
+        ),
+        (
+            "deleting behind our back",
+            ours(Phase::Ready),
+            false,
+            seen(ClusterState::Deleting),
+            Phase::Pending,
+            reason::PENDING,
+            "will be recreated once gone",
+        ),
+        (
+            "failed in the cloud",
+            ours(Phase::Ready),
+            false,
+            seen(ClusterState::Failed),
+            Phase::Failed,
+            reason::CLOUD_FAILED_PRECONDITION,
+            "as FAILED",
+        ),
+        (
+            "a state we do not know",
+            ours(Phase::Ready),
+            false,
+            seen(ClusterState::Unknown),
+            Phase::Pending,
+            reason::PENDING,
+            "as \"UNKNOWN\"",
+        ),
+        (
+            "available and as specified",
+            ours(Phase::Creating),
+            false,
+            seen(ClusterState::Available),
+            Phase::Ready,
+            reason::AVAILABLE,
+            "is available at 10.0.0.5:6379",
+        ),
+        (
+            "refuse a foreign cluster",
+            RedisClusterStatus::default(),
+            false,
+            foreign,
+            Phase::Failed,
+            reason::ALREADY_EXISTS,
+            "set spec.adopt: true",
+        ),
+    ];
+    for (case, old, adopt, seen, phase, reason_, message) in table {
+        let p = plan(&old, adopt, Some(&seen));
+        let o = report(&p);
+        assert_eq!(o.phase, phase, "{case}");
+        assert_eq!(o.summary.reason(), reason_, "{case}");
+        assert!(o.summary.message().contains(message), "{case}: {o:?}");
+    }
+}
+
+#[test]
+fn waiting_polls_steady_states_resync_and_stalls_wait_for_a_change() {
+    let next = |old: RedisClusterStatus, s: Seen| report(&plan(&old, false, Some(&s))).next.clone();
+    assert_eq!(
+        next(ours(Phase::Creating), seen(ClusterState::Creating)),
+        Next::Poll
+    );
+    assert_eq!(
+        next(ours(Phase::Ready), seen(ClusterState::Available)),
+        Next::Resync
+    );
+    assert_eq!(
+        next(ours(Phase::Ready), seen(ClusterState::Failed)),
+        Next::Resync
+    );
+}
+
+#[test]
+fn create_when_absent_and_say_so_when_a_ready_cluster_vanished() {
+    let p = plan(&RedisClusterStatus::default(), false, None);
+    assert_eq!(p.then, Then::Create { vanished: None });
+    assert!(!p.record);
+    let p = plan(&ours(Phase::Ready), false, None);
+    assert_eq!(
+        p.then,
+        Then::Create {
+            vanished: Some(RES.into())
+        }
+    );
+    // Still creating (the cloud has not listed it yet): no alarm.
+    let p = plan(&ours(Phase::Creating), false, None);
+    assert_eq!(p.then, Then::Create { vanished: None });
+}
+
+#[test]
+fn adopt_or_refuse_a_cluster_someone_else_made() {
+    let foreign = Seen {
+        claim: Claim::Foreign("no owner tag".into()),
+        ..seen(ClusterState::Available)
+    };
+    let refused = plan(&RedisClusterStatus::default(), false, Some(&foreign));
+    assert_eq!(refused.adopt, None);
+    assert!(!refused.record, "a foreign cluster is not recorded as ours");
+    let adopted = plan(&RedisClusterStatus::default(), true, Some(&foreign));
+    assert_eq!(adopted.adopt.as_deref(), Some("no owner tag"));
+    assert!(adopted.record);
+    assert_eq!(report(&adopted).phase, Phase::Ready);
+    // Ours already: nothing to adopt.
+    let p = plan(
+        &ours(Phase::Ready),
+        true,
+        Some(&seen(ClusterState::Available)),
+    );
+    assert_eq!(p.adopt, None);
+}
+
+#[test]
+fn every_field_is_changed_one_at_a_time() {
+    let changes = [
+        Change::ShardCount(3),
+        Change::ReplicaCount(2),
+        Change::NodeType,
+        Change::DeletionProtection(true),
+        Change::Persistence,
+        Change::RedisConfigs,
+        Change::SnapshotRetention,
+        Change::UserGroups {
+            add: vec!["g2".into()],
+            remove: vec!["g1".into()],
+        },
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        let rest: Vec<Change> = changes[i + 1..].to_vec();
+        let mut all = vec![change.clone()];
+        all.extend(rest.clone());
+        let s = Seen {
+            changes: all,
+            ..seen(ClusterState::Available)
+        };
+        let p = plan(&ours(Phase::Ready), false, Some(&s));
+        assert_eq!(
+            p.then,
+            Then::Change {
+                change: change.clone(),
+                pending: rest.clone()
+            },
+            "{change:?}"
+        );
+        let ending = changed(Ok(()), change, &rest, &ours(Phase::Ready), MAX);
+        let Ending::Report(o) = ending else {
+            panic!("{ending:?}")
+        };
+        assert_eq!(
+            (o.phase, o.summary.reason()),
+            (Phase::Updating, reason::UPDATING)
+        );
+        assert!(
+            o.summary
+                .message()
+                .starts_with(&format!("changing {}", change.describe())),
+            "{o:?}"
+        );
+    }
+}
+
+#[test]
+fn a_followed_operation_holds_changes_until_it_is_over() {
+    let s = Seen {
+        changes: vec![Change::NodeType],
+        operation: Some(OperationState::Running),
+        ..seen(ClusterState::Available)
+    };
+    let p = plan(&following("op-1"), false, Some(&s));
+    assert!(!p.clear_operation);
+    assert!(
+        report(&p)
+            .summary
+            .message()
+            .starts_with("waiting for the cloud to finish the previous change")
+    );
+    for over in [OperationState::Done, OperationState::Unknown] {
+        let s = Seen {
+            operation: Some(over),
+            ..s.clone()
+        };
+        let p = plan(&following("op-1"), false, Some(&s));
+        assert!(p.clear_operation);
+        assert!(matches!(p.then, Then::Change { .. }), "{p:?}");
+    }
+    let failed = Seen {
+        operation: Some(OperationState::Failed {
+            code: "INVALID_ARGUMENT".into(),
+            message: "bad node type".into(),
+        }),
+        ..s
+    };
+    let p = plan(&following("op-1"), false, Some(&failed));
+    assert!(p.clear_operation);
+    let Then::Fail(e) = p.then else {
+        panic!("{p:?}")
+    };
+    assert_eq!(e.class, ErrorClass::InvalidArgument);
+    assert_eq!(e.call, "operation op-1");
+}
+
+#[test]
+fn failed_calls_end_by_their_class() {
+    let ready = ours(Phase::Ready);
+    let creating = ours(Phase::Creating);
+    let outcome = |old: &RedisClusterStatus, class| failure(old, &err(class, "no"), MAX);
+    // Refused: stalled until the spec changes.
+    let Ending::Report(o) = outcome(&ready, ErrorClass::InvalidArgument) else {
+        panic!()
+    };
+    assert_eq!(
+        (o.phase, o.summary.reason(), o.next),
+        (
+            Phase::Failed,
+            reason::CLOUD_INVALID_ARGUMENT,
+            Next::Then(Action::await_change())
+        )
+    );
+    // Denied: stalled, looked at again after the longest backoff.
+    let Ending::Report(o) = outcome(&ready, ErrorClass::PermissionDenied) else {
+        panic!()
+    };
+    assert_eq!(
+        (o.phase, o.summary.reason(), o.next),
+        (
+            Phase::Failed,
+            reason::PERMISSION_DENIED,
+            Next::Then(Action::requeue(MAX))
+        )
+    );
+    // Busy: waits in the phase it was in.
+    let Ending::Report(o) = outcome(&creating, ErrorClass::FailedPrecondition) else {
+        panic!()
+    };
+    assert_eq!(
+        (o.phase, o.summary.reason(), o.next),
+        (
+            Phase::Creating,
+            reason::CLOUD_FAILED_PRECONDITION,
+            Next::Poll
+        )
+    );
+    // Transient: retried with backoff; a Ready cluster stays Ready.
+    let Ending::Retry { report, .. } = outcome(&ready, ErrorClass::Unavailable) else {
+        panic!()
+    };
+    assert_eq!(report, None);
+    let Ending::Retry { report, .. } = outcome(&creating, ErrorClass::Throttled) else {
+        panic!()
+    };
+    let o = report.unwrap();
+    assert_eq!(
+        (o.phase, o.summary.reason()),
+        (Phase::Creating, reason::CLOUD_UNAVAILABLE)
+    );
+}
+
+#[test]
+fn create_results() {
+    let old = RedisClusterStatus::default();
+    let Ending::Report(o) = created(Ok(RES), &desired(), &old, MAX) else {
+        panic!()
+    };
+    assert_eq!(o.phase, Phase::Creating);
+    assert_eq!(
+        o.summary.message(),
+        format!("creating {RES} in us-central1")
+    );
+    let taken = err(ErrorClass::AlreadyExists, "exists");
+    assert_eq!(
+        created(Err(&taken), &desired(), &old, MAX),
+        Ending::LookAgainSoon
+    );
+    let bad = err(ErrorClass::InvalidArgument, "bad");
+    assert!(matches!(
+        created(Err(&bad), &desired(), &old, MAX),
+        Ending::Report(Outcome {
+            phase: Phase::Failed,
+            ..
+        })
+    ));
+    // A busy cluster is retried at the poll interval, with the change named.
+    let busy = err(
+        ErrorClass::FailedPrecondition,
+        "an operation is in progress",
+    );
+    let Ending::Report(o) = changed(Err(&busy), &Change::NodeType, &[], &ours(Phase::Ready), MAX)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        o.summary.message(),
+        "the cloud is busy (an operation is in progress); will retry changing node type"
+    );
+}
+
+#[test]
+fn polling_backs_off_from_the_transition_up_to_the_interval() {
+    use cache_operator_api::condition::Summary;
+    use cache_operator_testkit::at;
+    let mut old = RedisClusterStatus::default();
+    Summary::progressing(reason::CREATING, "x").apply(&mut old.conditions, Some(1), at(0));
+    let interval = Duration::from_secs(10);
+    assert_eq!(poll(&old, interval, at(0)), Duration::from_millis(200));
+    assert_eq!(poll(&old, interval, at(4)), Duration::from_secs(2));
+    assert_eq!(poll(&old, interval, at(600)), interval);
+}
+
+#[test]
+fn recording_takes_the_cloud_facts_into_the_status() {
+    let mut st = RedisClusterStatus::default();
+    record(&mut st, &observed(ClusterState::Available));
+    assert_eq!(st.cloud_resource.as_deref(), Some(RES));
+    assert_eq!(st.cloud_uid.as_deref(), Some("uid-1"));
+    assert_eq!(st.cloud_state.as_deref(), Some("AVAILABLE"));
+    let endpoints = st.endpoints.unwrap();
+    assert_eq!(endpoints.discovery[0].host, "10.0.0.5");
+    let mut bare = observed(ClusterState::Creating);
+    bare.discovery.clear();
+    let mut st = RedisClusterStatus::default();
+    record(&mut st, &bare);
+    assert!(st.endpoints.is_none(), "no endpoints until there are some");
+}
+
+#[test]
+fn ours_means_the_same_resource_and_uid() {
+    let o = observed(ClusterState::Available);
+    assert!(is_ours(&ours(Phase::Ready), &o));
+    let mut other_uid = ours(Phase::Ready);
+    other_uid.cloud_uid = Some("uid-2".into());
+    assert!(!is_ours(&other_uid, &o), "recreated by someone else");
+    assert!(!is_ours(&RedisClusterStatus::default(), &o));
+}
