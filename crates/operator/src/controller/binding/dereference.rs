@@ -66,6 +66,14 @@ fn watched(stores: &Stores, ns: &str, what: &str) -> Result<(), Halt> {
     }
 }
 
+/// The identity is not in the group (any more): what it was given is withdrawn.
+fn not_a_member(who: &str, gns: &str, gname: &str) -> Halt {
+    Halt::Revoked(
+        reason::NOT_AUTHORIZED,
+        format!("{who} is not a member of UserGroup {gns}/{gname}"),
+    )
+}
+
 pub fn resolve(
     b: &AccessBinding,
     desired: &DesiredBinding,
@@ -184,17 +192,9 @@ pub fn resolve(
         DesiredCluster::Gcp(g) => {
             if let Some(sa) = &desired.user {
                 let member = format!("serviceAccount:{sa}");
-                let members = group
-                    .spec
-                    .gcp
-                    .as_ref()
-                    .map(|g| g.members.as_slice())
-                    .unwrap_or_default();
-                if !members.contains(&member) {
-                    return Err(Halt::Revoked(
-                        reason::NOT_AUTHORIZED,
-                        format!("{member} is not a member of UserGroup {gns}/{gname}"),
-                    ));
+                let mut members = group.spec.gcp.iter().flat_map(|g| &g.members);
+                if !members.any(|m| *m == member) {
+                    return Err(not_a_member(&member, &gns, &gname));
                 }
                 let granted = gstatus
                     .grants
@@ -223,17 +223,9 @@ pub fn resolve(
                     "spec.user: the userId of a member of the group is required for an aws cluster with authentication".into(),
                 ));
             };
-            let users = group
-                .spec
-                .aws
-                .as_ref()
-                .map(|a| a.users.as_slice())
-                .unwrap_or_default();
-            let Some(user) = users.iter().find(|u| u.user_id == user_id) else {
-                return Err(Halt::Revoked(
-                    reason::NOT_AUTHORIZED,
-                    format!("user {user_id} is not a member of UserGroup {gns}/{gname}"),
-                ));
+            let mut users = group.spec.aws.iter().flat_map(|a| &a.users);
+            let Some(user) = users.find(|u| u.user_id == user_id) else {
+                return Err(not_a_member(&format!("user {user_id}"), &gns, &gname));
             };
             let source = match user.authentication {
                 UserAuthentication::Iam => Source::AwsIam {

@@ -18,36 +18,26 @@ pub use crate::controller::MANAGED_BY;
 /// so that a change of identity mints a new one at once.
 pub const CREDENTIAL_ANNOTATION: &str = "cache-operator.io/credential";
 
+/// The Secret's keys, each named once: a constant per key, and `ALL`.
+macro_rules! keys {
+    ($($name:ident = $key:literal),* $(,)?) => {
+        $(pub const $name: &str = $key;)*
+        /// Every key this operator may write; others found in the Secret are left alone.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
+
 pub mod key {
-    pub const TYPE: &str = "type";
-    pub const PROVIDER: &str = "provider";
-    pub const HOST: &str = "host";
-    pub const PORT: &str = "port";
-    pub const USERNAME: &str = "username";
-    pub const PASSWORD: &str = "password";
-    pub const URI: &str = "uri";
-    pub const TLS: &str = "tls";
-    pub const CA: &str = "ca.crt";
-    pub const CLUSTER_MODE: &str = "cluster-mode";
-    pub const ENDPOINTS: &str = "endpoints";
-    pub const EXPIRES_AT: &str = "expires-at";
-    pub const REFRESH_AT: &str = "refresh-at";
-    /// Every key this operator may write; others found in the Secret are left alone.
-    pub const ALL: &[&str] = &[
-        TYPE,
-        PROVIDER,
-        HOST,
-        PORT,
-        USERNAME,
-        PASSWORD,
-        URI,
-        TLS,
-        CA,
-        CLUSTER_MODE,
-        ENDPOINTS,
-        EXPIRES_AT,
-        REFRESH_AT,
-    ];
+    keys! {
+        // What and where.
+        TYPE = "type", PROVIDER = "provider", HOST = "host", PORT = "port",
+        // Who.
+        USERNAME = "username", PASSWORD = "password", URI = "uri",
+        // How.
+        TLS = "tls", CA = "ca.crt", CLUSTER_MODE = "cluster-mode", ENDPOINTS = "endpoints",
+        // Until when.
+        EXPIRES_AT = "expires-at", REFRESH_AT = "refresh-at",
+    }
 }
 
 /// Where and how to connect.
