@@ -36,7 +36,7 @@ pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
 /// Where a test context's cloud clients call.
 pub struct Clouds {
     url: String,
-    aws_secret: String,
+    gcp_auth: GcpAuth,
     providers: Option<Providers>,
 }
 
@@ -44,7 +44,7 @@ impl Clouds {
     pub fn nowhere() -> Self {
         Clouds {
             url: NOWHERE.into(),
-            aws_secret: cloudsim::DEFAULT_AWS_SECRET_ACCESS_KEY.into(),
+            gcp_auth: GcpAuth::Anonymous,
             providers: None,
         }
     }
@@ -57,10 +57,10 @@ impl Clouds {
         }
     }
 
-    /// AWS requests signed with a secret the cloud does not know.
-    pub fn unknown_key(self) -> Self {
+    /// An operator that found no Google credentials: every Google call is refused.
+    pub fn no_google_credentials(self) -> Self {
         Clouds {
-            aws_secret: "not-the-secret".into(),
+            gcp_auth: GcpAuth::Missing("none in this test".into()),
             ..self
         }
     }
@@ -83,13 +83,13 @@ pub async fn context_in(stores: Stores, clouds: Clouds) -> (Arc<Ctx>, ApiHandle)
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let metrics = Arc::new(Metrics::default());
-    let rest = GoogleRest::new(GcpAuth::Anonymous, metrics.clone());
+    let rest = GoogleRest::new(clouds.gcp_auth.clone(), metrics.clone());
     let gcp = GcpEndpoints::all_at(&clouds.url);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
-            clouds.aws_secret,
+            cloudsim::DEFAULT_AWS_SECRET_ACCESS_KEY,
             None,
             None,
             "test",
@@ -104,7 +104,7 @@ pub async fn context_in(stores: Stores, clouds: Clouds) -> (Arc<Ctx>, ApiHandle)
     });
     let access = Access {
         aws_users: AwsUsers::new(aws),
-        gcp_auth: GcpAuth::Anonymous,
+        gcp_auth: clouds.gcp_auth,
         gcp_iam: IamCredentials::new(rest.clone(), &gcp.iam_credentials),
         policies: PolicyEditor::new(ResourceManager::new(rest, &gcp.resource_manager)),
         settings: AccessSettings::default(),
