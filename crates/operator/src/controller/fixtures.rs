@@ -165,6 +165,25 @@ async fn body_of(request: Request<Body>) -> Value {
     }
 }
 
+/// A context on `clouds` and `stores` whose API serves from memory, holding `obj`.
+pub async fn serving<K>(stores: Stores, clouds: Clouds, obj: &K) -> (Arc<Ctx>, FakeApi)
+where
+    K: Resource<DynamicType = ()> + serde::Serialize,
+{
+    let (ctx, handle) = context_in(stores, clouds).await;
+    let api = FakeApi::serve(handle);
+    api.put(obj);
+    (ctx, api)
+}
+
+/// An event published in `shop`, as [`FakeApi::writes`] lists it.
+pub const EVENT: &str = "POST /apis/events.k8s.io/v1/namespaces/shop/events";
+
+/// A status write of `obj`, as [`FakeApi::writes`] lists it.
+pub fn status_write<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!("PATCH {}/status", path_of(obj))
+}
+
 /// One pass of the skeleton over `obj`, as the controller runs it.
 pub async fn pass<K: Reconcile>(ctx: &Arc<Ctx>, obj: &K) -> Result<Action, Error> {
     reconcile(Arc::new(DeserializeGuard(Ok(obj.clone()))), ctx.clone()).await
@@ -307,6 +326,13 @@ impl FakeApi {
             .collect()
     }
 
+    /// The last status written, and what its conditions say (see [`kstatus`]).
+    pub fn status(&self) -> (Value, String) {
+        let status = self.statuses().pop().expect("a status was written");
+        let says = kstatus(&status);
+        (status, says)
+    }
+
     /// The statuses written so far.
     pub fn statuses(&self) -> Vec<Value> {
         self.lock()
@@ -340,8 +366,8 @@ fn not_found(path: &str) -> Value {
            "code": 404, "message": format!("{path} not found")})
 }
 
-/// What a written status's conditions say, in one line: the status of Ready, Reconciling and
-/// Stalled, then Ready's reason and observed generation.
+/// What a written status's conditions say, in one line: which of Ready, Reconciling and
+/// Stalled are True, then Ready's reason and observed generation (`Reconciling: Creating @1`).
 pub fn kstatus(status: &Value) -> String {
     let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
     let get = |type_: &str| {
@@ -351,12 +377,14 @@ pub fn kstatus(status: &Value) -> String {
             .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
             .clone()
     };
+    let held: Vec<&str> = ["Ready", "Reconciling", "Stalled"]
+        .into_iter()
+        .filter(|t| get(t)["status"] == "True")
+        .collect();
     let ready = get("Ready");
     format!(
-        "Ready={} Reconciling={} Stalled={} {} @{}",
-        ready["status"].as_str().unwrap_or_default(),
-        get("Reconciling")["status"].as_str().unwrap_or_default(),
-        get("Stalled")["status"].as_str().unwrap_or_default(),
+        "{}: {} @{}",
+        held.join("+"),
         ready["reason"].as_str().unwrap_or_default(),
         ready["observedGeneration"],
     )
@@ -367,16 +395,16 @@ pub fn said(type_: &str, reason: &str, note: &str) -> Said {
     (type_.into(), reason.into(), note.into())
 }
 
-/// Ask the simulator's admin API to fail these operations (`{"errorRate": 1.0, …}`).
-pub async fn faults(sim: &cloudsim::Running, spec: Value) {
+/// The simulator in-process (see [`sim`]), where every call of `operations` fails as the
+/// service does when it is unavailable.
+pub async fn sim_failing(operations: &[&str]) -> cloudsim::Running {
+    let sim = sim(50).await;
     let url = format!("{}/_cloudsim/faults", sim.base_url());
-    let response = reqwest::Client::new()
-        .put(url)
-        .json(&spec)
-        .send()
-        .await
-        .expect("the simulator answers");
+    let spec = json!({"errorRate": 1.0, "operations": operations});
+    let response = reqwest::Client::new().put(url).json(&spec).send().await;
+    let response = response.expect("the simulator answers");
     assert!(response.status().is_success(), "{response:?}");
+    sim
 }
 
 /// The simulator in-process, without Redis, provisioning in `delay_ms`.

@@ -12,14 +12,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use serde_json::json;
 
+use crate::context::Timing;
 use crate::controller::fixtures::{
-    Clouds, FakeApi, context_in, faults, kstatus, pass, path_of, said, sim,
+    Clouds, EVENT, FakeApi, pass, said, serving, sim, sim_failing, status_write,
 };
 use crate::controller::shared::fill::Fill;
-use crate::controller::{Ctx, Error, FINALIZER, Stores};
+use crate::controller::{Ctx, Error, FINALIZER, Step, Stores};
 
 const REGION: &str = "us-east-1";
-const EVENTS: &str = "POST /apis/events.k8s.io/v1/namespaces/shop/events";
 
 /// `users`: an aws group with the iam user `app` (and so the stand-in `default` user).
 fn users() -> UserGroup {
@@ -49,18 +49,6 @@ fn stored(m: Manifest) -> UserGroup {
         .parse()
 }
 
-/// A context on the mock API (holding `obj`) and `clouds`.
-async fn setup(stores: Stores, clouds: Clouds, obj: &UserGroup) -> (Arc<Ctx>, FakeApi) {
-    let (ctx, handle) = context_in(stores, clouds).await;
-    let api = FakeApi::serve(handle);
-    api.put(obj);
-    (ctx, api)
-}
-
-fn status_path(obj: &UserGroup) -> String {
-    format!("PATCH {}/status", path_of(obj))
-}
-
 async fn until_active(ctx: &Ctx, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -80,22 +68,22 @@ async fn until_active(ctx: &Ctx, id: &str) {
 async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
     let cloud = sim(50).await;
     let obj = users();
-    let (ctx, api) = setup(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
 
     // First pass: the users it is about to create are recorded first, then made, then the group.
     let action = pass(&ctx, &obj).await.unwrap();
     assert_eq!(action, Action::requeue(ctx.timing.poll));
-    let series = format!("PATCH {}/", EVENTS.replace("POST ", ""));
+    let series = format!("PATCH {}/", EVENT.replace("POST ", ""));
     let writes = api.writes();
     assert_eq!(writes.len(), 6, "{writes:#?}");
     assert_eq!(
         [&writes[0], &writes[1], &writes[3], &writes[4], &writes[5]],
         [
-            &status_path(&obj),
-            EVENTS,
-            EVENTS,
-            &status_path(&obj),
-            EVENTS
+            &status_write(&obj),
+            EVENT,
+            EVENT,
+            &status_write(&obj),
+            EVENT
         ]
     );
     // kube's recorder (as client-go's) makes a second event of the same type, reason and
@@ -104,12 +92,9 @@ async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
     let statuses = api.statuses();
     assert_eq!(statuses[0]["users"], json!(["app", "users-default"]));
     assert!(statuses[0].get("conditions").is_none(), "{}", statuses[0]);
-    let st = &statuses[1];
+    let (st, says) = api.status();
     // The group's ID is recorded as soon as it is created, so its creation reads as an update.
-    assert_eq!(
-        kstatus(st),
-        "Ready=False Reconciling=True Stalled=False Updating @1"
-    );
+    assert_eq!(says, "Reconciling: Updating @1");
     assert_eq!(
         (&st["userGroupId"], &st["observedGeneration"]),
         (&"users".into(), &1.into())
@@ -141,12 +126,9 @@ async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
     until_active(&ctx, "users").await;
     api.take();
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
-    assert_eq!(api.writes(), [status_path(&obj), EVENTS.into()]);
-    let st = &api.statuses()[0];
-    assert_eq!(
-        kstatus(st),
-        "Ready=True Reconciling=False Stalled=False Available @1"
-    );
+    assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
+    let (_, says) = api.status();
+    assert_eq!(says, "Ready: Available @1");
     let note = "user group users is active with 2 user(s)";
     assert_eq!(api.events(), [said("Normal", "Available", note)]);
 
@@ -160,18 +142,15 @@ async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
 async fn a_gcp_group_grants_each_cluster_that_lists_it_once() {
     let cloud = sim(50).await;
     let obj = readers();
-    let (ctx, api) = setup(orders_listing_readers(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(orders_listing_readers(), Clouds::sim(&cloud), &obj).await;
 
     pass(&ctx, &obj).await.unwrap();
     assert_eq!(
         api.writes(),
-        [EVENTS.into(), status_path(&obj), EVENTS.into()]
+        [EVENT.into(), status_write(&obj), EVENT.into()]
     );
-    let st = &api.statuses()[0];
-    assert_eq!(
-        kstatus(st),
-        "Ready=True Reconciling=False Stalled=False Available @1"
-    );
+    let (st, says) = api.status();
+    assert_eq!(says, "Ready: Available @1");
     assert_eq!(st["clusters"], json!(["shop/orders"]));
     assert_eq!(
         st["grants"],
@@ -186,72 +165,60 @@ async fn a_gcp_group_grants_each_cluster_that_lists_it_once() {
     assert_eq!(api.writes(), Vec::<String>::new());
 }
 
-/// The conditions and event of a pass that failed, and what it returned.
+/// What a failed pass returned, its conditions and its warnings' reasons.
 async fn failed(
     ctx: &Arc<Ctx>,
     api: &FakeApi,
     obj: &UserGroup,
-) -> (Result<Action, Error>, String, Vec<(String, String)>) {
+) -> (Result<Action, Error>, String, Vec<String>) {
     let result = pass(ctx, obj).await;
-    let statuses = api.statuses();
-    let conditions = kstatus(statuses.last().expect("a status"));
-    let events = api
+    let (_, says) = api.status();
+    let warnings = api
         .events()
         .into_iter()
-        .filter(|(type_, ..)| type_ == "Warning")
-        .map(|(type_, reason, _)| (type_, reason))
-        .collect();
-    (result, conditions, events)
-}
-
-#[tokio::test]
-async fn a_transient_failure_is_said_and_retried_with_backoff() {
-    let cloud = sim(50).await;
-    faults(
-        &cloud,
-        json!({"errorRate": 1.0, "operations": ["DescribeUsers"]}),
+        .filter(|(type_, ..)| type_ == "Warning");
+    (
+        result,
+        says,
+        warnings.map(|(_, reason, _)| reason).collect(),
     )
-    .await;
-    let obj = users();
-    let (ctx, api) = setup(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
-    let (result, conditions, warnings) = failed(&ctx, &api, &obj).await;
-    assert!(
-        matches!(
-            &result,
-            Err(Error::Cloud {
-                step: crate::controller::Step::Observe,
-                ..
-            })
-        ),
-        "{result:?}"
-    );
-    assert_eq!(
-        conditions,
-        "Ready=False Reconciling=True Stalled=False CloudUnavailable @1"
-    );
-    assert_eq!(warnings, [("Warning".into(), "CloudUnavailable".into())]);
 }
 
 #[tokio::test]
-async fn a_denied_identity_stalls_and_is_looked_at_again_after_the_longest_backoff() {
-    let cloud = sim(50).await;
-    let obj = readers();
-    let clouds = Clouds::sim(&cloud).no_google_credentials();
-    let (ctx, api) = setup(orders_listing_readers(), clouds, &obj).await;
-    let (result, conditions, warnings) = failed(&ctx, &api, &obj).await;
-    assert_eq!(result.unwrap(), Action::requeue(ctx.timing.max_backoff));
-    assert_eq!(
-        conditions,
-        "Ready=False Reconciling=False Stalled=True PermissionDenied @1"
-    );
-    assert_eq!(warnings, [("Warning".into(), "PermissionDenied".into())]);
+async fn transient_failures_are_retried_and_denials_stall_until_the_longest_backoff() {
+    let cloud = sim_failing(&["DescribeUsers"]).await;
+    let without_google = Clouds::sim(&cloud).no_google_credentials();
+    let none = || Fill::default().build();
+    // (case, group, caches, clouds) → (the pass's end, conditions)
+    #[rustfmt::skip]
+    let table = [
+        ("aws is down", users(), none(), Clouds::sim(&cloud),
+            Err(Step::Observe), "Reconciling: CloudUnavailable @1"),
+        ("no Google credentials", readers(), orders_listing_readers(), without_google,
+            Ok(Action::requeue(Timing::default().max_backoff)), "Stalled: PermissionDenied @1"),
+    ];
+    for (case, obj, stores, clouds, ends, conditions) in table {
+        let (ctx, api) = serving(stores, clouds, &obj).await;
+        let (result, says, warnings) = failed(&ctx, &api, &obj).await;
+        match (&result, &ends) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{case}"),
+            (Err(Error::Cloud { step, .. }), Err(want)) => assert_eq!(step, want, "{case}"),
+            _ => panic!("{case}: {result:?}"),
+        }
+        assert_eq!(says, conditions, "{case}");
+        assert_eq!(
+            Some(warnings[0].as_str()),
+            conditions.split(' ').nth(1),
+            "{case}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_refusal_stalls_until_the_spec_changes() {
     let cloud = sim(50).await;
     let obj = users();
-    let (ctx, api) = setup(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
     // Someone else holds every user group the account may have.
     for i in 0.. {
         let taken = ctx
@@ -265,14 +232,8 @@ async fn a_refusal_stalls_until_the_spec_changes() {
     }
     let (result, conditions, warnings) = failed(&ctx, &api, &obj).await;
     assert_eq!(result.unwrap(), Action::await_change());
-    assert_eq!(
-        conditions,
-        "Ready=False Reconciling=False Stalled=True CloudInvalidArgument @1"
-    );
-    assert_eq!(
-        warnings,
-        [("Warning".into(), "CloudInvalidArgument".into())]
-    );
+    assert_eq!(conditions, "Stalled: CloudInvalidArgument @1");
+    assert_eq!(warnings, ["CloudInvalidArgument"]);
     let (_, _, note) = api.events().pop().unwrap();
     assert!(note.contains("UserGroupQuotaExceeded"), "{note}");
 
@@ -288,7 +249,7 @@ async fn a_busy_cloud_is_waited_for_while_deleting() {
     // The group stays `creating`, which the cloud will not delete.
     let cloud = sim(3_600_000).await;
     let obj = users();
-    let (ctx, api) = setup(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
     pass(&ctx, &obj).await.unwrap();
     api.take();
     let mut deleting = api.get(&obj).unwrap();
@@ -296,13 +257,10 @@ async fn a_busy_cloud_is_waited_for_while_deleting() {
     let action = pass(&ctx, &deleting).await.unwrap();
     assert_eq!(action, Action::requeue(ctx.timing.poll));
     let writes = api.writes();
-    assert_eq!(writes[0], status_path(&obj), "the finalizer stays");
+    assert_eq!(writes[0], status_write(&obj), "the finalizer stays");
     assert_eq!(writes.len(), 2, "{writes:?}");
-    let st = &api.statuses()[0];
-    assert_eq!(
-        kstatus(st),
-        "Ready=False Reconciling=True Stalled=False Updating @1"
-    );
+    let (st, says) = api.status();
+    assert_eq!(says, "Reconciling: Updating @1");
     let ready = st["conditions"][0]["message"].as_str().unwrap();
     assert!(
         ready.starts_with("the cloud is busy: User group users is not in active state"),
