@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use cache_operator_testkit::{binding, cluster, group};
 use e2e::redis_client::{self, Target};
 use e2e::{CloudSim, Env, Options, aws_region, condition, gcp_project, gcp_region, unique_id};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -30,65 +31,54 @@ const SECRET_KEYS: &[&str] = &[
 // ---- manifests ----
 
 fn gcp_cluster(name: &str, id: &str, groups: &[&str]) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "gcp", "instanceId": id, "region": gcp_region(),
-            "nodeType": "redis-shared-core-nano", "shardCount": 1, "replicasPerShard": 0,
-            "authMode": "iam", "transitEncryption": true,
-            "gcp": {"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())},
-            "userGroupRefs": groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
-        }
-    })
+    cluster::gcp(name)
+        .instance_id(id)
+        .region(&gcp_region())
+        .replicas(0)
+        .auth("iam")
+        .tls(true)
+        .project(&gcp_project())
+        .user_groups(groups)
+        .into_json()
 }
 
 fn gcp_group(name: &str, members: &[String]) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
-        "metadata": {"name": name},
-        "spec": {"provider": "gcp", "gcp": {"members": members}}
-    })
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    group::gcp(name, &members).into_json()
 }
 
 fn aws_cluster(name: &str, id: &str, auth: &str, group: &str) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "aws", "instanceId": id, "region": aws_region(),
-            "nodeType": "cache.t4g.micro", "shardCount": 1, "replicasPerShard": 0,
-            "authMode": auth, "transitEncryption": true,
-            "aws": {"engine": "redis", "engineVersion": "7.1", "clusterMode": "enabled"},
-            "userGroupRefs": [{"name": group}],
-        }
-    })
+    cluster::aws(name)
+        .instance_id(id)
+        .region(&aws_region())
+        .replicas(0)
+        .auth(auth)
+        .tls(true)
+        .engine("redis")
+        .engine_version("7.1")
+        .cluster_mode("enabled")
+        .user_groups(&[group])
+        .into_json()
 }
 
 /// `users`: (userId, authentication).
 fn aws_group(name: &str, group_id: &str, users: &[(&str, &str)]) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "aws", "region": aws_region(),
-            "aws": {"userGroupId": group_id, "engine": "redis", "users": users.iter().map(|(id, auth)| json!({
-                "userId": id, "userName": id, "accessString": "on ~* +@all", "authentication": auth,
-            })).collect::<Vec<_>>()}
-        }
-    })
+    let group = group::aws(name, &aws_region()).user_group_id(group_id);
+    users
+        .iter()
+        .fold(group, |g, (id, auth)| g.user(id, auth))
+        .into_json()
 }
 
 fn binding(name: &str, cluster: &str, group: &str, user: Option<&str>, extra: Value) -> Value {
-    let mut spec = json!({"clusterRef": {"name": cluster}, "userGroupRef": {"name": group}});
+    let mut b = binding::new(name, cluster, group);
     if let Some(u) = user {
-        spec["user"] = json!(u);
+        b = b.binding_user(u);
     }
-    if let Value::Object(extra) = extra {
-        spec.as_object_mut().unwrap().extend(extra);
+    for (field, value) in extra.as_object().into_iter().flatten() {
+        b = b.spec(field, value);
     }
-    json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "AccessBinding",
-           "metadata": {"name": name}, "spec": spec})
+    b.into_json()
 }
 
 // ---- the Secret, as an application sees it ----
@@ -1073,4 +1063,127 @@ async fn a_gcp_binding_without_a_user_connects_as_the_operator() -> anyhow::Resu
     assert!(run.credentials.len() >= 2, "each refresh mints a new token");
     assert_nothing_leaked(&env, &[&ns], &run.credentials).await?;
     Ok(())
+}
+
+/// One-off: the test kit builds the same manifests as the copies it replaces.
+mod testkit_check {
+    use super::*;
+
+    fn old_gcp_cluster(name: &str, id: &str, groups: &[&str]) -> Value {
+        json!({
+            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
+            "metadata": {"name": name},
+            "spec": {
+                "provider": "gcp", "instanceId": id, "region": gcp_region(),
+                "nodeType": "redis-shared-core-nano", "shardCount": 1, "replicasPerShard": 0,
+                "authMode": "iam", "transitEncryption": true,
+                "gcp": {"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())},
+                "userGroupRefs": groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
+            }
+        })
+    }
+
+    fn old_gcp_group(name: &str, members: &[String]) -> Value {
+        json!({
+            "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
+            "metadata": {"name": name},
+            "spec": {"provider": "gcp", "gcp": {"members": members}}
+        })
+    }
+
+    fn old_aws_cluster(name: &str, id: &str, auth: &str, group: &str) -> Value {
+        json!({
+            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
+            "metadata": {"name": name},
+            "spec": {
+                "provider": "aws", "instanceId": id, "region": aws_region(),
+                "nodeType": "cache.t4g.micro", "shardCount": 1, "replicasPerShard": 0,
+                "authMode": auth, "transitEncryption": true,
+                "aws": {"engine": "redis", "engineVersion": "7.1", "clusterMode": "enabled"},
+                "userGroupRefs": [{"name": group}],
+            }
+        })
+    }
+
+    /// `users`: (userId, authentication).
+    fn old_aws_group(name: &str, group_id: &str, users: &[(&str, &str)]) -> Value {
+        json!({
+            "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
+            "metadata": {"name": name},
+            "spec": {
+                "provider": "aws", "region": aws_region(),
+                "aws": {"userGroupId": group_id, "engine": "redis", "users": users.iter().map(|(id, auth)| json!({
+                    "userId": id, "userName": id, "accessString": "on ~* +@all", "authentication": auth,
+                })).collect::<Vec<_>>()}
+            }
+        })
+    }
+
+    fn old_binding(
+        name: &str,
+        cluster: &str,
+        group: &str,
+        user: Option<&str>,
+        extra: Value,
+    ) -> Value {
+        let mut spec = json!({"clusterRef": {"name": cluster}, "userGroupRef": {"name": group}});
+        if let Some(u) = user {
+            spec["user"] = json!(u);
+        }
+        if let Value::Object(extra) = extra {
+            spec.as_object_mut().unwrap().extend(extra);
+        }
+        json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "AccessBinding",
+               "metadata": {"name": name}, "spec": spec})
+    }
+
+    #[test]
+    fn the_test_kit_builds_the_same_manifests() {
+        let members = vec![
+            "serviceAccount:a@p.iam.gserviceaccount.com".to_owned(),
+            "user:b@example.com".to_owned(),
+        ];
+        assert_eq!(
+            gcp_cluster("orders", "orders-x", &["clients", "web"]),
+            old_gcp_cluster("orders", "orders-x", &["clients", "web"])
+        );
+        assert_eq!(
+            gcp_cluster("orders", "orders-x", &[]),
+            old_gcp_cluster("orders", "orders-x", &[])
+        );
+        assert_eq!(
+            gcp_group("clients", &members),
+            old_gcp_group("clients", &members)
+        );
+        for auth in ["iam", "password", "disabled"] {
+            assert_eq!(
+                aws_cluster("sessions", "rg-1", auth, "users"),
+                old_aws_cluster("sessions", "rg-1", auth, "users")
+            );
+        }
+        let users = [("app", "password"), ("app-iam", "iam")];
+        assert_eq!(
+            aws_group("users", "g-1", &users),
+            old_aws_group("users", "g-1", &users)
+        );
+        assert_eq!(
+            aws_group("users", "g-1", &[]),
+            old_aws_group("users", "g-1", &[])
+        );
+        for (user, extra) in [
+            (None, json!({})),
+            (Some("app"), json!({})),
+            (
+                Some("a@p.iam.gserviceaccount.com"),
+                json!({"secretName": "orders-redis", "secretTemplate": {"labels": {"app": "orders"}}}),
+            ),
+            (Some("cart"), json!({"rotation": {"interval": "1m"}})),
+        ] {
+            assert_eq!(
+                binding("b", "c", "g", user, extra.clone()),
+                old_binding("b", "c", "g", user, extra)
+            );
+        }
+        eprintln!("access.rs: 5 fixtures, the same JSON");
+    }
 }
