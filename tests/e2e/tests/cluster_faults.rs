@@ -158,36 +158,3 @@ async fn survives_sigkill_during_create_and_delete() -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// One-off: the test kit builds the same manifests as the copy it replaces.
-mod testkit_check {
-    use super::*;
-
-    fn old_manifest(name: &str, provider: &str, id: &str) -> Value {
-        let mut spec = json!({
-            "provider": provider, "instanceId": id, "shardCount": 1, "replicasPerShard": 0,
-            "authMode": "disabled", "transitEncryption": false,
-        });
-        if provider == "gcp" {
-            spec["region"] = json!(gcp_region());
-            spec["nodeType"] = json!("redis-shared-core-nano");
-            spec["gcp"] = json!({"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())});
-        } else {
-            spec["region"] = json!(aws_region());
-            spec["nodeType"] = json!("cache.t4g.micro");
-            spec["aws"] = json!({"engine": "redis", "clusterMode": "enabled"});
-        }
-        json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster", "metadata": {"name": name}, "spec": spec})
-    }
-
-    #[test]
-    fn the_test_kit_builds_the_same_manifests() {
-        for provider in ["gcp", "aws"] {
-            assert_eq!(
-                manifest("c0", provider, "f0-x"),
-                old_manifest("c0", provider, "f0-x")
-            );
-        }
-        eprintln!("cluster_faults.rs: 1 fixture, the same JSON");
-    }
-}

@@ -6,7 +6,6 @@ use cache_operator_testkit::cluster;
 use e2e::{Env, Options, aws_region};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use serde_json::json;
 
 fn cluster(name: &str, id: &str) -> serde_json::Value {
     cluster::aws(name)
@@ -76,21 +75,4 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() -> anyhow::
         .await?;
     assert!(reconciles(&env.operators[1].get("/metrics").await?) > 0);
     Ok(())
-}
-
-/// One-off: the test kit builds the same manifests as the copy it replaces.
-mod testkit_check {
-    use super::*;
-
-    fn old_cluster(name: &str, id: &str) -> serde_json::Value {
-        json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster", "metadata": {"name": name},
-               "spec": {"provider": "aws", "instanceId": id, "region": aws_region(), "nodeType": "cache.t4g.micro",
-                        "shardCount": 1, "authMode": "disabled", "transitEncryption": false, "aws": {}}})
-    }
-
-    #[test]
-    fn the_test_kit_builds_the_same_manifests() {
-        assert_eq!(cluster("one", "l-1"), old_cluster("one", "l-1"));
-        eprintln!("leader.rs: 1 fixture, the same JSON");
-    }
 }

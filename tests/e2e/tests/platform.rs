@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use cache_operator_testkit::cluster;
 use e2e::{Env, Options};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use cache_operator_testkit::cluster;
 use serde_json::Value;
 
 /// A gcp cluster with an instance ID and a shard count the schema refuses.
@@ -123,29 +123,4 @@ async fn the_operator_takes_its_lease_serves_metrics_and_stops_on_sigterm() -> a
         "the Lease is released for a standby"
     );
     Ok(())
-}
-
-/// One-off: the test kit builds the same manifests as the copies it replaces.
-mod testkit_check {
-    use serde_json::json;
-
-    #[test]
-    fn the_test_kit_builds_the_same_manifests() {
-        let invalid = json!({
-            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-            "metadata": {"name": "bad"},
-            "spec": {"provider": "gcp", "instanceId": "1bad", "region": "us-central1", "nodeType": "redis-standard-small",
-                     "shardCount": 0,
-                     "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}}
-        });
-        let cross = json!({
-            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-            "metadata": {"name": "cross"},
-            "spec": {"provider": "aws", "region": "us-east-1", "nodeType": "redis-standard-small", "shardCount": 1,
-                     "authMode": "disabled", "aws": {}}
-        });
-        assert_eq!(super::invalid(), invalid);
-        assert_eq!(super::cross(), cross);
-        eprintln!("platform.rs: 2 fixtures, the same JSON");
-    }
 }
