@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_operator_testkit::cluster;
+use cache_operator_testkit::{Manifest, cluster};
 use e2e::redis_client::{self, Target};
 use e2e::{CloudSim, Env, aws_region, condition, gcp_project, gcp_region, unique_id};
 use kube::api::{Patch, PatchParams};
@@ -12,27 +12,24 @@ use serde_json::{Value, json};
 const READY: Duration = Duration::from_secs(60);
 
 fn gcp_cluster(name: &str, id: &str, shards: u32) -> Value {
-    cluster::gcp(name)
-        .instance_id(id)
-        .region(&gcp_region())
-        .shards(shards.into())
-        .replicas(0)
-        .auth("disabled")
-        .tls(true)
-        .project(&gcp_project())
-        .into_json()
+    let gcp = cluster::gcp(name).project(&gcp_project());
+    sized(gcp, id, &gcp_region(), shards, 0)
 }
 
 fn aws_cluster(name: &str, id: &str, shards: u32) -> Value {
-    cluster::aws(name)
-        .instance_id(id)
-        .region(&aws_region())
+    let aws = cluster::aws(name).engine("valkey").cluster_mode("enabled");
+    sized(aws, id, &aws_region(), shards, 1)
+}
+
+/// `m` as instance `id` in `region` with this many shards and replicas, no authentication,
+/// TLS on.
+fn sized(m: Manifest, id: &str, region: &str, shards: u32, replicas: i64) -> Value {
+    m.instance_id(id)
+        .region(region)
         .shards(shards.into())
-        .replicas(1)
+        .replicas(replicas)
         .auth("disabled")
         .tls(true)
-        .engine("valkey")
-        .cluster_mode("enabled")
         .into_json()
 }
 
