@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cache_operator_testkit::{binding, cluster, group};
+use e2e::manifests::gcp_iam_cluster;
 use e2e::redis_client::{self, Target};
 use e2e::{CloudSim, Env, Options, aws_region, condition, gcp_project, gcp_region, unique_id};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -29,18 +30,6 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 // ---- manifests ----
-
-fn gcp_cluster(name: &str, id: &str, groups: &[&str]) -> Value {
-    cluster::gcp(name)
-        .instance_id(id)
-        .region(&gcp_region())
-        .replicas(0)
-        .auth("iam")
-        .tls(true)
-        .project(&gcp_project())
-        .user_groups(groups)
-        .into_json()
-}
 
 fn gcp_group(name: &str, members: &[String]) -> Value {
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
@@ -386,7 +375,8 @@ async fn gcp_binding_token_refresh_and_policy_cycle() -> anyhow::Result<()> {
     sim.faults(json!({"iamConflicts": 2})).await?;
     env.apply(gcp_group("clients", &[format!("serviceAccount:{sa}")]))
         .await?;
-    env.apply(gcp_cluster("orders", &id, &["clients"])).await?;
+    env.apply(gcp_iam_cluster("orders", &id, &["clients"]))
+        .await?;
     env.apply(binding(
         "orders-api",
         "orders",
@@ -551,8 +541,12 @@ async fn gcp_removing_a_member_revokes_access() -> anyhow::Result<()> {
         &[format!("serviceAccount:{sa}"), keep.clone()],
     ))
     .await?;
-    env.apply(gcp_cluster("metrics", &unique_id("metrics"), &["readers"]))
-        .await?;
+    env.apply(gcp_iam_cluster(
+        "metrics",
+        &unique_id("metrics"),
+        &["readers"],
+    ))
+    .await?;
     env.apply(binding(
         "reporting",
         "metrics",
@@ -870,7 +864,7 @@ async fn cross_namespace_bindings_need_the_clusters_permission() -> anyhow::Resu
     let sa = format!("web@{project}.iam.gserviceaccount.com");
     env.apply(gcp_group("web-clients", &[format!("serviceAccount:{sa}")]))
         .await?;
-    env.apply(gcp_cluster(
+    env.apply(gcp_iam_cluster(
         "shared",
         &unique_id("shared"),
         &["web-clients"],
@@ -941,7 +935,7 @@ async fn a_failed_refresh_keeps_the_valid_token_and_says_so() -> anyhow::Result<
     let sa = format!("jobs@{project}.iam.gserviceaccount.com");
     env.apply(gcp_group("jobs", &[format!("serviceAccount:{sa}")]))
         .await?;
-    env.apply(gcp_cluster("jobs", &unique_id("jobs"), &["jobs"]))
+    env.apply(gcp_iam_cluster("jobs", &unique_id("jobs"), &["jobs"]))
         .await?;
     env.apply(binding("jobs", "jobs", "jobs", Some(&sa), json!({})))
         .await?;
@@ -1035,7 +1029,7 @@ async fn a_gcp_binding_without_a_user_connects_as_the_operator() -> anyhow::Resu
     // The identity the harness gives the operator (a key file the simulator issued).
     let operator = "serviceAccount:cache-operator@operator-proj.iam.gserviceaccount.com";
     env.apply(gcp_group("ops", &[operator.to_owned()])).await?;
-    env.apply(gcp_cluster("ops", &unique_id("ops"), &["ops"]))
+    env.apply(gcp_iam_cluster("ops", &unique_id("ops"), &["ops"]))
         .await?;
     env.apply(binding("ops", "ops", "ops", None, json!({})))
         .await?;

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use cache_operator_testkit::{binding, cluster, group};
+use cache_operator_testkit::{binding, group};
+use e2e::manifests::gcp_iam_cluster;
 use e2e::{Env, KubeKind, Options, gcp_project, gcp_region, unique_id};
 use serde_json::{Value, json};
 
@@ -236,15 +237,7 @@ fn judge(env: &Env, kind: &str, name: &str) -> (String, String, String) {
 }
 
 fn gcp_cluster(name: &str, id: &str) -> Value {
-    cluster::gcp(name)
-        .instance_id(id)
-        .region(&gcp_region())
-        .replicas(0)
-        .auth("iam")
-        .tls(true)
-        .project(&gcp_project())
-        .user_groups(&["clients"])
-        .into_json()
+    gcp_iam_cluster(name, id, &["clients"])
 }
 
 /// The group `clients` of the service account `sa`.
