@@ -316,6 +316,10 @@ fn manager(query: &Query, headers: &HeaderMap, apply: bool) -> ApiResult<String>
         .filter(|c| !c.is_control())
         .take(128)
         .collect();
+    // What the API server records when neither names a manager.
+    if prefix.is_empty() {
+        return Ok("unknown".into());
+    }
     Ok(prefix)
 }
 
@@ -541,7 +545,7 @@ async fn resource(
                     )
                 }
                 Output::Json => ok_json(
-                    &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": md, "items": list.items}),
+                    &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": md, "items": list_items(&def, list.items)}),
                 ),
             })
         }
@@ -669,11 +673,25 @@ async fn resource(
             }
             Ok(ok_json(
                 &json!({"kind": def.list_kind, "apiVersion": def.api_version(),
-                               "metadata": {"resourceVersion": app.core.store.current_rv().to_string()}, "items": items}),
+                               "metadata": {"resourceVersion": app.core.store.current_rv().to_string()}, "items": list_items(&def, items)}),
             ))
         }
         _ => Err(ApiError::not_found_path()),
     }
+}
+
+/// The items of a list as the API server writes them: built-in kinds come from typed storage
+/// and lose `apiVersion`/`kind` (only the list carries them), custom resources keep theirs.
+fn list_items(def: &ResourceDef, mut items: Vec<Value>) -> Vec<Value> {
+    if def.behaviour.is_builtin() {
+        for item in &mut items {
+            if let Some(o) = item.as_object_mut() {
+                o.remove("apiVersion");
+                o.remove("kind");
+            }
+        }
+    }
+    items
 }
 
 fn render_object(
