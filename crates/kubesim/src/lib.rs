@@ -14,6 +14,7 @@ pub mod jsonpath;
 pub mod managed;
 pub mod meta;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;

@@ -73,17 +73,51 @@ impl Side {
             .await
             .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.name));
         let status = resp.status().as_u16();
+        let warnings = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|w| String::from_utf8_lossy(w.as_bytes()).into_owned())
+            .collect();
         let bytes = resp.into_body().collect_bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            warnings,
+        }
     }
 
-    pub fn kubectl(&self, args: &[&str]) -> Output {
-        real()
-            .bin
-            .kubectl(&self.kubeconfig, args)
-            .expect("kubectl runs")
+    /// Opens a watch at `path` and collects its events until `count` arrived, the server ended
+    /// the stream, or `wait` passed.
+    pub async fn watch(&self, path: &str, count: usize, wait: Duration) -> Vec<Value> {
+        use futures::AsyncBufReadExt as _;
+        let req = Request::builder()
+            .uri(path)
+            .header("accept", "application/json")
+            .body(Vec::new())
+            .unwrap();
+        let stream = self
+            .client
+            .request_stream(req)
+            .await
+            .unwrap_or_else(|e| panic!("{}: watch {path}: {e}", self.name));
+        let mut lines = Box::pin(stream).lines();
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while events.len() < count {
+            use futures::StreamExt as _;
+            match tokio::time::timeout_at(deadline, lines.next()).await {
+                Ok(Some(Ok(line))) if !line.trim().is_empty() => {
+                    events.push(serde_json::from_str(&line).unwrap())
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => panic!("{}: watch {path}: {e}", self.name),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        events
     }
 }
 
@@ -91,6 +125,8 @@ impl Side {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// `Warning` headers.
+    pub warnings: Vec<String>,
 }
 
 /// The real server and a fresh kubesim, each with the namespace `ns`.
@@ -199,6 +235,7 @@ impl Both {
                 Reply {
                     status: real.status,
                     body: normalize(&real.body),
+                    warnings: real.warnings.clone(),
                 }
             }
         }
@@ -224,19 +261,60 @@ impl Both {
         );
     }
 
-    /// `kubectl ARGS…` against both (blocking: kubectl is a process).
-    pub fn kubectl(&self, args: &[&str]) -> [Output; 2] {
-        std::thread::scope(|s| {
-            let r = s.spawn(|| self.real.kubectl(args));
-            let k = s.spawn(|| self.sim.kubectl(args));
-            [r.join().unwrap(), k.join().unwrap()]
-        })
+    /// A request that differs per server (each its own resourceVersion, uid…): real first.
+    pub async fn call_each(
+        &self,
+        method: Method,
+        paths: [&str; 2],
+        content_type: &str,
+        bodies: [&Value; 2],
+    ) -> [Reply; 2] {
+        let (r, s) = tokio::join!(
+            self.real
+                .call(method.clone(), paths[0], content_type, bodies[0]),
+            self.sim.call(method, paths[1], content_type, bodies[1])
+        );
+        [r, s]
     }
 
-    /// `kubectl ARGS…` against both; asserts the same exit code, stdout and stderr after
-    /// normalisation, and returns the normalised stdout.
-    pub fn same_kubectl(&self, args: &[&str]) -> String {
-        let [r, s] = self.kubectl(args);
+    /// Watches on both servers at once (paths may differ: each its own resourceVersion).
+    pub async fn watch_each(
+        &self,
+        paths: [&str; 2],
+        count: usize,
+        wait: Duration,
+    ) -> [Vec<Value>; 2] {
+        let (r, s) = tokio::join!(
+            self.real.watch(paths[0], count, wait),
+            self.sim.watch(paths[1], count, wait)
+        );
+        [r, s]
+    }
+
+    /// `kubectl ARGS…` against both, at once (on blocking threads: kubesim serves from this
+    /// test's runtime meanwhile).
+    pub async fn kubectl(&self, args: &[&str]) -> [Output; 2] {
+        let run = |kubeconfig: PathBuf| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                real()
+                    .bin
+                    .kubectl(&kubeconfig, &args)
+                    .expect("kubectl runs")
+            })
+        };
+        let (r, s) = tokio::join!(
+            run(self.real.kubeconfig.clone()),
+            run(self.sim.kubeconfig.clone())
+        );
+        [r.unwrap(), s.unwrap()]
+    }
+
+    /// `kubectl ARGS…` against both; records a difference in exit code, stdout or stderr
+    /// (after normalisation) and returns the real stdout, normalised.
+    pub async fn same_kubectl(&self, args: &[&str]) -> String {
+        let [r, s] = self.kubectl(args).await;
         let (rs, ss) = (text(&r), text(&s));
         if (r.status.code(), &rs) != (s.status.code(), &ss) {
             let diff = format!(
@@ -299,17 +377,21 @@ pub fn same_replies(what: &str, real: &Reply, sim: &Reply) -> Result<Reply, Stri
     let r = Reply {
         status: real.status,
         body: normalize(&real.body),
+        warnings: real.warnings.clone(),
     };
     let s = Reply {
         status: sim.status,
         body: normalize(&sim.body),
+        warnings: sim.warnings.clone(),
     };
     if r != s {
         return Err(format!(
-            "{what} differs\n--- real ({})\n{}\n--- kubesim ({})\n{}",
+            "{what} differs\n--- real ({}) {:?}\n{}\n--- kubesim ({}) {:?}\n{}",
             r.status,
+            r.warnings,
             serde_json::to_string_pretty(&r.body).unwrap(),
             s.status,
+            s.warnings,
             serde_json::to_string_pretty(&s.body).unwrap()
         ));
     }
@@ -319,6 +401,7 @@ pub fn same_replies(what: &str, real: &Reply, sim: &Reply) -> Result<Reply, Stri
 static UID: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap()
 });
+static RECORD_RV: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"in record \(\d+\)").unwrap());
 static TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap());
 
@@ -328,7 +411,50 @@ pub fn normalize(v: &Value) -> Value {
     let mut uids = HashMap::new();
     let mut out = v.clone();
     walk(&mut out, None, &mut uids);
+    sort_causes(&mut out);
+    // A custom resource list read from etcd rather than the watch cache carries an empty
+    // `continue`, which clients read as none.
+    if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut)
+        && m.get("continue") == Some(&json!(""))
+    {
+        m.remove("continue");
+    }
     out
+}
+
+/// The API server validates an object's properties in Go map order, so the order of a Status'
+/// causes (and of the list in its message) varies from one request to the next: both are sorted.
+fn sort_causes(v: &mut Value) {
+    let Some(causes) = v
+        .pointer("/details/causes")
+        .and_then(Value::as_array)
+        .cloned()
+    else {
+        return;
+    };
+    let item = |c: &Value| {
+        let field = c["field"].as_str().unwrap_or_default();
+        let message = c["message"].as_str().unwrap_or_default();
+        if field.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{field}: {message}")
+        }
+    };
+    let listed: Vec<String> = causes.iter().map(item).collect();
+    let mut sorted = causes.clone();
+    sorted.sort_by_key(|c| (item(c), c["reason"].as_str().unwrap_or_default().to_owned()));
+    if let Some(Value::String(message)) = v.get_mut("message")
+        && listed.len() > 1
+    {
+        let list = format!("[{}]", listed.join(", "));
+        if let Some(prefix) = message.strip_suffix(&list) {
+            let mut items = listed.clone();
+            items.sort();
+            *message = format!("{prefix}[{}]", items.join(", "));
+        }
+    }
+    v["details"]["causes"] = Value::Array(sorted);
 }
 
 fn uid_alias(uids: &mut HashMap<String, String>, uid: &str) -> String {
@@ -347,6 +473,15 @@ fn walk(v: &mut Value, key: Option<&str>, uids: &mut HashMap<String, String>) {
             {
                 *name = format!("{generate}<generated>");
             }
+            if o.keys().any(|k| UID.is_match(k)) {
+                let entries: Vec<(String, Value)> = std::mem::take(o).into_iter().collect();
+                for (k, v) in entries {
+                    let k = UID
+                        .replace_all(&k, |c: &regex::Captures| uid_alias(uids, &c[0]))
+                        .into_owned();
+                    o.insert(k, v);
+                }
+            }
             for (k, x) in o.iter_mut() {
                 walk(x, Some(k), uids);
             }
@@ -359,6 +494,9 @@ fn walk(v: &mut Value, key: Option<&str>, uids: &mut HashMap<String, String>) {
                 | "lastTimestamp" | "lastObservedTime",
             ) => *s = "<time>".into(),
             _ => {
+                if RECORD_RV.is_match(s) {
+                    *s = RECORD_RV.replace_all(s, "in record (<rv>)").into_owned();
+                }
                 if UID.is_match(s) {
                     *s = UID
                         .replace_all(s, |c: &regex::Captures| uid_alias(uids, &c[0]))
@@ -373,7 +511,8 @@ fn walk(v: &mut Value, key: Option<&str>, uids: &mut HashMap<String, String>) {
 /// kubectl's output with what differs between servers replaced: uids, times, resourceVersions,
 /// ages, and runs of spaces (table columns align to their widest cell).
 pub fn normalize_text(s: &str) -> String {
-    static RV: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"resourceVersion: "\d+""#).unwrap());
+    static RV: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"resourceVersion: "\d+"|Resource Version: +\d+"#).unwrap());
     static AGE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\b(\d+d)?(\d+h)?(\d+m)?(\d+s)?\b").unwrap());
     static SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r" {2,}").unwrap());
@@ -381,7 +520,7 @@ pub fn normalize_text(s: &str) -> String {
     let mut uids = HashMap::new();
     let s = UID.replace_all(s, |c: &regex::Captures| uid_alias(&mut uids, &c[0]));
     let s = TIME.replace_all(&s, "<time>");
-    let s = RV.replace_all(&s, r#"resourceVersion: "<rv>""#);
+    let s = RV.replace_all(&s, "resourceVersion: <rv>");
     let s = AGE.replace_all(&s, |c: &regex::Captures| {
         if c[0].is_empty() {
             String::new()

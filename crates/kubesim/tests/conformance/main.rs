@@ -4,4 +4,11 @@
 
 mod harness;
 
+mod apply;
+mod crds;
 mod crud;
+mod custom;
+mod deletion;
+mod events;
+mod kubectl;
+mod watch;
