@@ -235,6 +235,27 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             }
         }
     }
+    // The CEL cost budget, per schema: one shared by every version when they are identical (the
+    // API server then reports it under spec.validation), else each version's own.
+    let schemas: Vec<&Value> = versions
+        .iter()
+        .filter_map(|v| v.pointer("/schema/openAPIV3Schema"))
+        .collect();
+    if !schemas.is_empty() && schemas.len() == versions.len() {
+        if schemas.iter().all(|x| *x == schemas[0]) {
+            errs.extend(crate::celcost::refusals(
+                schemas[0],
+                "spec.validation.openAPIV3Schema",
+            ));
+        } else {
+            for (i, schema) in schemas.iter().enumerate() {
+                errs.extend(crate::celcost::refusals(
+                    schema,
+                    &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                ));
+            }
+        }
+    }
     if let Some(old) = old {
         if s(old, "/spec/group") != group {
             errs.push(FieldError::invalid(

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod builtin;
+pub mod celcost;
 pub mod controllers;
 pub mod crd;
 pub mod discovery;

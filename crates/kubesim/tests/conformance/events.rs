@@ -92,7 +92,7 @@ async fn recorder_events_are_listed_by_both_event_apis_and_kubectl() {
         b.compare(&path, &sorted_items(r), &sorted_items(s));
     }
     let [r, s] = b
-        .call(Method::GET, &format!("/api/v1/events"), JSON, &Value::Null)
+        .call(Method::GET, "/api/v1/events", JSON, &Value::Null)
         .await;
     let mine = |r: &Reply| {
         r.body["items"]

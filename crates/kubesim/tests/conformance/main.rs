@@ -5,6 +5,7 @@
 mod harness;
 
 mod apply;
+mod cost;
 mod crds;
 mod crud;
 mod custom;
