@@ -236,6 +236,11 @@ async fn cel_messages_reasons_and_field_paths() {
             json!({"size": "small", "labels": {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}}),
         ),
         widget("no-size", json!({"ports": [{"name": "x"}]})),
+        // A rule that fails to evaluate: `privileged` is optional and absent.
+        widget(
+            "runtime-error",
+            json!({"size": "small", "ports": [{"name": "ssh", "number": 22}]}),
+        ),
         widget(
             "range",
             json!({"size": "small", "ports": [port("big", 70000, false)]}),

@@ -11,5 +11,6 @@ mod crud;
 mod custom;
 mod deletion;
 mod events;
+mod kube_rs;
 mod kubectl;
 mod watch;
