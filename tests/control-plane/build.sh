@@ -16,6 +16,7 @@ k8s=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
 key=$( { go version; cat build.sh go.mod go.sum; find . -name '*.go' -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)
 out="$cache/control-plane/$k8s-$key"
 if [ -x "$out/control-plane" ] && [ -x "$out/helm" ]; then
+  touch "$out"   # in use: kept by the clean-up below
   echo "$out"
   exit 0
 fi
@@ -43,5 +44,8 @@ go build -v -trimpath -ldflags "$ldflags" -o "$out.tmp/control-plane" ./cmd/cont
 go build -trimpath -ldflags "-s -w" -o "$out.tmp/helm" helm.sh/helm/v3/cmd/helm
 rm -rf "$out"
 mv "$out.tmp" "$out"
+# Builds unused for a week are only disk space (a few hundred MB each); other checkouts may use
+# the recent ones.
+find "$cache/control-plane" -mindepth 1 -maxdepth 1 -type d ! -path "$out" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 echo "--- built in $(( $(date +%s) - started ))s: $("$out/control-plane" version)" >&2
 echo "$out"

@@ -117,7 +117,8 @@ pub struct RedisClusterSpec {
     pub region: String,
 
     /// gcp: `redis-shared-core-nano`, `redis-standard-small`, `redis-highmem-medium`,
-    /// `redis-highmem-xlarge`; aws: a current-generation `cache.*` type.
+    /// `redis-highcpu-medium`, `redis-standard-large`, `redis-highmem-xlarge`,
+    /// `redis-highmem-2xlarge`; aws: a current-generation `cache.*` type.
     #[schemars(schema_with = "node_type_schema")]
     pub node_type: String,
 

@@ -307,7 +307,7 @@ fn node_types_per_provider() {
             "unknown gcp type",
             gcp_cluster,
             NT,
-            Some(json!("redis-highcpu-medium")),
+            Some(json!("redis-giant-medium")),
             "spec.nodeType",
             "not a Memorystore",
         ),
@@ -340,7 +340,10 @@ fn node_types_per_provider() {
         "redis-shared-core-nano",
         "redis-standard-small",
         "redis-highmem-medium",
+        "redis-highcpu-medium",
+        "redis-standard-large",
         "redis-highmem-xlarge",
+        "redis-highmem-2xlarge",
     ] {
         cases.push(ok("gcp type", gcp_cluster, NT, json!(t)));
     }

@@ -38,6 +38,29 @@ pub struct Owner {
     /// The `metadata.generation` a write serves: part of gcp request IDs, so a retry repeats the
     /// same write while a later spec change is a new one.
     pub generation: i64,
+    /// Which attempt at its writes the object is on: part of gcp request IDs. Memorystore
+    /// answers a repeated `requestId` with the first operation for at least an hour, whatever
+    /// became of it, so:
+    /// - a call whose answer was lost is retried with the **same** attempt (it must not run
+    ///   twice);
+    /// - a **new** attempt ([`Owner::next_attempt`]) is needed once the previous one is known to
+    ///   have ended without the wanted result: its operation failed, or the cluster it created
+    ///   is gone (deleted behind the operator's back), or an update it made was undone.
+    ///
+    /// The caller keeps the number where a retry finds it again (the object's status), and
+    /// derives the decision to bump it from what it observes, so that repeating a reconcile
+    /// whose status write was lost repeats the same attempt.
+    pub attempt: u32,
+}
+
+impl Owner {
+    /// The same owner on its next attempt (see [`Owner::attempt`]).
+    pub fn next_attempt(&self) -> Owner {
+        Owner {
+            attempt: self.attempt + 1,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +121,9 @@ pub struct AwsObserved {
     pub snapshot_retention_limit: Option<u32>,
     /// Shard IDs (`0001`, …), needed to choose shards to remove when scaling in.
     pub node_group_ids: Vec<String>,
+    /// Automatic failover enabled (or being enabled).
+    pub automatic_failover: bool,
+    pub multi_az: bool,
 }
 
 /// One change the spec asks for; applied one at a time (Memorystore takes one field per
@@ -120,6 +146,12 @@ pub enum Change {
         add: Vec<String>,
         remove: Vec<String>,
     },
+    /// aws: high availability as the replica count implies. Multi-AZ (and, with cluster mode
+    /// disabled, automatic failover) needs a replica: off before going to zero replicas, on
+    /// again once replicas are back.
+    Failover {
+        enabled: bool,
+    },
 }
 
 impl Change {
@@ -136,6 +168,10 @@ impl Change {
             Change::RedisConfigs => "redis configs".into(),
             Change::SnapshotRetention => "snapshot retention".into(),
             Change::UserGroups { add, remove } => format!("user groups (+{add:?} -{remove:?})"),
+            Change::Failover { enabled } => format!(
+                "automatic failover and Multi-AZ {}",
+                if *enabled { "on" } else { "off" }
+            ),
         }
     }
 }
@@ -188,7 +224,9 @@ pub trait ClusterProvider: Send + Sync {
     /// One cluster, `None` when it does not exist.
     async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>>;
 
-    /// Start creating the cluster. Retrying a create for the same owner never makes two.
+    /// Start creating the cluster. Retrying a create for the same owner and attempt never makes
+    /// two; on gcp it is answered with the first create's operation for an hour, even if that
+    /// operation failed or its cluster was deleted since: starting over needs a new attempt.
     async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created>;
 
     /// Whether an existing cluster with the desired ID was created for `owner`.

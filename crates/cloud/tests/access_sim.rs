@@ -298,3 +298,126 @@ async fn grants_survive_concurrent_writers_and_leave_others_alone() {
     );
     sim.shutdown().await;
 }
+
+fn group_owner(name: &str) -> GrantOwner {
+    GrantOwner {
+        uid: format!("{name}-uid"),
+        namespace: "shop".into(),
+        name: name.into(),
+    }
+}
+
+fn sa(name: &str) -> String {
+    format!("serviceAccount:{name}@p.iam.gserviceaccount.com")
+}
+
+/// One conditional binding per (group, cluster) repeats every member: a group of 1,000 on two
+/// clusters is 2,000 principal occurrences, over the policy limit of 1,500. The write is
+/// refused, saying so, and nothing else in the policy changes.
+#[tokio::test]
+async fn grants_of_a_large_group_hit_the_policy_limit() {
+    let sim = sim().await;
+    let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
+    let rm = ResourceManager::new(rest, sim.base_url());
+    let editor = PolicyEditor::new(rm.clone());
+    editor
+        .apply(
+            "p",
+            &group_owner("small"),
+            &[Grant {
+                cluster: "projects/p/locations/r/clusters/a".into(),
+                members: vec![sa("one")],
+            }],
+        )
+        .await
+        .unwrap();
+    let before = rm.get_iam_policy("p").await.unwrap();
+    let members: Vec<String> = (0..1000).map(|i| sa(&format!("m{i}"))).collect();
+    let grants: Vec<Grant> = ["a", "b"]
+        .iter()
+        .map(|c| Grant {
+            cluster: format!("projects/p/locations/r/clusters/{c}"),
+            members: members.clone(),
+        })
+        .collect();
+    let e = editor
+        .apply("p", &group_owner("large"), &grants)
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::InvalidArgument, "{e}");
+    assert!(
+        e.message
+            .contains("(2,001) is larger than the maximum allowed size 1,500"),
+        "{e}"
+    );
+    let after = rm.get_iam_policy("p").await.unwrap();
+    assert_eq!(
+        serde_json::to_string(&after.bindings).unwrap(),
+        serde_json::to_string(&before.bindings).unwrap()
+    );
+    sim.shutdown().await;
+}
+
+/// A deleted service account in one group's grants: that group's write is refused with the
+/// service's words, while other groups keep writing theirs (the deleted member is written back
+/// as the `deleted:` form the policy shows).
+#[tokio::test]
+async fn a_deleted_member_blocks_only_its_own_group() {
+    let sim = sim().await;
+    let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
+    let rm = ResourceManager::new(rest, sim.base_url());
+    let editor = PolicyEditor::new(rm.clone());
+    let cluster = "projects/p/locations/r/clusters/orders".to_owned();
+    let a = [Grant {
+        cluster: cluster.clone(),
+        members: vec![sa("gone"), sa("stays")],
+    }];
+    editor.apply("p", &group_owner("a"), &a).await.unwrap();
+    editor
+        .apply(
+            "p",
+            &group_owner("b"),
+            &[Grant {
+                cluster: cluster.clone(),
+                members: vec![sa("b1")],
+            }],
+        )
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{}/_cloudsim/gcp/service-accounts/gone@p.iam.gserviceaccount.com",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+
+    editor
+        .apply(
+            "p",
+            &group_owner("b"),
+            &[Grant {
+                cluster,
+                members: vec![sa("b1"), sa("b2")],
+            }],
+        )
+        .await
+        .expect("another group's grants still work");
+    let e = editor.apply("p", &group_owner("a"), &a).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::InvalidArgument, "{e}");
+    assert_eq!(
+        e.message,
+        "Service account gone@p.iam.gserviceaccount.com does not exist."
+    );
+    let policy = rm.get_iam_policy("p").await.unwrap();
+    let members: Vec<&String> = policy.bindings.iter().flat_map(|b| &b.members).collect();
+    assert!(members.contains(&&sa("b2")));
+    assert!(
+        members
+            .iter()
+            .any(|m| m.starts_with("deleted:serviceAccount:gone@"))
+    );
+    sim.shutdown().await;
+}

@@ -30,6 +30,13 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/config", get(config).put(set_config))
         .route("/gcp/service-account-keys", post(service_account_key))
         .route("/gcp/tokens", post(mint_token))
+        .route("/gcp/service-accounts", post(create_service_account))
+        .route(
+            "/gcp/service-accounts/{email}",
+            axum::routing::delete(delete_service_account),
+        )
+        .route("/aws/maintenance", post(aws_maintenance))
+        .route("/clock", get(clock).post(advance_clock))
         .route("/ca.pem", get(ca_pem))
         .route("/clusters", get(clusters))
 }
@@ -136,6 +143,54 @@ async fn service_account_key(State(shared): S, body: Bytes) -> Response {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AccountRequest {
+    email: String,
+}
+
+/// Creates a service account (again, after a delete: a new account with a new unique id).
+async fn create_service_account(State(shared): S, body: Bytes) -> Response {
+    let req: AccountRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    if !req.email.contains('@') {
+        return bad_request(format!("email {:?} is not an email address", req.email));
+    }
+    let uid = shared
+        .gcp
+        .lock()
+        .expect("gcp lock")
+        .accounts
+        .create(&req.email);
+    axum::Json(json!({"email": req.email.to_ascii_lowercase(), "uniqueId": uid})).into_response()
+}
+
+/// Deletes a service account as Google Cloud does: bindings keep it as `deleted:…?uid=…`, its
+/// tokens and keys stop working, and setIamPolicy refuses it as a member.
+async fn delete_service_account(
+    State(shared): S,
+    axum::extract::Path(email): axum::extract::Path<String>,
+) -> Response {
+    let email = email.to_ascii_lowercase();
+    let uid = {
+        let mut gcp = shared.gcp.lock().expect("gcp lock");
+        let Some(uid) = gcp.accounts.delete(&email) else {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"error": {"message": format!("service account {email} is already deleted")}})),
+            )
+                .into_response();
+        };
+        gcp.policies.forget_account(&email, &uid);
+        uid
+    };
+    shared.tokens.forget_service_account(&email);
+    tracing::info!(%email, "service account deleted");
+    axum::Json(json!({"email": email, "uniqueId": uid, "deleted": true})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TokenRequest {
     principal: String,
     #[serde(default)]
@@ -162,6 +217,63 @@ async fn mint_token(State(shared): S, body: Bytes) -> Response {
         "accessToken": minted.token,
         "expireTime": minted.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "expiresIn": lifetime.as_secs(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MaintenanceRequest {
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    replication_group_id: Option<String>,
+}
+
+/// Runs the ElastiCache maintenance window now: node changes made without `ApplyImmediately`
+/// start applying.
+async fn aws_maintenance(State(shared): S, body: Bytes) -> Response {
+    let req: MaintenanceRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let started = crate::aws::actions::run_maintenance(
+        &shared,
+        req.region.as_deref(),
+        req.replication_group_id.as_deref(),
+    );
+    axum::Json(json!({"started": started})).into_response()
+}
+
+async fn clock(State(shared): S) -> Response {
+    axum::Json(json!({
+        "now": crate::util::rfc3339_micros(shared.clock.now()),
+        "offsetSeconds": shared.clock.offset().as_secs(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AdvanceRequest {
+    advance_seconds: u64,
+}
+
+/// Moves the simulator's clock forward: `requestId`s older than their retention stop replaying,
+/// and ElastiCache maintenance windows that start on the way run.
+async fn advance_clock(State(shared): S, body: Bytes) -> Response {
+    let req: AdvanceRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let (from, to) = shared
+        .clock
+        .advance(Duration::from_secs(req.advance_seconds));
+    let maintenance = crate::aws::actions::run_due_maintenance(&shared, from, to);
+    axum::Json(json!({
+        "now": crate::util::rfc3339_micros(to),
+        "offsetSeconds": shared.clock.offset().as_secs(),
+        "maintenanceStarted": maintenance,
     }))
     .into_response()
 }

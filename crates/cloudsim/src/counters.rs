@@ -15,6 +15,7 @@ pub enum Api {
     Cloudresourcemanager,
     Oauth2,
     Elasticache,
+    Sts,
 }
 
 impl Api {
@@ -25,6 +26,7 @@ impl Api {
             Api::Cloudresourcemanager => "cloudresourcemanager",
             Api::Oauth2 => "oauth2",
             Api::Elasticache => "elasticache",
+            Api::Sts => "sts",
         }
     }
 }

@@ -29,6 +29,11 @@ pub struct FaultSpec {
     /// The next N setIamPolicy calls answer ABORTED as if someone else had written the policy first.
     #[serde(default)]
     pub iam_conflicts: u32,
+    /// The next N long-running operations started by a matching call (`clusters.create`,
+    /// `clusters.patch`) are accepted, then finish with an error (a create leaves no cluster, an
+    /// update leaves the cluster as it was).
+    #[serde(default)]
+    pub operation_failures: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +74,7 @@ struct Active {
     rng: StdRng,
     throttle_left: u32,
     iam_conflicts_left: u32,
+    operation_failures_left: u32,
 }
 
 impl Default for Active {
@@ -86,6 +92,7 @@ impl Active {
         Self {
             throttle_left: spec.throttle_burst.map_or(0, |b| b.requests),
             iam_conflicts_left: spec.iam_conflicts,
+            operation_failures_left: spec.operation_failures,
             spec,
             rng,
         }
@@ -119,6 +126,7 @@ impl Faults {
         let mut v = serde_json::to_value(&a.spec).unwrap_or_default();
         v["throttleRemaining"] = a.throttle_left.into();
         v["iamConflictsRemaining"] = a.iam_conflicts_left.into();
+        v["operationFailuresRemaining"] = a.operation_failures_left.into();
         v
     }
 
@@ -140,6 +148,17 @@ impl Faults {
             None
         };
         Verdict { latency, injected }
+    }
+
+    /// Whether the long-running operation a matching call starts must fail (consumes one).
+    pub fn take_operation_failure(&self, operation: &str) -> bool {
+        let mut a = self.active.lock().expect("faults lock");
+        if a.operation_failures_left > 0 && a.spec.matches(operation) {
+            a.operation_failures_left -= 1;
+            true
+        } else {
+            false
+        }
     }
 
     /// Consumes one injected IAM conflict, if any is left.

@@ -12,6 +12,7 @@
 
 mod admin;
 mod aws;
+mod clock;
 mod config;
 mod counters;
 mod dataplane;

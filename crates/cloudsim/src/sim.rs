@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::aws::AwsState;
+use crate::clock::Clock;
 use crate::config::{Config, RedisBacking, Tunables};
 use crate::counters::Counters;
 use crate::dataplane::tls::Ca;
@@ -25,6 +26,7 @@ pub struct Shared {
     pub(crate) base_url: String,
     pub(crate) counters: Counters,
     pub(crate) faults: Faults,
+    pub(crate) clock: Clock,
     pub(crate) tokens: TokenStore,
     pub(crate) gcp: Mutex<GcpState>,
     pub(crate) aws: Mutex<AwsState>,
@@ -81,6 +83,7 @@ impl Shared {
         self.tokens.clear();
         self.counters.clear();
         self.faults.clear();
+        self.clock.reset();
         self.tunables.send_replace(self.config.tunables);
     }
 }
@@ -150,6 +153,7 @@ impl Sim {
                 base_url: base_url.clone(),
                 counters: Counters::default(),
                 faults: Faults::default(),
+                clock: Clock::default(),
                 tokens: TokenStore::default(),
                 gcp: Mutex::new(GcpState::default()),
                 aws: Mutex::new(AwsState::default()),

@@ -10,6 +10,8 @@
 //! # anyhow::Ok(())
 //! ```
 
+pub mod operator;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -7,5 +7,6 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod observer;
+pub mod rbac;
 pub mod run;
 pub mod telemetry;

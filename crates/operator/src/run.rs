@@ -111,12 +111,48 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     cache_operator_api::rules::duration(s).map_err(|e| e.to_string())
 }
 
+/// Refuse to start without the permissions the controllers need, naming each one: a missing
+/// verb would otherwise show only as a cache that never fills or a status never written.
+async fn check_rbac(client: &kube::Client, opts: &RunOptions) -> anyhow::Result<()> {
+    let own = opts
+        .leader_election
+        .then_some(opts.lease_namespace.as_str());
+    let missing = match crate::rbac::missing(client, opts.namespace.as_deref(), own).await {
+        Ok(m) => m,
+        // A cluster that does not let us ask (SelfSubjectAccessReview is granted to every
+        // authenticated user by default): go on, the API will answer for itself.
+        Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => {
+            tracing::warn!(error = %s.message, "cannot review the operator's own permissions");
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("reviewing the operator's RBAC permissions"),
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for m in &missing {
+        tracing::error!(permission = %m, "missing RBAC permission");
+    }
+    let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    anyhow::bail!(
+        "the operator's identity lacks {} RBAC permission(s) that config/rbac/role.yaml grants: {}",
+        missing.len(),
+        list.join("; ")
+    )
+}
+
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     crate::telemetry::init(opts.log_format);
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    // Before serving /healthz: a replica without its permissions never looks alive.
+    check_rbac(&client, &opts).await?;
 
     let listener = tokio::net::TcpListener::bind(opts.http_addr)
         .await
@@ -130,9 +166,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             .await
     });
 
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API")?;
     let (providers, access) = providers(&opts, metrics.clone()).await;
     let identity = opts.identity.clone().unwrap_or_else(default_identity);
     let recorder = Recorder::new(

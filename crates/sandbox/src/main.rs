@@ -30,6 +30,23 @@ struct Args {
     /// Folder for the kubeconfig, keys and the operator's log (default: a new temporary folder).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// The Kubernetes API: `sim` (kubesim, starts in a second) or `real` (kube-apiserver, etcd and
+    /// kube-controller-manager built from their Go modules by tests/control-plane/build.sh — the
+    /// first build takes 10-25 minutes and is cached; it then starts in seconds).
+    #[arg(long, value_enum, default_value = "sim")]
+    kube: KubeChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KubeChoice {
+    Sim,
+    Real,
+}
+
+/// The running Kubernetes API.
+enum KubeApi {
+    Sim(kubesim::Running),
+    Real(control_plane::ControlPlane),
 }
 
 /// The samples of config/samples, in dependency order.
@@ -119,12 +136,29 @@ async fn sandbox(args: Args) -> anyhow::Result<()> {
     let sim = cloudsim::Sim::start(sim_config)
         .await
         .context("starting cloudsim")?;
-    let kube = kubesim::Server::start(kubesim::Config::default())
-        .await
-        .context("starting kubesim")?;
     let kubeconfig = dir.join("kubeconfig");
-    kube.write_kubeconfig(&kubeconfig)?;
-
+    let kube = match args.kube {
+        KubeChoice::Sim => {
+            let kube = kubesim::Server::start(kubesim::Config::default())
+                .await
+                .context("starting kubesim")?;
+            kube.write_kubeconfig(&kubeconfig)?;
+            KubeApi::Sim(kube)
+        }
+        KubeChoice::Real => {
+            eprintln!(
+                "# the real control plane (Kubernetes built from its Go modules, tests/control-plane): checking the build"
+            );
+            let bin = tokio::task::spawn_blocking(control_plane::Binaries::ensure).await??;
+            let cp_dir = dir.join("control-plane");
+            let cp = tokio::task::spawn_blocking(move || {
+                control_plane::ControlPlane::start(&bin, &cp_dir)
+            })
+            .await??;
+            std::fs::copy(cp.admin_kubeconfig(), &kubeconfig)?;
+            KubeApi::Real(cp)
+        }
+    };
     // Where things are, first, one per line, for people and scripts.
     println!("KUBECONFIG={}", kubeconfig.display());
     println!("CLOUDSIM={}", sim.base_url());
@@ -144,9 +178,40 @@ async fn sandbox(args: Args) -> anyhow::Result<()> {
         sim.base_url()
     );
 
+    if let KubeApi::Real(cp) = &kube {
+        let bin = cp.binaries();
+        eprintln!(
+            "# kubectl {}: {} kubectl --kubeconfig {} get redisclusters",
+            bin.version().unwrap_or_default(),
+            bin.control_plane().display(),
+            kubeconfig.display()
+        );
+    }
+
     let client = client_for(&kubeconfig).await?;
     install_crds(&client).await?;
-    let mut operator = start_operator(&dir, &kubeconfig, sim.base_url()).await?;
+    // On the real API server the operator runs as its ServiceAccount with the shipped RBAC; on
+    // kubesim, which does not authorize, with the same kubeconfig as you.
+    let (operator_kubeconfig, operator_namespace) = match &kube {
+        KubeApi::Real(_) => (
+            control_plane::operator::operator_identity(
+                &client,
+                &kubeconfig,
+                &dir.join("operator.kubeconfig"),
+                None,
+            )
+            .await?,
+            control_plane::operator::OPERATOR_NAMESPACE,
+        ),
+        KubeApi::Sim(_) => (kubeconfig.clone(), "default"),
+    };
+    let mut operator = start_operator(
+        &dir,
+        &operator_kubeconfig,
+        operator_namespace,
+        sim.base_url(),
+    )
+    .await?;
     eprintln!("# operator log: {}", dir.join("operator.log").display());
 
     if !args.no_samples {
@@ -169,7 +234,10 @@ async fn sandbox(args: Args) -> anyhow::Result<()> {
     }
     eprintln!("# stopping");
     stop(&mut operator);
-    kube.shutdown().await;
+    match kube {
+        KubeApi::Sim(kube) => kube.shutdown().await,
+        KubeApi::Real(mut cp) => tokio::task::spawn_blocking(move || cp.stop()).await?,
+    }
     sim.shutdown().await;
     Ok(())
 }
@@ -191,10 +259,26 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
         )
         .await?;
     }
+    // A real API server serves a new kind a moment after it accepted the CRD.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (kind, plural) in KINDS {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource(kind, plural));
+        while let Err(e) = api.list(&kube::api::ListParams::default().limit(1)).await {
+            if Instant::now() > deadline {
+                anyhow::bail!("{plural} not served: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     Ok(())
 }
 
-async fn start_operator(dir: &Path, kubeconfig: &Path, cloudsim: &str) -> anyhow::Result<Child> {
+async fn start_operator(
+    dir: &Path,
+    kubeconfig: &Path,
+    namespace: &str,
+    cloudsim: &str,
+) -> anyhow::Result<Child> {
     let key: Value = reqwest::Client::new()
         .post(format!("{cloudsim}/_cloudsim/gcp/service-account-keys"))
         .json(&serde_json::json!({"email": "cache-operator@sandbox-proj.iam.gserviceaccount.com"}))
@@ -220,6 +304,7 @@ async fn start_operator(dir: &Path, kubeconfig: &Path, cloudsim: &str) -> anyhow
             "1m",
         ])
         .env("KUBECONFIG", kubeconfig)
+        .env("POD_NAMESPACE", namespace)
         .env("CACHE_OPERATOR_GCP_ENDPOINT", cloudsim)
         .env("GOOGLE_APPLICATION_CREDENTIALS", &key_path)
         .env("CACHE_OPERATOR_AWS_ENDPOINT", cloudsim)

@@ -10,9 +10,22 @@ use kube::Api;
 
 #[tokio::test]
 async fn sandbox_starts_everything_and_shows_the_samples_ready() -> anyhow::Result<()> {
+    sandbox_shows_the_samples_ready(&[]).await
+}
+
+/// `--kube real`: the same world on kube-apiserver, etcd and kube-controller-manager built from
+/// source, the operator a ServiceAccount with the shipped RBAC.
+#[tokio::test]
+async fn sandbox_on_the_real_control_plane() -> anyhow::Result<()> {
+    sandbox_shows_the_samples_ready(&["--kube", "real"]).await?;
+    Ok(())
+}
+
+async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
         .args(["--dir", dir.path().to_str().unwrap()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;

@@ -161,10 +161,8 @@ impl Env {
         };
         env.install_crds().await?;
         env.namespace = env.create_namespace(name).await?;
-        if matches!(env.kube, KubeKind::External(_)) {
-            // A shared cluster: each test's operator keeps its Lease in the test's namespace.
-            env.operator_namespace = env.namespace.clone();
-        } else {
+        if env.kube == KubeKind::Real {
+            // The operator as its ServiceAccount with exactly the shipped RBAC.
             env.operator_namespace = apiserver::OPERATOR_NAMESPACE.to_owned();
             env.operator_kubeconfig = apiserver::operator_identity(
                 &env.client,
@@ -173,6 +171,10 @@ impl Env {
                 opts.rbac_without,
             )
             .await?;
+        } else {
+            // kubesim authorizes nothing, and a cluster of yours has RBAC of its own: the operator
+            // uses the tests' kubeconfig and keeps its Lease in the test's namespace.
+            env.operator_namespace = env.namespace.clone();
         }
         env.operator_env = env.operator_environment().await?;
         if opts.operator && var("E2E_OPERATOR").as_deref() != Some("external") {

@@ -2,21 +2,28 @@
 
 use std::fmt;
 
-/// Memorystore for Redis Cluster node types of the v1 API.
+/// Memorystore for Redis Cluster node types of the v1 API (`NodeType` enum; the node
+/// specification page lists their capacities).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GcpNodeType {
     SharedCoreNano,
     StandardSmall,
     HighmemMedium,
+    HighcpuMedium,
+    StandardLarge,
     HighmemXlarge,
+    Highmem2xlarge,
 }
 
 impl GcpNodeType {
-    pub const ALL: [GcpNodeType; 4] = [
+    pub const ALL: [GcpNodeType; 7] = [
         GcpNodeType::SharedCoreNano,
         GcpNodeType::StandardSmall,
         GcpNodeType::HighmemMedium,
+        GcpNodeType::HighcpuMedium,
+        GcpNodeType::StandardLarge,
         GcpNodeType::HighmemXlarge,
+        GcpNodeType::Highmem2xlarge,
     ];
 
     /// The name users write (and gcloud accepts).
@@ -25,7 +32,10 @@ impl GcpNodeType {
             GcpNodeType::SharedCoreNano => "redis-shared-core-nano",
             GcpNodeType::StandardSmall => "redis-standard-small",
             GcpNodeType::HighmemMedium => "redis-highmem-medium",
+            GcpNodeType::HighcpuMedium => "redis-highcpu-medium",
+            GcpNodeType::StandardLarge => "redis-standard-large",
             GcpNodeType::HighmemXlarge => "redis-highmem-xlarge",
+            GcpNodeType::Highmem2xlarge => "redis-highmem-2xlarge",
         }
     }
 
@@ -35,7 +45,10 @@ impl GcpNodeType {
             GcpNodeType::SharedCoreNano => "REDIS_SHARED_CORE_NANO",
             GcpNodeType::StandardSmall => "REDIS_STANDARD_SMALL",
             GcpNodeType::HighmemMedium => "REDIS_HIGHMEM_MEDIUM",
+            GcpNodeType::HighcpuMedium => "REDIS_HIGHCPU_MEDIUM",
+            GcpNodeType::StandardLarge => "REDIS_STANDARD_LARGE",
             GcpNodeType::HighmemXlarge => "REDIS_HIGHMEM_XLARGE",
+            GcpNodeType::Highmem2xlarge => "REDIS_HIGHMEM_2XLARGE",
         }
     }
 
@@ -44,8 +57,10 @@ impl GcpNodeType {
         match self {
             GcpNodeType::SharedCoreNano => 1.4,
             GcpNodeType::StandardSmall => 6.5,
-            GcpNodeType::HighmemMedium => 13.0,
+            GcpNodeType::HighmemMedium | GcpNodeType::HighcpuMedium => 13.0,
+            GcpNodeType::StandardLarge => 26.0,
             GcpNodeType::HighmemXlarge => 58.0,
+            GcpNodeType::Highmem2xlarge => 110.0,
         }
     }
 

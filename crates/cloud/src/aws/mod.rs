@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_elasticache::Client;
-use aws_sdk_elasticache::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_elasticache::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_aws};
@@ -106,11 +109,131 @@ impl AwsClients {
     }
 }
 
+/// Why the credential chain gave no credentials, classified from what went wrong underneath:
+/// nothing configured or a refused identity is a permission problem that waiting will not fix;
+/// a timeout, a 5xx or throttling of STS or of the credential endpoint is transient.
+fn credentials_error(call: &str, e: &CredentialsError) -> CloudError {
+    let permanent = |code: &str, message: String| {
+        CloudError::new(ErrorClass::Unauthenticated, code, message, call)
+    };
+    let transient =
+        |code: &str, message: String| CloudError::new(ErrorClass::Unavailable, code, message, call);
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) => permanent(
+            "CredentialsNotLoaded",
+            format!("no AWS credentials were found: {}", DisplayErrorContext(e)),
+        ),
+        CredentialsError::InvalidConfiguration(_) => permanent(
+            "InvalidConfiguration",
+            format!(
+                "the AWS credential configuration is invalid: {}",
+                DisplayErrorContext(e)
+            ),
+        ),
+        CredentialsError::ProviderTimedOut(_) => transient(
+            "ProviderTimedOut",
+            "loading AWS credentials timed out".into(),
+        ),
+        _ => {
+            if let Some(sts) =
+                find_source::<SdkError<AssumeRoleWithWebIdentityError, HttpResponse>>(e)
+            {
+                return sts_error(call, sts);
+            }
+            if let Some(sts) = find_source::<SdkError<AssumeRoleError, HttpResponse>>(e) {
+                return sts_error(call, sts);
+            }
+            // The container/pod-identity endpoint reports its status only in this message.
+            let text = DisplayErrorContext(e).to_string();
+            if let Some(status) = text
+                .split("Non-success status from HTTP credential provider: ")
+                .nth(1)
+                .and_then(|rest| {
+                    rest.trim_start_matches(|c: char| !c.is_ascii_digit())
+                        .get(..3)
+                })
+                .and_then(|s| s.parse::<u16>().ok())
+            {
+                let class = classify_aws("", Some(status));
+                return CloudError::new(
+                    if class.is_transient() {
+                        ErrorClass::Unavailable
+                    } else {
+                        ErrorClass::Unauthenticated
+                    },
+                    "CredentialsProvider",
+                    format!("the AWS credential endpoint answered {status}"),
+                    call,
+                );
+            }
+            // "This may include errors like a 503 from STS or a file system error": retry.
+            transient(
+                "CredentialsProvider",
+                format!("loading AWS credentials failed: {}", DisplayErrorContext(e)),
+            )
+        }
+    }
+}
+
+/// STS refused or failed: its own code and status decide.
+fn sts_error<E>(call: &str, e: &SdkError<E, HttpResponse>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().unwrap_or("Unknown").to_owned();
+    let message = format!(
+        "STS: {}",
+        e.message()
+            .map_or_else(|| DisplayErrorContext(e).to_string(), str::to_owned)
+    );
+    let class = match (e, code.as_str()) {
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => ErrorClass::Unavailable,
+        // The identity provider could not be reached: STS documents it as retryable.
+        (_, "IDPCommunicationError") => ErrorClass::Unavailable,
+        (
+            _,
+            "InvalidIdentityToken"
+            | "ExpiredTokenException"
+            | "IDPRejectedClaim"
+            | "AccessDenied"
+            | "RegionDisabledException"
+            | "InvalidClientTokenId"
+            | "MalformedPolicyDocument",
+        ) => ErrorClass::Unauthenticated,
+        _ => match classify_aws(&code, status) {
+            c if c.is_transient() => c,
+            ErrorClass::Throttled | ErrorClass::Unavailable => ErrorClass::Unavailable,
+            _ => ErrorClass::Unauthenticated,
+        },
+    };
+    CloudError::new(class, code, message, call)
+}
+
+/// The first error of type `T` in `e`'s source chain (including `e`).
+fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(t) = err.downcast_ref::<T>() {
+            return Some(t);
+        }
+        next = err.source();
+    }
+    None
+}
+
 fn sdk_error<E>(operation: &str, e: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let call = format!("{API} {operation}");
+    // Credentials are resolved before the request is sent: their failure arrives as a
+    // dispatch failure whose source says what the chain ran into.
+    if let Some(ce) = find_source::<CredentialsError>(&e) {
+        return credentials_error(&call, ce);
+    }
     match &e {
         SdkError::TimeoutError(_) => {
             CloudError::new(ErrorClass::Unavailable, "transport", "timed out", call)

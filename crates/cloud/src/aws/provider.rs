@@ -1,7 +1,9 @@
 //! [`ClusterProvider`] for ElastiCache replication groups.
 
 use async_trait::async_trait;
-use aws_sdk_elasticache::types::{ClusterMode, ReplicationGroup, Tag};
+use aws_sdk_elasticache::types::{
+    AutomaticFailoverStatus, ClusterMode, MultiAzStatus, ReplicationGroup, Tag,
+};
 use cache_operator_api::model::{AwsCluster, DesiredCluster};
 
 use super::AwsClients;
@@ -122,6 +124,11 @@ pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
         .pending_modified_values()
         .and_then(|p| p.user_groups())
         .is_some();
+    let automatic_failover = matches!(
+        rg.automatic_failover(),
+        Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
+    );
+    let multi_az = rg.multi_az() == Some(&MultiAzStatus::Enabled);
     ObservedCluster {
         id: rg.replication_group_id().unwrap_or_default().to_owned(),
         resource: rg.arn().unwrap_or_default().to_owned(),
@@ -146,6 +153,8 @@ pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
                 .iter()
                 .filter_map(|g| g.node_group_id().map(str::to_owned))
                 .collect(),
+            automatic_failover,
+            multi_az,
         }),
     }
 }
@@ -160,8 +169,16 @@ pub fn changes(c: &AwsCluster, o: &ObservedCluster) -> Vec<Change> {
     if c.cluster_mode_enabled && o.shard_count != c.shard_count {
         out.push(Change::ShardCount(c.shard_count));
     }
+    // Multi-AZ, and automatic failover with cluster mode disabled, need a replica: the service
+    // refuses zero replicas while they are on, and adding replicas leaves them off.
+    let ha_on = a.multi_az || (!c.cluster_mode_enabled && a.automatic_failover);
     if o.replicas_per_shard != c.replicas_per_shard {
+        if c.replicas_per_shard == 0 && ha_on {
+            out.push(Change::Failover { enabled: false });
+        }
         out.push(Change::ReplicaCount(c.replicas_per_shard));
+    } else if c.replicas_per_shard > 0 && !(a.multi_az && a.automatic_failover) {
+        out.push(Change::Failover { enabled: true });
     }
     if let Some(limit) = c.snapshot_retention_limit
         && a.snapshot_retention_limit.unwrap_or(0) != limit
@@ -409,6 +426,20 @@ impl ClusterProvider for AwsClusters {
                     .call("ModifyReplicationGroup", req.send())
                     .await?;
             }
+            Change::Failover { enabled } => {
+                let mut req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .multi_az_enabled(*enabled)
+                    .apply_immediately(true);
+                // With cluster mode enabled failover is always on.
+                if !c.cluster_mode_enabled {
+                    req = req.automatic_failover_enabled(*enabled);
+                }
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
             Change::UserGroups { add, remove } => {
                 let req = client
                     .modify_replication_group()
@@ -499,6 +530,8 @@ mod tests {
             .snapshot_retention_limit(7)
             .transit_encryption_enabled(true)
             .arn("arn:aws:elasticache:us-east-1:123456789012:replicationgroup:sessions")
+            .automatic_failover(AutomaticFailoverStatus::Enabled)
+            .multi_az(MultiAzStatus::Enabled)
             .configuration_endpoint(
                 AwsEndpoint::builder()
                     .address("clustercfg.sessions.example")
@@ -526,6 +559,38 @@ mod tests {
             "cluster mode enabled clients use the configuration endpoint"
         );
         assert_eq!(o.aws.unwrap().node_group_ids, vec!["0001", "0002"]);
+    }
+
+    #[test]
+    fn replicas_go_to_zero_after_failover_and_come_back_before_it() {
+        let mut disabled = desired(1, 0);
+        disabled.cluster_mode_enabled = false;
+        let mut rg = replication_group(vec![group("0001", 2)]);
+        rg.cluster_enabled = Some(false);
+        let one = observe(&rg);
+        assert_eq!(
+            changes(&disabled, &one),
+            vec![Change::Failover { enabled: false }, Change::ReplicaCount(0)]
+        );
+        rg.automatic_failover = Some(AutomaticFailoverStatus::Disabled);
+        rg.multi_az = Some(MultiAzStatus::Disabled);
+        assert_eq!(
+            changes(&disabled, &observe(&rg)),
+            vec![Change::ReplicaCount(0)]
+        );
+        let mut two = disabled.clone();
+        two.replicas_per_shard = 2;
+        let zero = observe(&replication_group(vec![group("0001", 1)]));
+        let mut zero = zero;
+        zero.aws.as_mut().unwrap().automatic_failover = false;
+        zero.aws.as_mut().unwrap().multi_az = false;
+        assert_eq!(changes(&two, &zero), vec![Change::ReplicaCount(2)]);
+        rg.node_groups = Some(vec![group("0001", 3)]);
+        assert_eq!(
+            changes(&two, &observe(&rg)),
+            vec![Change::Failover { enabled: true }],
+            "replicas back: failover and Multi-AZ on again"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod grants;
 pub mod iam;
 pub mod memorystore;
 mod provider;
+pub mod token;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,9 +63,15 @@ fn with_slash(s: &str) -> String {
 #[derive(Clone)]
 pub enum GcpAuth {
     /// Application Default Credentials through `gcp_auth` (Workload Identity, metadata server,
-    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud), and the freshest token minted for Secrets.
+    /// gcloud), and the freshest token minted for Secrets.
     Ambient(
         Arc<dyn gcp_auth::TokenProvider>,
+        Arc<tokio::sync::Mutex<Option<Minted>>>,
+    ),
+    /// A service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`), exchanged by this crate so
+    /// that a failure says what the token endpoint answered; the current token is cached.
+    KeyFile(
+        Arc<token::KeyFileTokens>,
         Arc<tokio::sync::Mutex<Option<Minted>>>,
     ),
     /// No `Authorization` header: for a simulator that runs without authentication.
@@ -84,22 +91,57 @@ pub struct Minted {
 impl Minted {
     /// Still has at least two thirds of its lifetime: good enough to hand out again.
     fn is_fresh(&self, now: jiff::Timestamp) -> bool {
+        self.left_at_least(now, 2.0 / 3.0)
+    }
+
+    /// At least `share` of its lifetime is left at `now`.
+    fn left_at_least(&self, now: jiff::Timestamp, share: f64) -> bool {
         let lifetime = self.expires.duration_since(self.minted);
         let left = self.expires.duration_since(now);
-        left.as_secs_f64() >= lifetime.as_secs_f64() * 2.0 / 3.0
+        left.as_secs_f64() >= lifetime.as_secs_f64() * share
     }
 }
 
 impl GcpAuth {
-    pub async fn ambient() -> std::result::Result<Self, gcp_auth::Error> {
-        Ok(GcpAuth::Ambient(
-            gcp_auth::provider().await?,
-            Arc::default(),
-        ))
+    /// Application Default Credentials: a service-account key file named by
+    /// `GOOGLE_APPLICATION_CREDENTIALS` is used directly, anything else through `gcp_auth`.
+    pub async fn ambient() -> std::result::Result<Self, CloudError> {
+        if let Some(path) = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+            let json = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                CloudError::new(
+                    ErrorClass::Unauthenticated,
+                    "credentials",
+                    format!(
+                        "GOOGLE_APPLICATION_CREDENTIALS ({}) cannot be read: {e}",
+                        std::path::Path::new(&path).display()
+                    ),
+                    token::CALL,
+                )
+            })?;
+            if let Some(key) = Self::key_file(&json)? {
+                return Ok(key);
+            }
+        }
+        let provider = gcp_auth::provider()
+            .await
+            .map_err(|e| token::gcp_auth_error(&e))?;
+        Ok(GcpAuth::Ambient(provider, Arc::default()))
+    }
+
+    /// Credentials from the JSON of a service-account key file; `None` for other kinds of
+    /// credential files.
+    pub fn key_file(json: &str) -> Result<Option<Self>> {
+        Ok(token::KeyFileTokens::from_json(json)?.map(Self::from_key_file))
+    }
+
+    pub fn from_key_file(tokens: token::KeyFileTokens) -> Self {
+        GcpAuth::KeyFile(Arc::new(tokens), Arc::default())
     }
 
     /// The operator's own access token and its expiry, for clients that connect as the
-    /// operator's identity.
+    /// operator's identity. A failure is classified from its cause: a refused key or missing
+    /// credentials are `Unauthenticated`; a timeout, 5xx or 429 of the token source is
+    /// transient (`Unavailable`/`Throttled`) and is retried like any cloud call.
     pub async fn token(&self) -> Result<Option<(String, jiff::Timestamp)>> {
         match self {
             GcpAuth::Anonymous => Ok(None),
@@ -107,20 +149,35 @@ impl GcpAuth {
                 ErrorClass::Unauthenticated,
                 "credentials",
                 format!("no Google credentials: {why}"),
-                "gcp_auth token",
+                token::CALL,
             )),
             GcpAuth::Ambient(p, _) => {
-                let t = p.token(&[CLOUD_PLATFORM_SCOPE]).await.map_err(|e| {
-                    CloudError::new(
-                        ErrorClass::Unauthenticated,
-                        "credentials",
-                        e.to_string(),
-                        "gcp_auth token",
-                    )
-                })?;
+                let t =
+                    tokio::time::timeout(token::FETCH_TIMEOUT, p.token(&[CLOUD_PLATFORM_SCOPE]))
+                        .await
+                        .map_err(|_| token::timed_out())?
+                        .map_err(|e| token::gcp_auth_error(&e))?;
                 let expires = jiff::Timestamp::from_second(t.expires_at().timestamp())
                     .unwrap_or(jiff::Timestamp::MAX);
                 Ok(Some((t.as_str().to_owned(), expires)))
+            }
+            GcpAuth::KeyFile(k, current) => {
+                let mut current = current.lock().await;
+                let now = jiff::Timestamp::now();
+                // Like gcp_auth: keep a token until shortly before it expires.
+                if let Some(m) = current
+                    .as_ref()
+                    .filter(|m| m.expires.duration_since(now).as_secs() > 60)
+                {
+                    return Ok(Some((m.token.clone(), m.expires)));
+                }
+                let (token, expires) = k.fetch(CLOUD_PLATFORM_SCOPE).await?;
+                *current = Some(Minted {
+                    token: token.clone(),
+                    expires,
+                    minted: now,
+                });
+                Ok(Some((token, expires)))
             }
         }
     }
@@ -140,14 +197,9 @@ impl GcpAuth {
                 if let Some(m) = latest.as_ref().filter(|m| m.is_fresh(now)) {
                     return Ok(Some((m.token.clone(), m.expires)));
                 }
-                let provider = gcp_auth::provider().await.map_err(|e| {
-                    CloudError::new(
-                        ErrorClass::Unauthenticated,
-                        "credentials",
-                        e.to_string(),
-                        "gcp_auth token",
-                    )
-                })?;
+                let provider = gcp_auth::provider()
+                    .await
+                    .map_err(|e| token::gcp_auth_error(&e))?;
                 let fresh = GcpAuth::Ambient(provider, Arc::default()).token().await?;
                 if let Some((token, expires)) = &fresh {
                     *latest = Some(Minted {
@@ -157,6 +209,20 @@ impl GcpAuth {
                     });
                 }
                 Ok(fresh)
+            }
+            GcpAuth::KeyFile(k, current) => {
+                let mut current = current.lock().await;
+                let now = jiff::Timestamp::now();
+                if let Some(m) = current.as_ref().filter(|m| m.left_at_least(now, 2.0 / 3.0)) {
+                    return Ok(Some((m.token.clone(), m.expires)));
+                }
+                let (token, expires) = k.fetch(CLOUD_PLATFORM_SCOPE).await?;
+                *current = Some(Minted {
+                    token: token.clone(),
+                    expires,
+                    minted: now,
+                });
+                Ok(Some((token, expires)))
             }
             other => other.token().await,
         }

@@ -26,13 +26,15 @@ pub struct GcpClusters {
 
 const REQUEST_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6361_6368_652d_6f70_6572_6174_6f72_0001);
 
-/// A request ID that is the same for every retry of the same write and differs for any other.
+/// A request ID that is the same for every retry of the same write and attempt, and differs
+/// for any other write or attempt. Attempt 0 keeps the IDs earlier versions sent, so an upgrade
+/// does not turn a write in flight into a new one.
 pub fn request_id(owner: &Owner, what: &str) -> String {
-    Uuid::new_v5(
-        &REQUEST_ID_NAMESPACE,
-        format!("{}/{what}", owner.uid).as_bytes(),
-    )
-    .to_string()
+    let name = match owner.attempt {
+        0 => format!("{}/{what}", owner.uid),
+        n => format!("{}/attempt-{n}/{what}", owner.uid),
+    };
+    Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
 impl GcpClusters {
@@ -416,8 +418,12 @@ mod tests {
     use cache_operator_api::cluster::RedisClusterSpec;
 
     fn desired(shards: u32) -> GcpCluster {
+        desired_of("redis-standard-small", shards)
+    }
+
+    fn desired_of(node_type: &str, shards: u32) -> GcpCluster {
         let spec: RedisClusterSpec = serde_json::from_value(json!({
-            "provider": "gcp", "region": "us-central1", "nodeType": "redis-standard-small",
+            "provider": "gcp", "region": "us-central1", "nodeType": node_type,
             "shardCount": shards, "replicasPerShard": 1,
             "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default",
                     "persistence": {"mode": "aof"}}
@@ -435,6 +441,7 @@ mod tests {
             namespace: "shop".into(),
             name: "orders".into(),
             generation,
+            attempt: 0,
         }
     }
 
@@ -479,6 +486,29 @@ mod tests {
     }
 
     #[test]
+    fn newer_node_types_map_both_ways_without_false_drift() {
+        for (name, wire) in [
+            ("redis-highcpu-medium", "REDIS_HIGHCPU_MEDIUM"),
+            ("redis-standard-large", "REDIS_STANDARD_LARGE"),
+            ("redis-highmem-2xlarge", "REDIS_HIGHMEM_2XLARGE"),
+        ] {
+            let d = desired_of(name, 3);
+            assert_eq!(create_body(&d).node_type.as_deref(), Some(wire));
+            let observed = observe(Cluster {
+                name: Some(d.name()),
+                state: Some("ACTIVE".into()),
+                node_type: Some(wire.into()),
+                shard_count: Some(3),
+                replica_count: Some(1),
+                persistence_config: Some(json!({"mode": "AOF"})),
+                ..Cluster::default()
+            });
+            assert_eq!(observed.node_type, name);
+            assert_eq!(changes(&d, &observed), vec![], "{name}");
+        }
+    }
+
+    #[test]
     fn request_ids_repeat_for_retries_and_differ_between_writes() {
         assert_eq!(
             request_id(&owner(1), "create"),
@@ -495,6 +525,19 @@ mod tests {
         assert_ne!(
             request_id(&owner(1), "create"),
             request_id(&other, "create")
+        );
+        let next = owner(1).next_attempt();
+        assert_eq!(next.attempt, 1);
+        assert_ne!(request_id(&owner(1), "create"), request_id(&next, "create"));
+        assert_eq!(request_id(&next, "create"), request_id(&next, "create"));
+        assert_eq!(
+            request_id(&owner(1), "create"),
+            Uuid::new_v5(
+                &REQUEST_ID_NAMESPACE,
+                b"0b6c2a4e-1111-4222-8333-444455556666/create"
+            )
+            .to_string(),
+            "attempt 0 is the ID earlier versions sent"
         );
     }
 }

@@ -22,6 +22,8 @@ const MAX_NODES: i64 = 500;
 const MAX_USERS: usize = 1000;
 const MAX_USER_GROUPS: usize = 100;
 const MAX_USERS_PER_GROUP: usize = 100;
+/// The service's words for automatic failover on a cluster-mode-disabled group of one node.
+const FAILOVER_NEEDS_TWO_NODES: &str = "When using automatic failover, there must be at least 2 cache clusters in the replication group.";
 
 /// One call: which simulator, account and region it addresses.
 pub struct Ctx<'a> {
@@ -307,9 +309,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             ));
         }
         if automatic_failover && nodes < 2 {
-            return Err(AwsError::invalid_combination(
-                "Automatic failover requires at least one replica (NumCacheClusters of 2 or more).",
-            ));
+            return Err(AwsError::invalid_combination(FAILOVER_NEEDS_TWO_NODES));
         }
         vec![Shard {
             id: 1,
@@ -450,6 +450,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             auth_token_last_modified: (!spec.auth_tokens.is_empty()).then(Timestamp::now),
             spec,
             pending: None,
+            deferred: model::Deferred::default(),
             tags: tag_list,
             endpoint,
             region: ctx.region.to_owned(),
@@ -530,6 +531,155 @@ pub fn describe_replication_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, Aws
     })
 }
 
+/// DescribeCacheClusters: the member clusters of every replication group (the simulator has no
+/// standalone cache clusters), where node changes waiting for the maintenance window show.
+pub fn describe_cache_clusters(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let (size, after) = page_args(p)?;
+    let account = ctx.account().to_owned();
+    ctx.with_region(|region| {
+        let all: BTreeMap<String, El> = region
+            .rgs
+            .values()
+            .flat_map(|rg| {
+                rg.member_clusters()
+                    .into_iter()
+                    .zip(rg.cache_clusters(&account))
+            })
+            .collect();
+        if let Some(id) = p.get("CacheClusterId") {
+            let id = id.to_ascii_lowercase();
+            let c = all.get(&id).ok_or_else(|| {
+                AwsError::new(
+                    "CacheClusterNotFound",
+                    404,
+                    format!("CacheCluster {id} not found."),
+                )
+            })?;
+            return Ok(vec![El::node("CacheClusters", vec![c.clone()])]);
+        }
+        let (page, next) = paged(&all, after.as_deref(), size, |_| true);
+        let mut out = Vec::new();
+        if let Some(m) = next {
+            out.push(El::text("Marker", m));
+        }
+        out.push(El::node(
+            "CacheClusters",
+            page.into_iter().cloned().collect(),
+        ));
+        Ok(out)
+    })
+}
+
+/// The window the simulator uses for a group created without `PreferredMaintenanceWindow` (the
+/// service picks one itself).
+pub const DEFAULT_MAINTENANCE_WINDOW: &str = "sun:05:00-sun:06:00";
+
+/// Whether the start of a weekly window `ddd:hh24:mi-ddd:hh24:mi` (UTC) lies in `(from, to]`.
+fn window_starts_between(window: &str, from: Timestamp, to: Timestamp) -> bool {
+    let Some((day, rest)) = window.split_once(':') else {
+        return false;
+    };
+    let start = rest.split('-').next().unwrap_or("");
+    let weekday = match day.to_ascii_lowercase().as_str() {
+        "mon" => jiff::civil::Weekday::Monday,
+        "tue" => jiff::civil::Weekday::Tuesday,
+        "wed" => jiff::civil::Weekday::Wednesday,
+        "thu" => jiff::civil::Weekday::Thursday,
+        "fri" => jiff::civil::Weekday::Friday,
+        "sat" => jiff::civil::Weekday::Saturday,
+        "sun" => jiff::civil::Weekday::Sunday,
+        _ => return false,
+    };
+    let Some((h, m)) = start.split_once(':') else {
+        return false;
+    };
+    let (Ok(h), Ok(m)) = (h.parse::<i8>(), m.parse::<i8>()) else {
+        return false;
+    };
+    let from_date = from.to_zoned(jiff::tz::TimeZone::UTC).date();
+    (0..=7).any(|k| {
+        let Ok(date) = from_date.checked_add(jiff::Span::new().days(k)) else {
+            return false;
+        };
+        let Ok(at) = date.at(h, m, 0, 0).to_zoned(jiff::tz::TimeZone::UTC) else {
+            return false;
+        };
+        let at = at.timestamp();
+        date.weekday() == weekday && at > from && at <= to
+    }) || to.duration_since(from).as_secs() >= 7 * 24 * 3600
+}
+
+/// Runs the maintenance of the groups whose window started while the simulator's clock moved
+/// from `from` to `to`. Returns `region/id`s.
+pub fn run_due_maintenance(shared: &Arc<Shared>, from: Timestamp, to: Timestamp) -> Vec<String> {
+    let due: Vec<(String, String)> = {
+        let aws = shared.aws.lock().expect("aws lock");
+        aws.regions
+            .iter()
+            .flat_map(|(name, r)| {
+                r.rgs
+                    .values()
+                    .filter(|rg| {
+                        let window = rg
+                            .spec
+                            .maintenance_window
+                            .as_deref()
+                            .unwrap_or(DEFAULT_MAINTENANCE_WINDOW);
+                        window_starts_between(window, from, to)
+                    })
+                    .map(|rg| (name.clone(), rg.id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    due.iter()
+        .flat_map(|(region, id)| run_maintenance(shared, Some(region), Some(id)))
+        .collect()
+}
+
+/// Runs the maintenance window now for the available groups with deferred changes (all, or
+/// those of one region and/or id): they go `modifying` and apply them. Returns `region/id`s.
+pub fn run_maintenance(
+    shared: &Arc<Shared>,
+    region: Option<&str>,
+    id: Option<&str>,
+) -> Vec<String> {
+    let due: Vec<(String, String)> = {
+        let aws = shared.aws.lock().expect("aws lock");
+        aws.regions
+            .iter()
+            .filter(|(name, _)| region.is_none_or(|r| r == name.as_str()))
+            .flat_map(|(name, r)| {
+                r.rgs
+                    .values()
+                    .filter(|rg| rg.status == "available" && !rg.deferred.is_empty())
+                    .filter(|rg| id.is_none_or(|i| i.eq_ignore_ascii_case(&rg.id)))
+                    .map(|rg| (name.clone(), rg.id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let mut started = Vec::new();
+    for (region_name, rg_id) in due {
+        let ctx = Ctx {
+            shared,
+            region: &region_name,
+        };
+        ctx.with_region(|region| {
+            if let Some(rg) = region.rgs.get_mut(&rg_id)
+                && rg.status == "available"
+                && !rg.deferred.is_empty()
+            {
+                let next = rg.deferred.applied_to(&rg.spec);
+                rg.deferred = model::Deferred::default();
+                start_modification(&ctx, rg, next);
+                started.push(format!("{region_name}/{rg_id}"));
+            }
+        });
+    }
+    started
+}
+
 fn available_rg<'a>(
     region: &'a mut Region,
     p: &Params,
@@ -595,6 +745,8 @@ fn start_modification(ctx: &Ctx, rg: &mut ReplicationGroup, next: RgSpec) -> El 
 }
 
 pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    // The service's default is false: node changes then wait for the maintenance window.
+    let apply_now = p.bool("ApplyImmediately")?.unwrap_or(false);
     ctx.with_region(|region| {
         let rg_id = p.required("ReplicationGroupId")?.to_ascii_lowercase();
         let current = {
@@ -659,7 +811,7 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 return Err(AwsError::invalid_combination("Automatic failover cannot be disabled with cluster mode enabled."));
             }
             if af && !current.cluster_enabled() && current.shards.first().is_some_and(|s| s.replicas == 0) {
-                return Err(AwsError::invalid_combination("Automatic failover requires at least one replica."));
+                return Err(AwsError::invalid_combination(FAILOVER_NEEDS_TWO_NODES));
             }
             next.automatic_failover = af;
         }
@@ -756,6 +908,28 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             return Err(AwsError::invalid_combination("AuthToken and user groups cannot be used together."));
         }
         let rg = region.rgs.get_mut(&rg_id).ok_or_else(|| AwsError::rg_not_found(&rg_id))?;
+        if apply_now {
+            // "...the modifications in this request and any pending modifications".
+            let mut merged = rg.deferred.clone();
+            if p.has("CacheNodeType") {
+                merged.node_type = None;
+            }
+            if p.has("EngineVersion") {
+                merged.engine_version = None;
+            }
+            next = merged.applied_to(&next);
+            rg.deferred = model::Deferred::default();
+        } else {
+            if next.node_type != current.node_type {
+                rg.deferred.node_type = Some(std::mem::replace(&mut next.node_type, current.node_type.clone()));
+                light = true;
+            }
+            if next.engine_version != current.engine_version {
+                rg.deferred.engine_version =
+                    Some(std::mem::replace(&mut next.engine_version, current.engine_version.clone()));
+                light = true;
+            }
+        }
         if next == current {
             return if light {
                 Ok(vec![rg.xml()])
@@ -945,7 +1119,6 @@ fn change_replica_count(ctx: &Ctx, p: &Params, increase: bool) -> Result<Vec<El>
                 ));
             }
         }
-        let min = if !current.cluster_enabled() && current.multi_az { 1 } else { 0 };
         for (before, after) in current.shards.iter().zip(&next.shards) {
             if i64::from(after.replicas) > MAX_REPLICAS {
                 return Err(AwsError::invalid_value(format!("A node group can have at most {MAX_REPLICAS} replicas.")));
@@ -956,10 +1129,19 @@ fn change_replica_count(ctx: &Ctx, p: &Params, increase: bool) -> Result<Vec<El>
             if !increase && after.replicas > before.replicas {
                 return Err(AwsError::invalid_value("DecreaseReplicaCount cannot raise the replica count."));
             }
-            if !increase && after.replicas < min {
-                return Err(AwsError::invalid_value(format!(
-                    "A replication group with Multi-AZ enabled needs at least {min} replica."
-                )));
+            // Cluster mode disabled keeps a replica while Multi-AZ or failover is on (the
+            // DecreaseReplicaCount reference; the messages are the service's own).
+            if !increase && after.replicas == 0 && !current.cluster_enabled() {
+                if current.multi_az {
+                    return Err(AwsError::invalid_value(
+                        "Must have at least 1 replica for Multi-AZ enabled Replication Group",
+                    ));
+                }
+                if current.automatic_failover {
+                    return Err(AwsError::invalid_value(
+                        "Must have at least 1 replica when cluster mode is disabled with auto failover enabled.",
+                    ));
+                }
             }
         }
         if next.shards == current.shards {
@@ -1635,7 +1817,9 @@ fn tagged<'a>(ctx: &Ctx, region: &'a mut Region, arn: &str) -> Result<&'a mut Ta
                 .get_mut(&id)
                 .filter(|_| !foreign)
                 .ok_or_else(|| AwsError::rg_not_found(&id))?;
-            if matches!(rg.status, "creating" | "deleting") {
+            // The model: "If the cluster is not in the available state, ListTagsForResource
+            // returns an error" (InvalidReplicationGroupState, also listed for Add/Remove).
+            if rg.status != "available" {
                 return Err(AwsError::rg_state(&id, rg.status));
             }
             Ok(&mut rg.tags)
@@ -1710,4 +1894,46 @@ pub fn remove_tags(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         t.retain(|(k, _)| !keys.contains(k));
         Ok(vec![tags_xml(t)])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weekly_windows_are_found_between_two_instants() {
+        // 2024-04-01 is a Monday.
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let w = "tue:03:00-tue:04:00";
+        assert!(window_starts_between(
+            w,
+            t("2024-04-01T12:00:00Z"),
+            t("2024-04-02T03:00:00Z")
+        ));
+        assert!(!window_starts_between(
+            w,
+            t("2024-04-01T12:00:00Z"),
+            t("2024-04-02T02:59:00Z")
+        ));
+        assert!(!window_starts_between(
+            w,
+            t("2024-04-02T03:00:00Z"),
+            t("2024-04-08T00:00:00Z")
+        ));
+        assert!(window_starts_between(
+            w,
+            t("2024-04-02T03:00:00Z"),
+            t("2024-04-09T03:00:00Z")
+        ));
+        assert!(window_starts_between(
+            "sun:23:30-mon:00:30",
+            t("2024-04-06T00:00:00Z"),
+            t("2024-04-07T23:30:00Z")
+        ));
+        assert!(!window_starts_between(
+            "bogus",
+            t("2024-04-01T00:00:00Z"),
+            t("2024-04-02T00:00:00Z")
+        ));
+    }
 }

@@ -1,16 +1,19 @@
 //! The AWS side: the ElastiCache Query API (`POST /`, `Version=2015-02-02`), partitioned by the region of
 //! each request's SigV4 credential scope, and the data-plane rule for IAM-authenticated users.
 
-mod actions;
+pub(crate) mod actions;
 pub mod error;
 pub mod model;
 pub mod params;
 pub mod sigv4;
+pub mod sts;
 pub mod xml;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use jiff::Timestamp;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +41,7 @@ fn handler(action: &str) -> Option<Handler> {
     Some(match action {
         "CreateReplicationGroup" => actions::create_replication_group,
         "DescribeReplicationGroups" => actions::describe_replication_groups,
+        "DescribeCacheClusters" => actions::describe_cache_clusters,
         "ModifyReplicationGroup" => actions::modify_replication_group,
         "ModifyReplicationGroupShardConfiguration" => actions::modify_shard_configuration,
         "IncreaseReplicaCount" => actions::increase_replica_count,
@@ -86,6 +90,9 @@ pub async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let p = Params::parse(body, query);
     let action = p.get("Action").unwrap_or("").to_owned();
+    if action == sts::ACTION {
+        return handle_sts(&shared, &p, &request_id).await;
+    }
     let operation = if handler(&action).is_some() {
         action.as_str()
     } else {
@@ -147,6 +154,42 @@ pub async fn handle(
         Err(e) => (error_response(&e, &request_id), e.code),
     };
     shared.counters.record(Api::Elasticache, operation, outcome);
+    response
+}
+
+/// STS on the same endpoint: unsigned (the web identity token is the credential).
+async fn handle_sts(shared: &Shared, p: &Params, request_id: &str) -> Response {
+    let verdict = shared.faults.verdict(sts::ACTION);
+    if !verdict.latency.is_zero() {
+        tokio::time::sleep(verdict.latency).await;
+    }
+    let result = match (p.get("Version"), verdict.injected) {
+        (Some(sts::VERSION), Some(Injected::Throttled)) => Err(AwsError::throttling()),
+        (Some(sts::VERSION), Some(Injected::Unavailable)) => Err(AwsError::unavailable()),
+        (Some(sts::VERSION), None) => sts::assume_role_with_web_identity(p, Timestamp::now()),
+        (None, _) => Err(AwsError::missing("Version")),
+        (Some(v), _) => Err(AwsError::new(
+            "InvalidAction",
+            400,
+            format!("Could not find operation {} for version {v}", sts::ACTION),
+        )),
+    };
+    let (response, outcome) = match result {
+        Ok(els) => (
+            xml_response(
+                StatusCode::OK,
+                xml::response_in(sts::NAMESPACE, sts::ACTION, els, request_id),
+                request_id,
+            ),
+            OK,
+        ),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = xml::error_in(sts::NAMESPACE, e.kind(), e.code, &e.message, request_id);
+            (xml_response(status, body, request_id), e.code)
+        }
+    };
+    shared.counters.record(Api::Sts, sts::ACTION, outcome);
     response
 }
 

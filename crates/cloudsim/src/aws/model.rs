@@ -321,6 +321,33 @@ impl Endpoint {
     }
 }
 
+/// Node changes asked for without `ApplyImmediately`: "changes to the nodes in the replication
+/// group are applied on the next maintenance reboot" (ModifyReplicationGroup reference). A later
+/// deferred change of the same setting replaces the earlier one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deferred {
+    pub node_type: Option<String>,
+    pub engine_version: Option<String>,
+}
+
+impl Deferred {
+    pub fn is_empty(&self) -> bool {
+        self.node_type.is_none() && self.engine_version.is_none()
+    }
+
+    /// `spec` with the deferred changes applied.
+    pub fn applied_to(&self, spec: &RgSpec) -> RgSpec {
+        let mut next = spec.clone();
+        if let Some(t) = &self.node_type {
+            next.node_type = t.clone();
+        }
+        if let Some(v) = &self.engine_version {
+            next.engine_version = v.clone();
+        }
+        next
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ReplicationGroup {
     pub id: String,
@@ -330,6 +357,8 @@ pub struct ReplicationGroup {
     pub spec: RgSpec,
     /// The spec being applied while `modifying`.
     pub pending: Option<RgSpec>,
+    /// Changes waiting for the maintenance window.
+    pub deferred: Deferred,
     pub auth_token_last_modified: Option<Timestamp>,
     pub tags: Tags,
     pub endpoint: Endpoint,
@@ -356,6 +385,63 @@ impl ReplicationGroup {
             let n = s.shards.first().map_or(1, |sh| 1 + u16::from(sh.replicas));
             (1..=n).map(|n| format!("{}-{n:03}", self.id)).collect()
         }
+    }
+
+    /// The member clusters as DescribeCacheClusters shows them: one node each, with the node
+    /// changes that wait for the maintenance window in their `PendingModifiedValues`.
+    pub fn cache_clusters(&self, account: &str) -> Vec<El> {
+        let s = &self.spec;
+        let status = match self.status {
+            "creating" | "modifying" | "deleting" => self.status,
+            _ => "available",
+        };
+        let mut pending = Vec::new();
+        opt(
+            &mut pending,
+            "EngineVersion",
+            self.deferred.engine_version.as_ref(),
+        );
+        opt(
+            &mut pending,
+            "CacheNodeType",
+            self.deferred.node_type.as_ref(),
+        );
+        self.member_clusters()
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let mut f = vec![
+                    El::text("CacheClusterId", &id),
+                    El::text("CacheNodeType", &s.node_type),
+                    El::text("Engine", s.engine.as_str()),
+                    El::text("EngineVersion", &s.engine_version),
+                    El::text("CacheClusterStatus", status),
+                    El::text("NumCacheNodes", 1),
+                    El::text("PreferredAvailabilityZone", az(&self.region, i)),
+                    El::text("CacheClusterCreateTime", rfc3339_millis(self.create_time)),
+                ];
+                f.push(El::text(
+                    "PreferredMaintenanceWindow",
+                    s.maintenance_window
+                        .as_deref()
+                        .unwrap_or(super::actions::DEFAULT_MAINTENANCE_WINDOW),
+                ));
+                f.push(El::node("PendingModifiedValues", pending.clone()));
+                f.push(El::text("ReplicationGroupId", &self.id));
+                f.push(El::text(
+                    "SnapshotRetentionLimit",
+                    s.snapshot_retention_limit,
+                ));
+                f.push(El::text("AuthTokenEnabled", !s.auth_tokens.is_empty()));
+                f.push(El::text("TransitEncryptionEnabled", s.transit.is_some()));
+                f.push(El::text("AtRestEncryptionEnabled", s.at_rest_encryption));
+                f.push(El::text(
+                    "ARN",
+                    format!("arn:aws:elasticache:{}:{account}:cluster:{id}", self.region),
+                ));
+                El::node("CacheCluster", f)
+            })
+            .collect()
     }
 
     fn node_groups(&self) -> El {

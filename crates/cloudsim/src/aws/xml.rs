@@ -77,12 +77,13 @@ pub fn opt(out: &mut Vec<El>, name: &'static str, value: Option<impl ToString>) 
 
 fn document(
     root: &str,
+    namespace: &str,
     write_body: impl FnOnce(&mut Writer<Vec<u8>>) -> std::io::Result<()>,
 ) -> String {
     let mut w = Writer::new(Vec::new());
     let result = (|| {
         w.write_event(Event::Start(
-            BytesStart::new(root).with_attributes([("xmlns", NAMESPACE)]),
+            BytesStart::new(root).with_attributes([("xmlns", namespace)]),
         ))?;
         write_body(&mut w)?;
         w.write_event(Event::End(BytesEnd::new(root)))
@@ -94,7 +95,12 @@ fn document(
 
 /// A successful response for `action`.
 pub fn response(action: &str, result: Vec<El>, request_id: &str) -> String {
-    document(&format!("{action}Response"), |w| {
+    response_in(NAMESPACE, action, result, request_id)
+}
+
+/// A successful response of the API whose XML namespace is `namespace`.
+pub fn response_in(namespace: &str, action: &str, result: Vec<El>, request_id: &str) -> String {
+    document(&format!("{action}Response"), namespace, |w| {
         let result_name = format!("{action}Result");
         w.write_event(Event::Start(BytesStart::new(result_name.as_str())))?;
         for el in &result {
@@ -107,7 +113,18 @@ pub fn response(action: &str, result: Vec<El>, request_id: &str) -> String {
 
 /// An error response.
 pub fn error(kind: &str, code: &str, message: &str, request_id: &str) -> String {
-    document("ErrorResponse", |w| {
+    error_in(NAMESPACE, kind, code, message, request_id)
+}
+
+/// An error response of the API whose XML namespace is `namespace`.
+pub fn error_in(
+    namespace: &str,
+    kind: &str,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> String {
+    document("ErrorResponse", namespace, |w| {
         El::node(
             "Error",
             vec![

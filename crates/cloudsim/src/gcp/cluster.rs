@@ -17,16 +17,23 @@ proto_enum!(NodeType, "google.cloud.redis.cluster.v1.NodeType", {
     REDIS_HIGHMEM_MEDIUM = 2,
     REDIS_HIGHMEM_XLARGE = 3,
     REDIS_STANDARD_SMALL = 4,
+    REDIS_HIGHCPU_MEDIUM = 5,
+    REDIS_STANDARD_LARGE = 6,
+    REDIS_HIGHMEM_2XLARGE = 7,
 });
 
 impl NodeType {
-    /// Node capacity in tenths of a GB (docs: 1.4, 13, 58, 6.5 GB).
+    /// Node capacity in tenths of a GB (node specification page: 1.4, 6.5, 13, 13, 26, 58, 110 GB).
     fn capacity_tenths_gb(self) -> i64 {
         match self {
             NodeType::REDIS_SHARED_CORE_NANO => 14,
             NodeType::REDIS_STANDARD_SMALL => 65,
-            NodeType::REDIS_HIGHMEM_MEDIUM | NodeType::NODE_TYPE_UNSPECIFIED => 130,
+            NodeType::REDIS_HIGHMEM_MEDIUM
+            | NodeType::REDIS_HIGHCPU_MEDIUM
+            | NodeType::NODE_TYPE_UNSPECIFIED => 130,
+            NodeType::REDIS_STANDARD_LARGE => 260,
             NodeType::REDIS_HIGHMEM_XLARGE => 580,
+            NodeType::REDIS_HIGHMEM_2XLARGE => 1100,
         }
     }
 }

@@ -83,6 +83,23 @@ impl RpcError {
         }
     }
 
+    /// What Google's HTTP transcoding answers for a query parameter that is no field of the
+    /// request message.
+    pub fn unbound_query_parameter(name: &str) -> Self {
+        let message = format!(
+            "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. \
+             Field '{name}' could not be found in request message."
+        );
+        Self {
+            code: Code::InvalidArgument,
+            details: vec![json!({
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"description": message}],
+            })],
+            message,
+        }
+    }
+
     /// The real services' wording for a missing resource.
     pub fn not_found(name: &str) -> Self {
         Self::new(Code::NotFound, format!("Resource '{name}' was not found"))

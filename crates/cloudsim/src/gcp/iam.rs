@@ -11,6 +11,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::accounts::ServiceAccounts;
 use super::error::{Code, RpcError};
 use super::protojson::Obj;
 use super::tokens::Principal;
@@ -20,6 +21,15 @@ pub const DB_CONNECTION_USER: &str = "roles/redis.dbConnectionUser";
 
 /// The etag of a policy nobody has written yet (what Google returns for an empty policy).
 const EMPTY_ETAG: &str = "ACAB";
+
+/// Principal occurrences a policy may hold, each occurrence counted (google.iam.v1.Policy).
+const MAX_PRINCIPALS: usize = 1500;
+/// Of those, Google groups and domains (google.iam.v1.Policy).
+const MAX_GROUPS_AND_DOMAINS: usize = 250;
+/// Logical operators in one condition (IAM quotas and limits page).
+const MAX_LOGICAL_OPERATORS: usize = 12;
+/// Conditional bindings of one role that name the same principal (IAM quotas and limits page).
+const MAX_CONDITIONAL_BINDINGS_PER_PRINCIPAL: usize = 20;
 
 const MEMBER_PREFIXES: &[&str] = &[
     "user:",
@@ -211,6 +221,96 @@ fn normalize(bindings: Vec<Binding>) -> Vec<Binding> {
     out
 }
 
+/// `1500` as Google prints it in limit errors: `1,500`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `&&`, `||` and `!` (not `!=`) outside string literals.
+fn logical_operators(expression: &str) -> usize {
+    let mut count = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = expression.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '&' | '|') if chars.peek() == Some(&c) => {
+                chars.next();
+                count += 1;
+            }
+            (None, '!') if chars.peek() != Some(&'=') => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
+/// The member checks and size limits setIamPolicy enforces on the bindings it would store.
+fn check_bindings(bindings: &[Binding], accounts: &ServiceAccounts) -> Result<(), RpcError> {
+    for m in bindings.iter().flat_map(|b| &b.members) {
+        if let Some(email) = m.strip_prefix("serviceAccount:")
+            && !accounts.exists(email)
+        {
+            return Err(RpcError::invalid(format!(
+                "Service account {email} does not exist."
+            )));
+        }
+    }
+    let principals: usize = bindings.iter().map(|b| b.members.len()).sum();
+    if principals > MAX_PRINCIPALS {
+        return Err(RpcError::invalid(format!(
+            "The number of members in the policy ({}) is larger than the maximum allowed size {}.",
+            thousands(principals),
+            thousands(MAX_PRINCIPALS)
+        )));
+    }
+    let groups = bindings
+        .iter()
+        .flat_map(|b| &b.members)
+        .filter(|m| m.starts_with("group:") || m.starts_with("domain:"))
+        .count();
+    if groups > MAX_GROUPS_AND_DOMAINS {
+        return Err(RpcError::invalid(format!(
+            "The number of groups and domains in the policy ({groups}) is larger than the maximum allowed size {MAX_GROUPS_AND_DOMAINS}."
+        )));
+    }
+    let mut conditional: HashMap<(&str, &str), usize> = HashMap::new();
+    for b in bindings {
+        let Some(c) = &b.condition else { continue };
+        let operators = logical_operators(&c.expression);
+        if operators > MAX_LOGICAL_OPERATORS {
+            return Err(RpcError::invalid(format!(
+                "The condition expression {:?} has {operators} logical operators; at most {MAX_LOGICAL_OPERATORS} are allowed.",
+                c.expression
+            )));
+        }
+        for m in &b.members {
+            let n = conditional.entry((&b.role, m)).or_default();
+            *n += 1;
+            if *n > MAX_CONDITIONAL_BINDINGS_PER_PRINCIPAL {
+                return Err(RpcError::invalid(format!(
+                    "The policy has more than {MAX_CONDITIONAL_BINDINGS_PER_PRINCIPAL} conditional role bindings of {} for {m}.",
+                    b.role
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Policy {
     pub fn has_conditions(&self) -> bool {
         self.bindings.iter().any(|b| b.condition.is_some())
@@ -356,13 +456,37 @@ impl Policies {
         self.by_project.get(project)
     }
 
+    /// A deleted service account stays in every binding that named it, as
+    /// `deleted:serviceAccount:EMAIL?uid=UID`, and grants nothing any more. The policies are not
+    /// otherwise written, so their etags stay.
+    pub fn forget_account(&mut self, email: &str, uid: &str) {
+        let member = format!("serviceAccount:{email}");
+        let tombstone = format!("deleted:serviceAccount:{email}?uid={uid}");
+        for policy in self.by_project.values_mut() {
+            for b in &mut policy.bindings {
+                for m in &mut b.members {
+                    if m.eq_ignore_ascii_case(&member) {
+                        m.clone_from(&tombstone);
+                    }
+                }
+                b.members.sort();
+                b.members.dedup();
+            }
+        }
+    }
+
     /// Pretends another writer changed the policy: the caller's etag is now stale.
     pub fn bump_etag(&mut self, project: &str) -> RpcError {
         self.by_project.entry(project.to_owned()).or_default().etag = new_etag();
         concurrent_change()
     }
 
-    pub fn set(&mut self, project: &str, req: SetRequest) -> Result<&Policy, RpcError> {
+    pub fn set(
+        &mut self,
+        project: &str,
+        req: SetRequest,
+        accounts: &ServiceAccounts,
+    ) -> Result<&Policy, RpcError> {
         let current = self.by_project.entry(project.to_owned()).or_default();
         if let Some(etag) = &req.etag
             && *etag != current.etag
@@ -371,7 +495,9 @@ impl Policies {
         }
         let has = |p: &str| req.mask.iter().any(|m| m == p);
         if has("bindings") {
-            current.bindings = normalize(req.bindings);
+            let bindings = normalize(req.bindings);
+            check_bindings(&bindings, accounts)?;
+            current.bindings = bindings;
             current.version = if current.has_conditions() {
                 3
             } else {
@@ -392,7 +518,9 @@ mod tests {
 
     fn set(policies: &mut Policies, body: Value) -> Result<Value, RpcError> {
         let req = SetRequest::parse(body.to_string().as_bytes())?;
-        policies.set("p", req).map(|p| p.render(3))
+        policies
+            .set("p", req, &ServiceAccounts::default())
+            .map(|p| p.render(3))
     }
 
     #[test]

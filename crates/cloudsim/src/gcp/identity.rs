@@ -16,6 +16,9 @@ use super::tokens::{OAuthError, Principal};
 use crate::dataplane::Decision;
 use crate::sim::Shared;
 
+/// The longest access token generateAccessToken issues without an organization policy.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// The resource type IAM conditions see for a cluster.
 const CLUSTER_RESOURCE_TYPE: &str = "redis.googleapis.com/Cluster";
 
@@ -44,6 +47,12 @@ pub fn generate_access_token(shared: &Shared, email: &str, body: &[u8]) -> Resul
             "projects/-/serviceAccounts/{email}"
         )));
     }
+    if !shared.gcp.lock().expect("gcp lock").accounts.exists(email) {
+        return Err(RpcError::new(
+            super::error::Code::NotFound,
+            format!("Not found; Gaia id not found for email {email}"),
+        ));
+    }
     if scope.is_empty()
         || !scope
             .iter()
@@ -61,6 +70,16 @@ pub fn generate_access_token(shared: &Shared, email: &str, body: &[u8]) -> Resul
     if requested.is_zero() {
         return Err(RpcError::bad_field("lifetime", "lifetime must be positive"));
     }
+    // The service refuses (does not shorten) a lifetime over one hour unless an organization
+    // policy extends it, which the simulator does not model.
+    if requested > MAX_TOKEN_LIFETIME {
+        return Err(RpcError::invalid(format!(
+            "Access tokens for service account {email} can not have lifetimes of more than 1 hour. \
+             Use the Org Policy Constraint constraints/iam.allowServiceAccountCredentialLifetimeExtension \
+             to allow up to 12 hours."
+        )));
+    }
+    // A test knob: tokens shorter than asked for, to exercise expiry.
     let lifetime = requested.min(shared.tunables().gcp_token_max_lifetime);
     let minted = shared
         .tokens
@@ -99,7 +118,10 @@ pub fn set_iam_policy(shared: &Shared, project: &str, body: &[u8]) -> Result<Val
     if shared.faults.take_iam_conflict() {
         return Err(gcp.policies.bump_etag(project));
     }
-    let policy = gcp.policies.set(project, req)?;
+    let super::memorystore::GcpState {
+        policies, accounts, ..
+    } = &mut *gcp;
+    let policy = policies.set(project, req, accounts)?;
     Ok(policy.render(3))
 }
 
@@ -129,6 +151,14 @@ pub fn oauth_token(shared: &Shared, body: &[u8]) -> (Response, String) {
             description: "Missing required parameter: assertion".into(),
         });
     };
+    if let Some(iss) = super::tokens::TokenStore::assertion_issuer(assertion)
+        && !shared.gcp.lock().expect("gcp lock").accounts.exists(&iss)
+    {
+        return fail(OAuthError {
+            error: "invalid_grant",
+            description: "Invalid grant: account not found".into(),
+        });
+    }
     let email = match shared.tokens.verify_assertion(assertion, Timestamp::now()) {
         Ok(email) => email,
         Err(e) => return fail(e),

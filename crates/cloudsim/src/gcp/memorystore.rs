@@ -43,8 +43,45 @@ const MAX_PAGE_SIZE: usize = 1000;
 pub struct GcpState {
     pub clusters: BTreeMap<String, Cluster>,
     pub operations: BTreeMap<String, Operation>,
+    /// Operations a client deleted that a remembered `requestId` still replays.
+    pub retired: BTreeMap<String, Operation>,
     pub replays: Replays,
     pub policies: Policies,
+    pub accounts: super::accounts::ServiceAccounts,
+}
+
+impl GcpState {
+    /// The operation a remembered `requestId` names, rendered, if it is still replayed.
+    fn replay(
+        &mut self,
+        verb: Verb,
+        target: &str,
+        rid: &str,
+        retention: std::time::Duration,
+        now: Timestamp,
+        ints: bool,
+    ) -> Option<Value> {
+        let op = self.replays.lookup(verb, target, rid, retention, now)?;
+        self.operations
+            .get(&op)
+            .or_else(|| self.retired.get(&op))
+            .map(|op| op.render(ints))
+    }
+
+    fn finish(&mut self, op: &str, result: OpResult) {
+        if let Some(o) = self
+            .operations
+            .get_mut(op)
+            .or_else(|| self.retired.get_mut(op))
+        {
+            o.finish(result);
+        }
+    }
+}
+
+/// What an injected operation failure reports (google.rpc INTERNAL and its usual wording).
+fn injected_failure() -> OpResult {
+    OpResult::Error(13, "Internal error encountered.".into())
 }
 
 fn page_params(q: &Query) -> Result<(usize, Option<String>), RpcError> {
@@ -128,14 +165,19 @@ pub fn create(
     let request_id = parse_request_id(q.get("requestId"))?;
     let full = name.to_string();
     let tunables = shared.tunables();
+    let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     if let Some(rid) = &request_id
-        && let Some(op) =
-            gcp.replays
-                .lookup(Verb::Create, &full, rid, tunables.request_id_retention)
-        && let Some(op) = gcp.operations.get(&op)
+        && let Some(op) = gcp.replay(
+            Verb::Create,
+            &full,
+            rid,
+            tunables.request_id_retention,
+            now,
+            q.ints(),
+        )
     {
-        return Ok(op.render(q.ints()));
+        return Ok(op);
     }
     let spec = ClusterSpec::parse_create(body, &name.parent.location)?;
     if gcp.clusters.contains_key(&full) {
@@ -176,12 +218,14 @@ pub fn create(
     let op = Operation::new(&name.parent, full.clone(), Verb::Create);
     let rendered = op.render(q.ints());
     if let Some(rid) = &request_id {
-        gcp.replays.remember(Verb::Create, &full, rid, &op.name);
+        gcp.replays
+            .remember(Verb::Create, &full, rid, &op.name, now);
     }
     let op_name = op.name.clone();
     gcp.operations.insert(op.name.clone(), op);
     gcp.clusters.insert(full.clone(), cluster);
     drop(gcp);
+    let fail = shared.faults.take_operation_failure("clusters.create");
     tracing::info!(cluster = %full, "memorystore cluster creating");
 
     let provisioned = shared.provisioning();
@@ -194,6 +238,21 @@ pub fn create(
             }
         };
         tokio::join!(delay, ready);
+        if fail {
+            // A failed create leaves nothing behind: the cluster goes, the operation says why.
+            shared.dataplane.stop(&key).await;
+            let mut gcp = shared.gcp.lock().expect("gcp lock");
+            if gcp
+                .clusters
+                .get(&full)
+                .is_some_and(|c| c.incarnation == incarnation && c.state == State::CREATING)
+            {
+                gcp.clusters.remove(&full);
+            }
+            gcp.finish(&op_name, injected_failure());
+            tracing::info!(cluster = %full, "memorystore cluster creation failed (injected)");
+            return;
+        }
         let mut gcp = shared.gcp.lock().expect("gcp lock");
         let Some(c) = gcp
             .clusters
@@ -207,9 +266,7 @@ pub fn create(
         }
         c.state = State::ACTIVE;
         let snapshot = c.clone();
-        if let Some(op) = gcp.operations.get_mut(&op_name) {
-            op.finish(OpResult::Cluster(Box::new(snapshot)));
-        }
+        gcp.finish(&op_name, OpResult::Cluster(Box::new(snapshot)));
         tracing::info!(cluster = %full, "memorystore cluster active");
     });
     Ok(rendered)
@@ -257,14 +314,19 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
     let mask = MaskField::parse_mask(q.get("updateMask"))?;
     let request_id = parse_request_id(q.get("requestId"))?;
     let tunables = shared.tunables();
+    let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     if let Some(rid) = &request_id
-        && let Some(op) = gcp
-            .replays
-            .lookup(Verb::Update, name, rid, tunables.request_id_retention)
-        && let Some(op) = gcp.operations.get(&op)
+        && let Some(op) = gcp.replay(
+            Verb::Update,
+            name,
+            rid,
+            tunables.request_id_retention,
+            now,
+            q.ints(),
+        )
     {
-        return Ok(op.render(q.ints()));
+        return Ok(op);
     }
     let c = lookup(&mut gcp, name)?;
     if c.state != State::ACTIVE {
@@ -277,11 +339,12 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
     let op = Operation::new(&c.name.parent, name.to_owned(), Verb::Update);
     let rendered = op.render(q.ints());
     if let Some(rid) = &request_id {
-        gcp.replays.remember(Verb::Update, name, rid, &op.name);
+        gcp.replays.remember(Verb::Update, name, rid, &op.name, now);
     }
     let op_name = op.name.clone();
     gcp.operations.insert(op.name.clone(), op);
     drop(gcp);
+    let fail = shared.faults.take_operation_failure("clusters.patch");
 
     let provisioned = shared.provisioning();
     let shared = shared.clone();
@@ -299,14 +362,18 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
         if c.state != State::UPDATING {
             return;
         }
-        if let Some(next) = c.pending.take() {
+        let next = c.pending.take();
+        c.state = State::ACTIVE;
+        if fail {
+            // The update did not happen: the cluster keeps its spec.
+            gcp.finish(&op_name, injected_failure());
+            return;
+        }
+        if let Some(next) = next {
             c.spec = next;
         }
-        c.state = State::ACTIVE;
         let snapshot = c.clone();
-        if let Some(op) = gcp.operations.get_mut(&op_name) {
-            op.finish(OpResult::Cluster(Box::new(snapshot)));
-        }
+        gcp.finish(&op_name, OpResult::Cluster(Box::new(snapshot)));
     });
     Ok(rendered)
 }
@@ -314,14 +381,19 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
 pub fn delete(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcError> {
     let request_id = parse_request_id(q.get("requestId"))?;
     let tunables = shared.tunables();
+    let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     if let Some(rid) = &request_id
-        && let Some(op) = gcp
-            .replays
-            .lookup(Verb::Delete, name, rid, tunables.request_id_retention)
-        && let Some(op) = gcp.operations.get(&op)
+        && let Some(op) = gcp.replay(
+            Verb::Delete,
+            name,
+            rid,
+            tunables.request_id_retention,
+            now,
+            q.ints(),
+        )
     {
-        return Ok(op.render(q.ints()));
+        return Ok(op);
     }
     let c = lookup(&mut gcp, name)?;
     if c.spec.deletion_protection_enabled {
@@ -338,7 +410,7 @@ pub fn delete(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcE
     let op = Operation::new(&c.name.parent, name.to_owned(), Verb::Delete);
     let rendered = op.render(q.ints());
     if let Some(rid) = &request_id {
-        gcp.replays.remember(Verb::Delete, name, rid, &op.name);
+        gcp.replays.remember(Verb::Delete, name, rid, &op.name, now);
     }
     let op_name = op.name.clone();
     gcp.operations.insert(op.name.clone(), op);
@@ -368,9 +440,7 @@ pub fn delete(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcE
         {
             gcp.clusters.remove(&name);
         }
-        if let Some(op) = gcp.operations.get_mut(&op_name) {
-            op.finish(OpResult::Empty);
-        }
+        gcp.finish(&op_name, OpResult::Empty);
         tracing::info!(cluster = %name, "memorystore cluster deleted");
     });
     Ok(rendered)
@@ -422,10 +492,15 @@ pub fn list_operations(
 
 pub fn delete_operation(shared: &Shared, name: &str) -> Result<Value, RpcError> {
     let mut gcp = shared.gcp.lock().expect("gcp lock");
-    gcp.operations
+    let op = gcp
+        .operations
         .remove(name)
-        .map(|_| json!({}))
-        .ok_or_else(|| RpcError::not_found(name))
+        .ok_or_else(|| RpcError::not_found(name))?;
+    // Gone for clients; a repeated requestId still answers with it.
+    if gcp.replays.refers_to(name) {
+        gcp.retired.insert(name.to_owned(), op);
+    }
+    Ok(json!({}))
 }
 
 pub fn cancel_operation(shared: &Shared, name: &str) -> Result<Value, RpcError> {

@@ -1,6 +1,7 @@
 //! The Google Cloud side: Memorystore for Redis Cluster v1, IAM Credentials, Cloud Resource Manager and
 //! the OAuth2 token endpoint, all on the simulator's one port.
 
+pub mod accounts;
 pub mod cluster;
 pub mod error;
 pub mod iam;
@@ -35,10 +36,12 @@ impl Query {
         )
     }
 
+    /// A request field by its lowerCamel name; transcoding also binds the proto (snake_case) name.
     pub fn get(&self, key: &str) -> Option<&str> {
+        let snake = protojson::snake_case(key);
         self.0
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| k == key || *k == snake)
             .map(|(_, v)| v.as_str())
     }
 
@@ -48,7 +51,51 @@ impl Query {
             .iter()
             .any(|k| self.get(k).is_some_and(|v| v.contains("enum-encoding=int")))
     }
+
+    /// Refuses a parameter that is neither a system parameter nor one of the request message's
+    /// fields that HTTP transcoding binds from the query (`fields`, lowerCamel or snake_case), as
+    /// Google's front end does: a misspelt `requestId` must not pass unseen.
+    pub fn check_known(&self, fields: &[&str]) -> Result<(), RpcError> {
+        let known = |k: &str| {
+            SYSTEM_PARAMETERS.contains(&k)
+                || fields
+                    .iter()
+                    .any(|f| *f == k || protojson::snake_case(f) == k)
+        };
+        match self.0.iter().find(|(k, _)| !known(k)) {
+            None => Ok(()),
+            Some((k, _)) => Err(RpcError::unbound_query_parameter(k)),
+        }
+    }
 }
+
+/// Query parameters every Google REST API accepts (the system parameters page, and the
+/// `StandardQueryParameters` of the generated apitools clients gcloud uses).
+const SYSTEM_PARAMETERS: &[&str] = &[
+    "$.xgafv",
+    "$alt",
+    "alt",
+    "$callback",
+    "callback",
+    "$ct",
+    "$fields",
+    "fields",
+    "$key",
+    "key",
+    "access_token",
+    "oauth_token",
+    "$prettyPrint",
+    "prettyPrint",
+    "$quotaUser",
+    "quotaUser",
+    "$userProject",
+    "userProject",
+    "$outputDefaults",
+    "$unique",
+    "trace",
+    "uploadType",
+    "upload_protocol",
+];
 
 #[derive(Debug)]
 enum Route {
@@ -72,6 +119,31 @@ enum Route {
 }
 
 impl Route {
+    /// The request message fields transcoding binds from the query string: those not in the
+    /// path and not covered by the body (`body: "cluster"` / `body: "*"`).
+    fn query_fields(&self) -> &'static [&'static str] {
+        use Route::*;
+        match self {
+            ListLocations { .. } => &["filter", "pageSize", "pageToken", "extraLocationTypes"],
+            ListClusters(_) => &["pageSize", "pageToken"],
+            CreateCluster(_) => &["clusterId", "requestId"],
+            PatchCluster(_) => &["updateMask", "requestId"],
+            DeleteCluster(_) => &["requestId"],
+            ListOperations(_) => &["filter", "pageSize", "pageToken", "returnPartialSuccess"],
+            GetLocation { .. }
+            | GetCluster(_)
+            | GetCertificateAuthority(_)
+            | Unimplemented(_)
+            | GetOperation(_)
+            | DeleteOperation(_)
+            | CancelOperation(_)
+            | GetIamPolicy(_)
+            | SetIamPolicy(_)
+            | GenerateAccessToken(_)
+            | Token => &[],
+        }
+    }
+
     fn api_and_operation(&self) -> (Api, &'static str) {
         use Route::*;
         match self {
@@ -260,8 +332,9 @@ pub async fn handle(
             let auth = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            let result =
-                identity::check_caller(&shared, auth).and_then(|_| match verdict.injected {
+            let result = identity::check_caller(&shared, auth)
+                .and_then(|_| q.check_known(route.query_fields()))
+                .and_then(|_| match verdict.injected {
                     Some(i) => Err(injected(api, i)),
                     None => dispatch(&shared, route, &q, &body),
                 });
@@ -282,6 +355,7 @@ fn host_of(api: Api) -> &'static str {
         Api::Cloudresourcemanager => "cloudresourcemanager.googleapis.com",
         Api::Oauth2 => "oauth2.googleapis.com",
         Api::Elasticache => "elasticache.amazonaws.com",
+        Api::Sts => "sts.amazonaws.com",
     }
 }
 

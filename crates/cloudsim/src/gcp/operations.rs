@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
 use super::cluster::{Cluster, LocationName};
 use super::error::RpcError;
@@ -32,6 +31,8 @@ impl Verb {
 pub enum OpResult {
     Cluster(Box<Cluster>),
     Empty,
+    /// The operation failed: a google.rpc.Status (code number, message).
+    Error(i32, String),
 }
 
 #[derive(Debug, Clone)]
@@ -95,16 +96,22 @@ impl Operation {
                 v["done"] = true.into();
                 v["response"] = json!({"@type": "type.googleapis.com/google.protobuf.Empty"});
             }
+            Some(OpResult::Error(code, message)) => {
+                v["done"] = true.into();
+                v["error"] = json!({"code": code, "message": message});
+            }
         }
         v
     }
 }
 
-/// `requestId` replay: the same id for the same method and resource returns the original operation.
+/// `requestId` replay: the same id for the same method and resource returns the original operation,
+/// whatever happened since (the operation failed, the cluster was deleted), for the retention period
+/// counted on the simulator's clock from the first request.
 #[derive(Debug, Default)]
 pub struct Replays {
-    entries: HashMap<(Verb, String, String), (String, Instant)>,
-    order: VecDeque<(Instant, (Verb, String, String))>,
+    entries: HashMap<(Verb, String, String), (String, Timestamp)>,
+    order: VecDeque<(Timestamp, (Verb, String, String))>,
 }
 
 impl Replays {
@@ -115,24 +122,35 @@ impl Replays {
         target: &str,
         request_id: &str,
         retention: Duration,
+        now: Timestamp,
     ) -> Option<String> {
-        self.prune(retention);
+        self.prune(retention, now);
         self.entries
             .get(&(verb, target.to_owned(), request_id.to_owned()))
             .map(|(op, _)| op.clone())
     }
 
-    pub fn remember(&mut self, verb: Verb, target: &str, request_id: &str, op: &str) {
+    pub fn remember(
+        &mut self,
+        verb: Verb,
+        target: &str,
+        request_id: &str,
+        op: &str,
+        now: Timestamp,
+    ) {
         let key = (verb, target.to_owned(), request_id.to_owned());
-        let now = Instant::now();
         self.entries.insert(key.clone(), (op.to_owned(), now));
         self.order.push_back((now, key));
     }
 
-    fn prune(&mut self, retention: Duration) {
-        let now = Instant::now();
+    /// Whether a remembered request still needs this operation.
+    pub fn refers_to(&self, op: &str) -> bool {
+        self.entries.values().any(|(o, _)| o == op)
+    }
+
+    fn prune(&mut self, retention: Duration, now: Timestamp) {
         while let Some((at, _)) = self.order.front() {
-            if now.duration_since(*at) <= retention {
+            if now.duration_since(*at).unsigned_abs() <= retention {
                 break;
             }
             let (at, key) = self.order.pop_front().expect("front exists");
@@ -178,17 +196,27 @@ mod tests {
     #[test]
     fn replays_are_remembered_within_retention() {
         let mut r = Replays::default();
-        r.remember(Verb::Create, "c", "id", "op1");
+        let t0 = Timestamp::UNIX_EPOCH;
+        let hour = Duration::from_secs(3600);
+        r.remember(Verb::Create, "c", "id", "op1", t0);
         assert_eq!(
-            r.lookup(Verb::Create, "c", "id", Duration::from_secs(60))
+            r.lookup(Verb::Create, "c", "id", hour, t0 + hour)
                 .as_deref(),
             Some("op1")
         );
+        assert!(r.refers_to("op1"));
+        assert_eq!(r.lookup(Verb::Delete, "c", "id", hour, t0), None);
         assert_eq!(
-            r.lookup(Verb::Delete, "c", "id", Duration::from_secs(60)),
+            r.lookup(
+                Verb::Create,
+                "c",
+                "id",
+                hour,
+                t0 + hour + Duration::from_secs(1)
+            ),
             None
         );
-        assert_eq!(r.lookup(Verb::Create, "c", "id", Duration::ZERO), None);
+        assert!(!r.refers_to("op1"));
     }
 
     #[test]

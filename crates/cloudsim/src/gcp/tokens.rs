@@ -157,6 +157,21 @@ impl TokenStore {
         Ok(info.principal.clone())
     }
 
+    /// A deleted service account: its tokens stop working and its keys are gone.
+    pub fn forget_service_account(&self, email: &str) {
+        let principal = Principal::service_account(email);
+        let mut inner = self.inner.lock().expect("token lock");
+        inner.tokens.retain(|_, t| t.principal != principal);
+        inner.keys.remove(&email.to_ascii_lowercase());
+    }
+
+    /// The `iss` of a jwt-bearer assertion, unverified (to tell a deleted account apart).
+    pub fn assertion_issuer(assertion: &str) -> Option<String> {
+        let claims = assertion.split('.').nth(1)?;
+        let claims: Claims = serde_json::from_slice(&b64url_decode(claims)?).ok()?;
+        Some(claims.iss.to_ascii_lowercase())
+    }
+
     pub fn clear(&self) {
         *self.inner.lock().expect("token lock") = Inner::default();
     }

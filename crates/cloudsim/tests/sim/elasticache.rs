@@ -858,3 +858,470 @@ async fn requests_need_a_well_formed_sigv4_header() {
             .contains("<Code>NoSuchVersion</Code>")
     );
 }
+
+#[tokio::test]
+async fn tags_of_a_group_that_is_not_available_are_refused() {
+    let t = start(Opts {
+        delay_ms: HOLD,
+        ..Opts::default()
+    })
+    .await;
+    let aws = t.aws();
+    let arn = "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:busy";
+    aws.create_replication_group()
+        .replication_group_id("busy")
+        .replication_group_description("d")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let refused = |status: &'static str| {
+        let aws = aws.clone();
+        async move {
+            let e = aws
+                .list_tags_for_resource()
+                .resource_name(arn)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                e.is_invalid_replication_group_state_fault(),
+                "{status}: {e:?}"
+            );
+            let e = aws
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .tags(Tag::builder().key("k").value("v").build())
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                e.is_invalid_replication_group_state_fault(),
+                "{status}: {e:?}"
+            );
+            let e = aws
+                .remove_tags_from_resource()
+                .resource_name(arn)
+                .tag_keys("k")
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                e.is_invalid_replication_group_state_fault(),
+                "{status}: {e:?}"
+            );
+        }
+    };
+    refused("creating").await;
+    t.set_delay(0).await;
+    t.wait_rg("busy", "available").await;
+    aws.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(Tag::builder().key("k").value("v").build())
+        .send()
+        .await
+        .unwrap();
+
+    t.set_delay(HOLD).await;
+    aws.modify_replication_group()
+        .replication_group_id("busy")
+        .cache_node_type("cache.r7g.large")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        t.wait_rg("busy", "modifying").await.status(),
+        Some("modifying")
+    );
+    refused("modifying").await;
+}
+
+/// Cluster mode disabled: Multi-AZ and automatic failover each need a replica; going to zero
+/// replicas means turning them off first, and adding replicas back leaves them off.
+#[tokio::test]
+async fn replicas_to_zero_need_failover_and_multi_az_off_first() {
+    let t = start(Opts::default()).await;
+    let aws = t.aws();
+    let e = aws
+        .create_replication_group()
+        .replication_group_id("single")
+        .replication_group_description("d")
+        .num_cache_clusters(1)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some(
+            "When using automatic failover, there must be at least 2 cache clusters in the replication group."
+        )
+    );
+
+    aws.create_replication_group()
+        .replication_group_id("ha")
+        .replication_group_description("d")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("ha", "available").await;
+    let to_zero = || {
+        aws.decrease_replica_count()
+            .replication_group_id("ha")
+            .new_replica_count(0)
+            .apply_immediately(true)
+            .send()
+    };
+    let e = to_zero().await.unwrap_err().into_service_error();
+    assert!(e.is_invalid_parameter_value_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some("Must have at least 1 replica for Multi-AZ enabled Replication Group")
+    );
+    // Failover cannot go while Multi-AZ stays.
+    let e = aws
+        .modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+
+    aws.modify_replication_group()
+        .replication_group_id("ha")
+        .multi_az_enabled(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("disabled"));
+    let e = to_zero().await.unwrap_err().into_service_error();
+    assert!(e.is_invalid_parameter_value_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some(
+            "Must have at least 1 replica when cluster mode is disabled with auto failover enabled."
+        )
+    );
+
+    aws.modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("ha", "available").await;
+    to_zero()
+        .await
+        .expect("no failover, no Multi-AZ: zero replicas are fine");
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.member_clusters().len(), 1);
+
+    // With no replica, failover (and so Multi-AZ) cannot be turned on.
+    let e = aws
+        .modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+    let e = aws
+        .modify_replication_group()
+        .replication_group_id("ha")
+        .multi_az_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_combination_exception(), "{e:?}");
+
+    // 0 -> 2 replicas: failover and Multi-AZ stay off until asked for.
+    aws.increase_replica_count()
+        .replication_group_id("ha")
+        .new_replica_count(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.member_clusters().len(), 3);
+    assert_eq!(
+        rg.automatic_failover().map(|f| f.as_str()),
+        Some("disabled")
+    );
+    assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("disabled"));
+    aws.modify_replication_group()
+        .replication_group_id("ha")
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("with replicas, failover and Multi-AZ come back");
+    let rg = t.wait_rg("ha", "available").await;
+    assert_eq!(rg.automatic_failover().map(|f| f.as_str()), Some("enabled"));
+    assert_eq!(rg.multi_az().map(|m| m.as_str()), Some("enabled"));
+}
+
+fn pending_node_types(clusters: &[aws_sdk_elasticache::types::CacheCluster]) -> Vec<Option<&str>> {
+    clusters
+        .iter()
+        .map(|c| {
+            c.pending_modified_values()
+                .and_then(|p| p.cache_node_type())
+        })
+        .collect()
+}
+
+/// Without `ApplyImmediately` (its default is false) node changes wait for the maintenance
+/// window: the group stays available with its old node type, and the members' pending values
+/// say what is coming.
+#[tokio::test]
+async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window() {
+    let t = start(Opts::default()).await;
+    let aws = t.aws();
+    aws.create_replication_group()
+        .replication_group_id("later")
+        .replication_group_description("d")
+        .engine("redis")
+        .cache_node_type("cache.t4g.small")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("later", "available").await;
+
+    let out = aws
+        .modify_replication_group()
+        .replication_group_id("later")
+        .cache_node_type("cache.r7g.large")
+        .send()
+        .await
+        .expect("a deferred change is accepted");
+    let rg = out.replication_group().unwrap();
+    assert_eq!(rg.status(), Some("available"));
+    assert_eq!(rg.cache_node_type(), Some("cache.t4g.small"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let rg = t.wait_rg("later", "available").await;
+    assert_eq!(
+        rg.cache_node_type(),
+        Some("cache.t4g.small"),
+        "still waiting"
+    );
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(
+        pending_node_types(clusters.cache_clusters()),
+        [Some("cache.r7g.large"), Some("cache.r7g.large")]
+    );
+    assert_eq!(
+        clusters.cache_clusters()[0].replication_group_id(),
+        Some("later")
+    );
+    assert_eq!(
+        clusters.cache_clusters()[0].cache_node_type(),
+        Some("cache.t4g.small")
+    );
+
+    // A later deferred change replaces the pending one.
+    aws.modify_replication_group()
+        .replication_group_id("later")
+        .cache_node_type("cache.r7g.xlarge")
+        .apply_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let one = aws
+        .describe_cache_clusters()
+        .cache_cluster_id("later-002")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pending_node_types(one.cache_clusters()),
+        [Some("cache.r7g.xlarge")]
+    );
+
+    let (s, v) = t
+        .post(
+            "/_cloudsim/aws/maintenance",
+            serde_json::json!({"replicationGroupId": "later"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["started"], serde_json::json!(["us-east-1/later"]));
+    let rg = t.wait_rg("later", "available").await;
+    assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(pending_node_types(clusters.cache_clusters()), [None, None]);
+
+    // ApplyImmediately applies the request and whatever was pending.
+    aws.modify_replication_group()
+        .replication_group_id("later")
+        .engine_version("7.2")
+        .send()
+        .await
+        .unwrap();
+    let rg = t.wait_rg("later", "available").await;
+    assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(clusters.cache_clusters()[0].engine_version(), Some("7.1"));
+    assert_eq!(
+        clusters.cache_clusters()[0]
+            .pending_modified_values()
+            .and_then(|p| p.engine_version()),
+        Some("7.2")
+    );
+    let out = aws
+        .modify_replication_group()
+        .replication_group_id("later")
+        .cache_node_type("cache.r7g.large")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.replication_group().unwrap().status(), Some("modifying"));
+    t.wait_rg("later", "available").await;
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    let c = &clusters.cache_clusters()[0];
+    assert_eq!(
+        (c.cache_node_type(), c.engine_version()),
+        (Some("cache.r7g.large"), Some("7.2"))
+    );
+    assert_eq!(pending_node_types(clusters.cache_clusters()), [None, None]);
+
+    // The other modify calls that take the flag accept only true.
+    let e = aws
+        .increase_replica_count()
+        .replication_group_id("later")
+        .new_replica_count(2)
+        .apply_immediately(false)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_invalid_parameter_value_exception(), "{e:?}");
+    let e = aws
+        .describe_cache_clusters()
+        .cache_cluster_id("nope-001")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_cache_cluster_not_found_fault(), "{e:?}");
+}
+
+/// The maintenance window comes on the simulator's clock too.
+#[tokio::test]
+async fn deferred_changes_apply_when_the_clock_passes_the_window() {
+    let t = start(Opts::default()).await;
+    let aws = t.aws();
+    aws.create_replication_group()
+        .replication_group_id("weekly")
+        .replication_group_description("d")
+        .cache_node_type("cache.t4g.small")
+        .preferred_maintenance_window("wed:02:00-wed:03:00")
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("weekly", "available").await;
+    aws.modify_replication_group()
+        .replication_group_id("weekly")
+        .cache_node_type("cache.t4g.medium")
+        .send()
+        .await
+        .unwrap();
+    let clusters = aws.describe_cache_clusters().send().await.unwrap();
+    assert_eq!(
+        clusters.cache_clusters()[0].preferred_maintenance_window(),
+        Some("wed:02:00-wed:03:00")
+    );
+    let (s, v) = t
+        .post(
+            "/_cloudsim/clock",
+            serde_json::json!({"advanceSeconds": 7 * 24 * 3600}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["maintenanceStarted"],
+        serde_json::json!(["us-east-1/weekly"])
+    );
+    let rg = t.wait_rg("weekly", "available").await;
+    assert_eq!(rg.cache_node_type(), Some("cache.t4g.medium"));
+}
+
+async fn assume(t: &TestSim, token: &str) -> (StatusCode, String) {
+    let resp = t
+        .http
+        .post(format!("{}/", t.base))
+        .form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", "arn:aws:iam::123456789012:role/cache-operator"),
+            ("RoleSessionName", "operator"),
+            ("WebIdentityToken", token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+/// STS for the web identity credential chain: credentials for a JWT, InvalidIdentityToken for
+/// anything else, and the injected faults for the transient failures of a real STS.
+#[tokio::test]
+async fn sts_web_identity_can_fail_for_good_or_transiently() {
+    let t = start(Opts::default()).await;
+    let jwt =
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b3BzOm9wZXJhdG9yIn0.c2ln";
+    let (s, xml) = assume(&t, jwt).await;
+    assert_eq!(s, StatusCode::OK, "{xml}");
+    assert!(xml.starts_with(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>"
+    ), "{xml}");
+    assert!(xml.contains("<SubjectFromWebIdentityToken>system:serviceaccount:ops:operator</SubjectFromWebIdentityToken>"));
+    assert!(xml.contains("<AccessKeyId>ASIA"));
+    let (s, xml) = assume(&t, "not-a-jwt").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(xml.contains("<Code>InvalidIdentityToken</Code>"), "{xml}");
+
+    t.put(
+        "/_cloudsim/faults",
+        serde_json::json!({"errorRate": 1.0, "operations": ["AssumeRoleWithWebIdentity"]}),
+    )
+    .await;
+    let (s, xml) = assume(&t, jwt).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{xml}");
+    t.put(
+        "/_cloudsim/faults",
+        serde_json::json!({"throttleBurst": {"requests": 1}, "operations": ["AssumeRoleWithWebIdentity"]}),
+    )
+    .await;
+    let (s, xml) = assume(&t, jwt).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(xml.contains("<Code>Throttling</Code>"), "{xml}");
+    let (_, counters) = t.get("/_cloudsim/counters").await;
+    assert_eq!(
+        counters["sts"]["AssumeRoleWithWebIdentity"]["ok"], 1,
+        "{counters}"
+    );
+}

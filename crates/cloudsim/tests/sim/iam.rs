@@ -288,3 +288,236 @@ async fn gcp_auth_gets_tokens_with_a_simulator_issued_key() {
         "{counters}"
     );
 }
+
+#[tokio::test]
+async fn a_lifetime_over_one_hour_is_refused_not_capped() {
+    let t = start(Opts::default()).await;
+    let (s, e) = t
+        .post(
+            &generate_url(SA),
+            json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3601s"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+    assert_eq!(
+        e["error"]["message"],
+        format!(
+            "Access tokens for service account {SA} can not have lifetimes of more than 1 hour. Use the Org \
+             Policy Constraint constraints/iam.allowServiceAccountCredentialLifetimeExtension to allow up to 12 hours."
+        )
+    );
+    let (s, v) = t
+        .post(
+            &generate_url(SA),
+            json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!((3598..=3600).contains(&expires_in(v["expireTime"].as_str().unwrap())));
+}
+
+fn members(n: usize, prefix: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("serviceAccount:{prefix}-{i}@proj.iam.gserviceaccount.com"))
+        .collect()
+}
+
+async fn set_policy(t: &TestSim, policy: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    t.post("/v1/projects/proj:setIamPolicy", json!({"policy": policy}))
+        .await
+}
+
+/// At most 1,500 principal occurrences per policy, each occurrence counted: one conditional
+/// binding per cluster that repeats a group's 1,000 members fails on the second cluster.
+#[tokio::test]
+async fn a_policy_holds_at_most_1500_principal_occurrences() {
+    let t = start(Opts::default()).await;
+    let role = "roles/redis.dbConnectionUser";
+    let (s, v) = set_policy(
+        &t,
+        json!({"bindings": [{"role": role, "members": members(1500, "m")}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, e) = set_policy(
+        &t,
+        json!({"bindings": [{"role": role, "members": members(1501, "m")}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        e,
+        json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "The number of members in the policy (1,501) is larger than the maximum allowed size 1,500."}})
+    );
+    let group = members(1000, "g");
+    let per_cluster = |c: &str| {
+        json!({"role": role, "members": group, "condition": {"title": c,
+            "expression": format!("resource.name == \"projects/proj/locations/r/clusters/{c}\"")}})
+    };
+    let (s, e) = set_policy(
+        &t,
+        json!({"version": 3, "bindings": [per_cluster("a"), per_cluster("b")]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        e["error"]["message"],
+        "The number of members in the policy (2,000) is larger than the maximum allowed size 1,500."
+    );
+    let groups: Vec<String> = (0..251)
+        .map(|i| format!("group:g{i}@example.com"))
+        .collect();
+    let (s, e) = set_policy(&t, json!({"bindings": [{"role": role, "members": groups}]})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+}
+
+#[tokio::test]
+async fn conditions_are_limited_in_operators_and_in_number_per_principal() {
+    let t = start(Opts::default()).await;
+    let role = "roles/redis.dbConnectionUser";
+    let m = [format!("serviceAccount:{SA}")];
+    let expression = |n: usize| {
+        (0..=n)
+            .map(|i| format!("resource.name == \"projects/proj/locations/r/clusters/c{i}\""))
+            .collect::<Vec<_>>()
+            .join(" || ")
+    };
+    let (s, v) = set_policy(
+        &t,
+        json!({"version": 3, "bindings": [{"role": role, "members": m,
+        "condition": {"title": "twelve", "expression": expression(12)}}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "12 logical operators: {v}");
+    let (s, e) = set_policy(
+        &t,
+        json!({"version": 3, "bindings": [{"role": role, "members": m,
+        "condition": {"title": "thirteen", "expression": expression(13)}}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+
+    let bindings = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| json!({"role": role, "members": m, "condition": {"title": format!("c{i}"),
+                "expression": format!("resource.name == \"projects/proj/locations/r/clusters/c{i}\"")}}))
+            .collect()
+    };
+    let (s, v) = set_policy(&t, json!({"version": 3, "bindings": bindings(20)})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, e) = set_policy(&t, json!({"version": 3, "bindings": bindings(21)})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+}
+
+/// A deleted service account: refused as a new member with Google's words, shown as
+/// `deleted:…?uid=…` in the bindings that named it (which can be written back), and its tokens,
+/// keys and impersonation stop working.
+#[tokio::test]
+async fn a_deleted_service_account_is_refused_as_a_member() {
+    let t = start(Opts::default()).await;
+    let role = "roles/redis.dbConnectionUser";
+    let gone = "gone@proj.iam.gserviceaccount.com";
+    let (_, key) = t
+        .post(
+            "/_cloudsim/gcp/service-account-keys",
+            json!({"email": gone}),
+        )
+        .await;
+    let (_, minted) = t
+        .post(
+            &generate_url(gone),
+            json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]}),
+        )
+        .await;
+    let token = minted["accessToken"].as_str().unwrap().to_owned();
+    let (s, v) = set_policy(
+        &t,
+        json!({"bindings": [{"role": role,
+        "members": [format!("serviceAccount:{gone}"), format!("serviceAccount:{SA}")]}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let (s, deleted) = t
+        .delete(&format!("/_cloudsim/gcp/service-accounts/{gone}"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{deleted}");
+    let uid = deleted["uniqueId"].as_str().unwrap();
+
+    let (_, read) = t.post("/v1/projects/proj:getIamPolicy", json!({})).await;
+    let tombstone = format!("deleted:serviceAccount:{gone}?uid={uid}");
+    assert_eq!(
+        read["bindings"][0]["members"],
+        json!([tombstone, format!("serviceAccount:{SA}")])
+    );
+    let (s, v) = set_policy(
+        &t,
+        json!({"etag": read["etag"], "bindings": read["bindings"]}),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a policy read back is accepted as it is: {v}"
+    );
+
+    let (s, e) = set_policy(
+        &t,
+        json!({"bindings": [{"role": role,
+        "members": [format!("serviceAccount:{gone}"), format!("serviceAccount:{SA}")]}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        e,
+        json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": format!("Service account {gone} does not exist.")}})
+    );
+
+    let (s, _) = t
+        .call(
+            Method::GET,
+            &format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters"),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "its tokens stop working");
+    let (s, e) = t
+        .post(
+            &generate_url(gone),
+            json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let provider = gcp_auth::CustomServiceAccount::from_json(&key.to_string()).unwrap();
+    assert!(
+        provider
+            .token(&["https://www.googleapis.com/auth/cloud-platform"])
+            .await
+            .is_err()
+    );
+    let (_, counters) = t.get("/_cloudsim/counters").await;
+    assert!(
+        counters["oauth2"]["token"]["invalid_grant"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+
+    // Created again, it is a new account: the old binding does not come back to it.
+    let (s, _) = t
+        .post("/_cloudsim/gcp/service-accounts", json!({"email": gone}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = set_policy(
+        &t,
+        json!({"bindings": [{"role": role,
+        "members": [tombstone, format!("serviceAccount:{gone}")]}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

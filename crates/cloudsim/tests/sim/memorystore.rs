@@ -507,3 +507,224 @@ async fn bearer_tokens_must_be_valid_when_present() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{e}");
 }
+
+#[tokio::test]
+async fn the_newer_node_types_are_accepted_with_their_capacities() {
+    let t = start(Opts::default()).await;
+    for (id, node_type, number, size_gb) in [
+        ("highcpu", "REDIS_HIGHCPU_MEDIUM", 5, 26),
+        ("standard-large", "REDIS_STANDARD_LARGE", 6, 52),
+        ("highmem-2xl", "REDIS_HIGHMEM_2XLARGE", 7, 220),
+    ] {
+        let c = t
+            .create_cluster(id, json!({"shardCount": 2, "nodeType": node_type}))
+            .await;
+        assert_eq!(c["nodeType"], node_type);
+        assert_eq!(c["sizeGb"], size_gb, "{node_type}");
+        let (_, v) = t
+            .get(&format!(
+                "/v1/projects/{PROJECT}/locations/{REGION}/clusters/{id}?%24alt=json%3Benum-encoding%3Dint"
+            ))
+            .await;
+        assert_eq!(v["nodeType"], number, "{node_type}");
+    }
+    let name = format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters/highcpu");
+    let (s, op) = t
+        .patch(
+            &format!("{name}?updateMask=node_type"),
+            json!({"nodeType": "REDIS_HIGHMEM_2XLARGE"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{op}");
+    let done = t.wait_op(&op).await;
+    assert_eq!(done["response"]["nodeType"], "REDIS_HIGHMEM_2XLARGE");
+    assert_eq!(done["response"]["sizeGb"], 220);
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_as_transcoding_does() {
+    let t = start(Opts::default()).await;
+    // A misspelt requestId would otherwise lose idempotency without anyone noticing.
+    let (s, e) = t
+        .post(
+            &format!("{}/clusters?clusterId=typo&request_id_x={RID}", parent()),
+            body(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let message = "Invalid JSON payload received. Unknown name \"request_id_x\": Cannot bind query parameter. \
+                   Field 'request_id_x' could not be found in request message.";
+    assert_eq!(
+        e,
+        json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                         "fieldViolations": [{"description": message}]}]}})
+    );
+    let (s, _) = t
+        .get(&format!(
+            "/v1/projects/{PROJECT}/locations/{REGION}/clusters/typo"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was created");
+
+    // Fields of one method are unknown to another; system parameters and snake_case are fine.
+    let (s, e) = t
+        .get(&format!("{}/clusters?requestId={RID}", parent()))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, e) = t
+        .get(&format!(
+            "{}/clusters?page_size=5&alt=json&%24prettyPrint=false&fields=clusters",
+            parent()
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let (s, op) = t
+        .post(
+            &format!("{}/clusters?cluster_id=snake&request_id={RID}", parent()),
+            body(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{op}");
+    let (s, e) = t
+        .call(
+            Method::POST,
+            &format!("/v1/projects/{PROJECT}:getIamPolicy?version=3"),
+            Some(json!({})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "body \"*\" leaves nothing to the query: {e}"
+    );
+}
+
+async fn advance_clock(t: &TestSim, seconds: u64) -> Value {
+    let (s, v) = t
+        .post("/_cloudsim/clock", json!({"advanceSeconds": seconds}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn cluster_exists(t: &TestSim, id: &str) -> bool {
+    let (s, _) = t
+        .get(&format!(
+            "/v1/projects/{PROJECT}/locations/{REGION}/clusters/{id}"
+        ))
+        .await;
+    s == StatusCode::OK
+}
+
+/// A repeated requestId answers with the first operation for the whole window, whatever became
+/// of it: a create that failed is not tried again, a cluster deleted since is not created again.
+/// Only a new id (or the end of the window) starts over.
+#[tokio::test]
+async fn a_repeated_request_id_replays_the_first_operation_for_its_window() {
+    let t = start(Opts::default()).await;
+    let url = |id: &str, rid: &str| format!("{}/clusters?clusterId={id}&requestId={rid}", parent());
+
+    // A create whose operation fails.
+    let (s, v) = t
+        .put(
+            "/_cloudsim/faults",
+            json!({"operationFailures": 1, "operations": ["clusters.create"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, first) = t.post(&url("failing", RID), body()).await;
+    let done = t.wait_op(&first).await;
+    assert_eq!(done["error"]["code"], 13, "{done}");
+    assert!(
+        !cluster_exists(&t, "failing").await,
+        "a failed create leaves no cluster"
+    );
+    let (s, again) = t.post(&url("failing", RID), body()).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(
+        again["name"], first["name"],
+        "the failed operation, replayed"
+    );
+    assert_eq!(again["error"]["code"], 13);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !cluster_exists(&t, "failing").await,
+        "nothing was tried again"
+    );
+    // Deleting the operation does not end the replay either.
+    let (s, _) = t
+        .delete(&format!("/v1/{}", first["name"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, again) = t.post(&url("failing", RID), body()).await;
+    assert_eq!(again["name"], first["name"]);
+    // A new attempt, with a new id, creates it.
+    let other = "7f0d3c3e-6b1a-4e0e-9a55-3a1f1c0c0003";
+    let (_, retry) = t.post(&url("failing", other), body()).await;
+    assert_ne!(retry["name"], first["name"]);
+    let done = t.wait_op(&retry).await;
+    assert!(done.get("error").is_none(), "{done}");
+    assert!(cluster_exists(&t, "failing").await);
+
+    // A cluster deleted behind the creator's back is not created again by its create request.
+    let (_, created) = t.post(&url("gone", RID), body()).await;
+    t.wait_op(&created).await;
+    let name = format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters/gone");
+    let (_, del) = t.delete(&name).await;
+    t.wait_op(&del).await;
+    assert!(!cluster_exists(&t, "gone").await);
+    let (s, replayed) = t.post(&url("gone", RID), body()).await;
+    assert_eq!(s, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["name"], created["name"]);
+    assert_eq!(replayed["done"], true);
+    assert_eq!(
+        replayed["response"]["state"], "ACTIVE",
+        "the old answer, not the truth"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!cluster_exists(&t, "gone").await, "replay only: no cluster");
+
+    // The window is counted on the simulator's clock: 60 minutes by default.
+    advance_clock(&t, 59 * 60).await;
+    let (_, replayed) = t.post(&url("gone", RID), body()).await;
+    assert_eq!(replayed["name"], created["name"], "still inside the window");
+    advance_clock(&t, 2 * 60).await;
+    let (s, fresh) = t.post(&url("gone", RID), body()).await;
+    assert_eq!(s, StatusCode::OK, "{fresh}");
+    assert_ne!(
+        fresh["name"], created["name"],
+        "after the window the request is new"
+    );
+    let done = t.wait_op(&fresh).await;
+    assert!(done.get("error").is_none(), "{done}");
+    assert!(cluster_exists(&t, "gone").await);
+}
+
+/// An update whose operation fails leaves the cluster as it was; repeating its requestId
+/// replays the failure instead of trying again.
+#[tokio::test]
+async fn a_failed_update_is_replayed_not_retried() {
+    let t = start(Opts::default()).await;
+    t.create_cluster("upd", body()).await;
+    let name = format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters/upd");
+    t.put(
+        "/_cloudsim/faults",
+        json!({"operationFailures": 1, "operations": ["clusters.patch"]}),
+    )
+    .await;
+    let url = format!("{name}?updateMask=shard_count&requestId={RID}");
+    let (_, op) = t.patch(&url, json!({"shardCount": 5})).await;
+    let done = t.wait_op(&op).await;
+    assert_eq!(done["error"]["code"], 13, "{done}");
+    let (_, c) = t.get(&name).await;
+    assert_eq!(
+        (c["state"].clone(), c["shardCount"].clone()),
+        (json!("ACTIVE"), json!(3))
+    );
+    let (_, again) = t.patch(&url, json!({"shardCount": 5})).await;
+    assert_eq!(again["name"], op["name"]);
+    let (_, c) = t.get(&name).await;
+    assert_eq!(c["state"], "ACTIVE", "not updating again");
+}

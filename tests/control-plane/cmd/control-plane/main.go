@@ -21,9 +21,10 @@ import (
 
 const usage = `usage: control-plane COMMAND [ARGS]
 
-  up --dir DIR                 start etcd, kube-apiserver and kube-controller-manager on loopback,
+  up --dir DIR [--check]       start etcd, kube-apiserver and kube-controller-manager on loopback,
                                print the apiserver's URL, write DIR/admin.kubeconfig; stop on
-                               SIGTERM/SIGINT or when the parent process goes away
+                               SIGTERM/SIGINT or when the parent process goes away; with --check,
+                               print the live server's /version and stop
   user --dir DIR --name N [--group G]... --out FILE
                                write a kubeconfig for a client-certificate user signed by DIR's CA
   crd-lint FILE...             run the apiserver's CRD validation and CEL cost estimator on CRD

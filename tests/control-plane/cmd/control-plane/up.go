@@ -78,6 +78,7 @@ func up(args []string) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	dir := fs.String("dir", "", "folder for certificates, data, logs and kubeconfigs (must exist)")
 	port := fs.Int("port", 0, "the apiserver's port (default: a free one)")
+	check := fs.Bool("check", false, "print the live apiserver's /version, then stop (a smoke test)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -185,6 +186,20 @@ func up(args []string) error {
 	}
 	running = append(running, kcm)
 
+	if *check {
+		defer stopAll()
+		resp, err := admin.Get(server + "/version")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("kube-apiserver %s up in %.1fs; GET /version: %s", server, time.Since(began).Seconds(), body)
+		return nil
+	}
 	fmt.Println(server)
 	fmt.Fprintf(os.Stderr, "control-plane %s up in %.1fs: %s (etcd %s); admin kubeconfig %s\n",
 		builtVersion(), time.Since(began).Seconds(), server, etcdURL, filepath.Join(*dir, adminConfig))

@@ -55,6 +55,8 @@ fn owner(obj: &RedisCluster) -> Owner {
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
         generation: obj.metadata.generation.unwrap_or(0),
+        // Phase 2 of issue 10 keeps the attempt in the status and bumps it.
+        attempt: 0,
     }
 }
 

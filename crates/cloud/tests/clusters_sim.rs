@@ -1,0 +1,339 @@
+//! The cluster providers against the stricter cloud simulator: what the real services would do
+//! to the calls the operator makes (issue 10).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cache_operator_api::cluster::RedisClusterSpec;
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::aws::{AwsClients, AwsClusters};
+use cache_operator_cloud::error::NoObserver;
+use cache_operator_cloud::gcp::memorystore::Memorystore;
+use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GoogleRest};
+use cache_operator_cloud::provider::{
+    Change, Claim, ClusterProvider, ClusterState, OperationState, Owner, Progress,
+};
+use cache_operator_cloud::{CloudError, ErrorClass};
+use serde_json::{Value, json};
+
+async fn sim() -> cloudsim::Running {
+    cloudsim::Sim::start(cloudsim::Config {
+        redis: cloudsim::RedisBacking::Disabled,
+        tunables: cloudsim::Tunables {
+            provisioning_delay: Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("cloudsim starts")
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn admin(sim: &cloudsim::Running, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let resp = reqwest::Client::new()
+        .request(method, format!("{}/_cloudsim/{path}", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
+fn owner() -> Owner {
+    Owner {
+        uid: "7c1e0a52-0000-4000-8000-00000000000a".into(),
+        namespace: "shop".into(),
+        name: "orders".into(),
+        generation: 1,
+        attempt: 0,
+    }
+}
+
+fn gcp_desired() -> DesiredCluster {
+    let spec: RedisClusterSpec = serde_json::from_value(json!({
+        "provider": "gcp", "region": "us-central1", "nodeType": "redis-standard-small",
+        "shardCount": 1, "replicasPerShard": 0, "authMode": "disabled", "transitEncryption": false,
+        "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}
+    }))
+    .unwrap();
+    spec.desired("orders").unwrap()
+}
+
+fn gcp(sim: &cloudsim::Running) -> GcpClusters {
+    let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
+    GcpClusters::new(Memorystore::new(rest, sim.base_url()))
+}
+
+async fn finished(p: &GcpClusters, progress: &Progress) -> OperationState {
+    let Progress::Operation(op) = progress else {
+        panic!("gcp writes are operations: {progress:?}")
+    };
+    eventually("the operation to finish", || async {
+        match p.operation(op).await.unwrap() {
+            OperationState::Running => None,
+            other => Some(other),
+        }
+    })
+    .await
+}
+
+/// Memorystore replays a repeated requestId: the current client (one id per object for every
+/// create) cannot re-create a cluster deleted behind its back — the create "succeeds" by
+/// replaying the old operation and no cluster appears. A new attempt creates it.
+#[tokio::test]
+async fn gcp_a_deleted_cluster_comes_back_only_with_a_new_attempt() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    let d = gcp_desired();
+    let created = p.create(&d, &owner()).await.unwrap();
+    assert_eq!(finished(&p, &created.progress).await, OperationState::Done);
+    assert!(p.get(&d).await.unwrap().is_some());
+
+    // Deleted behind the operator's back.
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/{}", sim.base_url(), created.resource);
+    http.delete(&url)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    eventually("the cluster to be gone", || async {
+        p.get(&d).await.unwrap().is_none().then_some(())
+    })
+    .await;
+
+    let replayed = p
+        .create(&d, &owner())
+        .await
+        .expect("the replay looks like a success");
+    assert_eq!(
+        replayed.progress, created.progress,
+        "the same, old operation"
+    );
+    assert_eq!(finished(&p, &replayed.progress).await, OperationState::Done);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        p.get(&d).await.unwrap().is_none(),
+        "no cluster: the create was only replayed"
+    );
+
+    let again = p.create(&d, &owner().next_attempt()).await.unwrap();
+    assert_ne!(again.progress, created.progress);
+    assert_eq!(finished(&p, &again.progress).await, OperationState::Done);
+    let c = p.get(&d).await.unwrap().expect("created again");
+    assert_eq!(c.state, ClusterState::Available);
+    sim.shutdown().await;
+}
+
+/// A create whose operation failed is replayed as failed until a new attempt; a retry of the
+/// same attempt (an answer lost on the way) keeps getting the same operation.
+#[tokio::test]
+async fn gcp_a_failed_create_is_retried_with_a_new_attempt() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    let d = gcp_desired();
+    admin(
+        &sim,
+        reqwest::Method::PUT,
+        "faults",
+        json!({"operationFailures": 1, "operations": ["clusters.create"]}),
+    )
+    .await;
+    let first = p.create(&d, &owner()).await.unwrap();
+    let retry = p.create(&d, &owner()).await.unwrap();
+    assert_eq!(
+        retry.progress, first.progress,
+        "a lost answer is retried safely"
+    );
+    let OperationState::Failed { code, .. } = finished(&p, &first.progress).await else {
+        panic!("the injected failure")
+    };
+    assert_eq!(code, "INTERNAL");
+    let replayed = p.create(&d, &owner()).await.unwrap();
+    assert!(matches!(
+        finished(&p, &replayed.progress).await,
+        OperationState::Failed { .. }
+    ));
+    assert!(p.get(&d).await.unwrap().is_none());
+
+    let next = p.create(&d, &owner().next_attempt()).await.unwrap();
+    assert_eq!(finished(&p, &next.progress).await, OperationState::Done);
+    assert!(p.get(&d).await.unwrap().is_some());
+    sim.shutdown().await;
+}
+
+/// Ownership by replaying the create request lasts only the replay window: after it, the
+/// object that created the cluster is told the cluster is someone else's. (What proves
+/// ownership after the window is the object's own record of the cluster's uid; see the report
+/// of issue 10.)
+#[tokio::test]
+async fn gcp_claim_by_replay_only_works_inside_the_window() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    let d = gcp_desired();
+    let created = p.create(&d, &owner()).await.unwrap();
+    finished(&p, &created.progress).await;
+    let observed = p.get(&d).await.unwrap().unwrap();
+    assert_eq!(p.claim(&d, &owner(), &observed).await.unwrap(), Claim::Ours);
+    admin(
+        &sim,
+        reqwest::Method::POST,
+        "clock",
+        json!({"advanceSeconds": 3660}),
+    )
+    .await;
+    assert!(matches!(
+        p.claim(&d, &owner(), &observed).await.unwrap(),
+        Claim::Foreign(_)
+    ));
+    sim.shutdown().await;
+}
+
+async fn aws(sim: &cloudsim::Running) -> AwsClusters {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDCLOUDSIM",
+            "cloudsim-secret-access-key",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    AwsClusters::new(AwsClients::from_config(
+        conf,
+        Some(sim.base_url().to_owned()),
+        Arc::new(NoObserver),
+    ))
+}
+
+fn aws_desired(replicas: u32) -> DesiredCluster {
+    let spec: RedisClusterSpec = serde_json::from_value(json!({
+        "provider": "aws", "region": "eu-west-1", "nodeType": "cache.t4g.small",
+        "shardCount": 1, "replicasPerShard": replicas, "authMode": "disabled",
+        "transitEncryption": false, "aws": {"engine": "redis", "clusterMode": "disabled"}
+    }))
+    .unwrap();
+    spec.desired("sessions").unwrap()
+}
+
+/// Applies the provider's changes one at a time, as the controller does, until none is left.
+async fn converge(p: &AwsClusters, d: &DesiredCluster) -> Vec<Change> {
+    let mut applied = Vec::new();
+    for _ in 0..10 {
+        let observed = eventually("the group to be available", || async {
+            p.get(d)
+                .await
+                .unwrap()
+                .filter(|o| o.state == ClusterState::Available)
+        })
+        .await;
+        let Some(change) = p.changes(d, &observed).into_iter().next() else {
+            return applied;
+        };
+        p.apply(d, &change, &owner())
+            .await
+            .unwrap_or_else(|e| panic!("{change:?}: {e}"));
+        applied.push(change);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no convergence after {applied:?}")
+}
+
+/// 1 → 0 → 2 replicas on a cluster-mode-disabled group: straight to zero is refused while
+/// failover and Multi-AZ are on; the provider turns them off first, and on again once the
+/// replicas are back, so the cloud ends as the spec implies.
+#[tokio::test]
+async fn aws_replicas_go_to_zero_and_back_in_the_order_the_service_needs() {
+    let sim = sim().await;
+    let p = aws(&sim).await;
+    let one = aws_desired(1);
+    p.create(&one, &owner()).await.unwrap();
+    assert_eq!(converge(&p, &one).await, vec![]);
+    let o = p.get(&one).await.unwrap().unwrap();
+    let a = o.aws.clone().unwrap();
+    assert!(
+        a.automatic_failover && a.multi_az,
+        "created highly available"
+    );
+
+    let zero = aws_desired(0);
+    let e = p
+        .apply(&zero, &Change::ReplicaCount(0), &owner())
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::InvalidArgument, "{e}");
+    assert!(e.message.contains("Must have at least 1 replica"), "{e}");
+
+    assert_eq!(
+        converge(&p, &zero).await,
+        vec![Change::Failover { enabled: false }, Change::ReplicaCount(0)]
+    );
+    let o = p.get(&zero).await.unwrap().unwrap();
+    assert_eq!(o.replicas_per_shard, 0);
+    let two = aws_desired(2);
+    assert_eq!(
+        converge(&p, &two).await,
+        vec![Change::ReplicaCount(2), Change::Failover { enabled: true }]
+    );
+    let o = p.get(&two).await.unwrap().unwrap();
+    let a = o.aws.unwrap();
+    assert_eq!(o.replicas_per_shard, 2);
+    assert!(a.automatic_failover && a.multi_az, "as the spec implies");
+    sim.shutdown().await;
+}
+
+/// Tags of a group that is not available cannot be read: an object that lost track of its
+/// group must wait, not decide the group is someone else's.
+#[tokio::test]
+async fn aws_a_busy_group_is_not_mistaken_for_a_foreign_one() {
+    let sim = sim().await;
+    let p = aws(&sim).await;
+    let d = aws_desired(1);
+    admin(
+        &sim,
+        reqwest::Method::PUT,
+        "config",
+        json!({"provisioningDelayMs": 3_600_000}),
+    )
+    .await;
+    p.create(&d, &owner()).await.unwrap();
+    let observed = p.get(&d).await.unwrap().unwrap();
+    assert_eq!(observed.state, ClusterState::Creating);
+    let e: CloudError = p.claim(&d, &owner(), &observed).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::FailedPrecondition, "{e}");
+    admin(
+        &sim,
+        reqwest::Method::PUT,
+        "config",
+        json!({"provisioningDelayMs": 0}),
+    )
+    .await;
+    let observed = eventually("available", || async {
+        p.get(&d)
+            .await
+            .unwrap()
+            .filter(|o| o.state == ClusterState::Available)
+    })
+    .await;
+    assert_eq!(p.claim(&d, &owner(), &observed).await.unwrap(), Claim::Ours);
+    sim.shutdown().await;
+}

@@ -1,0 +1,135 @@
+//! AWS STS `AssumeRoleWithWebIdentity` (Query API, `Version=2011-06-15`, unsigned): what the AWS
+//! credential chain calls for web identity (EKS IRSA), so a test can make credentials fail the
+//! way STS does — transiently through the fault injection, or for good with a token STS refuses.
+
+use jiff::Timestamp;
+
+use super::error::AwsError;
+use super::params::Params;
+use super::xml::El;
+use crate::util::{random_hex, random_secret, rfc3339_millis};
+
+pub const VERSION: &str = "2011-06-15";
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+pub const ACTION: &str = "AssumeRoleWithWebIdentity";
+
+/// `[\w+=,.@-]*`, 2–64 characters (the model's `roleSessionNameType`).
+fn session_name(s: &str) -> bool {
+    (2..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+}
+
+/// `arn:aws:iam::ACCOUNT:role/NAME`.
+fn role(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, role) = rest.split_once(":role/")?;
+    let name = role.rsplit('/').next()?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty())
+        .then_some((account, name))
+}
+
+/// The `sub` of a JWT, or `None` when the token is not one.
+fn subject(token: &str) -> Option<String> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (Some(_), Some(claims), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if sig.is_empty() {
+        return None;
+    }
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+    Some(claims.get("sub")?.as_str()?.to_owned())
+}
+
+pub fn assume_role_with_web_identity(p: &Params, now: Timestamp) -> Result<Vec<El>, AwsError> {
+    let role_arn = p.required("RoleArn")?;
+    let session = p.required("RoleSessionName")?;
+    let token = p.required("WebIdentityToken")?;
+    let Some((account, role_name)) = role(role_arn) else {
+        return Err(AwsError::new(
+            "ValidationError",
+            400,
+            format!("{role_arn} is invalid"),
+        ));
+    };
+    if !session_name(session) {
+        return Err(AwsError::new(
+            "ValidationError",
+            400,
+            "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint",
+        ));
+    }
+    let duration = p.int("DurationSeconds")?.unwrap_or(3600);
+    if !(900..=43200).contains(&duration) {
+        return Err(AwsError::new(
+            "ValidationError",
+            400,
+            "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint",
+        ));
+    }
+    let Some(sub) = subject(token) else {
+        return Err(AwsError::new(
+            "InvalidIdentityToken",
+            400,
+            "The ID Token provided is not a valid JWT.",
+        ));
+    };
+    let expiration = now + std::time::Duration::from_secs(duration.unsigned_abs());
+    let role_id = format!("AROA{}", random_hex(17).to_ascii_uppercase());
+    Ok(vec![
+        El::text("SubjectFromWebIdentityToken", sub),
+        El::text("Audience", "sts.amazonaws.com"),
+        El::node(
+            "AssumedRoleUser",
+            vec![
+                El::text(
+                    "Arn",
+                    format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
+                ),
+                El::text("AssumedRoleId", format!("{role_id}:{session}")),
+            ],
+        ),
+        El::node(
+            "Credentials",
+            vec![
+                El::text(
+                    "AccessKeyId",
+                    format!("ASIA{}", random_hex(16).to_ascii_uppercase()),
+                ),
+                El::text("SecretAccessKey", random_secret(30)),
+                El::text("SessionToken", random_secret(96)),
+                El::text("Expiration", rfc3339_millis(expiration)),
+            ],
+        ),
+        El::text("Provider", "cloudsim"),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_sessions_and_tokens_are_checked() {
+        assert_eq!(
+            role("arn:aws:iam::123456789012:role/ops/cache-operator"),
+            Some(("123456789012", "cache-operator"))
+        );
+        assert_eq!(role("arn:aws:iam::1234:role/x"), None);
+        assert!(session_name("cache-operator@pod"));
+        assert!(!session_name("x"));
+        assert!(!session_name("has space"));
+        assert_eq!(
+            subject("a.eyJzdWIiOiJzeXN0ZW06c2EifQ.sig").as_deref(),
+            Some("system:sa")
+        );
+        assert_eq!(subject("not-a-jwt"), None);
+    }
+}
