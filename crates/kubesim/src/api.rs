@@ -594,12 +594,15 @@ impl Core {
         self.check_namespace(def, ns, &name)?;
         match def.behaviour {
             Behaviour::Custom => {
+                // Defaults as the request is decoded, then status dropped (as PrepareForCreate
+                // does): a status default appears only when the object is read, owned by no
+                // manager.
+                schema::apply_defaults(&mut obj, &def.schema);
                 if def.status_subresource
                     && let Some(o) = obj.as_object_mut()
                 {
                     o.remove("status");
                 }
-                schema::apply_defaults(&mut obj, &def.schema);
             }
             Behaviour::Crd => {
                 crd::apply_defaults(&mut obj);
@@ -640,8 +643,9 @@ impl Core {
             return Err(self.invalid(def, &name, &errs));
         }
         if opts.dry_run {
+            // Answered as if read back, like a created object.
             return Ok(Written {
-                object: obj,
+                object: self.to_req(def, &self.to_storage(def, obj)),
                 warnings: Vec::new(),
                 created: true,
             });
@@ -920,7 +924,7 @@ impl Core {
                     json!(meta::resource_version(&stored)),
                 );
                 return Ok(Written {
-                    object: new,
+                    object: self.to_req(def, &self.to_storage(def, new)),
                     warnings: Vec::new(),
                     created: false,
                 });

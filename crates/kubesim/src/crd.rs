@@ -730,9 +730,26 @@ mod tests {
         ]);
         let props = &mut c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
             ["properties"];
-        props["memory"] = json!({"type": "string"});
-        props["endpoint"] = json!({"type": "string"});
+        // Bounded, or the rules would cost more than the API server allows.
+        props["memory"] = json!({"type": "string", "maxLength": 16});
+        props["endpoint"] = json!({"type": "string", "maxLength": 256});
+        props["id"]["maxLength"] = json!(63);
         apply_defaults(&mut c);
+        assert!(validate(&c, None).is_empty());
+        let mut unbounded = c.clone();
+        unbounded["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"]["id"]
+            .as_object_mut()
+            .unwrap()
+            .remove("maxLength");
+        let refused: Vec<String> = validate(&unbounded, None)
+            .iter()
+            .map(|e| e.field.clone())
+            .collect();
+        assert!(
+            refused.contains(&"spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[2].rule".to_string()),
+            "{refused:?}"
+        );
         assert!(validate(&c, None).is_empty());
         let d = &build_defs(&c)[0];
         let ok = json!({"spec": {"id": "a", "size": 1, "memory": "512Mi", "endpoint": "https://x.example"}});
