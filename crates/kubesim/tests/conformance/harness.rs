@@ -1,12 +1,12 @@
 //! Both servers side by side: one real control plane per test binary (etcd, kube-apiserver and
-#![allow(dead_code)]
 //! kube-controller-manager built from their Go modules, see crates/control-plane), one kubesim
 //! per test, the same namespace on both, and the same request sent to each — raw through
 //! kube-rs' client, or as a `kubectl` (the same v1.37 build) command line.
 //!
 //! Replies are compared after normalising what legitimately differs between two servers: uids
 //! (mapped to `uid-1`, `uid-2`, … in order of appearance, so that references stay comparable),
-//! resourceVersions, server timestamps, generated name suffixes and ages in kubectl tables.
+//! resourceVersions, server timestamps, generated name suffixes, ages and column widths in
+//! kubectl tables, and the order of a Status' causes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

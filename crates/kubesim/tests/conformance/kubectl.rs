@@ -117,6 +117,14 @@ async fn built_ins_with_kubectl() {
         .await;
     b.same_kubectl(&["-n", &ns, "get", "configmap", "missing"])
         .await;
+    // A List of built-ins, validated by kubectl against the OpenAPI v2 document's models.
+    let list = b.file(
+        "builtins-list.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: listed}\n  data: {a: '1'}\n\
+         - apiVersion: v1\n  kind: Secret\n  metadata: {name: listed}\n  stringData: {b: '2'}\n\
+         - apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: bad}\n  data: {a: 1}\n  colour: blue\n",
+    );
+    b.same_kubectl(&["-n", &ns, "apply", "-f", &list]).await;
     b.same_kubectl(&["-n", &ns, "delete", "configmap", "settings", "applied"])
         .await;
     // The version skew warning kubectl prints when the server is far from it.
