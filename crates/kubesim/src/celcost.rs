@@ -18,8 +18,10 @@
 //! operators and the Kubernetes libraries by name and result type. Limits: unknown functions
 //! cost what cel-go charges any O(1) function (1 plus their arguments); expressions it cannot
 //! type are `dyn` (a select on them adds no cost and their sizes are unknown, as in cel-go);
-//! two-variable comprehensions and `cel.bind` are not parsed by the CEL parser kubesim uses,
-//! so rules using them are not estimated (nor can kubesim evaluate them). The conformance
+//! the CEL parser kubesim uses does not expand two-variable comprehensions (`all(k, v, …)`),
+//! `cel.bind` or `sortBy`, so they are costed as plain calls, below what the API server
+//! estimates (kubesim cannot evaluate them either: objects under such rules are refused);
+//! rules that do not parse are not estimated. The conformance
 //! suite holds the estimates of the project's CRDs and of its test CRDs to the API server's
 //! own estimator (`control-plane crd-lint`).
 
