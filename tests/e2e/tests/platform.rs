@@ -39,7 +39,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
     )
     .await?;
     let samples = samples();
-    assert_eq!(samples.len(), 6);
+    assert_eq!(samples.len(), 8);
     for s in samples {
         let name = s["metadata"]["name"].as_str().unwrap().to_owned();
         let applied = env.apply(s.clone()).await?;
@@ -84,6 +84,30 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
         .await
         .expect_err("a gcp node type on aws must be refused");
     assert!(format!("{err:#}").contains("nodeType must be"), "{err:#}");
+
+    // Engine upgrades go one way (the CEL transition rules): 7.0 → 7.1 → Valkey 8.0 is
+    // accepted, going back down or from Valkey to Redis OSS is refused by the API server.
+    let engine = |engine: &str, version: &str| {
+        json!({
+            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
+            "metadata": {"name": "upgrades"},
+            "spec": {"provider": "aws", "region": "us-east-1", "nodeType": "cache.t4g.micro", "shardCount": 1,
+                     "authMode": "disabled", "aws": {"engine": engine, "engineVersion": version}}
+        })
+    };
+    env.apply(engine("redis", "7.0")).await?;
+    env.apply(engine("redis", "7.1")).await?;
+    let err = env
+        .apply(engine("redis", "7.0"))
+        .await
+        .expect_err("a downgrade must be refused");
+    assert!(format!("{err:#}").contains("cannot go down"), "{err:#}");
+    env.apply(engine("valkey", "8.0")).await?;
+    let err = env
+        .apply(engine("redis", "8.0"))
+        .await
+        .expect_err("valkey to redis must be refused");
+    assert!(format!("{err:#}").contains("never back"), "{err:#}");
     Ok(())
 }
 
