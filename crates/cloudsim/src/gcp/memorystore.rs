@@ -135,6 +135,7 @@ fn backend_spec(spec: &ClusterSpec) -> BackendSpec {
         },
         cluster: true,
         acl: vec![default],
+        seed: Vec::new(),
     }
 }
 

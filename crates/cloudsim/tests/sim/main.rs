@@ -6,5 +6,6 @@ mod binary;
 mod common;
 mod dataplane;
 mod elasticache;
+mod elasticache_day2;
 mod iam;
 mod memorystore;
