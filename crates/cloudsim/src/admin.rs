@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<Shared>> {
             axum::routing::delete(delete_service_account),
         )
         .route("/aws/maintenance", post(aws_maintenance))
+        .route("/gcp/maintenance", post(gcp_maintenance))
         .route("/clock", get(clock).post(advance_clock))
         .route("/ca.pem", get(ca_pem))
         .route("/clusters", get(clusters))
@@ -251,6 +252,25 @@ async fn aws_maintenance(State(shared): S, body: Bytes) -> Response {
     axum::Json(json!({"started": started})).into_response()
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GcpMaintenanceRequest {
+    name: String,
+}
+
+/// Publishes an upcoming Memorystore maintenance for a cluster (`maintenanceSchedule`), in its
+/// next maintenance window; it is done once the simulator's clock passes the window.
+async fn gcp_maintenance(State(shared): S, body: Bytes) -> Response {
+    let req: GcpMaintenanceRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    match crate::gcp::backups::schedule_maintenance(&shared, &req.name) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn clock(State(shared): S) -> Response {
     axum::Json(json!({
         "now": crate::util::rfc3339_micros(shared.clock.now()),
@@ -276,10 +296,14 @@ async fn advance_clock(State(shared): S, body: Bytes) -> Response {
         .clock
         .advance(Duration::from_secs(req.advance_seconds));
     let maintenance = crate::aws::actions::run_due_maintenance(&shared, from, to);
+    let maintained = crate::gcp::backups::finish_maintenance(&shared, to);
+    let backups = crate::gcp::backups::run_due(&shared, from, to);
     axum::Json(json!({
         "now": crate::util::rfc3339_micros(to),
         "offsetSeconds": shared.clock.offset().as_secs(),
         "maintenanceStarted": maintenance,
+        "maintenanceDone": maintained,
+        "automatedBackupsStarted": backups,
     }))
     .into_response()
 }

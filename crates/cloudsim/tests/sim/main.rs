@@ -9,3 +9,4 @@ mod elasticache;
 mod elasticache_day2;
 mod iam;
 mod memorystore;
+mod memorystore_day2;
