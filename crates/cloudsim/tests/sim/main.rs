@@ -3,6 +3,7 @@
 
 mod admin;
 mod binary;
+mod clis;
 mod common;
 mod dataplane;
 mod elasticache;
