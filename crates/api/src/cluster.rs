@@ -289,7 +289,8 @@ pub struct GcpClusterSpec {
         .message("gcp.redisConfigs accepts only maxmemory-clients, maxmemory, maxmemory-policy, notify-keyspace-events, slowlog-log-slower-than and maxclients"))]
     pub redis_configs: BTreeMap<String, String>,
 
-    /// Daily automated backups (`automatedBackupConfig`); none when unset.
+    /// Daily automated backups (`automatedBackupConfig`); the cloud's setting is left as it is
+    /// when unset (`enabled: false` turns them off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automated_backup: Option<GcpAutomatedBackupSpec>,
 

@@ -16,6 +16,10 @@ use crate::model::lifecycle::{
 use crate::rules;
 use crate::validate::FieldErrors;
 
+fn default_true() -> bool {
+    true
+}
+
 /// A day of the week (UTC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -140,10 +144,18 @@ impl MaintenanceWindow {
 /// Memorystore automated backups (`automatedBackupConfig`): one backup a day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.startTime)")
+    .message("gcp.automatedBackup.startTime is required while automated backups are enabled")
+    .field_path(".startTime"))]
 pub struct GcpAutomatedBackupSpec {
+    /// `false` turns automated backups off (Memorystore's `DISABLED`). Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+
     /// When the daily backup starts, `HH:00` in UTC (Memorystore: "the start of an hour").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 5, max = 5), pattern(rules::HOUR_OF_DAY_PATTERN))]
-    pub start_time: String,
+    pub start_time: Option<String>,
 
     /// How many days automated backups are kept: 1–365 (Memorystore's default 35).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,10 +165,17 @@ pub struct GcpAutomatedBackupSpec {
 
 impl GcpAutomatedBackupSpec {
     pub fn parse(&self, field: &str, errs: &mut FieldErrors) -> Option<GcpAutomatedBackup> {
-        let start = errs.check(
-            format!("{field}.startTime"),
-            rules::time_of_day(&self.start_time),
-        );
+        let start = match (&self.start_time, self.enabled) {
+            (Some(t), _) => errs.check(format!("{field}.startTime"), rules::time_of_day(t)),
+            (None, true) => {
+                errs.push(
+                    format!("{field}.startTime"),
+                    "is required while automated backups are enabled",
+                );
+                None
+            }
+            (None, false) => Some(0),
+        };
         if start.is_some_and(|s| s % 60 != 0) {
             errs.push(
                 format!("{field}.startTime"),
@@ -174,6 +193,7 @@ impl GcpAutomatedBackupSpec {
             return None;
         }
         Some(GcpAutomatedBackup {
+            enabled: self.enabled,
             start_hour: u32::from(start? / 60),
             retention_days: days.unsigned_abs(),
         })

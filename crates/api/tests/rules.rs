@@ -1351,6 +1351,20 @@ fn backups_on_demand_automated_and_final() {
             "/spec/gcp/automatedBackup",
             json!({"startTime": "23:00"}),
         ),
+        ok(
+            "gcp automated backups off",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            json!({"enabled": false}),
+        ),
+        bad(
+            "gcp automated backups on without a start",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            Some(json!({"retentionDays": 7})),
+            "spec.gcp.automatedBackup.startTime",
+            "is required while automated backups are enabled",
+        ),
         bad(
             "gcp backup not on the hour",
             gcp_cluster,

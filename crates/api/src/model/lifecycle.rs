@@ -101,9 +101,10 @@ pub enum AwsRestore {
 }
 
 /// Memorystore `automatedBackupConfig`: a daily backup starting at `start_hour` UTC, kept
-/// `retention_days`.
+/// `retention_days` (or, with `enabled: false`, none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GcpAutomatedBackup {
+    pub enabled: bool,
     pub start_hour: u32,
     pub retention_days: u32,
 }
