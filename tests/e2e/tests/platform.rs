@@ -95,12 +95,11 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
     // Engine upgrades go one way (the CEL transition rules): 7.0 → 7.1 → Valkey 8.0 is
     // accepted, going back down or from Valkey to Redis OSS is refused by the API server.
     let engine = |engine: &str, version: &str| {
-        json!({
-            "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-            "metadata": {"name": "upgrades"},
-            "spec": {"provider": "aws", "region": "us-east-1", "nodeType": "cache.t4g.micro", "shardCount": 1,
-                     "authMode": "disabled", "aws": {"engine": engine, "engineVersion": version}}
-        })
+        cluster::aws("upgrades")
+            .auth("disabled")
+            .engine(engine)
+            .engine_version(version)
+            .into_json()
     };
     env.apply(engine("redis", "7.0")).await?;
     env.apply(engine("redis", "7.1")).await?;
