@@ -57,7 +57,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
     )
     .await?;
     let samples = samples();
-    assert_eq!(samples.len(), 6);
+    assert_eq!(samples.len(), 8);
     for s in samples {
         let name = s["metadata"]["name"].as_str().unwrap().to_owned();
         let applied = env.apply(s.clone()).await?;
@@ -91,6 +91,29 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
         .await
         .expect_err("a gcp node type on aws must be refused");
     assert!(format!("{err:#}").contains("nodeType must be"), "{err:#}");
+
+    // Engine upgrades go one way (the CEL transition rules): 7.0 → 7.1 → Valkey 8.0 is
+    // accepted, going back down or from Valkey to Redis OSS is refused by the API server.
+    let engine = |engine: &str, version: &str| {
+        cluster::aws("upgrades")
+            .auth("disabled")
+            .engine(engine)
+            .engine_version(version)
+            .into_json()
+    };
+    env.apply(engine("redis", "7.0")).await?;
+    env.apply(engine("redis", "7.1")).await?;
+    let err = env
+        .apply(engine("redis", "7.0"))
+        .await
+        .expect_err("a downgrade must be refused");
+    assert!(format!("{err:#}").contains("cannot go down"), "{err:#}");
+    env.apply(engine("valkey", "8.0")).await?;
+    let err = env
+        .apply(engine("redis", "8.0"))
+        .await
+        .expect_err("valkey to redis must be refused");
+    assert!(format!("{err:#}").contains("never back"), "{err:#}");
     Ok(())
 }
 

@@ -2,11 +2,14 @@
 //! each request's SigV4 credential scope, and the data-plane rule for IAM-authenticated users.
 
 pub(crate) mod actions;
+pub mod engine;
 pub mod error;
 pub mod model;
 pub mod params;
 pub mod sigv4;
+pub(crate) mod snapshots;
 pub mod sts;
+pub mod windows;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -79,6 +82,9 @@ fn handler(action: &str) -> Option<Handler> {
         "IncreaseReplicaCount" => actions::increase_replica_count,
         "DecreaseReplicaCount" => actions::decrease_replica_count,
         "DeleteReplicationGroup" => actions::delete_replication_group,
+        "CreateSnapshot" => snapshots::create_snapshot,
+        "DescribeSnapshots" => snapshots::describe_snapshots,
+        "DeleteSnapshot" => snapshots::delete_snapshot,
         "CreateUser" => actions::create_user,
         "DescribeUsers" => actions::describe_users,
         "ModifyUser" => actions::modify_user,

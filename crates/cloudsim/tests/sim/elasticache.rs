@@ -1177,6 +1177,7 @@ async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window(
         .replication_group_id("later")
         .replication_group_description("d")
         .engine("redis")
+        .engine_version("7.0")
         .cache_node_type("cache.t4g.small")
         .num_cache_clusters(2)
         .send()
@@ -1250,19 +1251,19 @@ async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window(
     // ApplyImmediately applies the request and whatever was pending.
     aws.modify_replication_group()
         .replication_group_id("later")
-        .engine_version("7.2")
+        .engine_version("7.1")
         .send()
         .await
         .unwrap();
     let rg = t.wait_rg("later", "available").await;
     assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
     let clusters = aws.describe_cache_clusters().send().await.unwrap();
-    assert_eq!(clusters.cache_clusters()[0].engine_version(), Some("7.1"));
+    assert_eq!(clusters.cache_clusters()[0].engine_version(), Some("7.0.7"));
     assert_eq!(
         clusters.cache_clusters()[0]
             .pending_modified_values()
             .and_then(|p| p.engine_version()),
-        Some("7.2")
+        Some("7.1")
     );
     let out = aws
         .modify_replication_group()
@@ -1278,7 +1279,7 @@ async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window(
     let c = &clusters.cache_clusters()[0];
     assert_eq!(
         (c.cache_node_type(), c.engine_version()),
-        (Some("cache.r7g.large"), Some("7.2"))
+        (Some("cache.r7g.large"), Some("7.1.0"))
     );
     assert_eq!(pending_node_types(clusters.cache_clusters()), [None, None]);
 

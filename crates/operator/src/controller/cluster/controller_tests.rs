@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use cache_operator_api::RedisCluster;
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{
-    Change, Claim, ClusterProvider, ClusterState, Created, ObservedCluster, OperationState, Owner,
-    Progress, Scope,
+    Change, Claim, ClusterProvider, ClusterState, Created, FinalBackup, ObservedBackup,
+    ObservedCluster, OperationState, Owner, Progress, Scope,
 };
 use cache_operator_cloud::{CloudError, ErrorClass};
 use cache_operator_testkit::cluster;
@@ -98,6 +98,16 @@ impl ClusterProvider for Cloud {
     async fn ca_certificates(&self, _: &D) -> R<Vec<String>> {
         let ca = vec!["-----BEGIN CERTIFICATE-----".into()];
         self.ask("ca").map(|()| ca)
+    }
+    async fn backup(&self, _: &D, _: &str) -> R<Progress> {
+        self.ask("backup").map(|()| Progress::Started)
+    }
+    async fn backups(&self, _: &D) -> R<Vec<ObservedBackup>> {
+        self.ask("backups").map(|()| Vec::new())
+    }
+    async fn final_backup(&self, _: &D, _: &Owner, _: &str) -> R<FinalBackup> {
+        self.ask("final_backup")
+            .map(|()| FinalBackup::WithDelete(Progress::Started))
     }
 }
 

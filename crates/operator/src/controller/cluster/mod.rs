@@ -91,7 +91,7 @@ impl Reconcile for RedisCluster {
                     ))
                     .await;
             }
-            Validated::Desired(d) => d,
+            Validated::Desired(d) => *d,
         };
         let owner = owner(&obj);
         let seen = observe::for_apply(
