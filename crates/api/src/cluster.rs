@@ -370,12 +370,14 @@ pub struct AwsClusterSpec {
     #[schemars(range(min = 0, max = 35))]
     pub snapshot_retention_limit: Option<i32>,
 
-    /// Cache parameter group; cluster mode enabled needs a `*.cluster.on` family.
+    /// Cache parameter group; cluster mode enabled needs a `*.cluster.on` family; the cloud's
+    /// default when unset. Immutable (the operator does not change it after creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 255),
         pattern(rules::AWS_PARAMETER_GROUP_PATTERN)
     )]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.parameterGroupName is immutable"))]
     pub parameter_group_name: Option<String>,
 }
 
@@ -463,6 +465,11 @@ pub struct RedisClusterStatus {
     /// A long-running cloud operation being followed (gcp operation name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+
+    /// Which attempt at its cloud writes this object is on (part of gcp request IDs): a new
+    /// one after a create failed, the cluster disappeared, or an update did not take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i32>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<ClusterEndpoints>,

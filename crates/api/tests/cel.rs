@@ -163,6 +163,34 @@ fn immutable_cluster_fields_refuse_changes() {
         Some(json!(["sg-0123456789abcdef0"])),
         "aws.securityGroupIds is immutable",
     );
+    // The rule said immutable but only refused adding or removing it; the operator never
+    // applies a new value, so a changed value is refused too.
+    let with_group = with(
+        aws_cluster(),
+        "/spec/aws/parameterGroupName",
+        Some(json!("default.valkey8.cluster.on")),
+    );
+    assert_refused(
+        "parameter group changed",
+        with_group.clone(),
+        "/spec/aws/parameterGroupName",
+        Some(json!("custom-valkey8")),
+        "aws.parameterGroupName is immutable",
+    );
+    assert_refused(
+        "parameter group removed",
+        with_group,
+        "/spec/aws/parameterGroupName",
+        None,
+        "aws.parameterGroupName is immutable",
+    );
+    assert_refused(
+        "parameter group added",
+        aws_cluster(),
+        "/spec/aws/parameterGroupName",
+        Some(json!("custom-valkey8")),
+        "aws.parameterGroupName is immutable",
+    );
 }
 
 #[test]

@@ -87,6 +87,8 @@ pub struct ObservedCluster {
     pub resource: String,
     /// The cloud's own unique ID (gcp `uid`); aws has none beyond the ARN.
     pub uid: Option<String>,
+    /// When the cloud created it (gcp `createTime`), for telling one cluster from another.
+    pub created: Option<String>,
     pub state: ClusterState,
     /// The cloud's word for the state (`ACTIVE`, `available`, …).
     pub raw_state: String,

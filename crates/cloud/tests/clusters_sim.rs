@@ -199,10 +199,54 @@ async fn gcp_claim_by_replay_only_works_inside_the_window() {
         json!({"advanceSeconds": 3660}),
     )
     .await;
-    assert!(matches!(
-        p.claim(&d, &owner(), &observed).await.unwrap(),
-        Claim::Foreign(_)
-    ));
+    let Claim::Foreign(why) = p.claim(&d, &owner(), &observed).await.unwrap() else {
+        panic!("after the window the replay proves nothing")
+    };
+    assert!(
+        why.contains(observed.uid.as_deref().unwrap()) && why.contains("no uid in its status"),
+        "{why}"
+    );
+    sim.shutdown().await;
+}
+
+/// Inside the window, replaying our create is not proof enough: a cluster someone else made
+/// under the same ID after ours was deleted is not ours, and the refusal names it (uid and
+/// creation time) so the user can tell the two apart.
+#[tokio::test]
+async fn gcp_claim_by_replay_checks_the_uid_it_made() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    let d = gcp_desired();
+    let created = p.create(&d, &owner()).await.unwrap();
+    finished(&p, &created.progress).await;
+    let ours = p.get(&d).await.unwrap().unwrap();
+    assert_eq!(p.claim(&d, &owner(), &ours).await.unwrap(), Claim::Ours);
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/{}", sim.base_url(), created.resource);
+    http.delete(&url).send().await.unwrap().error_for_status().unwrap();
+    eventually("the cluster to be gone", || async {
+        p.get(&d).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    // Someone else creates the same ID (another request, e.g. gcloud).
+    let someone = Owner {
+        uid: "someone-else".into(),
+        ..owner()
+    };
+    let theirs = p.create(&d, &someone).await.unwrap();
+    finished(&p, &theirs.progress).await;
+    let theirs = p.get(&d).await.unwrap().unwrap();
+    assert_ne!(theirs.uid, ours.uid);
+    let Claim::Foreign(why) = p.claim(&d, &owner(), &theirs).await.unwrap() else {
+        panic!("another cluster of the same ID is not ours")
+    };
+    let uid = theirs.uid.clone().unwrap();
+    let created_at = theirs.created.clone().expect("createTime is reported");
+    assert!(why.contains(&uid) && why.contains(&created_at), "{why}");
+    assert!(why.contains(ours.uid.as_deref().unwrap()), "{why}");
+    // Their own create request proves it is theirs.
+    assert_eq!(p.claim(&d, &someone, &theirs).await.unwrap(), Claim::Ours);
     sim.shutdown().await;
 }
 

@@ -133,6 +133,7 @@ pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
         id: rg.replication_group_id().unwrap_or_default().to_owned(),
         resource: rg.arn().unwrap_or_default().to_owned(),
         uid: None,
+        created: None,
         state,
         raw_state,
         node_type: rg.cache_node_type().unwrap_or_default().to_owned(),

@@ -10,8 +10,8 @@ pub fn cluster_of(b: &AccessBinding) -> (String, String) {
     (ns.to_owned(), name.to_owned())
 }
 
-/// The namespace and name of the group a binding uses: groups live with the clusters that
-/// list them, so the cluster's namespace unless the reference names one.
+/// The namespace and name of the group a binding uses: the binding's own namespace unless the
+/// reference names one (as the API documents; a cross-namespace binding names it).
 pub fn group_of(b: &AccessBinding) -> (String, String) {
     let (ns, name) = group_key(b);
     (ns.to_owned(), name.to_owned())
@@ -28,14 +28,11 @@ pub fn cluster_key(b: &AccessBinding) -> (&str, &str) {
 
 /// [`group_of`] without allocating.
 pub fn group_key(b: &AccessBinding) -> (&str, &str) {
-    let (cluster_ns, _) = cluster_key(b);
-    let ns = b
-        .spec
-        .user_group_ref
-        .namespace
-        .as_deref()
-        .unwrap_or(cluster_ns);
-    (ns, &b.spec.user_group_ref.name)
+    let own = b.metadata.namespace.as_deref().unwrap_or_default();
+    (
+        b.spec.user_group_ref.namespace_or(own),
+        &b.spec.user_group_ref.name,
+    )
 }
 
 #[cfg(test)]
@@ -44,13 +41,19 @@ mod tests {
     use cache_operator_testkit::binding;
 
     #[test]
-    fn groups_are_looked_up_in_the_cluster_namespace_by_default() {
+    fn groups_are_looked_up_in_the_bindings_namespace_by_default() {
         let b: AccessBinding = binding::new("app", "orders", "clients")
             .namespace("apps")
             .cluster_namespace("data")
             .parse();
         assert_eq!(cluster_of(&b), ("data".into(), "orders".into()));
-        assert_eq!(group_of(&b), ("data".into(), "clients".into()));
+        assert_eq!(group_of(&b), ("apps".into(), "clients".into()));
+        let named: AccessBinding = binding::new("app", "orders", "clients")
+            .namespace("apps")
+            .cluster_namespace("data")
+            .group_namespace("data")
+            .parse();
+        assert_eq!(group_of(&named), ("data".into(), "clients".into()));
         let local: AccessBinding = binding::new("app", "orders", "clients")
             .namespace("apps")
             .parse();
