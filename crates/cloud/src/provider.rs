@@ -100,6 +100,9 @@ pub struct ObservedCluster {
     pub primary: Option<Endpoint>,
     pub reader: Option<Endpoint>,
     pub transit_encryption: bool,
+    /// Changes the cloud has accepted but will make later (ElastiCache's pending values,
+    /// applied in the maintenance window), in the cloud's own words.
+    pub pending: Vec<String>,
     pub gcp: Option<GcpObserved>,
     pub aws: Option<AwsObserved>,
 }

@@ -224,7 +224,12 @@ async fn gcp_claim_by_replay_checks_the_uid_it_made() {
 
     let http = reqwest::Client::new();
     let url = format!("{}/v1/{}", sim.base_url(), created.resource);
-    http.delete(&url).send().await.unwrap().error_for_status().unwrap();
+    http.delete(&url)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
     eventually("the cluster to be gone", || async {
         p.get(&d).await.unwrap().is_none().then_some(())
     })

@@ -1,8 +1,10 @@
 //! [`ClusterProvider`] for ElastiCache replication groups.
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use aws_sdk_elasticache::types::{
-    AutomaticFailoverStatus, ClusterMode, MultiAzStatus, ReplicationGroup, Tag,
+    AutomaticFailoverStatus, CacheCluster, ClusterMode, MultiAzStatus, ReplicationGroup, Tag,
 };
 use cache_operator_api::model::{AwsCluster, DesiredCluster};
 
@@ -41,7 +43,7 @@ impl AwsClusters {
 
     async fn describe(&self, region: &str, id: Option<&str>) -> Result<Vec<ObservedCluster>> {
         let client = self.clients.client(region);
-        let mut out = Vec::new();
+        let mut groups: Vec<ReplicationGroup> = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             let page = self
@@ -56,7 +58,66 @@ impl AwsClusters {
                         .send(),
                 )
                 .await?;
-            out.extend(page.replication_groups().iter().map(observe));
+            groups.extend(page.replication_groups().iter().cloned());
+            match page.marker().filter(|m| !m.is_empty()) {
+                Some(m) => marker = Some(m.to_owned()),
+                None => break,
+            }
+        }
+        // Node changes made without ApplyImmediately wait for the maintenance window and show
+        // only on the member clusters: one more read per scope (or one member for one group).
+        let pending = match (id, groups.first()) {
+            (_, None) => BTreeMap::new(),
+            (Some(_), Some(rg)) => match rg.member_clusters().first() {
+                Some(member) => self.pending(region, Some(member)).await?,
+                None => BTreeMap::new(),
+            },
+            (None, Some(_)) => self.pending(region, None).await?,
+        };
+        Ok(groups
+            .iter()
+            .map(|rg| {
+                let mut o = observe(rg);
+                if let Some(words) = pending.get(&o.id) {
+                    o.pending = words.clone();
+                }
+                o
+            })
+            .collect())
+    }
+
+    /// Pending node changes of the member clusters, by replication group, in the cloud's words.
+    async fn pending(
+        &self,
+        region: &str,
+        member: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<String>>> {
+        let client = self.clients.client(region);
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .call(
+                    "DescribeCacheClusters",
+                    client
+                        .describe_cache_clusters()
+                        .set_cache_cluster_id(member.map(str::to_owned))
+                        .max_records(100)
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await?;
+            for c in page.cache_clusters() {
+                if let Some(group) = c.replication_group_id() {
+                    let words = out.entry(group.to_owned()).or_default();
+                    for w in pending_words(c) {
+                        if !words.contains(&w) {
+                            words.push(w);
+                        }
+                    }
+                }
+            }
             match page.marker().filter(|m| !m.is_empty()) {
                 Some(m) => marker = Some(m.to_owned()),
                 None => return Ok(out),
@@ -92,6 +153,26 @@ fn endpoint(e: Option<&aws_sdk_elasticache::types::Endpoint>) -> Option<Endpoint
         host: e.address()?.to_owned(),
         port: u16::try_from(e.port().unwrap_or(6379)).unwrap_or(6379),
     })
+}
+
+/// A member cluster's pending values as the service means them: applied in the maintenance
+/// window.
+pub fn pending_words(c: &CacheCluster) -> Vec<String> {
+    let Some(p) = c.pending_modified_values() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(t) = p.cache_node_type() {
+        out.push(format!(
+            "ElastiCache will apply node type {t} in the maintenance window"
+        ));
+    }
+    if let Some(v) = p.engine_version() {
+        out.push(format!(
+            "ElastiCache will apply engine version {v} in the maintenance window"
+        ));
+    }
+    out
 }
 
 pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
@@ -143,6 +224,7 @@ pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
         primary: if cluster_mode_enabled { None } else { primary },
         reader: if cluster_mode_enabled { None } else { reader },
         transit_encryption: rg.transit_encryption_enabled().unwrap_or(false),
+        pending: Vec::new(),
         gcp: None,
         aws: Some(AwsObserved {
             engine: rg.engine().unwrap_or_default().to_owned(),

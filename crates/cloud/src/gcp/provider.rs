@@ -189,6 +189,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
         reader: None,
         transit_encryption: c.transit_encryption_mode.as_deref()
             == Some("TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"),
+        pending: Vec::new(),
         gcp: Some(GcpObserved {
             iam_auth: c.authorization_mode.as_deref() == Some("AUTH_MODE_IAM_AUTH"),
             deletion_protection: c.deletion_protection_enabled.unwrap_or(false),
@@ -556,7 +557,11 @@ mod tests {
             "a key removed from the spec"
         );
         d.redis_configs.clear();
-        assert_eq!(changes(&d, &observed), vec![Change::RedisConfigs], "all removed");
+        assert_eq!(
+            changes(&d, &observed),
+            vec![Change::RedisConfigs],
+            "all removed"
+        );
         let body = create_body(&d);
         assert_eq!(body.redis_configs, None, "the patch clears the map");
         observed.gcp.as_mut().unwrap().redis_configs.clear();

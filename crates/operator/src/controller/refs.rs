@@ -2,7 +2,13 @@
 //! (the binding controller to dereference, the UserGroup controller to find a group's bindings,
 //! and the watch mappers).
 
+use std::sync::Arc;
+
 use cache_operator_api::AccessBinding;
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::gcp::grants::clusters_digest;
+
+use super::shared::{ClusterGuard, parsed};
 
 /// The namespace and name of the cluster a binding points at.
 pub fn cluster_of(b: &AccessBinding) -> (String, String) {
@@ -33,6 +39,19 @@ pub fn group_key(b: &AccessBinding) -> (&str, &str) {
         b.spec.user_group_ref.namespace_or(own),
         &b.spec.user_group_ref.name,
     )
+}
+
+/// The digest of the gcp clusters a group is granted on, from the clusters that list it: the
+/// UserGroup records it once granted, and a binding compares it with the clusters it sees.
+pub fn granted_clusters_digest(clusters: &[Arc<ClusterGuard>]) -> String {
+    let names: Vec<String> = clusters
+        .iter()
+        .filter_map(|c| match parsed(c)?.desired() {
+            Ok(DesiredCluster::Gcp(g)) => Some(g.name()),
+            _ => None,
+        })
+        .collect();
+    clusters_digest(names.iter().map(String::as_str))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::plan::Source;
 use super::secret::Connection;
 use crate::controller::Stores;
 use crate::controller::error::Halt;
-use crate::controller::refs::{cluster_of, group_of};
+use crate::controller::refs::{cluster_of, granted_clusters_digest, group_of};
 use crate::controller::shared::parsed;
 
 /// Everything resolved about the binding's targets.
@@ -180,10 +180,13 @@ pub fn resolve(
                         format!("{member} is not a member of UserGroup {gns}/{gname}"),
                     ));
                 }
-                let granted = gstatus
-                    .grants
-                    .iter()
-                    .any(|gr| gr.cluster == g.name() && gr.members.contains(&member));
+                // The group has granted this generation's members on exactly the clusters that
+                // list it now (this one among them), and IAM knew the member.
+                let listing = stores.clusters_listing(&gns, &gname);
+                let granted = gstatus.granted.as_ref().is_some_and(|gr| {
+                    Some(gr.generation) == group.metadata.generation
+                        && gr.clusters == granted_clusters_digest(&listing)
+                }) && !gstatus.missing_members.contains(&member);
                 if settled.is_ok() && !granted {
                     settled = Err(format!(
                         "waiting for UserGroup {gns}/{gname} to grant {member} access to {}",

@@ -31,6 +31,7 @@ pub fn observed(state: ClusterState) -> ObservedCluster {
         primary: None,
         reader: None,
         transit_encryption: true,
+        pending: Vec::new(),
         gcp: Some(GcpObserved::default()),
         aws: None,
     }

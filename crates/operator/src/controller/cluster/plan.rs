@@ -235,6 +235,19 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             format!("the cloud reports {res} as {:?}", o.raw_state),
         )),
         ClusterState::Available => match seen.changes.split_first() {
+            // The spec holds now, but the cloud will change the cluster later (someone made a
+            // change that waits for the maintenance window): not done, say what will happen.
+            None if !o.pending.is_empty() => {
+                plan.clear_operation = true;
+                Then::Report(Outcome {
+                    phase: Phase::Updating,
+                    summary: Summary::progressing(
+                        reason::PENDING_IN_CLOUD,
+                        format!("{res}: {}", o.pending.join("; ")),
+                    ),
+                    next: Next::Resync,
+                })
+            }
             None => {
                 plan.clear_operation = true;
                 let at = o

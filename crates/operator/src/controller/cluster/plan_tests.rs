@@ -211,11 +211,17 @@ fn a_new_attempt_only_when_the_last_one_ended_without_its_result() {
             ..drift.clone()
         }),
     );
-    assert!(p.next_attempt && matches!(p.then, Then::Change { .. }), "{p:?}");
+    assert!(
+        p.next_attempt && matches!(p.then, Then::Change { .. }),
+        "{p:?}"
+    );
     // Drift with no operation followed (a first write for it, or a retry of one whose answer
     // was lost): the same attempt.
     let p = plan(&ours(Phase::Ready), false, Some(&drift));
-    assert!(!p.next_attempt && matches!(p.then, Then::Change { .. }), "{p:?}");
+    assert!(
+        !p.next_attempt && matches!(p.then, Then::Change { .. }),
+        "{p:?}"
+    );
     // Nothing to do: no new attempt.
     let p = plan(
         &following("op-2"),
@@ -470,4 +476,58 @@ fn ours_means_the_same_resource_and_uid() {
     other_uid.cloud_uid = Some("uid-2".into());
     assert!(!is_ours(&other_uid, &o), "recreated by someone else");
     assert!(!is_ours(&RedisClusterStatus::default(), &o));
+}
+
+#[test]
+fn tags_of_a_group_that_is_not_available_are_waited_for() {
+    // ElastiCache refuses ListTagsForResource/AddTagsToResource while a group is creating or
+    // modifying; the claim (or the adoption) could not be asked, which says nothing about
+    // whose the group is: wait, never Stalled, never AlreadyExists.
+    let e = CloudError::new(
+        ErrorClass::FailedPrecondition,
+        "InvalidReplicationGroupState",
+        "Replication group orders is not in available state.",
+        "elasticache ListTagsForResource",
+    );
+    for old in [
+        RedisClusterStatus::default(),
+        ours(Phase::Creating),
+        ours(Phase::Ready),
+    ] {
+        let Ending::Report(o) = failure(&old, &e, MAX) else {
+            panic!("a busy group is reported as waiting")
+        };
+        assert!(matches!(o.summary, Summary::Progressing { .. }), "{o:?}");
+        assert_ne!(o.summary.reason(), reason::ALREADY_EXISTS);
+        assert_ne!(o.phase, Phase::Failed);
+        assert_eq!(o.next, Next::Poll);
+        assert!(
+            o.summary.message().contains("not in available state"),
+            "the cloud's words: {o:?}"
+        );
+    }
+}
+
+#[test]
+fn a_change_the_cloud_will_make_later_is_not_called_done() {
+    let mut s = seen(ClusterState::Available);
+    s.cluster.pending =
+        vec!["ElastiCache will apply node type cache.r7g.xlarge in the maintenance window".into()];
+    let p = plan(&ours(Phase::Ready), false, Some(&s));
+    let o = report(&p);
+    assert_eq!(o.phase, Phase::Updating);
+    assert!(matches!(o.summary, Summary::Progressing { .. }), "{o:?}");
+    assert_eq!(o.summary.reason(), reason::PENDING_IN_CLOUD);
+    assert!(
+        o.summary.message().contains(
+            "ElastiCache will apply node type cache.r7g.xlarge in the maintenance window"
+        ),
+        "the cloud's own words: {o:?}"
+    );
+    // Once applied, Ready again.
+    s.cluster.pending.clear();
+    assert_eq!(
+        report(&plan(&ours(Phase::Updating), false, Some(&s))).phase,
+        Phase::Ready
+    );
 }
