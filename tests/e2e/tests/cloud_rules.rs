@@ -319,3 +319,123 @@ async fn a_change_waiting_for_the_maintenance_window_is_reported() -> anyhow::Re
     assert!(condition(&o, "Reconciling").is_some_and(|c| c["status"] == "False"));
     Ok(())
 }
+
+fn iam_cluster(name: &str, group: &str) -> Value {
+    let mut c = gcp_cluster(name, &unique_id(name));
+    c["spec"]["authMode"] = json!("iam");
+    c["spec"]["transitEncryption"] = json!(true);
+    c["spec"]["userGroupRefs"] = json!([{"name": group}]);
+    c
+}
+
+fn iam_group(name: &str, members: &[String]) -> Value {
+    json!({
+        "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
+        "metadata": {"name": name},
+        "spec": {"provider": "gcp", "gcp": {"members": members}}
+    })
+}
+
+async fn policy_bindings(sim: &CloudSim) -> anyhow::Result<Vec<Value>> {
+    let p: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/projects/{}:getIamPolicy",
+            sim.base_url(),
+            gcp_project()
+        ))
+        .json(&json!({"options": {"requestedPolicyVersion": 3}}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(p["bindings"].as_array().cloned().unwrap_or_default())
+}
+
+/// IAM holds at most 1,500 principal occurrences per policy. A UserGroup of 1,000 members on 3
+/// clusters fits (one binding covers up to six clusters); on 7 clusters it would take 2,000 and
+/// says so with the numbers, writing nothing more (what fitted, up to six clusters, stays), and
+/// another group's binding is never touched.
+#[tokio::test]
+async fn a_thousand_member_group_fits_or_says_exactly_why_not() -> anyhow::Result<()> {
+    let env = Env::start_with(
+        "iam-limits",
+        Options {
+            no_redis: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let project = gcp_project();
+    let sa = |n: String| format!("serviceAccount:{n}@{project}.iam.gserviceaccount.com");
+    env.apply(iam_group("small", &[sa("solo".into())])).await?;
+    env.apply(iam_cluster("other", "small")).await?;
+    env.wait_ready("UserGroup", "small", READY).await?;
+
+    let members: Vec<String> = (0..1000).map(|i| sa(format!("m{i:04}"))).collect();
+    env.apply(iam_group("big", &members)).await?;
+    for i in 0..3 {
+        env.apply(iam_cluster(&format!("big-{i}"), "big")).await?;
+    }
+    let big = env
+        .wait_for("UserGroup", "big", READY, |o| {
+            let o = o?;
+            let ready = condition(o, "Ready").is_some_and(|c| c["status"] == "True");
+            (ready && status(o)["grants"][0]["clusters"] == 3).then(|| o.clone())
+        })
+        .await?;
+    assert_eq!(
+        status(&big)["grants"],
+        json!([{"project": project, "clusters": 3, "bindings": 1, "members": 1000}])
+    );
+    assert!(
+        serde_json::to_string(status(&big))?.len() < 2_000,
+        "a small status: {:#}",
+        status(&big)
+    );
+    let small_binding = |bindings: &[Value]| {
+        bindings
+            .iter()
+            .find(|b| b["members"] == json!([sa("solo".into())]))
+            .cloned()
+    };
+    let small =
+        small_binding(&policy_bindings(env.sim()).await?).expect("the small group's binding");
+
+    for i in 3..7 {
+        env.apply(iam_cluster(&format!("big-{i}"), "big")).await?;
+    }
+    let refused = env
+        .wait_reason("UserGroup", "big", "IamPolicyLimit", READY)
+        .await?;
+    let msg = condition(&refused, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for number in [
+        "2000 principal occurrences",
+        "1000 member(s) in 2 binding(s)",
+        "limit of 1500",
+    ] {
+        assert!(msg.contains(number), "{number}: {msg}");
+    }
+    assert!(condition(&refused, "Stalled").is_some_and(|c| c["status"] == "True"));
+    let after = policy_bindings(env.sim()).await?;
+    let occurrences: usize = after
+        .iter()
+        .map(|b| b["members"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(occurrences <= 1500, "within the limit: {occurrences}");
+    assert_eq!(
+        small_binding(&after),
+        Some(small),
+        "the other group untouched"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        policy_bindings(env.sim()).await?,
+        after,
+        "nothing written while it cannot fit"
+    );
+    Ok(())
+}
