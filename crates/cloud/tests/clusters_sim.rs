@@ -255,6 +255,60 @@ async fn gcp_claim_by_replay_checks_the_uid_it_made() {
     sim.shutdown().await;
 }
 
+/// A cluster of one of the newer node types, made by someone else (as gcloud would) and
+/// adopted: the provider reads its node type back in the spec's spelling, so no change is
+/// planned (no false drift).
+#[tokio::test]
+async fn gcp_an_adopted_cluster_of_a_newer_node_type_shows_no_drift() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    for (name, wire) in [
+        ("redis-highcpu-medium", "REDIS_HIGHCPU_MEDIUM"),
+        ("redis-standard-large", "REDIS_STANDARD_LARGE"),
+        ("redis-highmem-2xlarge", "REDIS_HIGHMEM_2XLARGE"),
+    ] {
+        let id = name.replace("redis-", "adopted-");
+        let resp = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/projects/shop-prod/locations/us-central1/clusters?clusterId={id}",
+                sim.base_url()
+            ))
+            .json(&json!({
+                "nodeType": wire, "shardCount": 1, "replicaCount": 0,
+                "authorizationMode": "AUTH_MODE_DISABLED",
+                "transitEncryptionMode": "TRANSIT_ENCRYPTION_MODE_DISABLED",
+                "pscConfigs": [{"network": "projects/shop-prod/global/networks/default"}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        let spec: RedisClusterSpec = serde_json::from_value(json!({
+            "provider": "gcp", "region": "us-central1", "nodeType": name, "instanceId": id,
+            "shardCount": 1, "replicasPerShard": 0, "authMode": "disabled", "transitEncryption": false,
+            "adopt": true,
+            "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}
+        }))
+        .unwrap();
+        let d = spec.desired("orders").unwrap();
+        let observed = eventually("the cluster to be active", || async {
+            p.get(&d)
+                .await
+                .unwrap()
+                .filter(|c| c.state == ClusterState::Available)
+        })
+        .await;
+        assert!(matches!(
+            p.claim(&d, &owner(), &observed).await.unwrap(),
+            Claim::Foreign(_)
+        ));
+        p.adopt(&d, &owner(), &observed).await.unwrap();
+        assert_eq!(observed.node_type, name);
+        assert_eq!(p.changes(&d, &observed), vec![], "{name}: no false drift");
+    }
+    sim.shutdown().await;
+}
+
 async fn aws(sim: &cloudsim::Running) -> AwsClusters {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-1"))
