@@ -180,13 +180,21 @@ pub fn resolve(
                         format!("{member} is not a member of UserGroup {gns}/{gname}"),
                     ));
                 }
+                if gstatus.missing_members.contains(&member) {
+                    return Err(Halt::Stalled(
+                        reason::MEMBER_NOT_FOUND,
+                        format!(
+                            "IAM refused {member} as a member of UserGroup {gns}/{gname}: the service account does not exist"
+                        ),
+                    ));
+                }
                 // The group has granted this generation's members on exactly the clusters that
                 // list it now (this one among them), and IAM knew the member.
                 let listing = stores.clusters_listing(&gns, &gname);
                 let granted = gstatus.granted.as_ref().is_some_and(|gr| {
                     Some(gr.generation) == group.metadata.generation
                         && gr.clusters == granted_clusters_digest(&listing)
-                }) && !gstatus.missing_members.contains(&member);
+                });
                 if settled.is_ok() && !granted {
                     settled = Err(format!(
                         "waiting for UserGroup {gns}/{gname} to grant {member} access to {}",

@@ -86,7 +86,9 @@ pub async fn apply(
                 // forgets a project that was written.
                 pass.st.grants.retain(|x| &x.project != project);
                 if !grants.is_empty() {
-                    let members = sorted(&g.members).len() - applied.missing.len();
+                    let members = sorted(&g.members)
+                        .len()
+                        .saturating_sub(applied.missing.len());
                     pass.st.grants.push(IamGrants {
                         project: project.clone(),
                         clusters: count(grants.len()),
@@ -118,7 +120,7 @@ pub async fn apply(
         let note = format!(
             "updated the {CONNECTION_ROLE} grants in project(s) {}: {covered} cluster(s), {} principal(s)",
             changed.join(", "),
-            g.members.len() - missing.len()
+            g.members.len().saturating_sub(missing.len())
         );
         pass.note(EventType::Normal, event::GRANTS_UPDATED, "Grant", note)
             .await;
@@ -129,7 +131,7 @@ pub async fn apply(
             "IAM refused {} member(s) that do not exist (deleted service accounts?): {}; the other {} member(s) hold {CONNECTION_ROLE} on {covered} cluster(s). Remove them from spec.gcp.members or create the accounts again",
             names.len(),
             names.join(", "),
-            g.members.len() - missing.len(),
+            g.members.len().saturating_sub(missing.len()),
         );
         let then = Action::requeue(pass.ctx.timing.max_backoff);
         return pass
