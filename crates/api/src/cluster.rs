@@ -126,7 +126,8 @@ pub struct RedisClusterSpec {
     #[schemars(range(min = 1, max = 250))]
     pub shard_count: i32,
 
-    /// Replicas per shard. gcp: 0-2; aws: 0-5.
+    /// Replicas per shard. gcp: 0-2; aws: 0-5. On aws it also sets high availability:
+    /// automatic failover and Multi-AZ are on with at least one replica and off with none.
     #[serde(default)]
     #[schemars(range(min = 0, max = 5))]
     pub replicas_per_shard: i32,
@@ -239,7 +240,8 @@ pub struct GcpClusterSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.zoneDistribution is immutable"))]
     pub zone_distribution: Option<GcpZoneDistribution>,
 
-    /// Redis configuration parameters Memorystore lets you set.
+    /// Redis configuration parameters Memorystore lets you set: the whole set (a key removed
+    /// here is removed from the cluster).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = rules::bounded_map::<{ GCP_REDIS_CONFIG_KEYS.len() }, { rules::REDIS_CONFIG_VALUE_MAX }>)]
     #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients'])")

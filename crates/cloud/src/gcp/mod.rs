@@ -76,6 +76,8 @@ pub enum GcpAuth {
     ),
     /// No `Authorization` header: for a simulator that runs without authentication.
     Anonymous,
+    /// No credentials, and none to look for; every call fails saying why (tests).
+    Missing(String),
     /// Application Default Credentials not found yet: looked for again at a use (at most once
     /// per [`LOOK_AGAIN`]) until found. At startup the metadata server may be slow or a key
     /// file not mounted yet; giving up for the process's life would leave every gcp object
@@ -227,6 +229,12 @@ impl GcpAuth {
     pub async fn token(&self) -> Result<Option<(String, jiff::Timestamp)>> {
         match self {
             GcpAuth::Anonymous => Ok(None),
+            GcpAuth::Missing(why) => Err(CloudError::new(
+                ErrorClass::Unauthenticated,
+                "credentials",
+                format!("no Google credentials: {why}"),
+                token::CALL,
+            )),
             GcpAuth::Pending(p) => Box::pin(p.get().await?.token()).await,
             GcpAuth::Ambient(p, _) => {
                 let t =
