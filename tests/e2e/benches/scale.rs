@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cache_operator_testkit::{binding, cluster, group};
 use e2e::{CloudSim, Env, Options, gcp_project, gcp_region};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
 fn main() -> anyhow::Result<()> {
@@ -25,6 +26,31 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(run())
+}
+
+/// The group every cluster lists: the operator's own identity.
+fn clients() -> Value {
+    let operator = "serviceAccount:cache-operator@operator-proj.iam.gserviceaccount.com";
+    group::gcp("clients", &[operator]).into_json()
+}
+
+/// Cluster `c{i}`: gcp, IAM authentication, listing `clients`.
+fn cluster(i: usize, run: u16, project: &str) -> Value {
+    cluster::gcp(&format!("c{i}"))
+        .instance_id(&format!("b{run:x}-{i}"))
+        .region(&gcp_region())
+        .auth("iam")
+        .tls(false)
+        .user_groups(&["clients"])
+        .project(project)
+        .into_json()
+}
+
+/// Binding `b{i}` of cluster `c{i}` through `clients`, writing Secret `s{i}`.
+fn binding(i: usize) -> Value {
+    binding::new(&format!("b{i}"), &format!("c{i}"), "clients")
+        .secret_name(&format!("s{i}"))
+        .into_json()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -77,7 +103,6 @@ async fn run() -> anyhow::Result<()> {
     let pid = env.operators[0].pid().expect("operator pid");
     let rss_idle = rss_kib(pid);
     let project = gcp_project();
-    let network = format!("projects/{project}/global/networks/default");
     let run = rand::random::<u16>();
 
     // Record when each Secret first appears, from a watch.
@@ -118,9 +143,7 @@ async fn run() -> anyhow::Result<()> {
         }
     });
 
-    env.apply(json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup", "metadata": {"name": "clients"},
-                     "spec": {"provider": "gcp", "gcp": {"members": ["serviceAccount:cache-operator@operator-proj.iam.gserviceaccount.com"]}}}))
-        .await?;
+    env.apply(clients()).await?;
     let (kubesim_pid, cloudsim_pid, _) = env.pids();
     let cpu_of = |p: Option<u32>| p.map(cpu_ticks).unwrap_or(0);
     let burst_cpu0 = (cpu_of(kubesim_pid), cpu_of(cloudsim_pid), cpu_ticks(pid));
@@ -130,20 +153,11 @@ async fn run() -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for i in 0..n {
         let (env, applied, gate) = (env.clone(), applied.clone(), gate.clone());
-        let (region, network) = (gcp_region(), network.clone());
-        let project = project.clone();
+        let (cluster, binding) = (cluster(i, run, &project), binding(i));
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await?;
-            env.apply(json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster", "metadata": {"name": format!("c{i}")},
-                             "spec": {"provider": "gcp", "instanceId": format!("b{run:x}-{i}"), "region": region,
-                                      "nodeType": "redis-shared-core-nano", "shardCount": 1, "authMode": "iam",
-                                      "transitEncryption": false, "userGroupRefs": [{"name": "clients"}],
-                                      "gcp": {"project": project, "network": network}}}))
-                .await?;
-            env.apply(json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "AccessBinding", "metadata": {"name": format!("b{i}")},
-                             "spec": {"clusterRef": {"name": format!("c{i}")}, "userGroupRef": {"name": "clients"},
-                                      "secretName": format!("s{i}")}}))
-                .await?;
+            env.apply(cluster).await?;
+            env.apply(binding).await?;
             applied.lock().await.insert(format!("s{i}"), Instant::now());
             applied.lock().await.insert(format!("c{i}"), Instant::now());
             anyhow::Ok(())

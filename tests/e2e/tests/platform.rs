@@ -3,10 +3,28 @@
 
 use std::time::Duration;
 
+use cache_operator_testkit::cluster;
 use e2e::{Env, Options};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+/// A gcp cluster with an instance ID and a shard count the schema refuses.
+fn invalid() -> Value {
+    cluster::gcp("bad")
+        .instance_id("1bad")
+        .node_type("redis-standard-small")
+        .shards(0)
+        .into_json()
+}
+
+/// An aws cluster with a gcp node type.
+fn cross() -> Value {
+    cluster::aws("cross")
+        .node_type("redis-standard-small")
+        .auth("disabled")
+        .into_json()
+}
 
 fn samples() -> Vec<Value> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/samples");
@@ -47,13 +65,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
         assert_eq!(applied.metadata.generation, Some(1));
     }
 
-    let invalid = json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": "bad"},
-        "spec": {"provider": "gcp", "instanceId": "1bad", "region": "us-central1", "nodeType": "redis-standard-small",
-                 "shardCount": 0,
-                 "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}}
-    });
+    let invalid = invalid();
     let err = env
         .apply(invalid)
         .await
@@ -73,12 +85,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
         status.message
     );
 
-    let cross = json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": "cross"},
-        "spec": {"provider": "aws", "region": "us-east-1", "nodeType": "redis-standard-small", "shardCount": 1,
-                 "authMode": "disabled", "aws": {}}
-    });
+    let cross = cross();
     let err = env
         .apply(cross)
         .await

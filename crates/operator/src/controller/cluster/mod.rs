@@ -5,6 +5,8 @@
 //! (the operation being followed, which cloud resource is ours).
 
 pub mod apply;
+#[cfg(test)]
+mod controller_tests;
 pub mod dereference;
 #[cfg(test)]
 mod fixtures;
