@@ -45,7 +45,8 @@ pub struct AccessBindingSpec {
     pub cluster_ref: ObjectRef,
 
     /// The UserGroup the identity belongs to; it must be listed in the cluster's
-    /// `spec.userGroupRefs`.
+    /// `spec.userGroupRefs`. Its namespace defaults to this binding's (not the cluster's): a
+    /// binding in another namespace than its cluster names the group's namespace.
     pub user_group_ref: ObjectRef,
 
     /// aws: the `userId` of a member of the group. gcp: the service-account email to mint
@@ -151,13 +152,14 @@ impl AccessBinding {
     /// Check every rule of the spec and resolve its defaults.
     pub fn desired(&self) -> Result<DesiredBinding, FieldErrors> {
         let name = self.metadata.name.as_deref().unwrap_or_default();
-        let namespace = self.metadata.namespace.as_deref().unwrap_or("default");
-        self.spec.desired(name, namespace)
+        self.spec.desired(name)
     }
 }
 
 impl AccessBindingSpec {
-    pub fn desired(&self, name: &str, namespace: &str) -> Result<DesiredBinding, FieldErrors> {
+    /// The references are resolved where they are read (`crates/operator`'s `refs`): the
+    /// model keeps only what the spec itself decides.
+    pub fn desired(&self, name: &str) -> Result<DesiredBinding, FieldErrors> {
         let mut errs = FieldErrors::default();
         for (field, r) in [
             ("spec.clusterRef", &self.cluster_ref),
@@ -244,10 +246,6 @@ impl AccessBindingSpec {
             Some(d)
         });
         errs.finish(|| DesiredBinding {
-            cluster_namespace: self.cluster_ref.namespace_or(namespace).to_owned(),
-            cluster_name: self.cluster_ref.name.clone(),
-            group_namespace: self.user_group_ref.namespace_or(namespace).to_owned(),
-            group_name: self.user_group_ref.name.clone(),
             user: self.user.clone(),
             secret_name: secret_name.to_owned(),
             labels: template.labels.clone(),

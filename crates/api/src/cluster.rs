@@ -148,7 +148,8 @@ pub struct RedisClusterSpec {
     #[schemars(range(min = 1, max = 250))]
     pub shard_count: i32,
 
-    /// Replicas per shard. gcp: 0-2; aws: 0-5.
+    /// Replicas per shard. gcp: 0-2; aws: 0-5. On aws it also sets high availability:
+    /// automatic failover and Multi-AZ are on with at least one replica and off with none.
     #[serde(default)]
     #[schemars(range(min = 0, max = 5))]
     pub replicas_per_shard: i32,
@@ -282,7 +283,8 @@ pub struct GcpClusterSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.zoneDistribution is immutable"))]
     pub zone_distribution: Option<GcpZoneDistribution>,
 
-    /// Redis configuration parameters Memorystore lets you set.
+    /// Redis configuration parameters Memorystore lets you set: the whole set (a key removed
+    /// here is removed from the cluster).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = rules::bounded_map::<{ GCP_REDIS_CONFIG_KEYS.len() }, { rules::REDIS_CONFIG_VALUE_MAX }>)]
     #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients'])")
@@ -454,7 +456,8 @@ pub struct AwsClusterSpec {
 
     /// Cache parameter group; cluster mode enabled needs a `*.cluster.on` family. When unset,
     /// the default group of the engine's family (`default.redis7.cluster.on`,
-    /// `default.valkey8`, …), which follows the engine through upgrades.
+    /// `default.valkey8`, …), which follows the engine through upgrades. A change is applied
+    /// with `ModifyReplicationGroup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 255),
@@ -588,6 +591,11 @@ pub struct RedisClusterStatus {
     /// A long-running cloud operation being followed (gcp operation name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+
+    /// Which attempt at its cloud writes this object is on (part of gcp request IDs): a new
+    /// one after a create failed, the cluster disappeared, or an update did not take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i32>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<ClusterEndpoints>,

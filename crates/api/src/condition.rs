@@ -40,6 +40,12 @@ pub mod reason {
     pub const DELETION_PROTECTED: &str = "DeletionProtected";
     /// The resource vanished from the cloud behind our back.
     pub const NOT_FOUND_IN_CLOUD: &str = "NotFoundInCloud";
+    /// A UserGroup's grants do not fit in the project's IAM policy (principals, conditions).
+    pub const IAM_POLICY_LIMIT: &str = "IamPolicyLimit";
+    /// IAM refused members that do not exist (deleted service accounts).
+    pub const MEMBER_NOT_FOUND: &str = "MemberNotFound";
+    /// The cloud has accepted a change it will make later (in the maintenance window).
+    pub const PENDING_IN_CLOUD: &str = "PendingInCloud";
     /// A referenced object is missing or not ready.
     pub const REFERENCE_NOT_READY: &str = "ReferenceNotReady";
     pub const REFERENCE_NOT_FOUND: &str = "ReferenceNotFound";

@@ -178,22 +178,54 @@ pub struct UserGroupStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
 
-    /// Clusters (namespace/name) that list this group and have it applied.
+    /// Clusters (namespace/name) that list this group and have it applied; at most
+    /// [`STATUS_CLUSTERS_MAX`] are named, `clusterCount` counts them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<String>,
 
-    /// gcp: the IAM grants this group holds, one per (project, cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_count: Option<i32>,
+
+    /// gcp: the IAM grants this group holds, one entry per project (the members are the
+    /// spec's, less `missingMembers`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub grants: Vec<IamGrant>,
+    pub grants: Vec<IamGrants>,
+
+    /// gcp: what the grants cover — the generation whose members they hold and a digest of
+    /// the cluster names — so an AccessBinding can tell that its cluster is granted without
+    /// the status listing every (cluster, member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted: Option<Granted>,
+
+    /// gcp: members IAM refused because they do not exist (deleted service accounts); the
+    /// other members hold their grants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_members: Vec<String>,
+}
+
+/// How many cluster names a UserGroup status lists: the status stays small however many
+/// clusters list the group.
+pub const STATUS_CLUSTERS_MAX: usize = 20;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IamGrants {
+    pub project: String,
+    /// Clusters covered.
+    pub clusters: i32,
+    /// Conditional bindings of `roles/redis.dbConnectionUser` (one per few clusters).
+    pub bindings: i32,
+    /// Principals granted.
+    pub members: i32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IamGrant {
-    pub project: String,
-    /// `projects/P/locations/R/clusters/C`, the condition's resource-name prefix.
-    pub cluster: String,
-    pub members: Vec<String>,
+pub struct Granted {
+    /// The `metadata.generation` whose members are granted.
+    pub generation: i64,
+    /// A digest of the granted cluster names (`projects/P/locations/R/clusters/C`).
+    pub clusters: String,
 }
 
 impl UserGroup {

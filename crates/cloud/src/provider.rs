@@ -87,6 +87,8 @@ pub struct ObservedCluster {
     pub resource: String,
     /// The cloud's own unique ID (gcp `uid`); aws has none beyond the ARN.
     pub uid: Option<String>,
+    /// When the cloud created it (gcp `createTime`), for telling one cluster from another.
+    pub created: Option<String>,
     pub state: ClusterState,
     /// The cloud's word for the state (`ACTIVE`, `available`, …).
     pub raw_state: String,
@@ -98,6 +100,9 @@ pub struct ObservedCluster {
     pub primary: Option<Endpoint>,
     pub reader: Option<Endpoint>,
     pub transit_encryption: bool,
+    /// Changes the cloud has accepted but will make later (ElastiCache's pending values,
+    /// applied in the maintenance window), in the cloud's own words.
+    pub pending: Vec<String>,
     pub gcp: Option<GcpObserved>,
     pub aws: Option<AwsObserved>,
 }

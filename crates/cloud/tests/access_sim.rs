@@ -311,11 +311,12 @@ fn sa(name: &str) -> String {
     format!("serviceAccount:{name}@p.iam.gserviceaccount.com")
 }
 
-/// One conditional binding per (group, cluster) repeats every member: a group of 1,000 on two
-/// clusters is 2,000 principal occurrences, over the policy limit of 1,500. The write is
-/// refused, saying so, and nothing else in the policy changes.
+/// The grants of a group share one binding per few clusters, so a group of 1,000 on three
+/// clusters is 1,000 principal occurrences and fits the policy (one binding per (group,
+/// cluster) made it 3,000, over IAM's 1,500). A group that cannot fit is refused before
+/// anything is written, with the numbers, and the other groups' bindings are untouched.
 #[tokio::test]
-async fn grants_of_a_large_group_hit_the_policy_limit() {
+async fn a_large_group_fits_or_says_why_not() {
     let sim = sim().await;
     let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
     let rm = ResourceManager::new(rest, sim.base_url());
@@ -331,38 +332,57 @@ async fn grants_of_a_large_group_hit_the_policy_limit() {
         )
         .await
         .unwrap();
-    let before = rm.get_iam_policy("p").await.unwrap();
     let members: Vec<String> = (0..1000).map(|i| sa(&format!("m{i}"))).collect();
-    let grants: Vec<Grant> = ["a", "b"]
-        .iter()
-        .map(|c| Grant {
-            cluster: format!("projects/p/locations/r/clusters/{c}"),
-            members: members.clone(),
-        })
-        .collect();
+    let on = |clusters: &[&str]| -> Vec<Grant> {
+        clusters
+            .iter()
+            .map(|c| Grant {
+                cluster: format!("projects/p/locations/r/clusters/{c}"),
+                members: members.clone(),
+            })
+            .collect()
+    };
+    let applied = editor
+        .apply("p", &group_owner("large"), &on(&["a", "b", "c"]))
+        .await
+        .expect("1,000 members on 3 clusters fit");
+    assert!(applied.changed);
+    assert_eq!(applied.bindings, 1);
+    let policy = rm.get_iam_policy("p").await.unwrap();
+    let occurrences: usize = policy.bindings.iter().map(|b| b.members.len()).sum();
+    assert_eq!(occurrences, 1001);
+
+    // Seven clusters need two bindings: 2,000 occurrences, over the limit.
+    let before = rm.get_iam_policy("p").await.unwrap();
     let e = editor
-        .apply("p", &group_owner("large"), &grants)
+        .apply(
+            "p",
+            &group_owner("large"),
+            &on(&["a", "b", "c", "d", "e", "f", "g"]),
+        )
         .await
         .unwrap_err();
-    assert_eq!(e.class, ErrorClass::InvalidArgument, "{e}");
+    assert_eq!(e.class, ErrorClass::QuotaExceeded, "{e}");
     assert!(
-        e.message
-            .contains("(2,001) is larger than the maximum allowed size 1,500"),
+        e.message.contains("2000 principal occurrences")
+            && e.message.contains("2001 in all")
+            && e.message.contains("limit of 1500"),
         "{e}"
     );
     let after = rm.get_iam_policy("p").await.unwrap();
     assert_eq!(
         serde_json::to_string(&after.bindings).unwrap(),
-        serde_json::to_string(&before.bindings).unwrap()
+        serde_json::to_string(&before.bindings).unwrap(),
+        "nothing written"
     );
     sim.shutdown().await;
 }
 
-/// A deleted service account in one group's grants: that group's write is refused with the
-/// service's words, while other groups keep writing theirs (the deleted member is written back
-/// as the `deleted:` form the policy shows).
+/// A deleted service account in one group's grants: IAM refuses it as a member, so that group
+/// writes its grants without it and says which member is missing, while other groups keep
+/// writing theirs (the deleted member is written back as the `deleted:` form the policy shows).
 #[tokio::test]
-async fn a_deleted_member_blocks_only_its_own_group() {
+async fn a_deleted_member_is_left_out_of_its_own_group_only() {
     let sim = sim().await;
     let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
     let rm = ResourceManager::new(rest, sim.base_url());
@@ -405,19 +425,20 @@ async fn a_deleted_member_blocks_only_its_own_group() {
         )
         .await
         .expect("another group's grants still work");
-    let e = editor.apply("p", &group_owner("a"), &a).await.unwrap_err();
-    assert_eq!(e.class, ErrorClass::InvalidArgument, "{e}");
-    assert_eq!(
-        e.message,
-        "Service account gone@p.iam.gserviceaccount.com does not exist."
-    );
+    let a2 = [Grant {
+        cluster: a[0].cluster.clone(),
+        members: vec![sa("gone"), sa("stays"), sa("new")],
+    }];
+    let applied = editor.apply("p", &group_owner("a"), &a2).await.unwrap();
+    assert_eq!(applied.missing, vec![sa("gone")]);
+    assert!(applied.changed);
     let policy = rm.get_iam_policy("p").await.unwrap();
     let members: Vec<&String> = policy.bindings.iter().flat_map(|b| &b.members).collect();
     assert!(members.contains(&&sa("b2")));
     assert!(
-        members
-            .iter()
-            .any(|m| m.starts_with("deleted:serviceAccount:gone@"))
+        members.contains(&&sa("new")),
+        "the group's other members are granted"
     );
+    assert!(!members.contains(&&sa("gone")));
     sim.shutdown().await;
 }

@@ -199,10 +199,113 @@ async fn gcp_claim_by_replay_only_works_inside_the_window() {
         json!({"advanceSeconds": 3660}),
     )
     .await;
-    assert!(matches!(
-        p.claim(&d, &owner(), &observed).await.unwrap(),
-        Claim::Foreign(_)
-    ));
+    let Claim::Foreign(why) = p.claim(&d, &owner(), &observed).await.unwrap() else {
+        panic!("after the window the replay proves nothing")
+    };
+    assert!(
+        why.contains(observed.uid.as_deref().unwrap()) && why.contains("no uid in its status"),
+        "{why}"
+    );
+    sim.shutdown().await;
+}
+
+/// Inside the window, replaying our create is not proof enough: a cluster someone else made
+/// under the same ID after ours was deleted is not ours, and the refusal names it (uid and
+/// creation time) so the user can tell the two apart.
+#[tokio::test]
+async fn gcp_claim_by_replay_checks_the_uid_it_made() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    let d = gcp_desired();
+    let created = p.create(&d, &owner()).await.unwrap();
+    finished(&p, &created.progress).await;
+    let ours = p.get(&d).await.unwrap().unwrap();
+    assert_eq!(p.claim(&d, &owner(), &ours).await.unwrap(), Claim::Ours);
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/{}", sim.base_url(), created.resource);
+    http.delete(&url)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    eventually("the cluster to be gone", || async {
+        p.get(&d).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    // Someone else creates the same ID (another request, e.g. gcloud).
+    let someone = Owner {
+        uid: "someone-else".into(),
+        ..owner()
+    };
+    let theirs = p.create(&d, &someone).await.unwrap();
+    finished(&p, &theirs.progress).await;
+    let theirs = p.get(&d).await.unwrap().unwrap();
+    assert_ne!(theirs.uid, ours.uid);
+    let Claim::Foreign(why) = p.claim(&d, &owner(), &theirs).await.unwrap() else {
+        panic!("another cluster of the same ID is not ours")
+    };
+    let uid = theirs.uid.clone().unwrap();
+    let created_at = theirs.created.clone().expect("createTime is reported");
+    assert!(why.contains(&uid) && why.contains(&created_at), "{why}");
+    assert!(why.contains(ours.uid.as_deref().unwrap()), "{why}");
+    // Their own create request proves it is theirs.
+    assert_eq!(p.claim(&d, &someone, &theirs).await.unwrap(), Claim::Ours);
+    sim.shutdown().await;
+}
+
+/// A cluster of one of the newer node types, made by someone else (as gcloud would) and
+/// adopted: the provider reads its node type back in the spec's spelling, so no change is
+/// planned (no false drift).
+#[tokio::test]
+async fn gcp_an_adopted_cluster_of_a_newer_node_type_shows_no_drift() {
+    let sim = sim().await;
+    let p = gcp(&sim);
+    for (name, wire) in [
+        ("redis-highcpu-medium", "REDIS_HIGHCPU_MEDIUM"),
+        ("redis-standard-large", "REDIS_STANDARD_LARGE"),
+        ("redis-highmem-2xlarge", "REDIS_HIGHMEM_2XLARGE"),
+    ] {
+        let id = name.replace("redis-", "adopted-");
+        let resp = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/projects/shop-prod/locations/us-central1/clusters?clusterId={id}",
+                sim.base_url()
+            ))
+            .json(&json!({
+                "nodeType": wire, "shardCount": 1, "replicaCount": 0,
+                "authorizationMode": "AUTH_MODE_DISABLED",
+                "transitEncryptionMode": "TRANSIT_ENCRYPTION_MODE_DISABLED",
+                "pscConfigs": [{"network": "projects/shop-prod/global/networks/default"}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        let spec: RedisClusterSpec = serde_json::from_value(json!({
+            "provider": "gcp", "region": "us-central1", "nodeType": name, "instanceId": id,
+            "shardCount": 1, "replicasPerShard": 0, "authMode": "disabled", "transitEncryption": false,
+            "adopt": true,
+            "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}
+        }))
+        .unwrap();
+        let d = spec.desired("orders").unwrap();
+        let observed = eventually("the cluster to be active", || async {
+            p.get(&d)
+                .await
+                .unwrap()
+                .filter(|c| c.state == ClusterState::Available)
+        })
+        .await;
+        assert!(matches!(
+            p.claim(&d, &owner(), &observed).await.unwrap(),
+            Claim::Foreign(_)
+        ));
+        p.adopt(&d, &owner(), &observed).await.unwrap();
+        assert_eq!(observed.node_type, name);
+        assert_eq!(p.changes(&d, &observed), vec![], "{name}: no false drift");
+    }
     sim.shutdown().await;
 }
 

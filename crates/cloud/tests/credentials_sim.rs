@@ -299,3 +299,47 @@ async fn an_aws_credential_failure_says_whether_to_retry() {
     assert_eq!(e.code, "CredentialsNotLoaded");
     sim.shutdown().await;
 }
+
+/// Credentials not found at startup are looked for again at a later use, instead of every gcp
+/// call failing until the operator restarts; until then a call fails with the reason, as
+/// classified where it was found (here a transient one).
+#[tokio::test]
+async fn credentials_not_found_at_startup_are_looked_for_again() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let sim = sim().await;
+    let key = key(&sim).await;
+    let looks = Arc::new(AtomicU32::new(0));
+    let counted = looks.clone();
+    let discover: cache_operator_cloud::gcp::Discover = Box::new(move || {
+        let key = key.clone();
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if n == 0 {
+                Err(cache_operator_cloud::CloudError::new(
+                    ErrorClass::Unavailable,
+                    "timeout",
+                    "the metadata server did not answer in time",
+                    "gcp token",
+                ))
+            } else {
+                Ok(GcpAuth::key_file(&key).unwrap().unwrap())
+            }
+        })
+    });
+    let auth = GcpAuth::pending(discover, None, Duration::ZERO);
+    let rest = GoogleRest::new(auth.clone(), Arc::new(NoObserver));
+    let api = Memorystore::new(rest, sim.base_url());
+    let e = api
+        .list_clusters("projects/shop-prod/locations/us-central1")
+        .await
+        .unwrap_err();
+    assert!(e.class.is_transient(), "{e}");
+    api.list_clusters("projects/shop-prod/locations/us-central1")
+        .await
+        .expect("found at the next use");
+    api.list_clusters("projects/shop-prod/locations/us-central1")
+        .await
+        .expect("and kept");
+    assert_eq!(looks.load(Ordering::SeqCst), 2, "found once, then kept");
+    assert!(auth.fresh_token().await.unwrap().is_some());
+}

@@ -287,13 +287,13 @@ async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> (Providers, Acce
     };
     let auth = match opts.gcp_auth.as_str() {
         "none" => GcpAuth::Anonymous,
-        _ => match GcpAuth::ambient().await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "no Google credentials found; gcp clusters will report PermissionDenied until some are provided");
-                GcpAuth::Missing(e.to_string())
+        _ => {
+            let (auth, missing) = GcpAuth::ambient_or_later().await;
+            if let Some(e) = missing {
+                tracing::warn!(error = %e, "no Google credentials found yet; looking again when a gcp object needs them");
             }
-        },
+            auth
+        }
     };
     let rest = GoogleRest::new(auth.clone(), metrics.clone());
     let gcp = GcpClusters::new(Memorystore::new(rest.clone(), &endpoints.redis));

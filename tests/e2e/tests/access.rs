@@ -881,6 +881,8 @@ async fn cross_namespace_bindings_need_the_clusters_permission() -> anyhow::Resu
         Api::namespaced_with(env.client.clone(), &other, &e2e::resource("AccessBinding"));
     let mut b = binding("web", "shared", "web-clients", Some(&sa), json!({}));
     b["spec"]["clusterRef"]["namespace"] = json!(ns);
+    // The group's namespace defaults to the binding's: name the cluster's.
+    b["spec"]["userGroupRef"]["namespace"] = json!(ns);
     bindings
         .patch("web", &PatchParams::apply("e2e").force(), &Patch::Apply(&b))
         .await?;

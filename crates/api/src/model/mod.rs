@@ -200,10 +200,6 @@ pub struct GcpUserGroup {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredBinding {
-    pub cluster_namespace: String,
-    pub cluster_name: String,
-    pub group_namespace: String,
-    pub group_name: String,
     pub user: Option<String>,
     pub secret_name: String,
     pub labels: BTreeMap<String, String>,

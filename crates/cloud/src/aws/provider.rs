@@ -174,6 +174,26 @@ fn pending(member: Option<&CacheCluster>) -> Vec<String> {
     out
 }
 
+/// A member cluster's pending values as the service means them: applied in the maintenance
+/// window.
+pub fn pending_words(c: &CacheCluster) -> Vec<String> {
+    let Some(p) = c.pending_modified_values() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(t) = p.cache_node_type() {
+        out.push(format!(
+            "ElastiCache will apply node type {t} in the maintenance window"
+        ));
+    }
+    if let Some(v) = p.engine_version() {
+        out.push(format!(
+            "ElastiCache will apply engine version {v} in the maintenance window"
+        ));
+    }
+    out
+}
+
 /// When `window` (`ddd:hh24:mi-ddd:hh24:mi`) next opens after `now`, and closes (RFC 3339).
 pub fn next_window(window: &str, now: jiff::Timestamp) -> Option<(String, String)> {
     let w = WeeklyWindow::parse_aws(window)?;
@@ -246,6 +266,7 @@ pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> Observed
         id: rg.replication_group_id().unwrap_or_default().to_owned(),
         resource: rg.arn().unwrap_or_default().to_owned(),
         uid: None,
+        created: None,
         state,
         raw_state,
         node_type: rg.cache_node_type().unwrap_or_default().to_owned(),
@@ -255,6 +276,7 @@ pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> Observed
         primary: if cluster_mode_enabled { None } else { primary },
         reader: if cluster_mode_enabled { None } else { reader },
         transit_encryption: rg.transit_encryption_enabled().unwrap_or(false),
+        pending: member.map(pending_words).unwrap_or_default(),
         gcp: None,
         aws: Some(AwsObserved {
             engine: rg.engine().unwrap_or_default().to_owned(),

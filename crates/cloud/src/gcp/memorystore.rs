@@ -224,6 +224,9 @@ pub struct Operation {
     pub done: bool,
     #[serde(default)]
     pub error: Option<RpcStatus>,
+    /// The finished operation's result: for a create, the Cluster it made (with its `uid`).
+    #[serde(default)]
+    pub response: Option<Value>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -76,8 +76,63 @@ pub enum GcpAuth {
     ),
     /// No `Authorization` header: for a simulator that runs without authentication.
     Anonymous,
-    /// No credentials could be found; every call fails saying why.
+    /// No credentials, and none to look for; every call fails saying why (tests).
     Missing(String),
+    /// Application Default Credentials not found yet: looked for again at a use (at most once
+    /// per [`LOOK_AGAIN`]) until found. At startup the metadata server may be slow or a key
+    /// file not mounted yet; giving up for the process's life would leave every gcp object
+    /// failing until a restart. Until found, a call fails with the last reason, classified
+    /// like any token failure (a timeout is transient; no credentials at all is
+    /// `Unauthenticated`).
+    Pending(Arc<PendingAuth>),
+}
+
+/// How often [`GcpAuth::Pending`] looks for credentials again while none are found.
+pub const LOOK_AGAIN: Duration = Duration::from_secs(10);
+
+pub type Discover = Box<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = std::result::Result<GcpAuth, CloudError>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// Credentials still to be found (see [`GcpAuth::Pending`]).
+pub struct PendingAuth {
+    discover: Discover,
+    look_again: Duration,
+    state: tokio::sync::Mutex<PendingState>,
+}
+
+#[derive(Default)]
+struct PendingState {
+    found: Option<GcpAuth>,
+    last_failure: Option<(Instant, CloudError)>,
+}
+
+impl PendingAuth {
+    /// The credentials, found now or earlier; the last failure while it is recent.
+    async fn get(&self) -> std::result::Result<GcpAuth, CloudError> {
+        let mut state = self.state.lock().await;
+        if let Some(found) = &state.found {
+            return Ok(found.clone());
+        }
+        if let Some((at, e)) = &state.last_failure
+            && at.elapsed() < self.look_again
+        {
+            return Err(e.clone());
+        }
+        match (self.discover)().await {
+            Ok(found) => {
+                state.found = Some(found.clone());
+                Ok(found)
+            }
+            Err(e) => {
+                state.last_failure = Some((Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
+    }
 }
 
 /// A token of the operator's own identity and when it was minted.
@@ -128,6 +183,35 @@ impl GcpAuth {
         Ok(GcpAuth::Ambient(provider, Arc::default()))
     }
 
+    /// Application Default Credentials if found now, else looked for again at later uses (see
+    /// [`GcpAuth::Pending`]); the error says why none were found this time.
+    pub async fn ambient_or_later() -> (Self, Option<CloudError>) {
+        match Self::ambient().await {
+            Ok(auth) => (auth, None),
+            Err(e) => (
+                Self::pending(
+                    Box::new(|| Box::pin(Self::ambient())),
+                    Some(e.clone()),
+                    LOOK_AGAIN,
+                ),
+                Some(e),
+            ),
+        }
+    }
+
+    /// Credentials that `discover` finds, looked for at a use (at most once per `look_again`)
+    /// until found; `first` is a failure just seen (it counts as the latest look).
+    pub fn pending(discover: Discover, first: Option<CloudError>, look_again: Duration) -> Self {
+        GcpAuth::Pending(Arc::new(PendingAuth {
+            discover,
+            look_again,
+            state: tokio::sync::Mutex::new(PendingState {
+                found: None,
+                last_failure: first.map(|e| (Instant::now(), e)),
+            }),
+        }))
+    }
+
     /// Credentials from the JSON of a service-account key file; `None` for other kinds of
     /// credential files.
     pub fn key_file(json: &str) -> Result<Option<Self>> {
@@ -151,6 +235,7 @@ impl GcpAuth {
                 format!("no Google credentials: {why}"),
                 token::CALL,
             )),
+            GcpAuth::Pending(p) => Box::pin(p.get().await?.token()).await,
             GcpAuth::Ambient(p, _) => {
                 let t =
                     tokio::time::timeout(token::FETCH_TIMEOUT, p.token(&[CLOUD_PLATFORM_SCOPE]))
@@ -224,6 +309,7 @@ impl GcpAuth {
                 });
                 Ok(Some((token, expires)))
             }
+            GcpAuth::Pending(p) => Box::pin(p.get().await?.fresh_token()).await,
             other => other.token().await,
         }
     }

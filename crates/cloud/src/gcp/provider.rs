@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::memorystore::{
     AutomatedBackupConfig, Cluster, DiscoveryEndpoint, FixedFrequencySchedule, GcsSource,
-    MaintenancePolicy, ManagedBackupSource, Memorystore, PscConfig, TimeOfDay,
+    MaintenancePolicy, ManagedBackupSource, Memorystore, Operation, PscConfig, TimeOfDay,
     WeeklyMaintenanceWindow, rpc_code_name,
 };
 use crate::error::{CloudError, ErrorClass, Result};
@@ -257,6 +257,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
         id,
         resource: name,
         uid: c.uid.clone(),
+        created: c.create_time.clone(),
         state,
         raw_state,
         node_type,
@@ -267,6 +268,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
         reader: None,
         transit_encryption: c.transit_encryption_mode.as_deref()
             == Some("TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"),
+        pending: Vec::new(),
         gcp: Some(GcpObserved {
             iam_auth: c.authorization_mode.as_deref() == Some("AUTH_MODE_IAM_AUTH"),
             deletion_protection: c.deletion_protection_enabled.unwrap_or(false),
@@ -331,10 +333,9 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
             out.push(Change::Persistence);
         }
     }
-    if c.redis_configs
-        .iter()
-        .any(|(k, v)| g.redis_configs.get(k) != Some(v))
-    {
+    // The spec's map is the whole set: a key removed from it is removed in the cloud (the
+    // patch sends the map whole, and an absent map clears it).
+    if c.redis_configs != g.redis_configs {
         out.push(Change::RedisConfigs);
     }
     // Unset in the spec: the cloud's setting is left as it is.
@@ -354,6 +355,46 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
         }
     }
     out
+}
+
+/// `Memorystore cluster NAME (uid U, created T)`: what a user needs to tell clusters apart.
+fn who(o: &ObservedCluster) -> String {
+    let mut facts = Vec::new();
+    if let Some(uid) = &o.uid {
+        facts.push(format!("uid {uid}"));
+    }
+    if let Some(t) = &o.created {
+        facts.push(format!("created {t}"));
+    }
+    if facts.is_empty() {
+        format!("Memorystore cluster {}", o.resource)
+    } else {
+        format!("Memorystore cluster {} ({})", o.resource, facts.join(", "))
+    }
+}
+
+/// Whose the observed cluster is, from the replayed operation of our create: ours while that
+/// create is running, or when it made this very cluster (same uid). A create that failed, or
+/// made a cluster that has since been replaced by another of the same ID, proves nothing.
+pub fn claim_of_replay(op: &Operation, observed: &ObservedCluster) -> Claim {
+    if op.error.as_ref().is_some_and(|e| e.code != 0) {
+        return Claim::Foreign(format!(
+            "{} exists, and this object's create request for it failed",
+            who(observed)
+        ));
+    }
+    let made = op
+        .response
+        .as_ref()
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str);
+    match (made, observed.uid.as_deref()) {
+        (Some(made), Some(seen)) if made != seen => Claim::Foreign(format!(
+            "{} exists, but the cluster this object created had uid {made}",
+            who(observed)
+        )),
+        _ => Claim::Ours,
+    }
 }
 
 #[async_trait]
@@ -402,12 +443,14 @@ impl ClusterProvider for GcpClusters {
         &self,
         desired: &DesiredCluster,
         owner: &Owner,
-        _observed: &ObservedCluster,
+        observed: &ObservedCluster,
     ) -> Result<Claim> {
-        // Replaying our create is answered with our original operation; a cluster someone else
-        // made answers ALREADY_EXISTS.
+        // Replaying our create is answered with our original operation while the service
+        // remembers the request (at least an hour); a cluster someone else made, or one made
+        // after that, answers ALREADY_EXISTS. The operator records the cluster's uid in the
+        // object's status at the first look, which is the proof once the window has passed.
         let c = self.cluster(desired)?;
-        match self
+        let reply = self
             .api
             .create_cluster(
                 &c.parent(),
@@ -415,12 +458,13 @@ impl ClusterProvider for GcpClusters {
                 &request_id(owner, "create"),
                 &create_body(c),
             )
-            .await
-        {
-            Ok(_) => Ok(Claim::Ours),
+            .await;
+        match reply {
+            Ok(op) => Ok(claim_of_replay(&op, observed)),
             Err(e) if e.is(ErrorClass::AlreadyExists) => Ok(Claim::Foreign(format!(
-                "Memorystore cluster {} exists and was not created by this object",
-                c.name()
+                "{} exists and this object has no record of creating it (no uid in its status, \
+                 and the service no longer remembers its create request)",
+                who(observed)
             ))),
             Err(e) => Err(e),
         }
@@ -682,6 +726,43 @@ mod tests {
             changes(&d, &observed),
             vec![Change::NodeType, Change::ShardCount(3)]
         );
+    }
+
+    #[test]
+    fn redis_configs_are_the_whole_set() {
+        let mut d = desired(3);
+        d.redis_configs = [("maxmemory-policy".to_owned(), "allkeys-lru".to_owned())].into();
+        let mut observed = observe(Cluster {
+            name: Some(d.name()),
+            state: Some("ACTIVE".into()),
+            node_type: Some("REDIS_STANDARD_SMALL".into()),
+            shard_count: Some(3),
+            replica_count: Some(1),
+            persistence_config: Some(json!({"mode": "AOF"})),
+            redis_configs: Some(
+                [
+                    ("maxmemory-policy".to_owned(), "allkeys-lru".to_owned()),
+                    ("maxmemory-clients".to_owned(), "10%".to_owned()),
+                ]
+                .into(),
+            ),
+            ..Cluster::default()
+        });
+        assert_eq!(
+            changes(&d, &observed),
+            vec![Change::RedisConfigs],
+            "a key removed from the spec"
+        );
+        d.redis_configs.clear();
+        assert_eq!(
+            changes(&d, &observed),
+            vec![Change::RedisConfigs],
+            "all removed"
+        );
+        let body = create_body(&d);
+        assert_eq!(body.redis_configs, None, "the patch clears the map");
+        observed.gcp.as_mut().unwrap().redis_configs.clear();
+        assert_eq!(changes(&d, &observed), vec![]);
     }
 
     #[test]

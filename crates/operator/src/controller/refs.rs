@@ -2,7 +2,13 @@
 //! (the binding controller to dereference, the UserGroup controller to find a group's bindings,
 //! and the watch mappers).
 
+use std::sync::Arc;
+
 use cache_operator_api::AccessBinding;
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::gcp::grants::clusters_digest;
+
+use super::shared::{ClusterGuard, parsed};
 
 /// The namespace and name of the cluster a binding points at.
 pub fn cluster_of(b: &AccessBinding) -> (String, String) {
@@ -10,8 +16,8 @@ pub fn cluster_of(b: &AccessBinding) -> (String, String) {
     (ns.to_owned(), name.to_owned())
 }
 
-/// The namespace and name of the group a binding uses: groups live with the clusters that
-/// list them, so the cluster's namespace unless the reference names one.
+/// The namespace and name of the group a binding uses: the binding's own namespace unless the
+/// reference names one (as the API documents; a cross-namespace binding names it).
 pub fn group_of(b: &AccessBinding) -> (String, String) {
     let (ns, name) = group_key(b);
     (ns.to_owned(), name.to_owned())
@@ -28,14 +34,24 @@ pub fn cluster_key(b: &AccessBinding) -> (&str, &str) {
 
 /// [`group_of`] without allocating.
 pub fn group_key(b: &AccessBinding) -> (&str, &str) {
-    let (cluster_ns, _) = cluster_key(b);
-    let ns = b
-        .spec
-        .user_group_ref
-        .namespace
-        .as_deref()
-        .unwrap_or(cluster_ns);
-    (ns, &b.spec.user_group_ref.name)
+    let own = b.metadata.namespace.as_deref().unwrap_or_default();
+    (
+        b.spec.user_group_ref.namespace_or(own),
+        &b.spec.user_group_ref.name,
+    )
+}
+
+/// The digest of the gcp clusters a group is granted on, from the clusters that list it: the
+/// UserGroup records it once granted, and a binding compares it with the clusters it sees.
+pub fn granted_clusters_digest(clusters: &[Arc<ClusterGuard>]) -> String {
+    let names: Vec<String> = clusters
+        .iter()
+        .filter_map(|c| match parsed(c)?.desired() {
+            Ok(DesiredCluster::Gcp(g)) => Some(g.name()),
+            _ => None,
+        })
+        .collect();
+    clusters_digest(names.iter().map(String::as_str))
 }
 
 #[cfg(test)]
@@ -44,13 +60,19 @@ mod tests {
     use cache_operator_testkit::binding;
 
     #[test]
-    fn groups_are_looked_up_in_the_cluster_namespace_by_default() {
+    fn groups_are_looked_up_in_the_bindings_namespace_by_default() {
         let b: AccessBinding = binding::new("app", "orders", "clients")
             .namespace("apps")
             .cluster_namespace("data")
             .parse();
         assert_eq!(cluster_of(&b), ("data".into(), "orders".into()));
-        assert_eq!(group_of(&b), ("data".into(), "clients".into()));
+        assert_eq!(group_of(&b), ("apps".into(), "clients".into()));
+        let named: AccessBinding = binding::new("app", "orders", "clients")
+            .namespace("apps")
+            .cluster_namespace("data")
+            .group_namespace("data")
+            .parse();
+        assert_eq!(group_of(&named), ("data".into(), "clients".into()));
         let local: AccessBinding = binding::new("app", "orders", "clients")
             .namespace("apps")
             .parse();

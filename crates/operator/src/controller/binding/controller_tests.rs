@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use cache_operator_api::AccessBinding;
+use cache_operator_cloud::gcp::grants::clusters_digest;
 use cache_operator_testkit::{Manifest, binding, cluster, group};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::ByteString;
@@ -68,8 +69,8 @@ fn gcp_world() -> Stores {
         .user_groups(&["readers"]);
     let member = format!("serviceAccount:{SA}");
     let readers = group::gcp("readers", &[&member]);
-    let grants =
-        json!({"grants": [{"project": "shop-prod", "cluster": GCP_CLUSTER, "members": [member]}]});
+    // Granted for generation 1 of the group on exactly the clusters listing it.
+    let grants = json!({"granted": {"generation": 1, "clusters": clusters_digest([GCP_CLUSTER])}});
     Fill::default()
         .cluster(ready_cluster(orders).parse())
         .group(ready_group(readers, grants).parse())

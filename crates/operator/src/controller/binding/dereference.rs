@@ -13,7 +13,7 @@ use super::plan::Source;
 use super::secret::Connection;
 use crate::controller::Stores;
 use crate::controller::error::Halt;
-use crate::controller::refs::{cluster_of, group_of};
+use crate::controller::refs::{cluster_of, granted_clusters_digest, group_of};
 use crate::controller::shared::parsed;
 
 /// Everything resolved about the binding's targets.
@@ -196,10 +196,21 @@ pub fn resolve(
                 if !members.any(|m| *m == member) {
                     return Err(not_a_member(&member, &gns, &gname));
                 }
-                let granted = gstatus
-                    .grants
-                    .iter()
-                    .any(|gr| gr.cluster == g.name() && gr.members.contains(&member));
+                if gstatus.missing_members.contains(&member) {
+                    return Err(Halt::Stalled(
+                        reason::MEMBER_NOT_FOUND,
+                        format!(
+                            "IAM refused {member} as a member of UserGroup {gns}/{gname}: the service account does not exist"
+                        ),
+                    ));
+                }
+                // The group has granted this generation's members on exactly the clusters that
+                // list it now (this one among them), and IAM knew the member.
+                let listing = stores.clusters_listing(&gns, &gname);
+                let granted = gstatus.granted.as_ref().is_some_and(|gr| {
+                    Some(gr.generation) == group.metadata.generation
+                        && gr.clusters == granted_clusters_digest(&listing)
+                });
                 if settled.is_ok() && !granted {
                     settled = Err(format!(
                         "waiting for UserGroup {gns}/{gname} to grant {member} access to {}",

@@ -26,6 +26,12 @@ pub async fn apply(
     let provider = ctx.providers.for_desired(desired).clone();
     let old = obj.status.clone().unwrap_or_default();
     let max_backoff = ctx.timing.max_backoff;
+    let owner = &if plan.next_attempt {
+        owner.next_attempt()
+    } else {
+        owner.clone()
+    };
+    st.attempt = (owner.attempt > 0).then(|| i32::try_from(owner.attempt).unwrap_or(i32::MAX));
     if let (Some(why), Some(seen)) = (&plan.adopt, seen) {
         let resource = &seen.cluster.resource;
         if let Err(e) = provider.adopt(desired, owner, &seen.cluster).await {
@@ -99,7 +105,13 @@ pub async fn apply(
             }
             Ending::Report(outcome)
         }
-        Then::Fail(e) => plan::failure(&old, &e, max_backoff),
+        Then::Fail(e) => {
+            if seen.is_none() {
+                // A failed create left no cluster: nothing of it to remember.
+                st.cloud_uid = None;
+            }
+            plan::failure(&old, &e, max_backoff)
+        }
     }
 }
 

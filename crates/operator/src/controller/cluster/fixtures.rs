@@ -18,6 +18,7 @@ pub fn observed(state: ClusterState) -> ObservedCluster {
         id: "orders".into(),
         resource: RES.into(),
         uid: Some("uid-1".into()),
+        created: Some("2026-01-01T00:00:00Z".into()),
         state,
         raw_state: format!("{state:?}").to_uppercase(),
         node_type: "redis-shared-core-nano".into(),
@@ -30,6 +31,7 @@ pub fn observed(state: ClusterState) -> ObservedCluster {
         primary: None,
         reader: None,
         transit_encryption: true,
+        pending: Vec::new(),
         gcp: Some(GcpObserved::default()),
         aws: None,
     }
@@ -42,6 +44,7 @@ pub fn seen(state: ClusterState) -> Seen {
         operation: None,
         changes: Vec::new(),
         ca_certificates: None,
+        attempt: None,
     }
 }
 

@@ -51,14 +51,15 @@ pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: Can
     skeleton::drive(controller, ctx, stop).await;
 }
 
+/// The object as the owner of its cloud writes, on the attempt its status records.
 fn owner(obj: &RedisCluster) -> Owner {
+    let attempt = obj.status.as_ref().and_then(|s| s.attempt).unwrap_or(0);
     Owner {
         uid: obj.uid().unwrap_or_default(),
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
         generation: obj.metadata.generation.unwrap_or(0),
-        // Phase 2 of issue 10 keeps the attempt in the status and bumps it.
-        attempt: 0,
+        attempt: u32::try_from(attempt).unwrap_or(0),
     }
 }
 
@@ -104,13 +105,27 @@ impl Reconcile for RedisCluster {
         )
         .await;
         let seen = match seen {
+            Ok(None) => observe::absent(&ctx, &desired, &pass.old)
+                .await
+                .map(|op| (None, op)),
+            Ok(Some(seen)) => Ok((Some(seen), None)),
+            Err(e) => Err(e),
+        };
+        let (seen, operation) = match seen {
             Ok(seen) => seen,
             Err(e) => {
                 let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
                 return pass.end(ending, Step::Observe).await;
             }
         };
-        let plan = plan::plan(&pass.old, obj.spec.adopt, seen.as_ref());
+        let plan = match &seen {
+            Some(seen) => plan::plan(&pass.old, obj.spec.adopt, Some(seen)),
+            None => plan::absent(&pass.old, operation.as_ref()),
+        };
+        let owner = match seen.as_ref().and_then(|s| s.attempt) {
+            Some(attempt) => Owner { attempt, ..owner },
+            None => owner,
+        };
         let ending = apply::apply(
             &ctx,
             &obj,

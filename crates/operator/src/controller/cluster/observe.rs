@@ -24,6 +24,9 @@ pub struct Seen {
     pub changes: Vec<Change>,
     /// The cloud's CA, fetched once the cluster is available, settled and has TLS.
     pub ca_certificates: Option<Vec<String>>,
+    /// The attempt the cluster proved ours on, when it is not the status's: the next one (a
+    /// re-create whose status write was lost).
+    pub attempt: Option<u32>,
 }
 
 /// For a pass over a live object.
@@ -47,7 +50,7 @@ pub async fn for_apply(
     let Some(cluster) = observed else {
         return Ok(None);
     };
-    let claim = claim(ctx, desired, old, owner, &cluster).await?;
+    let (claim, attempt) = claim(ctx, desired, old, owner, &cluster).await?;
     let refused = matches!(claim, Claim::Foreign(_)) && !adopt;
     let operation = match &old.operation {
         Some(op) if !refused => Some(provider.operation(op).await?),
@@ -72,7 +75,23 @@ pub async fn for_apply(
         operation,
         changes,
         ca_certificates,
+        attempt,
     }))
+}
+
+/// When the cluster is absent: the state of the operation the status follows, if any (did our
+/// create fail, finish, or is it still running?).
+pub async fn absent(
+    ctx: &Context,
+    desired: &DesiredCluster,
+    old: &RedisClusterStatus,
+) -> Result<Option<OperationState>, CloudError> {
+    match &old.operation {
+        Some(op) => Ok(Some(
+            ctx.providers.for_desired(desired).operation(op).await?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// For a pass over an object being deleted: always a fresh read.
@@ -85,22 +104,31 @@ pub async fn for_cleanup(
     let Some(cluster) = ctx.observer.fresh(desired).await? else {
         return Ok(None);
     };
-    let claim = claim(ctx, desired, old, owner, &cluster).await?;
+    let (claim, _) = claim(ctx, desired, old, owner, &cluster).await?;
     Ok(Some((cluster, claim)))
 }
 
+/// Whose the cluster is, and the attempt it proved ours on when that is not `owner`'s.
 async fn claim(
     ctx: &Context,
     desired: &DesiredCluster,
     old: &RedisClusterStatus,
     owner: &Owner,
     cluster: &ObservedCluster,
-) -> Result<Claim, CloudError> {
+) -> Result<(Claim, Option<u32>), CloudError> {
     if is_ours(old, cluster) {
-        return Ok(Claim::Ours);
+        return Ok((Claim::Ours, None));
     }
-    ctx.providers
-        .for_desired(desired)
-        .claim(desired, owner, cluster)
-        .await
+    let provider = ctx.providers.for_desired(desired);
+    let claim = provider.claim(desired, owner, cluster).await?;
+    if matches!(claim, Claim::Foreign(_)) && matches!(desired, DesiredCluster::Gcp(_)) {
+        // A re-create on the next attempt whose status write was lost: its request ID is the
+        // proof. (Had that attempt never been sent, the cluster's existence makes the create
+        // fail with ALREADY_EXISTS: nothing is created.)
+        let next = owner.next_attempt();
+        if provider.claim(desired, &next, cluster).await? == Claim::Ours {
+            return Ok((Claim::Ours, Some(next.attempt)));
+        }
+    }
+    Ok((claim, None))
 }

@@ -54,6 +54,12 @@ pub struct Plan {
     pub record: bool,
     /// The followed operation is over.
     pub clear_operation: bool,
+    /// Write on a new attempt (`Owner::next_attempt`): the previous one ended without the
+    /// wanted result (its operation failed, the cluster it made is gone, or an update finished
+    /// with the drift still there), and gcp would answer its request IDs with the old
+    /// operations. Derived from what was observed, so a pass whose status write was lost
+    /// decides the same again.
+    pub next_attempt: bool,
     pub then: Then,
 }
 
@@ -94,18 +100,66 @@ pub fn describe(changes: &[Change]) -> String {
     }
 }
 
+/// The plan when the cloud has no cluster of the desired ID; `operation` is the state of the
+/// operation the status follows, if any.
+pub fn absent(old: &RedisClusterStatus, operation: Option<&OperationState>) -> Plan {
+    let plan = |next_attempt: bool, then: Then| Plan {
+        adopt: None,
+        record: false,
+        clear_operation: old.operation.is_some(),
+        next_attempt,
+        then,
+    };
+    match operation {
+        // The create failed (and left no cluster): report it; the next create is a new attempt.
+        Some(OperationState::Failed { code, message }) => {
+            plan(true, Then::Fail(operation_failed(old, code, message)))
+        }
+        // A cluster we saw (its uid is recorded) is gone: deleted behind our back.
+        _ if old.cloud_uid.is_some() => plan(
+            true,
+            Then::Create {
+                vanished: old.cloud_resource.clone(),
+            },
+        ),
+        Some(OperationState::Running) => Plan {
+            clear_operation: false,
+            ..plan(
+                false,
+                Then::Report(Outcome::waiting(
+                    Phase::Creating,
+                    reason::CREATING,
+                    format!(
+                        "waiting for operation {}",
+                        old.operation.clone().unwrap_or_default()
+                    ),
+                )),
+            )
+        },
+        // Our create finished (or is forgotten) and there is no cluster: it was made and
+        // deleted before we looked; repeating the request would only replay it.
+        Some(OperationState::Done | OperationState::Unknown) => {
+            plan(true, Then::Create { vanished: None })
+        }
+        // Nothing to say it was ever made: create, on the same attempt (a create whose answer
+        // was lost is answered again, not done twice).
+        None => plan(false, Then::Create { vanished: None }),
+    }
+}
+
+fn operation_failed(old: &RedisClusterStatus, code: &str, message: &str) -> CloudError {
+    let op = old.operation.clone().unwrap_or_default();
+    CloudError::new(
+        classify_google(code, 400),
+        code.to_owned(),
+        message.to_owned(),
+        format!("operation {op}"),
+    )
+}
+
 pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan {
     let Some(seen) = seen else {
-        let vanished = old
-            .cloud_resource
-            .clone()
-            .filter(|_| old.phase == Some(Phase::Ready));
-        return Plan {
-            adopt: None,
-            record: false,
-            clear_operation: false,
-            then: Then::Create { vanished },
-        };
+        return absent(old, None);
     };
     let o = &seen.cluster;
     let adopting = match &seen.claim {
@@ -118,6 +172,7 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                 adopt: None,
                 record: false,
                 clear_operation: false,
+                next_attempt: false,
                 then: Then::Report(Outcome {
                     phase: Phase::Failed,
                     summary: Summary::stalled(reason::ALREADY_EXISTS, message),
@@ -130,6 +185,7 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
         adopt: adopting,
         record: true,
         clear_operation: false,
+        next_attempt: false,
         then: Then::Report(Outcome::waiting(
             Phase::Pending,
             reason::PENDING,
@@ -140,14 +196,10 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
         None | Some(OperationState::Running) => {}
         Some(OperationState::Done | OperationState::Unknown) => plan.clear_operation = true,
         Some(OperationState::Failed { code, message }) => {
+            // gcp would answer the same request ID with this failed operation again.
             plan.clear_operation = true;
-            let op = old.operation.clone().unwrap_or_default();
-            plan.then = Then::Fail(CloudError::new(
-                classify_google(code, 400),
-                code.clone(),
-                message.clone(),
-                format!("operation {op}"),
-            ));
+            plan.next_attempt = true;
+            plan.then = Then::Fail(operation_failed(old, code, message));
             return plan;
         }
     }
@@ -183,6 +235,19 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             format!("the cloud reports {res} as {:?}", o.raw_state),
         )),
         ClusterState::Available => match seen.changes.split_first() {
+            // The spec holds now, but the cloud will change the cluster later (someone made a
+            // change that waits for the maintenance window): not done, say what will happen.
+            None if !o.pending.is_empty() => {
+                plan.clear_operation = true;
+                Then::Report(Outcome {
+                    phase: Phase::Updating,
+                    summary: Summary::progressing(
+                        reason::PENDING_IN_CLOUD,
+                        format!("{res}: {}", o.pending.join("; ")),
+                    ),
+                    next: Next::Resync,
+                })
+            }
             None => {
                 plan.clear_operation = true;
                 let at = o
@@ -204,10 +269,15 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                     describe(&seen.changes)
                 ),
             )),
-            Some((change, pending)) => Then::Change {
-                change: change.clone(),
-                pending: pending.to_vec(),
-            },
+            Some((change, pending)) => {
+                // The followed operation finished and the spec still differs (a change made
+                // in steps, or one that did not take or was undone): a new write.
+                plan.next_attempt = old.operation.is_some();
+                Then::Change {
+                    change: change.clone(),
+                    pending: pending.to_vec(),
+                }
+            }
         },
     };
     plan

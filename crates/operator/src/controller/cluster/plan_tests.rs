@@ -81,9 +81,104 @@ fn create_when_absent_and_say_so_when_a_ready_cluster_vanished() {
             vanished: Some(RES.into())
         }
     );
-    // Still creating (the cloud has not listed it yet): no alarm.
-    let p = plan(&ours(Phase::Creating), false, None);
+    // Created, never seen (no uid recorded), no operation to ask: create on the same attempt.
+    let unseen = RedisClusterStatus {
+        cloud_uid: None,
+        ..ours(Phase::Creating)
+    };
+    let p = plan(&unseen, false, None);
     assert_eq!(p.then, Then::Create { vanished: None });
+    assert!(!p.next_attempt);
+}
+
+#[test]
+fn a_new_attempt_only_when_the_last_one_ended_without_its_result() {
+    let failed = OperationState::Failed {
+        code: "INTERNAL".into(),
+        message: "Internal error encountered.".into(),
+    };
+    let creating = RedisClusterStatus {
+        cloud_uid: None,
+        operation: Some("op-1".into()),
+        ..ours(Phase::Creating)
+    };
+    // (case, old status, operation state, cluster seen) → (new attempt, what then)
+    let gone = |old: &RedisClusterStatus, op: Option<&OperationState>| absent(old, op);
+    // A create whose operation failed: reported, and the next create is a new request.
+    let p = gone(&creating, Some(&failed));
+    assert!(p.next_attempt && p.clear_operation, "{p:?}");
+    let Then::Fail(e) = &p.then else {
+        panic!("{p:?}")
+    };
+    assert_eq!(e.message, "Internal error encountered.");
+    // A cluster we recorded disappeared: a new create, said out loud.
+    let p = gone(&ours(Phase::Updating), None);
+    assert!(p.next_attempt);
+    assert_eq!(
+        p.then,
+        Then::Create {
+            vanished: Some(RES.into())
+        }
+    );
+    // Our create finished, or is forgotten, and no cluster is there: a new create.
+    for over in [OperationState::Done, OperationState::Unknown] {
+        let p = gone(&creating, Some(&over));
+        assert!(p.next_attempt, "{over:?}");
+        assert_eq!(p.then, Then::Create { vanished: None });
+    }
+    // Still running and not listed yet: wait, no write.
+    let p = gone(&creating, Some(&OperationState::Running));
+    assert!(!p.next_attempt && !p.clear_operation);
+    assert_eq!(report(&p).phase, Phase::Creating);
+    // Nothing known (a first create, or one whose answer was lost): the same attempt, so a
+    // create that did happen is answered again instead of made twice.
+    let p = gone(&RedisClusterStatus::default(), None);
+    assert!(!p.next_attempt);
+
+    let drift = Seen {
+        changes: vec![Change::NodeType],
+        ..seen(ClusterState::Available)
+    };
+    // An update whose operation failed: a new attempt for the retry.
+    let p = plan(
+        &following("op-2"),
+        false,
+        Some(&Seen {
+            operation: Some(failed.clone()),
+            ..drift.clone()
+        }),
+    );
+    assert!(p.next_attempt && matches!(p.then, Then::Fail(_)), "{p:?}");
+    // An update finished with the drift still there: a new attempt.
+    let p = plan(
+        &following("op-2"),
+        false,
+        Some(&Seen {
+            operation: Some(OperationState::Done),
+            ..drift.clone()
+        }),
+    );
+    assert!(
+        p.next_attempt && matches!(p.then, Then::Change { .. }),
+        "{p:?}"
+    );
+    // Drift with no operation followed (a first write for it, or a retry of one whose answer
+    // was lost): the same attempt.
+    let p = plan(&ours(Phase::Ready), false, Some(&drift));
+    assert!(
+        !p.next_attempt && matches!(p.then, Then::Change { .. }),
+        "{p:?}"
+    );
+    // Nothing to do: no new attempt.
+    let p = plan(
+        &following("op-2"),
+        false,
+        Some(&Seen {
+            operation: Some(OperationState::Done),
+            ..seen(ClusterState::Available)
+        }),
+    );
+    assert!(!p.next_attempt, "{p:?}");
 }
 
 #[test]
@@ -308,4 +403,58 @@ fn ours_means_the_same_resource_and_uid() {
     other_uid.cloud_uid = Some("uid-2".into());
     assert!(!is_ours(&other_uid, &o), "recreated by someone else");
     assert!(!is_ours(&RedisClusterStatus::default(), &o));
+}
+
+#[test]
+fn tags_of_a_group_that_is_not_available_are_waited_for() {
+    // ElastiCache refuses ListTagsForResource/AddTagsToResource while a group is creating or
+    // modifying; the claim (or the adoption) could not be asked, which says nothing about
+    // whose the group is: wait, never Stalled, never AlreadyExists.
+    let e = CloudError::new(
+        ErrorClass::FailedPrecondition,
+        "InvalidReplicationGroupState",
+        "Replication group orders is not in available state.",
+        "elasticache ListTagsForResource",
+    );
+    for old in [
+        RedisClusterStatus::default(),
+        ours(Phase::Creating),
+        ours(Phase::Ready),
+    ] {
+        let Ending::Report(o) = failure(&old, &e, MAX) else {
+            panic!("a busy group is reported as waiting")
+        };
+        assert!(matches!(o.summary, Summary::Progressing { .. }), "{o:?}");
+        assert_ne!(o.summary.reason(), reason::ALREADY_EXISTS);
+        assert_ne!(o.phase, Phase::Failed);
+        assert_eq!(o.next, Next::Poll);
+        assert!(
+            o.summary.message().contains("not in available state"),
+            "the cloud's words: {o:?}"
+        );
+    }
+}
+
+#[test]
+fn a_change_the_cloud_will_make_later_is_not_called_done() {
+    let mut s = seen(ClusterState::Available);
+    s.cluster.pending =
+        vec!["ElastiCache will apply node type cache.r7g.xlarge in the maintenance window".into()];
+    let p = plan(&ours(Phase::Ready), false, Some(&s));
+    let o = report(&p);
+    assert_eq!(o.phase, Phase::Updating);
+    assert!(matches!(o.summary, Summary::Progressing { .. }), "{o:?}");
+    assert_eq!(o.summary.reason(), reason::PENDING_IN_CLOUD);
+    assert!(
+        o.summary.message().contains(
+            "ElastiCache will apply node type cache.r7g.xlarge in the maintenance window"
+        ),
+        "the cloud's own words: {o:?}"
+    );
+    // Once applied, Ready again.
+    s.cluster.pending.clear();
+    assert_eq!(
+        report(&plan(&ours(Phase::Updating), false, Some(&s))).phase,
+        Phase::Ready
+    );
 }

@@ -189,7 +189,12 @@ pub async fn apply(pass: &mut Pass<'_>, g: &AwsUserGroup) -> Result<Action, Halt
         if pass.st.clusters.is_empty() {
             String::new()
         } else {
-            format!("; listed by {}", pass.st.clusters.join(", "))
+            let all = usize::try_from(pass.st.cluster_count.unwrap_or(0)).unwrap_or(0);
+            let more = match all.saturating_sub(pass.st.clusters.len()) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            format!("; listed by {}{more}", pass.st.clusters.join(", "))
         }
     );
     let mut wait = pass.ctx.resync();

@@ -82,7 +82,10 @@ impl Reconcile for UserGroup {
         match desired {
             DesiredUserGroup::Gcp(g) => gcp::apply(&mut pass, &g, &clusters).await,
             DesiredUserGroup::Aws(g) => {
-                pass.st.clusters = gcp::cluster_names(&gcp::on(&clusters, Provider::Aws));
+                gcp::record_clusters(
+                    &mut pass.st,
+                    gcp::cluster_names(&gcp::on(&clusters, Provider::Aws)),
+                );
                 match aws::apply(&mut pass, &g).await {
                     Ok(action) => Ok(action),
                     Err(h) => pass.halt(h).await,
