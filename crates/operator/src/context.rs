@@ -11,7 +11,7 @@ use cache_operator_cloud::aws::users::AwsUsers;
 use cache_operator_cloud::gcp::GcpAuth;
 use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::IamCredentials;
-use kube::runtime::events::Recorder;
+use crate::events::Recorder;
 use rand::Rng;
 
 use crate::metrics::Metrics;

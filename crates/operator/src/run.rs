@@ -13,7 +13,7 @@ use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
-use kube::runtime::events::{Recorder, Reporter};
+use crate::events::{Recorder, Reporter};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Access, AccessSettings, Context, Providers, Timing};

@@ -11,7 +11,7 @@ use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GoogleRest};
 use http::{Request, Response};
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use crate::events::{Recorder, Reporter};
 use serde_json::Value;
 use tower_test::mock::{self, Handle};
 
