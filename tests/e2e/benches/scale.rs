@@ -329,13 +329,14 @@ fn cloud_calls(counters: &Value) -> BTreeMap<String, (u64, &'static str)> {
     let mut out = BTreeMap::new();
     for (api, ops) in counters.as_object().into_iter().flatten() {
         for (op, outcomes) in ops.as_object().into_iter().flatten() {
-            let n: u64 = outcomes
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(_, v)| v.as_u64().unwrap_or(0))
-                .sum();
-            out.insert(format!("{api}.{op}"), (n, cloud_kind(api, op)));
+            for (outcome, n) in outcomes.as_object().into_iter().flatten() {
+                let name = if outcome == "ok" {
+                    format!("{api}.{op}")
+                } else {
+                    format!("{api}.{op}({outcome})")
+                };
+                out.insert(name, (n.as_u64().unwrap_or(0), cloud_kind(api, op)));
+            }
         }
     }
     out

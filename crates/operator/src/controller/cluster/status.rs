@@ -48,6 +48,7 @@ impl<'a> Pass<'a> {
         self.st.phase = Some(outcome.phase);
         self.st.message = Some(summary.message().to_owned()).filter(|m| !m.is_empty());
         summary.apply(&mut self.st.conditions, generation, Timestamp::now());
+        let writes = self.obj.status.as_ref() != Some(&self.st);
         conclude(
             self.ctx,
             &self.api,
@@ -61,6 +62,10 @@ impl<'a> Pass<'a> {
         )
         .await?;
         Ok(match outcome.next {
+            // The watch event of the status just written brings the next pass, with that
+            // status in the cache; a short poll would race it and run on the old one (the
+            // status written again, the event published again, the cloud asked again).
+            Next::Poll if writes => Action::requeue(self.ctx.timing.poll),
             Next::Poll => Action::requeue(poll(&self.old, self.ctx.timing.poll, Timestamp::now())),
             Next::Resync => Action::requeue(self.ctx.resync()),
             Next::Then(action) => action,
