@@ -11,8 +11,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{HostPort, LocalRef, Provider};
+use crate::lifecycle::{
+    AuthTokenStatus, AwsRestoreFrom, BackupsStatus, GcpAutomatedBackupSpec, GcpRestoreFrom,
+    MaintenanceStatus, MaintenanceWindow,
+};
 use crate::model::node_type::all_node_type_names;
-use crate::model::{AwsCluster, AwsNodeType, DesiredCluster, GcpCluster, GcpNodeType};
+use crate::model::{
+    AwsCluster, AwsNodeType, BackupPlan, DEFAULT_AUTH_TOKEN_INTERVAL, DesiredCluster, GcpCluster,
+    GcpNodeType, engine,
+};
 use crate::rules::{self, Broken};
 use crate::validate::FieldErrors;
 
@@ -72,17 +79,17 @@ use crate::validate::FieldErrors;
         .field_path(".shardCount"),
     validation = Rule::new("self.provider != 'aws' || self.shardCount * (self.replicasPerShard + 1) <= 500")
         .message("an aws cluster has at most 500 nodes: shardCount * (replicasPerShard + 1) <= 500"),
-    validation = Rule::new("self.provider != 'gcp' || self.authMode != 'password'")
-        .message("authMode password is not offered by Memorystore for Redis Cluster: use iam or disabled")
+    validation = Rule::new("self.provider != 'gcp' || (self.authMode != 'password' && self.authMode != 'token')")
+        .message("authMode password and token are not offered by Memorystore for Redis Cluster: use iam or disabled")
         .field_path(".authMode"),
     validation = Rule::new("self.provider != 'aws' || self.authMode == 'disabled' || self.transitEncryption")
-        .message("authMode iam or password on aws needs transitEncryption: true")
+        .message("authMode iam, password or token on aws needs transitEncryption: true")
         .field_path(".transitEncryption"),
-    validation = Rule::new("self.provider != 'aws' || self.authMode == 'disabled' || (has(self.userGroupRefs) && size(self.userGroupRefs) > 0)")
+    validation = Rule::new("self.provider != 'aws' || self.authMode == 'disabled' || self.authMode == 'token' || (has(self.userGroupRefs) && size(self.userGroupRefs) > 0)")
         .message("authMode iam or password on aws needs a user group in userGroupRefs")
         .field_path(".userGroupRefs"),
-    validation = Rule::new("self.authMode != 'disabled' || !has(self.userGroupRefs) || size(self.userGroupRefs) == 0")
-        .message("userGroupRefs has no effect when authMode is disabled")
+    validation = Rule::new("(self.authMode != 'disabled' && self.authMode != 'token') || !has(self.userGroupRefs) || size(self.userGroupRefs) == 0")
+        .message("userGroupRefs has no effect when authMode is disabled or token")
         .field_path(".userGroupRefs"),
     validation = Rule::new("self.provider != 'aws' || !has(self.userGroupRefs) || size(self.userGroupRefs) <= 1")
         .message("an ElastiCache replication group takes at most one user group")
@@ -96,6 +103,21 @@ use crate::validate::FieldErrors;
     validation = Rule::new("!has(self.gcp) || !has(self.gcp.zoneDistribution) || !has(self.gcp.zoneDistribution.zone) || self.gcp.zoneDistribution.zone.startsWith(self.region + '-')")
         .message("gcp.zoneDistribution.zone must be a zone of spec.region")
         .field_path(".gcp.zoneDistribution.zone"),
+    validation = Rule::new("self.provider != 'gcp' || !has(self.maintenanceWindow) || (self.maintenanceWindow.startTime.endsWith(':00') && (!has(self.maintenanceWindow.duration) || duration(self.maintenanceWindow.duration) == duration('1h')))")
+        .message("gcp maintenance windows start on the hour and last one hour: startTime HH:00, duration 1h")
+        .field_path(".maintenanceWindow"),
+    validation = Rule::new("!has(self.gcp) || !has(self.gcp.kmsKey) || self.gcp.kmsKey.split('/')[3] == self.region")
+        .message("gcp.kmsKey must be a key of the cluster's region (projects/P/locations/<region>/keyRings/R/cryptoKeys/K)")
+        .field_path(".gcp.kmsKey"),
+    validation = Rule::new("!has(self.gcp) || !has(self.gcp.restoreFrom) || !has(self.gcp.restoreFrom.backup) || self.gcp.restoreFrom.backup.contains('/locations/' + self.region + '/')")
+        .message("gcp.restoreFrom.backup must be a backup of the cluster's region")
+        .field_path(".gcp.restoreFrom.backup"),
+    validation = Rule::new("!has(self.aws) || !has(self.aws.kmsKeyId) || !self.aws.kmsKeyId.startsWith('arn:') || self.aws.kmsKeyId.split(':')[3] == self.region")
+        .message("aws.kmsKeyId must be a KMS key of the cluster's region")
+        .field_path(".aws.kmsKeyId"),
+    validation = Rule::new("!has(self.aws) || !has(self.aws.authTokenRotationInterval) || self.authMode == 'token'")
+        .message("aws.authTokenRotationInterval needs authMode token")
+        .field_path(".aws.authTokenRotationInterval"),
     validation = Rule::new("has(self.instanceId) == has(oldSelf.instanceId)").message("instanceId is immutable").field_path(".instanceId"),
 )]
 pub struct RedisClusterSpec {
@@ -131,7 +153,8 @@ pub struct RedisClusterSpec {
     #[schemars(range(min = 0, max = 5))]
     pub replicas_per_shard: i32,
 
-    /// `iam` (tokens from the cloud's IAM), `password` (aws only: RBAC users with passwords)
+    /// `iam` (tokens from the cloud's IAM), `password` (aws only: RBAC users with passwords),
+    /// `token` (aws only: one AUTH token the operator generates, keeps in a Secret and rotates)
     /// or `disabled`. Immutable.
     #[serde(default)]
     #[x_kube(validation = Rule::new("self == oldSelf").message("authMode is immutable"))]
@@ -174,6 +197,22 @@ pub struct RedisClusterSpec {
     /// Who may bind to this cluster from other namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<ClusterAccess>,
+
+    /// When the cloud may restart nodes for maintenance (weekly, UTC); the cloud chooses when
+    /// unset. gcp: starts on the hour and lasts 1h; aws: 1h to 24h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<MaintenanceWindow>,
+
+    /// With `deletionPolicy: Delete`, take a backup (gcp) or final snapshot (aws) before the
+    /// cloud resource is deleted; its name is kept in status and in an Event. Default true.
+    #[serde(default = "default_true")]
+    pub final_backup: bool,
+
+    /// Take an on-demand backup (gcp) or snapshot (aws) with this name; a new name takes
+    /// another. Lowercase letters, digits and single hyphens, starting with a letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), pattern(rules::BACKUP_NAME_PATTERN))]
+    pub on_demand_backup: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -193,6 +232,8 @@ pub enum AuthMode {
     #[default]
     Iam,
     Password,
+    /// aws: a single AUTH token on the replication group (legacy Redis AUTH).
+    Token,
     Disabled,
 }
 
@@ -212,6 +253,8 @@ pub enum DeletionPolicy {
         .field_path(".network"),
     validation = Rule::new("has(self.networkProject) == has(oldSelf.networkProject)").message("gcp.networkProject is immutable").field_path(".networkProject"),
     validation = Rule::new("has(self.zoneDistribution) == has(oldSelf.zoneDistribution)").message("gcp.zoneDistribution is immutable").field_path(".zoneDistribution"),
+    validation = Rule::new("has(self.kmsKey) == has(oldSelf.kmsKey)").message("gcp.kmsKey is immutable").field_path(".kmsKey"),
+    validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("gcp.restoreFrom is immutable: it is used only when the cluster is created").field_path(".restoreFrom"),
 )]
 pub struct GcpClusterSpec {
     /// Project that owns the cluster. Immutable.
@@ -245,6 +288,25 @@ pub struct GcpClusterSpec {
     #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients'])")
         .message("gcp.redisConfigs accepts only maxmemory-clients, maxmemory, maxmemory-policy, notify-keyspace-events, slowlog-log-slower-than and maxclients"))]
     pub redis_configs: BTreeMap<String, String>,
+
+    /// Daily automated backups (`automatedBackupConfig`); the cloud's setting is left as it is
+    /// when unset (`enabled: false` turns them off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_backup: Option<GcpAutomatedBackupSpec>,
+
+    /// Customer-managed encryption key (CMEK) for data at rest, a Cloud KMS key of the
+    /// cluster's region: `projects/P/locations/REGION/keyRings/R/cryptoKeys/K`. Google-managed
+    /// encryption when unset. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 330), pattern(rules::GCP_KMS_KEY_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.kmsKey is immutable"))]
+    pub kms_key: Option<String>,
+
+    /// Create the cluster with the data of a backup (`managedBackupSource`) or of RDB files in
+    /// Cloud Storage (`gcsSource`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.restoreFrom is immutable: it is used only when the cluster is created"))]
+    pub restore_from: Option<GcpRestoreFrom>,
 }
 
 /// The Redis configuration keys Memorystore for Redis Cluster accepts.
@@ -324,27 +386,47 @@ pub enum ZoneDistributionMode {
     validation = Rule::new("has(self.cacheSubnetGroupName) == has(oldSelf.cacheSubnetGroupName)")
         .message("aws.cacheSubnetGroupName is immutable")
         .field_path(".cacheSubnetGroupName"),
-    validation = Rule::new("has(self.engineVersion) == has(oldSelf.engineVersion)")
-        .message("aws.engineVersion is immutable")
+    validation = Rule::new("!has(oldSelf.engineVersion) || has(self.engineVersion)")
+        .message("aws.engineVersion cannot be removed once set")
         .field_path(".engineVersion"),
-    validation = Rule::new("has(self.parameterGroupName) == has(oldSelf.parameterGroupName)")
-        .message("aws.parameterGroupName is immutable")
-        .field_path(".parameterGroupName"),
+    validation = Rule::new("self.engine == oldSelf.engine || (oldSelf.engine == 'redis' && self.engine == 'valkey')")
+        .message("aws.engine can change only from redis to valkey: ElastiCache upgrades Redis OSS to Valkey, never back")
+        .field_path(".engine"),
+    validation = Rule::new("self.engine == oldSelf.engine || has(self.engineVersion)")
+        .message("an upgrade from redis to valkey needs aws.engineVersion (the Valkey major version, e.g. 8.0)")
+        .field_path(".engineVersion"),
+    validation = Rule::new(ENGINE_VERSION_NOT_LOWER)
+        .message("aws.engineVersion cannot go down: ElastiCache only upgrades (delete and re-create the cluster for an older version)")
+        .field_path(".engineVersion"),
+    validation = Rule::new("self.engine != 'valkey' || !has(self.engineVersion) || int(self.engineVersion.split('.')[0]) > 7 || (int(self.engineVersion.split('.')[0]) == 7 && int(self.engineVersion.split('.')[1]) >= 2)")
+        .message("Valkey versions on ElastiCache start at 7.2")
+        .field_path(".engineVersion"),
+    validation = Rule::new("self.engine != 'redis' || !has(self.engineVersion) || int(self.engineVersion.split('.')[0]) < 7 || (int(self.engineVersion.split('.')[0]) == 7 && int(self.engineVersion.split('.')[1]) <= 1)")
+        .message("Redis OSS on ElastiCache goes up to 7.1; later versions are Valkey (engine: valkey)")
+        .field_path(".engineVersion"),
     validation = Rule::new("(has(self.securityGroupIds) ? self.securityGroupIds : []) == (has(oldSelf.securityGroupIds) ? oldSelf.securityGroupIds : [])")
         .message("aws.securityGroupIds is immutable")
         .field_path(".securityGroupIds"),
+    validation = Rule::new("!has(self.kmsKeyId) || self.atRestEncryption")
+        .message("aws.kmsKeyId needs atRestEncryption: true")
+        .field_path(".kmsKeyId"),
+    validation = Rule::new("has(self.kmsKeyId) == has(oldSelf.kmsKeyId)")
+        .message("aws.kmsKeyId is immutable")
+        .field_path(".kmsKeyId"),
+    validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)")
+        .message("aws.restoreFrom is immutable: it is used only when the cluster is created")
+        .field_path(".restoreFrom"),
 )]
 pub struct AwsClusterSpec {
-    /// `redis` (Redis OSS) or `valkey`. Immutable.
+    /// `redis` (Redis OSS) or `valkey`. May change from redis to valkey (with an
+    /// `engineVersion` of Valkey), never back.
     #[serde(default)]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.engine is immutable"))]
     pub engine: AwsEngine,
 
-    /// e.g. `7.1` (redis) or `8.0` (valkey); the cloud's default when unset. Immutable
-    /// (engine upgrades are not managed by the operator yet).
+    /// e.g. `7.1` (redis, up to 7.1) or `8.0` (valkey, from 7.2); the cloud's default when
+    /// unset. May go up (minor and major upgrades), never down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 16), pattern(rules::AWS_ENGINE_VERSION_PATTERN))]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.engineVersion is immutable"))]
+    #[schemars(length(min = 3, max = 11), pattern(rules::AWS_ENGINE_VERSION_PATTERN))]
     pub engine_version: Option<String>,
 
     /// Cluster mode `enabled` (sharded, configuration endpoint) or `disabled` (one shard,
@@ -370,14 +452,57 @@ pub struct AwsClusterSpec {
     #[schemars(range(min = 0, max = 35))]
     pub snapshot_retention_limit: Option<i32>,
 
-    /// Cache parameter group; cluster mode enabled needs a `*.cluster.on` family.
+    /// Cache parameter group; cluster mode enabled needs a `*.cluster.on` family. When unset,
+    /// the default group of the engine's family (`default.redis7.cluster.on`,
+    /// `default.valkey8`, …), which follows the engine through upgrades.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 255),
         pattern(rules::AWS_PARAMETER_GROUP_PATTERN)
     )]
     pub parameter_group_name: Option<String>,
+
+    /// The daily time range (UTC) in which automatic snapshots start, `hh24:mi-hh24:mi`
+    /// (`SnapshotWindow`); the cloud chooses when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 11, max = 11), pattern(rules::DAILY_WINDOW_PATTERN))]
+    #[x_kube(validation = Rule::new("self.split('-')[0] != self.split('-')[1]").message("aws.snapshotWindow must not start and end at the same time"))]
+    pub snapshot_window: Option<String>,
+
+    /// Encryption at rest (`AtRestEncryptionEnabled`). Default true. Immutable.
+    #[serde(default = "default_true")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.atRestEncryption is immutable"))]
+    pub at_rest_encryption: bool,
+
+    /// The customer-managed KMS key for encryption at rest (`KmsKeyId`): key ID, key ARN,
+    /// alias name (`alias/NAME`) or alias ARN, of the cluster's region. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 400), pattern(rules::AWS_KMS_KEY_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.kmsKeyId is immutable"))]
+    pub kms_key_id: Option<String>,
+
+    /// Create the replication group with the data of a snapshot (`SnapshotName`) or of RDB
+    /// files in S3 (`SnapshotArns`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("aws.restoreFrom is immutable: it is used only when the cluster is created"))]
+    pub restore_from: Option<AwsRestoreFrom>,
+
+    /// `authMode: token`: how often the operator replaces the AUTH token (the old one stays
+    /// accepted for the overlap, so clients that re-read the Secret keep working). Default 720h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32), pattern(rules::DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m')").message("aws.authTokenRotationInterval must be at least 1m"))]
+    pub auth_token_rotation_interval: Option<String>,
 }
+
+/// The engine version goes up or stays (major, minor, patch compared as integers).
+const ENGINE_VERSION_NOT_LOWER: &str = "!has(self.engineVersion) || !has(oldSelf.engineVersion) || \
+int(self.engineVersion.split('.')[0]) > int(oldSelf.engineVersion.split('.')[0]) || \
+(int(self.engineVersion.split('.')[0]) == int(oldSelf.engineVersion.split('.')[0]) && \
+(int(self.engineVersion.split('.')[1]) > int(oldSelf.engineVersion.split('.')[1]) || \
+(int(self.engineVersion.split('.')[1]) == int(oldSelf.engineVersion.split('.')[1]) && \
+(size(self.engineVersion.split('.')) > 2 ? int(self.engineVersion.split('.')[2]) : 0) >= \
+(size(oldSelf.engineVersion.split('.')) > 2 ? int(oldSelf.engineVersion.split('.')[2]) : 0))))";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -486,6 +611,24 @@ pub struct RedisClusterStatus {
     /// Whether this object adopted a resource it did not create.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+
+    /// The engine and version the cloud runs (aws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+
+    /// The maintenance window the cloud holds and its upcoming maintenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceStatus>,
+
+    /// Backups the operator took: the last on-demand one and the final one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<BackupsStatus>,
+
+    /// `authMode: token`: where the token is and whether a rotation is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<AuthTokenStatus>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -614,12 +757,29 @@ impl RedisClusterSpec {
                 );
             }
         }
+        let maintenance = self
+            .maintenance_window
+            .as_ref()
+            .and_then(|w| w.parse(p, "spec.maintenanceWindow", &mut errs));
+        if let Some(name) = &self.on_demand_backup {
+            errs.check("spec.onDemandBackup", rules::backup_name(name));
+        }
+        let backups = BackupPlan {
+            final_backup: self.final_backup,
+            on_demand: self.on_demand_backup.clone(),
+        };
 
         let desired = match p {
-            Provider::Gcp => self.desired_gcp(id, &mut errs).map(DesiredCluster::Gcp),
-            Provider::Aws => self
-                .desired_aws(id, has_groups, &mut errs)
-                .map(DesiredCluster::Aws),
+            Provider::Gcp => self.desired_gcp(id, &mut errs).map(|mut c| {
+                c.maintenance_window = maintenance;
+                c.backups = backups;
+                DesiredCluster::Gcp(c)
+            }),
+            Provider::Aws => self.desired_aws(id, has_groups, &mut errs).map(|mut c| {
+                c.maintenance_window = maintenance;
+                c.backups = backups;
+                DesiredCluster::Aws(c)
+            }),
         };
         match desired {
             Some(d) if errs.is_empty() => Ok(d),
@@ -638,10 +798,13 @@ impl RedisClusterSpec {
                 unknown_node_type(&self.node_type, Provider::Gcp),
             );
         }
-        if self.auth_mode == AuthMode::Password {
+        if matches!(self.auth_mode, AuthMode::Password | AuthMode::Token) {
             errs.push(
                 "spec.authMode",
-                "password is not offered by Memorystore for Redis Cluster: use iam or disabled",
+                format!(
+                    "{} is not offered by Memorystore for Redis Cluster: use iam or disabled",
+                    auth_name(self.auth_mode)
+                ),
             );
         }
         let Some(gcp) = &self.gcp else {
@@ -717,6 +880,26 @@ impl RedisClusterSpec {
                 );
             }
         }
+        let automated_backup = gcp
+            .automated_backup
+            .as_ref()
+            .and_then(|b| b.parse("spec.gcp.automatedBackup", errs));
+        if let Some(key) = &gcp.kms_key
+            && let Some(location) = errs.check("spec.gcp.kmsKey", rules::gcp_kms_key(key))
+            && location != self.region
+        {
+            errs.push(
+                "spec.gcp.kmsKey",
+                format!(
+                    "is a key of location {location:?}; Memorystore needs a key of the cluster's region {:?}",
+                    self.region
+                ),
+            );
+        }
+        let restore = gcp
+            .restore_from
+            .as_ref()
+            .and_then(|r| r.parse(&self.region, "spec.gcp.restoreFrom", errs));
         Some(GcpCluster {
             project: gcp.project.clone(),
             region: self.region.clone(),
@@ -731,6 +914,14 @@ impl RedisClusterSpec {
             zone_distribution: gcp.zone_distribution.clone(),
             redis_configs: gcp.redis_configs.clone(),
             deletion_protection: self.deletion_protection,
+            maintenance_window: None,
+            automated_backup,
+            kms_key: gcp.kms_key.clone(),
+            restore,
+            backups: BackupPlan {
+                final_backup: true,
+                on_demand: None,
+            },
         })
     }
 
@@ -755,12 +946,18 @@ impl RedisClusterSpec {
                 errs.push(
                     "spec.transitEncryption",
                     format!(
-                        "must be true with authMode {}: ElastiCache RBAC and IAM auth need TLS",
+                        "must be true with authMode {}: ElastiCache RBAC, IAM auth and AUTH tokens need TLS",
                         auth_name(self.auth_mode)
                     ),
                 );
             }
-            if !has_groups {
+            if self.auth_mode == AuthMode::Token && has_groups {
+                errs.push(
+                    "spec.userGroupRefs",
+                    "has no effect when authMode is token: a replication group has either an AUTH token or user groups",
+                );
+            }
+            if !has_groups && self.auth_mode != AuthMode::Token {
                 errs.push(
                     "spec.userGroupRefs",
                     format!(
@@ -795,12 +992,26 @@ impl RedisClusterSpec {
             );
         }
         if let Some(v) = &aws.engine_version
-            && let Some((major, minor)) =
+            && let Some(version) =
                 errs.check("spec.aws.engineVersion", rules::aws_engine_version(v))
         {
+            match aws.engine {
+                AwsEngine::Valkey if version < engine::VALKEY_MIN => errs.push(
+                    "spec.aws.engineVersion",
+                    format!("Valkey versions on ElastiCache start at 7.2 (got {v})"),
+                ),
+                AwsEngine::Redis if version > engine::REDIS_MAX => errs.push(
+                    "spec.aws.engineVersion",
+                    format!(
+                        "Redis OSS on ElastiCache goes up to 7.1; later versions are Valkey (engine: valkey) (got {v})"
+                    ),
+                ),
+                _ => {}
+            }
+            let major = version.major;
             let (iam_ok, rbac_ok) = match aws.engine {
                 AwsEngine::Redis => (major >= 7, major >= 6),
-                AwsEngine::Valkey => ((major, minor) >= (7, 2), (major, minor) >= (7, 2)),
+                AwsEngine::Valkey => (true, true),
             };
             match self.auth_mode {
                 AuthMode::Iam if !iam_ok => errs.push(
@@ -855,6 +1066,46 @@ impl RedisClusterSpec {
             }
             other => other.map(|n| n.unsigned_abs()),
         };
+        if let Some(w) = &aws.snapshot_window {
+            errs.check("spec.aws.snapshotWindow", rules::daily_window(w));
+        }
+        if let Some(key) = &aws.kms_key_id {
+            if !aws.at_rest_encryption {
+                errs.push(
+                    "spec.aws.kmsKeyId",
+                    "needs atRestEncryption: true (the key encrypts data at rest)",
+                );
+            }
+            if let Some(Some(region)) = errs.check("spec.aws.kmsKeyId", rules::aws_kms_key(key))
+                && region != self.region
+            {
+                errs.push(
+                    "spec.aws.kmsKeyId",
+                    format!(
+                        "is a key of region {region:?}; KMS keys are regional and the cluster is in {:?}",
+                        self.region
+                    ),
+                );
+            }
+        }
+        let restore = aws
+            .restore_from
+            .as_ref()
+            .and_then(|r| r.parse("spec.aws.restoreFrom", errs));
+        let rotation = match &aws.auth_token_rotation_interval {
+            None => Some(DEFAULT_AUTH_TOKEN_INTERVAL),
+            Some(_) if self.auth_mode != AuthMode::Token => {
+                errs.push("spec.aws.authTokenRotationInterval", "needs authMode token");
+                None
+            }
+            Some(d) => match errs.check("spec.aws.authTokenRotationInterval", rules::duration(d)) {
+                Some(d) if d < std::time::Duration::from_secs(60) => {
+                    errs.push("spec.aws.authTokenRotationInterval", "must be at least 1m");
+                    None
+                }
+                other => other,
+            },
+        };
         Some(AwsCluster {
             region: self.region.clone(),
             replication_group_id: id.to_owned(),
@@ -871,6 +1122,17 @@ impl RedisClusterSpec {
             snapshot_retention_limit: retention,
             parameter_group_name: aws.parameter_group_name.clone(),
             user_group_ids: Vec::new(),
+            maintenance_window: None,
+            snapshot_window: aws.snapshot_window.clone(),
+            at_rest_encryption: aws.at_rest_encryption,
+            kms_key_id: aws.kms_key_id.clone(),
+            restore,
+            backups: BackupPlan {
+                final_backup: true,
+                on_demand: None,
+            },
+            auth_token: None,
+            auth_token_rotation_interval: rotation?,
         })
     }
 }
@@ -879,6 +1141,7 @@ fn auth_name(mode: AuthMode) -> &'static str {
     match mode {
         AuthMode::Iam => "iam",
         AuthMode::Password => "password",
+        AuthMode::Token => "token",
         AuthMode::Disabled => "disabled",
     }
 }

@@ -45,6 +45,8 @@ pub mod reason {
     pub const REFERENCE_NOT_FOUND: &str = "ReferenceNotFound";
     /// A cross-namespace reference the target does not admit.
     pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+    /// A reference into a namespace this operator does not watch (`--namespace`).
+    pub const NAMESPACE_NOT_WATCHED: &str = "NamespaceNotWatched";
     /// The identity may not connect to the cluster: its group is not listed by the cluster, or
     /// it is not a member of the group.
     pub const NOT_AUTHORIZED: &str = "NotAuthorized";

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod common;
 pub mod condition;
 pub mod crds;
+pub mod lifecycle;
 pub mod manifest;
 pub mod model;
 pub mod rules;

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+pub use crate::model::engine::EngineVersion;
+
 /// Why a value breaks a rule, phrased to follow `<field>: `.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Broken(pub String);
@@ -17,7 +19,7 @@ impl fmt::Display for Broken {
     }
 }
 
-fn broken(msg: impl Into<String>) -> Result<(), Broken> {
+fn broken<T>(msg: impl Into<String>) -> Result<T, Broken> {
     Err(Broken(msg.into()))
 }
 
@@ -67,7 +69,9 @@ pub const AWS_USER_NAME_MAX: usize = 120;
 pub const AWS_SECURITY_GROUP_PATTERN: &str = "^sg-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const AWS_SUBNET_GROUP_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,253}[a-z0-9])?$";
 pub const AWS_PARAMETER_GROUP_PATTERN: &str = "^[a-zA-Z][a-zA-Z0-9.-]{0,254}$";
-pub const AWS_ENGINE_VERSION_PATTERN: &str = "^[0-9]+\\.[0-9]+(\\.[0-9]+)?$";
+/// Engine versions as ElastiCache names them (`7.1`, `8.0`, `5.0.6`); at most three digits a
+/// part, so that CEL can compare them as integers.
+pub const AWS_ENGINE_VERSION_PATTERN: &str = "^[0-9]{1,3}\\.[0-9]{1,3}(\\.[0-9]{1,3})?$";
 pub const GCP_PRINCIPAL_PATTERN: &str =
     "^(serviceAccount|user|group):[^@\\s]+@[^@\\s]+\\.[^@\\s]+$";
 pub const SA_EMAIL_PATTERN: &str =
@@ -326,24 +330,28 @@ pub fn duration(value: &str) -> Result<std::time::Duration, Broken> {
     Ok(parsed.into())
 }
 
-pub fn aws_engine_version(v: &str) -> Result<(u32, u32), Broken> {
+pub fn aws_engine_version(v: &str) -> Result<EngineVersion, Broken> {
     let shape = || Broken("must be a version such as 7.1 or 8.0".into());
+    let part = |p: Option<&str>| -> Result<u16, Broken> {
+        match p {
+            Some(p) if (1..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()) => {
+                p.parse().map_err(|_| shape())
+            }
+            _ => Err(shape()),
+        }
+    };
     let mut parts = v.split('.');
-    let major = parts
-        .next()
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(shape)?;
-    let minor = parts
-        .next()
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(shape)?;
-    if let Some(patch) = parts.next() {
-        patch.parse::<u32>().map_err(|_| shape())?;
-    }
+    let major = part(parts.next())?;
+    let minor = part(parts.next())?;
+    let patch = parts.next().map(|p| part(Some(p))).transpose()?;
     if parts.next().is_some() {
         return Err(shape());
     }
-    Ok((major, minor))
+    Ok(EngineVersion {
+        major,
+        minor,
+        patch,
+    })
 }
 
 /// A label or annotation key: an optional DNS-subdomain prefix and `/`, then a name of at most
@@ -387,3 +395,283 @@ fn label_chars(s: &str) -> Result<(), Broken> {
         )
     }
 }
+
+// Day-2 settings: maintenance windows, backups, encryption keys, AUTH tokens.
+
+/// `HH:MM` on a 24-hour clock (UTC).
+pub const TIME_OF_DAY_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+/// `HH:00`: Memorystore schedules start on the hour.
+pub const HOUR_OF_DAY_PATTERN: &str = "^([01][0-9]|2[0-3]):00$";
+/// A window length in whole minutes as a Go duration (`1h`, `90m`, `1h30m`, `24h`).
+pub const WINDOW_DURATION_PATTERN: &str = "^([1-9][0-9]?h([1-5]?[0-9]m)?|[1-9][0-9]{0,3}m)$";
+/// ElastiCache `SnapshotWindow`: `hh24:mi-hh24:mi` (UTC).
+pub const DAILY_WINDOW_PATTERN: &str =
+    "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$";
+/// Names of backups and snapshots the operator requests: what both clouds accept (a letter
+/// first, lowercase letters, digits and single hyphens, no trailing hyphen).
+pub const BACKUP_NAME_PATTERN: &str = "^[a-z]([a-z0-9]|-[a-z0-9])*$";
+pub const BACKUP_NAME_MAX: usize = 63;
+/// A Memorystore backup to restore from (`managedBackupSource.backup`), with or without the
+/// `//redis.googleapis.com/` prefix the API also accepts.
+pub const GCP_BACKUP_PATTERN: &str = "^(//redis\\.googleapis\\.com/)?projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]{2,}(-[a-z]+)*-[a-z]*[0-9]+/backupCollections/[^/]{1,128}/backups/[^/]{1,128}$";
+/// Cloud Storage objects to import (`gcsSource.uris`): `gs://BUCKET/OBJECT`.
+pub const GCS_URI_PATTERN: &str = "^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/[^\\s]+$";
+pub const GCS_URI_MAX: usize = 1100;
+/// ElastiCache snapshot names to restore from: manual names, and automatic ones such as
+/// `automatic.orders-2024-06-01-05-00`.
+pub const AWS_SNAPSHOT_NAME_PATTERN: &str = "^[A-Za-z][A-Za-z0-9.:-]*$";
+/// `SnapshotArns`: RDB files in S3; the object name cannot contain commas (the model says so).
+pub const S3_RDB_ARN_PATTERN: &str =
+    "^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^,\\s]+$";
+/// Cloud KMS keys: `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
+pub const GCP_KMS_KEY_PATTERN: &str = "^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$";
+/// AWS KMS keys as KMS names them: key ID (a UUID, or `mrk-` and 32 hex digits for multi-Region
+/// keys), key ARN, alias name or alias ARN.
+pub const AWS_KMS_KEY_PATTERN: &str = "^(([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias/[A-Za-z0-9/_-]{1,250})|alias/[A-Za-z0-9/_-]{1,250})$";
+pub const AWS_KMS_KEY_MAX: usize = 400;
+
+/// A time of day `HH:MM` (UTC), as minutes after midnight.
+pub fn time_of_day(value: &str) -> Result<u16, Broken> {
+    let shape = || Broken("must be a time of day HH:MM (24-hour clock, UTC), e.g. 03:30".into());
+    let (h, m) = value.split_once(':').ok_or_else(shape)?;
+    if h.len() != 2 || m.len() != 2 {
+        return Err(shape());
+    }
+    let h: u16 = h.parse().map_err(|_| shape())?;
+    let m: u16 = m.parse().map_err(|_| shape())?;
+    if h > 23 || m > 59 {
+        return Err(shape());
+    }
+    Ok(h * 60 + m)
+}
+
+/// A window length in whole minutes between `min` and `max` minutes.
+pub fn window_minutes(value: &str, min: u32, max: u32) -> Result<u32, Broken> {
+    let shape = || Broken("must be written in hours and minutes, e.g. 1h, 90m or 1h30m".into());
+    if value.is_empty()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == 'h' || c == 'm')
+    {
+        return Err(shape());
+    }
+    let d = duration(value).map_err(|_| shape())?;
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs % 60 != 0 {
+        return broken("must be a whole number of minutes, e.g. 1h or 90m");
+    }
+    let minutes = u32::try_from(secs / 60).unwrap_or(u32::MAX);
+    if !(min..=max).contains(&minutes) {
+        return broken(format!(
+            "must be between {} and {} (got {value})",
+            show_minutes(min),
+            show_minutes(max)
+        ));
+    }
+    Ok(minutes)
+}
+
+fn show_minutes(m: u32) -> String {
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
+/// ElastiCache `SnapshotWindow` `hh24:mi-hh24:mi`: (start, end) in minutes after midnight.
+pub fn daily_window(value: &str) -> Result<(u16, u16), Broken> {
+    let shape =
+        || Broken("must be a daily time range hh24:mi-hh24:mi in UTC, e.g. 05:00-09:00".into());
+    let (a, b) = value.split_once('-').ok_or_else(shape)?;
+    let start = time_of_day(a).map_err(|_| shape())?;
+    let end = time_of_day(b).map_err(|_| shape())?;
+    if start == end {
+        return broken("must not start and end at the same time");
+    }
+    Ok((start, end))
+}
+
+/// A backup or snapshot name the operator requests.
+pub fn backup_name(name: &str) -> Result<(), Broken> {
+    if name.is_empty() || name.len() > BACKUP_NAME_MAX {
+        return broken(format!("must be 1–{BACKUP_NAME_MAX} characters"));
+    }
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        broken(
+            "must start with a lowercase letter and contain only lowercase letters, digits and single hyphens, not ending with a hyphen",
+        )
+    }
+}
+
+/// `projects/P/locations/L/backupCollections/C/backups/B` (optionally prefixed with
+/// `//redis.googleapis.com/`); returns the location.
+pub fn gcp_backup(name: &str) -> Result<&str, Broken> {
+    let shape = || {
+        Broken("must be projects/<project>/locations/<region>/backupCollections/<collection>/backups/<backup>".into())
+    };
+    let rest = name.strip_prefix("//redis.googleapis.com/").unwrap_or(name);
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [
+            "projects",
+            p,
+            "locations",
+            l,
+            "backupCollections",
+            c,
+            "backups",
+            b,
+        ] if !c.is_empty() && !b.is_empty() && c.len() <= 128 && b.len() <= 128 => {
+            gcp_project(p).map_err(|_| shape())?;
+            region(l).map_err(|_| shape())?;
+            Ok(l)
+        }
+        _ => Err(shape()),
+    }
+}
+
+pub fn gcs_uri(uri: &str) -> Result<(), Broken> {
+    let shape = || Broken("must be a Cloud Storage object gs://BUCKET/OBJECT".into());
+    let rest = uri.strip_prefix("gs://").ok_or_else(shape)?;
+    let (bucket, object) = rest.split_once('/').ok_or_else(shape)?;
+    let bucket_ok = (3..=222).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !bucket_ok || object.is_empty() || object.chars().any(char::is_whitespace) {
+        return Err(shape());
+    }
+    if uri.len() > GCS_URI_MAX {
+        return broken(format!("must be at most {GCS_URI_MAX} characters"));
+    }
+    Ok(())
+}
+
+pub fn aws_snapshot_name(name: &str) -> Result<(), Broken> {
+    let ok = (1..=255).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        broken(
+            "must be an ElastiCache snapshot name: 1–255 letters, digits, '-', '.' or ':', starting with a letter",
+        )
+    }
+}
+
+/// `arn:aws:s3:::BUCKET/KEY` of an RDB file.
+pub fn s3_rdb_arn(arn: &str) -> Result<(), Broken> {
+    let shape =
+        || Broken("must be the ARN of an S3 object, arn:aws:s3:::BUCKET/KEY (no commas)".into());
+    let rest = arn
+        .strip_prefix("arn:")
+        .and_then(|r| r.split_once(":s3:::"))
+        .filter(|(partition, _)| partition.starts_with("aws"))
+        .map(|(_, r)| r)
+        .ok_or_else(shape)?;
+    let (bucket, key) = rest.split_once('/').ok_or_else(shape)?;
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !bucket_ok || key.is_empty() || key.contains(',') || key.chars().any(char::is_whitespace) {
+        return Err(shape());
+    }
+    Ok(())
+}
+
+/// `projects/P/locations/L/keyRings/R/cryptoKeys/K`; returns the key's location.
+pub fn gcp_kms_key(key: &str) -> Result<&str, Broken> {
+    let shape = || {
+        Broken("must be a Cloud KMS key projects/<project>/locations/<region>/keyRings/<ring>/cryptoKeys/<key>".into())
+    };
+    let id_ok = |s: &str| {
+        (1..=63).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    };
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        [
+            "projects",
+            p,
+            "locations",
+            l,
+            "keyRings",
+            r,
+            "cryptoKeys",
+            k,
+        ] if id_ok(r) && id_ok(k) && !l.is_empty() => {
+            gcp_project(p).map_err(|_| shape())?;
+            Ok(l)
+        }
+        _ => Err(shape()),
+    }
+}
+
+/// An AWS KMS key: key ID, key ARN, alias name or alias ARN. Returns the ARN's region, if any.
+pub fn aws_kms_key(key: &str) -> Result<Option<&str>, Broken> {
+    let shape = || {
+        Broken("must be a KMS key ID (1234abcd-12ab-34cd-56ef-1234567890ab or mrk-…), key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), alias name (alias/NAME) or alias ARN".into())
+    };
+    let key_id = |s: &str| {
+        let uuid = s.len() == 36
+            && s.char_indices().all(|(i, c)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    c == '-'
+                } else {
+                    c.is_ascii_digit() || ('a'..='f').contains(&c)
+                }
+            });
+        let mrk = s.strip_prefix("mrk-").is_some_and(|h| {
+            h.len() == 32
+                && h.chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        });
+        uuid || mrk
+    };
+    let alias = |s: &str| {
+        s.strip_prefix("alias/").is_some_and(|n| {
+            (1..=250).contains(&n.len())
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+        })
+    };
+    if key_id(key) || alias(key) {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "kms", region, account, resource]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && (resource.strip_prefix("key/").is_some_and(key_id) || alias(resource)) =>
+        {
+            Ok(Some(region))
+        }
+        _ => Err(shape()),
+    }
+}
+
+/// Characters of the AUTH tokens the operator generates: letters and digits only, which both
+/// CreateReplicationGroup (only `!&#$^<>-` besides letters and digits) and
+/// ModifyReplicationGroup (no `/"@%`) accept.
+pub const AUTH_TOKEN_LEN: usize = 64;

@@ -115,13 +115,6 @@ fn immutable_cluster_fields_refuse_changes() {
         "gcp.zoneDistribution is immutable",
     );
     assert_refused(
-        "engine",
-        aws_cluster(),
-        "/spec/aws/engine",
-        Some(json!("redis")),
-        "aws.engine is immutable",
-    );
-    assert_refused(
         "cluster mode",
         aws_cluster(),
         "/spec/aws/clusterMode",
@@ -134,27 +127,6 @@ fn immutable_cluster_fields_refuse_changes() {
         "/spec/aws/cacheSubnetGroupName",
         Some(json!("private")),
         "aws.cacheSubnetGroupName is immutable",
-    );
-    assert_refused(
-        "engine version",
-        aws_cluster(),
-        "/spec/aws/engineVersion",
-        Some(json!("8.1")),
-        "aws.engineVersion is immutable",
-    );
-    assert_refused(
-        "security groups added",
-        aws_cluster(),
-        "/spec/aws/securityGroupIds",
-        Some(json!(["sg-0123456789abcdef0"])),
-        "aws.securityGroupIds is immutable",
-    );
-    assert_refused(
-        "engine version",
-        aws_cluster(),
-        "/spec/aws/engineVersion",
-        Some(json!("8.1")),
-        "aws.engineVersion is immutable",
     );
     assert_refused(
         "security groups added",
@@ -280,4 +252,267 @@ fn cross_field_rules_evaluate_on_create() {
         errs.iter().any(|e| e.contains("nodeType must be")),
         "{errs:?}"
     );
+}
+
+/// An aws cluster without authentication (so any engine version is allowed) on Redis OSS.
+fn aws_redis(version: &str) -> Value {
+    let open = with(
+        with(aws_cluster(), "/spec/authMode", Some(json!("disabled"))),
+        "/spec/userGroupRefs",
+        None,
+    );
+    with(
+        open,
+        "/spec/aws",
+        Some(json!({"engine": "redis", "engineVersion": version, "clusterMode": "enabled"})),
+    )
+}
+
+#[test]
+fn engines_upgrade_and_never_downgrade() {
+    // Minor and major upgrades, and Redis OSS to Valkey (the path: 7.0 → 7.1 → Valkey 8.0).
+    assert_allowed(
+        "minor",
+        aws_redis("7.0"),
+        "/spec/aws/engineVersion",
+        json!("7.1"),
+    );
+    assert_allowed(
+        "major",
+        aws_redis("6.2"),
+        "/spec/aws/engineVersion",
+        json!("7.0"),
+    );
+    assert_allowed(
+        "patch",
+        aws_redis("5.0.5"),
+        "/spec/aws/engineVersion",
+        json!("5.0.6"),
+    );
+    assert_allowed(
+        "patch to minor",
+        aws_redis("5.0.6"),
+        "/spec/aws/engineVersion",
+        json!("6.0"),
+    );
+    assert_allowed(
+        "redis to valkey",
+        aws_redis("7.1"),
+        "/spec/aws",
+        json!({"engine": "valkey", "engineVersion": "8.0", "clusterMode": "enabled"}),
+    );
+    assert_allowed(
+        "valkey minor",
+        aws_cluster(),
+        "/spec/aws/engineVersion",
+        json!("8.1"),
+    );
+    let unset = with(aws_redis("7.0"), "/spec/aws/engineVersion", None);
+    assert_allowed(
+        "version named later",
+        unset.clone(),
+        "/spec/aws/engineVersion",
+        json!("7.1"),
+    );
+
+    assert_refused(
+        "minor downgrade",
+        aws_redis("7.1"),
+        "/spec/aws/engineVersion",
+        Some(json!("7.0")),
+        "cannot go down",
+    );
+    assert_refused(
+        "major downgrade",
+        aws_cluster(),
+        "/spec/aws/engineVersion",
+        Some(json!("7.2")),
+        "cannot go down",
+    );
+    assert_refused(
+        "patch downgrade",
+        aws_redis("5.0.6"),
+        "/spec/aws/engineVersion",
+        Some(json!("5.0.5")),
+        "cannot go down",
+    );
+    assert_refused(
+        "a two-digit minor is not a decimal fraction",
+        aws_redis("4.0.10"),
+        "/spec/aws/engineVersion",
+        Some(json!("4.0.9")),
+        "cannot go down",
+    );
+    assert_refused(
+        "valkey back to redis",
+        aws_cluster(),
+        "/spec/aws",
+        Some(json!({"engine": "redis", "engineVersion": "8.0", "clusterMode": "enabled"})),
+        "never back",
+    );
+    assert_refused(
+        "valkey without naming its version",
+        unset,
+        "/spec/aws/engine",
+        Some(json!("valkey")),
+        "needs aws.engineVersion",
+    );
+    assert_refused(
+        "version removed",
+        aws_cluster(),
+        "/spec/aws/engineVersion",
+        None,
+        "cannot be removed once set",
+    );
+    assert_refused(
+        "redis to a valkey version below 7.2",
+        aws_redis("7.0"),
+        "/spec/aws",
+        Some(json!({"engine": "valkey", "engineVersion": "7.0", "clusterMode": "enabled"})),
+        "start at 7.2",
+    );
+}
+
+#[test]
+fn the_parameter_group_follows_the_spec_freely() {
+    assert_allowed(
+        "named",
+        aws_redis("7.0"),
+        "/spec/aws/parameterGroupName",
+        json!("orders-redis7"),
+    );
+    let named = with(
+        aws_redis("7.0"),
+        "/spec/aws/parameterGroupName",
+        Some(json!("orders-redis7")),
+    );
+    assert_allowed(
+        "renamed",
+        named.clone(),
+        "/spec/aws/parameterGroupName",
+        json!("orders-valkey8"),
+    );
+    let errs = update_errors(
+        &named,
+        &with(named.clone(), "/spec/aws/parameterGroupName", None),
+    );
+    assert!(errs.is_empty(), "back to the family's default: {errs:?}");
+}
+
+#[test]
+fn encryption_and_restore_sources_are_fixed_at_creation() {
+    let gcp_key = "projects/shop-prod/locations/us-central1/keyRings/cache/cryptoKeys/orders";
+    let keyed = with(gcp_cluster(), "/spec/gcp/kmsKey", Some(json!(gcp_key)));
+    assert_refused(
+        "gcp key added",
+        gcp_cluster(),
+        "/spec/gcp/kmsKey",
+        Some(json!(gcp_key)),
+        "gcp.kmsKey is immutable",
+    );
+    assert_refused(
+        "gcp key changed",
+        keyed.clone(),
+        "/spec/gcp/kmsKey",
+        Some(json!(gcp_key.replace("orders", "orders2"))),
+        "gcp.kmsKey is immutable",
+    );
+    assert_refused(
+        "gcp key removed",
+        keyed,
+        "/spec/gcp/kmsKey",
+        None,
+        "gcp.kmsKey is immutable",
+    );
+    assert_refused(
+        "aws key added",
+        aws_cluster(),
+        "/spec/aws/kmsKeyId",
+        Some(json!("alias/sessions")),
+        "aws.kmsKeyId is immutable",
+    );
+    assert_refused(
+        "aws encryption at rest turned off",
+        aws_cluster(),
+        "/spec/aws/atRestEncryption",
+        Some(json!(false)),
+        "aws.atRestEncryption is immutable",
+    );
+    let restored = with(
+        aws_cluster(),
+        "/spec/aws/restoreFrom",
+        Some(json!({"snapshotName": "sessions-final"})),
+    );
+    assert_refused(
+        "aws restore source added later",
+        aws_cluster(),
+        "/spec/aws/restoreFrom",
+        Some(json!({"snapshotName": "sessions-final"})),
+        "aws.restoreFrom is immutable",
+    );
+    assert_refused(
+        "aws restore source changed",
+        restored.clone(),
+        "/spec/aws/restoreFrom/snapshotName",
+        Some(json!("other")),
+        "aws.restoreFrom is immutable",
+    );
+    assert_refused(
+        "aws restore source removed",
+        restored,
+        "/spec/aws/restoreFrom",
+        None,
+        "aws.restoreFrom is immutable",
+    );
+    assert_refused(
+        "gcp restore source added later",
+        gcp_cluster(),
+        "/spec/gcp/restoreFrom",
+        Some(json!({"gcsUris": ["gs://shop-backups/a.rdb"]})),
+        "gcp.restoreFrom is immutable",
+    );
+}
+
+#[test]
+fn day_two_settings_change_freely() {
+    for (label, base, pointer, value) in [
+        (
+            "maintenance window added",
+            gcp_cluster(),
+            "/spec/maintenanceWindow",
+            json!({"day": "sunday", "startTime": "03:00"}),
+        ),
+        (
+            "maintenance window on aws",
+            aws_cluster(),
+            "/spec/maintenanceWindow",
+            json!({"day": "sunday", "startTime": "03:00", "duration": "3h"}),
+        ),
+        (
+            "automated backups",
+            gcp_cluster(),
+            "/spec/gcp/automatedBackup",
+            json!({"startTime": "05:00", "retentionDays": 14}),
+        ),
+        (
+            "snapshot window",
+            aws_cluster(),
+            "/spec/aws/snapshotWindow",
+            json!("05:00-07:00"),
+        ),
+        (
+            "on-demand backup",
+            aws_cluster(),
+            "/spec/onDemandBackup",
+            json!("before-8-1"),
+        ),
+        (
+            "final backup off",
+            gcp_cluster(),
+            "/spec/finalBackup",
+            json!(false),
+        ),
+    ] {
+        assert_allowed(label, base, pointer, value);
+    }
 }

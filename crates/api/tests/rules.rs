@@ -698,7 +698,7 @@ fn auth_modes_per_provider() {
             "unknown mode",
             aws_cluster,
             AM,
-            Some(json!("token")),
+            Some(json!("oauth")),
             "spec.authMode",
             "unknown variant",
         ),
@@ -1171,4 +1171,586 @@ fn other_kinds_are_skipped_and_wrong_versions_reported() {
             .iter()
             .any(|(f, _)| f == "metadata.name")
     );
+}
+
+/// An aws cluster on a Redis OSS version (the base sample is Valkey 8.0).
+fn aws_redis_cluster() -> Value {
+    with(
+        aws_cluster(),
+        "/spec/aws",
+        Some(json!({"engine": "redis", "engineVersion": "7.0", "clusterMode": "enabled"})),
+    )
+}
+
+/// An aws cluster with one operator-managed AUTH token.
+fn aws_token_cluster() -> Value {
+    with(
+        with(aws_cluster(), "/spec/authMode", Some(json!("token"))),
+        "/spec/userGroupRefs",
+        None,
+    )
+}
+
+#[test]
+fn maintenance_windows_one_shape_for_both_clouds() {
+    const MW: &str = "/spec/maintenanceWindow";
+    run(vec![
+        ok(
+            "gcp on the hour",
+            gcp_cluster,
+            MW,
+            json!({"day": "sunday", "startTime": "03:00"}),
+        ),
+        ok(
+            "gcp one hour said aloud",
+            gcp_cluster,
+            MW,
+            json!({"day": "monday", "startTime": "23:00", "duration": "1h"}),
+        ),
+        ok(
+            "aws ninety minutes across midnight",
+            aws_cluster,
+            MW,
+            json!({"day": "saturday", "startTime": "23:30", "duration": "90m"}),
+        ),
+        ok(
+            "aws a whole day",
+            aws_cluster,
+            MW,
+            json!({"day": "wednesday", "startTime": "00:00", "duration": "24h"}),
+        ),
+        ok(
+            "aws hours and minutes",
+            aws_cluster,
+            MW,
+            json!({"day": "friday", "startTime": "02:15", "duration": "2h30m"}),
+        ),
+        bad(
+            "gcp half past",
+            gcp_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "03:30"})),
+            "spec.maintenanceWindow.startTime",
+            "on the hour",
+        ),
+        bad(
+            "gcp two hours",
+            gcp_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "03:00", "duration": "2h"})),
+            "spec.maintenanceWindow.duration",
+            "must be 1h for provider gcp",
+        ),
+        bad(
+            "aws shorter than the service's 60 minutes",
+            aws_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "03:00", "duration": "30m"})),
+            "spec.maintenanceWindow.duration",
+            "between 1h and 24h",
+        ),
+        bad(
+            "aws longer than a day",
+            aws_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "03:00", "duration": "25h"})),
+            "spec.maintenanceWindow.duration",
+            "between 1h and 24h",
+        ),
+        bad(
+            "seconds",
+            aws_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "03:00", "duration": "3600s"})),
+            "spec.maintenanceWindow.duration",
+            "hours and minutes",
+        ),
+        bad(
+            "not a day",
+            aws_cluster,
+            MW,
+            Some(json!({"day": "sun", "startTime": "03:00"})),
+            "spec.maintenanceWindow.day",
+            "unknown variant",
+        ),
+        bad(
+            "hour 24",
+            aws_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "24:00"})),
+            "spec.maintenanceWindow.startTime",
+            "time of day HH:MM",
+        ),
+        bad(
+            "one-digit hour",
+            gcp_cluster,
+            MW,
+            Some(json!({"day": "sunday", "startTime": "3:00"})),
+            "spec.maintenanceWindow.startTime",
+            "time of day HH:MM",
+        ),
+        bad(
+            "missing start",
+            aws_cluster,
+            MW,
+            Some(json!({"day": "sunday"})),
+            "spec.maintenanceWindow",
+            "missing field `startTime`",
+        ),
+    ]);
+}
+
+#[test]
+fn backups_on_demand_automated_and_final() {
+    run(vec![
+        ok(
+            "on-demand backup name",
+            gcp_cluster,
+            "/spec/onDemandBackup",
+            json!("before-upgrade-7-1"),
+        ),
+        ok(
+            "final backup opted out",
+            aws_cluster,
+            "/spec/finalBackup",
+            json!(false),
+        ),
+        bad(
+            "uppercase backup name",
+            aws_cluster,
+            "/spec/onDemandBackup",
+            Some(json!("Nightly")),
+            "spec.onDemandBackup",
+            "lowercase letter",
+        ),
+        bad(
+            "double hyphen backup name",
+            gcp_cluster,
+            "/spec/onDemandBackup",
+            Some(json!("before--upgrade")),
+            "spec.onDemandBackup",
+            "single hyphens",
+        ),
+        bad(
+            "backup name too long",
+            gcp_cluster,
+            "/spec/onDemandBackup",
+            Some(json!(format!("b{}", "a".repeat(63)))),
+            "spec.onDemandBackup",
+            "1–63 characters",
+        ),
+        ok(
+            "gcp daily backups",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            json!({"startTime": "05:00", "retentionDays": 7}),
+        ),
+        ok(
+            "gcp daily backups, default retention",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            json!({"startTime": "23:00"}),
+        ),
+        ok(
+            "gcp automated backups off",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            json!({"enabled": false}),
+        ),
+        bad(
+            "gcp automated backups on without a start",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            Some(json!({"retentionDays": 7})),
+            "spec.gcp.automatedBackup.startTime",
+            "is required while automated backups are enabled",
+        ),
+        bad(
+            "gcp backup not on the hour",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            Some(json!({"startTime": "05:30"})),
+            "spec.gcp.automatedBackup.startTime",
+            "on the hour",
+        ),
+        bad(
+            "gcp retention over 365 days",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            Some(json!({"startTime": "05:00", "retentionDays": 366})),
+            "spec.gcp.automatedBackup.retentionDays",
+            "between 1 and 365",
+        ),
+        bad(
+            "gcp retention zero",
+            gcp_cluster,
+            "/spec/gcp/automatedBackup",
+            Some(json!({"startTime": "05:00", "retentionDays": 0})),
+            "spec.gcp.automatedBackup.retentionDays",
+            "between 1 and 365",
+        ),
+        ok(
+            "aws snapshot window",
+            aws_cluster,
+            "/spec/aws/snapshotWindow",
+            json!("05:00-09:00"),
+        ),
+        ok(
+            "aws snapshot window across midnight",
+            aws_cluster,
+            "/spec/aws/snapshotWindow",
+            json!("23:00-01:00"),
+        ),
+        bad(
+            "aws snapshot window shape",
+            aws_cluster,
+            "/spec/aws/snapshotWindow",
+            Some(json!("5:00-9:00")),
+            "spec.aws.snapshotWindow",
+            "hh24:mi-hh24:mi",
+        ),
+        bad(
+            "aws empty snapshot window",
+            aws_cluster,
+            "/spec/aws/snapshotWindow",
+            Some(json!("05:00-05:00")),
+            "spec.aws.snapshotWindow",
+            "same time",
+        ),
+        bad(
+            "automated backups on aws",
+            aws_cluster,
+            "/spec/gcp",
+            Some(
+                json!({"project": "shop-prod", "network": "projects/shop-prod/global/networks/default", "automatedBackup": {"startTime": "05:00"}}),
+            ),
+            "spec.gcp",
+            "must not be set when provider is aws",
+        ),
+    ]);
+}
+
+#[test]
+fn restores_name_one_source_of_the_right_place() {
+    const GR: &str = "/spec/gcp/restoreFrom";
+    const AR: &str = "/spec/aws/restoreFrom";
+    let backup = "projects/shop-prod/locations/us-central1/backupCollections/3f2b9c/backups/orders-cache-final-0b6c2a4e";
+    run(vec![
+        ok(
+            "gcp managed backup",
+            gcp_cluster,
+            GR,
+            json!({"backup": backup}),
+        ),
+        ok(
+            "gcp managed backup with the service prefix",
+            gcp_cluster,
+            GR,
+            json!({"backup": format!("//redis.googleapis.com/{backup}")}),
+        ),
+        ok(
+            "gcp RDB files",
+            gcp_cluster,
+            GR,
+            json!({"gcsUris": ["gs://shop-backups/orders/0001.rdb", "gs://shop-backups/orders/0002.rdb"]}),
+        ),
+        bad(
+            "gcp backup of another region",
+            gcp_cluster,
+            GR,
+            Some(json!({"backup": backup.replace("us-central1", "europe-west1")})),
+            "spec.gcp.restoreFrom.backup",
+            "own region",
+        ),
+        bad(
+            "gcp both sources",
+            gcp_cluster,
+            GR,
+            Some(json!({"backup": backup, "gcsUris": ["gs://shop-backups/a.rdb"]})),
+            "spec.gcp.restoreFrom",
+            "exactly one of backup and gcsUris",
+        ),
+        bad(
+            "gcp no source",
+            gcp_cluster,
+            GR,
+            Some(json!({})),
+            "spec.gcp.restoreFrom",
+            "exactly one of backup and gcsUris",
+        ),
+        bad(
+            "gcp not a gs URI",
+            gcp_cluster,
+            GR,
+            Some(json!({"gcsUris": ["https://storage.googleapis.com/b/a.rdb"]})),
+            "spec.gcp.restoreFrom.gcsUris[0]",
+            "gs://BUCKET/OBJECT",
+        ),
+        bad(
+            "gcp not a backup name",
+            gcp_cluster,
+            GR,
+            Some(json!({"backup": "orders-cache-final"})),
+            "spec.gcp.restoreFrom.backup",
+            "backupCollections",
+        ),
+        ok(
+            "aws snapshot",
+            aws_cluster,
+            AR,
+            json!({"snapshotName": "sessions-cache-final-0b6c2a4e"}),
+        ),
+        ok(
+            "aws automatic snapshot",
+            aws_cluster,
+            AR,
+            json!({"snapshotName": "automatic.sessions-cache-2024-06-01-05-00"}),
+        ),
+        ok(
+            "aws RDB files in S3",
+            aws_cluster,
+            AR,
+            json!({"snapshotArns": ["arn:aws:s3:::shop-backups/sessions/0001.rdb"]}),
+        ),
+        bad(
+            "aws S3 key with a comma",
+            aws_cluster,
+            AR,
+            Some(json!({"snapshotArns": ["arn:aws:s3:::shop-backups/a,b.rdb"]})),
+            "spec.aws.restoreFrom.snapshotArns[0]",
+            "no commas",
+        ),
+        bad(
+            "aws both sources",
+            aws_cluster,
+            AR,
+            Some(json!({"snapshotName": "s", "snapshotArns": ["arn:aws:s3:::shop-backups/a.rdb"]})),
+            "spec.aws.restoreFrom",
+            "exactly one of snapshotName and snapshotArns",
+        ),
+        bad(
+            "aws snapshot name with a space",
+            aws_cluster,
+            AR,
+            Some(json!({"snapshotName": "my snapshot"})),
+            "spec.aws.restoreFrom.snapshotName",
+            "snapshot name",
+        ),
+    ]);
+}
+
+#[test]
+fn encryption_keys_have_the_clouds_formats_and_regions() {
+    const GK: &str = "/spec/gcp/kmsKey";
+    const AK: &str = "/spec/aws/kmsKeyId";
+    let gcp_key = "projects/shop-prod/locations/us-central1/keyRings/cache/cryptoKeys/orders";
+    run(vec![
+        ok("gcp key of the region", gcp_cluster, GK, json!(gcp_key)),
+        ok(
+            "gcp key of another project",
+            gcp_cluster,
+            GK,
+            json!("projects/shop-keys/locations/us-central1/keyRings/cache/cryptoKeys/orders_1"),
+        ),
+        bad(
+            "gcp key of another region",
+            gcp_cluster,
+            GK,
+            Some(json!(gcp_key.replace("us-central1", "global"))),
+            "spec.gcp.kmsKey",
+            "cluster's region",
+        ),
+        bad(
+            "gcp key version instead of key",
+            gcp_cluster,
+            GK,
+            Some(json!(format!("{gcp_key}/cryptoKeyVersions/1"))),
+            "spec.gcp.kmsKey",
+            "projects/<project>/locations/<region>/keyRings/<ring>/cryptoKeys/<key>",
+        ),
+        bad(
+            "gcp bare key name",
+            gcp_cluster,
+            GK,
+            Some(json!("orders")),
+            "spec.gcp.kmsKey",
+            "Cloud KMS key",
+        ),
+        ok(
+            "aws key ID",
+            aws_cluster,
+            AK,
+            json!("1234abcd-12ab-34cd-56ef-1234567890ab"),
+        ),
+        ok(
+            "aws multi-Region key ID",
+            aws_cluster,
+            AK,
+            json!("mrk-1234abcd12ab34cd56ef1234567890ab"),
+        ),
+        ok(
+            "aws key ARN of the region",
+            aws_cluster,
+            AK,
+            json!("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+        ),
+        ok("aws alias", aws_cluster, AK, json!("alias/sessions-cache")),
+        ok(
+            "aws alias ARN",
+            aws_cluster,
+            AK,
+            json!("arn:aws:kms:eu-west-1:111122223333:alias/sessions-cache"),
+        ),
+        bad(
+            "aws key ARN of another region",
+            aws_cluster,
+            AK,
+            Some(json!(
+                "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            )),
+            "spec.aws.kmsKeyId",
+            "KMS keys are regional",
+        ),
+        bad(
+            "aws not a key",
+            aws_cluster,
+            AK,
+            Some(json!("my-key")),
+            "spec.aws.kmsKeyId",
+            "KMS key ID",
+        ),
+        bad(
+            "aws uppercase key ID",
+            aws_cluster,
+            AK,
+            Some(json!("1234ABCD-12AB-34CD-56EF-1234567890AB")),
+            "spec.aws.kmsKeyId",
+            "KMS key ID",
+        ),
+    ]);
+    let no_at_rest = with(
+        with(
+            aws_cluster(),
+            "/spec/aws/atRestEncryption",
+            Some(json!(false)),
+        ),
+        AK,
+        Some(json!("alias/sessions-cache")),
+    );
+    assert_invalid(
+        "a key without encryption at rest",
+        &no_at_rest,
+        "spec.aws.kmsKeyId",
+        "needs atRestEncryption: true",
+    );
+    assert_valid(
+        "no encryption at rest, no key",
+        &with(
+            aws_cluster(),
+            "/spec/aws/atRestEncryption",
+            Some(json!(false)),
+        ),
+    );
+}
+
+#[test]
+fn auth_token_mode_is_aws_only_and_needs_tls_without_user_groups() {
+    assert_valid("token cluster", &aws_token_cluster());
+    assert_valid(
+        "token cluster with a rotation interval",
+        &with(
+            aws_token_cluster(),
+            "/spec/aws/authTokenRotationInterval",
+            Some(json!("168h")),
+        ),
+    );
+    assert_invalid(
+        "token with user groups",
+        &with(
+            aws_token_cluster(),
+            "/spec/userGroupRefs",
+            Some(json!([{"name": "sessions-users"}])),
+        ),
+        "spec.userGroupRefs",
+        "authMode is token",
+    );
+    assert_invalid(
+        "token without TLS",
+        &with(
+            aws_token_cluster(),
+            "/spec/transitEncryption",
+            Some(json!(false)),
+        ),
+        "spec.transitEncryption",
+        "must be true with authMode token",
+    );
+    assert_invalid(
+        "token on gcp",
+        &with(gcp_cluster(), "/spec/authMode", Some(json!("token"))),
+        "spec.authMode",
+        "token is not offered by Memorystore",
+    );
+    assert_invalid(
+        "rotation interval without token",
+        &with(
+            aws_cluster(),
+            "/spec/aws/authTokenRotationInterval",
+            Some(json!("168h")),
+        ),
+        "spec.aws.authTokenRotationInterval",
+        "needs authMode token",
+    );
+    assert_invalid(
+        "rotation interval too short",
+        &with(
+            aws_token_cluster(),
+            "/spec/aws/authTokenRotationInterval",
+            Some(json!("30s")),
+        ),
+        "spec.aws.authTokenRotationInterval",
+        "at least 1m",
+    );
+}
+
+#[test]
+fn engine_versions_belong_to_their_engine() {
+    const EV: &str = "/spec/aws/engineVersion";
+    run(vec![
+        ok("redis 7.1", aws_redis_cluster, EV, json!("7.1")),
+        ok("redis 6.2", aws_redis_cluster, EV, json!("6.2")),
+        ok("valkey 7.2", aws_cluster, EV, json!("7.2")),
+        ok("valkey 8.1", aws_cluster, EV, json!("8.1")),
+        bad(
+            "valkey 7.1",
+            aws_cluster,
+            EV,
+            Some(json!("7.1")),
+            "spec.aws.engineVersion",
+            "start at 7.2",
+        ),
+        bad(
+            "redis 7.2",
+            aws_redis_cluster,
+            EV,
+            Some(json!("7.2")),
+            "spec.aws.engineVersion",
+            "goes up to 7.1",
+        ),
+        bad(
+            "redis 8.0",
+            aws_redis_cluster,
+            EV,
+            Some(json!("8.0")),
+            "spec.aws.engineVersion",
+            "goes up to 7.1",
+        ),
+        bad(
+            "four-digit part",
+            aws_cluster,
+            EV,
+            Some(json!("8.1000")),
+            "spec.aws.engineVersion",
+            "must be a version",
+        ),
+    ]);
 }

@@ -124,20 +124,24 @@ pub fn classify_aws(code: &str, http: Option<u16>) -> ErrorClass {
         | "DuplicateUserName"
         | "DefaultUserRequired"
         | "TagQuotaPerResourceExceeded"
+        | "SnapshotFeatureNotSupportedFault"
         | "InvalidAction" => ErrorClass::InvalidArgument,
         "ReplicationGroupNotFoundFault"
         | "UserNotFound"
         | "UserGroupNotFound"
         | "CacheClusterNotFound"
+        | "SnapshotNotFoundFault"
         | "TagNotFound" => ErrorClass::NotFound,
-        "ReplicationGroupAlreadyExists" | "UserAlreadyExists" | "UserGroupAlreadyExists" => {
-            ErrorClass::AlreadyExists
-        }
+        "ReplicationGroupAlreadyExists"
+        | "UserAlreadyExists"
+        | "UserGroupAlreadyExists"
+        | "SnapshotAlreadyExistsFault" => ErrorClass::AlreadyExists,
         "InvalidReplicationGroupState"
         | "InvalidCacheClusterState"
         | "InvalidUserState"
         | "InvalidUserGroupState"
         | "NoOperationFault"
+        | "InvalidSnapshotState"
         | "DefaultUserAssociatedToUserGroup" => ErrorClass::FailedPrecondition,
         "AccessDenied"
         | "AccessDeniedException"
@@ -161,7 +165,8 @@ pub fn classify_aws(code: &str, http: Option<u16>) -> ErrorClass {
         | "NodeQuotaForCustomerExceeded"
         | "NodeGroupsPerReplicationGroupQuotaExceeded"
         | "UserQuotaExceeded"
-        | "UserGroupQuotaExceeded" => ErrorClass::QuotaExceeded,
+        | "UserGroupQuotaExceeded"
+        | "SnapshotQuotaExceededFault" => ErrorClass::QuotaExceeded,
         "InternalFailure" | "ServiceUnavailable" | "InternalError" => ErrorClass::Unavailable,
         _ => match http {
             Some(500..=599) => ErrorClass::Unavailable,

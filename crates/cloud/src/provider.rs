@@ -1,7 +1,7 @@
 //! The one interface the controllers use for clusters, whatever the cloud.
 
 use async_trait::async_trait;
-use cache_operator_api::model::DesiredCluster;
+use cache_operator_api::model::{DesiredCluster, GcpAutomatedBackup, WeeklyWindow};
 
 use crate::error::Result;
 
@@ -109,6 +109,17 @@ pub struct GcpObserved {
     /// `persistenceConfig` and `redisConfigs` as returned, for comparison with the spec.
     pub persistence: Option<serde_json::Value>,
     pub redis_configs: std::collections::BTreeMap<String, String>,
+    /// The weekly window of `maintenancePolicy`, when one is set.
+    pub maintenance_window: Option<WeeklyWindow>,
+    /// `maintenancePolicy` and the upcoming `maintenanceSchedule`.
+    pub maintenance: ObservedMaintenance,
+    /// `automatedBackupConfig` as the cloud holds it.
+    pub automated_backup: Option<GcpAutomatedBackup>,
+    /// CMEK (`kmsKey`) and `encryptionInfo.encryptionType`.
+    pub kms_key: Option<String>,
+    pub encryption: Option<String>,
+    /// The backup collection, once the cluster has one.
+    pub backup_collection: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,6 +135,69 @@ pub struct AwsObserved {
     /// Automatic failover enabled (or being enabled).
     pub automatic_failover: bool,
     pub multi_az: bool,
+    /// The engine version the nodes run as the cloud reports it (`7.1.0`; DescribeCacheClusters).
+    pub engine_version: Option<String>,
+    /// The cache parameter group of the nodes.
+    pub parameter_group: Option<String>,
+    /// `PreferredMaintenanceWindow`, node changes pending for it, and when it next opens.
+    pub maintenance: ObservedMaintenance,
+    pub snapshot_window: Option<String>,
+    pub at_rest_encryption: bool,
+    pub kms_key_id: Option<String>,
+    pub auth_token_enabled: bool,
+    /// `PendingModifiedValues.AuthTokenStatus`: `ROTATING` or `SETTING` while a token change
+    /// is applied.
+    pub auth_token_status: Option<String>,
+    pub auth_token_last_modified: Option<String>,
+}
+
+/// What the cloud says about maintenance, in the same terms for both clouds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedMaintenance {
+    /// The window in the cloud's words (`sun:05:00-sun:06:00`, `SUNDAY 05:00 UTC`).
+    pub window: Option<String>,
+    /// Upcoming maintenance (RFC 3339): gcp `maintenanceSchedule`; aws the next window when
+    /// node changes wait for it.
+    pub scheduled_start: Option<String>,
+    pub scheduled_end: Option<String>,
+    /// Node changes waiting for the window (aws), e.g. `EngineVersion 7.1`.
+    pub pending: Vec<String>,
+}
+
+/// One backup (gcp) or snapshot (aws) of a cluster, as the cloud lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedBackup {
+    /// The backup ID (gcp) or snapshot name (aws).
+    pub name: String,
+    /// The full gcp resource name or the snapshot ARN.
+    pub resource: String,
+    /// The cloud's state word (`CREATING`, `ACTIVE`, `creating`, `available`, `restoring`…).
+    pub state: String,
+    /// The backup holds data and can be restored from.
+    pub ready: bool,
+    /// `true` for backups the cloud took on its schedule (automated), `false` for requested ones.
+    pub automated: bool,
+    /// RFC 3339.
+    pub created: Option<String>,
+}
+
+/// How a cluster's final backup relates to its delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FinalBackup {
+    /// gcp: the backup runs on its own (follow the progress) and must finish before the delete
+    /// is started with [`ClusterProvider::delete`].
+    Before(Progress),
+    /// aws: the delete call took the backup (`FinalSnapshotIdentifier`); the delete started.
+    WithDelete(Progress),
+}
+
+/// What an AUTH token change does (ModifyReplicationGroup `AuthTokenUpdateStrategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenStrategy {
+    /// Add the desired token; the current one stays accepted.
+    Rotate,
+    /// Keep only the desired token (allowed only after a ROTATE).
+    Set,
 }
 
 /// One change the spec asks for; applied one at a time (Memorystore takes one field per
@@ -152,6 +226,21 @@ pub enum Change {
     Failover {
         enabled: bool,
     },
+    /// aws: engine and version upgrade (ModifyReplicationGroup `Engine`, `EngineVersion`, with
+    /// the parameter group of the new family), applied at once.
+    EngineVersion,
+    /// aws: the cache parameter group alone.
+    ParameterGroup,
+    /// Both: the weekly maintenance window.
+    MaintenanceWindow,
+    /// aws: the daily snapshot window.
+    SnapshotWindow,
+    /// gcp: `automatedBackupConfig`.
+    AutomatedBackup,
+    /// aws `authMode: token`: set the desired AUTH token with this strategy. Never part of
+    /// [`ClusterProvider::changes`]: the rotation is timed by the caller (ROTATE, the overlap,
+    /// then SET).
+    AuthToken(TokenStrategy),
 }
 
 impl Change {
@@ -172,6 +261,13 @@ impl Change {
                 "automatic failover and Multi-AZ {}",
                 if *enabled { "on" } else { "off" }
             ),
+            Change::EngineVersion => "engine version".into(),
+            Change::ParameterGroup => "parameter group".into(),
+            Change::MaintenanceWindow => "maintenance window".into(),
+            Change::SnapshotWindow => "snapshot window".into(),
+            Change::AutomatedBackup => "automated backups".into(),
+            Change::AuthToken(TokenStrategy::Rotate) => "AUTH token (rotate)".into(),
+            Change::AuthToken(TokenStrategy::Set) => "AUTH token (set)".into(),
         }
     }
 }
@@ -262,4 +358,21 @@ pub trait ClusterProvider: Send + Sync {
     /// PEM certificates clients should trust for this cluster's TLS, when the cloud has its own
     /// CA (gcp); empty when public roots serve (aws).
     async fn ca_certificates(&self, desired: &DesiredCluster) -> Result<Vec<String>>;
+
+    /// Start an on-demand backup (gcp `clusters.backup`, aws CreateSnapshot) named `name`. A
+    /// name already taken answers `AlreadyExists`: look it up with [`ClusterProvider::backups`].
+    async fn backup(&self, desired: &DesiredCluster, name: &str) -> Result<Progress>;
+
+    /// The backups of this cluster the cloud lists (gcp: its backup collection; aws: the
+    /// snapshots of the replication group, manual and automatic). They outlive the cluster.
+    async fn backups(&self, desired: &DesiredCluster) -> Result<Vec<ObservedBackup>>;
+
+    /// Take the final backup `name` of a cluster about to be deleted: gcp backs it up (the
+    /// delete must wait for the operation), aws deletes with `FinalSnapshotIdentifier`.
+    async fn final_backup(
+        &self,
+        desired: &DesiredCluster,
+        owner: &Owner,
+        name: &str,
+    ) -> Result<FinalBackup>;
 }

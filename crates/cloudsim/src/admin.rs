@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,9 +36,16 @@ pub fn routes() -> Router<Arc<Shared>> {
             axum::routing::delete(delete_service_account),
         )
         .route("/aws/maintenance", post(aws_maintenance))
+        .route("/gcp/maintenance", post(gcp_maintenance))
         .route("/clock", get(clock).post(advance_clock))
         .route("/ca.pem", get(ca_pem))
         .route("/clusters", get(clusters))
+        .route("/clusters/rdb", get(cluster_rdb))
+        .route("/storage", get(list_storage))
+        .route(
+            "/storage/{scheme}/{bucket}/{*object}",
+            get(get_object).put(put_object),
+        )
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -245,6 +252,25 @@ async fn aws_maintenance(State(shared): S, body: Bytes) -> Response {
     axum::Json(json!({"started": started})).into_response()
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GcpMaintenanceRequest {
+    name: String,
+}
+
+/// Publishes an upcoming Memorystore maintenance for a cluster (`maintenanceSchedule`), in its
+/// next maintenance window; it is done once the simulator's clock passes the window.
+async fn gcp_maintenance(State(shared): S, body: Bytes) -> Response {
+    let req: GcpMaintenanceRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    match crate::gcp::backups::schedule_maintenance(&shared, &req.name) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn clock(State(shared): S) -> Response {
     axum::Json(json!({
         "now": crate::util::rfc3339_micros(shared.clock.now()),
@@ -270,10 +296,14 @@ async fn advance_clock(State(shared): S, body: Bytes) -> Response {
         .clock
         .advance(Duration::from_secs(req.advance_seconds));
     let maintenance = crate::aws::actions::run_due_maintenance(&shared, from, to);
+    let maintained = crate::gcp::backups::finish_maintenance(&shared, to);
+    let backups = crate::gcp::backups::run_due(&shared, from, to);
     axum::Json(json!({
         "now": crate::util::rfc3339_micros(to),
         "offsetSeconds": shared.clock.offset().as_secs(),
         "maintenanceStarted": maintenance,
+        "maintenanceDone": maintained,
+        "automatedBackupsStarted": backups,
     }))
     .into_response()
 }
@@ -343,4 +373,97 @@ async fn clusters(State(shared): S) -> Response {
         }
     }
     axum::Json(json!({"clusters": out})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClusterRef {
+    provider: String,
+    /// gcp: the full cluster name.
+    #[serde(default)]
+    name: Option<String>,
+    /// aws: region and replication group ID.
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The data of a cluster as an RDB file (what a backup holds), for tests and for seeding the
+/// object store.
+async fn cluster_rdb(State(shared): S, Query(q): Query<ClusterRef>) -> Response {
+    let key = match (q.provider.as_str(), q.name, q.region, q.id) {
+        ("gcp", Some(name), None, None) => BackendKey::Gcp(name),
+        ("aws", None, Some(region), Some(id)) => BackendKey::Aws {
+            region,
+            id: id.to_ascii_lowercase(),
+        },
+        _ => return bad_request("use provider=gcp&name=NAME or provider=aws&region=R&id=ID"),
+    };
+    match shared.dataplane.snapshot(&key).await {
+        Some(rdb) => ([(header::CONTENT_TYPE, "application/octet-stream")], rdb).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("no Redis data for {key}")})),
+        )
+            .into_response(),
+    }
+}
+
+fn object_uri(scheme: &str, bucket: &str, object: &str) -> Option<String> {
+    match scheme {
+        "gs" | "s3" if !bucket.is_empty() && !object.is_empty() => {
+            Some(format!("{scheme}://{bucket}/{object}"))
+        }
+        _ => None,
+    }
+}
+
+const STORAGE_PATH: &str = "use /_cloudsim/storage/{gs|s3}/BUCKET/OBJECT";
+
+async fn put_object(
+    State(shared): S,
+    Path((scheme, bucket, object)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    match object_uri(&scheme, &bucket, &object) {
+        Some(uri) => {
+            shared
+                .storage
+                .put(uri.clone(), crate::dataplane::Rdb::new(body.to_vec()));
+            axum::Json(json!({"uri": uri, "size": body.len()})).into_response()
+        }
+        None => bad_request(STORAGE_PATH),
+    }
+}
+
+async fn get_object(
+    State(shared): S,
+    Path((scheme, bucket, object)): Path<(String, String, String)>,
+) -> Response {
+    let Some(uri) = object_uri(&scheme, &bucket, &object) else {
+        return bad_request(STORAGE_PATH);
+    };
+    match shared.storage.get(&uri) {
+        Some(data) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            data.as_ref().clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("no object {uri}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn list_storage(State(shared): S) -> Response {
+    let objects: Vec<Value> = shared
+        .storage
+        .list()
+        .into_iter()
+        .map(|(uri, size)| json!({"uri": uri, "size": size}))
+        .collect();
+    axum::Json(json!({"objects": objects})).into_response()
 }

@@ -29,7 +29,7 @@ async fn cloud(
     let response = if crate::gcp::owns(&path) {
         crate::gcp::handle(shared, method.clone(), &path, uri.query(), &headers, body).await
     } else if path == "/" && (method == Method::POST || method == Method::GET) {
-        crate::aws::handle(shared, uri.query(), &headers, &body).await
+        crate::aws::handle(shared, method.as_str(), uri.query(), &headers, &body).await
     } else {
         (
             StatusCode::NOT_FOUND,

@@ -20,6 +20,7 @@ mod faults;
 mod gcp;
 mod http;
 mod sim;
+mod storage;
 mod util;
 
 pub use config::{

@@ -32,6 +32,7 @@ pub struct Shared {
     pub(crate) aws: Mutex<AwsState>,
     pub(crate) ca: Ca,
     pub(crate) dataplane: DataPlane,
+    pub(crate) storage: crate::storage::Storage,
     ids: AtomicU64,
 }
 
@@ -80,6 +81,7 @@ impl Shared {
         *self.gcp.lock().expect("gcp lock") = GcpState::default();
         *self.aws.lock().expect("aws lock") = AwsState::default();
         self.dataplane.stop_all().await;
+        self.storage.clear();
         self.tokens.clear();
         self.counters.clear();
         self.faults.clear();
@@ -157,6 +159,7 @@ impl Sim {
                 tokens: TokenStore::default(),
                 gcp: Mutex::new(GcpState::default()),
                 aws: Mutex::new(AwsState::default()),
+                storage: crate::storage::Storage::default(),
                 ca,
                 ids: AtomicU64::new(0),
             }

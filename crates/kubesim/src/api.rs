@@ -205,7 +205,10 @@ impl Core {
     /// The stored form of an object as the request's version shows it.
     pub fn to_req(&self, def: &ResourceDef, stored: &Value) -> Value {
         match def.behaviour {
-            Behaviour::EventsV1Event => builtin::core_event_to_v1(stored),
+            Behaviour::EventsV1Event => {
+                builtin::with_go_zero_fields(def.behaviour, builtin::core_event_to_v1(stored))
+            }
+            Behaviour::CoreEvent => builtin::with_go_zero_fields(def.behaviour, stored.clone()),
             Behaviour::Custom => {
                 let mut v = stored.clone();
                 v["apiVersion"] = Value::String(def.api_version());
@@ -438,13 +441,23 @@ impl Core {
                 .filter(|f| !before.contains(f))
                 .collect();
             if !added.is_empty() {
-                errs.push(FieldError::forbidden(
+                let e = FieldError::forbidden(
                     "metadata.finalizers",
                     format!(
                         "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
-                        added.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ")
+                        added
+                            .iter()
+                            .map(|f| format!("\"{f}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                ));
+                );
+                // Custom resources get their metadata validated twice (by the generic registry
+                // and by their own strategy), so the cause appears twice.
+                if def.behaviour == Behaviour::Custom {
+                    errs.push(e.clone());
+                }
+                errs.push(e);
             }
         }
         match def.behaviour {
@@ -462,27 +475,33 @@ impl Core {
                     root.required.retain(|r| r != k);
                 }
                 schema::validate(&body, &root, "", &mut se);
-                // Type errors block the CEL rules, as in the real server.
-                let blocked = se
-                    .iter()
-                    .any(|e| e.kind == crate::error::FieldErrorKind::TypeInvalid);
-                let mut cel = if blocked {
+                // Validation ratcheting (on by default since 1.30): a value the update leaves
+                // unchanged is not re-judged under a schema that has become stricter.
+                let unchanged = |e: &FieldError| {
+                    let field = e.field.trim_start_matches("<nil>");
+                    old.is_some_and(|old| value_at(obj, field) == value_at(old, field))
+                };
+                se.retain(|e| !unchanged(e));
+                // These errors block the CEL rules, as in the real server (hasBlockingErr).
+                let blocked = errs.iter().chain(&se).any(|e| {
+                    use crate::error::FieldErrorKind as K;
+                    matches!(
+                        e.kind,
+                        K::NotSupported | K::Required | K::TooLong | K::TooMany | K::TypeInvalid
+                    )
+                });
+                let cel = if def.cel.is_none() {
+                    Vec::new()
+                } else if blocked {
                     vec![FieldError::invalid(
                         "<nil>",
                         Value::Null,
                         "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
                     )]
                 } else {
+                    // (ratchets its own errors, by the node holding each rule)
                     crd::validate_cel(def, obj, old)
                 };
-                // Validation ratcheting (on by default since 1.30): a value the update leaves
-                // unchanged is not re-judged under a schema that has become stricter.
-                if let Some(old) = old {
-                    let unchanged =
-                        |e: &FieldError| value_at(obj, &e.field) == value_at(old, &e.field);
-                    se.retain(|e| !unchanged(e));
-                    cel.retain(|e| !unchanged(e));
-                }
                 errs.extend(se);
                 errs.extend(cel);
             }
@@ -564,6 +583,7 @@ impl Core {
             }
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             m.insert("creationTimestamp".into(), json!(now));
+            meta::drop_empty(m);
             if def.behaviour.tracks_generation() {
                 m.insert("generation".into(), json!(1));
             } else {
@@ -574,12 +594,15 @@ impl Core {
         self.check_namespace(def, ns, &name)?;
         match def.behaviour {
             Behaviour::Custom => {
+                // Defaults as the request is decoded, then status dropped (as PrepareForCreate
+                // does): a status default appears only when the object is read, owned by no
+                // manager.
+                schema::apply_defaults(&mut obj, &def.schema);
                 if def.status_subresource
                     && let Some(o) = obj.as_object_mut()
                 {
                     o.remove("status");
                 }
-                schema::apply_defaults(&mut obj, &def.schema);
             }
             Behaviour::Crd => {
                 crd::apply_defaults(&mut obj);
@@ -620,8 +643,9 @@ impl Core {
             return Err(self.invalid(def, &name, &errs));
         }
         if opts.dry_run {
+            // Answered as if read back, like a created object.
             return Ok(Written {
-                object: obj,
+                object: self.to_req(def, &self.to_storage(def, obj)),
                 warnings: Vec::new(),
                 created: true,
             });
@@ -737,9 +761,17 @@ impl Core {
         opts: &WriteOptions,
     ) -> ApiResult<Written> {
         if opts.manager.is_empty() {
-            return Err(ApiError::bad_request(
-                "fieldManager is required for apply requests",
-            ));
+            let mut e = ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                &[FieldError::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                )],
+            );
+            e.details.name = None;
+            return Err(e);
         }
         let config: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
@@ -892,7 +924,7 @@ impl Core {
                     json!(meta::resource_version(&stored)),
                 );
                 return Ok(Written {
-                    object: new,
+                    object: self.to_req(def, &self.to_storage(def, new)),
                     warnings: Vec::new(),
                     created: false,
                 });
@@ -1030,6 +1062,7 @@ impl Core {
             }
             m.remove("resourceVersion");
             m.remove("selfLink");
+            meta::drop_empty(m);
         }
         match def.behaviour {
             Behaviour::Custom => schema::apply_defaults(&mut new, &def.schema),
@@ -1097,11 +1130,12 @@ impl Core {
             if let Some(uid) = &opts.uid
                 && uid != meta::uid(&stored)
             {
+                // The deletion path names the kind, not the resource.
                 return Err(ApiError::conflict(
-                    &def.gr(),
+                    &GroupResource::new(&def.group, &def.kind),
                     name,
                     &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
                         meta::uid(&stored)
                     ),
                 ));
@@ -1110,10 +1144,10 @@ impl Core {
                 && rv != meta::resource_version(&stored)
             {
                 return Err(ApiError::conflict(
-                    &def.gr(),
+                    &GroupResource::new(&def.group, &def.kind),
                     name,
                     &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
                         meta::resource_version(&stored)
                     ),
                 ));

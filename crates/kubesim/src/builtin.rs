@@ -176,6 +176,15 @@ pub fn definitions() -> &'static Map<String, Value> {
                 );
             }
         }
+        // Structs the API marks `+structType=atomic`: server-side apply owns them whole.
+        for atomic in [
+            "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+            "io.k8s.api.core.v1.ObjectReference",
+        ] {
+            if let Some(Value::Object(d)) = defs.get_mut(atomic) {
+                d.insert("x-kubernetes-map-type".into(), json!("atomic"));
+            }
+        }
         if let Some(props) = defs
             .get_mut("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
             .and_then(|d| d.get_mut("properties"))
@@ -216,6 +225,9 @@ pub fn object_meta_schema() -> Arc<Schema> {
 fn fix_meta(mut s: Schema) -> Schema {
     if let Some(o) = s.properties.get_mut("ownerReferences") {
         o.list_type = ListType::Map(vec!["uid".into()]);
+        if let Some(item) = o.items.as_deref_mut() {
+            item.map_atomic = true;
+        }
     }
     if let Some(f) = s.properties.get_mut("finalizers") {
         f.list_type = ListType::Set;
@@ -297,6 +309,7 @@ pub fn builtin_defs() -> Vec<Arc<ResourceDef>> {
                 schema,
                 cel: None,
                 cel_field_paths: Vec::new(),
+                cel_messages: Vec::new(),
                 printer_columns: Vec::new(),
                 selectable_fields: Vec::new(),
                 openapi,
@@ -630,14 +643,32 @@ pub fn core_event_to_v1(core: &Value) -> Value {
             out.insert(v1.to_string(), v.clone());
         }
     }
-    // An empty source is not worth showing as deprecatedSource.
-    if out
-        .get("deprecatedSource")
-        .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
-    {
-        out.remove("deprecatedSource");
-    }
     Value::Object(out)
+}
+
+/// The fields the API server always writes because their Go types have no `omitempty` effect
+/// (a struct, a `metav1.Time`): an Event shows `firstTimestamp: null` and `source: {}` even
+/// when nobody set them (`deprecated…` in events.k8s.io/v1).
+pub fn with_go_zero_fields(behaviour: Behaviour, mut v: Value) -> Value {
+    let fields: &[(&str, Value)] = match behaviour {
+        Behaviour::CoreEvent => &[
+            ("firstTimestamp", Value::Null),
+            ("lastTimestamp", Value::Null),
+            ("source", Value::Object(Map::new())),
+        ],
+        Behaviour::EventsV1Event => &[
+            ("deprecatedFirstTimestamp", Value::Null),
+            ("deprecatedLastTimestamp", Value::Null),
+            ("deprecatedSource", Value::Object(Map::new())),
+        ],
+        _ => &[],
+    };
+    if let Some(o) = v.as_object_mut() {
+        for (k, zero) in fields {
+            o.entry(*k).or_insert_with(|| zero.clone());
+        }
+    }
+    v
 }
 
 /// events.k8s.io/v1 Event -> core/v1 Event.

@@ -235,6 +235,27 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             }
         }
     }
+    // The CEL cost budget, per schema: one shared by every version when they are identical (the
+    // API server then reports it under spec.validation), else each version's own.
+    let schemas: Vec<&Value> = versions
+        .iter()
+        .filter_map(|v| v.pointer("/schema/openAPIV3Schema"))
+        .collect();
+    if !schemas.is_empty() && schemas.len() == versions.len() {
+        if schemas.iter().all(|x| *x == schemas[0]) {
+            errs.extend(crate::celcost::refusals(
+                schemas[0],
+                "spec.validation.openAPIV3Schema",
+            ));
+        } else {
+            for (i, schema) in schemas.iter().enumerate() {
+                errs.extend(crate::celcost::refusals(
+                    schema,
+                    &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                ));
+            }
+        }
+    }
     if let Some(old) = old {
         if s(old, "/spec/group") != group {
             errs.push(FieldError::invalid(
@@ -416,12 +437,42 @@ pub fn build_defs(crd: &Value) -> Vec<Arc<ResourceDef>> {
             ssa_schema: Arc::new(ssa),
             cel,
             cel_field_paths: rule_field_paths(&raw),
+            cel_messages: rule_messages(&raw),
             printer_columns: printer_columns(&v),
             selectable_fields,
             openapi,
             crd_name: Some(s(crd, "/metadata/name").to_string()),
         }));
     }
+    out
+}
+
+/// Each rule with its message (or, without one, its own text), for evaluation errors.
+fn rule_messages(schema: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(rules) = o.get("x-kubernetes-validations").and_then(Value::as_array) {
+                    for r in rules {
+                        if let Some(rule) = r.get("rule").and_then(Value::as_str) {
+                            let message = r
+                                .get("message")
+                                .and_then(Value::as_str)
+                                .map(str::trim)
+                                .filter(|m| !m.is_empty())
+                                .unwrap_or(rule.trim());
+                            out.push((rule.to_string(), message.to_string()));
+                        }
+                    }
+                }
+                o.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    walk(schema, &mut out);
     out
 }
 
@@ -515,30 +566,106 @@ pub fn validate_cel(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<
     };
     errors
         .iter()
-        .map(|e| {
+        .filter_map(|e| {
             let path = e.field_path.trim_start_matches('.').to_string();
-            // The bad value the real server reports is the type of the node holding the rule.
+            // The node holding the rule: the error's path without the rule's fieldPath.
             let node = def
                 .cel_field_paths
                 .iter()
                 .filter(|(rule, _)| *rule == e.rule)
                 .find_map(|(_, fp)| path.strip_suffix(fp.as_str()))
                 .map(|p| p.trim_end_matches('.'))
-                .unwrap_or(&path);
+                .unwrap_or(&path)
+                .to_string();
             let ty = def
                 .schema
-                .at_path(node)
+                .at_path(&node)
                 .map(|s| s.type_name().to_string())
                 .unwrap_or_else(|| "object".into());
+            // Ratcheting: a failed rule that does not use oldSelf is not held against an
+            // update that leaves the node holding it unchanged.
+            if let Some(old) = old
+                && e.kind == kube_cel::ErrorKind::ValidationFailure
+                && !e.rule.contains("oldSelf")
+                && value_at(obj, &node) == value_at(old, &node)
+            {
+                return None;
+            }
+            // The API server names the root `<nil>` (a nil field.Path).
+            let field = |p: &str| {
+                if p.is_empty() {
+                    "<nil>".to_string()
+                } else {
+                    p.to_string()
+                }
+            };
+            if e.kind == kube_cel::ErrorKind::EvaluationError {
+                // Reported at the rule's node with its type, as "<error> evaluating rule: <rule>".
+                let message = def
+                    .cel_messages
+                    .iter()
+                    .find(|(rule, _)| *rule == e.rule)
+                    .map(|(_, m)| m.clone())
+                    .unwrap_or_else(|| e.rule.trim().to_string());
+                let cause = e.message.trim_start_matches("rule evaluation error: ");
+                return Some(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    field(&node),
+                    Some(Value::String(ty)),
+                    format!("{} evaluating rule: {message}", go_cel_error(cause)),
+                ));
+            }
             let kind = match e.reason.as_deref() {
                 Some("FieldValueForbidden") => FieldErrorKind::Forbidden,
                 Some("FieldValueRequired") => FieldErrorKind::Required,
                 Some("FieldValueDuplicate") => FieldErrorKind::Duplicate,
                 _ => FieldErrorKind::Invalid,
             };
-            FieldError::new(kind, path, Some(Value::String(ty)), e.message.clone())
+            // A failed rule shows the node's value when it is a scalar; objects and arrays are
+            // left out (field.OmitValueType).
+            let value = match value_at(obj, &node) {
+                Some(Value::Object(_) | Value::Array(_)) | None => None,
+                Some(v) => Some(v.clone()),
+            };
+            Some(FieldError::new(
+                kind,
+                field(&path),
+                value,
+                e.message.clone(),
+            ))
         })
         .collect()
+}
+
+/// cel-rust's runtime errors in cel-go's words, where they differ.
+fn go_cel_error(e: &str) -> String {
+    if let Some(key) = e.strip_prefix("No such key: ") {
+        return format!("no such key: {key}");
+    }
+    let mut c = e.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The value at a `spec.items[2].name` path.
+fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (name, rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        for idx in rest.split('[').filter(|x| !x.is_empty()) {
+            let i = idx.trim_end_matches(']');
+            cur = match i.parse::<usize>() {
+                Ok(n) => cur.get(n)?,
+                Err(_) => cur.get(i)?,
+            };
+        }
+    }
+    Some(cur)
 }
 
 #[cfg(test)]
@@ -581,13 +708,14 @@ mod tests {
         let errs = validate_cel(d, &obj, None);
         assert_eq!(
             errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            vec!["spec: Invalid value: \"object\": too big"]
+            vec!["spec: Invalid value: too big"],
+            "an object's value is left out of the message"
         );
         let old = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}, "spec": {"id": "y", "size": 1}});
         let errs = validate_cel(d, &obj, Some(&old));
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert!(
-            msgs.contains(&"spec.id: Invalid value: \"string\": id is immutable".to_string()),
+            msgs.contains(&"spec.id: Invalid value: \"x\": id is immutable".to_string()),
             "{msgs:?}"
         );
     }
@@ -602,9 +730,26 @@ mod tests {
         ]);
         let props = &mut c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
             ["properties"];
-        props["memory"] = json!({"type": "string"});
-        props["endpoint"] = json!({"type": "string"});
+        // Bounded, or the rules would cost more than the API server allows.
+        props["memory"] = json!({"type": "string", "maxLength": 16});
+        props["endpoint"] = json!({"type": "string", "maxLength": 256});
+        props["id"]["maxLength"] = json!(63);
         apply_defaults(&mut c);
+        assert!(validate(&c, None).is_empty());
+        let mut unbounded = c.clone();
+        unbounded["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"]["id"]
+            .as_object_mut()
+            .unwrap()
+            .remove("maxLength");
+        let refused: Vec<String> = validate(&unbounded, None)
+            .iter()
+            .map(|e| e.field.clone())
+            .collect();
+        assert!(
+            refused.contains(&"spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[2].rule".to_string()),
+            "{refused:?}"
+        );
         assert!(validate(&c, None).is_empty());
         let d = &build_defs(&c)[0];
         let ok = json!({"spec": {"id": "a", "size": 1, "memory": "512Mi", "endpoint": "https://x.example"}});

@@ -117,16 +117,19 @@ impl ApiError {
         } else {
             format!("{kind}.{group}")
         };
-        let message = match errs.len() {
+        // The message lists each distinct error once (field.ErrorList.ToAggregate); the causes
+        // keep every one.
+        let mut listed: Vec<String> = Vec::new();
+        for e in errs {
+            let e = e.to_string();
+            if !listed.contains(&e) {
+                listed.push(e);
+            }
+        }
+        let message = match listed.len() {
             0 => format!("{qualified} \"{name}\" is invalid"),
-            1 => format!("{qualified} \"{name}\" is invalid: {}", errs[0]),
-            _ => format!(
-                "{qualified} \"{name}\" is invalid: [{}]",
-                errs.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            1 => format!("{qualified} \"{name}\" is invalid: {}", listed[0]),
+            _ => format!("{qualified} \"{name}\" is invalid: [{}]", listed.join(", ")),
         };
         let mut e = Self::new(422, "Invalid", message);
         e.details.name = Some(name.to_string());
@@ -407,7 +410,7 @@ pub fn go_quote(s: &str) -> String {
 /// A bad value printed like Go's `%v` (scalars) or `%q` (strings).
 pub fn go_value(v: &Value) -> String {
     match v {
-        Value::Null => "\"null\"".to_string(),
+        Value::Null => "null".to_string(),
         Value::String(s) => go_quote(s),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),

@@ -192,12 +192,25 @@ async fn route(
         )),
         ["healthz" | "livez" | "readyz", ..] => Ok((StatusCode::OK, "ok").into_response()),
         ["version"] => Ok(ok_json(&json!({
-            "major": "1", "minor": "32", "gitVersion": "v1.32.0-kubesim", "gitCommit": "kubesim",
+            "major": "1", "minor": crate::server::MINOR, "gitVersion": crate::server::VERSION, "gitCommit": "kubesim",
             "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23",
             "compiler": "gc", "platform": "linux/amd64"
         }))),
         ["_kubesim", rest @ ..] => admin(app, method, rest),
-        ["openapi", "v2"] => Ok(ok_json(&openapi::v2_document(&reg))),
+        ["openapi", "v2"] => Ok(if accept.contains("protobuf") {
+            // kubectl reads the v2 document in protobuf (validating a List's items).
+            let body = crate::openapi_pb::document(&openapi::v2_document(&reg));
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                ),
+            );
+            r
+        } else {
+            ok_json(&openapi::v2_document(&reg))
+        }),
         ["openapi", "v3"] => Ok(ok_json(&openapi::v3_index(&reg))),
         ["openapi", "v3", "api", "v1"] => Ok(ok_json(&openapi::v3_document(&reg, "", "v1"))),
         ["openapi", "v3", "apis", g, v] if reg.has_group_version(g, v) => {
@@ -316,6 +329,10 @@ fn manager(query: &Query, headers: &HeaderMap, apply: bool) -> ApiResult<String>
         .filter(|c| !c.is_control())
         .take(128)
         .collect();
+    // What the API server records when neither names a manager.
+    if prefix.is_empty() {
+        return Ok("unknown".into());
+    }
     Ok(prefix)
 }
 
@@ -541,7 +558,7 @@ async fn resource(
                     )
                 }
                 Output::Json => ok_json(
-                    &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": md, "items": list.items}),
+                    &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": md, "items": list_items(&def, list.items)}),
                 ),
             })
         }
@@ -635,17 +652,17 @@ async fn resource(
                 Deleted::Pending(obj) => {
                     Ok(render_object(&def, obj, accept, query, StatusCode::OK, &[]))
                 }
-                Deleted::Gone(obj) => Ok(if def.behaviour.is_builtin() {
+                // Removed at once: a Status naming what went (built-ins and, since 1.3x,
+                // custom resources alike).
+                Deleted::Gone(obj) => {
                     let mut details = json!({"name": meta::name(&obj), "kind": def.plural, "uid": meta::uid(&obj)});
                     if !def.group.is_empty() {
                         details["group"] = json!(def.group);
                     }
-                    ok_json(
+                    Ok(ok_json(
                         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
-                    )
-                } else {
-                    render_object(&def, obj, accept, query, StatusCode::OK, &[])
-                }),
+                    ))
+                }
             }
         }
         "deletecollection" => {
@@ -669,11 +686,25 @@ async fn resource(
             }
             Ok(ok_json(
                 &json!({"kind": def.list_kind, "apiVersion": def.api_version(),
-                               "metadata": {"resourceVersion": app.core.store.current_rv().to_string()}, "items": items}),
+                               "metadata": {"resourceVersion": app.core.store.current_rv().to_string()}, "items": list_items(&def, items)}),
             ))
         }
         _ => Err(ApiError::not_found_path()),
     }
+}
+
+/// The items of a list as the API server writes them: built-in kinds come from typed storage
+/// and lose `apiVersion`/`kind` (only the list carries them), custom resources keep theirs.
+fn list_items(def: &ResourceDef, mut items: Vec<Value>) -> Vec<Value> {
+    if def.behaviour.is_builtin() {
+        for item in &mut items {
+            if let Some(o) = item.as_object_mut() {
+                o.remove("apiVersion");
+                o.remove("kind");
+            }
+        }
+    }
+    items
 }
 
 fn render_object(

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod builtin;
+pub mod celcost;
 pub mod controllers;
 pub mod crd;
 pub mod discovery;
@@ -14,6 +15,7 @@ pub mod jsonpath;
 pub mod managed;
 pub mod meta;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;

@@ -53,6 +53,21 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// ObjectMeta's collections are `omitempty`: an empty list or map is not stored.
+pub fn drop_empty(m: &mut Map<String, Value>) {
+    for k in ["finalizers", "ownerReferences", "labels", "annotations"] {
+        let empty = match m.get(k) {
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            m.remove(k);
+        }
+    }
+}
+
 pub fn set_finalizers(obj: &mut Value, f: &[String]) {
     let m = meta_mut(obj);
     if f.is_empty() {

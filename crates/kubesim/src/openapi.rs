@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use crate::builtin;
 use crate::registry::{Registry, ResourceDef};
 
-const VERSION: &str = "v1.32.0";
+const VERSION: &str = crate::server::VERSION;
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -251,6 +251,86 @@ fn to_v2(v: &Value) -> Value {
     }
 }
 
+/// A custom resource's schema as the API server publishes it in OpenAPI v2
+/// (apiextensions-apiserver's `ToStructuralOpenAPIV2` and the builder around it): junctors
+/// dropped, nullable nodes and nodes that keep unknown fields left untyped (kubectl cannot
+/// validate them), defaults pruned, and the standard `apiVersion`/`kind`/`metadata`.
+fn crd_v2(openapi: &Value) -> Value {
+    fn convert(v: &mut Value) {
+        let Some(o) = v.as_object_mut() else {
+            return;
+        };
+        for k in ["allOf", "oneOf", "anyOf", "not", "default"] {
+            o.remove(k);
+        }
+        if o.remove("nullable") == Some(Value::Bool(true)) {
+            o.remove("type");
+            o.remove("items");
+            o.remove("properties");
+        }
+        let preserve = o.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+        if preserve {
+            o.remove("items");
+            o.remove("properties");
+        }
+        let ty = o
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if (ty == "array" && !o.contains_key("items")) || (preserve && ty == "object") {
+            o.remove("type");
+        }
+        // A nullable property cannot be required (a null would fail kubectl's check).
+        let nullable: Vec<String> = o
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .filter(|(_, s)| s.get("nullable") == Some(&Value::Bool(true)))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if o.get("additionalProperties")
+            .and_then(|a| a.get("nullable"))
+            == Some(&Value::Bool(true))
+        {
+            o.remove("required");
+        } else if let Some(Value::Array(req)) = o.get_mut("required") {
+            req.retain(|r| !r.as_str().is_some_and(|r| nullable.iter().any(|n| n == r)));
+            if req.is_empty() {
+                o.remove("required");
+            }
+        }
+        if let Some(Value::Object(props)) = o.get_mut("properties") {
+            props.values_mut().for_each(convert);
+        }
+        if let Some(items) = o.get_mut("items") {
+            convert(items);
+        }
+        if let Some(add @ Value::Object(_)) = o.get_mut("additionalProperties") {
+            convert(add);
+        }
+    }
+    let gvk = openapi.get("x-kubernetes-group-version-kind").cloned();
+    if openapi.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        let mut out = json!({"type": "object"});
+        if let Some(g) = gvk {
+            out["x-kubernetes-group-version-kind"] = g;
+        }
+        return out;
+    }
+    let mut out = openapi.clone();
+    convert(&mut out);
+    if let Some(Value::Object(p)) = out.get_mut("properties") {
+        p.insert("apiVersion".into(), json!({"description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources", "type": "string"}));
+        p.insert("kind".into(), json!({"description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "type": "string"}));
+        p.insert("metadata".into(), json!({"description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}));
+    }
+    out
+}
+
 /// The Swagger 2.0 document (JSON) of everything served.
 pub fn v2_document(reg: &Registry) -> Value {
     let mut defs: Map<String, Value> = builtin::definitions()
@@ -260,7 +340,12 @@ pub fn v2_document(reg: &Registry) -> Value {
     let mut paths = Map::new();
     for (g, v) in all_group_versions(reg) {
         for def in reg.resources(&g, &v) {
-            defs.insert(def.definition_name(), to_v2(&def.openapi));
+            let schema = if def.behaviour == crate::registry::Behaviour::Custom {
+                crd_v2(&def.openapi)
+            } else {
+                def.openapi.clone()
+            };
+            defs.insert(def.definition_name(), to_v2(&schema));
             defs.insert(
                 format!("{}List", def.definition_name()),
                 to_v2(&list_schema(&def)),

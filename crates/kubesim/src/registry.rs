@@ -104,6 +104,8 @@ pub struct ResourceDef {
     pub cel: Option<Arc<kube_cel::CompiledSchema>>,
     /// `(rule, fieldPath)` of CEL rules that set a fieldPath (to name the rule's own node type).
     pub cel_field_paths: Vec<(String, String)>,
+    /// Each CEL rule's message (or the rule itself), as evaluation errors quote it.
+    pub cel_messages: Vec<(String, String)>,
     pub printer_columns: Vec<PrinterColumn>,
     /// CRD `selectableFields` JSON paths (without the leading dot).
     pub selectable_fields: Vec<String>,

@@ -14,6 +14,11 @@ use crate::controllers;
 use crate::http::{self, App, Stats};
 use crate::watch::WatchControl;
 
+/// The Kubernetes release whose API server kubesim follows (`/version`, OpenAPI `info`); the
+/// conformance suite holds it to that release's kube-apiserver.
+pub const VERSION: &str = "v1.37.0-kubesim";
+pub const MINOR: &str = "37";
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Config {

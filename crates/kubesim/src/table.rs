@@ -251,49 +251,52 @@ fn columns(def: &ResourceDef) -> Vec<Value> {
 }
 
 fn event_cells(o: &Value) -> Vec<Value> {
-    // `o` is in the core/v1 form.
+    // `o` is in the core/v1 form; the columns are the API server's (printEvent).
     let now = jiff::Timestamp::now().as_second();
-    let secs = |t: Option<&str>| {
+    let since = |t: Option<&str>| {
         t.and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(|t| now - t.as_second())
+            .map(|t| human_duration(now - t.as_second()))
+            .unwrap_or_else(|| "<unknown>".into())
     };
-    let first = str_at(o, "/firstTimestamp").or_else(|| str_at(o, "/eventTime"));
-    let last = str_at(o, "/series/lastObservedTime")
-        .or_else(|| str_at(o, "/lastTimestamp"))
-        .or_else(|| str_at(o, "/eventTime"));
-    let count = o
-        .pointer("/series/count")
-        .and_then(Value::as_i64)
-        .or_else(|| o.get("count").and_then(Value::as_i64))
-        .unwrap_or(1);
-    let last_age = secs(last)
-        .map(human_duration)
-        .unwrap_or_else(|| "<unknown>".into());
-    let first_age = secs(first)
-        .map(human_duration)
-        .unwrap_or_else(|| "<unknown>".into());
-    let last_seen = if count > 1 {
-        format!("{last_age} (x{count} over {first_age})")
-    } else {
-        last_age
+    let first = match str_at(o, "/firstTimestamp") {
+        Some(t) => since(Some(t)),
+        None => since(str_at(o, "/eventTime")),
     };
+    let mut last = match str_at(o, "/lastTimestamp") {
+        Some(t) => since(Some(t)),
+        None => first.clone(),
+    };
+    let mut count = o.get("count").and_then(Value::as_i64).unwrap_or(0);
+    if let Some(series) = o.get("series").filter(|s| s.is_object()) {
+        last = since(series.get("lastObservedTime").and_then(Value::as_str));
+        count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
+    } else if count == 0 {
+        // Singleton events have no count in the new API.
+        count = 1;
+    }
     let kind = str_at(o, "/involvedObject/kind")
         .unwrap_or_default()
         .to_lowercase();
-    let obj_name = str_at(o, "/involvedObject/name").unwrap_or_default();
-    let source = str_at(o, "/source/component")
-        .filter(|s| !s.is_empty())
-        .or_else(|| str_at(o, "/reportingComponent"))
-        .unwrap_or_default();
+    let target = match str_at(o, "/involvedObject/name").filter(|n| !n.is_empty()) {
+        Some(name) => format!("{kind}/{name}"),
+        None => kind,
+    };
+    let non_empty = |p: &str| str_at(o, p).filter(|s| !s.is_empty());
+    let component = non_empty("/source/component").or_else(|| non_empty("/reportingComponent"));
+    let instance = non_empty("/source/host").or_else(|| non_empty("/reportingInstance"));
+    let source = match (component, instance) {
+        (c, Some(i)) => format!("{}, {i}", c.unwrap_or_default()),
+        (c, None) => c.unwrap_or_default().to_string(),
+    };
     vec![
-        json!(last_seen),
+        json!(last),
         json!(str_at(o, "/type").unwrap_or_default()),
         json!(str_at(o, "/reason").unwrap_or_default()),
-        json!(format!("{kind}/{obj_name}")),
+        json!(target),
         json!(str_at(o, "/involvedObject/fieldPath").unwrap_or_default()),
         json!(source),
         json!(str_at(o, "/message").unwrap_or_default().trim()),
-        json!(first_age),
+        json!(first),
         json!(count),
         json!(meta::name(o)),
     ]

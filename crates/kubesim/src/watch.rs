@@ -77,7 +77,7 @@ fn bookmark(req: &WatchRequest, rv: u64, initial_end: bool) -> Value {
         ),
         Render::Table(_) => ("Table".to_string(), "meta.k8s.io/v1".to_string()),
     };
-    let mut md = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+    let mut md = json!({"resourceVersion": rv.to_string()});
     if initial_end {
         md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
@@ -177,8 +177,19 @@ async fn run(core: &Core, ctl: &WatchControl, req: &WatchRequest, tx: &mpsc::Sen
                         EventKind::Deleted if now || before => "DELETED",
                         _ => continue,
                     };
+                    // An object that stops matching is deleted for this watch as it was last
+                    // seen (the previous state), at the change's resourceVersion.
+                    let object = match (ev.kind, kind, ev.prev.as_deref()) {
+                        (EventKind::Modified, "DELETED", Some(prev)) => {
+                            let mut p = prev.clone();
+                            crate::meta::meta_mut(&mut p)
+                                .insert("resourceVersion".into(), json!(ev.rv.to_string()));
+                            std::borrow::Cow::Owned(p)
+                        }
+                        _ => std::borrow::Cow::Borrowed(&*ev.object),
+                    };
                     if tx
-                        .send(line(kind, render(req, core, &ev.object)))
+                        .send(line(kind, render(req, core, &object)))
                         .await
                         .is_err()
                     {

@@ -102,7 +102,7 @@ async fn delete_preconditions() {
     assert_eq!(e.code, 409);
     assert!(
         e.message
-            .contains("Precondition failed: UID in precondition: wrong"),
+            .contains("the UID in the precondition (wrong) does not match the UID in record"),
         "{}",
         e.message
     );

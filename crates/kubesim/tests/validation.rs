@@ -75,7 +75,9 @@ async fn schema_violations_are_422_with_field_causes() {
     );
     assert_eq!(
         e.message,
-        "Cache.fixtures.kubesim.dev \"missing\" is invalid: [spec.instanceId: Required value, spec.shardCount: Required value]"
+        "Cache.fixtures.kubesim.dev \"missing\" is invalid: [spec.instanceId: Required value, spec.shardCount: Required value, \
+         <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]",
+        "missing fields block the CEL rules"
     );
 
     let long = cache(
@@ -85,7 +87,8 @@ async fn schema_violations_are_422_with_field_causes() {
     let e = api_error(api.create(&PostParams::default(), &long).await.unwrap_err());
     assert_eq!(
         e.message,
-        "Cache.fixtures.kubesim.dev \"long\" is invalid: spec.instanceId: Too long: may not be more than 40 bytes"
+        "Cache.fixtures.kubesim.dev \"long\" is invalid: [spec.instanceId: Too long: may not be more than 40 bytes, \
+         <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]"
     );
 }
 
@@ -108,7 +111,8 @@ async fn cel_rules_and_transition_rules() {
     assert_eq!(e.code, 422);
     assert_eq!(
         e.message,
-        "Cache.fixtures.kubesim.dev \"aws\" is invalid: spec.shardCount: Invalid value: \"object\": aws allows at most 90 shards"
+        "Cache.fixtures.kubesim.dev \"aws\" is invalid: spec.shardCount: Invalid value: aws allows at most 90 shards",
+        "a rule on an object does not print the object"
     );
 
     // Transition rules are skipped on create and enforced on update.
@@ -133,7 +137,7 @@ async fn cel_rules_and_transition_rules() {
     assert_eq!(e.code, 422);
     assert_eq!(
         e.message,
-        "Cache.fixtures.kubesim.dev \"imm\" is invalid: spec.instanceId: Invalid value: \"string\": instanceId is immutable"
+        "Cache.fixtures.kubesim.dev \"imm\" is invalid: spec.instanceId: Invalid value: \"second\": instanceId is immutable"
     );
     let cause = &e.details.unwrap().causes[0];
     assert_eq!(

@@ -62,12 +62,7 @@ fn three_namespaced_crds_with_status_columns_and_short_names() {
             v["subresources"]["status"].is_object(),
             "status subresource"
         );
-        let columns: Vec<&str> = v["additionalPrinterColumns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let columns = strings(&v["additionalPrinterColumns"], "name");
         assert!(
             columns.contains(&"Ready") && columns.contains(&"Age"),
             "{columns:?}"
@@ -85,12 +80,7 @@ fn three_namespaced_crds_with_status_columns_and_short_names() {
         assert_eq!(conditions["x-kubernetes-list-map-keys"][0], "type");
     }
     let cluster = &docs[0]["spec"]["versions"][0];
-    let columns: Vec<&str> = cluster["additionalPrinterColumns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let columns = strings(&cluster["additionalPrinterColumns"], "name");
     for c in [
         "Provider",
         "Region",
@@ -127,6 +117,15 @@ fn assert_structural(schema: &Value, path: &str) {
     }
 }
 
+/// The string `field` of every item of a list.
+fn strings<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[field].as_str().unwrap())
+        .collect()
+}
+
 fn spec_schema(docs: &[Value], kind_index: usize) -> &Value {
     &docs[kind_index]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 }
@@ -142,32 +141,24 @@ fn rules_are_in_the_schema() {
     );
     assert_eq!(p["instanceId"]["maxLength"], 63);
     assert_eq!(p["provider"]["enum"], serde_json::json!(["gcp", "aws"]));
-    assert!(
-        p["nodeType"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v == "redis-highmem-medium")
-    );
-    assert!(
-        p["nodeType"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v == "cache.r7g.large")
-    );
+    let node_types = &p["nodeType"]["enum"];
+    for node_type in ["redis-highmem-medium", "cache.r7g.large"] {
+        assert!(
+            node_types
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v == node_type),
+            "{node_type}"
+        );
+    }
     assert_eq!(p["shardCount"]["minimum"], 1.0);
     assert_eq!(p["shardCount"]["maximum"], 250.0);
     assert_eq!(
         p["gcp"]["properties"]["network"]["pattern"],
         cache_operator_api::rules::GCP_NETWORK_PATTERN
     );
-    let rules: Vec<&str> = spec["x-kubernetes-validations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["rule"].as_str().unwrap())
-        .collect();
+    let rules = strings(&spec["x-kubernetes-validations"], "rule");
     assert!(
         rules.iter().any(|r| r.contains("has(self.gcp)")),
         "provider-specific blocks"

@@ -20,6 +20,7 @@
 
 pub mod apiserver;
 pub mod cloudsim;
+pub mod manifests;
 pub mod process;
 pub mod redis_client;
 

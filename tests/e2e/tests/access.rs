@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use cache_operator_testkit::{binding, cluster, group};
+use e2e::manifests::gcp_iam_cluster;
 use e2e::redis_client::{self, Target};
 use e2e::{CloudSim, Env, Options, aws_region, condition, gcp_project, gcp_region, unique_id};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -29,66 +31,43 @@ const SECRET_KEYS: &[&str] = &[
 
 // ---- manifests ----
 
-fn gcp_cluster(name: &str, id: &str, groups: &[&str]) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "gcp", "instanceId": id, "region": gcp_region(),
-            "nodeType": "redis-shared-core-nano", "shardCount": 1, "replicasPerShard": 0,
-            "authMode": "iam", "transitEncryption": true,
-            "gcp": {"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())},
-            "userGroupRefs": groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
-        }
-    })
-}
-
 fn gcp_group(name: &str, members: &[String]) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
-        "metadata": {"name": name},
-        "spec": {"provider": "gcp", "gcp": {"members": members}}
-    })
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    group::gcp(name, &members).into_json()
 }
 
 fn aws_cluster(name: &str, id: &str, auth: &str, group: &str) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "aws", "instanceId": id, "region": aws_region(),
-            "nodeType": "cache.t4g.micro", "shardCount": 1, "replicasPerShard": 0,
-            "authMode": auth, "transitEncryption": true,
-            "aws": {"engine": "redis", "engineVersion": "7.1", "clusterMode": "enabled"},
-            "userGroupRefs": [{"name": group}],
-        }
-    })
+    cluster::aws(name)
+        .instance_id(id)
+        .region(&aws_region())
+        .replicas(0)
+        .auth(auth)
+        .tls(true)
+        .engine("redis")
+        .engine_version("7.1")
+        .cluster_mode("enabled")
+        .user_groups(&[group])
+        .into_json()
 }
 
 /// `users`: (userId, authentication).
 fn aws_group(name: &str, group_id: &str, users: &[(&str, &str)]) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "aws", "region": aws_region(),
-            "aws": {"userGroupId": group_id, "engine": "redis", "users": users.iter().map(|(id, auth)| json!({
-                "userId": id, "userName": id, "accessString": "on ~* +@all", "authentication": auth,
-            })).collect::<Vec<_>>()}
-        }
-    })
+    let group = group::aws(name, &aws_region()).user_group_id(group_id);
+    users
+        .iter()
+        .fold(group, |g, (id, auth)| g.user(id, auth))
+        .into_json()
 }
 
 fn binding(name: &str, cluster: &str, group: &str, user: Option<&str>, extra: Value) -> Value {
-    let mut spec = json!({"clusterRef": {"name": cluster}, "userGroupRef": {"name": group}});
+    let mut b = binding::new(name, cluster, group);
     if let Some(u) = user {
-        spec["user"] = json!(u);
+        b = b.binding_user(u);
     }
-    if let Value::Object(extra) = extra {
-        spec.as_object_mut().unwrap().extend(extra);
+    for (field, value) in extra.as_object().into_iter().flatten() {
+        b = b.spec(field, value);
     }
-    json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "AccessBinding",
-           "metadata": {"name": name}, "spec": spec})
+    b.into_json()
 }
 
 // ---- the Secret, as an application sees it ----
@@ -396,7 +375,8 @@ async fn gcp_binding_token_refresh_and_policy_cycle() -> anyhow::Result<()> {
     sim.faults(json!({"iamConflicts": 2})).await?;
     env.apply(gcp_group("clients", &[format!("serviceAccount:{sa}")]))
         .await?;
-    env.apply(gcp_cluster("orders", &id, &["clients"])).await?;
+    env.apply(gcp_iam_cluster("orders", &id, &["clients"]))
+        .await?;
     env.apply(binding(
         "orders-api",
         "orders",
@@ -561,8 +541,12 @@ async fn gcp_removing_a_member_revokes_access() -> anyhow::Result<()> {
         &[format!("serviceAccount:{sa}"), keep.clone()],
     ))
     .await?;
-    env.apply(gcp_cluster("metrics", &unique_id("metrics"), &["readers"]))
-        .await?;
+    env.apply(gcp_iam_cluster(
+        "metrics",
+        &unique_id("metrics"),
+        &["readers"],
+    ))
+    .await?;
     env.apply(binding(
         "reporting",
         "metrics",
@@ -880,7 +864,7 @@ async fn cross_namespace_bindings_need_the_clusters_permission() -> anyhow::Resu
     let sa = format!("web@{project}.iam.gserviceaccount.com");
     env.apply(gcp_group("web-clients", &[format!("serviceAccount:{sa}")]))
         .await?;
-    env.apply(gcp_cluster(
+    env.apply(gcp_iam_cluster(
         "shared",
         &unique_id("shared"),
         &["web-clients"],
@@ -951,7 +935,7 @@ async fn a_failed_refresh_keeps_the_valid_token_and_says_so() -> anyhow::Result<
     let sa = format!("jobs@{project}.iam.gserviceaccount.com");
     env.apply(gcp_group("jobs", &[format!("serviceAccount:{sa}")]))
         .await?;
-    env.apply(gcp_cluster("jobs", &unique_id("jobs"), &["jobs"]))
+    env.apply(gcp_iam_cluster("jobs", &unique_id("jobs"), &["jobs"]))
         .await?;
     env.apply(binding("jobs", "jobs", "jobs", Some(&sa), json!({})))
         .await?;
@@ -1045,7 +1029,7 @@ async fn a_gcp_binding_without_a_user_connects_as_the_operator() -> anyhow::Resu
     // The identity the harness gives the operator (a key file the simulator issued).
     let operator = "serviceAccount:cache-operator@operator-proj.iam.gserviceaccount.com";
     env.apply(gcp_group("ops", &[operator.to_owned()])).await?;
-    env.apply(gcp_cluster("ops", &unique_id("ops"), &["ops"]))
+    env.apply(gcp_iam_cluster("ops", &unique_id("ops"), &["ops"]))
         .await?;
     env.apply(binding("ops", "ops", "ops", None, json!({})))
         .await?;

@@ -4,26 +4,28 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use cache_operator_testkit::cluster;
 use e2e::{Env, Options, aws_region, condition, gcp_project, gcp_region, unique_id};
 use serde_json::{Value, json};
 
 const CONVERGE: Duration = Duration::from_secs(120);
 
 fn manifest(name: &str, provider: &str, id: &str) -> Value {
-    let mut spec = json!({
-        "provider": provider, "instanceId": id, "shardCount": 1, "replicasPerShard": 0,
-        "authMode": "disabled", "transitEncryption": false,
-    });
-    if provider == "gcp" {
-        spec["region"] = json!(gcp_region());
-        spec["nodeType"] = json!("redis-shared-core-nano");
-        spec["gcp"] = json!({"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())});
+    let m = if provider == "gcp" {
+        cluster::gcp(name)
+            .region(&gcp_region())
+            .project(&gcp_project())
     } else {
-        spec["region"] = json!(aws_region());
-        spec["nodeType"] = json!("cache.t4g.micro");
-        spec["aws"] = json!({"engine": "redis", "clusterMode": "enabled"});
-    }
-    json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster", "metadata": {"name": name}, "spec": spec})
+        cluster::aws(name)
+            .region(&aws_region())
+            .engine("redis")
+            .cluster_mode("enabled")
+    };
+    m.instance_id(id)
+        .replicas(0)
+        .auth("disabled")
+        .tls(false)
+        .into_json()
 }
 
 /// How many simulated clusters carry each of our IDs.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cache_operator_testkit::{Manifest, cluster};
 use e2e::redis_client::{self, Target};
 use e2e::{CloudSim, Env, aws_region, condition, gcp_project, gcp_region, unique_id};
 use kube::api::{Patch, PatchParams};
@@ -11,41 +12,25 @@ use serde_json::{Value, json};
 const READY: Duration = Duration::from_secs(60);
 
 fn gcp_cluster(name: &str, id: &str, shards: u32) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "gcp",
-            "instanceId": id,
-            "region": gcp_region(),
-            "nodeType": "redis-shared-core-nano",
-            "shardCount": shards,
-            "replicasPerShard": 0,
-            "authMode": "disabled",
-            "transitEncryption": true,
-            "gcp": {"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())},
-        }
-    })
+    let gcp = cluster::gcp(name).project(&gcp_project());
+    sized(gcp, id, &gcp_region(), shards, 0)
 }
 
 fn aws_cluster(name: &str, id: &str, shards: u32) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1",
-        "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "aws",
-            "instanceId": id,
-            "region": aws_region(),
-            "nodeType": "cache.t4g.micro",
-            "shardCount": shards,
-            "replicasPerShard": 1,
-            "authMode": "disabled",
-            "transitEncryption": true,
-            "aws": {"engine": "valkey", "clusterMode": "enabled"},
-        }
-    })
+    let aws = cluster::aws(name).engine("valkey").cluster_mode("enabled");
+    sized(aws, id, &aws_region(), shards, 1)
+}
+
+/// `m` as instance `id` in `region` with this many shards and replicas, no authentication,
+/// TLS on.
+fn sized(m: Manifest, id: &str, region: &str, shards: u32, replicas: i64) -> Value {
+    m.instance_id(id)
+        .region(region)
+        .shards(shards.into())
+        .replicas(replicas)
+        .auth("disabled")
+        .tls(true)
+        .into_json()
 }
 
 /// PING the cluster at the endpoint its status reports, over TLS with the CA clients trust.

@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
+use cache_operator_testkit::cluster;
 use e2e::{Env, Options, aws_region};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use serde_json::json;
 
 fn cluster(name: &str, id: &str) -> serde_json::Value {
-    json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster", "metadata": {"name": name},
-           "spec": {"provider": "aws", "instanceId": id, "region": aws_region(), "nodeType": "cache.t4g.micro",
-                    "shardCount": 1, "authMode": "disabled", "transitEncryption": false, "aws": {}}})
+    cluster::aws(name)
+        .instance_id(id)
+        .region(&aws_region())
+        .auth("disabled")
+        .tls(false)
+        .into_json()
 }
 
 fn reconciles(metrics: &str) -> u64 {

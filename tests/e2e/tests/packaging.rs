@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use cache_operator_testkit::{binding, group};
+use e2e::manifests::gcp_iam_cluster;
 use e2e::{Env, KubeKind, Options, gcp_project, gcp_region, unique_id};
 use serde_json::{Value, json};
 
@@ -235,17 +237,19 @@ fn judge(env: &Env, kind: &str, name: &str) -> (String, String, String) {
 }
 
 fn gcp_cluster(name: &str, id: &str) -> Value {
-    json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": "gcp", "instanceId": id, "region": gcp_region(),
-            "nodeType": "redis-shared-core-nano", "shardCount": 1, "replicasPerShard": 0,
-            "authMode": "iam", "transitEncryption": true,
-            "gcp": {"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())},
-            "userGroupRefs": [{"name": "clients"}],
-        }
-    })
+    gcp_iam_cluster(name, id, &["clients"])
+}
+
+/// The group `clients` of the service account `sa`.
+fn clients(sa: &str) -> Value {
+    group::gcp("clients", &[&format!("serviceAccount:{sa}")]).into_json()
+}
+
+/// A binding of `cluster` through `clients` for the service account `sa`.
+fn binding_of(name: &str, cluster: &str, sa: &str) -> Value {
+    binding::new(name, cluster, "clients")
+        .binding_user(sa)
+        .into_json()
 }
 
 #[tokio::test]
@@ -284,19 +288,9 @@ async fn kstatus_and_argo_cd_read_every_kind_in_every_state() -> anyhow::Result<
 
     // Ready: Current and Healthy, for each kind.
     let sa = format!("app@{}.iam.gserviceaccount.com", gcp_project());
-    env.apply(json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "UserGroup",
-        "metadata": {"name": "clients"},
-        "spec": {"provider": "gcp", "gcp": {"members": [format!("serviceAccount:{sa}")]}}
-    }))
-    .await?;
+    env.apply(clients(&sa)).await?;
     env.apply(gcp_cluster("ready", &unique_id("ready"))).await?;
-    env.apply(json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "AccessBinding",
-        "metadata": {"name": "app"},
-        "spec": {"clusterRef": {"name": "ready"}, "userGroupRef": {"name": "clients"}, "user": sa}
-    }))
-    .await?;
+    env.apply(binding_of("app", "ready", &sa)).await?;
     for (kind, name) in [
         ("RedisCluster", "ready"),
         ("UserGroup", "clients"),
@@ -328,12 +322,7 @@ async fn kstatus_and_argo_cd_read_every_kind_in_every_state() -> anyhow::Result<
     );
 
     // A binding waiting for its cluster: InProgress and Progressing too.
-    env.apply(json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "AccessBinding",
-        "metadata": {"name": "early"},
-        "spec": {"clusterRef": {"name": "slow"}, "userGroupRef": {"name": "clients"}, "user": sa}
-    }))
-    .await?;
+    env.apply(binding_of("early", "slow", &sa)).await?;
     env.wait_for("AccessBinding", "early", READY, |o| {
         e2e::condition(o?, "Ready").filter(|c| c["status"] == "False")?;
         Some(())

@@ -3,10 +3,28 @@
 
 use std::time::Duration;
 
+use cache_operator_testkit::cluster;
 use e2e::{Env, Options};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+/// A gcp cluster with an instance ID and a shard count the schema refuses.
+fn invalid() -> Value {
+    cluster::gcp("bad")
+        .instance_id("1bad")
+        .node_type("redis-standard-small")
+        .shards(0)
+        .into_json()
+}
+
+/// An aws cluster with a gcp node type.
+fn cross() -> Value {
+    cluster::aws("cross")
+        .node_type("redis-standard-small")
+        .auth("disabled")
+        .into_json()
+}
 
 fn samples() -> Vec<Value> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/samples");
@@ -39,7 +57,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
     )
     .await?;
     let samples = samples();
-    assert_eq!(samples.len(), 6);
+    assert_eq!(samples.len(), 8);
     for s in samples {
         let name = s["metadata"]["name"].as_str().unwrap().to_owned();
         let applied = env.apply(s.clone()).await?;
@@ -47,13 +65,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
         assert_eq!(applied.metadata.generation, Some(1));
     }
 
-    let invalid = json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": "bad"},
-        "spec": {"provider": "gcp", "instanceId": "1bad", "region": "us-central1", "nodeType": "redis-standard-small",
-                 "shardCount": 0,
-                 "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}}
-    });
+    let invalid = invalid();
     let err = env
         .apply(invalid)
         .await
@@ -73,17 +85,35 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
         status.message
     );
 
-    let cross = json!({
-        "apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-        "metadata": {"name": "cross"},
-        "spec": {"provider": "aws", "region": "us-east-1", "nodeType": "redis-standard-small", "shardCount": 1,
-                 "authMode": "disabled", "aws": {}}
-    });
+    let cross = cross();
     let err = env
         .apply(cross)
         .await
         .expect_err("a gcp node type on aws must be refused");
     assert!(format!("{err:#}").contains("nodeType must be"), "{err:#}");
+
+    // Engine upgrades go one way (the CEL transition rules): 7.0 → 7.1 → Valkey 8.0 is
+    // accepted, going back down or from Valkey to Redis OSS is refused by the API server.
+    let engine = |engine: &str, version: &str| {
+        cluster::aws("upgrades")
+            .auth("disabled")
+            .engine(engine)
+            .engine_version(version)
+            .into_json()
+    };
+    env.apply(engine("redis", "7.0")).await?;
+    env.apply(engine("redis", "7.1")).await?;
+    let err = env
+        .apply(engine("redis", "7.0"))
+        .await
+        .expect_err("a downgrade must be refused");
+    assert!(format!("{err:#}").contains("cannot go down"), "{err:#}");
+    env.apply(engine("valkey", "8.0")).await?;
+    let err = env
+        .apply(engine("redis", "8.0"))
+        .await
+        .expect_err("valkey to redis must be refused");
+    assert!(format!("{err:#}").contains("never back"), "{err:#}");
     Ok(())
 }
 

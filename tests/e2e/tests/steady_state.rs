@@ -3,12 +3,29 @@
 
 use std::time::Duration;
 
+use cache_operator_testkit::cluster;
 use e2e::{CloudSim, Env, Options, aws_region, gcp_project, gcp_region};
-use serde_json::json;
+use serde_json::Value;
 
 const CLUSTERS: usize = 100;
 const RESYNC: Duration = Duration::from_secs(4);
 const PERIODS: u32 = 3;
+
+/// Cluster `s{i}`: gcp for even `i`, aws for odd, the smallest there is.
+fn manifest(i: usize, run: u16) -> Value {
+    let name = format!("s{i}");
+    let m = if i.is_multiple_of(2) {
+        cluster::gcp(&name)
+            .region(&gcp_region())
+            .project(&gcp_project())
+    } else {
+        cluster::aws(&name).region(&aws_region()).engine("redis")
+    };
+    m.instance_id(&format!("s{run:x}-{i}"))
+        .auth("disabled")
+        .tls(false)
+        .into_json()
+}
 
 #[tokio::test]
 async fn a_steady_state_of_100_clusters_makes_no_writes_and_few_reads() -> anyhow::Result<()> {
@@ -21,33 +38,7 @@ async fn a_steady_state_of_100_clusters_makes_no_writes_and_few_reads() -> anyho
     let env = Env::start_with("steady", opts).await?;
     let run = rand::random::<u16>();
     for i in 0..CLUSTERS {
-        let (provider, region, node, block) = if i % 2 == 0 {
-            (
-                "gcp",
-                gcp_region(),
-                "redis-shared-core-nano",
-                json!({"gcp": {"project": gcp_project(), "network": format!("projects/{}/global/networks/default", gcp_project())}}),
-            )
-        } else {
-            (
-                "aws",
-                aws_region(),
-                "cache.t4g.micro",
-                json!({"aws": {"engine": "redis"}}),
-            )
-        };
-        let mut spec = json!({
-            "provider": provider, "instanceId": format!("s{run:x}-{i}"), "region": region, "nodeType": node,
-            "shardCount": 1, "authMode": "disabled", "transitEncryption": false,
-        });
-        spec.as_object_mut()
-            .unwrap()
-            .extend(block.as_object().unwrap().clone());
-        env.apply(
-            json!({"apiVersion": "cache-operator.io/v1alpha1", "kind": "RedisCluster",
-                         "metadata": {"name": format!("s{i}")}, "spec": spec}),
-        )
-        .await?;
+        env.apply(manifest(i, run)).await?;
     }
     for i in 0..CLUSTERS {
         env.wait_ready("RedisCluster", &format!("s{i}"), Duration::from_secs(120))

@@ -4,11 +4,17 @@
 //! cloud once every rule holds. Nothing downstream re-checks a rule: holding a value of these
 //! types is the proof.
 
+pub mod engine;
+pub mod lifecycle;
 pub mod node_type;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use engine::EngineVersion;
+pub use lifecycle::{
+    AuthToken, AwsRestore, BackupPlan, GcpAutomatedBackup, GcpRestore, WeeklyWindow,
+};
 pub use node_type::{AwsNodeType, GcpNodeType};
 
 use crate::cluster::{AuthMode, AwsEngine, GcpPersistence, GcpZoneDistribution};
@@ -34,6 +40,20 @@ impl DesiredCluster {
             DesiredCluster::Aws(c) => &c.replication_group_id,
         }
     }
+
+    pub fn backups(&self) -> &BackupPlan {
+        match self {
+            DesiredCluster::Gcp(c) => &c.backups,
+            DesiredCluster::Aws(c) => &c.backups,
+        }
+    }
+
+    pub fn maintenance_window(&self) -> Option<&WeeklyWindow> {
+        match self {
+            DesiredCluster::Gcp(c) => c.maintenance_window.as_ref(),
+            DesiredCluster::Aws(c) => c.maintenance_window.as_ref(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +71,13 @@ pub struct GcpCluster {
     pub zone_distribution: Option<GcpZoneDistribution>,
     pub redis_configs: BTreeMap<String, String>,
     pub deletion_protection: bool,
+    pub maintenance_window: Option<WeeklyWindow>,
+    pub automated_backup: Option<GcpAutomatedBackup>,
+    /// CMEK: `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
+    pub kms_key: Option<String>,
+    /// Data to create the cluster with.
+    pub restore: Option<GcpRestore>,
+    pub backups: BackupPlan,
 }
 
 impl GcpCluster {
@@ -81,10 +108,53 @@ pub struct AwsCluster {
     pub cache_subnet_group_name: Option<String>,
     pub security_group_ids: Vec<String>,
     pub snapshot_retention_limit: Option<u32>,
+    /// The parameter group the spec names; see [`AwsCluster::parameter_group`].
     pub parameter_group_name: Option<String>,
     /// The ElastiCache user group IDs of `spec.userGroupRefs`; resolved by the controller from
     /// the UserGroup objects, empty straight out of the spec.
     pub user_group_ids: Vec<String>,
+    pub maintenance_window: Option<WeeklyWindow>,
+    /// `SnapshotWindow`, `hh24:mi-hh24:mi`.
+    pub snapshot_window: Option<String>,
+    pub at_rest_encryption: bool,
+    pub kms_key_id: Option<String>,
+    /// Data to create the replication group with.
+    pub restore: Option<AwsRestore>,
+    pub backups: BackupPlan,
+    /// `authMode: token`: the token to set, read by the controller from the Secret it owns
+    /// (see [`AwsCluster::with_auth_token`]); `None` straight out of the spec.
+    pub auth_token: Option<AuthToken>,
+    /// `authMode: token`: how often the token is replaced.
+    pub auth_token_rotation_interval: Duration,
+}
+
+impl AwsCluster {
+    /// The engine version the spec names, parsed.
+    pub fn version(&self) -> Option<EngineVersion> {
+        self.engine_version
+            .as_deref()
+            .and_then(|v| crate::rules::aws_engine_version(v).ok())
+    }
+
+    /// The cache parameter group the cluster should use: the one the spec names, else the
+    /// default group of the engine version's family (so that it follows the engine through an
+    /// upgrade); `None` when neither is known (the cloud picks its default).
+    pub fn parameter_group(&self) -> Option<String> {
+        if let Some(name) = &self.parameter_group_name {
+            return Some(name.clone());
+        }
+        let family = engine::parameter_group_family(self.engine, self.version()?);
+        Some(engine::default_parameter_group(
+            &family,
+            self.cluster_mode_enabled,
+        ))
+    }
+
+    /// This cluster with the AUTH token to set (`authMode: token`).
+    pub fn with_auth_token(mut self, token: AuthToken) -> Self {
+        self.auth_token = Some(token);
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -145,3 +215,6 @@ pub struct DesiredBinding {
 
 /// aws passwords rotate every 30 days unless the binding says otherwise.
 pub const DEFAULT_PASSWORD_INTERVAL: Duration = Duration::from_secs(720 * 3600);
+
+/// aws AUTH tokens (`authMode: token`) rotate every 30 days unless the cluster says otherwise.
+pub const DEFAULT_AUTH_TOKEN_INTERVAL: Duration = Duration::from_secs(720 * 3600);

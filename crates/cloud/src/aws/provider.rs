@@ -1,16 +1,23 @@
 //! [`ClusterProvider`] for ElastiCache replication groups.
 
 use async_trait::async_trait;
+use std::collections::HashMap;
+
 use aws_sdk_elasticache::types::{
-    AutomaticFailoverStatus, ClusterMode, MultiAzStatus, ReplicationGroup, Tag,
+    AuthTokenUpdateStrategyType, AutomaticFailoverStatus, CacheCluster, ClusterMode, MultiAzStatus,
+    ReplicationGroup, Tag,
 };
-use cache_operator_api::model::{AwsCluster, DesiredCluster};
+use cache_operator_api::cluster::AuthMode;
+use cache_operator_api::model::{
+    AwsCluster, AwsRestore, DesiredCluster, EngineVersion, WeeklyWindow,
+};
 
 use super::AwsClients;
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
-    AwsObserved, Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, ObservedCluster,
-    OperationState, Owner, Progress, Scope,
+    AwsObserved, Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, FinalBackup,
+    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress, Scope,
+    TokenStrategy,
 };
 
 /// Tag keys that record which object a cloud resource belongs to.
@@ -39,9 +46,12 @@ impl AwsClusters {
         }
     }
 
+    /// Replication groups with what only their member clusters report (engine version,
+    /// parameter group, maintenance window, pending node changes): one DescribeCacheClusters
+    /// for the region when listing, one member cluster for a single group.
     async fn describe(&self, region: &str, id: Option<&str>) -> Result<Vec<ObservedCluster>> {
         let client = self.clients.client(region);
-        let mut out = Vec::new();
+        let mut groups = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             let page = self
@@ -56,7 +66,62 @@ impl AwsClusters {
                         .send(),
                 )
                 .await?;
-            out.extend(page.replication_groups().iter().map(observe));
+            groups.extend(page.replication_groups().iter().cloned());
+            match page.marker().filter(|m| !m.is_empty()) {
+                Some(m) => marker = Some(m.to_owned()),
+                None => break,
+            }
+        }
+        let first_member = match (id, groups.first()) {
+            (Some(_), Some(rg)) => rg.member_clusters().first().cloned(),
+            _ => None,
+        };
+        if id.is_some() && first_member.is_none() {
+            return Ok(groups.iter().map(|rg| observe(rg, None)).collect());
+        }
+        let members = self.cache_clusters(region, first_member).await?;
+        Ok(groups
+            .iter()
+            .map(|rg| {
+                observe(
+                    rg,
+                    members.get(rg.replication_group_id().unwrap_or_default()),
+                )
+            })
+            .collect())
+    }
+
+    /// The first member cluster of each replication group, by group ID.
+    async fn cache_clusters(
+        &self,
+        region: &str,
+        id: Option<String>,
+    ) -> Result<HashMap<String, CacheCluster>> {
+        let client = self.clients.client(region);
+        let mut out: HashMap<String, CacheCluster> = HashMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = match self
+                .clients
+                .call(
+                    "DescribeCacheClusters",
+                    client
+                        .describe_cache_clusters()
+                        .set_cache_cluster_id(id.clone())
+                        .max_records(100)
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await
+            {
+                Err(e) if id.is_some() && e.is(ErrorClass::NotFound) => return Ok(out),
+                other => other?,
+            };
+            for c in page.cache_clusters() {
+                if let Some(rg) = c.replication_group_id() {
+                    out.entry(rg.to_owned()).or_insert_with(|| c.clone());
+                }
+            }
             match page.marker().filter(|m| !m.is_empty()) {
                 Some(m) => marker = Some(m.to_owned()),
                 None => return Ok(out),
@@ -94,7 +159,55 @@ fn endpoint(e: Option<&aws_sdk_elasticache::types::Endpoint>) -> Option<Endpoint
     })
 }
 
-pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
+/// The changes waiting for the maintenance window, as `Field value`.
+fn pending(member: Option<&CacheCluster>) -> Vec<String> {
+    let Some(p) = member.and_then(|c| c.pending_modified_values()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(v) = p.engine_version() {
+        out.push(format!("EngineVersion {v}"));
+    }
+    if let Some(t) = p.cache_node_type() {
+        out.push(format!("CacheNodeType {t}"));
+    }
+    out
+}
+
+/// When `window` (`ddd:hh24:mi-ddd:hh24:mi`) next opens after `now`, and closes (RFC 3339).
+pub fn next_window(window: &str, now: jiff::Timestamp) -> Option<(String, String)> {
+    let w = WeeklyWindow::parse_aws(window)?;
+    let weekday = match w.day.aws() {
+        "mon" => jiff::civil::Weekday::Monday,
+        "tue" => jiff::civil::Weekday::Tuesday,
+        "wed" => jiff::civil::Weekday::Wednesday,
+        "thu" => jiff::civil::Weekday::Thursday,
+        "fri" => jiff::civil::Weekday::Friday,
+        "sat" => jiff::civil::Weekday::Saturday,
+        _ => jiff::civil::Weekday::Sunday,
+    };
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    (0..=7).find_map(|k| {
+        let date = today.checked_add(jiff::Span::new().days(k)).ok()?;
+        let start = date
+            .at(
+                i8::try_from(w.start / 60).ok()?,
+                i8::try_from(w.start % 60).ok()?,
+                0,
+                0,
+            )
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp();
+        if date.weekday() != weekday || start <= now {
+            return None;
+        }
+        let end = start + std::time::Duration::from_secs(u64::from(w.minutes) * 60);
+        Some((start.to_string(), end.to_string()))
+    })
+}
+
+pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> ObservedCluster {
     let raw_state = rg.status().unwrap_or_default().to_owned();
     let state = match raw_state.as_str() {
         "creating" => ClusterState::Creating,
@@ -155,8 +268,49 @@ pub fn observe(rg: &ReplicationGroup) -> ObservedCluster {
                 .collect(),
             automatic_failover,
             multi_az,
+            engine_version: member.and_then(|c| c.engine_version()).map(str::to_owned),
+            parameter_group: member
+                .and_then(|c| c.cache_parameter_group())
+                .and_then(|g| g.cache_parameter_group_name())
+                .map(str::to_owned),
+            maintenance: {
+                let window = member
+                    .and_then(|c| c.preferred_maintenance_window())
+                    .map(str::to_owned);
+                let pending = pending(member);
+                let next = window
+                    .as_deref()
+                    .filter(|_| !pending.is_empty())
+                    .and_then(|w| next_window(w, jiff::Timestamp::now()));
+                ObservedMaintenance {
+                    window,
+                    scheduled_start: next.as_ref().map(|(s, _)| s.clone()),
+                    scheduled_end: next.map(|(_, e)| e),
+                    pending,
+                }
+            },
+            snapshot_window: rg.snapshot_window().map(str::to_owned),
+            at_rest_encryption: rg.at_rest_encryption_enabled().unwrap_or(false),
+            kms_key_id: rg.kms_key_id().map(str::to_owned),
+            auth_token_enabled: rg.auth_token_enabled().unwrap_or(false),
+            auth_token_status: rg
+                .pending_modified_values()
+                .and_then(|p| p.auth_token_status())
+                .map(|s| s.as_str().to_owned()),
+            auth_token_last_modified: rg.auth_token_last_modified_date().map(|d| d.to_string()),
         }),
     }
+}
+
+/// The version the cloud reports (`7.1.0`), compared at the precision the spec names (`7.1`
+/// means any 7.1.x; `5.0.6` means exactly that).
+fn below(observed: &str, desired: EngineVersion) -> Option<bool> {
+    let o = cache_operator_api::rules::aws_engine_version(observed).ok()?;
+    let o = match desired.patch {
+        Some(_) => o,
+        None => EngineVersion::new(o.major, o.minor),
+    };
+    Some(o < desired)
 }
 
 /// What must change, in the order it is applied.
@@ -185,6 +339,30 @@ pub fn changes(c: &AwsCluster, o: &ObservedCluster) -> Vec<Change> {
     {
         out.push(Change::SnapshotRetention);
     }
+    let upgrade = match c.version() {
+        Some(v) => {
+            c.engine.as_str() != a.engine
+                || a.engine_version.as_deref().and_then(|o| below(o, v)) == Some(true)
+        }
+        None => false,
+    };
+    if upgrade {
+        out.push(Change::EngineVersion);
+    } else if let (Some(want), Some(have)) = (c.parameter_group(), &a.parameter_group)
+        && &want != have
+    {
+        out.push(Change::ParameterGroup);
+    }
+    if let Some(w) = &c.maintenance_window
+        && a.maintenance.window.as_deref() != Some(w.aws().as_str())
+    {
+        out.push(Change::MaintenanceWindow);
+    }
+    if let Some(w) = &c.snapshot_window
+        && a.snapshot_window.as_ref() != Some(w)
+    {
+        out.push(Change::SnapshotWindow);
+    }
     if !a.pending_user_groups {
         let add: Vec<String> = c
             .user_group_ids
@@ -203,6 +381,24 @@ pub fn changes(c: &AwsCluster, o: &ObservedCluster) -> Vec<Change> {
         }
     }
     out
+}
+
+/// The AUTH token of an `authMode: token` cluster, which the caller must have set.
+fn token(c: &AwsCluster) -> Result<String> {
+    c.auth_token
+        .as_ref()
+        .map(|t| t.expose().to_owned())
+        .ok_or_else(|| {
+            CloudError::new(
+                ErrorClass::InvalidArgument,
+                "AuthTokenMissing",
+                format!(
+                    "replication group {} uses authMode token but no AUTH token was given",
+                    c.replication_group_id
+                ),
+                "elasticache",
+            )
+        })
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -257,19 +453,30 @@ impl ClusterProvider for AwsClusters {
             .set_engine_version(c.engine_version.clone())
             .cache_node_type(c.node_type.name())
             .transit_encryption_enabled(c.transit_encryption)
-            .at_rest_encryption_enabled(true)
+            .at_rest_encryption_enabled(c.at_rest_encryption)
+            .set_kms_key_id(c.kms_key_id.clone())
             .set_cache_subnet_group_name(c.cache_subnet_group_name.clone())
             .set_security_group_ids(
                 (!c.security_group_ids.is_empty()).then(|| c.security_group_ids.clone()),
             )
-            .set_cache_parameter_group_name(c.parameter_group_name.clone())
+            .set_cache_parameter_group_name(c.parameter_group())
             .set_snapshot_retention_limit(c.snapshot_retention_limit.map(|n| n as i32))
+            .set_snapshot_window(c.snapshot_window.clone())
+            .set_preferred_maintenance_window(c.maintenance_window.as_ref().map(WeeklyWindow::aws))
             .set_user_group_ids((!c.user_group_ids.is_empty()).then(|| c.user_group_ids.clone()))
             .tags(tag(OWNER_UID_TAG, &owner.uid))
             .tags(tag(
                 OWNER_TAG,
                 &format!("{}/{}", owner.namespace, owner.name),
             ));
+        req = match &c.restore {
+            Some(AwsRestore::Snapshot(name)) => req.snapshot_name(name),
+            Some(AwsRestore::S3(arns)) => req.set_snapshot_arns(Some(arns.clone())),
+            None => req,
+        };
+        if c.auth == AuthMode::Token {
+            req = req.auth_token(token(c)?);
+        }
         req = if c.cluster_mode_enabled {
             req.cluster_mode(ClusterMode::Enabled)
                 .num_node_groups(c.shard_count as i32)
@@ -451,6 +658,64 @@ impl ClusterProvider for AwsClusters {
                     .call("ModifyReplicationGroup", req.send())
                     .await?;
             }
+            Change::EngineVersion => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .engine(c.engine.as_str())
+                    .set_engine_version(c.engine_version.clone())
+                    .set_cache_parameter_group_name(c.parameter_group())
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            Change::ParameterGroup => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .set_cache_parameter_group_name(c.parameter_group())
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            Change::MaintenanceWindow => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .set_preferred_maintenance_window(
+                        c.maintenance_window.as_ref().map(WeeklyWindow::aws),
+                    )
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            Change::SnapshotWindow => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .set_snapshot_window(c.snapshot_window.clone())
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
+            Change::AuthToken(strategy) => {
+                let req = client
+                    .modify_replication_group()
+                    .replication_group_id(id)
+                    .auth_token(token(c)?)
+                    .auth_token_update_strategy(match strategy {
+                        TokenStrategy::Rotate => AuthTokenUpdateStrategyType::Rotate,
+                        TokenStrategy::Set => AuthTokenUpdateStrategyType::Set,
+                    })
+                    .apply_immediately(true);
+                self.clients
+                    .call("ModifyReplicationGroup", req.send())
+                    .await?;
+            }
             other => {
                 return Err(CloudError::new(
                     ErrorClass::InvalidArgument,
@@ -486,6 +751,84 @@ impl ClusterProvider for AwsClusters {
     async fn ca_certificates(&self, _: &DesiredCluster) -> Result<Vec<String>> {
         // ElastiCache TLS certificates chain to public Amazon roots.
         Ok(Vec::new())
+    }
+
+    async fn backup(&self, desired: &DesiredCluster, name: &str) -> Result<Progress> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        self.clients
+            .call(
+                "CreateSnapshot",
+                client
+                    .create_snapshot()
+                    .replication_group_id(&c.replication_group_id)
+                    .snapshot_name(name)
+                    .send(),
+            )
+            .await?;
+        Ok(Progress::Started)
+    }
+
+    async fn backups(&self, desired: &DesiredCluster) -> Result<Vec<ObservedBackup>> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .call(
+                    "DescribeSnapshots",
+                    client
+                        .describe_snapshots()
+                        .replication_group_id(&c.replication_group_id)
+                        .max_records(50)
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await?;
+            for s in page.snapshots() {
+                let state = s.snapshot_status().unwrap_or_default().to_owned();
+                out.push(ObservedBackup {
+                    name: s.snapshot_name().unwrap_or_default().to_owned(),
+                    resource: s.arn().unwrap_or_default().to_owned(),
+                    // A snapshot being restored from still holds its data.
+                    ready: matches!(state.as_str(), "available" | "restoring"),
+                    automated: s.snapshot_source() == Some("automated"),
+                    created: s
+                        .node_snapshots()
+                        .first()
+                        .and_then(|n| n.snapshot_create_time())
+                        .map(|t| t.to_string()),
+                    state,
+                });
+            }
+            match page.marker().filter(|m| !m.is_empty()) {
+                Some(m) => marker = Some(m.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn final_backup(
+        &self,
+        desired: &DesiredCluster,
+        _owner: &Owner,
+        name: &str,
+    ) -> Result<FinalBackup> {
+        let c = self.cluster(desired)?;
+        let client = self.clients.client(&c.region);
+        self.clients
+            .call(
+                "DeleteReplicationGroup",
+                client
+                    .delete_replication_group()
+                    .replication_group_id(&c.replication_group_id)
+                    .final_snapshot_identifier(name)
+                    .send(),
+            )
+            .await?;
+        Ok(FinalBackup::WithDelete(Progress::Started))
     }
 }
 
@@ -544,7 +887,10 @@ mod tests {
 
     #[test]
     fn observes_shards_replicas_and_the_configuration_endpoint() {
-        let o = observe(&replication_group(vec![group("0001", 3), group("0002", 3)]));
+        let o = observe(
+            &replication_group(vec![group("0001", 3), group("0002", 3)]),
+            None,
+        );
         assert_eq!((o.shard_count, o.replicas_per_shard), (2, 2));
         assert_eq!(o.state, ClusterState::Available);
         assert_eq!(
@@ -567,7 +913,7 @@ mod tests {
         disabled.cluster_mode_enabled = false;
         let mut rg = replication_group(vec![group("0001", 2)]);
         rg.cluster_enabled = Some(false);
-        let one = observe(&rg);
+        let one = observe(&rg, None);
         assert_eq!(
             changes(&disabled, &one),
             vec![Change::Failover { enabled: false }, Change::ReplicaCount(0)]
@@ -575,27 +921,87 @@ mod tests {
         rg.automatic_failover = Some(AutomaticFailoverStatus::Disabled);
         rg.multi_az = Some(MultiAzStatus::Disabled);
         assert_eq!(
-            changes(&disabled, &observe(&rg)),
+            changes(&disabled, &observe(&rg, None)),
             vec![Change::ReplicaCount(0)]
         );
         let mut two = disabled.clone();
         two.replicas_per_shard = 2;
-        let zero = observe(&replication_group(vec![group("0001", 1)]));
+        let zero = observe(&replication_group(vec![group("0001", 1)]), None);
         let mut zero = zero;
         zero.aws.as_mut().unwrap().automatic_failover = false;
         zero.aws.as_mut().unwrap().multi_az = false;
         assert_eq!(changes(&two, &zero), vec![Change::ReplicaCount(2)]);
         rg.node_groups = Some(vec![group("0001", 3)]);
         assert_eq!(
-            changes(&two, &observe(&rg)),
+            changes(&two, &observe(&rg, None)),
             vec![Change::Failover { enabled: true }],
             "replicas back: failover and Multi-AZ on again"
         );
     }
 
     #[test]
+    fn versions_compare_at_the_precision_the_spec_names() {
+        let v = |s: &str| cache_operator_api::rules::aws_engine_version(s).unwrap();
+        assert_eq!(
+            below("7.1.0", v("7.1")),
+            Some(false),
+            "7.1.0 is the 7.1 asked for"
+        );
+        assert_eq!(below("7.0.7", v("7.1")), Some(true));
+        assert_eq!(below("5.0.6", v("5.0.6")), Some(false));
+        assert_eq!(below("5.0.5", v("5.0.6")), Some(true));
+        assert_eq!(below("8.0.1", v("7.2")), Some(false), "never a downgrade");
+    }
+
+    #[test]
+    fn the_next_window_opens_on_its_weekday() {
+        let now: jiff::Timestamp = "2026-11-25T10:00:00Z".parse().unwrap(); // a Wednesday
+        assert_eq!(
+            next_window("sun:23:00-mon:01:30", now),
+            Some((
+                "2026-11-29T23:00:00Z".to_owned(),
+                "2026-11-30T01:30:00Z".to_owned()
+            ))
+        );
+        assert_eq!(
+            next_window("wed:09:00-wed:10:00", now).unwrap().0,
+            "2026-12-02T09:00:00Z",
+            "this week's window has passed"
+        );
+        assert_eq!(next_window("someday", now), None);
+    }
+
+    #[test]
+    fn an_older_engine_is_upgraded_and_the_default_group_follows() {
+        let mut d = desired(2, 2);
+        d.engine_version = Some("8.0".into());
+        let mut o = observe(
+            &replication_group(vec![group("0001", 3), group("0002", 3)]),
+            None,
+        );
+        let a = o.aws.as_mut().unwrap();
+        a.engine = "valkey".into();
+        a.engine_version = Some("8.0.1".into());
+        a.parameter_group = Some("default.valkey8.cluster.on".into());
+        assert_eq!(changes(&d, &o), vec![]);
+        o.aws.as_mut().unwrap().parameter_group = Some("orders-custom".into());
+        assert_eq!(changes(&d, &o), vec![Change::ParameterGroup]);
+        let a = o.aws.as_mut().unwrap();
+        a.engine = "redis".into();
+        a.engine_version = Some("7.1.0".into());
+        assert_eq!(
+            changes(&d, &o),
+            vec![Change::EngineVersion],
+            "redis to valkey, with the group of the new family"
+        );
+    }
+
+    #[test]
     fn changes_only_what_differs() {
-        let o = observe(&replication_group(vec![group("0001", 3), group("0002", 3)]));
+        let o = observe(
+            &replication_group(vec![group("0001", 3), group("0002", 3)]),
+            None,
+        );
         assert_eq!(changes(&desired(2, 2), &o), vec![]);
         assert_eq!(
             changes(&desired(3, 1), &o),

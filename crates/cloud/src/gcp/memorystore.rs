@@ -47,6 +47,158 @@ pub struct Cluster {
     pub redis_configs: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_distribution_config: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_policy: Option<MaintenancePolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_schedule: Option<MaintenanceSchedule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_backup_config: Option<AutomatedBackupConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_info: Option<EncryptionInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_collection: Option<String>,
+    /// Create only: RDB files in Cloud Storage to import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcs_source: Option<GcsSource>,
+    /// Create only: a Memorystore backup to import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_backup_source: Option<ManagedBackupSource>,
+}
+
+/// `google.type.TimeOfDay` (zero fields are left out on the wire).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeOfDay {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hours: i32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub minutes: i32,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenancePolicy {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weekly_maintenance_window: Vec<WeeklyMaintenanceWindow>,
+    #[serde(default, skip_serializing)]
+    pub create_time: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub update_time: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeeklyMaintenanceWindow {
+    /// `google.type.DayOfWeek`: `MONDAY` … `SUNDAY`.
+    pub day: String,
+    #[serde(default)]
+    pub start_time: TimeOfDay,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceSchedule {
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomatedBackupConfig {
+    /// `ENABLED` or `DISABLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_backup_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_frequency_schedule: Option<FixedFrequencySchedule>,
+    /// A `google.protobuf.Duration`, e.g. `604800s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FixedFrequencySchedule {
+    #[serde(default)]
+    pub start_time: TimeOfDay,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionInfo {
+    #[serde(default)]
+    pub encryption_type: Option<String>,
+    #[serde(default)]
+    pub kms_key_versions: Vec<String>,
+    #[serde(default)]
+    pub kms_key_primary_state: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcsSource {
+    pub uris: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedBackupSource {
+    pub backup: String,
+}
+
+/// A backup in a backup collection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    pub name: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub backup_type: Option<String>,
+    #[serde(default)]
+    pub create_time: Option<String>,
+    #[serde(default)]
+    pub cluster: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBackups {
+    #[serde(default)]
+    backups: Vec<Backup>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// A cluster's backup collection (it outlives the cluster).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCollection {
+    pub name: String,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub cluster_uid: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBackupCollections {
+    #[serde(default)]
+    backup_collections: Vec<BackupCollection>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupClusterRequest<'a> {
+    backup_id: &'a str,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +391,78 @@ impl Memorystore {
                 |r| r.query(&[("requestId", request_id)]),
             )
             .await
+    }
+
+    /// `clusters.backup`: an operation that takes the backup `backup_id` (kept the service's
+    /// default 100 years).
+    pub async fn backup_cluster(&self, cluster: &str, backup_id: &str) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                "clusters.backup",
+                Method::POST,
+                &self.url(&format!("{cluster}:backup")),
+                |r| r.json(&BackupClusterRequest { backup_id }),
+            )
+            .await
+    }
+
+    /// Every backup collection under `parent`, following `nextPageToken`.
+    pub async fn list_backup_collections(&self, parent: &str) -> Result<Vec<BackupCollection>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page: ListBackupCollections = self
+                .rest
+                .call(
+                    API,
+                    "backupCollections.list",
+                    Method::GET,
+                    &self.url(&format!("{parent}/backupCollections")),
+                    |r| {
+                        let r = r.query(&[("pageSize", "1000")]);
+                        match &token {
+                            Some(t) => r.query(&[("pageToken", t)]),
+                            None => r,
+                        }
+                    },
+                )
+                .await?;
+            out.extend(page.backup_collections);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every backup of a backup collection, following `nextPageToken`.
+    pub async fn list_backups(&self, collection: &str) -> Result<Vec<Backup>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page: ListBackups = self
+                .rest
+                .call(
+                    API,
+                    "backups.list",
+                    Method::GET,
+                    &self.url(&format!("{collection}/backups")),
+                    |r| {
+                        let r = r.query(&[("pageSize", "1000")]);
+                        match &token {
+                            Some(t) => r.query(&[("pageToken", t)]),
+                            None => r,
+                        }
+                    },
+                )
+                .await?;
+            out.extend(page.backups);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
     }
 
     pub async fn get_operation(&self, name: &str) -> Result<Operation> {

@@ -5,15 +5,22 @@ use cache_operator_api::cluster::{
     AofAppendFsync, GcpPersistence, GcpZoneDistribution, PersistenceMode, RdbSnapshotPeriod,
     ZoneDistributionMode,
 };
-use cache_operator_api::model::{DesiredCluster, GcpCluster, GcpNodeType};
+use cache_operator_api::lifecycle::Weekday;
+use cache_operator_api::model::{
+    DesiredCluster, GcpAutomatedBackup, GcpCluster, GcpNodeType, GcpRestore, WeeklyWindow,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::memorystore::{Cluster, DiscoveryEndpoint, Memorystore, PscConfig, rpc_code_name};
+use super::memorystore::{
+    AutomatedBackupConfig, Cluster, DiscoveryEndpoint, FixedFrequencySchedule, GcsSource,
+    MaintenancePolicy, ManagedBackupSource, Memorystore, PscConfig, TimeOfDay,
+    WeeklyMaintenanceWindow, rpc_code_name,
+};
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
-    Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, GcpObserved, ObservedCluster,
-    OperationState, Owner, Progress, Scope,
+    Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, FinalBackup, GcpObserved,
+    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress, Scope,
 };
 
 /// Memorystore clusters. Ownership lives in `requestId`s: the create request of an object has
@@ -88,7 +95,81 @@ pub fn create_body(c: &GcpCluster) -> Cluster {
         persistence_config: c.persistence.as_ref().map(persistence_json),
         redis_configs: (!c.redis_configs.is_empty()).then(|| c.redis_configs.clone()),
         zone_distribution_config: c.zone_distribution.as_ref().map(zone_json),
+        maintenance_policy: c.maintenance_window.as_ref().map(maintenance_policy),
+        automated_backup_config: c.automated_backup.as_ref().map(automated_backup_config),
+        kms_key: c.kms_key.clone(),
+        gcs_source: match &c.restore {
+            Some(GcpRestore::Gcs(uris)) => Some(GcsSource { uris: uris.clone() }),
+            _ => None,
+        },
+        managed_backup_source: match &c.restore {
+            Some(GcpRestore::Backup(backup)) => Some(ManagedBackupSource {
+                backup: backup.clone(),
+            }),
+            _ => None,
+        },
         ..Cluster::default()
+    }
+}
+
+/// `maintenancePolicy` with one weekly window.
+pub fn maintenance_policy(w: &WeeklyWindow) -> MaintenancePolicy {
+    MaintenancePolicy {
+        weekly_maintenance_window: vec![WeeklyMaintenanceWindow {
+            day: w.gcp_day().into(),
+            start_time: TimeOfDay {
+                hours: w.gcp_hour() as i32,
+                minutes: 0,
+            },
+        }],
+        ..MaintenancePolicy::default()
+    }
+}
+
+/// `automatedBackupConfig`: daily at the start hour, kept `retention_days`.
+pub fn automated_backup_config(b: &GcpAutomatedBackup) -> AutomatedBackupConfig {
+    if !b.enabled {
+        return AutomatedBackupConfig {
+            automated_backup_mode: Some("DISABLED".into()),
+            ..AutomatedBackupConfig::default()
+        };
+    }
+    AutomatedBackupConfig {
+        automated_backup_mode: Some("ENABLED".into()),
+        fixed_frequency_schedule: Some(FixedFrequencySchedule {
+            start_time: TimeOfDay {
+                hours: b.start_hour as i32,
+                minutes: 0,
+            },
+        }),
+        retention: Some(format!("{}s", u64::from(b.retention_days) * 24 * 3600)),
+    }
+}
+
+fn weekly_window(p: &MaintenancePolicy) -> Option<WeeklyWindow> {
+    let w = p.weekly_maintenance_window.first()?;
+    let day = Weekday::ALL.into_iter().find(|d| d.gcp() == w.day)?;
+    Some(WeeklyWindow {
+        day,
+        start: u16::try_from(w.start_time.hours * 60 + w.start_time.minutes).ok()?,
+        minutes: 60,
+    })
+}
+
+fn observed_backup_config(c: &AutomatedBackupConfig) -> GcpAutomatedBackup {
+    let retention_days = c
+        .retention
+        .as_deref()
+        .and_then(|r| r.strip_suffix('s'))
+        .and_then(|r| r.parse::<f64>().ok())
+        .map_or(35, |secs| (secs / 86400.0).round() as u32);
+    GcpAutomatedBackup {
+        enabled: c.automated_backup_mode.as_deref() == Some("ENABLED"),
+        start_hour: c
+            .fixed_frequency_schedule
+            .as_ref()
+            .map_or(0, |s| s.start_time.hours.max(0) as u32),
+        retention_days,
     }
 }
 
@@ -191,6 +272,35 @@ pub fn observe(c: Cluster) -> ObservedCluster {
             deletion_protection: c.deletion_protection_enabled.unwrap_or(false),
             persistence: c.persistence_config.clone(),
             redis_configs: c.redis_configs.clone().unwrap_or_default(),
+            maintenance_window: c.maintenance_policy.as_ref().and_then(weekly_window),
+            maintenance: ObservedMaintenance {
+                window: c.maintenance_policy.as_ref().and_then(|p| {
+                    let w = p.weekly_maintenance_window.first()?;
+                    Some(format!(
+                        "{} {:02}:{:02} UTC",
+                        w.day, w.start_time.hours, w.start_time.minutes
+                    ))
+                }),
+                scheduled_start: c
+                    .maintenance_schedule
+                    .as_ref()
+                    .and_then(|s| s.start_time.clone()),
+                scheduled_end: c
+                    .maintenance_schedule
+                    .as_ref()
+                    .and_then(|s| s.end_time.clone()),
+                pending: Vec::new(),
+            },
+            automated_backup: c
+                .automated_backup_config
+                .as_ref()
+                .map(observed_backup_config),
+            kms_key: c.kms_key.clone(),
+            encryption: c
+                .encryption_info
+                .as_ref()
+                .and_then(|e| e.encryption_type.clone()),
+            backup_collection: c.backup_collection.clone(),
         }),
         aws: None,
     }
@@ -226,6 +336,22 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
         .any(|(k, v)| g.redis_configs.get(k) != Some(v))
     {
         out.push(Change::RedisConfigs);
+    }
+    // Unset in the spec: the cloud's setting is left as it is.
+    if let Some(w) = &c.maintenance_window
+        && g.maintenance_window.as_ref() != Some(w)
+    {
+        out.push(Change::MaintenanceWindow);
+    }
+    if let Some(b) = &c.automated_backup {
+        let same = match &g.automated_backup {
+            Some(o) if !b.enabled => !o.enabled,
+            Some(o) => o == b,
+            None => !b.enabled,
+        };
+        if !same {
+            out.push(Change::AutomatedBackup);
+        }
     }
     out
 }
@@ -356,6 +482,21 @@ impl ClusterProvider for GcpClusters {
                     ..Cluster::default()
                 },
             ),
+            // The path gcloud sends for `--maintenance-window-day/-hour`.
+            Change::MaintenanceWindow => (
+                "maintenance_window",
+                Cluster {
+                    maintenance_policy: full.maintenance_policy,
+                    ..Cluster::default()
+                },
+            ),
+            Change::AutomatedBackup => (
+                "automatedBackupConfig",
+                Cluster {
+                    automated_backup_config: full.automated_backup_config,
+                    ..Cluster::default()
+                },
+            ),
             other => {
                 return Err(CloudError::new(
                     ErrorClass::InvalidArgument,
@@ -409,6 +550,64 @@ impl ClusterProvider for GcpClusters {
             return Ok(Vec::new());
         }
         self.api.certificate_authority(&c.name()).await
+    }
+
+    async fn backup(&self, desired: &DesiredCluster, name: &str) -> Result<Progress> {
+        let c = self.cluster(desired)?;
+        let op = self.api.backup_cluster(&c.name(), name).await?;
+        Ok(Progress::Operation(op.name))
+    }
+
+    async fn backups(&self, desired: &DesiredCluster) -> Result<Vec<ObservedBackup>> {
+        // Through the collections of the location, so that backups are found after their
+        // cluster is gone (they outlive it).
+        let c = self.cluster(desired)?;
+        let name = c.name();
+        let mut out = Vec::new();
+        for col in self.api.list_backup_collections(&c.parent()).await? {
+            if col.cluster.as_deref() != Some(name.as_str()) {
+                continue;
+            }
+            for b in self.api.list_backups(&col.name).await? {
+                let state = b.state.unwrap_or_default();
+                out.push(ObservedBackup {
+                    name: b.name.rsplit('/').next().unwrap_or_default().to_owned(),
+                    ready: state == "ACTIVE",
+                    automated: b.backup_type.as_deref() == Some("AUTOMATED"),
+                    created: b.create_time,
+                    resource: b.name,
+                    state,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn final_backup(
+        &self,
+        desired: &DesiredCluster,
+        _owner: &Owner,
+        name: &str,
+    ) -> Result<FinalBackup> {
+        match self.backup(desired, name).await {
+            Ok(p) => Ok(FinalBackup::Before(p)),
+            // Asked before (an answer lost): the backup exists, finished (ALREADY_EXISTS) or
+            // running (the service refuses a second backup meanwhile); its state is in
+            // `backups`.
+            Err(e) if e.is(ErrorClass::AlreadyExists) || e.is(ErrorClass::FailedPrecondition) => {
+                let ours = self
+                    .backups(desired)
+                    .await?
+                    .into_iter()
+                    .any(|b| b.name == name);
+                if ours {
+                    Ok(FinalBackup::Before(Progress::Started))
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use super::model::{
 };
 use super::params::Params;
 use super::xml::El;
+use super::{engine, snapshots, windows};
 use crate::dataplane::{AclUser, BackendKey, BackendSpec, TlsMode};
 use crate::sim::Shared;
 use crate::util::{decode_page_token, page_start, paginate};
@@ -44,7 +45,7 @@ impl Ctx<'_> {
         )
     }
 
-    fn with_region<T>(&self, f: impl FnOnce(&mut Region) -> T) -> T {
+    pub(crate) fn with_region<T>(&self, f: impl FnOnce(&mut Region) -> T) -> T {
         let account = self.account().to_owned();
         let mut aws = self.shared.aws.lock().expect("aws lock");
         let region = aws
@@ -63,7 +64,7 @@ pub fn tls_mode(spec: &RgSpec) -> TlsMode {
     }
 }
 
-fn key(region: &str, id: &str) -> BackendKey {
+pub(crate) fn key(region: &str, id: &str) -> BackendKey {
     BackendKey::Aws {
         region: region.to_owned(),
         id: id.to_owned(),
@@ -174,17 +175,6 @@ fn attachable_groups(
     Ok(out)
 }
 
-fn parse_engine_version(v: &str) -> Result<Vec<u32>, AwsError> {
-    let parts: Option<Vec<u32>> = v
-        .split('.')
-        .filter(|p| *p != "x")
-        .map(|p| p.parse().ok())
-        .collect();
-    parts
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| AwsError::invalid_value(format!("Invalid EngineVersion {v:?}.")))
-}
-
 pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let id = model::replication_group_id(p.required("ReplicationGroupId")?)?;
     let description = p.required("ReplicationGroupDescription")?.to_owned();
@@ -193,16 +183,22 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             "ReplicationGroupDescription must be at most 255 characters.",
         ));
     }
+    // Restoring from a snapshot: the group starts with its data (and, unless named, its engine).
+    let restore = snapshots::restore_source(ctx, p)?;
+    let from = restore.as_ref().and_then(|r| r.engine.clone());
     let engine = p
         .get("Engine")
         .map(Engine::parse)
         .transpose()?
+        .or(from.as_ref().map(|(e, _)| *e))
         .unwrap_or(Engine::Redis);
-    let engine_version = p
-        .get("EngineVersion")
-        .unwrap_or(engine.default_version())
-        .to_owned();
-    parse_engine_version(&engine_version)?;
+    let engine_version = match (p.get("EngineVersion"), from) {
+        (Some(v), _) => v.to_owned(),
+        (None, Some((e, v))) if e == engine => v,
+        (None, _) => engine.default_version().to_owned(),
+    };
+    let release = engine::release(engine, &engine_version)?;
+    let engine_version = release.version.to_owned();
     let node_type = model::node_type(p.get("CacheNodeType").unwrap_or("cache.t4g.micro"))?;
     let data_tiering = p.bool("DataTieringEnabled")?.unwrap_or(false);
     if node_type.starts_with("cache.r6gd.") != data_tiering {
@@ -348,7 +344,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
     };
     let auth_token = p.get("AuthToken").map(str::to_owned);
     if let Some(t) = &auth_token {
-        model::password("AuthToken", t)?;
+        windows::create_auth_token(t)?;
         if transit.is_none() {
             return Err(AwsError::invalid_combination(
                 "AuthToken requires TransitEncryptionEnabled=true.",
@@ -367,6 +363,43 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             "SnapshotRetentionLimit must be between 0 and 35.",
         ));
     }
+    let maintenance_window = p
+        .get("PreferredMaintenanceWindow")
+        .map(windows::maintenance_window)
+        .transpose()?;
+    let snapshot_window = p
+        .get("SnapshotWindow")
+        .map(windows::snapshot_window)
+        .transpose()?;
+    let parameter_group = match parameter_group {
+        Some(g) => {
+            engine::check_group_family(&g, release.family)?;
+            g
+        }
+        None => engine::default_group(release.family, cluster_mode == ClusterMode::Enabled),
+    };
+    let at_rest_encryption = p
+        .bool("AtRestEncryptionEnabled")?
+        .unwrap_or(engine == Engine::Valkey);
+    let kms_key_id = p.get("KmsKeyId").map(str::to_owned);
+    if let Some(k) = &kms_key_id {
+        if !at_rest_encryption {
+            return Err(AwsError::invalid_combination(
+                "KmsKeyId can be specified only when AtRestEncryptionEnabled is true.",
+            ));
+        }
+        windows::kms_key(k)?;
+    }
+    if let Some(r) = &restore
+        && let Some(n) = r.node_groups
+        && cluster_mode == ClusterMode::Enabled
+        && n != shards.len()
+    {
+        return Err(AwsError::invalid_combination(format!(
+            "The number of node groups ({}) must be the same as in the snapshot ({n}).",
+            shards.len()
+        )));
+    }
     let tag_list = tags(p)?;
     let mut spec = RgSpec {
         description,
@@ -378,14 +411,12 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         automatic_failover,
         multi_az,
         transit,
-        at_rest_encryption: p
-            .bool("AtRestEncryptionEnabled")?
-            .unwrap_or(engine == Engine::Valkey),
+        at_rest_encryption,
         auth_tokens: auth_token.into_iter().collect(),
         user_group_ids: Vec::new(),
         snapshot_retention_limit,
-        snapshot_window: p.get("SnapshotWindow").map(str::to_owned),
-        maintenance_window: p.get("PreferredMaintenanceWindow").map(str::to_owned),
+        snapshot_window,
+        maintenance_window,
         security_group_ids: p
             .list("SecurityGroupIds", "SecurityGroupId")
             .unwrap_or_default(),
@@ -393,7 +424,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         subnet_group: p.get("CacheSubnetGroupName").map(str::to_owned),
         data_tiering,
         auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
-        kms_key_id: p.get("KmsKeyId").map(str::to_owned),
+        kms_key_id,
         network_type: p.get("NetworkType").unwrap_or("ipv4").to_owned(),
         ip_discovery: p.get("IpDiscovery").unwrap_or("ipv4").to_owned(),
     };
@@ -409,11 +440,16 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             ));
         }
         spec.user_group_ids = attachable_groups(region, &user_group_ids, spec.transit.is_some())?;
+        let seed = match &restore {
+            Some(r) => snapshots::begin_restore(region, r)?,
+            None => Vec::new(),
+        };
         let k = key(ctx.region, &id);
         let backend = BackendSpec {
             tls: tls_mode(&spec),
             cluster: spec.cluster_enabled(),
             acl: region.desired_acl(&spec),
+            seed,
         };
         let endpoint = match ctx.shared.dataplane.provision(k.clone(), backend) {
             Ok(Some(port)) => Endpoint {
@@ -448,6 +484,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             status: "creating",
             create_time: Timestamp::now(),
             auth_token_last_modified: (!spec.auth_tokens.is_empty()).then(Timestamp::now),
+            auth_token_rotated: false,
             spec,
             pending: None,
             deferred: model::Deferred::default(),
@@ -464,6 +501,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
 
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
+    let restored_from = restore.and_then(|r| r.snapshot);
     tokio::spawn(async move {
         let ready = async {
             if shared.dataplane.enabled() {
@@ -472,23 +510,31 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         };
         tokio::join!(provisioned, ready);
         let acl = {
-            let aws = shared.aws.lock().expect("aws lock");
-            let Some(region) = aws.regions.get(&region_name) else {
+            let mut aws = shared.aws.lock().expect("aws lock");
+            let Some(region) = aws.regions.get_mut(&region_name) else {
                 return;
             };
             match region.rgs.get(&id) {
                 Some(rg) if rg.incarnation == incarnation && rg.status == "creating" => {
                     region.desired_acl(&rg.spec)
                 }
-                _ => return,
+                _ => {
+                    if let Some(name) = &restored_from {
+                        snapshots::end_restore(region, name);
+                    }
+                    return;
+                }
             }
         };
         shared.dataplane.set_acl(&k, acl).await;
         let mut aws = shared.aws.lock().expect("aws lock");
-        if let Some(rg) = aws
-            .regions
-            .get_mut(&region_name)
-            .and_then(|r| r.rgs.get_mut(&id))
+        let Some(region) = aws.regions.get_mut(&region_name) else {
+            return;
+        };
+        if let Some(name) = &restored_from {
+            snapshots::end_restore(region, name);
+        }
+        if let Some(rg) = region.rgs.get_mut(&id)
             && rg.incarnation == incarnation
             && rg.status == "creating"
         {
@@ -749,10 +795,11 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
     let apply_now = p.bool("ApplyImmediately")?.unwrap_or(false);
     ctx.with_region(|region| {
         let rg_id = p.required("ReplicationGroupId")?.to_ascii_lowercase();
-        let current = {
+        let (current, rotated) = {
             let rg = available_rg(region, p)?;
-            rg.spec.clone()
+            (rg.spec.clone(), rg.auth_token_rotated)
         };
+        let mut rotated_after = rotated;
         let mut next = current.clone();
         let mut light = false;
         if let Some(d) = p.get("ReplicationGroupDescription") {
@@ -766,15 +813,17 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             next.snapshot_retention_limit = v;
             light = true;
         }
-        for (param, field) in [
-            ("SnapshotWindow", &mut next.snapshot_window),
-            ("PreferredMaintenanceWindow", &mut next.maintenance_window),
-            ("CacheParameterGroupName", &mut next.parameter_group),
-        ] {
-            if let Some(v) = p.get(param) {
-                *field = Some(v.to_owned());
-                light = true;
-            }
+        if let Some(w) = p.get("SnapshotWindow") {
+            next.snapshot_window = Some(windows::snapshot_window(w)?);
+            light = true;
+        }
+        if let Some(w) = p.get("PreferredMaintenanceWindow") {
+            next.maintenance_window = Some(windows::maintenance_window(w)?);
+            light = true;
+        }
+        if let Some(g) = p.get("CacheParameterGroupName") {
+            next.parameter_group = g.to_owned();
+            light = true;
         }
         if let Some(sg) = p.list("SecurityGroupIds", "SecurityGroupId") {
             next.security_group_ids = sg;
@@ -790,22 +839,43 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 return Err(AwsError::invalid_combination("Data tiering node types cannot be mixed with other node types."));
             }
         }
-        if let Some(e) = p.get("Engine") {
-            let e = Engine::parse(e)?;
-            if current.engine == Engine::Valkey && e == Engine::Redis {
-                return Err(AwsError::invalid_combination("A valkey replication group cannot be changed to redis."));
+        // Engine upgrades: forward only, Redis OSS to Valkey by naming the engine and its major
+        // version; the parameter group must be of the new family (a default one follows).
+        let engine_param = p.get("Engine").map(Engine::parse).transpose()?;
+        let version_param = p.get("EngineVersion");
+        let from = current.release();
+        if engine_param.is_some() || version_param.is_some() {
+            let engine = engine_param.unwrap_or(current.engine);
+            if current.engine == Engine::Valkey && engine == Engine::Redis {
+                return Err(AwsError::invalid_combination(
+                    "Cannot change the engine from valkey to redis: only an upgrade from redis to valkey is supported.",
+                ));
             }
-            next.engine = e;
-        }
-        if let Some(v) = p.get("EngineVersion") {
-            if parse_engine_version(v)? < parse_engine_version(&current.engine_version)? && next.engine == current.engine {
+            if engine != current.engine && version_param.is_none() {
                 return Err(AwsError::invalid_combination(format!(
-                    "Cannot downgrade from engine version {} to {v}.",
-                    current.engine_version
+                    "Changing the engine to {} needs EngineVersion: name a {} major version, e.g. {}.",
+                    engine.as_str(),
+                    engine.as_str(),
+                    engine.default_version()
                 )));
             }
-            next.engine_version = v.to_owned();
+            let to = engine::release(engine, version_param.unwrap_or(&current.engine_version))?;
+            from.upgrade_to(&to)?;
+            next.engine = engine;
+            next.engine_version = to.version.to_owned();
+            if to.family != from.family && p.get("CacheParameterGroupName").is_none() {
+                next.parameter_group = match engine::default_group_family(&current.parameter_group) {
+                    Some(_) => engine::default_group(to.family, current.cluster_enabled()),
+                    None => {
+                        return Err(AwsError::invalid_combination(format!(
+                            "Expected a parameter group of family {} but found one of family {}",
+                            to.family, from.family
+                        )));
+                    }
+                };
+            }
         }
+        engine::check_group_family(&next.parameter_group, next.release().family)?;
         if let Some(af) = p.bool("AutomaticFailoverEnabled")? {
             if !af && current.cluster_enabled() {
                 return Err(AwsError::invalid_combination("Automatic failover cannot be disabled with cluster mode enabled."));
@@ -880,41 +950,69 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 }
             }
         }
-        if let Some(t) = p.get("AuthToken") {
-            model::password("AuthToken", t)?;
-            if next.transit.is_none() {
-                return Err(AwsError::invalid_combination("AuthToken requires encryption in transit."));
-            }
-            match p.get("AuthTokenUpdateStrategy").unwrap_or("ROTATE") {
-                "ROTATE" => {
-                    let mut tokens: Vec<String> = current.auth_tokens.last().cloned().into_iter().collect();
-                    tokens.push(t.to_owned());
-                    next.auth_tokens = tokens;
+        match (p.get("AuthToken"), p.get("AuthTokenUpdateStrategy")) {
+            (Some(t), strategy) => {
+                windows::modify_auth_token(t)?;
+                if next.transit.is_none() {
+                    return Err(AwsError::invalid_combination("AuthToken requires encryption in transit."));
                 }
-                "SET" => next.auth_tokens = vec![t.to_owned()],
-                other => {
-                    return Err(AwsError::invalid_value(format!("Invalid AuthTokenUpdateStrategy {other:?} with an AuthToken.")));
+                match strategy.unwrap_or("ROTATE") {
+                    // The new token joins the current one; both are accepted until a SET.
+                    "ROTATE" => {
+                        let mut tokens: Vec<String> = current.auth_tokens.last().cloned().into_iter().collect();
+                        tokens.push(t.to_owned());
+                        next.auth_tokens = tokens;
+                        rotated_after = true;
+                    }
+                    "SET" if !rotated => {
+                        return Err(AwsError::invalid_combination(
+                            "AuthTokenUpdateStrategy SET is allowed only after ROTATE.",
+                        ));
+                    }
+                    "SET" => {
+                        next.auth_tokens = vec![t.to_owned()];
+                        rotated_after = false;
+                    }
+                    "DELETE" => {
+                        return Err(AwsError::invalid_combination(
+                            "AuthTokenUpdateStrategy DELETE takes no AuthToken.",
+                        ));
+                    }
+                    other => {
+                        return Err(AwsError::invalid_value(format!(
+                            "Invalid AuthTokenUpdateStrategy {other:?}: use ROTATE, SET or DELETE."
+                        )));
+                    }
                 }
             }
-        } else if p.get("AuthTokenUpdateStrategy") == Some("DELETE") {
-            if next.user_group_ids.is_empty() {
-                return Err(AwsError::invalid_combination(
-                    "AuthToken can be deleted only when moving to RBAC (with UserGroupIdsToAdd).",
-                ));
+            (None, Some("DELETE")) => {
+                if next.user_group_ids.is_empty() {
+                    return Err(AwsError::invalid_combination(
+                        "AuthToken can be deleted only when moving to RBAC (with UserGroupIdsToAdd).",
+                    ));
+                }
+                next.auth_tokens.clear();
+                rotated_after = false;
             }
-            next.auth_tokens.clear();
+            (None, Some(s)) => {
+                return Err(AwsError::invalid_value(format!(
+                    "AuthTokenUpdateStrategy {s} must be specified with AuthToken."
+                )));
+            }
+            (None, None) => {}
         }
         if !next.auth_tokens.is_empty() && !next.user_group_ids.is_empty() {
             return Err(AwsError::invalid_combination("AuthToken and user groups cannot be used together."));
         }
         let rg = region.rgs.get_mut(&rg_id).ok_or_else(|| AwsError::rg_not_found(&rg_id))?;
+        rg.auth_token_rotated = rotated_after;
         if apply_now {
             // "...the modifications in this request and any pending modifications".
             let mut merged = rg.deferred.clone();
             if p.has("CacheNodeType") {
                 merged.node_type = None;
             }
-            if p.has("EngineVersion") {
+            if p.has("EngineVersion") || p.has("Engine") {
                 merged.engine_version = None;
             }
             next = merged.applied_to(&next);
@@ -924,9 +1022,12 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 rg.deferred.node_type = Some(std::mem::replace(&mut next.node_type, current.node_type.clone()));
                 light = true;
             }
-            if next.engine_version != current.engine_version {
+            if next.engine_version != current.engine_version || next.engine != current.engine {
                 rg.deferred.engine_version =
-                    Some(std::mem::replace(&mut next.engine_version, current.engine_version.clone()));
+                    Some((next.engine, next.engine_version.clone(), next.parameter_group.clone()));
+                next.engine = current.engine;
+                next.engine_version = current.engine_version.clone();
+                next.parameter_group = current.parameter_group.clone();
                 light = true;
             }
         }
@@ -1158,11 +1259,20 @@ pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         ));
     }
     let provisioned = ctx.shared.provisioning();
-    let (rendered, id, incarnation) = ctx.with_region(|region| {
+    let (rendered, id, incarnation, captured) = ctx.with_region(|region| {
+        let final_snapshot = p
+            .get("FinalSnapshotIdentifier")
+            .map(|n| snapshots::check_final(region, n))
+            .transpose()?;
         let rg = available_rg(region, p)?;
         rg.status = "deleting";
         rg.pending = None;
-        Ok::<_, AwsError>((rg.xml(), rg.id.clone(), rg.incarnation))
+        let (rendered, id, incarnation) = (rg.xml(), rg.id.clone(), rg.incarnation);
+        let rg = rg.clone();
+        // "ElastiCache creates the snapshot from the primary node [...]; after the final
+        // snapshot is taken, the replication group is immediately deleted."
+        let captured = final_snapshot.map(|name| snapshots::take_final(ctx, region, &rg, name));
+        Ok::<_, AwsError>((rendered, id, incarnation, captured))
     })?;
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
@@ -1177,6 +1287,9 @@ pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         };
         if !still_ours {
             return;
+        }
+        if let Some(captured) = captured {
+            let _ = captured.await;
         }
         shared.dataplane.stop(&key(&region_name, &id)).await;
         let mut aws = shared.aws.lock().expect("aws lock");

@@ -2,11 +2,14 @@
 //! each request's SigV4 credential scope, and the data-plane rule for IAM-authenticated users.
 
 pub(crate) mod actions;
+pub mod engine;
 pub mod error;
 pub mod model;
 pub mod params;
 pub mod sigv4;
+pub(crate) mod snapshots;
 pub mod sts;
+pub mod windows;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -33,6 +36,38 @@ pub const API_VERSION: &str = "2015-02-02";
 #[derive(Debug, Default)]
 pub struct AwsState {
     pub regions: BTreeMap<String, Region>,
+    /// Temporary credentials STS issued, by access key id.
+    pub sessions: BTreeMap<String, sts::Session>,
+}
+
+/// The key pairs requests may be signed with: the configured ones and STS sessions not yet
+/// expired (on the wall clock, as AWS checks them).
+struct Keys<'a> {
+    shared: &'a Shared,
+}
+
+impl sigv4::KeyStore for Keys<'_> {
+    fn secret(&self, access_key_id: &str) -> Result<sigv4::Secret, AwsError> {
+        if let Ok(s) = self.shared.config.aws_credentials[..].secret(access_key_id) {
+            return Ok(s);
+        }
+        let aws = self.shared.aws.lock().expect("aws lock");
+        let session = aws
+            .sessions
+            .get(access_key_id)
+            .ok_or_else(sigv4::invalid_token)?;
+        if session.expiration <= Timestamp::now() {
+            return Err(AwsError::new(
+                "ExpiredToken",
+                403,
+                "The security token included in the request is expired",
+            ));
+        }
+        Ok(sigv4::Secret {
+            secret_access_key: session.secret_access_key.clone(),
+            session_token: Some(session.session_token.clone()),
+        })
+    }
 }
 
 type Handler = fn(&Ctx, &Params) -> Result<Vec<xml::El>, AwsError>;
@@ -47,6 +82,9 @@ fn handler(action: &str) -> Option<Handler> {
         "IncreaseReplicaCount" => actions::increase_replica_count,
         "DecreaseReplicaCount" => actions::decrease_replica_count,
         "DeleteReplicationGroup" => actions::delete_replication_group,
+        "CreateSnapshot" => snapshots::create_snapshot,
+        "DescribeSnapshots" => snapshots::describe_snapshots,
+        "DeleteSnapshot" => snapshots::delete_snapshot,
         "CreateUser" => actions::create_user,
         "DescribeUsers" => actions::describe_users,
         "ModifyUser" => actions::modify_user,
@@ -83,6 +121,7 @@ fn error_response(e: &AwsError, request_id: &str) -> Response {
 
 pub async fn handle(
     shared: Arc<Shared>,
+    method: &str,
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
@@ -108,6 +147,16 @@ pub async fn handle(
             .and_then(|v| v.to_str().ok());
         let has_date = headers.contains_key("x-amz-date") || headers.contains_key(header::DATE);
         let scope = sigv4::check_header(auth, has_date)?;
+        sigv4::verify_request(
+            &scope,
+            auth.unwrap_or_default(),
+            method,
+            "/",
+            query,
+            headers,
+            body,
+            &Keys { shared: &shared },
+        )?;
         if action.is_empty() {
             return Err(AwsError::new("MissingAction", 400, "Missing Action"));
         }
@@ -166,7 +215,15 @@ async fn handle_sts(shared: &Shared, p: &Params, request_id: &str) -> Response {
     let result = match (p.get("Version"), verdict.injected) {
         (Some(sts::VERSION), Some(Injected::Throttled)) => Err(AwsError::throttling()),
         (Some(sts::VERSION), Some(Injected::Unavailable)) => Err(AwsError::unavailable()),
-        (Some(sts::VERSION), None) => sts::assume_role_with_web_identity(p, Timestamp::now()),
+        (Some(sts::VERSION), None) => {
+            sts::assume_role_with_web_identity(p, Timestamp::now()).map(|(els, session)| {
+                let mut aws = shared.aws.lock().expect("aws lock");
+                let now = Timestamp::now();
+                aws.sessions.retain(|_, s| s.expiration > now);
+                aws.sessions.insert(session.access_key_id.clone(), session);
+                els
+            })
+        }
         (None, _) => Err(AwsError::missing("Version")),
         (Some(v), _) => Err(AwsError::new(
             "InvalidAction",
@@ -236,7 +293,7 @@ pub fn decide(
     match sigv4::verify_iam_token(
         password,
         &expected,
-        &shared.config.aws_credentials,
+        &Keys { shared },
         max,
         SystemTime::now(),
     ) {

@@ -11,7 +11,7 @@ use crate::util::rfc3339_millis;
 
 pub const MAX_TAGS: usize = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
     Redis,
     Valkey,
@@ -286,7 +286,9 @@ pub struct RgSpec {
     pub snapshot_window: Option<String>,
     pub maintenance_window: Option<String>,
     pub security_group_ids: Vec<String>,
-    pub parameter_group: Option<String>,
+    /// The cache parameter group: the one named at create or modify, else the default group of
+    /// the engine's family.
+    pub parameter_group: String,
     pub subnet_group: Option<String>,
     pub data_tiering: bool,
     pub auto_minor_version_upgrade: bool,
@@ -298,6 +300,12 @@ pub struct RgSpec {
 impl RgSpec {
     pub fn cluster_enabled(&self) -> bool {
         self.cluster_mode == ClusterMode::Enabled
+    }
+
+    /// The engine release this spec runs.
+    pub fn release(&self) -> super::engine::Release {
+        super::engine::release(self.engine, &self.engine_version)
+            .expect("only known releases are stored")
     }
 
     /// Slot range of shard `i` of `n`.
@@ -327,7 +335,8 @@ impl Endpoint {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deferred {
     pub node_type: Option<String>,
-    pub engine_version: Option<String>,
+    /// An engine upgrade: (engine, version, parameter group) together.
+    pub engine_version: Option<(Engine, String, String)>,
 }
 
 impl Deferred {
@@ -341,8 +350,10 @@ impl Deferred {
         if let Some(t) = &self.node_type {
             next.node_type = t.clone();
         }
-        if let Some(v) = &self.engine_version {
-            next.engine_version = v.clone();
+        if let Some((engine, version, group)) = &self.engine_version {
+            next.engine = *engine;
+            next.engine_version = version.clone();
+            next.parameter_group = group.clone();
         }
         next
     }
@@ -360,6 +371,9 @@ pub struct ReplicationGroup {
     /// Changes waiting for the maintenance window.
     pub deferred: Deferred,
     pub auth_token_last_modified: Option<Timestamp>,
+    /// The last AUTH token change was a ROTATE: a SET may follow ("SET - allowed only after
+    /// ROTATE").
+    pub auth_token_rotated: bool,
     pub tags: Tags,
     pub endpoint: Endpoint,
     pub region: String,
@@ -399,7 +413,7 @@ impl ReplicationGroup {
         opt(
             &mut pending,
             "EngineVersion",
-            self.deferred.engine_version.as_ref(),
+            self.deferred.engine_version.as_ref().map(|(_, v, _)| v),
         );
         opt(
             &mut pending,
@@ -414,7 +428,7 @@ impl ReplicationGroup {
                     El::text("CacheClusterId", &id),
                     El::text("CacheNodeType", &s.node_type),
                     El::text("Engine", s.engine.as_str()),
-                    El::text("EngineVersion", &s.engine_version),
+                    El::text("EngineVersion", s.release().reported),
                     El::text("CacheClusterStatus", status),
                     El::text("NumCacheNodes", 1),
                     El::text("PreferredAvailabilityZone", az(&self.region, i)),
@@ -427,11 +441,19 @@ impl ReplicationGroup {
                         .unwrap_or(super::actions::DEFAULT_MAINTENANCE_WINDOW),
                 ));
                 f.push(El::node("PendingModifiedValues", pending.clone()));
+                f.push(El::node(
+                    "CacheParameterGroup",
+                    vec![
+                        El::text("CacheParameterGroupName", &s.parameter_group),
+                        El::text("ParameterApplyStatus", "in-sync"),
+                    ],
+                ));
                 f.push(El::text("ReplicationGroupId", &self.id));
                 f.push(El::text(
                     "SnapshotRetentionLimit",
                     s.snapshot_retention_limit,
                 ));
+                opt(&mut f, "SnapshotWindow", s.snapshot_window.as_ref());
                 f.push(El::text("AuthTokenEnabled", !s.auth_tokens.is_empty()));
                 f.push(El::text("TransitEncryptionEnabled", s.transit.is_some()));
                 f.push(El::text("AtRestEncryptionEnabled", s.at_rest_encryption));
@@ -784,13 +806,120 @@ impl UserGroup {
     }
 }
 
-/// One (account, region): its replication groups, users and user groups.
+/// A snapshot of a replication group (CreateSnapshot, a final snapshot, or automatic).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub name: String,
+    pub arn: String,
+    /// `creating`, `available`, `restoring`, `deleting`.
+    pub status: &'static str,
+    /// `manual` or `automated`.
+    pub source: &'static str,
+    pub rg_id: String,
+    /// The group as it was when the snapshot was taken.
+    pub spec: RgSpec,
+    pub rg_create_time: Timestamp,
+    pub create_time: Timestamp,
+    pub kms_key_id: Option<String>,
+    /// The data as an RDB file (none without Redis behind the group).
+    pub data: Option<crate::dataplane::Rdb>,
+    /// Replication groups being created from this snapshot.
+    pub restoring: usize,
+    pub incarnation: u64,
+}
+
+impl Snapshot {
+    /// The `<Snapshot>` children (model shape `Snapshot`).
+    pub fn xml_fields(&self) -> Vec<El> {
+        let s = &self.spec;
+        let mut f = vec![
+            El::text("SnapshotName", &self.name),
+            El::text("ReplicationGroupId", &self.rg_id),
+            El::text("ReplicationGroupDescription", &s.description),
+            El::text("SnapshotStatus", self.status),
+            El::text("SnapshotSource", self.source),
+            El::text("CacheNodeType", &s.node_type),
+            El::text("Engine", s.engine.as_str()),
+            El::text("EngineVersion", s.release().reported),
+            El::text(
+                "CacheClusterCreateTime",
+                rfc3339_millis(self.rg_create_time),
+            ),
+            El::text(
+                "PreferredMaintenanceWindow",
+                s.maintenance_window
+                    .as_deref()
+                    .unwrap_or(super::actions::DEFAULT_MAINTENANCE_WINDOW),
+            ),
+            El::text("Port", 6379),
+            El::text("CacheParameterGroupName", &s.parameter_group),
+        ];
+        opt(&mut f, "CacheSubnetGroupName", s.subnet_group.as_ref());
+        f.push(El::text(
+            "AutoMinorVersionUpgrade",
+            s.auto_minor_version_upgrade,
+        ));
+        f.push(El::text(
+            "SnapshotRetentionLimit",
+            s.snapshot_retention_limit,
+        ));
+        opt(&mut f, "SnapshotWindow", s.snapshot_window.as_ref());
+        f.push(El::text("NumNodeGroups", s.shards.len()));
+        f.push(El::text(
+            "AutomaticFailover",
+            if s.automatic_failover {
+                "enabled"
+            } else {
+                "disabled"
+            },
+        ));
+        let nodes = s
+            .shards
+            .iter()
+            .map(|sh| {
+                El::node(
+                    "NodeSnapshot",
+                    vec![
+                        El::text("NodeGroupId", format!("{:04}", sh.id)),
+                        El::text(
+                            "CacheSize",
+                            format!(
+                                "{} MB",
+                                self.data.as_ref().map_or(0, |d| d.len().div_ceil(1 << 20))
+                            ),
+                        ),
+                        El::text("SnapshotCreateTime", rfc3339_millis(self.create_time)),
+                    ],
+                )
+            })
+            .collect();
+        f.push(El::node("NodeSnapshots", nodes));
+        opt(&mut f, "KmsKeyId", self.kms_key_id.as_ref());
+        f.push(El::text("ARN", &self.arn));
+        f.push(El::text(
+            "DataTiering",
+            if s.data_tiering {
+                "enabled"
+            } else {
+                "disabled"
+            },
+        ));
+        f
+    }
+
+    pub fn xml(&self) -> El {
+        El::node("Snapshot", self.xml_fields())
+    }
+}
+
+/// One (account, region): its replication groups, users, user groups and snapshots.
 #[derive(Debug)]
 pub struct Region {
     pub name: String,
     pub rgs: BTreeMap<String, ReplicationGroup>,
     pub users: BTreeMap<String, User>,
     pub groups: BTreeMap<String, UserGroup>,
+    pub snapshots: BTreeMap<String, Snapshot>,
 }
 
 impl Region {
@@ -805,6 +934,7 @@ impl Region {
             rgs: BTreeMap::new(),
             users,
             groups: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
         }
     }
 

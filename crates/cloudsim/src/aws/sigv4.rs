@@ -1,5 +1,6 @@
-//! SigV4: the `Authorization` header every ElastiCache API call carries (checked for presence and form),
-//! and the presigned `connect` URLs used as ElastiCache IAM auth tokens (fully verified).
+//! SigV4: the `Authorization` header every ElastiCache API call carries, and the presigned `connect`
+//! URLs used as ElastiCache IAM auth tokens — both verified by recomputing the signature with the
+//! secret of the access key they name (a configured key pair, or temporary credentials STS issued).
 
 use std::time::{Duration, SystemTime};
 
@@ -116,6 +117,150 @@ fn parse_credential(credential: &str) -> Result<Scope, AwsError> {
     })
 }
 
+/// The secret behind an access key id, and the session token temporary credentials must carry.
+#[derive(Clone, Debug)]
+pub struct Secret {
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// Finds the secret of an access key id; `Err` says why the key is not (or no longer) valid.
+pub trait KeyStore {
+    fn secret(&self, access_key_id: &str) -> Result<Secret, AwsError>;
+}
+
+impl KeyStore for [AwsCredential] {
+    fn secret(&self, access_key_id: &str) -> Result<Secret, AwsError> {
+        self.iter()
+            .find(|c| c.access_key_id == access_key_id)
+            .map(|c| Secret {
+                secret_access_key: c.secret_access_key.clone(),
+                session_token: None,
+            })
+            .ok_or_else(invalid_token)
+    }
+}
+
+/// What AWS answers for an access key it does not know.
+pub fn invalid_token() -> AwsError {
+    AwsError::new(
+        "InvalidClientTokenId",
+        403,
+        "The security token included in the request is invalid.",
+    )
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::sign(&key, data).as_ref().to_vec()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
+}
+
+/// SigV4's URI encoding: everything but unreserved characters, as %XX.
+fn uri_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SIGV4_ENCODE).to_string()
+}
+
+const SIGV4_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Verifies a request's `Authorization` signature by recomputing it (the canonical request of the
+/// SigV4 specification over the headers the client says it signed) with the named key's secret.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_request(
+    scope: &Scope,
+    authorization: &str,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    keys: &dyn KeyStore,
+) -> Result<(), AwsError> {
+    let field = |name: &str| {
+        authorization
+            .split_once(' ')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_default()
+    };
+    let signed_headers = field("SignedHeaders");
+    let given = field("Signature");
+    let secret = keys.secret(&scope.access_key_id)?;
+    if let Some(token) = &secret.session_token {
+        let sent = headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(token.as_str()) {
+            return Err(invalid_token());
+        }
+    }
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."))?;
+
+    let mut pairs: Vec<(String, String)> = query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (uri_encode(&k), uri_encode(&v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    pairs.sort();
+    let canonical_query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut canonical_headers = String::new();
+    for name in signed_headers.split(';') {
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    let canonical_request = format!(
+        "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
+        if path.is_empty() { "/" } else { path },
+        canonical_query.join("&"),
+        sha256_hex(body)
+    );
+    let credential_scope = format!("{}/{}/elasticache/aws4_request", scope.date, scope.region);
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{credential_scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    );
+    let mut key = hmac(
+        format!("AWS4{}", secret.secret_access_key).as_bytes(),
+        scope.date.as_bytes(),
+    );
+    for part in [scope.region.as_str(), "elasticache", "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+    aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), given.as_bytes())
+        .map_err(|_| {
+            AwsError::new(
+                "SignatureDoesNotMatch",
+                403,
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            )
+        })
+}
+
 /// Why an IAM auth token was refused (for logs; clients only ever see WRONGPASS).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -157,7 +302,7 @@ const SIGV4_QUERY_KEYS: &[&str] = &[
 pub fn verify_iam_token(
     token: &str,
     expected: &Expected<'_>,
-    credentials: &[AwsCredential],
+    keys: &dyn KeyStore,
     max_lifetime: Duration,
     now: SystemTime,
 ) -> Result<(), TokenError> {
@@ -194,10 +339,12 @@ pub fn verify_iam_token(
     if scope.region != expected.region {
         return Err(TokenError::WrongRegion(scope.region));
     }
-    let key = credentials
-        .iter()
-        .find(|c| c.access_key_id == scope.access_key_id)
-        .ok_or(TokenError::UnknownKey)?;
+    let key = keys
+        .secret(&scope.access_key_id)
+        .map_err(|_| TokenError::UnknownKey)?;
+    if key.session_token.is_some() && get("X-Amz-Security-Token") != key.session_token.as_deref() {
+        return Err(TokenError::UnknownKey);
+    }
     let date = get("X-Amz-Date").ok_or(TokenError::Malformed("no date"))?;
     let signed_at: SystemTime = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", date)
         .ok()
@@ -226,7 +373,7 @@ pub fn verify_iam_token(
     )
     .replace('+', "%20");
     let identity = Credentials::new(
-        &key.access_key_id,
+        &scope.access_key_id,
         &key.secret_access_key,
         get("X-Amz-Security-Token").map(str::to_owned),
         None,

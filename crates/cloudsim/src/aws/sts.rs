@@ -48,7 +48,19 @@ fn subject(token: &str) -> Option<String> {
     Some(claims.get("sub")?.as_str()?.to_owned())
 }
 
-pub fn assume_role_with_web_identity(p: &Params, now: Timestamp) -> Result<Vec<El>, AwsError> {
+/// Temporary credentials, remembered so that requests signed with them can be verified.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub expiration: Timestamp,
+}
+
+pub fn assume_role_with_web_identity(
+    p: &Params,
+    now: Timestamp,
+) -> Result<(Vec<El>, Session), AwsError> {
     let role_arn = p.required("RoleArn")?;
     let session = p.required("RoleSessionName")?;
     let token = p.required("WebIdentityToken")?;
@@ -83,7 +95,13 @@ pub fn assume_role_with_web_identity(p: &Params, now: Timestamp) -> Result<Vec<E
     };
     let expiration = now + std::time::Duration::from_secs(duration.unsigned_abs());
     let role_id = format!("AROA{}", random_hex(17).to_ascii_uppercase());
-    Ok(vec![
+    let issued = Session {
+        access_key_id: format!("ASIA{}", random_hex(16).to_ascii_uppercase()),
+        secret_access_key: random_secret(30),
+        session_token: random_secret(96),
+        expiration,
+    };
+    let els = vec![
         El::text("SubjectFromWebIdentityToken", sub),
         El::text("Audience", "sts.amazonaws.com"),
         El::node(
@@ -99,17 +117,15 @@ pub fn assume_role_with_web_identity(p: &Params, now: Timestamp) -> Result<Vec<E
         El::node(
             "Credentials",
             vec![
-                El::text(
-                    "AccessKeyId",
-                    format!("ASIA{}", random_hex(16).to_ascii_uppercase()),
-                ),
-                El::text("SecretAccessKey", random_secret(30)),
-                El::text("SessionToken", random_secret(96)),
+                El::text("AccessKeyId", issued.access_key_id.clone()),
+                El::text("SecretAccessKey", issued.secret_access_key.clone()),
+                El::text("SessionToken", issued.session_token.clone()),
                 El::text("Expiration", rfc3339_millis(expiration)),
             ],
         ),
         El::text("Provider", "cloudsim"),
-    ])
+    ];
+    Ok((els, issued))
 }
 
 #[cfg(test)]

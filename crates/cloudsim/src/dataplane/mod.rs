@@ -245,7 +245,12 @@ pub struct BackendSpec {
     /// Run redis-server in cluster mode (all slots on one node).
     pub cluster: bool,
     pub acl: Vec<AclUser>,
+    /// RDB files whose data the cluster starts with (a restore), loaded before it is ready.
+    pub seed: Vec<Rdb>,
 }
+
+/// The bytes of an RDB file (a backup, or an object in the simulated object store).
+pub type Rdb = Arc<Vec<u8>>;
 
 /// Status of a backend for the admin debug listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,12 +325,23 @@ impl DataPlane {
             tokio::spawn(stop_backend(old));
         }
         let cluster = (spec.cluster && self.cluster_mode).then_some(port);
+        let seed = spec.seed;
         tokio::spawn(async move {
             let started = RedisProcess::launch(&binary, cluster).await;
             let mut state = backend.state.lock().await;
             match started {
                 Ok(p) if state.stopped => p.stop().await,
                 Ok(p) => {
+                    for rdb in &seed {
+                        match p.seed(&binary, rdb).await {
+                            Ok(keys) => {
+                                tracing::info!(cluster = %backend.key, keys, "restored data from a backup")
+                            }
+                            Err(e) => {
+                                tracing::error!(cluster = %backend.key, error = format!("{e:#}"), "could not restore a backup")
+                            }
+                        }
+                    }
                     if let Err(e) = backend.push_acl(&p, &state.desired).await {
                         tracing::error!(cluster = %backend.key, error = %e, "could not set the Redis ACL");
                     }
@@ -374,6 +390,20 @@ impl DataPlane {
             && let Err(e) = b.push_acl(p, &state.desired).await
         {
             tracing::error!(cluster = %b.key, error = %e, "could not update the Redis ACL");
+        }
+    }
+
+    /// The cluster's data as an RDB file; `None` without Redis (or when it is not serving).
+    pub async fn snapshot(&self, key: &BackendKey) -> Option<Vec<u8>> {
+        let b = self.get(key)?;
+        let state = b.state.lock().await;
+        let p = state.process.as_ref()?;
+        match p.snapshot().await {
+            Ok(rdb) => Some(rdb),
+            Err(e) => {
+                tracing::error!(cluster = %b.key, error = format!("{e:#}"), "could not snapshot the data");
+                None
+            }
         }
     }
 

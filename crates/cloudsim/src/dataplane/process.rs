@@ -81,10 +81,19 @@ impl RedisProcess {
     /// Starts redis-server and waits until it serves commands. With `cluster_announce_port`, the server
     /// runs in cluster mode with all 16384 slots and announces 127.0.0.1:<that port> to clients.
     pub async fn launch(binary: &Path, cluster_announce_port: Option<u16>) -> anyhow::Result<Self> {
+        Self::launch_with(binary, cluster_announce_port, None).await
+    }
+
+    /// [`RedisProcess::launch`], starting from the data of an RDB file.
+    async fn launch_with(
+        binary: &Path,
+        cluster_announce_port: Option<u16>,
+        rdb: Option<&[u8]>,
+    ) -> anyhow::Result<Self> {
         let mut last_err = anyhow!("redis-server did not start");
         // The cluster bus needs a TCP port; another process may grab the one we picked, so retry.
         for _ in 0..3 {
-            match Self::launch_once(binary, cluster_announce_port).await {
+            match Self::launch_once(binary, cluster_announce_port, rdb).await {
                 Ok(p) => return Ok(p),
                 Err(e) => last_err = e,
             }
@@ -95,10 +104,15 @@ impl RedisProcess {
     async fn launch_once(
         binary: &Path,
         cluster_announce_port: Option<u16>,
+        rdb: Option<&[u8]>,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("cloudsim-redis-")
             .tempdir()?;
+        if let Some(rdb) = rdb {
+            // redis-server loads `dir/dump.rdb` at start (even with `save ""`).
+            std::fs::write(dir.path().join("dump.rdb"), rdb)?;
+        }
         let socket = dir.path().join("redis.sock");
         let admin_password = random_secret(24);
         let mut conf = format!(
@@ -197,6 +211,59 @@ impl RedisProcess {
 
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The data as an RDB file, as a managed service's backup holds it (`SAVE`, then the file).
+    pub async fn snapshot(&self) -> anyhow::Result<Vec<u8>> {
+        let mut con = self.admin().await?;
+        redis::cmd("SAVE")
+            .query_async::<()>(&mut con)
+            .await
+            .context("SAVE")?;
+        Ok(tokio::fs::read(self.dir.path().join("dump.rdb")).await?)
+    }
+
+    /// Copies every key of an RDB file into this server: the file is loaded by a scratch
+    /// redis-server and its keys are moved with DUMP/RESTORE (so several files — one per shard
+    /// of a backup — and cluster mode both work). Returns how many keys were restored.
+    pub async fn seed(&self, binary: &Path, rdb: &[u8]) -> anyhow::Result<u64> {
+        let scratch = Self::launch_with(binary, None, Some(rdb)).await?;
+        let result = self.copy_from(&scratch).await;
+        scratch.stop().await;
+        result
+    }
+
+    async fn copy_from(&self, source: &RedisProcess) -> anyhow::Result<u64> {
+        let mut src = source.admin().await?;
+        let mut dst = self.admin().await?;
+        let mut cursor = 0u64;
+        let mut copied = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut src)
+                .await?;
+            for key in keys {
+                let dump: Option<Vec<u8>> =
+                    redis::cmd("DUMP").arg(&key).query_async(&mut src).await?;
+                let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut src).await?;
+                let Some(dump) = dump else { continue };
+                redis::cmd("RESTORE")
+                    .arg(&key)
+                    .arg(ttl.max(0))
+                    .arg(dump)
+                    .arg("REPLACE")
+                    .query_async::<()>(&mut dst)
+                    .await?;
+                copied += 1;
+            }
+            if next == 0 {
+                return Ok(copied);
+            }
+            cursor = next;
+        }
     }
 
     /// A connection as the admin user.

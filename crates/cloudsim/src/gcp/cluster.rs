@@ -8,6 +8,9 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::error::RpcError;
+use super::lifecycle::{
+    AutomatedBackupConfig, ImportSource, MaintenancePolicy, encryption_info, kms_key_location,
+};
 use super::protojson::{Obj, ProtoEnum, camel_case, proto_enum};
 use crate::util::rfc3339_micros;
 
@@ -17,9 +20,9 @@ proto_enum!(NodeType, "google.cloud.redis.cluster.v1.NodeType", {
     REDIS_HIGHMEM_MEDIUM = 2,
     REDIS_HIGHMEM_XLARGE = 3,
     REDIS_STANDARD_SMALL = 4,
-    REDIS_HIGHCPU_MEDIUM = 5,
-    REDIS_STANDARD_LARGE = 6,
-    REDIS_HIGHMEM_2XLARGE = 7,
+    REDIS_HIGHCPU_MEDIUM = 7,
+    REDIS_STANDARD_LARGE = 8,
+    REDIS_HIGHMEM_2XLARGE = 9,
 });
 
 impl NodeType {
@@ -381,20 +384,18 @@ pub struct ClusterSpec {
     pub redis_configs: BTreeMap<String, String>,
     pub zone_distribution: ZoneDistribution,
     pub psc_network: Option<String>,
+    pub maintenance_policy: Option<MaintenancePolicy>,
+    pub automated_backup: Option<AutomatedBackupConfig>,
+    /// CMEK for data at rest (create-only).
+    pub kms_key: Option<String>,
+    /// Where a new cluster takes its data from (create-only, never echoed).
+    pub import: Option<ImportSource>,
     /// Messages the simulator stores and echoes without interpreting them.
     pub passthrough: BTreeMap<&'static str, Value>,
 }
 
 /// Input-only or stored-as-is Cluster fields, by their JSON name.
-const PASSTHROUGH_FIELDS: &[&str] = &[
-    "maintenancePolicy",
-    "automatedBackupConfig",
-    "crossClusterReplicationConfig",
-    "clusterEndpoints",
-    "kmsKey",
-];
-/// Create-only sources: accepted, not echoed.
-const CREATE_ONLY_FIELDS: &[&str] = &["gcsSource", "managedBackupSource"];
+const PASSTHROUGH_FIELDS: &[&str] = &["crossClusterReplicationConfig", "clusterEndpoints"];
 /// Output-only fields a client may send back (they are ignored, as by the real service).
 const OUTPUT_ONLY_FIELDS: &[&str] = &[
     "createTime",
@@ -427,6 +428,10 @@ struct ClusterInput {
     redis_configs: Option<BTreeMap<String, String>>,
     zone_distribution: Option<ZoneDistribution>,
     psc_networks: Option<Vec<String>>,
+    maintenance_policy: Option<MaintenancePolicy>,
+    automated_backup: Option<AutomatedBackupConfig>,
+    kms_key: Option<String>,
+    import: Option<ImportSource>,
     passthrough: BTreeMap<&'static str, Value>,
 }
 
@@ -463,14 +468,30 @@ impl ClusterInput {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()?,
+            maintenance_policy: o
+                .object("maintenancePolicy")?
+                .map(|p| MaintenancePolicy::parse(p, Timestamp::now()))
+                .transpose()?,
+            automated_backup: o
+                .object("automatedBackupConfig")?
+                .map(AutomatedBackupConfig::parse)
+                .transpose()?,
+            kms_key: None,
+            import: None,
             passthrough: BTreeMap::new(),
         };
+        if let Some(k) = o.string("kmsKey")? {
+            kms_key_location(&k)?;
+            input.kms_key = Some(k);
+        }
+        let gcs = o.object("gcsSource")?;
+        let managed = o.object("managedBackupSource")?;
+        input.import = ImportSource::parse(gcs, managed)?;
         for f in PASSTHROUGH_FIELDS {
             if let Some(v) = o.raw(f) {
                 input.passthrough.insert(f, v);
             }
         }
-        o.ignore(CREATE_ONLY_FIELDS);
         o.ignore(OUTPUT_ONLY_FIELDS);
         o.finish()?;
         if let Some(n) = &input.psc_networks
@@ -546,6 +567,10 @@ impl ClusterSpec {
                 zone: None,
             }),
             psc_network: i.psc_networks.and_then(|n| n.into_iter().next()),
+            maintenance_policy: i.maintenance_policy,
+            automated_backup: i.automated_backup,
+            kms_key: i.kms_key,
+            import: i.import,
             passthrough: i.passthrough,
         })
     }
@@ -583,6 +608,17 @@ impl ClusterSpec {
                 }
                 MaskField::RedisConfigs => {
                     next.redis_configs = i.redis_configs.take().unwrap_or_default()
+                }
+                MaskField::MaintenancePolicy => {
+                    next.maintenance_policy = i.maintenance_policy.take().map(|mut p| {
+                        if let Some(old) = &self.maintenance_policy {
+                            p.create_time = old.create_time;
+                        }
+                        p
+                    });
+                }
+                MaskField::AutomatedBackupConfig => {
+                    next.automated_backup = i.automated_backup.take();
                 }
                 MaskField::Passthrough(name) => match i.passthrough.remove(name) {
                     Some(v) => {
@@ -623,6 +659,8 @@ pub enum MaskField {
     PersistenceConfig,
     RedisConfigs,
     OndemandMaintenance,
+    MaintenancePolicy,
+    AutomatedBackupConfig,
     Passthrough(&'static str),
 }
 
@@ -648,10 +686,8 @@ impl MaskField {
                 "redisConfigs" => MaskField::RedisConfigs,
                 "ondemandMaintenance" => MaskField::OndemandMaintenance,
                 // gcloud sends `maintenance_window` for the maintenance policy.
-                "maintenanceWindow" | "maintenancePolicy" => {
-                    MaskField::Passthrough("maintenancePolicy")
-                }
-                "automatedBackupConfig" => MaskField::Passthrough("automatedBackupConfig"),
+                "maintenanceWindow" | "maintenancePolicy" => MaskField::MaintenancePolicy,
+                "automatedBackupConfig" => MaskField::AutomatedBackupConfig,
                 "clusterEndpoints" => MaskField::Passthrough("clusterEndpoints"),
                 "crossClusterReplicationConfig" => {
                     MaskField::Passthrough("crossClusterReplicationConfig")
@@ -713,6 +749,12 @@ pub struct Cluster {
     pub psc_ids: [u64; 2],
     /// Distinguishes this cluster from an earlier one with the same name (for delayed transitions).
     pub incarnation: u64,
+    /// Upcoming maintenance the service published (`maintenanceSchedule`): start and end.
+    pub maintenance_schedule: Option<(Timestamp, Timestamp)>,
+    /// The backup collection, once the first backup made one.
+    pub backup_collection: Option<String>,
+    /// A backup is being taken: no update and no other backup until it ends.
+    pub backing_up: bool,
 }
 
 impl Cluster {
@@ -756,6 +798,28 @@ impl Cluster {
         }
         for (k, v) in &s.passthrough {
             m.insert((*k).into(), v.clone());
+        }
+        if let Some(p) = &s.maintenance_policy {
+            m.insert("maintenancePolicy".into(), p.render(ints));
+        }
+        if let Some((start, end)) = self.maintenance_schedule {
+            m.insert(
+                "maintenanceSchedule".into(),
+                json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}),
+            );
+        }
+        if let Some(b) = &s.automated_backup {
+            m.insert("automatedBackupConfig".into(), b.render(ints));
+        }
+        if let Some(k) = &s.kms_key {
+            m.insert("kmsKey".into(), k.clone().into());
+        }
+        m.insert(
+            "encryptionInfo".into(),
+            encryption_info(s.kms_key.as_deref(), self.create_time, true, ints),
+        );
+        if let Some(c) = &self.backup_collection {
+            m.insert("backupCollection".into(), c.clone().into());
         }
         if self.state != State::CREATING {
             self.render_endpoints(&mut m, ints);
@@ -909,7 +973,7 @@ mod tests {
         );
         assert_eq!(
             MaskField::parse_mask(Some("maintenance_window")).unwrap(),
-            vec![MaskField::Passthrough("maintenancePolicy")]
+            vec![MaskField::MaintenancePolicy]
         );
         assert!(
             MaskField::parse_mask(Some("authorization_mode"))
@@ -955,6 +1019,9 @@ mod tests {
             },
             psc_ids: [1, 2],
             incarnation: 1,
+            maintenance_schedule: None,
+            backup_collection: None,
+            backing_up: false,
         };
         let v = c.render(false);
         assert_eq!(v["sizeGb"], 5);

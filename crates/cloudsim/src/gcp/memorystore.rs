@@ -7,9 +7,11 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::Query;
+use super::backups;
 use super::cluster::{Cluster, ClusterName, ClusterSpec, Endpoint, LocationName, MaskField, State};
 use super::error::{Code, RpcError};
 use super::iam::Policies;
+use super::lifecycle::{ImportSource, kms_key_location};
 use super::operations::{OpResult, Operation, Replays, Verb, parse_request_id};
 use super::protojson::ProtoEnum;
 use crate::dataplane::{AclAuth, AclUser, BackendKey, BackendSpec, TlsMode, full_access};
@@ -48,6 +50,10 @@ pub struct GcpState {
     pub replays: Replays,
     pub policies: Policies,
     pub accounts: super::accounts::ServiceAccounts,
+    /// Backup collections by full name; they outlive their clusters.
+    pub collections: BTreeMap<String, backups::BackupCollection>,
+    /// Backups by full name.
+    pub backups: BTreeMap<String, backups::Backup>,
 }
 
 impl GcpState {
@@ -68,7 +74,7 @@ impl GcpState {
             .map(|op| op.render(ints))
     }
 
-    fn finish(&mut self, op: &str, result: OpResult) {
+    pub(crate) fn finish(&mut self, op: &str, result: OpResult) {
         if let Some(o) = self
             .operations
             .get_mut(op)
@@ -84,7 +90,7 @@ fn injected_failure() -> OpResult {
     OpResult::Error(13, "Internal error encountered.".into())
 }
 
-fn page_params(q: &Query) -> Result<(usize, Option<String>), RpcError> {
+pub(crate) fn page_params(q: &Query) -> Result<(usize, Option<String>), RpcError> {
     let size = match q.get("pageSize") {
         None | Some("") => MAX_PAGE_SIZE,
         Some(s) => match s.parse::<i64>() {
@@ -135,6 +141,7 @@ fn backend_spec(spec: &ClusterSpec) -> BackendSpec {
         },
         cluster: true,
         acl: vec![default],
+        seed: Vec::new(),
     }
 }
 
@@ -179,16 +186,53 @@ pub fn create(
     {
         return Ok(op);
     }
-    let spec = ClusterSpec::parse_create(body, &name.parent.location)?;
+    let mut spec = ClusterSpec::parse_create(body, &name.parent.location)?;
     if gcp.clusters.contains_key(&full) {
         return Err(RpcError::new(
             Code::AlreadyExists,
             format!("Resource '{full}' already exists"),
         ));
     }
+    // What the backend finds out while creating: a key of another region, or import files it
+    // cannot read, fail the operation.
+    let mut failure: Option<OpResult> = None;
+    if let Some(k) = &spec.kms_key
+        && kms_key_location(k)? != name.parent.location
+    {
+        failure = Some(OpResult::Error(
+            3,
+            format!(
+                "The KMS key {k} must be in the same region as the cluster ({}).",
+                name.parent.location
+            ),
+        ));
+    }
+    let seed = match spec.import.take() {
+        None => Vec::new(),
+        Some(ImportSource::Managed(backup)) => backups::import(&gcp, &backup)?,
+        Some(ImportSource::Gcs(uris)) => {
+            let mut files = Vec::new();
+            for u in &uris {
+                match shared.storage.get(u) {
+                    Some(rdb) => files.push(rdb),
+                    None => {
+                        failure.get_or_insert(OpResult::Error(
+                            9,
+                            format!("Failed to import from {u}: the object was not found or is not readable."),
+                        ));
+                    }
+                }
+            }
+            files
+        }
+    };
     let incarnation = shared.next_id();
     let key = BackendKey::Gcp(full.clone());
-    let endpoint = match shared.dataplane.provision(key.clone(), backend_spec(&spec)) {
+    let mut backend = backend_spec(&spec);
+    if failure.is_none() {
+        backend.seed = seed;
+    }
+    let endpoint = match shared.dataplane.provision(key.clone(), backend) {
         Ok(Some(port)) => Endpoint {
             host: "127.0.0.1".into(),
             port,
@@ -214,6 +258,9 @@ pub fn create(
             random_digits(18).parse().unwrap_or(2),
         ],
         incarnation,
+        maintenance_schedule: None,
+        backup_collection: None,
+        backing_up: false,
     };
     let op = Operation::new(&name.parent, full.clone(), Verb::Create);
     let rendered = op.render(q.ints());
@@ -225,7 +272,13 @@ pub fn create(
     gcp.operations.insert(op.name.clone(), op);
     gcp.clusters.insert(full.clone(), cluster);
     drop(gcp);
-    let fail = shared.faults.take_operation_failure("clusters.create");
+    let fail = match failure {
+        Some(f) => Some(f),
+        None => shared
+            .faults
+            .take_operation_failure("clusters.create")
+            .then(injected_failure),
+    };
     tracing::info!(cluster = %full, "memorystore cluster creating");
 
     let provisioned = shared.provisioning();
@@ -238,7 +291,7 @@ pub fn create(
             }
         };
         tokio::join!(delay, ready);
-        if fail {
+        if let Some(failure) = fail {
             // A failed create leaves nothing behind: the cluster goes, the operation says why.
             shared.dataplane.stop(&key).await;
             let mut gcp = shared.gcp.lock().expect("gcp lock");
@@ -249,8 +302,8 @@ pub fn create(
             {
                 gcp.clusters.remove(&full);
             }
-            gcp.finish(&op_name, injected_failure());
-            tracing::info!(cluster = %full, "memorystore cluster creation failed (injected)");
+            gcp.finish(&op_name, failure);
+            tracing::info!(cluster = %full, "memorystore cluster creation failed");
             return;
         }
         let mut gcp = shared.gcp.lock().expect("gcp lock");
@@ -272,7 +325,7 @@ pub fn create(
     Ok(rendered)
 }
 
-fn lookup<'a>(gcp: &'a mut GcpState, name: &str) -> Result<&'a mut Cluster, RpcError> {
+pub(crate) fn lookup<'a>(gcp: &'a mut GcpState, name: &str) -> Result<&'a mut Cluster, RpcError> {
     gcp.clusters
         .get_mut(name)
         .ok_or_else(|| RpcError::not_found(name))
@@ -303,6 +356,12 @@ pub fn list(shared: &Shared, parent: &LocationName, q: &Query) -> Result<Value, 
 }
 
 fn busy(c: &Cluster) -> RpcError {
+    if c.backing_up {
+        return RpcError::failed_precondition(format!(
+            "The cluster {} is being backed up: an operation is already in progress; retry when the backup is done",
+            c.name
+        ));
+    }
     RpcError::failed_precondition(format!(
         "The cluster {} is in state {}: an operation is already in progress; retry when the cluster is ACTIVE",
         c.name,
@@ -329,7 +388,7 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
         return Ok(op);
     }
     let c = lookup(&mut gcp, name)?;
-    if c.state != State::ACTIVE {
+    if c.state != State::ACTIVE || c.backing_up {
         return Err(busy(c));
     }
     let next = c.spec.apply_patch(body, &c.name.parent.location, &mask)?;
@@ -396,6 +455,9 @@ pub fn delete(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcE
         return Ok(op);
     }
     let c = lookup(&mut gcp, name)?;
+    if c.backing_up {
+        return Err(busy(c));
+    }
     if c.spec.deletion_protection_enabled {
         return Err(RpcError::failed_precondition(
             "The cluster is deletion protected. Please disable deletion protection to delete the cluster. \

@@ -2,10 +2,12 @@
 //! the OAuth2 token endpoint, all on the simulator's one port.
 
 pub mod accounts;
+pub mod backups;
 pub mod cluster;
 pub mod error;
 pub mod iam;
 pub mod identity;
+pub mod lifecycle;
 pub mod memorystore;
 pub mod operations;
 pub mod protojson;
@@ -107,6 +109,13 @@ enum Route {
     PatchCluster(String),
     DeleteCluster(String),
     GetCertificateAuthority(String),
+    BackupCluster(String),
+    ListBackupCollections(LocationName),
+    GetBackupCollection(String),
+    ListBackups(String),
+    GetBackup(String),
+    DeleteBackup(String),
+    ExportBackup(String),
     Unimplemented(&'static str),
     ListOperations(LocationName),
     GetOperation(String),
@@ -130,9 +139,15 @@ impl Route {
             PatchCluster(_) => &["updateMask", "requestId"],
             DeleteCluster(_) => &["requestId"],
             ListOperations(_) => &["filter", "pageSize", "pageToken", "returnPartialSuccess"],
+            ListBackupCollections(_) | ListBackups(_) => &["pageSize", "pageToken"],
+            DeleteBackup(_) => &["requestId"],
             GetLocation { .. }
             | GetCluster(_)
             | GetCertificateAuthority(_)
+            | BackupCluster(_)
+            | GetBackupCollection(_)
+            | GetBackup(_)
+            | ExportBackup(_)
             | Unimplemented(_)
             | GetOperation(_)
             | DeleteOperation(_)
@@ -155,6 +170,13 @@ impl Route {
             PatchCluster(_) => (Api::Memorystore, "clusters.patch"),
             DeleteCluster(_) => (Api::Memorystore, "clusters.delete"),
             GetCertificateAuthority(_) => (Api::Memorystore, "clusters.getCertificateAuthority"),
+            BackupCluster(_) => (Api::Memorystore, "clusters.backup"),
+            ListBackupCollections(_) => (Api::Memorystore, "backupCollections.list"),
+            GetBackupCollection(_) => (Api::Memorystore, "backupCollections.get"),
+            ListBackups(_) => (Api::Memorystore, "backups.list"),
+            GetBackup(_) => (Api::Memorystore, "backups.get"),
+            DeleteBackup(_) => (Api::Memorystore, "backups.delete"),
+            ExportBackup(_) => (Api::Memorystore, "backups.export"),
             Unimplemented(op) => (Api::Memorystore, op),
             ListOperations(_) => (Api::Memorystore, "operations.list"),
             GetOperation(_) => (Api::Memorystore, "operations.get"),
@@ -248,7 +270,7 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
                 (Method::GET, None) => Route::GetCluster(name),
                 (Method::PATCH, None) => Route::PatchCluster(name),
                 (Method::DELETE, None) => Route::DeleteCluster(name),
-                (Method::POST, Some("backup")) => Route::Unimplemented("clusters.backup"),
+                (Method::POST, Some("backup")) => Route::BackupCluster(name),
                 (Method::POST, Some("rescheduleClusterMaintenance")) => {
                     Route::Unimplemented("clusters.rescheduleClusterMaintenance")
                 }
@@ -265,6 +287,42 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
             "certificateAuthority",
         ] if m == Method::GET => {
             Route::GetCertificateAuthority(format!("projects/{p}/locations/{l}/clusters/{c}"))
+        }
+        ["projects", p, "locations", l, "backupCollections"] if m == Method::GET => {
+            Route::ListBackupCollections(loc(p, l)?)
+        }
+        ["projects", p, "locations", l, "backupCollections", c] if m == Method::GET => {
+            Route::GetBackupCollection(format!("projects/{p}/locations/{l}/backupCollections/{c}"))
+        }
+        [
+            "projects",
+            p,
+            "locations",
+            l,
+            "backupCollections",
+            c,
+            "backups",
+        ] if m == Method::GET => {
+            Route::ListBackups(format!("projects/{p}/locations/{l}/backupCollections/{c}"))
+        }
+        [
+            "projects",
+            p,
+            "locations",
+            l,
+            "backupCollections",
+            c,
+            "backups",
+            b_verb,
+        ] => {
+            let (b, verb) = split_verb(b_verb);
+            let name = format!("projects/{p}/locations/{l}/backupCollections/{c}/backups/{b}");
+            match (m, verb) {
+                (Method::GET, None) => Route::GetBackup(name),
+                (Method::DELETE, None) => Route::DeleteBackup(name),
+                (Method::POST, Some("export")) => Route::ExportBackup(name),
+                _ => return None,
+            }
         }
         ["projects", p, "locations", l, "operations"] if m == Method::GET => {
             Route::ListOperations(loc(p, l)?)
@@ -385,6 +443,13 @@ fn dispatch(shared: &Arc<Shared>, route: Route, q: &Query, body: &[u8]) -> Resul
         Route::PatchCluster(name) => memorystore::patch(shared, &name, q, body),
         Route::DeleteCluster(name) => memorystore::delete(shared, &name, q),
         Route::GetCertificateAuthority(name) => memorystore::certificate_authority(shared, &name),
+        Route::BackupCluster(name) => backups::backup_cluster(shared, &name, q, body),
+        Route::ListBackupCollections(parent) => backups::list_collections(shared, &parent, q),
+        Route::GetBackupCollection(name) => backups::get_collection(shared, &name),
+        Route::ListBackups(collection) => backups::list_backups(shared, &collection, q),
+        Route::GetBackup(name) => backups::get_backup(shared, &name, q),
+        Route::DeleteBackup(name) => backups::delete_backup(shared, &name, q),
+        Route::ExportBackup(name) => backups::export_backup(shared, &name, q, body),
         Route::Unimplemented(op) => Err(RpcError::new(
             Code::Unimplemented,
             format!("{op} is not simulated"),

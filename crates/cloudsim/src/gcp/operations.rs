@@ -15,6 +15,8 @@ pub enum Verb {
     Create,
     Update,
     Delete,
+    Backup,
+    Export,
 }
 
 impl Verb {
@@ -23,6 +25,8 @@ impl Verb {
             Verb::Create => "create",
             Verb::Update => "update",
             Verb::Delete => "delete",
+            Verb::Backup => "backup",
+            Verb::Export => "export",
         }
     }
 }
@@ -30,6 +34,7 @@ impl Verb {
 #[derive(Debug, Clone)]
 pub enum OpResult {
     Cluster(Box<Cluster>),
+    Backup(Box<super::backups::Backup>),
     Empty,
     /// The operation failed: a google.rpc.Status (code number, message).
     Error(i32, String),
@@ -91,6 +96,12 @@ impl Operation {
                     "type.googleapis.com/google.cloud.redis.cluster.v1.Cluster".into();
                 v["done"] = true.into();
                 v["response"] = cluster;
+            }
+            Some(OpResult::Backup(b)) => {
+                let mut backup = b.render(ints);
+                backup["@type"] = "type.googleapis.com/google.cloud.redis.cluster.v1.Backup".into();
+                v["done"] = true.into();
+                v["response"] = backup;
             }
             Some(OpResult::Empty) => {
                 v["done"] = true.into();

@@ -774,8 +774,48 @@ async fn regions_are_separate() {
     );
 }
 
+/// A form POST signed as the SDKs sign it (SigV4 over content-type, host and x-amz-date).
+fn signed(
+    t: &TestSim,
+    region: &str,
+    key: (&str, &str),
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let host = t.base.trim_start_matches("http://").trim_end_matches('/');
+    let identity = aws_credential_types::Credentials::new(key.0, key.1, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("elasticache")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let content_type = "application/x-www-form-urlencoded";
+    let request = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        [("content-type", content_type), ("host", host)].into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(request, &params).unwrap().into_parts();
+    let mut builder = t
+        .http
+        .post(format!("http://{host}/"))
+        .header("content-type", content_type)
+        .body(body);
+    for (name, value) in instructions.headers() {
+        builder = builder.header(name, value);
+    }
+    builder
+}
+
 #[tokio::test]
-async fn requests_need_a_well_formed_sigv4_header() {
+async fn requests_need_a_valid_sigv4_signature() {
     let t = start(Opts::default()).await;
     let form = [("Action", "DescribeUsers"), ("Version", "2015-02-02")];
     let resp = t.http.post(&t.base).form(&form).send().await.unwrap();
@@ -793,11 +833,13 @@ async fn requests_need_a_well_formed_sigv4_header() {
         "{body}"
     );
 
-    let sig = "0".repeat(64);
-    let good = format!(
-        "AWS4-HMAC-SHA256 Credential=AKIDANY/20240401/ap-south-1/elasticache/aws4_request, SignedHeaders=host;x-amz-date, Signature={sig}"
-    );
-    let send = |auth: String, form: Vec<(&'static str, &'static str)>| {
+    let forged = |akid: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential={akid}/20240401/ap-south-1/elasticache/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        )
+    };
+    let send = |auth: String| {
         t.http
             .post(&t.base)
             .header("authorization", auth)
@@ -805,12 +847,9 @@ async fn requests_need_a_well_formed_sigv4_header() {
             .form(&form)
             .send()
     };
-    let resp = send(
-        "AWS4-HMAC-SHA256 Credential=AKID/20240401".into(),
-        form.to_vec(),
-    )
-    .await
-    .unwrap();
+    let resp = send("AWS4-HMAC-SHA256 Credential=AKID/20240401".into())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(
         resp.text()
@@ -819,12 +858,41 @@ async fn requests_need_a_well_formed_sigv4_header() {
             .contains("<Code>IncompleteSignature</Code>")
     );
 
-    let resp = send(good.clone(), form.to_vec()).await.unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "any key id with a well-formed header is accepted"
+    // A well-formed header is not enough: the key must be known and the signature right.
+    let resp = send(forged("AKIDNOBODYKNOWS")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("<Code>InvalidClientTokenId</Code>")
     );
+    let resp = send(forged(cloudsim::DEFAULT_AWS_ACCESS_KEY_ID))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("<Code>SignatureDoesNotMatch</Code>")
+    );
+    let wrong_secret = (
+        cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
+        "not-the-secret-access-key",
+    );
+    let resp = signed(&t, "ap-south-1", wrong_secret, &form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let key = (
+        cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
+        cloudsim::DEFAULT_AWS_SECRET_ACCESS_KEY,
+    );
+    let resp = signed(&t, "ap-south-1", key, &form).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
     let body = resp.text().await.unwrap();
     assert!(body.starts_with("<DescribeUsersResponse"), "{body}");
     assert!(
@@ -832,10 +900,13 @@ async fn requests_need_a_well_formed_sigv4_header() {
         "region from the scope: {body}"
     );
 
-    let resp = send(
-        good.clone(),
-        vec![("Action", "LaunchRockets"), ("Version", "2015-02-02")],
+    let resp = signed(
+        &t,
+        "ap-south-1",
+        key,
+        &[("Action", "LaunchRockets"), ("Version", "2015-02-02")],
     )
+    .send()
     .await
     .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
@@ -845,10 +916,13 @@ async fn requests_need_a_well_formed_sigv4_header() {
             .unwrap()
             .contains("<Code>InvalidAction</Code>")
     );
-    let resp = send(
-        good,
-        vec![("Action", "DescribeUsers"), ("Version", "2012-01-01")],
+    let resp = signed(
+        &t,
+        "ap-south-1",
+        key,
+        &[("Action", "DescribeUsers"), ("Version", "2012-01-01")],
     )
+    .send()
     .await
     .unwrap();
     assert!(
@@ -1103,6 +1177,7 @@ async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window(
         .replication_group_id("later")
         .replication_group_description("d")
         .engine("redis")
+        .engine_version("7.0")
         .cache_node_type("cache.t4g.small")
         .num_cache_clusters(2)
         .send()
@@ -1176,19 +1251,19 @@ async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window(
     // ApplyImmediately applies the request and whatever was pending.
     aws.modify_replication_group()
         .replication_group_id("later")
-        .engine_version("7.2")
+        .engine_version("7.1")
         .send()
         .await
         .unwrap();
     let rg = t.wait_rg("later", "available").await;
     assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
     let clusters = aws.describe_cache_clusters().send().await.unwrap();
-    assert_eq!(clusters.cache_clusters()[0].engine_version(), Some("7.1"));
+    assert_eq!(clusters.cache_clusters()[0].engine_version(), Some("7.0.7"));
     assert_eq!(
         clusters.cache_clusters()[0]
             .pending_modified_values()
             .and_then(|p| p.engine_version()),
-        Some("7.2")
+        Some("7.1")
     );
     let out = aws
         .modify_replication_group()
@@ -1204,7 +1279,7 @@ async fn node_changes_without_apply_immediately_wait_for_the_maintenance_window(
     let c = &clusters.cache_clusters()[0];
     assert_eq!(
         (c.cache_node_type(), c.engine_version()),
-        (Some("cache.r7g.large"), Some("7.2"))
+        (Some("cache.r7g.large"), Some("7.1.0"))
     );
     assert_eq!(pending_node_types(clusters.cache_clusters()), [None, None]);
 

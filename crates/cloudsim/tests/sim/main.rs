@@ -3,8 +3,11 @@
 
 mod admin;
 mod binary;
+mod clis;
 mod common;
 mod dataplane;
 mod elasticache;
+mod elasticache_day2;
 mod iam;
 mod memorystore;
+mod memorystore_day2;

@@ -512,9 +512,9 @@ async fn bearer_tokens_must_be_valid_when_present() {
 async fn the_newer_node_types_are_accepted_with_their_capacities() {
     let t = start(Opts::default()).await;
     for (id, node_type, number, size_gb) in [
-        ("highcpu", "REDIS_HIGHCPU_MEDIUM", 5, 26),
-        ("standard-large", "REDIS_STANDARD_LARGE", 6, 52),
-        ("highmem-2xl", "REDIS_HIGHMEM_2XLARGE", 7, 220),
+        ("highcpu", "REDIS_HIGHCPU_MEDIUM", 7, 26),
+        ("standard-large", "REDIS_STANDARD_LARGE", 8, 52),
+        ("highmem-2xl", "REDIS_HIGHMEM_2XLARGE", 9, 220),
     ] {
         let c = t
             .create_cluster(id, json!({"shardCount": 2, "nodeType": node_type}))

@@ -215,6 +215,26 @@ impl Set {
     }
 
     /// Every member path, depth first.
+    /// Every path in structured-merge-diff's iteration order: at each node its own members
+    /// first, then each child's paths (the order apply conflicts are reported in).
+    pub fn paths_members_first(&self) -> Vec<Path> {
+        fn walk(s: &Set, prefix: &mut Path, out: &mut Vec<Path>) {
+            for m in &s.members {
+                prefix.push(m.clone());
+                out.push(prefix.clone());
+                prefix.pop();
+            }
+            for (k, c) in &s.children {
+                prefix.push(k.clone());
+                walk(c, prefix, out);
+                prefix.pop();
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut Vec::new(), &mut out);
+        out
+    }
+
     pub fn leaves(&self) -> Vec<Path> {
         let mut out = Vec::new();
         self.collect(&mut Vec::new(), &mut out);

@@ -519,7 +519,7 @@ pub fn apply(
     for e in &managers {
         let overlap = e.fields.intersection(&changed);
         if !overlap.is_empty() {
-            for p in overlap.leaves() {
+            for p in overlap.paths_members_first() {
                 conflicts.push((p, e.printable()));
             }
         }

@@ -32,6 +32,8 @@ pub struct Stores {
     /// The Secrets the operator wrote (labelled managed-by): bindings' Secrets and groups'
     /// password Secrets.
     pub secrets: Store<Secret>,
+    /// The one namespace the caches hold (`--namespace`); `None` when they hold all.
+    pub namespace: Option<String>,
 }
 
 /// The object of a guard, when it parsed.
@@ -151,6 +153,7 @@ pub struct Shared {
     groups: Reflected<GroupGuard>,
     bindings: Reflected<BindingGuard>,
     secrets: Reflected<Secret>,
+    namespace: Option<String>,
 }
 
 /// Each controller's streams, taken before the watches start so none misses an event.
@@ -190,6 +193,7 @@ impl Shared {
                 api_in(client, namespace),
                 config().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1)),
             ),
+            namespace: namespace.clone(),
         }
     }
 
@@ -199,6 +203,7 @@ impl Shared {
             groups: self.groups.store.clone(),
             bindings: self.bindings.store.clone(),
             secrets: self.secrets.store.clone(),
+            namespace: self.namespace.clone(),
         }
     }
 
@@ -270,6 +275,7 @@ pub mod fill {
         bindings: Vec<BindingGuard>,
         secrets: Option<Store<Secret>>,
         secret_objects: Vec<Secret>,
+        namespace: Option<String>,
     }
 
     impl Fill {
@@ -293,6 +299,11 @@ pub mod fill {
             self.secrets = Some(store);
             self
         }
+        /// Caches of one namespace, as with `--namespace`.
+        pub fn watching(mut self, namespace: &str) -> Self {
+            self.namespace = Some(namespace.to_owned());
+            self
+        }
         pub fn build(self) -> Stores {
             Stores {
                 clusters: store_of(self.clusters),
@@ -301,6 +312,7 @@ pub mod fill {
                 secrets: self
                     .secrets
                     .unwrap_or_else(|| store_of(self.secret_objects)),
+                namespace: self.namespace,
             }
         }
     }

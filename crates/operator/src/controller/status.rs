@@ -1,44 +1,150 @@
 //! The last step of every pass: the status, written with server-side apply under one field
 //! manager and only when it changed, and the events that tell people what happened.
 
-use std::fmt::Debug;
-
+use cache_operator_api::UserGroup;
+use cache_operator_api::binding::AccessBindingStatus;
+use cache_operator_api::cluster::RedisClusterStatus;
 use cache_operator_api::condition::{self, Summary};
+use cache_operator_api::user_group::UserGroupStatus;
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
+use kube::core::object::HasStatus;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::MANAGER;
 use super::error::{At, Error, Step};
+use super::skeleton::{self, Reconcile};
+use super::{Ctx, MANAGER};
 use crate::context::Context;
 
-/// Write `status` with server-side apply under our field manager; skipped when nothing changed,
-/// so steady objects cause no writes and no watch events.
-pub async fn write<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, status: &S) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-    S: Serialize + PartialEq,
+/// What every kind's status has: conditions, and the generation they speak of.
+pub trait CommonStatus {
+    fn conditions(&self) -> &[Condition];
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    fn observe(&mut self, generation: Option<i64>);
+}
+
+macro_rules! common_status {
+    ($($status:ty),*) => {$(
+        impl CommonStatus for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+            fn observe(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+        }
+    )*};
+}
+
+common_status!(RedisClusterStatus, UserGroupStatus, AccessBindingStatus);
+
+/// A kind whose passes draft a status.
+pub trait Drafted:
+    Reconcile + HasStatus<Status: CommonStatus + Clone + Default + PartialEq + Serialize + Send + Sync>
 {
-    if old == Some(status) {
-        return Ok(());
+    /// When a pass's conditions are worth an event.
+    const ANNOUNCE: Announce = Announce::ReadyReasonOrMessage;
+
+    /// What the status says from the start of every pass besides the generation.
+    fn begin(&self, _st: &mut Self::Status) {}
+}
+
+impl Drafted for UserGroup {}
+
+/// One pass over an object and the status it drafts: every kind's `Pass`. Each kind adds how
+/// its pass ends (`finish`, `halt`, …) in its own `status.rs`.
+pub struct Draft<'a, K: Drafted> {
+    pub obj: &'a K,
+    pub ctx: &'a Ctx,
+    api: Api<K>,
+    /// The status as the pass found it.
+    pub old: K::Status,
+    /// The status as last written (what a write of the same is skipped against).
+    written: K::Status,
+    /// The status being drafted.
+    pub st: K::Status,
+    /// Whether this pass wrote the status (its watch event will bring the next pass).
+    wrote: bool,
+}
+
+impl<'a, K: Drafted> Draft<'a, K> {
+    pub fn new(obj: &'a K, ctx: &'a Ctx) -> Self {
+        let old = obj.status().cloned().unwrap_or_default();
+        let mut st = old.clone();
+        st.observe(obj.meta().generation);
+        obj.begin(&mut st);
+        Draft {
+            obj,
+            ctx,
+            api: skeleton::api_for(ctx, obj),
+            written: old.clone(),
+            old,
+            st,
+            wrote: false,
+        }
     }
-    let patch = json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .at(Step::Status)?;
-    Ok(())
+
+    /// Write the draft now (also to record intent before a cloud write): with server-side apply
+    /// under our field manager, and only if it changed, so steady objects cause no writes and
+    /// no watch events.
+    pub async fn persist(&mut self) -> Result<(), Error> {
+        if self.written == self.st {
+            return Ok(());
+        }
+        let patch = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": self.st,
+        });
+        self.api
+            .patch_status(
+                &self.obj.name_any(),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(patch),
+            )
+            .await
+            .at(Step::Status)?;
+        self.written = self.st.clone();
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Whether this pass wrote the status.
+    pub fn wrote(&self) -> bool {
+        self.wrote
+    }
+
+    /// Log a state change and publish it as an event.
+    pub async fn note(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        publish(self.ctx, self.obj, type_, reason, action, note).await;
+    }
+
+    /// The end of a pass: write the draft (conditions already set) and publish `note` when the
+    /// kind's [`Drafted::ANNOUNCE`] says Ready changed enough since the pass began.
+    pub async fn conclude(&mut self, note: Note) -> Result<(), Error> {
+        self.persist().await?;
+        let before = ready(self.old.conditions());
+        let after = ready(self.st.conditions());
+        if K::ANNOUNCE.due(before.as_ref(), after.as_ref(), &note) {
+            self.note(note.type_, &note.reason, "Reconcile", note.message)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// End the pass with the conditions `summary` says.
+    pub async fn summarize(&mut self, summary: &Summary) -> Result<(), Error> {
+        let generation = self.obj.meta().generation;
+        summary.apply(self.st.conditions_mut(), generation, Timestamp::now());
+        self.conclude(Note::of(summary)).await
+    }
 }
 
 /// What an event says.
@@ -119,39 +225,6 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish an event");
     }
-}
-
-/// The end of a pass: write the status (conditions already set) and publish `note` when
-/// `announce` says the conditions changed enough. `before` is Ready as the object had it.
-#[allow(clippy::too_many_arguments)]
-pub async fn conclude<K, S>(
-    ctx: &Context,
-    api: &Api<K>,
-    obj: &K,
-    written: Option<&S>,
-    status: &S,
-    before: Option<&Condition>,
-    after: Option<&Condition>,
-    note: Note,
-    announce: Announce,
-) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-    S: Serialize + PartialEq,
-{
-    write(api, obj, written, status).await?;
-    if announce.due(before, after, &note) {
-        publish(
-            ctx,
-            obj,
-            note.type_,
-            &note.reason,
-            "Reconcile",
-            note.message,
-        )
-        .await;
-    }
-    Ok(())
 }
 
 /// Ready from a list of conditions, cloned (for comparing before and after a pass).

@@ -15,7 +15,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::dereference::Resolved;
 use super::plan::{self, Conditions, Source};
-use super::secret::{self, CREDENTIAL_ANNOTATION, Credential, Existing, Wanted};
+use super::secret::{self, CREDENTIAL_ANNOTATION, Credential, Existing, Token, Wanted};
 use super::status::Pass;
 use crate::controller::error::{At, Error, Halt, Step};
 use crate::controller::user_group::passwords;
@@ -88,25 +88,23 @@ pub async fn issue(
     }
     let still_valid = plan::still_valid(previous.as_ref(), &fingerprint, now);
 
+    let with = |token| Credential {
+        username: r.username.clone(),
+        token,
+    };
     let credential = match &r.source {
-        Source::None => Credential {
-            username: r.username.clone(),
-            password: String::new(),
-            expires_at: None,
-            refresh_at: None,
-        },
+        Source::None => with(Token::default()),
         Source::AwsPassword { user_id } => {
             let issued = r
                 .group
                 .as_ref()
                 .and_then(|(ns, name)| passwords::issued(&pass.ctx.stores, ns, name, user_id));
             match issued {
-                Some(p) => Credential {
-                    username: r.username.clone(),
+                Some(p) => with(Token {
                     password: p.password,
                     expires_at: None,
                     refresh_at: p.rotate_at,
-                },
+                }),
                 None => {
                     let msg =
                         format!("waiting for the operator to set the password of user {user_id}");
@@ -119,12 +117,11 @@ pub async fn issue(
         token => match plan::reusable(still_valid.as_ref(), &r.username, now) {
             Some(c) => c,
             None => match mint(pass.ctx, token).await {
-                Ok((token, expires)) => Credential {
-                    username: r.username.clone(),
-                    password: token,
+                Ok((password, expires)) => with(Token {
+                    password,
                     expires_at: Some(expires),
                     refresh_at: Some(secret::refresh_at(now, expires, desired.refresh_before)),
-                },
+                }),
                 Err(e) => {
                     let conditions =
                         plan::refresh_failed(&e, still_valid.as_ref(), pass.obj.secret_name());
@@ -150,7 +147,7 @@ pub async fn issue(
     };
     let rotated = previous
         .as_ref()
-        .is_none_or(|p| p.password != credential.password);
+        .is_none_or(|p| p.token.password != credential.token.password);
     if existing.as_ref().is_none_or(|s| !wanted.is_met_by(s)) {
         let mut value = serde_json::to_value(wanted.secret()).expect("a Secret serializes");
         value["apiVersion"] = "v1".into();
@@ -164,7 +161,7 @@ pub async fn issue(
             .await
             .at(Step::Apply)?;
     }
-    if rotated && !credential.password.is_empty() {
+    if rotated && !credential.token.password.is_empty() {
         pass.st.last_rotation_time = Some(Time(now));
     }
     if matches!(r.source, Source::AwsPassword { .. }) && rotated && previous.is_some() {
@@ -172,29 +169,25 @@ pub async fn issue(
             "Secret {secret_name} now holds the new password of user {}",
             r.username
         );
-        crate::controller::status::publish(
-            pass.ctx,
-            pass.obj,
-            EventType::Normal,
-            event::PASSWORD_ROTATED,
-            "Rotate",
-            note,
-        )
-        .await;
+        pass.note(EventType::Normal, event::PASSWORD_ROTATED, "Rotate", note)
+            .await;
     }
     pass.st.secret_name = Some(secret_name.clone());
     pass.st.username = Some(r.username.clone());
-    pass.st.token_expires_at = credential.expires_at.map(Time);
-    pass.st.refresh_at = credential.refresh_at.map(Time);
-    pass.ctx.metrics.set_token_expiry(
-        &pass.namespace(),
-        &pass.obj.name_any(),
-        credential.expires_at,
-    );
+    let Token {
+        expires_at,
+        refresh_at,
+        ..
+    } = credential.token;
+    pass.st.token_expires_at = expires_at.map(Time);
+    pass.st.refresh_at = refresh_at.map(Time);
+    pass.ctx
+        .metrics
+        .set_token_expiry(&pass.namespace(), &pass.obj.name_any(), expires_at);
     let msg = plan::issued_message(&r.source, &secret_name, &r.username, &credential);
     let then = Action::requeue(plan::next_look(
         &r.source,
-        credential.refresh_at,
+        refresh_at,
         Timestamp::now(),
         pass.ctx.resync(),
     ));

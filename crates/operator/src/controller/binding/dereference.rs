@@ -51,6 +51,29 @@ fn found<K: Clone>(
     })
 }
 
+/// A referenced object in a namespace the caches do not hold is not missing, only out of sight:
+/// say so rather than "does not exist" (the group is in the cluster's namespace, so the
+/// cluster's is the one to check).
+fn watched(stores: &Stores, ns: &str, what: &str) -> Result<(), Halt> {
+    match &stores.namespace {
+        Some(own) if own != ns => Err(Halt::Stalled(
+            reason::NAMESPACE_NOT_WATCHED,
+            format!(
+                "{what} is in namespace {ns}, which this operator does not watch: it runs with --namespace {own}; refer to a cluster in {own}, or run the operator for all namespaces"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The identity is not in the group (any more): what it was given is withdrawn.
+fn not_a_member(who: &str, gns: &str, gname: &str) -> Halt {
+    Halt::Revoked(
+        reason::NOT_AUTHORIZED,
+        format!("{who} is not a member of UserGroup {gns}/{gname}"),
+    )
+}
+
 pub fn resolve(
     b: &AccessBinding,
     desired: &DesiredBinding,
@@ -58,6 +81,7 @@ pub fn resolve(
 ) -> Result<Resolved, Halt> {
     let own_ns = b.namespace().unwrap_or_default();
     let (cns, cname) = cluster_of(b);
+    watched(stores, &cns, &format!("RedisCluster {cns}/{cname}"))?;
     let cluster = found("RedisCluster", &cns, &cname, stores.cluster(&cns, &cname))?;
     let cluster = &cluster;
     if cns != own_ns
@@ -168,17 +192,9 @@ pub fn resolve(
         DesiredCluster::Gcp(g) => {
             if let Some(sa) = &desired.user {
                 let member = format!("serviceAccount:{sa}");
-                let members = group
-                    .spec
-                    .gcp
-                    .as_ref()
-                    .map(|g| g.members.as_slice())
-                    .unwrap_or_default();
-                if !members.contains(&member) {
-                    return Err(Halt::Revoked(
-                        reason::NOT_AUTHORIZED,
-                        format!("{member} is not a member of UserGroup {gns}/{gname}"),
-                    ));
+                let mut members = group.spec.gcp.iter().flat_map(|g| &g.members);
+                if !members.any(|m| *m == member) {
+                    return Err(not_a_member(&member, &gns, &gname));
                 }
                 let granted = gstatus
                     .grants
@@ -207,17 +223,9 @@ pub fn resolve(
                     "spec.user: the userId of a member of the group is required for an aws cluster with authentication".into(),
                 ));
             };
-            let users = group
-                .spec
-                .aws
-                .as_ref()
-                .map(|a| a.users.as_slice())
-                .unwrap_or_default();
-            let Some(user) = users.iter().find(|u| u.user_id == user_id) else {
-                return Err(Halt::Revoked(
-                    reason::NOT_AUTHORIZED,
-                    format!("user {user_id} is not a member of UserGroup {gns}/{gname}"),
-                ));
+            let mut users = group.spec.aws.iter().flat_map(|a| &a.users);
+            let Some(user) = users.find(|u| u.user_id == user_id) else {
+                return Err(not_a_member(&format!("user {user_id}"), &gns, &gname));
             };
             let source = match user.authentication {
                 UserAuthentication::Iam => Source::AwsIam {
@@ -240,4 +248,73 @@ pub fn resolve(
         group: Some((gns, gname)),
         settled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::controller::shared::fill::Fill;
+    use cache_operator_testkit::{Manifest, binding, cluster};
+
+    /// Why `b` stops, as (reason, message); panics when it resolves.
+    fn halted(b: &Manifest, stores: &Stores) -> (&'static str, String) {
+        let b: AccessBinding = b.parse();
+        match resolve(&b, &b.desired().unwrap(), stores) {
+            Err(Halt::Stalled(r, m) | Halt::Waiting(r, m) | Halt::Revoked(r, m)) => (r, m),
+            other => panic!("expected a halt with a reason, got {other:?}"),
+        }
+    }
+
+    fn app_in(ns: &str) -> Manifest {
+        binding::new("app", "orders", "clients").namespace(ns)
+    }
+
+    #[test]
+    fn a_cluster_outside_the_watched_namespace_is_named_as_such_not_as_missing() {
+        let watching_apps = Fill::default().watching("apps").build();
+        let elsewhere = app_in("apps").cluster_namespace("data");
+        let (r, message) = halted(&elsewhere, &watching_apps);
+        assert_eq!(r, reason::NAMESPACE_NOT_WATCHED);
+        assert_eq!(
+            message,
+            "RedisCluster data/orders is in namespace data, which this operator does not watch: it runs with --namespace apps; refer to a cluster in apps, or run the operator for all namespaces"
+        );
+        // The group follows the cluster's namespace: the same answer.
+        let (r, _) = halted(&elsewhere.group_namespace("data"), &watching_apps);
+        assert_eq!(r, reason::NAMESPACE_NOT_WATCHED);
+
+        // In the watched namespace, or with every namespace watched, missing is missing.
+        let (r, message) = halted(&app_in("apps"), &watching_apps);
+        assert_eq!(r, reason::REFERENCE_NOT_FOUND);
+        assert_eq!(message, "RedisCluster apps/orders does not exist");
+        let (r, message) = halted(
+            &app_in("apps").cluster_namespace("data"),
+            &Fill::default().build(),
+        );
+        assert_eq!(r, reason::REFERENCE_NOT_FOUND);
+        assert_eq!(message, "RedisCluster data/orders does not exist");
+    }
+
+    #[test]
+    fn a_group_in_another_namespace_than_its_cluster_breaks_a_rule_whatever_is_watched() {
+        let orders = cluster::gcp("orders")
+            .namespace("apps")
+            .auth("iam")
+            .user_groups(&["clients"])
+            .status(json!({"endpoints": {"discovery": [{"host": "10.0.0.5", "port": 6379}]}}));
+        let stores = Fill::default()
+            .watching("apps")
+            .cluster(orders.parse())
+            .build();
+        let (r, message) = halted(&app_in("apps").group_namespace("data"), &stores);
+        assert_eq!(r, reason::INVALID_SPEC);
+        assert!(
+            message.starts_with(
+                "spec.userGroupRef.namespace: the group must be in the cluster's namespace apps"
+            ),
+            "{message}"
+        );
+    }
 }

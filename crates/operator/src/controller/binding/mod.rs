@@ -8,6 +8,8 @@
 //! still valid and retries with backoff.
 
 pub mod apply;
+#[cfg(test)]
+mod controller_tests;
 pub mod dereference;
 pub mod plan;
 pub mod secret;

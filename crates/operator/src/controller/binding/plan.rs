@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::events::EventType;
 
-use super::secret::{Credential, Existing};
+use super::secret::{Credential, Existing, Token};
 use crate::controller::status::Note;
 
 /// Where a binding's credential comes from.
@@ -57,33 +57,24 @@ pub fn still_valid(
     previous: Option<&Existing>,
     fingerprint: &str,
     now: Timestamp,
-) -> Option<Existing> {
-    let p = previous?;
-    let valid = p.credential.as_deref() == Some(fingerprint)
-        && !p.password.is_empty()
-        && p.expires_at.is_some_and(|t| t > now);
-    valid.then(|| p.clone())
+) -> Option<Token> {
+    let p = previous.filter(|p| p.credential.as_deref() == Some(fingerprint))?;
+    let valid = !p.token.password.is_empty() && p.token.expires_at.is_some_and(|t| t > now);
+    valid.then(|| p.token.clone())
 }
 
-/// The token to keep instead of minting: one that is valid and not yet due for refresh.
-pub fn reusable(
-    still_valid: Option<&Existing>,
-    username: &str,
-    now: Timestamp,
-) -> Option<Credential> {
-    let p = still_valid?;
-    let fresh = p.refresh_at.is_some_and(|t| t > now);
-    fresh.then(|| Credential {
+/// The credential to keep instead of minting: a valid token not yet due for refresh.
+pub fn reusable(still_valid: Option<&Token>, username: &str, now: Timestamp) -> Option<Credential> {
+    let token = still_valid.filter(|t| t.refresh_at.is_some_and(|r| r > now))?;
+    Some(Credential {
         username: username.to_owned(),
-        password: p.password.clone(),
-        expires_at: p.expires_at,
-        refresh_at: p.refresh_at,
+        token: token.clone(),
     })
 }
 
 /// Ready's message once the Secret is written.
 pub fn issued_message(source: &Source, secret: &str, username: &str, cred: &Credential) -> String {
-    match (source, cred.expires_at) {
+    match (source, cred.token.expires_at) {
         (Source::None, _) => format!(
             "Secret {secret} holds the connection details; the cluster takes no credentials"
         ),
@@ -125,8 +116,8 @@ pub fn next_look(
 
 /// Minting failed: while the old token is valid the binding stays Ready and says it is
 /// retrying; once it expired, Ready turns False.
-pub fn refresh_failed(e: &CloudError, still_valid: Option<&Existing>, secret: &str) -> Conditions {
-    match still_valid.and_then(|p| p.expires_at) {
+pub fn refresh_failed(e: &CloudError, still_valid: Option<&Token>, secret: &str) -> Conditions {
+    match still_valid.and_then(|t| t.expires_at) {
         Some(expires) => Conditions::RefreshFailing {
             ready_message: format!(
                 "Secret {secret} holds a token valid until {}; refreshing it failed and is being retried",

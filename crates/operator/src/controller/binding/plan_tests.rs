@@ -42,9 +42,11 @@ fn a_failing_refresh_keeps_ready_while_the_token_is_valid() {
 
 fn existing(fingerprint: &str, expires: i64, refresh: i64) -> Existing {
     Existing {
-        password: "token".into(),
-        expires_at: Some(at(expires)),
-        refresh_at: Some(at(refresh)),
+        token: Token {
+            password: "token".into(),
+            expires_at: Some(at(expires)),
+            refresh_at: Some(at(refresh)),
+        },
         credential: Some(fingerprint.into()),
     }
 }
@@ -85,7 +87,7 @@ fn a_token_is_reused_until_its_refresh_time_and_only_for_the_same_identity() {
         assert_eq!(r.is_some(), reused, "{case}");
         if let Some(c) = r {
             assert_eq!(
-                (c.username.as_str(), c.password.as_str()),
+                (c.username.as_str(), c.token.password.as_str()),
                 ("default", "token")
             );
         }
@@ -96,7 +98,7 @@ fn a_token_is_reused_until_its_refresh_time_and_only_for_the_same_identity() {
 fn failed_mints_by_class_and_by_what_the_secret_still_holds() {
     let denied = CloudError::new(ErrorClass::PermissionDenied, "403", "no", "iam");
     let down = CloudError::new(ErrorClass::Unavailable, "503", "down", "iam");
-    let valid = existing("x", 3600, 2400);
+    let valid = existing("x", 3600, 2400).token;
     assert!(matches!(
         refresh_failed(&down, Some(&valid), "s"),
         Conditions::RefreshFailing { .. }
@@ -134,9 +136,10 @@ fn tokens_are_looked_at_again_when_due_and_the_rest_at_resync() {
     assert_eq!(next_look(&pw, Some(at(60)), at(0), resync), resync);
     let cred = Credential {
         username: "app".into(),
-        password: "p".into(),
-        expires_at: None,
-        refresh_at: None,
+        token: Token {
+            password: "p".into(),
+            ..Token::default()
+        },
     };
     assert_eq!(
         issued_message(&pw, "s", "app", &cred),

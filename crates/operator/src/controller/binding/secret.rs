@@ -18,36 +18,26 @@ pub use crate::controller::MANAGED_BY;
 /// so that a change of identity mints a new one at once.
 pub const CREDENTIAL_ANNOTATION: &str = "cache-operator.io/credential";
 
+/// The Secret's keys, each named once: a constant per key, and `ALL`.
+macro_rules! keys {
+    ($($name:ident = $key:literal),* $(,)?) => {
+        $(pub const $name: &str = $key;)*
+        /// Every key this operator may write; others found in the Secret are left alone.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
+
 pub mod key {
-    pub const TYPE: &str = "type";
-    pub const PROVIDER: &str = "provider";
-    pub const HOST: &str = "host";
-    pub const PORT: &str = "port";
-    pub const USERNAME: &str = "username";
-    pub const PASSWORD: &str = "password";
-    pub const URI: &str = "uri";
-    pub const TLS: &str = "tls";
-    pub const CA: &str = "ca.crt";
-    pub const CLUSTER_MODE: &str = "cluster-mode";
-    pub const ENDPOINTS: &str = "endpoints";
-    pub const EXPIRES_AT: &str = "expires-at";
-    pub const REFRESH_AT: &str = "refresh-at";
-    /// Every key this operator may write; others found in the Secret are left alone.
-    pub const ALL: &[&str] = &[
-        TYPE,
-        PROVIDER,
-        HOST,
-        PORT,
-        USERNAME,
-        PASSWORD,
-        URI,
-        TLS,
-        CA,
-        CLUSTER_MODE,
-        ENDPOINTS,
-        EXPIRES_AT,
-        REFRESH_AT,
-    ];
+    keys! {
+        // What and where.
+        TYPE = "type", PROVIDER = "provider", HOST = "host", PORT = "port",
+        // Who.
+        USERNAME = "username", PASSWORD = "password", URI = "uri",
+        // How.
+        TLS = "tls", CA = "ca.crt", CLUSTER_MODE = "cluster-mode", ENDPOINTS = "endpoints",
+        // Until when.
+        EXPIRES_AT = "expires-at", REFRESH_AT = "refresh-at",
+    }
 }
 
 /// Where and how to connect.
@@ -61,25 +51,30 @@ pub struct Connection {
     pub cluster_mode: bool,
 }
 
-/// Who connects and with what. `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub username: String,
-    /// A token or password; empty when the cluster needs none.
+/// A token or password and its times, as a binding's Secret holds them. `Debug` hides the
+/// password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Token {
+    /// Empty when the cluster needs none.
     pub password: String,
     pub expires_at: Option<Timestamp>,
     pub refresh_at: Option<Timestamp>,
 }
 
-impl std::fmt::Debug for Credential {
+impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
+        f.debug_struct("Token")
             .field("expires_at", &self.expires_at)
             .field("refresh_at", &self.refresh_at)
-            .finish()
+            .finish_non_exhaustive()
     }
+}
+
+/// Who connects and with what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub token: Token,
 }
 
 /// RFC 3986 userinfo: unreserved characters stay, everything else is percent-encoded.
@@ -97,13 +92,13 @@ pub fn uri(conn: &Connection, cred: &Credential) -> String {
         .first()
         .map(ToString::to_string)
         .unwrap_or_default();
-    if cred.password.is_empty() {
+    if cred.token.password.is_empty() {
         format!("{scheme}://{at}")
     } else {
         format!(
             "{scheme}://{}:{}@{at}",
             utf8_percent_encode(&cred.username, USERINFO),
-            utf8_percent_encode(&cred.password, USERINFO)
+            utf8_percent_encode(&cred.token.password, USERINFO)
         )
     }
 }
@@ -124,7 +119,7 @@ pub fn data(conn: &Connection, cred: &Credential) -> BTreeMap<String, String> {
     d.insert(key::HOST.into(), first.host.clone());
     d.insert(key::PORT.into(), first.port.to_string());
     d.insert(key::USERNAME.into(), cred.username.clone());
-    d.insert(key::PASSWORD.into(), cred.password.clone());
+    d.insert(key::PASSWORD.into(), cred.token.password.clone());
     d.insert(key::URI.into(), uri(conn, cred));
     d.insert(key::TLS.into(), conn.tls.to_string());
     if let Some(ca) = &conn.ca_certificate {
@@ -139,10 +134,10 @@ pub fn data(conn: &Connection, cred: &Credential) -> BTreeMap<String, String> {
             .collect::<Vec<_>>()
             .join(","),
     );
-    if let Some(t) = cred.expires_at {
+    if let Some(t) = cred.token.expires_at {
         d.insert(key::EXPIRES_AT.into(), rfc3339(t));
     }
-    if let Some(t) = cred.refresh_at {
+    if let Some(t) = cred.token.refresh_at {
         d.insert(key::REFRESH_AT.into(), rfc3339(t));
     }
     d
@@ -240,27 +235,11 @@ impl Wanted {
 }
 
 /// What an existing Secret of ours holds, for reusing a still-good token.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Existing {
-    pub password: String,
-    pub expires_at: Option<Timestamp>,
-    pub refresh_at: Option<Timestamp>,
+    pub token: Token,
+    /// Which credential it is (see [`CREDENTIAL_ANNOTATION`]).
     pub credential: Option<String>,
-}
-
-impl std::fmt::Debug for Existing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Existing {
-            expires_at,
-            refresh_at,
-            credential,
-            ..
-        } = self;
-        write!(
-            f,
-            "Existing {{ expires_at: {expires_at:?}, refresh_at: {refresh_at:?}, credential: {credential:?}, .. }}"
-        )
-    }
 }
 
 impl Existing {
@@ -272,9 +251,11 @@ impl Existing {
         };
         let time = |k: &str| text(k).and_then(|v| v.parse::<Timestamp>().ok());
         Existing {
-            password: text(key::PASSWORD).unwrap_or_default(),
-            expires_at: time(key::EXPIRES_AT),
-            refresh_at: time(key::REFRESH_AT),
+            token: Token {
+                password: text(key::PASSWORD).unwrap_or_default(),
+                expires_at: time(key::EXPIRES_AT),
+                refresh_at: time(key::REFRESH_AT),
+            },
             credential: secret
                 .metadata
                 .annotations
@@ -324,9 +305,11 @@ mod tests {
     fn token() -> Credential {
         Credential {
             username: "default".into(),
-            password: "ya29.a0/b+c=d@e".into(),
-            expires_at: Some(at(3600)),
-            refresh_at: Some(at(2400)),
+            token: Token {
+                password: "ya29.a0/b+c=d@e".into(),
+                expires_at: Some(at(3600)),
+                refresh_at: Some(at(2400)),
+            },
         }
     }
 
@@ -358,9 +341,7 @@ mod tests {
     fn without_a_credential_there_is_no_user_part_and_no_expiry() {
         let cred = Credential {
             username: "default".into(),
-            password: String::new(),
-            expires_at: None,
-            refresh_at: None,
+            token: Token::default(),
         };
         let mut c = conn(false);
         c.ca_certificate = None;
@@ -413,8 +394,8 @@ mod tests {
         assert!(wanted.is_met_by(&existing));
         assert!(owned_by(&existing, "uid-1"));
         let read = Existing::read(&existing);
-        assert_eq!(read.password, token().password);
-        assert_eq!(read.expires_at, Some(at(3600)));
+        assert_eq!(read.token, token().token);
+        assert_eq!(read.token.expires_at, Some(at(3600)));
         assert_eq!(read.credential.as_deref(), Some("gcp-token x"));
         // Someone else's key is not ours to fight over.
         existing

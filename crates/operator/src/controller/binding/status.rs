@@ -3,37 +3,26 @@
 
 use std::time::Duration;
 
-use cache_operator_api::binding::{AccessBinding, AccessBindingStatus};
+use cache_operator_api::binding::AccessBinding;
 use cache_operator_api::condition::Summary;
 use jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
 
 use super::apply::delete_secret;
 use super::plan::Conditions;
 use crate::controller::error::{Error, Halt};
-use crate::controller::status::{Announce, conclude, ready};
-use crate::controller::{Ctx, skeleton};
+use crate::controller::status::{Announce, Draft, Drafted};
 
-pub struct Pass<'a> {
-    pub obj: &'a AccessBinding,
-    pub ctx: &'a Ctx,
-    api: Api<AccessBinding>,
-    pub st: AccessBindingStatus,
+/// A binding's pass and the status it drafts.
+pub type Pass<'a> = Draft<'a, AccessBinding>;
+
+/// A binding's Ready message changes with every token (its expiry): see [`Announce`].
+impl Drafted for AccessBinding {
+    const ANNOUNCE: Announce = Announce::ReadyStatusOrReasonOrWarning;
 }
 
-impl<'a> Pass<'a> {
-    pub fn new(obj: &'a AccessBinding, ctx: &'a Ctx) -> Self {
-        let mut st = obj.status.clone().unwrap_or_default();
-        st.observed_generation = obj.metadata.generation;
-        Pass {
-            obj,
-            ctx,
-            api: skeleton::api_for(ctx, obj),
-            st,
-        }
-    }
-
+impl Pass<'_> {
     pub fn namespace(&self) -> String {
         self.obj.namespace().unwrap_or_default()
     }
@@ -41,24 +30,9 @@ impl<'a> Pass<'a> {
     /// Write the conditions and the status; an event when Ready's status or reason changed,
     /// or on a warning.
     pub async fn finish(&mut self, conditions: Conditions, then: Action) -> Result<Action, Error> {
-        let old = self.obj.status.clone().unwrap_or_default();
-        let note = conditions.apply(
-            &mut self.st.conditions,
-            self.obj.metadata.generation,
-            Timestamp::now(),
-        );
-        conclude(
-            self.ctx,
-            &self.api,
-            self.obj,
-            Some(&old),
-            &self.st,
-            ready(&old.conditions).as_ref(),
-            ready(&self.st.conditions).as_ref(),
-            note,
-            Announce::ReadyStatusOrReasonOrWarning,
-        )
-        .await?;
+        let generation = self.obj.metadata.generation;
+        let note = conditions.apply(&mut self.st.conditions, generation, Timestamp::now());
+        self.conclude(note).await?;
         Ok(then)
     }
 

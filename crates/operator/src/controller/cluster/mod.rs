@@ -5,6 +5,8 @@
 //! (the operation being followed, which cloud resource is ours).
 
 pub mod apply;
+#[cfg(test)]
+mod controller_tests;
 pub mod dereference;
 #[cfg(test)]
 mod fixtures;
@@ -115,7 +117,7 @@ impl Reconcile for RedisCluster {
                     ))
                     .await;
             }
-            Validated::Desired(d) => d,
+            Validated::Desired(d) => *d,
         };
         let owner = owner(&obj);
         let seen = observe::for_apply(

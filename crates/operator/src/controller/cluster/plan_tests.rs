@@ -22,82 +22,29 @@ fn report(plan: &Plan) -> &Outcome {
 
 #[test]
 fn each_cloud_state_has_one_plan() {
-    // (case, old status, adopt, what was seen) → (phase, reason, message contains)
+    use ClusterState as Cloud;
     let with_changes = Seen {
         changes: vec![Change::ShardCount(3)],
-        ..seen(ClusterState::Updating)
+        ..seen(Cloud::Updating)
     };
     let foreign = Seen {
         claim: Claim::Foreign("created by someone else".into()),
-        ..seen(ClusterState::Available)
+        ..seen(Cloud::Available)
     };
-    let table: Vec<(&str, RedisClusterStatus, bool, Seen, Phase, &str, &str)> = vec![
-        (
-            "creating",
-            ours(Phase::Creating),
-            false,
-            seen(ClusterState::Creating),
-            Phase::Creating,
-            reason::CREATING,
-            "the cloud is creating",
-        ),
-        (
-            "updating says what is pending",
-            ours(Phase::Updating),
-            false,
-            with_changes,
-            Phase::Updating,
-            reason::UPDATING,
-            "pending: shard count to 3",
-        ),
-        (
-            "deleting behind our back",
-            ours(Phase::Ready),
-            false,
-            seen(ClusterState::Deleting),
-            Phase::Pending,
-            reason::PENDING,
-            "will be recreated once gone",
-        ),
-        (
-            "failed in the cloud",
-            ours(Phase::Ready),
-            false,
-            seen(ClusterState::Failed),
-            Phase::Failed,
-            reason::CLOUD_FAILED_PRECONDITION,
-            "as FAILED",
-        ),
-        (
-            "a state we do not know",
-            ours(Phase::Ready),
-            false,
-            seen(ClusterState::Unknown),
-            Phase::Pending,
-            reason::PENDING,
-            "as \"UNKNOWN\"",
-        ),
-        (
-            "available and as specified",
-            ours(Phase::Creating),
-            false,
-            seen(ClusterState::Available),
-            Phase::Ready,
-            reason::AVAILABLE,
-            "is available at 10.0.0.5:6379",
-        ),
-        (
-            "refuse a foreign cluster",
-            RedisClusterStatus::default(),
-            false,
-            foreign,
-            Phase::Failed,
-            reason::ALREADY_EXISTS,
-            "set spec.adopt: true",
-        ),
+    let none = RedisClusterStatus::default();
+    // (case, old status, what was seen) → (phase, reason, message contains)
+    #[rustfmt::skip]
+    let table = [
+        ("creating",                      ours(Phase::Creating), seen(Cloud::Creating),  Phase::Creating, reason::CREATING,                  "the cloud is creating"),
+        ("updating says what is pending", ours(Phase::Updating), with_changes,           Phase::Updating, reason::UPDATING,                  "pending: shard count to 3"),
+        ("deleting behind our back",      ours(Phase::Ready),    seen(Cloud::Deleting),  Phase::Pending,  reason::PENDING,                   "will be recreated once gone"),
+        ("failed in the cloud",           ours(Phase::Ready),    seen(Cloud::Failed),    Phase::Failed,   reason::CLOUD_FAILED_PRECONDITION, "as FAILED"),
+        ("a state we do not know",        ours(Phase::Ready),    seen(Cloud::Unknown),   Phase::Pending,  reason::PENDING,                   "as \"UNKNOWN\""),
+        ("available and as specified",    ours(Phase::Creating), seen(Cloud::Available), Phase::Ready,    reason::AVAILABLE,                 "is available at 10.0.0.5:6379"),
+        ("refuse a foreign cluster",      none,                  foreign,                Phase::Failed,   reason::ALREADY_EXISTS,            "set spec.adopt: true"),
     ];
-    for (case, old, adopt, seen, phase, reason_, message) in table {
-        let p = plan(&old, adopt, Some(&seen));
+    for (case, old, seen, phase, reason_, message) in table {
+        let p = plan(&old, false, Some(&seen));
         let o = report(&p);
         assert_eq!(o.phase, phase, "{case}");
         assert_eq!(o.summary.reason(), reason_, "{case}");
@@ -252,51 +199,31 @@ fn a_followed_operation_holds_changes_until_it_is_over() {
 
 #[test]
 fn failed_calls_end_by_their_class() {
-    let ready = ours(Phase::Ready);
-    let creating = ours(Phase::Creating);
-    let outcome = |old: &RedisClusterStatus, class| failure(old, &err(class, "no"), MAX);
-    // Refused: stalled until the spec changes.
-    let Ending::Report(o) = outcome(&ready, ErrorClass::InvalidArgument) else {
-        panic!()
-    };
-    assert_eq!(
-        (o.phase, o.summary.reason(), o.next),
-        (
-            Phase::Failed,
-            reason::CLOUD_INVALID_ARGUMENT,
-            Next::Then(Action::await_change())
-        )
-    );
-    // Denied: stalled, looked at again after the longest backoff.
-    let Ending::Report(o) = outcome(&ready, ErrorClass::PermissionDenied) else {
-        panic!()
-    };
-    assert_eq!(
-        (o.phase, o.summary.reason(), o.next),
-        (
-            Phase::Failed,
-            reason::PERMISSION_DENIED,
-            Next::Then(Action::requeue(MAX))
-        )
-    );
-    // Busy: waits in the phase it was in.
-    let Ending::Report(o) = outcome(&creating, ErrorClass::FailedPrecondition) else {
-        panic!()
-    };
-    assert_eq!(
-        (o.phase, o.summary.reason(), o.next),
-        (
-            Phase::Creating,
-            reason::CLOUD_FAILED_PRECONDITION,
-            Next::Poll
-        )
-    );
+    let (ready, creating) = (ours(Phase::Ready), ours(Phase::Creating));
+    let failed = |old: &RedisClusterStatus, class| failure(old, &err(class, "no"), MAX);
+    // Refused: stalled until the spec changes. Denied: stalled, looked at again after the
+    // longest backoff. Busy: waits in the phase it was in.
+    #[rustfmt::skip]
+    let table = [
+        (&ready,    ErrorClass::InvalidArgument,    Phase::Failed,   reason::CLOUD_INVALID_ARGUMENT,    Next::Then(Action::await_change())),
+        (&ready,    ErrorClass::PermissionDenied,   Phase::Failed,   reason::PERMISSION_DENIED,         Next::Then(Action::requeue(MAX))),
+        (&creating, ErrorClass::FailedPrecondition, Phase::Creating, reason::CLOUD_FAILED_PRECONDITION, Next::Poll),
+    ];
+    for (old, class, phase, reason_, next) in table {
+        let Ending::Report(o) = failed(old, class) else {
+            panic!("{class:?}")
+        };
+        assert_eq!(
+            (o.phase, o.summary.reason(), o.next),
+            (phase, reason_, next)
+        );
+    }
     // Transient: retried with backoff; a Ready cluster stays Ready.
-    let Ending::Retry { report, .. } = outcome(&ready, ErrorClass::Unavailable) else {
+    let Ending::Retry { report, .. } = failed(&ready, ErrorClass::Unavailable) else {
         panic!()
     };
     assert_eq!(report, None);
-    let Ending::Retry { report, .. } = outcome(&creating, ErrorClass::Throttled) else {
+    let Ending::Retry { report, .. } = failed(&creating, ErrorClass::Throttled) else {
         panic!()
     };
     let o = report.unwrap();

@@ -8,64 +8,35 @@ use cache_operator_api::common::HostPort;
 use cache_operator_api::condition;
 use cache_operator_cloud::provider::{Endpoint, ObservedCluster};
 use jiff::Timestamp;
-use kube::Api;
 use kube::runtime::controller::Action;
 
 use super::plan::{Ending, Next, Outcome};
 use crate::controller::error::{At, Error, Step};
-use crate::controller::status::{Announce, Note, conclude, ready};
-use crate::controller::{Ctx, skeleton};
+use crate::controller::status::{Draft, Drafted};
 
-/// The status a pass builds, from the one it found.
-pub struct Pass<'a> {
-    obj: &'a RedisCluster,
-    ctx: &'a Ctx,
-    api: Api<RedisCluster>,
-    pub old: RedisClusterStatus,
-    pub st: RedisClusterStatus,
+/// A cluster's pass and the status it drafts from the one it found.
+pub type Pass<'a> = Draft<'a, RedisCluster>;
+
+/// A cluster's status names its cloud instance from the start.
+impl Drafted for RedisCluster {
+    fn begin(&self, st: &mut RedisClusterStatus) {
+        st.instance_id = Some(self.instance_id().to_owned());
+    }
 }
 
-impl<'a> Pass<'a> {
-    pub fn new(obj: &'a RedisCluster, ctx: &'a Ctx) -> Self {
-        let old = obj.status.clone().unwrap_or_default();
-        let mut st = old.clone();
-        st.observed_generation = obj.metadata.generation;
-        st.instance_id = Some(obj.instance_id().to_owned());
-        Pass {
-            obj,
-            ctx,
-            api: skeleton::api_for(ctx, obj),
-            old,
-            st,
-        }
-    }
-
+impl Pass<'_> {
     /// Set phase and conditions, write the status if it changed, and publish an event when
     /// the object's situation changed.
     pub async fn finish(&mut self, outcome: Outcome) -> Result<Action, Error> {
-        let generation = self.obj.metadata.generation;
         let summary = &outcome.summary;
         self.st.phase = Some(outcome.phase);
         self.st.message = Some(summary.message().to_owned()).filter(|m| !m.is_empty());
-        summary.apply(&mut self.st.conditions, generation, Timestamp::now());
-        let writes = self.obj.status.as_ref() != Some(&self.st);
-        conclude(
-            self.ctx,
-            &self.api,
-            self.obj,
-            self.obj.status.as_ref(),
-            &self.st,
-            ready(&self.old.conditions).as_ref(),
-            ready(&self.st.conditions).as_ref(),
-            Note::of(summary),
-            Announce::ReadyReasonOrMessage,
-        )
-        .await?;
+        self.summarize(summary).await?;
         Ok(match outcome.next {
             // The watch event of the status just written brings the next pass, with that
             // status in the cache; a short poll would race it and run on the old one (the
             // status written again, the event published again, the cloud asked again).
-            Next::Poll if writes => Action::requeue(self.ctx.timing.poll),
+            Next::Poll if self.wrote() => Action::requeue(self.ctx.timing.poll),
             Next::Poll => Action::requeue(poll(&self.old, self.ctx.timing.poll, Timestamp::now())),
             Next::Resync => Action::requeue(self.ctx.resync()),
             Next::Then(action) => action,

@@ -9,7 +9,8 @@ use super::dereference::UserGroupIds;
 
 #[derive(Debug)]
 pub enum Validated {
-    Desired(DesiredCluster),
+    // Boxed: the day-2 settings make a desired cluster much larger than the other variants.
+    Desired(Box<DesiredCluster>),
     /// The spec breaks a rule: stalled until it changes.
     InvalidSpec(FieldErrors),
     /// The spec is fine but a referenced object is not there yet.
@@ -23,7 +24,7 @@ pub fn validate(obj: &RedisCluster, user_groups: UserGroupIds) -> Validated {
     match user_groups {
         Err(waiting) => Validated::Waiting(waiting),
         Ok(ids) => match obj.desired_with_user_groups(ids) {
-            Ok(d) => Validated::Desired(d),
+            Ok(d) => Validated::Desired(Box::new(d)),
             Err(errors) => Validated::InvalidSpec(errors),
         },
     }

@@ -22,7 +22,7 @@ use super::plan::{
 };
 use super::records::{self, Records};
 use super::status::Pass;
-use super::users::{self, UserState};
+use super::users::{self, User, UserState};
 use crate::controller::error::{Halt, HaltAt, Step};
 use crate::controller::shared::ClusterGuard;
 use crate::controller::skeleton::Cleanup;
@@ -76,8 +76,13 @@ pub async fn apply(pass: &mut Pass<'_>, g: &AwsUserGroup) -> Result<Action, Halt
     let mut busy: Vec<String> = Vec::new();
     let mut rotating: Vec<String> = Vec::new();
     for u in &wanted {
-        let interval = rotation_interval(pass.obj, &pass.ctx.stores, &u.user_id);
-        match users::ensure(pass, &mut records, g, u, observed.get(&u.user_id), interval).await {
+        let user = User {
+            group: g,
+            wanted: u,
+            observed: observed.get(&u.user_id),
+            interval: rotation_interval(pass.obj, &pass.ctx.stores, &u.user_id),
+        };
+        match users::ensure(pass, &mut records, user).await {
             Ok(UserState::Done) => {}
             Ok(UserState::Busy(why)) => busy.push(why),
             Ok(UserState::Rotating(why)) => rotating.push(why),

@@ -10,6 +10,8 @@
 //! → status ([`status`]).
 
 pub mod aws;
+#[cfg(test)]
+mod controller_tests;
 pub mod dereference;
 pub mod gcp;
 pub mod passwords;

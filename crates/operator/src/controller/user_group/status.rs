@@ -3,65 +3,18 @@
 
 use cache_operator_api::UserGroup;
 use cache_operator_api::condition::{Summary, reason};
-use cache_operator_api::user_group::UserGroupStatus;
 use cache_operator_cloud::CloudError;
-use jiff::Timestamp;
-use kube::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 
 use crate::controller::error::{At, CloudFailure, Error, Halt, Step, retrying};
-use crate::controller::status::{self, Announce, Note, publish, ready};
-use crate::controller::{Ctx, skeleton};
+use crate::controller::status::Draft;
 
-pub struct Pass<'a> {
-    pub obj: &'a UserGroup,
-    pub ctx: &'a Ctx,
-    api: Api<UserGroup>,
-    /// The status as last written (what a skipped write compares against).
-    written: UserGroupStatus,
-    pub st: UserGroupStatus,
-}
+/// A group's pass and the status it drafts, written as it goes (intent before cloud writes).
+pub type Pass<'a> = Draft<'a, UserGroup>;
 
-impl<'a> Pass<'a> {
-    pub fn new(obj: &'a UserGroup, ctx: &'a Ctx) -> Self {
-        let old = obj.status.clone().unwrap_or_default();
-        let mut st = old.clone();
-        st.observed_generation = obj.metadata.generation;
-        Pass {
-            obj,
-            ctx,
-            api: skeleton::api_for(ctx, obj),
-            written: old,
-            st,
-        }
-    }
-
-    /// Log a state change and publish it as an event.
-    pub async fn note(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        publish(self.ctx, self.obj, type_, reason, action, note).await;
-    }
-
-    /// Write the status now if it changed (used to record intent before a cloud write).
-    pub async fn persist(&mut self) -> Result<(), Error> {
-        status::write(&self.api, self.obj, Some(&self.written), &self.st).await?;
-        self.written = self.st.clone();
-        Ok(())
-    }
-
+impl Pass<'_> {
     pub async fn finish(&mut self, summary: Summary, then: Action) -> Result<Action, Error> {
-        let before = ready(&self.st.conditions);
-        summary.apply(
-            &mut self.st.conditions,
-            self.obj.metadata.generation,
-            Timestamp::now(),
-        );
-        let note = Note::of(&summary);
-        self.persist().await?;
-        if Announce::ReadyReasonOrMessage.due(before.as_ref(), None, &note) {
-            self.note(note.type_, &note.reason, "Reconcile", note.message)
-                .await;
-        }
+        self.summarize(&summary).await?;
         Ok(then)
     }
 

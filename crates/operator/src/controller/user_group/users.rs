@@ -46,31 +46,28 @@ pub fn tags(pass: &Pass<'_>) -> Vec<(String, String)> {
     ]
 }
 
-fn new_user(g: &AwsUserGroup, u: &WantedUser, auth: UserAuth, pass: &Pass<'_>) -> NewUser {
-    NewUser {
-        user_id: u.user_id.clone(),
-        user_name: u.user_name.clone(),
-        engine: g.engine,
-        access_string: u.access_string.clone(),
-        auth,
-        tags: tags(pass),
-    }
+/// One user of a pass: the group it is in, what the spec wants of it, what the cloud reports,
+/// and how often its password rotates.
+#[derive(Clone, Copy)]
+pub struct User<'a> {
+    pub group: &'a AwsUserGroup,
+    pub wanted: &'a WantedUser,
+    pub observed: Option<&'a ObservedUser>,
+    pub interval: Duration,
 }
 
 /// Bring one user to its spec.
 pub async fn ensure(
     pass: &mut Pass<'_>,
     records: &mut Records,
-    g: &AwsUserGroup,
-    u: &WantedUser,
-    observed: Option<&ObservedUser>,
-    interval: Duration,
+    user: User<'_>,
 ) -> Result<UserState, Halt> {
+    let (u, observed) = (user.wanted, user.observed);
     if let Some((r, msg)) = name_conflict(u, observed) {
         return Err(Halt::Stalled(r, msg));
     }
     if u.kind == UserKind::Password {
-        return ensure_password_user(pass, records, g, u, observed, interval).await;
+        return ensure_password_user(pass, records, user).await;
     }
     match user_step(u, observed) {
         UserStep::Create => {
@@ -80,7 +77,7 @@ pub async fn ensure(
                 // Never stored or shown: nobody is meant to log in as the stand-in.
                 UserAuth::Passwords(vec![Password::new(passwords::generate())])
             };
-            create(pass, g, new_user(g, u, auth, pass)).await?;
+            create(pass, user, auth).await?;
             Ok(UserState::Done)
         }
         UserStep::Wait(why) => Ok(UserState::Busy(why)),
@@ -88,7 +85,7 @@ pub async fn ensure(
         UserStep::Modify(change) => {
             let users = &pass.ctx.access.aws_users;
             users
-                .modify_user(&g.region, &u.user_id, &change)
+                .modify_user(&user.group.region, &u.user_id, &change)
                 .await
                 .halt(Step::Apply)?;
             Ok(UserState::Busy(format!("updating user {}", u.user_id)))
@@ -96,7 +93,17 @@ pub async fn ensure(
     }
 }
 
-async fn create(pass: &mut Pass<'_>, g: &AwsUserGroup, user: NewUser) -> Result<(), Halt> {
+/// Create the user with `auth`.
+async fn create(pass: &mut Pass<'_>, user: User<'_>, auth: UserAuth) -> Result<(), Halt> {
+    let (g, u) = (user.group, user.wanted);
+    let user = NewUser {
+        user_id: u.user_id.clone(),
+        user_name: u.user_name.clone(),
+        engine: g.engine,
+        access_string: u.access_string.clone(),
+        auth,
+        tags: tags(pass),
+    };
     let users = pass.ctx.access.aws_users.clone();
     match users.create_user(&g.region, &user).await {
         Ok(()) => {
@@ -133,11 +140,14 @@ fn passwords_only(ps: Vec<String>) -> UserChange {
 async fn ensure_password_user(
     pass: &mut Pass<'_>,
     records: &mut Records,
-    g: &AwsUserGroup,
-    u: &WantedUser,
-    observed: Option<&ObservedUser>,
-    interval: Duration,
+    user: User<'_>,
 ) -> Result<UserState, Halt> {
+    let User {
+        group: g,
+        wanted: u,
+        observed,
+        interval,
+    } = user;
     let users = pass.ctx.access.aws_users.clone();
     let modify = |id: String, change: UserChange| {
         let users = users.clone();
@@ -173,7 +183,7 @@ async fn ensure_password_user(
     match step {
         PasswordStep::Initialize { new } => {
             match observed {
-                None => create(pass, g, new_user(g, u, set(vec![new.clone()]), pass)).await?,
+                None => create(pass, user, set(vec![new.clone()])).await?,
                 Some(_) => {
                     let change = UserChange {
                         access_string: access_change(u, observed),
@@ -193,7 +203,7 @@ async fn ensure_password_user(
         }
         PasswordStep::Create => {
             let e = entry.expect("Create comes with a record");
-            create(pass, g, new_user(g, u, set(e.accepted()), pass)).await?;
+            create(pass, user, set(e.accepted())).await?;
             Ok(UserState::Done)
         }
         PasswordStep::Wait => {

@@ -1,0 +1,419 @@
+//! Day-2 fields of the v1 `Cluster`: `maintenancePolicy` (and the published
+//! `maintenanceSchedule`), `automatedBackupConfig`, `kmsKey` with `encryptionInfo`, and the
+//! create-only import sources `gcsSource` / `managedBackupSource`.
+//!
+//! Sources: `google.cloud.redis.cluster.v1` as published in the generated clients
+//! (`ClusterMaintenancePolicy`: "Maximum number of weekly_maintenance_window is expected to be
+//! one"; `ClusterWeeklyMaintenanceWindow{day, start_time}`; `AutomatedBackupConfig`: retention
+//! "between 1 day and 365 days. If not specified, the default value is 35 days", start time
+//! "must be set to the start of an hour"; `EncryptionInfo`; `GcsBackupSource` /
+//! `ManagedBackupSource` in the `import_sources` oneof), and gcloud 528's `redis clusters`
+//! surface (the maintenance window is a day and an hour; `--kms-key` "must be in the same region
+//! as the cluster. Otherwise, the create operation fails").
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::error::RpcError;
+use super::protojson::{Obj, ProtoEnum, proto_enum};
+use crate::util::rfc3339_micros;
+
+proto_enum!(DayOfWeek, "google.type.DayOfWeek", {
+    DAY_OF_WEEK_UNSPECIFIED = 0,
+    MONDAY = 1,
+    TUESDAY = 2,
+    WEDNESDAY = 3,
+    THURSDAY = 4,
+    FRIDAY = 5,
+    SATURDAY = 6,
+    SUNDAY = 7,
+});
+
+impl DayOfWeek {
+    pub fn weekday(self) -> Option<jiff::civil::Weekday> {
+        use jiff::civil::Weekday as W;
+        Some(match self {
+            DayOfWeek::DAY_OF_WEEK_UNSPECIFIED => return None,
+            DayOfWeek::MONDAY => W::Monday,
+            DayOfWeek::TUESDAY => W::Tuesday,
+            DayOfWeek::WEDNESDAY => W::Wednesday,
+            DayOfWeek::THURSDAY => W::Thursday,
+            DayOfWeek::FRIDAY => W::Friday,
+            DayOfWeek::SATURDAY => W::Saturday,
+            DayOfWeek::SUNDAY => W::Sunday,
+        })
+    }
+}
+
+proto_enum!(AutomatedBackupMode, "google.cloud.redis.cluster.v1.AutomatedBackupConfig.AutomatedBackupMode", {
+    AUTOMATED_BACKUP_MODE_UNSPECIFIED = 0,
+    DISABLED = 1,
+    ENABLED = 2,
+});
+
+proto_enum!(EncryptionType, "google.cloud.redis.cluster.v1.EncryptionInfo.Type", {
+    TYPE_UNSPECIFIED = 0,
+    GOOGLE_DEFAULT_ENCRYPTION = 1,
+    CUSTOMER_MANAGED_ENCRYPTION = 2,
+});
+
+proto_enum!(KmsKeyState, "google.cloud.redis.cluster.v1.EncryptionInfo.KmsKeyState", {
+    KMS_KEY_STATE_UNSPECIFIED = 0,
+    ENABLED = 1,
+    PERMISSION_DENIED = 2,
+    DISABLED = 3,
+    DESTROYED = 4,
+    DESTROY_SCHEDULED = 5,
+    EKM_KEY_UNREACHABLE_DETECTED = 6,
+    BILLING_DISABLED = 7,
+    UNKNOWN_FAILURE = 8,
+});
+
+/// A `google.type.TimeOfDay` on the hour (what gcloud sends and Memorystore schedules take).
+fn hour_of_day(mut o: Obj, field: &str) -> Result<u32, RpcError> {
+    let hours = o.int32("hours")?.unwrap_or(0);
+    let minutes = o.int32("minutes")?.unwrap_or(0);
+    let seconds = o.int32("seconds")?.unwrap_or(0);
+    let nanos = o.int32("nanos")?.unwrap_or(0);
+    o.finish()?;
+    if !(0..=23).contains(&hours) {
+        return Err(RpcError::bad_field(
+            field,
+            format!("{field}.hours must be between 0 and 23, got {hours}"),
+        ));
+    }
+    if minutes != 0 || seconds != 0 || nanos != 0 {
+        return Err(RpcError::bad_field(
+            field,
+            format!("{field} must be the start of an hour (minutes, seconds and nanos 0)"),
+        ));
+    }
+    Ok(hours.unsigned_abs())
+}
+
+fn render_hour(hours: u32) -> Value {
+    // proto3 JSON leaves out zero values: midnight is `{}`.
+    if hours == 0 {
+        json!({})
+    } else {
+        json!({"hours": hours})
+    }
+}
+
+/// `maintenancePolicy`: one weekly window of one hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenancePolicy {
+    pub day: DayOfWeek,
+    pub hour: u32,
+    pub create_time: Timestamp,
+    pub update_time: Timestamp,
+}
+
+impl MaintenancePolicy {
+    /// Parses a policy from a request; the times are set by the caller.
+    pub fn parse(mut o: Obj, now: Timestamp) -> Result<Self, RpcError> {
+        let windows = o.objects("weeklyMaintenanceWindow")?.unwrap_or_default();
+        o.ignore(&["createTime", "updateTime"]);
+        o.finish()?;
+        const FIELD: &str = "cluster.maintenance_policy.weekly_maintenance_window";
+        if windows.len() != 1 {
+            return Err(RpcError::bad_field(
+                FIELD,
+                format!(
+                    "a maintenance policy takes exactly one weekly maintenance window, got {}",
+                    windows.len()
+                ),
+            ));
+        }
+        let mut w = windows.into_iter().next().expect("one window");
+        let day = w.enumeration::<DayOfWeek>("day")?;
+        let start = w.object("startTime")?;
+        w.ignore(&["duration"]);
+        w.finish()?;
+        let day = day
+            .filter(|d| *d != DayOfWeek::DAY_OF_WEEK_UNSPECIFIED)
+            .ok_or_else(|| RpcError::bad_field(FIELD, format!("{FIELD}.day is required")))?;
+        let start = start
+            .ok_or_else(|| RpcError::bad_field(FIELD, format!("{FIELD}.start_time is required")))?;
+        Ok(Self {
+            day,
+            hour: hour_of_day(start, &format!("{FIELD}.start_time"))?,
+            create_time: now,
+            update_time: now,
+        })
+    }
+
+    pub fn render(&self, ints: bool) -> Value {
+        json!({
+            "createTime": rfc3339_micros(self.create_time),
+            "updateTime": rfc3339_micros(self.update_time),
+            "weeklyMaintenanceWindow": [{"day": self.day.json(ints), "startTime": render_hour(self.hour)}],
+        })
+    }
+
+    /// The start of the next window after `now`.
+    pub fn next_start(&self, now: Timestamp) -> Option<Timestamp> {
+        let weekday = self.day.weekday()?;
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        (0..=7).find_map(|k| {
+            let date = today.checked_add(jiff::Span::new().days(k)).ok()?;
+            let at = date
+                .at(i8::try_from(self.hour).ok()?, 0, 0, 0)
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .ok()?
+                .timestamp();
+            (date.weekday() == weekday && at > now).then_some(at)
+        })
+    }
+}
+
+/// The default retention of automated backups: 35 days.
+const DEFAULT_RETENTION_SECS: u64 = 35 * 24 * 3600;
+const DAY_SECS: u64 = 24 * 3600;
+
+/// A `google.protobuf.Duration` in JSON (`"604800s"`, fractions allowed) as whole seconds.
+pub fn duration_secs(value: &str, field: &str) -> Result<u64, RpcError> {
+    let bad = || {
+        RpcError::bad_field(
+            field,
+            format!(
+                "Invalid value at '{field}' (type.googleapis.com/google.protobuf.Duration), \"{value}\""
+            ),
+        )
+    };
+    let n = value.strip_suffix('s').ok_or_else(bad)?;
+    let secs = n.parse::<f64>().map_err(|_| bad())?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(bad());
+    }
+    Ok(secs as u64)
+}
+
+/// `automatedBackupConfig`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomatedBackupConfig {
+    pub mode: AutomatedBackupMode,
+    pub start_hour: Option<u32>,
+    pub retention_secs: u64,
+}
+
+impl AutomatedBackupConfig {
+    pub fn parse(mut o: Obj) -> Result<Self, RpcError> {
+        const FIELD: &str = "cluster.automated_backup_config";
+        let mode = o
+            .enumeration::<AutomatedBackupMode>("automatedBackupMode")?
+            .unwrap_or(AutomatedBackupMode::AUTOMATED_BACKUP_MODE_UNSPECIFIED);
+        let schedule = o.object("fixedFrequencySchedule")?;
+        let retention = o.string("retention")?;
+        o.finish()?;
+        let start_hour = match schedule {
+            None => None,
+            Some(mut s) => {
+                let start = s.object("startTime")?;
+                s.finish()?;
+                match start {
+                    Some(t) => Some(hour_of_day(
+                        t,
+                        &format!("{FIELD}.fixed_frequency_schedule.start_time"),
+                    )?),
+                    None => None,
+                }
+            }
+        };
+        let retention_secs = match retention {
+            None => DEFAULT_RETENTION_SECS,
+            Some(r) => {
+                let secs = duration_secs(&r, &format!("{FIELD}.retention"))?;
+                if !(DAY_SECS..=365 * DAY_SECS).contains(&secs) {
+                    return Err(RpcError::bad_field(
+                        &format!("{FIELD}.retention"),
+                        format!("retention must be between 1 day and 365 days, got {r}"),
+                    ));
+                }
+                secs
+            }
+        };
+        if mode == AutomatedBackupMode::ENABLED && start_hour.is_none() {
+            return Err(RpcError::bad_field(
+                &format!("{FIELD}.fixed_frequency_schedule.start_time"),
+                "fixed_frequency_schedule.start_time is required when automated backups are enabled",
+            ));
+        }
+        Ok(Self {
+            mode,
+            start_hour,
+            retention_secs,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.mode == AutomatedBackupMode::ENABLED
+    }
+
+    pub fn render(&self, ints: bool) -> Value {
+        let mut v = json!({
+            "automatedBackupMode": self.mode.json(ints),
+            "retention": format!("{}s", self.retention_secs),
+        });
+        if let Some(h) = self.start_hour {
+            v["fixedFrequencySchedule"] = json!({"startTime": render_hour(h)});
+        }
+        v
+    }
+}
+
+/// `projects/P/locations/L/keyRings/R/cryptoKeys/K`; returns the key's location.
+pub fn kms_key_location(key: &str) -> Result<&str, RpcError> {
+    let id_ok = |s: &str| {
+        (1..=63).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        [
+            "projects",
+            p,
+            "locations",
+            l,
+            "keyRings",
+            r,
+            "cryptoKeys",
+            k,
+        ] if !p.is_empty() && !l.is_empty() && id_ok(r) && id_ok(k) => Ok(l),
+        _ => Err(RpcError::bad_field(
+            "cluster.kms_key",
+            format!(
+                "Invalid kms_key {key:?}: expected projects/{{project}}/locations/{{location}}/keyRings/{{key_ring}}/cryptoKeys/{{crypto_key}}"
+            ),
+        )),
+    }
+}
+
+/// `encryptionInfo` of a cluster or backup encrypted with `kms_key` (Google's default without).
+pub fn encryption_info(kms_key: Option<&str>, at: Timestamp, cluster: bool, ints: bool) -> Value {
+    match kms_key {
+        None => json!({"encryptionType": EncryptionType::GOOGLE_DEFAULT_ENCRYPTION.json(ints)}),
+        Some(k) => {
+            let mut v = json!({
+                "encryptionType": EncryptionType::CUSTOMER_MANAGED_ENCRYPTION.json(ints),
+                "kmsKeyVersions": [format!("{k}/cryptoKeyVersions/1")],
+                "lastUpdateTime": rfc3339_micros(at),
+            });
+            // "This field is not populated in backups."
+            if cluster {
+                v["kmsKeyPrimaryState"] = KmsKeyState::ENABLED.json(ints);
+            }
+            v
+        }
+    }
+}
+
+/// Where a new cluster takes its data from (`import_sources` oneof).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportSource {
+    /// `gs://BUCKET/OBJECT` RDB files.
+    Gcs(Vec<String>),
+    /// A backup's full name (without the `//redis.googleapis.com/` prefix).
+    Managed(String),
+}
+
+impl ImportSource {
+    pub fn parse(gcs: Option<Obj>, managed: Option<Obj>) -> Result<Option<Self>, RpcError> {
+        match (gcs, managed) {
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(RpcError::bad_field(
+                "cluster",
+                "gcs_source and managed_backup_source are a oneof (import_sources): set at most one",
+            )),
+            (Some(mut g), None) => {
+                let uris: Vec<String> = g
+                    .array("uris")?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        other => Err(RpcError::bad_field(
+                            "cluster.gcs_source.uris",
+                            format!(
+                                "Invalid value at 'cluster.gcs_source.uris' (TYPE_STRING), {other}"
+                            ),
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+                g.finish()?;
+                if uris.is_empty() {
+                    return Err(RpcError::bad_field(
+                        "cluster.gcs_source.uris",
+                        "gcs_source.uris must name at least one object",
+                    ));
+                }
+                if let Some(u) = uris.iter().find(|u| {
+                    u.strip_prefix("gs://")
+                        .and_then(|r| r.split_once('/'))
+                        .is_none_or(|(b, o)| b.is_empty() || o.is_empty())
+                }) {
+                    return Err(RpcError::bad_field(
+                        "cluster.gcs_source.uris",
+                        format!("Invalid Cloud Storage URI {u:?}: expected gs://BUCKET/OBJECT"),
+                    ));
+                }
+                Ok(Some(ImportSource::Gcs(uris)))
+            }
+            (None, Some(mut m)) => {
+                let backup = m.string("backup")?.unwrap_or_default();
+                m.finish()?;
+                let name = backup
+                    .strip_prefix("//redis.googleapis.com/")
+                    .unwrap_or(&backup)
+                    .to_owned();
+                let parts: Vec<&str> = name.split('/').collect();
+                let ok = matches!(parts.as_slice(),
+                    ["projects", p, "locations", l, "backupCollections", c, "backups", b]
+                        if !p.is_empty() && !l.is_empty() && !c.is_empty() && !b.is_empty());
+                if !ok {
+                    return Err(RpcError::bad_field(
+                        "cluster.managed_backup_source.backup",
+                        format!(
+                            "Invalid backup {backup:?}: expected projects/{{project}}/locations/{{location}}/backupCollections/{{collection}}/backups/{{backup}}"
+                        ),
+                    ));
+                }
+                Ok(Some(ImportSource::Managed(name)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_window_is_the_next_matching_weekday_and_hour() {
+        let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap(); // a Wednesday
+        let p = MaintenancePolicy {
+            day: DayOfWeek::WEDNESDAY,
+            hour: 9,
+            create_time: now,
+            update_time: now,
+        };
+        assert_eq!(
+            p.next_start(now).unwrap().to_string(),
+            "2026-12-02T09:00:00Z",
+            "today's window has passed"
+        );
+        let later = MaintenancePolicy { hour: 22, ..p };
+        assert_eq!(
+            later.next_start(now).unwrap().to_string(),
+            "2026-11-25T22:00:00Z"
+        );
+    }
+
+    #[test]
+    fn durations_are_protobuf_json() {
+        assert_eq!(duration_secs("604800s", "f").unwrap(), 604_800);
+        assert_eq!(duration_secs("1.5s", "f").unwrap(), 1);
+        assert!(duration_secs("7d", "f").is_err());
+    }
+}

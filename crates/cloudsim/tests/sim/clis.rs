@@ -1,0 +1,438 @@
+//! The official CLIs against the simulator's day-2 APIs: `gcloud redis clusters` (maintenance
+//! windows, automated and on-demand backups, backup collections, import, export) and
+//! `aws elasticache` (engine upgrades, windows, encryption at rest, AUTH token rotation,
+//! snapshots). They run when the CLI is installed (gcloud from Google's Debian package, the aws
+//! CLI from PyPI) and say so when it is not.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn installed(cli: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cli).is_file()));
+    if !found {
+        eprintln!("SKIPPED: `{cli}` is not installed; this test drives the official CLI");
+    }
+    found
+}
+
+/// Runs a CLI and parses its JSON output; panics with its stderr when it fails.
+async fn run(cmd: Command) -> Value {
+    let (ok, out, err) = run_raw(cmd).await;
+    assert!(ok, "{err}");
+    if out.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+}
+
+/// Runs a CLI that must fail; returns its stderr.
+async fn fails(cmd: Command) -> String {
+    let (ok, out, err) = run_raw(cmd).await;
+    assert!(!ok, "expected a failure, got {out}");
+    err
+}
+
+async fn run_raw(mut cmd: Command) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = cmd.output().expect("the CLI runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+struct Gcloud {
+    config: tempfile::TempDir,
+}
+
+impl Gcloud {
+    async fn new(base: &str) -> Self {
+        let g = Gcloud {
+            config: tempfile::tempdir().unwrap(),
+        };
+        for (k, v) in [
+            ("api_endpoint_overrides/redis", format!("{base}/")),
+            ("auth/disable_credentials", "true".into()),
+            ("core/project", PROJECT.into()),
+            ("redis/region", REGION.into()),
+        ] {
+            run(g.cmd(&["config", "set", k, &v])).await;
+        }
+        g
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("gcloud");
+        c.env("CLOUDSDK_CONFIG", self.config.path())
+            .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+            .args(args);
+        c
+    }
+
+    fn json(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(args);
+        c.arg("--format=json");
+        c
+    }
+}
+
+#[tokio::test]
+async fn gcloud_sets_windows_and_backups_and_restores() {
+    if !installed("gcloud") {
+        return;
+    }
+    let t = start(Opts::default()).await;
+    let g = Gcloud::new(&t.base).await;
+    let network = format!("--network=projects/{PROJECT}/global/networks/default");
+    let c = run(g.json(&[
+        "redis",
+        "clusters",
+        "create",
+        "orders",
+        &network,
+        "--shard-count=1",
+        "--maintenance-window-day=sunday",
+        "--maintenance-window-hour=3",
+        "--automated-backup-mode=enabled",
+        "--automated-backup-start-time=05:00",
+        "--automated-backup-ttl=7d",
+    ]))
+    .await;
+    assert_eq!(
+        c["maintenancePolicy"]["weeklyMaintenanceWindow"],
+        json!([{"day": "SUNDAY", "startTime": {"hours": 3}}])
+    );
+    assert_eq!(
+        c["automatedBackupConfig"],
+        json!({"automatedBackupMode": "ENABLED", "fixedFrequencySchedule": {"startTime": {"hours": 5}}, "retention": "604800s"})
+    );
+    let err = fails(g.json(&[
+        "redis",
+        "clusters",
+        "create",
+        "bad",
+        &network,
+        "--shard-count=1",
+        "--automated-backup-mode=enabled",
+        "--automated-backup-start-time=05:00",
+        "--automated-backup-ttl=400d",
+    ]))
+    .await;
+    assert!(err.contains("INVALID_ARGUMENT"), "{err}");
+
+    let updated = run(g.json(&[
+        "redis",
+        "clusters",
+        "update",
+        "orders",
+        "--maintenance-window-day=monday",
+        "--maintenance-window-hour=2",
+    ]))
+    .await;
+    assert_eq!(
+        updated["maintenancePolicy"]["weeklyMaintenanceWindow"][0]["day"],
+        "MONDAY"
+    );
+    let updated = run(g.json(&[
+        "redis",
+        "clusters",
+        "update",
+        "orders",
+        "--maintenance-window-any",
+    ]))
+    .await;
+    assert!(updated.get("maintenancePolicy").is_none(), "{updated}");
+
+    run(g.json(&[
+        "redis",
+        "clusters",
+        "create-backup",
+        "orders",
+        "--backup-id=before-upgrade",
+        "--ttl=1d",
+    ]))
+    .await;
+    let collections = run(g.json(&["redis", "clusters", "backup-collections", "list"])).await;
+    let collection = collections[0]["name"].as_str().unwrap().to_owned();
+    assert_eq!(
+        collections[0]["cluster"],
+        format!("projects/{PROJECT}/locations/{REGION}/clusters/orders")
+    );
+    let collection_id = collection.rsplit('/').next().unwrap().to_owned();
+    let coll_flag = format!("--backup-collection={collection_id}");
+    let backups = run(g.json(&["redis", "clusters", "backups", "list", &coll_flag])).await;
+    assert_eq!(backups.as_array().map(Vec::len), Some(1), "{backups}");
+    let b = run(g.json(&[
+        "redis",
+        "clusters",
+        "backups",
+        "describe",
+        "before-upgrade",
+        &coll_flag,
+    ]))
+    .await;
+    assert_eq!(
+        (b["state"].as_str(), b["backupType"].as_str()),
+        (Some("ACTIVE"), Some("ON_DEMAND"))
+    );
+
+    let backup_name = format!("{collection}/backups/before-upgrade");
+    let restored = run(g.json(&[
+        "redis",
+        "clusters",
+        "create",
+        "restored",
+        &network,
+        "--shard-count=1",
+        &format!("--import-managed-backup={backup_name}"),
+    ]))
+    .await;
+    assert_eq!(restored["state"], "ACTIVE");
+    run(g.json(&[
+        "redis",
+        "clusters",
+        "backups",
+        "export",
+        "before-upgrade",
+        &coll_flag,
+        "--gcs-bucket=exports",
+    ]))
+    .await;
+    run(g.cmd(&[
+        "redis",
+        "clusters",
+        "backups",
+        "delete",
+        "before-upgrade",
+        &coll_flag,
+        "--quiet",
+    ]))
+    .await;
+    let backups = run(g.json(&["redis", "clusters", "backups", "list", &coll_flag])).await;
+    assert_eq!(backups, json!([]));
+
+    // CMEK as the cluster reports it (gcloud offers --kms-key only in alpha/beta).
+    let key = format!("projects/{PROJECT}/locations/{REGION}/keyRings/cache/cryptoKeys/orders");
+    let mut body = json!({"shardCount": 1, "kmsKey": key});
+    body["pscConfigs"] =
+        json!([{"network": format!("projects/{PROJECT}/global/networks/default")}]);
+    t.create_cluster("sealed", body).await;
+    let d = run(g.json(&["redis", "clusters", "describe", "sealed"])).await;
+    assert_eq!(d["kmsKey"], key);
+    assert_eq!(
+        d["encryptionInfo"]["encryptionType"],
+        "CUSTOMER_MANAGED_ENCRYPTION"
+    );
+}
+
+fn aws(base: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("aws");
+    c.env("AWS_ACCESS_KEY_ID", cloudsim::DEFAULT_AWS_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            cloudsim::DEFAULT_AWS_SECRET_ACCESS_KEY,
+        )
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", PathBuf::from("/nonexistent"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", PathBuf::from("/nonexistent"))
+        .args(["--endpoint-url", base, "--output", "json", "elasticache"])
+        .args(args);
+    c
+}
+
+#[tokio::test]
+async fn aws_cli_upgrades_rotates_and_snapshots() {
+    if !installed("aws") {
+        return;
+    }
+    let t = start(Opts::default()).await;
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let out = run(aws(
+        &t.base,
+        &[
+            "create-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--replication-group-description",
+            "orders",
+            "--engine",
+            "redis",
+            "--engine-version",
+            "7.0",
+            "--cache-node-type",
+            "cache.t4g.small",
+            "--num-cache-clusters",
+            "1",
+            "--preferred-maintenance-window",
+            "sun:23:00-mon:01:30",
+            "--snapshot-window",
+            "05:00-06:00",
+            "--snapshot-retention-limit",
+            "3",
+            "--at-rest-encryption-enabled",
+            "--kms-key-id",
+            key,
+            "--transit-encryption-enabled",
+            "--auth-token",
+            "first-auth-token-0123456789",
+        ],
+    ))
+    .await;
+    assert_eq!(out["ReplicationGroup"]["Status"], "creating");
+    let rg = t.wait_rg("orders", "available").await;
+    assert_eq!(rg.kms_key_id(), Some(key));
+    let clusters = run(aws(&t.base, &["describe-cache-clusters"])).await;
+    let c = &clusters["CacheClusters"][0];
+    assert_eq!(c["PreferredMaintenanceWindow"], "sun:23:00-mon:01:30");
+    assert_eq!(c["SnapshotWindow"], "05:00-06:00");
+    assert_eq!(c["EngineVersion"], "7.0.7");
+
+    let err = fails(aws(
+        &t.base,
+        &[
+            "modify-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--preferred-maintenance-window",
+            "sun:23:00-sun:23:30",
+        ],
+    ))
+    .await;
+    assert!(err.contains("InvalidParameterValue"), "{err}");
+
+    run(aws(
+        &t.base,
+        &[
+            "modify-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--engine-version",
+            "7.1",
+            "--apply-immediately",
+        ],
+    ))
+    .await;
+    t.wait_rg("orders", "available").await;
+    run(aws(
+        &t.base,
+        &[
+            "modify-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--engine",
+            "valkey",
+            "--engine-version",
+            "8.0",
+            "--apply-immediately",
+        ],
+    ))
+    .await;
+    t.wait_rg("orders", "available").await;
+    let clusters = run(aws(&t.base, &["describe-cache-clusters"])).await;
+    assert_eq!(clusters["CacheClusters"][0]["Engine"], "valkey");
+    assert_eq!(clusters["CacheClusters"][0]["EngineVersion"], "8.0.1");
+    let err = fails(aws(
+        &t.base,
+        &[
+            "modify-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--engine-version",
+            "7.2",
+            "--apply-immediately",
+        ],
+    ))
+    .await;
+    assert!(err.contains("InvalidParameterCombination"), "{err}");
+
+    let out = run(aws(
+        &t.base,
+        &[
+            "modify-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--auth-token",
+            "second-auth-token-0123456789",
+            "--auth-token-update-strategy",
+            "ROTATE",
+            "--apply-immediately",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        out["ReplicationGroup"]["PendingModifiedValues"]["AuthTokenStatus"],
+        "ROTATING"
+    );
+    t.wait_rg("orders", "available").await;
+    run(aws(
+        &t.base,
+        &[
+            "modify-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--auth-token",
+            "second-auth-token-0123456789",
+            "--auth-token-update-strategy",
+            "SET",
+            "--apply-immediately",
+        ],
+    ))
+    .await;
+    t.wait_rg("orders", "available").await;
+
+    run(aws(
+        &t.base,
+        &[
+            "create-snapshot",
+            "--replication-group-id",
+            "orders",
+            "--snapshot-name",
+            "manual-1",
+        ],
+    ))
+    .await;
+    t.wait_rg("orders", "available").await;
+    let snaps = run(aws(
+        &t.base,
+        &["describe-snapshots", "--replication-group-id", "orders"],
+    ))
+    .await;
+    assert_eq!(snaps["Snapshots"][0]["SnapshotName"], "manual-1");
+    assert_eq!(snaps["Snapshots"][0]["KmsKeyId"], key);
+    run(aws(
+        &t.base,
+        &[
+            "delete-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--final-snapshot-identifier",
+            "orders-final",
+        ],
+    ))
+    .await;
+    let snap = eventually("the final snapshot", || async {
+        let s = run(aws(
+            &t.base,
+            &["describe-snapshots", "--snapshot-name", "orders-final"],
+        ))
+        .await;
+        (s["Snapshots"][0]["SnapshotStatus"] == "available").then_some(s)
+    })
+    .await;
+    assert_eq!(snap["Snapshots"][0]["ReplicationGroupId"], "orders");
+    run(aws(
+        &t.base,
+        &["delete-snapshot", "--snapshot-name", "manual-1"],
+    ))
+    .await;
+}

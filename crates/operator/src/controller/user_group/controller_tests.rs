@@ -1,0 +1,273 @@
+//! The UserGroup controller against a mock API and the cloud simulator in-process: the status
+//! and events of a first pass, of a group becoming Ready, of a pass with nothing to do, and of
+//! each class of cloud error.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cache_operator_api::UserGroup;
+use cache_operator_api::cluster::AwsEngine;
+use cache_operator_testkit::{Manifest, cluster, group};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use serde_json::json;
+
+use crate::context::Timing;
+use crate::controller::fixtures::{
+    Clouds, EVENT, FakeApi, pass, said, serving, sim, sim_failing, status_write,
+};
+use crate::controller::shared::fill::Fill;
+use crate::controller::{Ctx, Error, FINALIZER, Step, Stores};
+
+const REGION: &str = "us-east-1";
+
+/// `users`: an aws group with the iam user `app` (and so the stand-in `default` user).
+fn users() -> UserGroup {
+    stored(group::aws("users", REGION).user("app", "iam"))
+}
+
+const MEMBER: &str = "serviceAccount:app@shop-prod.iam.gserviceaccount.com";
+
+/// `readers`: a gcp group of one service account.
+fn readers() -> UserGroup {
+    stored(group::gcp("readers", &[MEMBER]))
+}
+
+/// Caches holding the gcp cluster `orders`, which lists `readers`.
+fn orders_listing_readers() -> Stores {
+    let orders = cluster::gcp("orders")
+        .namespace("shop")
+        .user_groups(&["readers"]);
+    Fill::default().cluster(orders.parse()).build()
+}
+
+fn stored(m: Manifest) -> UserGroup {
+    m.namespace("shop")
+        .uid("uid-g")
+        .generation(1)
+        .finalizer(FINALIZER)
+        .parse()
+}
+
+async fn until_active(ctx: &Ctx, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let group = ctx.access.aws_users.describe_user_group(REGION, id).await;
+        if group.unwrap().is_some_and(|g| g.status == "active") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "user group {id} never became active"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
+    let cloud = sim(50).await;
+    let obj = users();
+    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+
+    // First pass: the users it is about to create are recorded first, then made, then the group.
+    let action = pass(&ctx, &obj).await.unwrap();
+    assert_eq!(action, Action::requeue(ctx.timing.poll));
+    let series = format!("PATCH {}/", EVENT.replace("POST ", ""));
+    let writes = api.writes();
+    assert_eq!(writes.len(), 6, "{writes:#?}");
+    assert_eq!(
+        [&writes[0], &writes[1], &writes[3], &writes[4], &writes[5]],
+        [
+            &status_write(&obj),
+            EVENT,
+            EVENT,
+            &status_write(&obj),
+            EVENT
+        ]
+    );
+    // kube's recorder (as client-go's) makes a second event of the same type, reason and
+    // action on the same object within minutes a series of the first, keeping its note.
+    assert!(writes[2].starts_with(&series), "{}", writes[2]);
+    let statuses = api.statuses();
+    assert_eq!(statuses[0]["users"], json!(["app", "users-default"]));
+    assert!(statuses[0].get("conditions").is_none(), "{}", statuses[0]);
+    let (st, says) = api.status();
+    // The group's ID is recorded as soon as it is created, so its creation reads as an update.
+    assert_eq!(says, "Reconciling: Updating @1");
+    assert_eq!(
+        (&st["userGroupId"], &st["observedGeneration"]),
+        (&"users".into(), &1.into())
+    );
+    let created = said(
+        "Normal",
+        "UserCreated",
+        "created user users-default (default)",
+    );
+    assert_eq!(
+        api.events(),
+        [
+            created.clone(),
+            created,
+            said(
+                "Normal",
+                "Creating",
+                "creating user group users with users users-default, app"
+            ),
+            said(
+                "Normal",
+                "Updating",
+                "creating user group users in us-east-1"
+            ),
+        ]
+    );
+
+    // Once the cloud is done: Ready, said once.
+    until_active(&ctx, "users").await;
+    api.take();
+    pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
+    let (_, says) = api.status();
+    assert_eq!(says, "Ready: Available @1");
+    let note = "user group users is active with 2 user(s)";
+    assert_eq!(api.events(), [said("Normal", "Available", note)]);
+
+    // Nothing changed: nothing is written.
+    api.take();
+    pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    assert_eq!(api.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_gcp_group_grants_each_cluster_that_lists_it_once() {
+    let cloud = sim(50).await;
+    let obj = readers();
+    let (ctx, api) = serving(orders_listing_readers(), Clouds::sim(&cloud), &obj).await;
+
+    pass(&ctx, &obj).await.unwrap();
+    assert_eq!(
+        api.writes(),
+        [EVENT.into(), status_write(&obj), EVENT.into()]
+    );
+    let (st, says) = api.status();
+    assert_eq!(says, "Ready: Available @1");
+    assert_eq!(st["clusters"], json!(["shop/orders"]));
+    assert_eq!(
+        st["grants"],
+        json!([{"project": "shop-prod", "cluster": "projects/shop-prod/locations/us-central1/clusters/orders", "members": [MEMBER]}])
+    );
+    let (_, reason, note) = &api.events()[0];
+    assert_eq!(reason, "GrantsUpdated");
+    assert!(note.contains("in project(s) shop-prod"), "{note}");
+
+    api.take();
+    pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    assert_eq!(api.writes(), Vec::<String>::new());
+}
+
+/// What a failed pass returned, its conditions and its warnings' reasons.
+async fn failed(
+    ctx: &Arc<Ctx>,
+    api: &FakeApi,
+    obj: &UserGroup,
+) -> (Result<Action, Error>, String, Vec<String>) {
+    let result = pass(ctx, obj).await;
+    let (_, says) = api.status();
+    let warnings = api
+        .events()
+        .into_iter()
+        .filter(|(type_, ..)| type_ == "Warning");
+    (
+        result,
+        says,
+        warnings.map(|(_, reason, _)| reason).collect(),
+    )
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_denials_stall_until_the_longest_backoff() {
+    let cloud = sim_failing(&["DescribeUsers"]).await;
+    let without_google = Clouds::sim(&cloud).no_google_credentials();
+    let none = || Fill::default().build();
+    // (case, group, caches, clouds) → (the pass's end, conditions)
+    #[rustfmt::skip]
+    let table = [
+        ("aws is down", users(), none(), Clouds::sim(&cloud),
+            Err(Step::Observe), "Reconciling: CloudUnavailable @1"),
+        ("no Google credentials", readers(), orders_listing_readers(), without_google,
+            Ok(Action::requeue(Timing::default().max_backoff)), "Stalled: PermissionDenied @1"),
+    ];
+    for (case, obj, stores, clouds, ends, conditions) in table {
+        let (ctx, api) = serving(stores, clouds, &obj).await;
+        let (result, says, warnings) = failed(&ctx, &api, &obj).await;
+        match (&result, &ends) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{case}"),
+            (Err(Error::Cloud { step, .. }), Err(want)) => assert_eq!(step, want, "{case}"),
+            _ => panic!("{case}: {result:?}"),
+        }
+        assert_eq!(says, conditions, "{case}");
+        assert_eq!(
+            Some(warnings[0].as_str()),
+            conditions.split(' ').nth(1),
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_stalls_until_the_spec_changes() {
+    let cloud = sim(50).await;
+    let obj = users();
+    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    // Someone else holds every user group the account may have.
+    for i in 0.. {
+        let taken = ctx
+            .access
+            .aws_users
+            .create_user_group(REGION, &format!("other-{i}"), AwsEngine::Valkey, &[], &[])
+            .await;
+        if taken.is_err() {
+            break;
+        }
+    }
+    let (result, conditions, warnings) = failed(&ctx, &api, &obj).await;
+    assert_eq!(result.unwrap(), Action::await_change());
+    assert_eq!(conditions, "Stalled: CloudInvalidArgument @1");
+    assert_eq!(warnings, ["CloudInvalidArgument"]);
+    let (_, _, note) = api.events().pop().unwrap();
+    assert!(note.contains("UserGroupQuotaExceeded"), "{note}");
+
+    // The same generation is not sent again.
+    api.take();
+    let refused = api.get(&obj).unwrap();
+    assert_eq!(pass(&ctx, &refused).await.unwrap(), Action::await_change());
+    assert_eq!(api.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_busy_cloud_is_waited_for_while_deleting() {
+    // The group stays `creating`, which the cloud will not delete.
+    let cloud = sim(3_600_000).await;
+    let obj = users();
+    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    pass(&ctx, &obj).await.unwrap();
+    api.take();
+    let mut deleting = api.get(&obj).unwrap();
+    deleting.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+    let action = pass(&ctx, &deleting).await.unwrap();
+    assert_eq!(action, Action::requeue(ctx.timing.poll));
+    let writes = api.writes();
+    assert_eq!(writes[0], status_write(&obj), "the finalizer stays");
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    let (st, says) = api.status();
+    assert_eq!(says, "Reconciling: Updating @1");
+    let ready = st["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        ready.starts_with("the cloud is busy: User group users is not in active state"),
+        "{ready}"
+    );
+    // The first pass's Updating event (same type, reason and action) becomes a series: kube's
+    // recorder keeps its note. See the report on event notes.
+    let (type_, reason, _) = api.events().pop().unwrap();
+    assert_eq!((type_.as_str(), reason.as_str()), ("Normal", "Updating"));
+}
