@@ -62,7 +62,9 @@ pub struct Recorder {
     window: Mutex<Window>,
 }
 
-/// What makes two events the same series (kube's key: not the note).
+/// What makes two events the same series — kube's key: the reporter, type, reason, action and
+/// the objects as referenced (their resourceVersion included, so a repeat on a changed object
+/// is a new event), not the note.
 fn key(reporter: &Reporter, ev: &Event, regarding: &ObjectReference) -> u64 {
     let mut h = DefaultHasher::new();
     reporter.controller.hash(&mut h);
@@ -72,8 +74,16 @@ fn key(reporter: &Reporter, ev: &Event, regarding: &ObjectReference) -> u64 {
     ev.action.hash(&mut h);
     for r in std::iter::once(regarding).chain(ev.secondary.as_ref()) {
         (&r.api_version, &r.kind, &r.namespace, &r.name, &r.uid).hash(&mut h);
+        (&r.resource_version, &r.field_path).hash(&mut h);
     }
     h.finish()
+}
+
+fn type_name(t: EventType) -> &'static str {
+    match t {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
 }
 
 impl Recorder {
@@ -109,10 +119,17 @@ impl Recorder {
         let stamp = Timestamp::now();
         let (name, count) = match repeat {
             Some((name, count)) => {
-                let series = serde_json::json!({"series": EventSeries {
-                    count,
-                    last_observed_time: MicroTime(stamp),
-                }});
+                // The note is left as the first event had it (as kube's recorder does, which
+                // sends its cached copy of the first event).
+                let series = serde_json::json!({
+                    "type": type_name(ev.type_),
+                    "reason": ev.reason,
+                    "action": ev.action,
+                    "series": EventSeries {
+                        count,
+                        last_observed_time: MicroTime(stamp),
+                    },
+                });
                 api.patch(&name, &PatchParams::default(), &Patch::Merge(&series))
                     .await?;
                 (name, count)
@@ -170,13 +187,7 @@ impl Recorder {
                     .clone()
                     .unwrap_or_else(|| self.reporter.controller.clone()),
             ),
-            type_: Some(
-                match ev.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .to_owned(),
-            ),
+            type_: Some(type_name(ev.type_).to_owned()),
             ..Default::default()
         }
     }
@@ -212,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn the_series_key_ignores_the_note_but_not_the_object() {
+    fn the_series_key_ignores_the_note_but_not_the_object_or_its_version() {
         let reporter = Reporter {
             controller: "cache-operator".into(),
             instance: Some("a".into()),
@@ -238,6 +249,15 @@ mod tests {
         assert_ne!(
             key(&reporter, &ev("one"), &obj("a")),
             key(&reporter, &ev("one"), &obj("b"))
+        );
+        let changed = ObjectReference {
+            resource_version: Some("2".into()),
+            ..obj("a")
+        };
+        assert_ne!(
+            key(&reporter, &ev("one"), &obj("a")),
+            key(&reporter, &ev("one"), &changed),
+            "a repeat on a changed object is a new event"
         );
     }
 }
