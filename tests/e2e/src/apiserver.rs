@@ -96,7 +96,11 @@ impl KubeServer {
     /// measurements.
     pub fn components(&self) -> Vec<(String, u32)> {
         match self {
-            KubeServer::Sim(p) => p.pid().map(|p| ("kubesim".to_owned(), p)).into_iter().collect(),
+            KubeServer::Sim(p) => p
+                .pid()
+                .map(|p| ("kubesim".to_owned(), p))
+                .into_iter()
+                .collect(),
             KubeServer::Real(cp) => cp.component_pids(),
             KubeServer::External => Vec::new(),
         }

@@ -22,10 +22,10 @@ use cache_operator_api::Provider;
 use cache_operator_api::cluster::{Phase, RedisCluster};
 use cache_operator_api::condition::{Summary, event, reason};
 use cache_operator_cloud::provider::{Claim, Owner};
-use kube::{Resource, ResourceExt};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupPlan, Next, Outcome};
@@ -50,7 +50,11 @@ impl GroupsSeen {
             .and_then(|g| g.status.as_ref())
             .and_then(|s| s.user_group_id.clone());
         let now = (group.meta().deletion_timestamp.is_some(), id);
-        let before = self.0.lock().expect("groups seen lock").insert(key, now.clone());
+        let before = self
+            .0
+            .lock()
+            .expect("groups seen lock")
+            .insert(key, now.clone());
         before != Some(now)
     }
 }
@@ -235,7 +239,10 @@ mod mapper_tests {
         assert!(seen.changed(&guard(&g)), "first sight");
         assert!(!seen.changed(&guard(&g)), "nothing clusters read changed");
         g.status.get_or_insert_with(Default::default).clusters = vec!["ns/c1".into()];
-        assert!(!seen.changed(&guard(&g)), "a new grant is not read by clusters");
+        assert!(
+            !seen.changed(&guard(&g)),
+            "a new grant is not read by clusters"
+        );
         g.status.get_or_insert_with(Default::default).user_group_id = Some("ug-1".into());
         assert!(seen.changed(&guard(&g)), "the ElastiCache ID appeared");
         g.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
