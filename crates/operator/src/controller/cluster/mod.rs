@@ -37,10 +37,13 @@ use super::shared::{ClusterFeeds, ClusterGuard, GroupGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
 use super::status::publish;
 
-/// What a cluster reads of a UserGroup (`dereference::user_group_ids`): that it exists and, for
-/// aws, its ElastiCache ID. Per group, as last seen by the watch mapper.
+/// A UserGroup's namespace and name.
+type GroupKey = (String, String);
+
+/// What a cluster reads of a UserGroup (`dereference::user_group_ids`): that it exists (not
+/// being deleted) and, for aws, its ElastiCache ID. Per group, as last seen by the watch mapper.
 #[derive(Default)]
-struct GroupsSeen(Mutex<HashMap<(String, String), (bool, Option<String>)>>);
+struct GroupsSeen(Mutex<HashMap<GroupKey, (bool, Option<String>)>>);
 
 impl GroupsSeen {
     /// Whether this change of `group` is one its clusters read (the first sight of it is).
