@@ -3,6 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Kubernetes operator for Memorystore for Redis Cluster and ElastiCache.
 #[derive(Parser)]
 #[command(name = "cache-operator", version, about)]
