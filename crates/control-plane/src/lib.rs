@@ -210,9 +210,15 @@ impl ControlPlane {
         let Some(launcher) = &self.launcher else {
             return Vec::new();
         };
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", launcher.id()))
-                .unwrap_or_default();
+        // A Go launcher starts children from any of its threads, and each thread's `children`
+        // lists only its own.
+        let children: String = std::fs::read_dir(format!("/proc/{}/task", launcher.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .collect::<Vec<_>>()
+            .join(" ");
         children
             .split_whitespace()
             .filter_map(|p| p.parse::<u32>().ok())

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::events::Recorder;
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::ClusterProvider;
 use cache_operator_cloud::aws::users::AwsUsers;
 use cache_operator_cloud::gcp::GcpAuth;
 use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::IamCredentials;
-use kube::runtime::events::Recorder;
 use rand::Rng;
 
 use crate::metrics::Metrics;

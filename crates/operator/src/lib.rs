@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod context;
 pub mod controller;
+pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -88,7 +88,7 @@ pub fn required() -> Vec<Permission> {
         resource: "events",
         verbs: &["create", "patch"],
         scope: Scope::Watched,
-        why: "publish Events (kube's recorder patches repeats into a series)",
+        why: "publish Events (repeats within six minutes are patched into a series)",
     });
     out.push(Permission {
         group: "coordination.k8s.io",

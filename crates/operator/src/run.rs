@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::events::{Recorder, Reporter};
 use anyhow::Context as _;
 use cache_operator_cloud::aws::users::AwsUsers;
 use cache_operator_cloud::aws::{AwsClients, AwsClusters};
@@ -13,7 +14,6 @@ use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
-use kube::runtime::events::{Recorder, Reporter};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Access, AccessSettings, Context, Providers, Timing};

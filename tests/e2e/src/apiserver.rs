@@ -92,6 +92,20 @@ impl KubeServer {
         }
     }
 
+    /// Every process of the server by name (`kube-apiserver`, `etcd`, … or `kubesim`), for
+    /// measurements.
+    pub fn components(&self) -> Vec<(String, u32)> {
+        match self {
+            KubeServer::Sim(p) => p
+                .pid()
+                .map(|p| ("kubesim".to_owned(), p))
+                .into_iter()
+                .collect(),
+            KubeServer::Real(cp) => cp.component_pids(),
+            KubeServer::External => Vec::new(),
+        }
+    }
+
     pub fn print_tail(&self, lines: usize) {
         match self {
             KubeServer::Sim(p) => p.print_tail(lines),

@@ -52,6 +52,8 @@ pub struct Options {
     pub no_redis: bool,
     /// Install the shipped RBAC without this (resource, verb) in the operator's ClusterRole.
     pub rbac_without: Option<(&'static str, &'static str)>,
+    /// Which API server (default: `E2E_KUBE`).
+    pub kube: Option<KubeKind>,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             provisioning_delay: Duration::from_millis(300),
             no_redis: false,
             rbac_without: None,
+            kube: None,
         }
     }
 }
@@ -125,7 +128,7 @@ impl Env {
         let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs)?;
 
-        let kube = KubeKind::from_env();
+        let kube = opts.kube.clone().unwrap_or_else(KubeKind::from_env);
         let (server, kubeconfig) = KubeServer::start(&kube, &logs).await?;
         let client = client_for(&kubeconfig).await?;
 
@@ -195,7 +198,9 @@ impl Env {
             ),
             (
                 "RUST_LOG".to_owned(),
-                "warn,cache_operator=debug,cache_operator_cloud=debug".to_owned(),
+                var("E2E_OPERATOR_LOG").unwrap_or_else(|| {
+                    "warn,cache_operator=debug,cache_operator_cloud=debug".to_owned()
+                }),
             ),
             ("POD_NAMESPACE".to_owned(), self.operator_namespace.clone()),
         ];
@@ -488,6 +493,12 @@ impl Env {
             self.cloudsim.as_ref().and_then(|c| c.process().pid()),
             self.operators.iter().filter_map(Process::pid).collect(),
         )
+    }
+
+    /// The API server's processes by name (`kube-apiserver`, `etcd`, `kube-controller-manager`
+    /// on the real control plane; `kubesim`).
+    pub fn server_components(&self) -> Vec<(String, u32)> {
+        self.server.components()
     }
 
     pub fn sim(&self) -> &CloudSim {

@@ -18,7 +18,6 @@ use kube::Resource;
 use kube::client::Body;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
 
@@ -26,6 +25,7 @@ use super::shared::fill::Fill;
 use super::skeleton::{Reconcile, reconcile};
 use super::{Ctx, Error, Stores};
 use crate::context::{Access, AccessSettings, Context, Providers, Timing};
+use crate::events::{Recorder, Reporter};
 use crate::metrics::Metrics;
 
 /// Clouds nobody answers at: a controller test that reaches a cloud fails.

@@ -118,13 +118,18 @@ where
         rx
     }
 
-    /// Run the watch until `stop`, dropping `managedFields` on the way in: they are often the
-    /// largest part of an object and no controller reads them.
+    /// Run the watch until `stop`, dropping on the way in `managedFields` and the
+    /// last-applied annotation: they are often the largest part of an object and no controller
+    /// reads them.
     fn start(self, stop: CancellationToken) {
         let root = watcher(self.api, self.config)
             .default_backoff()
             .modify(|o: &mut K| {
-                o.meta_mut().managed_fields = None;
+                let meta = o.meta_mut();
+                meta.managed_fields = None;
+                if let Some(a) = meta.annotations.as_mut() {
+                    a.remove(LAST_APPLIED);
+                }
             })
             .reflect_shared(self.writer)
             .take_until(stop.cancelled_owned())
@@ -137,6 +142,10 @@ where
         tokio::spawn(root);
     }
 }
+
+/// `kubectl apply` (client-side) keeps a full copy of the object as it was applied in this
+/// annotation; no controller reads it, and it would double the size of every cached object.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The four watches and their listeners' streams.
 pub struct Shared {

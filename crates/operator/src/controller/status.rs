@@ -70,6 +70,8 @@ pub struct Draft<'a, K: Drafted> {
     written: K::Status,
     /// The status being drafted.
     pub st: K::Status,
+    /// Whether this pass wrote the status (its watch event will bring the next pass).
+    wrote: bool,
 }
 
 impl<'a, K: Drafted> Draft<'a, K> {
@@ -85,6 +87,7 @@ impl<'a, K: Drafted> Draft<'a, K> {
             written: old.clone(),
             old,
             st,
+            wrote: false,
         }
     }
 
@@ -109,7 +112,13 @@ impl<'a, K: Drafted> Draft<'a, K> {
             .await
             .at(Step::Status)?;
         self.written = self.st.clone();
+        self.wrote = true;
         Ok(())
+    }
+
+    /// Whether this pass wrote the status.
+    pub fn wrote(&self) -> bool {
+        self.wrote
     }
 
     /// Log a state change and publish it as an event.

@@ -53,11 +53,19 @@ pub async fn issue(
     let now = Timestamp::now();
     let secret_name = desired.secret_name.clone();
     let uid = pass.obj.uid().unwrap_or_default();
-    // Our own Secret, read fresh: the token it holds is reused only if it is really there.
-    let existing = secrets(pass.ctx, pass.obj)
-        .get_opt(&secret_name)
-        .await
-        .at(Step::Observe)?;
+    // Our own Secret, from the cache of the operator's Secrets: a Secret changed or deleted
+    // behind our back reaches that cache and triggers this binding again, so the pass that
+    // follows acts on it. Absent there, a fresh read before a first write tells a Secret of
+    // that name written by someone else (not in that cache) from none; while the references
+    // are not settled, nothing would be written, so nothing is read.
+    let existing = match pass.ctx.stores.secret(&pass.namespace(), &secret_name) {
+        Some(cached) => Some(Secret::clone(&cached)),
+        None if r.settled.is_err() => None,
+        None => secrets(pass.ctx, pass.obj)
+            .get_opt(&secret_name)
+            .await
+            .at(Step::Observe)?,
+    };
     if let Some(s) = &existing
         && !secret::owned_by(s, &uid)
     {

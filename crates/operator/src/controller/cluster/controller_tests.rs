@@ -134,7 +134,9 @@ async fn setup() -> (Arc<Ctx>, Arc<Cloud>, FakeApi, RedisCluster) {
 async fn a_first_pass_creates_the_cluster_and_says_so() {
     let (ctx, cloud, api, obj) = setup().await;
     let action = pass(&ctx, &obj).await.unwrap();
-    assert_eq!(action, Action::requeue(Duration::from_millis(200)));
+    // The pass wrote the status: that write's watch event brings the next pass; the poll
+    // interval is only the fallback.
+    assert_eq!(action, Action::requeue(ctx.timing.poll));
     assert_eq!(cloud.asked(), ["get", "create"]);
     assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
     let (st, says) = api.status();
@@ -183,7 +185,9 @@ async fn an_available_cluster_is_reported_ready_once_and_then_left_alone() {
 #[tokio::test]
 async fn each_class_of_cloud_error_ends_the_pass_as_it_should() {
     let max_backoff = Action::requeue(Duration::from_secs(300));
-    let poll = Action::requeue(Duration::from_millis(200));
+    // Every row writes the status, so the next pass comes from its watch event (the poll
+    // interval as fallback).
+    let poll = Action::requeue(crate::context::Timing::default().poll);
     // class → (what the pass returns, phase, conditions, event type)
     #[rustfmt::skip]
     let table = [

@@ -17,17 +17,19 @@ pub mod status;
 pub mod token;
 pub mod validate;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use cache_operator_api::Provider;
 use cache_operator_api::cluster::{AuthMode, Phase, RedisCluster};
 use cache_operator_api::condition::{Summary, event, reason};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{Change, Claim, Owner};
 use jiff::Timestamp;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::observe::{Looks, Seen};
@@ -36,20 +38,51 @@ use self::status::Pass;
 use self::validate::Validated;
 use super::Ctx;
 use super::error::{Error, Step, refused_at};
-use super::shared::{ClusterFeeds, ClusterGuard, GroupGuard};
+use super::shared::{ClusterFeeds, ClusterGuard, GroupGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
 use super::status::publish;
+
+/// A UserGroup's namespace and name.
+type GroupKey = (String, String);
+
+/// What a cluster reads of a UserGroup (`dereference::user_group_ids`): that it exists (not
+/// being deleted) and, for aws, its ElastiCache ID. Per group, as last seen by the watch mapper.
+#[derive(Default)]
+struct GroupsSeen(Mutex<HashMap<GroupKey, (bool, Option<String>)>>);
+
+impl GroupsSeen {
+    /// Whether this change of `group` is one its clusters read (the first sight of it is).
+    fn changed(&self, group: &GroupGuard) -> bool {
+        let key = (group.namespace().unwrap_or_default(), group.name_any());
+        let id = parsed(group)
+            .and_then(|g| g.status.as_ref())
+            .and_then(|s| s.user_group_id.clone());
+        let now = (group.meta().deletion_timestamp.is_some(), id);
+        let before = self
+            .0
+            .lock()
+            .expect("groups seen lock")
+            .insert(key, now.clone());
+        before != Some(now)
+    }
+}
 
 /// Run the controller until `stop`. A UserGroup's ID is needed by the aws clusters that list it.
 pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: CancellationToken) {
     let store = ctx.stores.clusters.clone();
     let stores = ctx.stores.clone();
+    // A group's status changes with every cluster it grants (gcp) or serves; only a change of
+    // what clusters read re-runs them, or N clusters listing one group cost N² reconciles.
+    let seen = GroupsSeen::default();
     let controller = skeleton::controller::<RedisCluster>(feeds.clusters, store, concurrency)
         .watches_shared_stream(feeds.groups, move |group: Arc<GroupGuard>| {
-            let ns = group.namespace().unwrap_or_default();
+            if !seen.changed(&group) {
+                return Vec::new();
+            }
             stores
-                .clusters_listing(&ns, &group.name_any())
+                .clusters_listing(&group.namespace().unwrap_or_default(), &group.name_any())
                 .iter()
+                .filter(|c| parsed(c).is_some_and(|c| c.spec.provider == Provider::Aws))
                 .map(|c| ObjectRef::from_obj(&**c))
                 .collect::<Vec<ObjectRef<ClusterGuard>>>()
         });
@@ -385,4 +418,32 @@ async fn released(ctx: &Ctx, obj: &RedisCluster, note: String) -> Result<Cleanup
 
 fn pending(result: Result<Action, Error>) -> Result<Cleanup, Error> {
     result.map(Cleanup::Pending)
+}
+
+#[cfg(test)]
+mod mapper_tests {
+    use super::*;
+    use cache_operator_testkit::group;
+    use kube::core::DeserializeGuard;
+
+    #[test]
+    fn clusters_wake_for_a_group_only_when_its_existence_or_id_changes() {
+        let seen = GroupsSeen::default();
+        let mut g: cache_operator_api::UserGroup =
+            group::gcp("clients", &["user:a@example.com"]).parse();
+        let guard = |g: &cache_operator_api::UserGroup| DeserializeGuard(Ok(g.clone()));
+        assert!(seen.changed(&guard(&g)), "first sight");
+        assert!(!seen.changed(&guard(&g)), "nothing clusters read changed");
+        g.status.get_or_insert_with(Default::default).clusters = vec!["ns/c1".into()];
+        assert!(
+            !seen.changed(&guard(&g)),
+            "a new grant is not read by clusters"
+        );
+        g.status.get_or_insert_with(Default::default).user_group_id = Some("ug-1".into());
+        assert!(seen.changed(&guard(&g)), "the ElastiCache ID appeared");
+        g.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::now(),
+        ));
+        assert!(seen.changed(&guard(&g)), "the group is being deleted");
+    }
 }

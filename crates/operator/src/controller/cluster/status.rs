@@ -35,6 +35,10 @@ impl Pass<'_> {
         self.st.message = Some(summary.message().to_owned()).filter(|m| !m.is_empty());
         self.summarize(summary).await?;
         Ok(match outcome.next {
+            // The watch event of the status just written brings the next pass, with that
+            // status in the cache; a short poll would race it and run on the old one (the
+            // status written again, the event published again, the cloud asked again).
+            Next::Poll if self.wrote() => Action::requeue(self.ctx.timing.poll),
             Next::Poll => Action::requeue(poll(&self.old, self.ctx.timing.poll, Timestamp::now())),
             Next::Resync => Action::requeue(self.ctx.resync()),
             Next::ResyncBy(at) => {
