@@ -137,6 +137,38 @@ async fn aws_upgrade_from_redis_7_0_to_7_1_to_valkey_8_0_keeps_the_data() -> any
             status["engineVersion"]
         );
     }
+    // On the live cluster a way back is refused by the API server, and the cloud hears nothing.
+    env.sim().reset_counters().await?;
+    for (engine, version, says) in [
+        ("valkey", "7.2", "cannot go down"),
+        ("redis", "7.1", "never back"),
+    ] {
+        let err = env
+            .apply(manifest(engine, version))
+            .await
+            .expect_err("a downgrade must be refused");
+        assert!(format!("{err:#}").contains(says), "{says}: {err:#}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counters = env.sim().counters().await?;
+    assert_eq!(
+        CloudSim::sum(
+            &counters,
+            "elasticache",
+            |op| op.starts_with("Modify"),
+            |_| true
+        ),
+        0,
+        "{counters:#}"
+    );
+    let status = ready_with(&env, "upgrade", |_| true).await?;
+    assert_eq!(status["engine"], "valkey");
+    assert!(
+        status["engineVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("8.0."))
+    );
+
     let updates = event_notes(&env, "Updating").await?;
     assert!(
         updates.iter().any(|n| n.contains("engine version")),
@@ -313,6 +345,8 @@ async fn gcp_final_backup_is_listed_and_restores_the_data_unless_opted_out() -> 
     env.wait_gone("RedisCluster", "scratch", READY).await?;
     assert!(env.sim().find_cluster(&skip_id).await?.is_none());
     assert_eq!(gcp_backups(env.sim(), &skip_id).await?, Vec::<Value>::new());
+    let notes = event_notes(&env, "FinalBackup").await?;
+    assert!(!notes.iter().any(|n| n.contains(&skip_id)), "{notes:?}");
     Ok(())
 }
 
@@ -357,6 +391,8 @@ async fn aws_final_snapshot_is_listed_and_restores_the_data_unless_opted_out() -
     env.wait_gone("RedisCluster", "scratch", READY).await?;
     assert!(env.sim().find_cluster(&skip_id).await?.is_none());
     assert_eq!(aws_snapshots(env.sim(), &skip_id).await?, Vec::new());
+    let notes = event_notes(&env, "FinalBackup").await?;
+    assert!(!notes.iter().any(|n| n.contains(&skip_id)), "{notes:?}");
     Ok(())
 }
 
@@ -552,6 +588,36 @@ fn aws_cli(sim: &CloudSim, args: &[&str]) -> anyhow::Result<Value> {
     run_json(c)
 }
 
+/// The replication group's nodes as `aws elasticache describe-cache-clusters --cache-cluster-id`
+/// shows each member the group lists (DescribeCacheClusters has no group filter).
+fn aws_cli_nodes(sim: &CloudSim, id: &str) -> anyhow::Result<Vec<Value>> {
+    let groups = aws_cli(
+        sim,
+        &["describe-replication-groups", "--replication-group-id", id],
+    )?;
+    let members = groups["ReplicationGroups"][0]["MemberClusters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    anyhow::ensure!(
+        !members.is_empty(),
+        "{id} lists no member clusters: {groups:#}"
+    );
+    let mut nodes = Vec::new();
+    for m in members {
+        let out = aws_cli(
+            sim,
+            &[
+                "describe-cache-clusters",
+                "--cache-cluster-id",
+                m.as_str().unwrap_or_default(),
+            ],
+        )?;
+        nodes.push(out["CacheClusters"][0].clone());
+    }
+    Ok(nodes)
+}
+
 /// The Memorystore cluster as `gcloud redis clusters describe` shows it; without gcloud, the
 /// same GET it sends.
 async fn gcp_describe(sim: &CloudSim, id: &str) -> anyhow::Result<Value> {
@@ -697,6 +763,7 @@ async fn windows_and_encryption_reach_the_cloud_as_written_and_invalid_ones_neve
             "retentionDays",
         ),
     ];
+    let refused = invalid.len();
     for (m, says) in invalid {
         let err = env
             .apply(m.into_json())
@@ -705,11 +772,11 @@ async fn windows_and_encryption_reach_the_cloud_as_written_and_invalid_ones_neve
         assert!(format!("{err:#}").contains(says), "{says}: {err:#}");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        creates(&sim.counters().await?),
-        0,
-        "no cloud call for a refused spec"
-    );
+    let counters = sim.counters().await?;
+    let calls = CloudSim::sum(&counters, "elasticache", |_| true, |_| true)
+        + CloudSim::sum(&counters, "memorystore", |_| true, |_| true);
+    assert_eq!(calls, 0, "no cloud call for a refused spec: {counters:#}");
+    println!("{refused} invalid specs refused by the API server; cloud calls: {calls}");
 
     env.apply(aws().into_json()).await?;
     env.apply(gcp().into_json()).await?;
@@ -729,15 +796,14 @@ async fn windows_and_encryption_reach_the_cloud_as_written_and_invalid_ones_neve
     assert_eq!(rg["SnapshotRetentionLimit"], 3);
     assert_eq!(rg["AtRestEncryptionEnabled"], true);
     assert_eq!(rg["KmsKeyId"], json!(kms));
-    let nodes = aws_cli(
-        sim,
-        &["describe-cache-clusters", "--replication-group-id", &aws_id],
-    )?;
-    let node = &nodes["CacheClusters"][0];
-    assert_eq!(
-        node["PreferredMaintenanceWindow"], "sat:23:30-sun:01:00",
-        "{node:#}"
-    );
+    let nodes = aws_cli_nodes(sim, &aws_id)?;
+    for node in &nodes {
+        assert_eq!(
+            node["PreferredMaintenanceWindow"], "sat:23:30-sun:01:00",
+            "{node:#}"
+        );
+    }
+    let node = &nodes[0];
     println!(
         "aws CLI: PreferredMaintenanceWindow {}, SnapshotWindow {}, AtRestEncryptionEnabled {}, KmsKeyId {}",
         node["PreferredMaintenanceWindow"],
@@ -799,13 +865,11 @@ async fn windows_and_encryption_reach_the_cloud_as_written_and_invalid_ones_neve
         s["maintenance"]["window"] == "tue:02:00-tue:03:00"
     })
     .await?;
-    let nodes = aws_cli(
-        sim,
-        &["describe-cache-clusters", "--replication-group-id", &aws_id],
-    )?;
-    assert_eq!(
-        nodes["CacheClusters"][0]["PreferredMaintenanceWindow"],
-        "tue:02:00-tue:03:00"
-    );
+    for node in aws_cli_nodes(sim, &aws_id)? {
+        assert_eq!(
+            node["PreferredMaintenanceWindow"], "tue:02:00-tue:03:00",
+            "{node:#}"
+        );
+    }
     Ok(())
 }
