@@ -358,11 +358,30 @@ async fn aws_final_snapshot_is_listed_and_restores_the_data_unless_opted_out() -
     env.apply(aws_plain("carts", &id).engine("valkey").into_json())
         .await?;
     let status = ready_with(&env, "carts", |_| true).await?;
+
+    // An on-demand snapshot on the way (CreateSnapshot), followed until available.
+    env.apply(
+        aws_plain("carts", &id)
+            .engine("valkey")
+            .spec("onDemandBackup", "before-cleanup")
+            .into_json(),
+    )
+    .await?;
+    ready_with(&env, "carts", |s| {
+        s["backups"]["onDemand"]["name"] == "before-cleanup"
+            && !s["backups"]["onDemand"]["time"].is_null()
+    })
+    .await?;
+
     let name = write_then_delete(&env, "carts", &status).await?;
     let snapshots = aws_snapshots(env.sim(), &id).await?;
     assert!(
         snapshots.contains(&(name.clone(), "available".into())),
         "DescribeSnapshots lists the final snapshot {name}: {snapshots:?}"
+    );
+    assert!(
+        snapshots.contains(&("before-cleanup".into(), "available".into())),
+        "the on-demand snapshot is listed too: {snapshots:?}"
     );
     println!("aws final snapshot listed: {name}");
 
@@ -824,6 +843,41 @@ async fn windows_and_encryption_reach_the_cloud_as_written_and_invalid_ones_neve
     assert_eq!(
         c["encryptionInfo"]["encryptionType"],
         "CUSTOMER_MANAGED_ENCRYPTION"
+    );
+
+    // The cloud publishes its next maintenance in the window: the status shows both.
+    let cluster_name = format!(
+        "projects/{}/locations/{}/clusters/{gcp_id}",
+        gcp_project(),
+        gcp_region()
+    );
+    let published: Value = reqwest::Client::new()
+        .post(format!("{}/_cloudsim/gcp/maintenance", sim.base_url()))
+        .json(&json!({"name": cluster_name}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let at = |v: &Value| v.as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let scheduled = at(&published["startTime"]).expect("a published start time");
+    let status = ready_with(&env, "windows-gcp", |s| {
+        at(&s["maintenance"]["scheduledStart"]) == Some(scheduled)
+    })
+    .await?;
+    assert_eq!(
+        status["maintenance"]["window"], "SUNDAY 05:00 UTC",
+        "{status:#}"
+    );
+    assert_eq!(
+        at(&status["maintenance"]["scheduledEnd"]),
+        at(&published["endTime"])
+    );
+    println!(
+        "gcp status.maintenance: window {}, scheduled {} to {}",
+        status["maintenance"]["window"],
+        status["maintenance"]["scheduledStart"],
+        status["maintenance"]["scheduledEnd"]
     );
 
     // Immutable after creation: refused by the API server, nothing sent.
