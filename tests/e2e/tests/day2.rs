@@ -601,6 +601,8 @@ fn aws_cli(sim: &CloudSim, args: &[&str]) -> anyhow::Result<Value> {
         )
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        // CLI v2 (Debian's package) pages its output otherwise.
+        .env("AWS_PAGER", "")
         .args(["--endpoint-url", sim.base_url(), "--region", &aws_region()])
         .args(["--output", "json", "elasticache"])
         .args(args);
