@@ -444,11 +444,12 @@ fn token_target(data: &Data, ca: &str) -> Target {
 #[tokio::test]
 async fn aws_auth_token_rotation_keeps_clients_that_reread_the_secret_connected()
 -> anyhow::Result<()> {
+    let opts_args: Vec<String> = vec!["--password-overlap".into(), "20s".into()];
     let opts = Options {
-        operator_args: vec!["--password-overlap".into(), "20s".into()],
+        operator_args: opts_args.clone(),
         ..Options::default()
     };
-    let env = Env::start_with("day2-token", opts).await?;
+    let mut env = Env::start_with("day2-token", opts).await?;
     let id = unique_id("tokens");
     env.apply(
         aws_plain("tokens", &id)
@@ -497,8 +498,22 @@ async fn aws_auth_token_rotation_keeps_clients_that_reread_the_secret_connected(
     let end = started + Duration::from_secs(130);
     let last = end + Duration::from_secs(60);
     let mut i = 0u64;
+    let mut restarted = None;
     while Instant::now() < end || (tokens.len() < 3 && Instant::now() < last) {
         i += 1;
+        // The operator is restarted in the middle of the first overlap (the cloud accepts both
+        // tokens, the SET is still to come): the new process resumes from the Secret, the clock
+        // and what the cloud reports.
+        if restarted.is_none()
+            && read_secret(&env, "tokens-auth-token")
+                .await?
+                .is_some_and(|d| d.contains_key("retiring"))
+        {
+            env.stop_operators().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            env.start_operator("operator-restarted", &opts_args).await?;
+            restarted = Some(started.elapsed().as_secs());
+        }
         let data = read_secret(&env, "app").await?.unwrap_or_default();
         tokens.insert(data.get("password").cloned().unwrap_or_default());
         attempts += 1;
@@ -525,6 +540,8 @@ async fn aws_auth_token_rotation_keeps_clients_that_reread_the_secret_connected(
         started.elapsed().as_secs(),
         tokens.len()
     );
+    let restarted = restarted.expect("the operator was restarted during an overlap");
+    println!("the operator was restarted {restarted} s into the soak, between ROTATE and SET");
     assert_eq!(failures, 0, "{errors:?}");
     assert_eq!(
         held_failures, 0,
