@@ -38,7 +38,12 @@ use crate::validate::FieldErrors;
         .message("metadata.name is the Secret name when spec.secretName is unset"),
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.secretName) == has(oldSelf.secretName)").message("secretName is immutable").field_path(".secretName"))]
+#[x_kube(
+    validation = Rule::new("has(self.secretName) == has(oldSelf.secretName)").message("secretName is immutable").field_path(".secretName"),
+    validation = Rule::new("!has(self.user) || has(self.userGroupRef)")
+        .message("spec.user names a member of a UserGroup: set spec.userGroupRef too (a cluster with authMode token or disabled takes neither)")
+        .field_path(".user"),
+)]
 pub struct AccessBindingSpec {
     /// The RedisCluster to connect to. Another namespace only if the cluster's
     /// `spec.access.allowedNamespaces` admits this one.
@@ -46,11 +51,15 @@ pub struct AccessBindingSpec {
 
     /// The UserGroup the identity belongs to; it must be listed in the cluster's
     /// `spec.userGroupRefs`. Its namespace defaults to this binding's (not the cluster's): a
-    /// binding in another namespace than its cluster names the group's namespace.
-    pub user_group_ref: ObjectRef,
+    /// binding in another namespace than its cluster names the group's namespace. Required for
+    /// a cluster with authMode iam or password; not allowed for one with authMode token (its one
+    /// AUTH token is for every client), and unused with authMode disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_group_ref: Option<ObjectRef>,
 
     /// aws: the `userId` of a member of the group. gcp: the service-account email to mint
-    /// tokens for (a member of the group); unset means the operator's own identity.
+    /// tokens for (a member of the group); unset means the operator's own identity. Needs
+    /// `userGroupRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 320), pattern(BINDING_USER_PATTERN))]
     pub user: Option<String>,
@@ -161,14 +170,23 @@ impl AccessBindingSpec {
     /// model keeps only what the spec itself decides.
     pub fn desired(&self, name: &str) -> Result<DesiredBinding, FieldErrors> {
         let mut errs = FieldErrors::default();
-        for (field, r) in [
-            ("spec.clusterRef", &self.cluster_ref),
-            ("spec.userGroupRef", &self.user_group_ref),
-        ] {
+        let refs = [
+            Some(("spec.clusterRef", &self.cluster_ref)),
+            self.user_group_ref
+                .as_ref()
+                .map(|g| ("spec.userGroupRef", g)),
+        ];
+        for (field, r) in refs.into_iter().flatten() {
             errs.check(format!("{field}.name"), rules::object_name(&r.name));
             if let Some(ns) = &r.namespace {
                 errs.check(format!("{field}.namespace"), rules::dns_label(ns));
             }
+        }
+        if self.user.is_some() && self.user_group_ref.is_none() {
+            errs.push(
+                "spec.user",
+                "names a member of a UserGroup: set spec.userGroupRef too (a cluster with authMode token or disabled takes neither)",
+            );
         }
         if let Some(user) = &self.user {
             let ok = if user.contains('@') {

@@ -79,6 +79,13 @@ pub mod event {
     pub const PASSWORD_ROTATED: &str = "PasswordRotated";
     pub const GRANTS_UPDATED: &str = "GrantsUpdated";
     pub const GRANTS_REMOVED: &str = "GrantsRemoved";
+    /// A backup before the cloud resource is deleted (`spec.finalBackup`): asked for, ready.
+    pub const FINAL_BACKUP: &str = "FinalBackup";
+    /// An on-demand backup (`spec.onDemandBackup`): asked for, ready.
+    pub const BACKUP: &str = "Backup";
+    /// The AUTH token of an `authMode: token` cluster: a new one given to clients, the old one
+    /// retired.
+    pub const AUTH_TOKEN_ROTATED: &str = "AuthTokenRotated";
 }
 
 /// A condition as this operator sets it: `lastTransitionTime` is filled in by [`set`].

@@ -1035,10 +1035,30 @@ fn gcp_members() {
     ]);
 }
 
+/// A binding that names no user (the operator's identity on gcp, or a token cluster).
+fn binding_without_user() -> Value {
+    with(binding(), "/spec/user", None)
+}
+
 #[test]
 fn access_bindings() {
     run(vec![
         ok("aws user id", binding, "/spec/user", json!("sessions-app")),
+        Case {
+            label: "neither group nor user (a token or disabled cluster)",
+            base: binding_without_user,
+            pointer: "/spec/userGroupRef",
+            value: None,
+            expect: None,
+        },
+        bad(
+            "a user without a group",
+            binding,
+            "/spec/userGroupRef",
+            None,
+            "spec.user",
+            "set spec.userGroupRef too",
+        ),
         ok(
             "cross-namespace ref",
             binding,

@@ -59,8 +59,13 @@ pub fn required() -> Vec<Permission> {
             why: "write status",
         });
     }
-    // RedisClusters own nothing.
-    for finalizers in ["usergroups/finalizers", "accessbindings/finalizers"] {
+    // RedisClusters own their AUTH token Secret (authMode token), UserGroups their password
+    // Secret, AccessBindings theirs.
+    for finalizers in [
+        "redisclusters/finalizers",
+        "usergroups/finalizers",
+        "accessbindings/finalizers",
+    ] {
         out.push(Permission {
             group: GROUP,
             resource: finalizers,
@@ -76,7 +81,7 @@ pub fn required() -> Vec<Permission> {
             "get", "list", "watch", "create", "update", "patch", "delete",
         ],
         scope: Scope::Watched,
-        why: "write AccessBindings' Secrets and keep UserGroup passwords",
+        why: "write AccessBindings' Secrets, keep UserGroup passwords and clusters' AUTH tokens",
     });
     out.push(Permission {
         group: "events.k8s.io",

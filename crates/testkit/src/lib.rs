@@ -277,6 +277,12 @@ pub mod binding {
             .cluster_ref(cluster)
             .set("/spec/userGroupRef/name", group)
     }
+
+    /// A binding of `cluster` that names no group: a cluster with authMode token (its one
+    /// AUTH token) or disabled.
+    pub fn without_group(name: &str, cluster: &str) -> Manifest {
+        Manifest::new("AccessBinding", name).cluster_ref(cluster)
+    }
 }
 
 /// `secs` after 2023-11-14T22:13:20Z: a fixed clock for tests of time-based decisions.

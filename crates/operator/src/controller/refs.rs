@@ -17,10 +17,11 @@ pub fn cluster_of(b: &AccessBinding) -> (String, String) {
 }
 
 /// The namespace and name of the group a binding uses: the binding's own namespace unless the
-/// reference names one (as the API documents; a cross-namespace binding names it).
-pub fn group_of(b: &AccessBinding) -> (String, String) {
-    let (ns, name) = group_key(b);
-    (ns.to_owned(), name.to_owned())
+/// reference names one (as the API documents; a cross-namespace binding names it). `None`
+/// when it names none (a cluster with authMode token or disabled).
+pub fn group_of(b: &AccessBinding) -> Option<(String, String)> {
+    let (ns, name) = group_key(b)?;
+    Some((ns.to_owned(), name.to_owned()))
 }
 
 /// [`cluster_of`] without allocating: the watch mappers run it for every binding on every event.
@@ -33,12 +34,10 @@ pub fn cluster_key(b: &AccessBinding) -> (&str, &str) {
 }
 
 /// [`group_of`] without allocating.
-pub fn group_key(b: &AccessBinding) -> (&str, &str) {
+pub fn group_key(b: &AccessBinding) -> Option<(&str, &str)> {
     let own = b.metadata.namespace.as_deref().unwrap_or_default();
-    (
-        b.spec.user_group_ref.namespace_or(own),
-        &b.spec.user_group_ref.name,
-    )
+    let g = b.spec.user_group_ref.as_ref()?;
+    Some((g.namespace_or(own), &g.name))
 }
 
 /// The digest of the gcp clusters a group is granted on, from the clusters that list it: the
@@ -66,16 +65,18 @@ mod tests {
             .cluster_namespace("data")
             .parse();
         assert_eq!(cluster_of(&b), ("data".into(), "orders".into()));
-        assert_eq!(group_of(&b), ("apps".into(), "clients".into()));
+        assert_eq!(group_of(&b), Some(("apps".into(), "clients".into())));
         let named: AccessBinding = binding::new("app", "orders", "clients")
             .namespace("apps")
             .cluster_namespace("data")
             .group_namespace("data")
             .parse();
-        assert_eq!(group_of(&named), ("data".into(), "clients".into()));
+        assert_eq!(group_of(&named), Some(("data".into(), "clients".into())));
         let local: AccessBinding = binding::new("app", "orders", "clients")
             .namespace("apps")
             .parse();
-        assert_eq!(group_of(&local), ("apps".into(), "clients".into()));
+        assert_eq!(group_of(&local), Some(("apps".into(), "clients".into())));
+        let token: AccessBinding = binding::without_group("app", "orders").parse();
+        assert_eq!(group_of(&token), None);
     }
 }

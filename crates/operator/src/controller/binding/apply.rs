@@ -17,6 +17,7 @@ use super::dereference::Resolved;
 use super::plan::{self, Conditions, Source};
 use super::secret::{self, CREDENTIAL_ANNOTATION, Credential, Existing, Token, Wanted};
 use super::status::Pass;
+use crate::controller::cluster::token;
 use crate::controller::error::{At, Error, Halt, Step};
 use crate::controller::user_group::passwords;
 use crate::controller::{Ctx, MANAGER};
@@ -114,6 +115,23 @@ pub async fn issue(
                 }
             }
         }
+        Source::AwsAuthToken { namespace, cluster } => {
+            match token::issued(&pass.ctx.stores, namespace, cluster) {
+                Some(t) => with(Token {
+                    password: t.token,
+                    expires_at: None,
+                    refresh_at: t.rotate_at,
+                }),
+                None => {
+                    let msg = format!(
+                        "waiting for the operator to set the AUTH token of RedisCluster {namespace}/{cluster}"
+                    );
+                    return pass
+                        .halt(Halt::Waiting(reason::REFERENCE_NOT_READY, msg))
+                        .await;
+                }
+            }
+        }
         token => match plan::reusable(still_valid.as_ref(), &r.username, now) {
             Some(c) => c,
             None => match mint(pass.ctx, token).await {
@@ -170,6 +188,11 @@ pub async fn issue(
             r.username
         );
         pass.note(EventType::Normal, event::PASSWORD_ROTATED, "Rotate", note)
+            .await;
+    }
+    if matches!(r.source, Source::AwsAuthToken { .. }) && rotated && previous.is_some() {
+        let note = format!("Secret {secret_name} now holds the new AUTH token");
+        pass.note(EventType::Normal, event::AUTH_TOKEN_ROTATED, "Rotate", note)
             .await;
     }
     pass.st.secret_name = Some(secret_name.clone());
@@ -237,7 +260,7 @@ async fn mint(ctx: &Ctx, source: &Source) -> Result<(String, Timestamp), CloudEr
             let expires = Timestamp::try_from(t.expires_at).unwrap_or(Timestamp::MAX);
             Ok((t.token, expires))
         }
-        Source::None | Source::AwsPassword { .. } => Err(CloudError::new(
+        Source::None | Source::AwsPassword { .. } | Source::AwsAuthToken { .. } => Err(CloudError::new(
             ErrorClass::Other,
             "internal",
             "no token to mint for this binding",

@@ -153,7 +153,42 @@ pub fn resolve(
         });
     }
 
-    let (gns, gname) = group_of(b);
+    if cluster.spec.auth_mode == AuthMode::Token {
+        if b.spec.user_group_ref.is_some() || desired.user.is_some() {
+            return Err(Halt::Stalled(
+                reason::INVALID_SPEC,
+                format!(
+                    "spec.userGroupRef: RedisCluster {cns}/{cname} uses authMode token, one AUTH token for every client: a binding of it names neither a UserGroup nor a user; remove spec.userGroupRef and spec.user"
+                ),
+            ));
+        }
+        // Redis OSS before 6 knows no user names: clients send `AUTH <token>` alone, which
+        // every version takes, so the Secret names no user.
+        return Ok(Resolved {
+            connection,
+            source: Source::AwsAuthToken {
+                namespace: cns.clone(),
+                cluster: cname.clone(),
+            },
+            username: String::new(),
+            cluster_name,
+            group: None,
+            settled,
+        });
+    }
+
+    let Some((gns, gname)) = group_of(b) else {
+        let mode = match cluster.spec.auth_mode {
+            AuthMode::Iam => "iam",
+            _ => "password",
+        };
+        return Err(Halt::Stalled(
+            reason::INVALID_SPEC,
+            format!(
+                "spec.userGroupRef is required: RedisCluster {cns}/{cname} uses authMode {mode}, whose clients are members of a UserGroup it lists in spec.userGroupRefs"
+            ),
+        ));
+    };
     if gns != cns {
         return Err(Halt::Stalled(
             reason::INVALID_SPEC,

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::status::Pass;
 use super::Ctx;
+use super::cluster::token;
 use super::error::Error;
 use super::refs::{cluster_key, group_key};
 use super::shared::{BindingFeeds, BindingGuard, ClusterGuard, GroupGuard, parsed};
@@ -88,7 +89,9 @@ pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: Can
         .watches_shared_stream(feeds.groups, move |g: Arc<GroupGuard>| {
             let key = (g.namespace().unwrap_or_default(), g.name_any());
             let Some(g) = parsed(&g) else {
-                return refs(&s2, |b| group_key(b) == (key.0.as_str(), key.1.as_str()));
+                return refs(&s2, |b| {
+                    group_key(b) == Some((key.0.as_str(), key.1.as_str()))
+                });
             };
             let signature = group_signature(g);
             let granted: BTreeSet<String> = g
@@ -111,18 +114,26 @@ pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: Can
                     }
                     refs(&s2, |b| {
                         let (ns, name) = cluster_key(b);
-                        group_key(b) == (key.0.as_str(), key.1.as_str())
+                        group_key(b) == Some((key.0.as_str(), key.1.as_str()))
                             && changed.contains(&format!("{ns}/{name}"))
                     })
                 }
-                _ => refs(&s2, |b| group_key(b) == (key.0.as_str(), key.1.as_str())),
+                _ => refs(&s2, |b| {
+                    group_key(b) == Some((key.0.as_str(), key.1.as_str()))
+                }),
             }
         })
         .watches_shared_stream(feeds.secrets, move |s: Arc<Secret>| {
             let ns = s.namespace().unwrap_or_default();
+            if let Some(cluster) = s.labels().get(token::LABEL) {
+                let key = (ns, cluster.clone());
+                return refs(&s3, |b| cluster_key(b) == (key.0.as_str(), key.1.as_str()));
+            }
             if let Some(group) = s.labels().get(passwords::LABEL) {
                 let key = (ns, group.clone());
-                return refs(&s3, |b| group_key(b) == (key.0.as_str(), key.1.as_str()));
+                return refs(&s3, |b| {
+                    group_key(b) == Some((key.0.as_str(), key.1.as_str()))
+                });
             }
             s.owner_references()
                 .iter()

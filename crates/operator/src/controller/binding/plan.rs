@@ -27,6 +27,8 @@ pub enum Source {
     },
     /// The current password of an aws password user, from its UserGroup.
     AwsPassword { user_id: String },
+    /// The AUTH token of an aws `authMode: token` cluster, from the cluster's token Secret.
+    AwsAuthToken { namespace: String, cluster: String },
 }
 
 impl Source {
@@ -44,6 +46,7 @@ impl Source {
                 user_id,
             } => format!("aws-iam {region}/{replication_group}/{user_id}"),
             Source::AwsPassword { user_id } => format!("aws-password {user_id} {cluster}"),
+            Source::AwsAuthToken { .. } => format!("aws-auth-token {cluster}"),
         }
     }
 
@@ -80,6 +83,9 @@ pub fn issued_message(source: &Source, secret: &str, username: &str, cred: &Cred
         ),
         (Source::AwsPassword { .. }, _) => {
             format!("Secret {secret} holds the password of user {username}")
+        }
+        (Source::AwsAuthToken { namespace, cluster }, _) => {
+            format!("Secret {secret} holds the AUTH token of RedisCluster {namespace}/{cluster}")
         }
         (_, Some(t)) => format!(
             "Secret {secret} holds a token for {} valid until {}",

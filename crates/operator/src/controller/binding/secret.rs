@@ -118,7 +118,11 @@ pub fn data(conn: &Connection, cred: &Credential) -> BTreeMap<String, String> {
     d.insert(key::PROVIDER.into(), conn.provider.to_string());
     d.insert(key::HOST.into(), first.host.clone());
     d.insert(key::PORT.into(), first.port.to_string());
-    d.insert(key::USERNAME.into(), cred.username.clone());
+    // No user name is no `username` (the Service Binding spec's key is optional): clients
+    // then send `AUTH <password>` alone.
+    if !cred.username.is_empty() {
+        d.insert(key::USERNAME.into(), cred.username.clone());
+    }
     d.insert(key::PASSWORD.into(), cred.token.password.clone());
     d.insert(key::URI.into(), uri(conn, cred));
     d.insert(key::TLS.into(), conn.tls.to_string());

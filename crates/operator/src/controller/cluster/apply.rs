@@ -2,14 +2,18 @@
 //! status draft what it did (the resource, the operation to follow), so the status can only
 //! say what was done.
 
-use cache_operator_api::cluster::{RedisCluster, RedisClusterStatus};
+use cache_operator_api::cluster::{Phase, RedisCluster, RedisClusterStatus};
 use cache_operator_api::condition::{event, reason};
+use cache_operator_api::lifecycle::{BackupRecord, BackupsStatus};
 use cache_operator_api::model::DesiredCluster;
-use cache_operator_cloud::provider::{Change, Owner};
+use cache_operator_cloud::ErrorClass;
+use cache_operator_cloud::provider::{Change, FinalBackup, Owner};
+use jiff::Timestamp;
 use kube::runtime::events::EventType;
 
+use super::backups::{self, OnDemand};
 use super::observe::Seen;
-use super::plan::{self, Ending, Plan, Then};
+use super::plan::{self, Ending, Next, Outcome, Plan, Then};
 use super::status::record;
 use crate::controller::Ctx;
 use crate::controller::status::publish;
@@ -97,11 +101,42 @@ pub async fn apply(
                 max_backoff,
             )
         }
-        Then::Report(outcome) => {
+        Then::Report(mut outcome) => {
             if let Some(certs) = seen.and_then(|s| s.ca_certificates.as_ref())
                 && !certs.is_empty()
             {
                 st.ca_certificate = Some(certs.join("\n"));
+            }
+            if let Some(b) = seen.and_then(|s| s.backup.as_ref()) {
+                let taken = backups::record_of(&b.name, b, Timestamp::now());
+                if taken.time.is_some() {
+                    let note = format!(
+                        "backup {} is ready ({})",
+                        b.name,
+                        taken.resource.as_deref().unwrap_or(&b.name)
+                    );
+                    publish(ctx, obj, EventType::Normal, event::BACKUP, "Backup", note).await;
+                }
+                backups_of(st).on_demand = Some(taken);
+            }
+            let settled = outcome.phase == Phase::Ready;
+            match backups::on_demand(desired.backups(), st, settled) {
+                OnDemand::Take(name) => match provider.backup(desired, &name).await {
+                    Ok(_) => {
+                        backups_of(st).on_demand = Some(backups::requested(&name));
+                        let note = format!("taking backup {name}");
+                        publish(ctx, obj, EventType::Normal, event::BACKUP, "Backup", note).await;
+                        outcome.next = Next::Soon;
+                    }
+                    // Taken already (an answer lost): follow it.
+                    Err(e) if e.is(ErrorClass::AlreadyExists) => {
+                        backups_of(st).on_demand = Some(backups::requested(&name));
+                        outcome.next = Next::Soon;
+                    }
+                    Err(e) => return plan::failure(&old, &e, max_backoff),
+                },
+                OnDemand::Track(_) => outcome.next = Next::Soon,
+                OnDemand::Nothing => {}
             }
             Ending::Report(outcome)
         }
@@ -113,6 +148,95 @@ pub async fn apply(
             plan::failure(&old, &e, max_backoff)
         }
     }
+}
+
+fn backups_of(st: &mut RedisClusterStatus) -> &mut BackupsStatus {
+    st.backups.get_or_insert_with(BackupsStatus::default)
+}
+
+/// Ask for the final backup `name` of `resource`: gcp takes it before the delete (follow its
+/// operation), aws with it. Recorded in the status and an event either way.
+pub async fn final_backup(
+    ctx: &Ctx,
+    obj: &RedisCluster,
+    desired: &DesiredCluster,
+    owner: &Owner,
+    name: &str,
+    resource: &str,
+    st: &mut RedisClusterStatus,
+) -> Result<Ending, String> {
+    let provider = ctx.providers.for_desired(desired).clone();
+    let old = st.clone();
+    let wait = |msg: String| {
+        Ok(Ending::Report(Outcome::waiting(
+            Phase::Deleting,
+            reason::DELETING,
+            msg,
+        )))
+    };
+    match provider.final_backup(desired, owner, name).await {
+        Ok(FinalBackup::Before(progress)) => {
+            st.operation = plan::operation_of(progress);
+            backups_of(st).final_backup = Some(backups::requested(name));
+            let msg = format!("taking the final backup {name} of {resource} before deleting it");
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                event::FINAL_BACKUP,
+                "Delete",
+                msg.clone(),
+            )
+            .await;
+            wait(msg)
+        }
+        Ok(FinalBackup::WithDelete(progress)) => {
+            st.operation = plan::operation_of(progress);
+            backups_of(st).final_backup = Some(backups::requested(name));
+            let note = format!("deleting {resource} with a final backup {name}");
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                event::FINAL_BACKUP,
+                "Delete",
+                note,
+            )
+            .await;
+            wait(format!("deleting {resource} (final backup {name})"))
+        }
+        // The name is taken: it is this object's (the name holds its UID). Find it next.
+        Err(e) if e.is(ErrorClass::AlreadyExists) => {
+            backups_of(st).final_backup = Some(backups::requested(name));
+            Ok(Ending::LookAgainSoon)
+        }
+        Err(e) => plan::deleting(Err(&e), false, resource, &old, ctx.timing.max_backoff),
+    }
+}
+
+/// The final backup is ready: record it (and say so), then delete.
+pub async fn backed_up(
+    ctx: &Ctx,
+    obj: &RedisCluster,
+    taken: BackupRecord,
+    resource: &str,
+    st: &mut RedisClusterStatus,
+) {
+    let note = format!(
+        "the final backup {} of {resource} is ready ({}); deleting the cluster",
+        taken.name,
+        taken.resource.as_deref().unwrap_or(&taken.name)
+    );
+    backups_of(st).final_backup = Some(taken);
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        event::FINAL_BACKUP,
+        "Delete",
+        note,
+    )
+    .await;
 }
 
 /// Lift the cloud's deletion protection (`lifting`) or delete the cluster.

@@ -45,6 +45,7 @@ pub fn seen(state: ClusterState) -> Seen {
         changes: Vec::new(),
         ca_certificates: None,
         attempt: None,
+        backup: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! (the operation being followed, which cloud resource is ours).
 
 pub mod apply;
+pub mod backups;
 #[cfg(test)]
 mod controller_tests;
 pub mod dereference;
@@ -13,22 +14,26 @@ mod fixtures;
 pub mod observe;
 pub mod plan;
 pub mod status;
+pub mod token;
 pub mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cache_operator_api::Provider;
-use cache_operator_api::cluster::{Phase, RedisCluster};
+use cache_operator_api::cluster::{AuthMode, Phase, RedisCluster};
 use cache_operator_api::condition::{Summary, event, reason};
-use cache_operator_cloud::provider::{Claim, Owner};
+use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::provider::{Change, Claim, Owner};
+use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{CleanupPlan, Next, Outcome};
+use self::observe::{Looks, Seen};
+use self::plan::{CleanupPlan, Next, Outcome, Plan, Then};
 use self::status::Pass;
 use self::validate::Validated;
 use super::Ctx;
@@ -128,6 +133,21 @@ impl Reconcile for RedisCluster {
             Validated::Desired(d) => *d,
         };
         let owner = owner(&obj);
+        let token = match &desired {
+            DesiredCluster::Aws(a) if a.auth == AuthMode::Token => {
+                Some(token::load(&ctx, &obj).await?)
+            }
+            _ => None,
+        };
+        let looks = Looks {
+            fresh: token
+                .as_ref()
+                .is_some_and(|r| r.as_ref().is_some_and(|r| r.requested_at.is_some())),
+            backup: match backups::on_demand(desired.backups(), &pass.old, false) {
+                backups::OnDemand::Track(name) => Some(name),
+                _ => None,
+            },
+        };
         let seen = observe::for_apply(
             &ctx,
             &desired,
@@ -135,6 +155,7 @@ impl Reconcile for RedisCluster {
             generation,
             &owner,
             obj.spec.adopt,
+            &looks,
         )
         .await;
         let seen = match seen {
@@ -151,13 +172,45 @@ impl Reconcile for RedisCluster {
                 return pass.end(ending, Step::Observe).await;
             }
         };
-        let plan = match &seen {
+        let mut plan = match &seen {
             Some(seen) => plan::plan(&pass.old, obj.spec.adopt, Some(seen)),
             None => plan::absent(&pass.old, operation.as_ref()),
         };
         let owner = match seen.as_ref().and_then(|s| s.attempt) {
             Some(attempt) => Owner { attempt, ..owner },
             None => owner,
+        };
+        let desired = match (token, desired) {
+            (Some(record), DesiredCluster::Aws(a)) => {
+                let interval = a.auth_token_rotation_interval;
+                let record = tokens(
+                    &ctx,
+                    &obj,
+                    record,
+                    seen.as_ref(),
+                    &mut plan,
+                    interval,
+                    &mut pass,
+                )
+                .await?;
+                pass.st.auth_token = Some(token::status(
+                    &obj.name_any(),
+                    record.as_ref(),
+                    seen.as_ref().map(|s| &s.cluster),
+                ));
+                // The token to send: the one being rotated in, else the current one.
+                match record.and_then(|r| match &plan.then {
+                    Then::Change {
+                        change: Change::AuthToken(cache_operator_cloud::provider::TokenStrategy::Rotate),
+                        ..
+                    } => r.pending,
+                    _ => r.current,
+                }) {
+                    Some(t) => DesiredCluster::Aws(a.with_auth_token(t)),
+                    None => DesiredCluster::Aws(a),
+                }
+            }
+            (_, desired) => desired,
         };
         let ending = apply::apply(
             &ctx,
@@ -206,6 +259,56 @@ impl Reconcile for RedisCluster {
             other => return conclude_cleanup(other, &mut pass, &obj, &ctx).await,
         };
         let resource = seen.map(|(o, _)| o.resource).unwrap_or_default();
+        if let (false, Some(name)) = (lifting, backups::final_backup_name(&desired, &owner.uid)) {
+            let looked = if backups::recorded_final(&pass.old, &name).is_some() {
+                observe::final_backup(&ctx, &desired, &pass.old, &name).await
+            } else {
+                Ok((None, None))
+            };
+            let (operation, listed) = match looked {
+                Ok(found) => found,
+                Err(e) => {
+                    let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
+                    return pending(pass.end(ending, Step::Observe).await);
+                }
+            };
+            let step = backups::final_step(
+                &pass.old,
+                &name,
+                operation.as_ref(),
+                listed.as_ref(),
+                Timestamp::now(),
+            );
+            match step {
+                backups::Final::Take => {
+                    let st = &mut pass.st;
+                    return match apply::final_backup(
+                        &ctx, &obj, &desired, &owner, &name, &resource, st,
+                    )
+                    .await
+                    {
+                        Ok(ending) => pending(pass.end(ending, Step::Apply).await),
+                        Err(note) => released(&ctx, &obj, note).await,
+                    };
+                }
+                backups::Final::Wait(msg) => {
+                    let outcome = Outcome::waiting(Phase::Deleting, reason::DELETING, msg);
+                    return pending(pass.finish(outcome).await);
+                }
+                backups::Final::Failed(e) => {
+                    // Asked for again on the next pass.
+                    pass.st.operation = None;
+                    if let Some(b) = pass.st.backups.as_mut() {
+                        b.final_backup = None;
+                    }
+                    let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
+                    return pending(pass.end(ending, Step::Apply).await);
+                }
+                backups::Final::Delete(taken) => {
+                    apply::backed_up(&ctx, &obj, taken, &resource, &mut pass.st).await;
+                }
+            }
+        }
         match apply::delete(&ctx, &desired, &owner, lifting, &resource, &mut pass.st).await {
             Ok(ending) => pending(pass.end(ending, Step::Apply).await),
             Err(note) => released(&ctx, &obj, note).await,
@@ -215,6 +318,81 @@ impl Reconcile for RedisCluster {
     fn unreadable_status() -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::from_iter([("phase".to_owned(), "Failed".into())])
     }
+}
+
+/// `authMode: token`: the record of the token, brought one step on (see [`token`]). A cluster
+/// to create gets its first token recorded before the create; an existing one, once nothing
+/// else is to be done, the next rotation step: record changes are written at once, a token
+/// change to send becomes the plan's change. Returns the record as it now is.
+async fn tokens(
+    ctx: &Ctx,
+    obj: &RedisCluster,
+    record: Option<token::TokenRecord>,
+    seen: Option<&Seen>,
+    plan: &mut Plan,
+    interval: std::time::Duration,
+    pass: &mut Pass<'_>,
+) -> Result<Option<token::TokenRecord>, Error> {
+    let now = Timestamp::now();
+    let Some(seen) = seen else {
+        if !matches!(plan.then, Then::Create { .. }) {
+            return Ok(record);
+        }
+        let fresh = token::TokenRecord::for_create(record.as_ref(), now);
+        if record.as_ref() != Some(&fresh) {
+            token::save(ctx, obj, &fresh, interval).await?;
+        }
+        return Ok(Some(fresh));
+    };
+    let Then::Report(outcome) = &mut plan.then else {
+        return Ok(record);
+    };
+    if outcome.phase != Phase::Ready || seen.claim != Claim::Ours {
+        return Ok(record);
+    }
+    let cloud = token::TokenCloud::of(&seen.cluster, !seen.changes.is_empty());
+    let overlap = ctx.access.settings.password_overlap;
+    let secret = cache_operator_api::lifecycle::auth_token_secret_name(&obj.name_any());
+    let mut record = record;
+    // A record-only step is followed by the next one at once (at most a few per pass).
+    for _ in 0..3 {
+        match token::step(record.as_ref(), cloud, now, interval, overlap) {
+            token::Step::Wait => outcome.next = Next::Soon,
+            token::Step::Idle { next } => outcome.next = Next::ResyncBy(next),
+            token::Step::Save {
+                record: next,
+                send,
+                rotated,
+            } => {
+                token::save(ctx, obj, &next, interval).await?;
+                if rotated {
+                    let until = next
+                        .rotated_at
+                        .checked_add(
+                            jiff::SignedDuration::try_from(token::overlap(overlap, interval))
+                                .unwrap_or_default(),
+                        )
+                        .unwrap_or(next.rotated_at);
+                    let note = format!(
+                        "Secret {secret} now holds a new AUTH token; the previous one is accepted until {until}"
+                    );
+                    pass.note(EventType::Normal, event::AUTH_TOKEN_ROTATED, "Rotate", note)
+                        .await;
+                }
+                record = Some(next);
+                if let Some(strategy) = send {
+                    plan.then = Then::Change {
+                        change: Change::AuthToken(strategy),
+                        pending: Vec::new(),
+                    };
+                    return Ok(record);
+                }
+                continue;
+            }
+        }
+        break;
+    }
+    Ok(record)
 }
 
 /// A cleanup plan that needs no cloud write.

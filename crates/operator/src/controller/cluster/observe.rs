@@ -6,7 +6,7 @@ use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::CloudError;
 use cache_operator_cloud::provider::{
-    Change, Claim, ClusterState, ObservedCluster, OperationState, Owner,
+    Change, Claim, ClusterState, ObservedBackup, ObservedCluster, OperationState, Owner,
 };
 
 use super::plan::is_ours;
@@ -27,6 +27,18 @@ pub struct Seen {
     /// The attempt the cluster proved ours on, when it is not the status's: the next one (a
     /// re-create whose status write was lost).
     pub attempt: Option<u32>,
+    /// The on-demand backup being taken, as the cloud lists it (when one is followed).
+    pub backup: Option<ObservedBackup>,
+}
+
+/// What a pass must look at besides the cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Looks {
+    /// Read the cluster afresh even when settled (an AUTH token change was sent and its
+    /// outcome must not be judged on an older observation).
+    pub fresh: bool,
+    /// The on-demand backup being taken, to look up.
+    pub backup: Option<String>,
 }
 
 /// For a pass over a live object.
@@ -37,11 +49,13 @@ pub async fn for_apply(
     generation: Option<i64>,
     owner: &Owner,
     adopt: bool,
+    looks: &Looks,
 ) -> Result<Option<Seen>, CloudError> {
     let provider = ctx.providers.for_desired(desired);
     let settled = old.operation.is_none()
         && old.phase == Some(Phase::Ready)
-        && old.observed_generation == generation;
+        && old.observed_generation == generation
+        && !looks.fresh;
     let observed = if settled {
         ctx.observer.cached(desired, ctx.timing.resync / 2).await?
     } else {
@@ -69,6 +83,14 @@ pub async fn for_apply(
     } else {
         None
     };
+    let backup = match &looks.backup {
+        Some(name) if !refused => provider
+            .backups(desired)
+            .await?
+            .into_iter()
+            .find(|b| b.name == *name),
+        _ => None,
+    };
     Ok(Some(Seen {
         cluster,
         claim,
@@ -76,6 +98,7 @@ pub async fn for_apply(
         changes,
         ca_certificates,
         attempt,
+        backup,
     }))
 }
 
@@ -92,6 +115,31 @@ pub async fn absent(
         )),
         None => Ok(None),
     }
+}
+
+/// For a pass over an object being deleted with a final backup `name` that the status says
+/// was asked for: the operation taking it (gcp) and, unless that still runs, the backup as the
+/// cloud lists it.
+pub async fn final_backup(
+    ctx: &Context,
+    desired: &DesiredCluster,
+    old: &RedisClusterStatus,
+    name: &str,
+) -> Result<(Option<OperationState>, Option<ObservedBackup>), CloudError> {
+    let provider = ctx.providers.for_desired(desired);
+    let operation = match &old.operation {
+        Some(op) => Some(provider.operation(op).await?),
+        None => None,
+    };
+    if operation == Some(OperationState::Running) {
+        return Ok((operation, None));
+    }
+    let listed = provider
+        .backups(desired)
+        .await?
+        .into_iter()
+        .find(|b| b.name == name);
+    Ok((operation, listed))
 }
 
 /// For a pass over an object being deleted: always a fresh read.

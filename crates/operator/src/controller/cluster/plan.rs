@@ -23,6 +23,11 @@ pub enum Next {
     Poll,
     /// The steady-state re-check.
     Resync,
+    /// The steady-state re-check, or at this time if that is sooner (an AUTH token rotation
+    /// due).
+    ResyncBy(jiff::Timestamp),
+    /// After the poll interval: something the cloud does beside the cluster (a backup).
+    Soon,
     Then(Action),
 }
 
@@ -449,7 +454,16 @@ pub fn cleanup(
             .cloud_resource
             .clone()
             .unwrap_or_else(|| desired.id().to_owned());
-        return CleanupPlan::LetGo(format!("{what} is deleted"));
+        let kept = old
+            .backups
+            .as_ref()
+            .and_then(|b| b.final_backup.as_ref())
+            .map(|b| {
+                let at = b.resource.as_deref().unwrap_or(&b.name);
+                format!("; its final backup {at} is kept")
+            })
+            .unwrap_or_default();
+        return CleanupPlan::LetGo(format!("{what} is deleted{kept}"));
     };
     if let Claim::Foreign(why) = claim {
         return CleanupPlan::LetGo(format!("left {} alone: {why}", o.resource));

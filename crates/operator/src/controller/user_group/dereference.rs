@@ -33,7 +33,7 @@ pub fn rotation_interval(group: &UserGroup, stores: &Stores, user_id: &str) -> D
                 .map(str::to_ascii_lowercase)
                 .as_deref()
                 == Some(user_id)
-                && group_key(b) == (ns.as_str(), name.as_str())
+                && group_key(b) == Some((ns.as_str(), name.as_str()))
         })
         .filter_map(|b| b.desired().ok().map(|d| d.password_interval))
         .min()

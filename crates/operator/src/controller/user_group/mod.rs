@@ -58,7 +58,7 @@ pub async fn run(ctx: Arc<Ctx>, feeds: GroupFeeds, concurrency: u16, stop: Cance
                 .collect()
         })
         .watches_shared_stream(feeds.bindings, |b: Arc<BindingGuard>| {
-            let (ns, name) = parsed(&b).map(group_of)?;
+            let (ns, name) = parsed(&b).and_then(group_of)?;
             Some(ObjectRef::<GroupGuard>::new(&name).within(&ns))
         });
     skeleton::drive(controller, ctx, stop).await;
