@@ -25,7 +25,7 @@
 //! | `SCALE_KUBE` | `real` | `real`: kube-apiserver + etcd + kube-controller-manager; `sim`: kubesim |
 //! | `SCALE_OBJECTS` | 1000 | N: pairs in the burst |
 //! | `SCALE_PROVIDER` | `gcp` | `gcp`: pairs (cluster + binding + Secret); `aws`: clusters only (the workload ACK's controller has) |
-//! | `SCALE_AUTH` | `disabled` | gcp clusters' `authMode`: `disabled` (the binding's Secret holds the endpoints) or `iam` (all clusters list one UserGroup, whose grants are one conditional IAM binding per cluster: IAM refuses more than 20 per principal, so `iam` works up to N = 20 until the grant redesign of issue 10) |
+//! | `SCALE_AUTH` | `disabled` | gcp clusters' `authMode`: `disabled` (the binding's Secret holds the endpoints) or `iam` (all clusters list one UserGroup, whose grants are one conditional IAM binding per six clusters; IAM refuses more than 20 conditional bindings of a role per principal, so one group spans at most 120 clusters: `iam` works while N plus `SCALE_PACED` ≤ 120, and the group reports `IamPolicyLimit` beyond) |
 //! | `SCALE_CONCURRENCY` | 32 | the operator's `--concurrency`, and the floor client's |
 //! | `SCALE_PACED` | 200 | pairs applied at the paced rate |
 //! | `SCALE_RATE` | 20 | pairs per second in the paced phase |
