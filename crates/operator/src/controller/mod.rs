@@ -67,3 +67,42 @@ where
         None => Api::all(client.clone()),
     }
 }
+
+/// A Secret of credentials the operator keeps for `owner` (a UserGroup's passwords, a
+/// RedisCluster's AUTH token): labelled as ours and as `label`'s, owned by `owner` so it goes
+/// with it.
+pub fn owned_secret<K>(
+    owner: &K,
+    name: String,
+    label: &str,
+    data: impl IntoIterator<Item = (String, String)>,
+) -> k8s_openapi::api::core::v1::Secret
+where
+    K: Resource<DynamicType = ()>,
+{
+    use k8s_openapi::ByteString;
+    use kube::ResourceExt as _;
+    use kube::api::ObjectMeta;
+    let owner_ref = owner
+        .controller_owner_ref(&())
+        .expect("a stored object has a name and uid");
+    k8s_openapi::api::core::v1::Secret {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: owner.namespace(),
+            labels: Some(std::collections::BTreeMap::from([
+                (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
+                (label.to_owned(), owner.name_any()),
+            ])),
+            owner_references: Some(vec![owner_ref]),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(
+            data.into_iter()
+                .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use kube::runtime::events::EventType;
 
 use super::backups::{self, OnDemand};
+use super::cleanup;
 use super::observe::Seen;
 use super::plan::{self, Ending, Next, Outcome, Plan, Then};
 use super::status::record;
@@ -210,7 +211,7 @@ pub async fn final_backup(
             backups_of(st).final_backup = Some(backups::requested(name));
             Ok(Ending::LookAgainSoon)
         }
-        Err(e) => plan::deleting(Err(&e), false, resource, &old, ctx.timing.max_backoff),
+        Err(e) => cleanup::deleting(Err(&e), false, resource, &old, ctx.timing.max_backoff),
     }
 }
 
@@ -262,7 +263,7 @@ pub async fn delete(
             }
         })
     };
-    plan::deleting(
+    cleanup::deleting(
         result.as_ref().map(|_| ()),
         lifting,
         resource,

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod backups;
+pub mod cleanup;
 #[cfg(test)]
 mod controller_tests;
 pub mod dereference;
@@ -32,8 +33,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
+use self::cleanup::CleanupPlan;
 use self::observe::{Looks, Seen};
-use self::plan::{CleanupPlan, Next, Outcome, Plan, Then};
+use self::plan::{Next, Outcome, Plan, Then};
 use self::status::Pass;
 use self::validate::Validated;
 use super::Ctx;
@@ -230,9 +232,9 @@ impl Reconcile for RedisCluster {
     async fn cleanup(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Cleanup, Error> {
         let mut pass = Pass::new(&obj, &ctx);
         let desired = obj.desired();
-        let policy = plan::deletion_policy(&obj);
+        let policy = cleanup::deletion_policy(&obj);
         let invalid = desired.as_ref().map_err(ToString::to_string);
-        if let Some(step) = plan::before_cleanup(policy, &pass.old, invalid) {
+        if let Some(step) = cleanup::before_cleanup(policy, &pass.old, invalid) {
             return conclude_cleanup(step, &mut pass, &obj, &ctx).await;
         }
         let desired = desired.expect("before_cleanup stops an invalid spec");
@@ -247,7 +249,7 @@ impl Reconcile for RedisCluster {
         if let Some((o, Claim::Ours)) = &seen {
             status::record(&mut pass.st, o);
         }
-        let step = plan::cleanup(
+        let step = cleanup::cleanup(
             &pass.old,
             &desired,
             seen.as_ref().map(|(o, c)| (o, c)),

@@ -23,15 +23,14 @@ use cache_operator_api::lifecycle::{AuthTokenStatus, auth_token_secret_name};
 use cache_operator_api::model::AuthToken;
 use cache_operator_cloud::provider::{ClusterState, ObservedCluster, TokenStrategy};
 use jiff::Timestamp;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use rand::Rng;
 
 use crate::controller::error::{At, Error, Step as ErrorStep};
-use crate::controller::{Ctx, MANAGED_BY, MANAGER, Stores};
+use crate::controller::{Ctx, MANAGER, Stores, owned_secret};
 
 /// Marks a cluster's token Secret; the value is the cluster's name.
 pub const LABEL: &str = "cache-operator.io/auth-token";
@@ -371,30 +370,12 @@ fn text_data(secret: &Secret) -> BTreeMap<String, String> {
 
 /// The token Secret holding `record`, owned by the cluster so it goes with it.
 pub fn render(obj: &RedisCluster, record: &TokenRecord, interval: Duration) -> Secret {
-    let owner = obj
-        .controller_owner_ref(&())
-        .expect("a stored object has a name and uid");
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(auth_token_secret_name(&obj.name_any())),
-            namespace: obj.namespace(),
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
-                (LABEL.to_owned(), obj.name_any()),
-            ])),
-            owner_references: Some(vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".into()),
-        data: Some(
-            record
-                .data(interval)
-                .into_iter()
-                .map(|(k, v)| (k, ByteString(v.into_bytes())))
-                .collect(),
-        ),
-        ..Secret::default()
-    }
+    owned_secret(
+        obj,
+        auth_token_secret_name(&obj.name_any()),
+        LABEL,
+        record.data(interval),
+    )
 }
 
 fn secrets(ctx: &Ctx, obj: &RedisCluster) -> Api<Secret> {

@@ -13,14 +13,12 @@ use std::time::Duration;
 
 use cache_operator_api::UserGroup;
 use jiff::Timestamp;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::controller::{MANAGED_BY, Stores};
+use crate::controller::{Stores, owned_secret};
 
 /// Marks a group's password Secret; the value is the group's name.
 pub const LABEL: &str = "cache-operator.io/user-group-passwords";
@@ -71,29 +69,12 @@ pub fn records(secret: &Secret) -> BTreeMap<String, PasswordEntry> {
 
 /// The group's password Secret holding `entries`, owned by the group so it goes with it.
 pub fn render(group: &UserGroup, entries: &BTreeMap<String, PasswordEntry>) -> Secret {
-    let owner = group
-        .controller_owner_ref(&())
-        .expect("a stored object has a name and uid");
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(secret_name(&group.name_any())),
-            namespace: group.namespace(),
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
-                (LABEL.to_owned(), group.name_any()),
-            ])),
-            owner_references: Some(vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".into()),
-        data: Some(
-            entries
-                .iter()
-                .map(|(k, e)| (k.clone(), ByteString(encode(e).into_bytes())))
-                .collect(),
-        ),
-        ..Secret::default()
-    }
+    owned_secret(
+        group,
+        secret_name(&group.name_any()),
+        LABEL,
+        entries.iter().map(|(k, e)| (k.clone(), encode(e))),
+    )
 }
 
 /// Characters of generated passwords: printable, none of the `,` `"` `/` `@` ElastiCache
