@@ -68,6 +68,23 @@ where
     }
 }
 
+/// What another kind may know of a credential the operator keeps (a user's password, a
+/// cluster's AUTH token): the one clients are given, and when the next rotation replaces it.
+/// `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub secret: String,
+    pub rotate_at: Option<jiff::Timestamp>,
+}
+
+impl Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("rotate_at", &self.rotate_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A Secret of credentials the operator keeps for `owner` (a UserGroup's passwords, a
 /// RedisCluster's AUTH token): labelled as ours and as `label`'s, owned by `owner` so it goes
 /// with it.

@@ -102,7 +102,7 @@ pub async fn issue(
                 .and_then(|(ns, name)| passwords::issued(&pass.ctx.stores, ns, name, user_id));
             match issued {
                 Some(p) => with(Token {
-                    password: p.password,
+                    password: p.secret,
                     expires_at: None,
                     refresh_at: p.rotate_at,
                 }),
@@ -118,7 +118,7 @@ pub async fn issue(
         Source::AwsAuthToken { namespace, cluster } => {
             match token::issued(&pass.ctx.stores, namespace, cluster) {
                 Some(t) => with(Token {
-                    password: t.token,
+                    password: t.secret,
                     expires_at: None,
                     refresh_at: t.rotate_at,
                 }),

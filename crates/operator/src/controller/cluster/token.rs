@@ -30,7 +30,7 @@ use kube::{Api, ResourceExt};
 use rand::Rng;
 
 use crate::controller::error::{At, Error, Step as ErrorStep};
-use crate::controller::{Ctx, MANAGER, Stores, owned_secret};
+use crate::controller::{Ctx, Issued, MANAGER, Stores, owned_secret};
 
 /// Marks a cluster's token Secret; the value is the cluster's name.
 pub const LABEL: &str = "cache-operator.io/auth-token";
@@ -331,22 +331,6 @@ pub fn status(
     }
 }
 
-/// What a binding may know of the token: the one clients are given, and when the next
-/// rotation replaces it. `Debug` hides the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Issued {
-    pub token: String,
-    pub rotate_at: Option<Timestamp>,
-}
-
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("rotate_at", &self.rotate_at)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The current token of the cluster `namespace/cluster`, from the shared cache of the
 /// operator's Secrets; `None` until the cluster's controller has set one.
 pub fn issued(stores: &Stores, namespace: &str, cluster: &str) -> Option<Issued> {
@@ -354,7 +338,7 @@ pub fn issued(stores: &Stores, namespace: &str, cluster: &str) -> Option<Issued>
     let data = text_data(&secret);
     let record = TokenRecord::parse(&data)?;
     Some(Issued {
-        token: record.current?.expose().to_owned(),
+        secret: record.current?.expose().to_owned(),
         rotate_at: data.get(key::ROTATE_AT).and_then(|t| t.parse().ok()),
     })
 }

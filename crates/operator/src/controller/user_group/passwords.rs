@@ -18,7 +18,7 @@ use kube::ResourceExt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::controller::{Stores, owned_secret};
+use crate::controller::{Issued, Stores, owned_secret};
 
 /// Marks a group's password Secret; the value is the group's name.
 pub const LABEL: &str = "cache-operator.io/user-group-passwords";
@@ -30,28 +30,12 @@ pub fn secret_name(group: &str) -> String {
     format!("{}-passwords", base.trim_end_matches(['-', '.']))
 }
 
-/// What another kind may know of a user's password: the one clients are given, and when the
-/// next rotation replaces it. `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Issued {
-    pub password: String,
-    pub rotate_at: Option<Timestamp>,
-}
-
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("rotate_at", &self.rotate_at)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The current password of `user_id` in the UserGroup `namespace/group`, from the shared cache
 /// of the operator's Secrets; `None` until the group's controller has set one.
 pub fn issued(stores: &Stores, namespace: &str, group: &str, user_id: &str) -> Option<Issued> {
     let secret = stores.secret(namespace, &secret_name(group))?;
     records(&secret).remove(user_id).map(|e| Issued {
-        password: e.current,
+        secret: e.current,
         rotate_at: e.rotate_at,
     })
 }
@@ -318,7 +302,7 @@ mod tests {
             .secrets(store)
             .build();
         let got = issued(&stores, "shop", "users", "app").unwrap();
-        assert_eq!(got.password, "new-password-new-password");
+        assert_eq!(got.secret, "new-password-new-password");
         assert_eq!(got.rotate_at, Some(at(3600)));
         assert!(!format!("{got:?}").contains("password-"));
         assert!(issued(&stores, "shop", "users", "other").is_none());
