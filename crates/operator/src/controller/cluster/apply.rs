@@ -176,35 +176,24 @@ pub async fn final_backup(
         )))
     };
     match provider.final_backup(desired, owner, name).await {
-        Ok(FinalBackup::Before(progress)) => {
+        Ok(taken) => {
+            // gcp backs up first and deletes on a later pass; aws backs up as part of the delete.
+            let (progress, note, waiting) = match taken {
+                FinalBackup::Before(p) => {
+                    let msg =
+                        format!("taking the final backup {name} of {resource} before deleting it");
+                    (p, msg.clone(), msg)
+                }
+                FinalBackup::WithDelete(p) => (
+                    p,
+                    format!("deleting {resource} with a final backup {name}"),
+                    format!("deleting {resource} (final backup {name})"),
+                ),
+            };
             st.operation = plan::operation_of(progress);
             backups_of(st).final_backup = Some(backups::requested(name));
-            let msg = format!("taking the final backup {name} of {resource} before deleting it");
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                event::FINAL_BACKUP,
-                "Delete",
-                msg.clone(),
-            )
-            .await;
-            wait(msg)
-        }
-        Ok(FinalBackup::WithDelete(progress)) => {
-            st.operation = plan::operation_of(progress);
-            backups_of(st).final_backup = Some(backups::requested(name));
-            let note = format!("deleting {resource} with a final backup {name}");
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                event::FINAL_BACKUP,
-                "Delete",
-                note,
-            )
-            .await;
-            wait(format!("deleting {resource} (final backup {name})"))
+            final_backup_event(ctx, obj, note).await;
+            wait(waiting)
         }
         // The name is taken: it is this object's (the name holds its UID). Find it next.
         Err(e) if e.is(ErrorClass::AlreadyExists) => {
@@ -213,6 +202,12 @@ pub async fn final_backup(
         }
         Err(e) => cleanup::deleting(Err(&e), false, resource, &old, ctx.timing.max_backoff),
     }
+}
+
+/// The Event that keeps a final backup's name after the object is gone.
+async fn final_backup_event(ctx: &Ctx, obj: &RedisCluster, note: String) {
+    let (kind, reason) = (EventType::Normal, event::FINAL_BACKUP);
+    publish(ctx, obj, kind, reason, "Delete", note).await;
 }
 
 /// The final backup is ready: record it (and say so), then delete.
@@ -229,15 +224,7 @@ pub async fn backed_up(
         taken.resource.as_deref().unwrap_or(&taken.name)
     );
     backups_of(st).final_backup = Some(taken);
-    publish(
-        ctx,
-        obj,
-        EventType::Normal,
-        event::FINAL_BACKUP,
-        "Delete",
-        note,
-    )
-    .await;
+    final_backup_event(ctx, obj, note).await;
 }
 
 /// Lift the cloud's deletion protection (`lifting`) or delete the cluster.
