@@ -269,6 +269,33 @@ struct ListClusters {
     next_page_token: Option<String>,
 }
 
+/// One page of a list response: its items (named per collection) and the next page's token.
+trait ListPage: serde::de::DeserializeOwned {
+    type Item;
+    fn split(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl ListPage for ListClusters {
+    type Item = Cluster;
+    fn split(self) -> (Vec<Cluster>, Option<String>) {
+        (self.clusters, self.next_page_token)
+    }
+}
+
+impl ListPage for ListBackupCollections {
+    type Item = BackupCollection;
+    fn split(self) -> (Vec<BackupCollection>, Option<String>) {
+        (self.backup_collections, self.next_page_token)
+    }
+}
+
+impl ListPage for ListBackups {
+    type Item = Backup;
+    fn split(self) -> (Vec<Backup>, Option<String>) {
+        (self.backups, self.next_page_token)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CertificateAuthority {
@@ -319,33 +346,34 @@ impl Memorystore {
         }
     }
 
-    /// Every cluster under `parent`, following `nextPageToken`.
-    pub async fn list_clusters(&self, parent: &str) -> Result<Vec<Cluster>> {
+    /// Every item of a list call, following `nextPageToken`.
+    async fn list_all<P: ListPage>(&self, operation: &str, path: &str) -> Result<Vec<P::Item>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page: ListClusters = self
+            let page: P = self
                 .rest
-                .call(
-                    API,
-                    "clusters.list",
-                    Method::GET,
-                    &self.url(&format!("{parent}/clusters")),
-                    |r| {
-                        let r = r.query(&[("pageSize", "1000")]);
-                        match &token {
-                            Some(t) => r.query(&[("pageToken", t)]),
-                            None => r,
-                        }
-                    },
-                )
+                .call(API, operation, Method::GET, &self.url(path), |r| {
+                    let r = r.query(&[("pageSize", "1000")]);
+                    match &token {
+                        Some(t) => r.query(&[("pageToken", t)]),
+                        None => r,
+                    }
+                })
                 .await?;
-            out.extend(page.clusters);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
+            let (items, next) = page.split();
+            out.extend(items);
+            match next.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
                 None => return Ok(out),
             }
         }
+    }
+
+    /// Every cluster under `parent`, following `nextPageToken`.
+    pub async fn list_clusters(&self, parent: &str) -> Result<Vec<Cluster>> {
+        self.list_all::<ListClusters>("clusters.list", &format!("{parent}/clusters"))
+            .await
     }
 
     pub async fn create_cluster(
@@ -412,60 +440,15 @@ impl Memorystore {
 
     /// Every backup collection under `parent`, following `nextPageToken`.
     pub async fn list_backup_collections(&self, parent: &str) -> Result<Vec<BackupCollection>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page: ListBackupCollections = self
-                .rest
-                .call(
-                    API,
-                    "backupCollections.list",
-                    Method::GET,
-                    &self.url(&format!("{parent}/backupCollections")),
-                    |r| {
-                        let r = r.query(&[("pageSize", "1000")]);
-                        match &token {
-                            Some(t) => r.query(&[("pageToken", t)]),
-                            None => r,
-                        }
-                    },
-                )
-                .await?;
-            out.extend(page.backup_collections);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
+        let path = format!("{parent}/backupCollections");
+        self.list_all::<ListBackupCollections>("backupCollections.list", &path)
+            .await
     }
 
     /// Every backup of a backup collection, following `nextPageToken`.
     pub async fn list_backups(&self, collection: &str) -> Result<Vec<Backup>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page: ListBackups = self
-                .rest
-                .call(
-                    API,
-                    "backups.list",
-                    Method::GET,
-                    &self.url(&format!("{collection}/backups")),
-                    |r| {
-                        let r = r.query(&[("pageSize", "1000")]);
-                        match &token {
-                            Some(t) => r.query(&[("pageToken", t)]),
-                            None => r,
-                        }
-                    },
-                )
-                .await?;
-            out.extend(page.backups);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
+        self.list_all::<ListBackups>("backups.list", &format!("{collection}/backups"))
+            .await
     }
 
     pub async fn get_operation(&self, name: &str) -> Result<Operation> {
