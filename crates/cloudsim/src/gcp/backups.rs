@@ -19,12 +19,12 @@ use super::Query;
 use super::cluster::{Cluster, LocationName, State};
 use super::error::{Code, RpcError};
 use super::lifecycle::{duration_secs, encryption_info};
-use super::memorystore::{GcpState, lookup, page_params};
+use super::memorystore::{GcpState, list_page, lookup};
 use super::operations::{OpResult, Operation, Verb, parse_request_id};
 use super::protojson::{Obj, ProtoEnum, proto_enum};
 use crate::dataplane::{BackendKey, Rdb};
 use crate::sim::Shared;
-use crate::util::{page_start, paginate, rfc3339_micros};
+use crate::util::rfc3339_micros;
 
 proto_enum!(BackupType, "google.cloud.redis.cluster.v1.Backup.BackupType", {
     BACKUP_TYPE_UNSPECIFIED = 0,
@@ -364,24 +364,21 @@ pub fn list_collections(
     parent: &LocationName,
     q: &Query,
 ) -> Result<Value, RpcError> {
-    let (size, after) = page_params(q)?;
     let prefix = if parent.is_wildcard() {
         format!("projects/{}/locations/", parent.project)
     } else {
         format!("{parent}/backupCollections/")
     };
     let gcp = shared.gcp.lock().expect("gcp lock");
-    let items = gcp
-        .collections
-        .range(page_start(&prefix, after.as_deref())..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, c)| (k.clone(), c));
-    let (page, next) = paginate(items, after.as_deref(), size);
-    let mut v = json!({"backupCollections": page.into_iter().map(BackupCollection::render).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        v["nextPageToken"] = next.into();
-    }
-    Ok(v)
+    let render = BackupCollection::render;
+    list_page(
+        &gcp.collections,
+        &prefix,
+        q,
+        |_| true,
+        "backupCollections",
+        render,
+    )
 }
 
 pub fn get_collection(shared: &Shared, name: &str) -> Result<Value, RpcError> {
@@ -393,24 +390,20 @@ pub fn get_collection(shared: &Shared, name: &str) -> Result<Value, RpcError> {
 }
 
 pub fn list_backups(shared: &Shared, collection: &str, q: &Query) -> Result<Value, RpcError> {
-    let (size, after) = page_params(q)?;
     let gcp = shared.gcp.lock().expect("gcp lock");
     if !gcp.collections.contains_key(collection) {
         return Err(RpcError::not_found(collection));
     }
     let prefix = format!("{collection}/backups/");
     let ints = q.ints();
-    let items = gcp
-        .backups
-        .range(page_start(&prefix, after.as_deref())..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, b)| (k.clone(), b));
-    let (page, next) = paginate(items, after.as_deref(), size);
-    let mut v = json!({"backups": page.into_iter().map(|b| b.render(ints)).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        v["nextPageToken"] = next.into();
-    }
-    Ok(v)
+    list_page(
+        &gcp.backups,
+        &prefix,
+        q,
+        |_| true,
+        "backups",
+        |b| b.render(ints),
+    )
 }
 
 pub fn get_backup(shared: &Shared, name: &str, q: &Query) -> Result<Value, RpcError> {

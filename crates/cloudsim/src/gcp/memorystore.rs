@@ -90,7 +90,31 @@ fn injected_failure() -> OpResult {
     OpResult::Error(13, "Internal error encountered.".into())
 }
 
-pub(crate) fn page_params(q: &Query) -> Result<(usize, Option<String>), RpcError> {
+/// A list response of `field`: the page of `map`'s entries under `prefix` (and `keep`) that
+/// `q` asks for, rendered, with `nextPageToken` when more follow.
+pub(crate) fn list_page<T>(
+    map: &std::collections::BTreeMap<String, T>,
+    prefix: &str,
+    q: &Query,
+    keep: impl Fn(&str) -> bool,
+    field: &str,
+    render: impl Fn(&T) -> Value,
+) -> Result<Value, RpcError> {
+    let (size, after) = page_params(q)?;
+    let items = map
+        .range(page_start(prefix, after.as_deref())..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.clone(), v));
+    let (page, next) = paginate(items, after.as_deref(), size);
+    let mut v = json!({ field: page.into_iter().map(render).collect::<Vec<_>>() });
+    if let Some(next) = next {
+        v["nextPageToken"] = next.into();
+    }
+    Ok(v)
+}
+
+fn page_params(q: &Query) -> Result<(usize, Option<String>), RpcError> {
     let size = match q.get("pageSize") {
         None | Some("") => MAX_PAGE_SIZE,
         Some(s) => match s.parse::<i64>() {
@@ -337,22 +361,14 @@ pub fn get(shared: &Shared, name: &str, q: &Query) -> Result<Value, RpcError> {
 }
 
 pub fn list(shared: &Shared, parent: &LocationName, q: &Query) -> Result<Value, RpcError> {
-    let (size, after) = page_params(q)?;
     let prefix = parent.cluster_prefix();
     let gcp = shared.gcp.lock().expect("gcp lock");
     let ints = q.ints();
-    let items = gcp
-        .clusters
-        .range(page_start(&prefix, after.as_deref())..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .filter(|(k, _)| !parent.is_wildcard() || k[prefix.len()..].contains("/clusters/"))
-        .map(|(k, c)| (k.clone(), c));
-    let (page, next) = paginate(items, after.as_deref(), size);
-    let mut v = json!({"clusters": page.into_iter().map(|c| c.render(ints)).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        v["nextPageToken"] = next.into();
-    }
-    Ok(v)
+    // Under a wildcard location the prefix also covers other collections.
+    let keep = |k: &str| !parent.is_wildcard() || k[prefix.len()..].contains("/clusters/");
+    list_page(&gcp.clusters, &prefix, q, keep, "clusters", |c| {
+        c.render(ints)
+    })
 }
 
 fn busy(c: &Cluster) -> RpcError {
@@ -531,25 +547,21 @@ pub fn list_operations(
     parent: &LocationName,
     q: &Query,
 ) -> Result<Value, RpcError> {
-    let (size, after) = page_params(q)?;
     let prefix = if parent.is_wildcard() {
         format!("projects/{}/locations/", parent.project)
     } else {
         format!("{parent}/operations/")
     };
     let gcp = shared.gcp.lock().expect("gcp lock");
-    let items = gcp
-        .operations
-        .range(page_start(&prefix, after.as_deref())..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, op)| (k.clone(), op));
-    let (page, next) = paginate(items, after.as_deref(), size);
-    let mut v =
-        json!({"operations": page.into_iter().map(|op| op.render(q.ints())).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        v["nextPageToken"] = next.into();
-    }
-    Ok(v)
+    let ints = q.ints();
+    list_page(
+        &gcp.operations,
+        &prefix,
+        q,
+        |_| true,
+        "operations",
+        |op| op.render(ints),
+    )
 }
 
 pub fn delete_operation(shared: &Shared, name: &str) -> Result<Value, RpcError> {
