@@ -110,13 +110,14 @@ fn tags(p: &Params) -> Result<Tags, AwsError> {
     Ok(out)
 }
 
-fn page_args(p: &Params) -> Result<(usize, Option<String>), AwsError> {
+/// `MaxRecords` (20 up to `max`, which is also the default) and `Marker` of a Describe call.
+pub(crate) fn page_args(p: &Params, max: i64) -> Result<(usize, Option<String>), AwsError> {
     let size = match p.int("MaxRecords")? {
-        None => 100,
-        Some(n) if (20..=100).contains(&n) => usize::try_from(n).unwrap_or(100),
+        None => max,
+        Some(n) if (20..=max).contains(&n) => n,
         Some(n) => {
             return Err(AwsError::invalid_value(format!(
-                "The value of MaxRecords must be between 20 and 100; got {n}."
+                "The value of MaxRecords must be between 20 and {max}; got {n}."
             )));
         }
     };
@@ -127,7 +128,7 @@ fn page_args(p: &Params) -> Result<(usize, Option<String>), AwsError> {
                 .ok_or_else(|| AwsError::invalid_value(format!("Invalid Marker {m:?}.")))?,
         ),
     };
-    Ok((size, after))
+    Ok((usize::try_from(size).unwrap_or(20), after))
 }
 
 /// One page of a sorted map after the marker, and the next marker.
@@ -555,7 +556,7 @@ fn region_code(region: &str) -> String {
 }
 
 pub fn describe_replication_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let (size, after) = page_args(p)?;
+    let (size, after) = page_args(p, 100)?;
     ctx.with_region(|region| {
         if let Some(id) = p.get("ReplicationGroupId") {
             let id = id.to_ascii_lowercase();
@@ -580,7 +581,7 @@ pub fn describe_replication_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, Aws
 /// DescribeCacheClusters: the member clusters of every replication group (the simulator has no
 /// standalone cache clusters), where node changes waiting for the maintenance window show.
 pub fn describe_cache_clusters(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let (size, after) = page_args(p)?;
+    let (size, after) = page_args(p, 100)?;
     let account = ctx.account().to_owned();
     ctx.with_region(|region| {
         let all: BTreeMap<String, El> = region
@@ -1423,7 +1424,7 @@ pub fn create_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 }
 
 pub fn describe_users(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let (size, after) = page_args(p)?;
+    let (size, after) = page_args(p, 100)?;
     let engine = p.get("Engine").map(Engine::parse).transpose()?;
     let mut id_filter: Option<Vec<String>> = None;
     for f in p.structs("Filters", "member") {
@@ -1731,7 +1732,7 @@ pub fn create_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 }
 
 pub fn describe_user_groups(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let (size, after) = page_args(p)?;
+    let (size, after) = page_args(p, 100)?;
     ctx.with_region(|region| {
         if let Some(id) = p.get("UserGroupId") {
             let id = id.to_ascii_lowercase();

@@ -12,14 +12,14 @@
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use super::actions::{Ctx, key};
+use super::actions::{Ctx, key, page_args};
 use super::error::AwsError;
 use super::model::{Engine, Region, ReplicationGroup, Snapshot};
 use super::params::Params;
 use super::windows;
 use super::xml::El;
 use crate::dataplane::Rdb;
-use crate::util::{decode_page_token, page_start, paginate};
+use crate::util::{page_start, paginate};
 
 fn not_found(name: &str) -> AwsError {
     AwsError::new(
@@ -188,22 +188,8 @@ pub fn take_final(
 }
 
 pub fn describe_snapshots(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let size = match p.int("MaxRecords")? {
-        None => 50,
-        Some(n) if (20..=50).contains(&n) => usize::try_from(n).unwrap_or(50),
-        Some(n) => {
-            return Err(AwsError::invalid_value(format!(
-                "The value of MaxRecords must be between 20 and 50; got {n}."
-            )));
-        }
-    };
-    let after = match p.get("Marker") {
-        None | Some("") => None,
-        Some(m) => Some(
-            decode_page_token(m)
-                .ok_or_else(|| AwsError::invalid_value(format!("Invalid Marker {m:?}.")))?,
-        ),
-    };
+    // DescribeSnapshots pages by at most 50.
+    let (size, after) = page_args(p, 50)?;
     let source = match p.get("SnapshotSource") {
         None => None,
         Some("user") => Some("manual"),
