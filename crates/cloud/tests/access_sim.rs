@@ -1,8 +1,9 @@
 //! The access clients (ElastiCache users and user groups, IAM policy grants) against the cloud
 //! simulator in-process, over the real wire protocols.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use cache_operator_api::cluster::AwsEngine;
 use cache_operator_cloud::ErrorClass;
@@ -16,20 +17,9 @@ use cache_operator_cloud::gcp::iam::{Policy, ResourceManager};
 use cache_operator_cloud::gcp::{GcpAuth, GoogleRest};
 use serde_json::json;
 
-const REGION: &str = "eu-west-1";
+use common::{eventually, sim};
 
-async fn sim() -> cloudsim::Running {
-    cloudsim::Sim::start(cloudsim::Config {
-        redis: cloudsim::RedisBacking::Disabled,
-        tunables: cloudsim::Tunables {
-            provisioning_delay: Duration::from_millis(50),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("cloudsim starts")
-}
+const REGION: &str = "eu-west-1";
 
 async fn aws_users(base: &str) -> AwsUsers {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -50,21 +40,6 @@ async fn aws_users(base: &str) -> AwsUsers {
     ))
 }
 
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn user(id: &str, name: &str, auth: UserAuth) -> NewUser {
     NewUser {
         user_id: id.into(),
@@ -82,7 +57,7 @@ fn pw(s: &str) -> Password {
 
 #[tokio::test]
 async fn users_and_groups_round_trip_through_elasticache() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let users = aws_users(sim.base_url()).await;
 
     assert_eq!(users.describe_user(REGION, "app").await.unwrap(), None);
@@ -231,7 +206,7 @@ fn owner() -> GrantOwner {
 
 #[tokio::test]
 async fn grants_survive_concurrent_writers_and_leave_others_alone() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
     let rm = ResourceManager::new(rest, sim.base_url());
     let editor = PolicyEditor::new(rm.clone());
@@ -317,7 +292,7 @@ fn sa(name: &str) -> String {
 /// anything is written, with the numbers, and the other groups' bindings are untouched.
 #[tokio::test]
 async fn a_large_group_fits_or_says_why_not() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
     let rm = ResourceManager::new(rest, sim.base_url());
     let editor = PolicyEditor::new(rm.clone());
@@ -383,7 +358,7 @@ async fn a_large_group_fits_or_says_why_not() {
 /// writing theirs (the deleted member is written back as the `deleted:` form the policy shows).
 #[tokio::test]
 async fn a_deleted_member_is_left_out_of_its_own_group_only() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let rest = GoogleRest::new(GcpAuth::Anonymous, Arc::new(NoObserver));
     let rm = ResourceManager::new(rest, sim.base_url());
     let editor = PolicyEditor::new(rm.clone());

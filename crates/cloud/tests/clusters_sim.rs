@@ -1,8 +1,10 @@
 //! The cluster providers against the stricter cloud simulator: what the real services would do
 //! to the calls the operator makes (issue 10).
 
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cache_operator_api::cluster::RedisClusterSpec;
 use cache_operator_api::model::DesiredCluster;
@@ -16,33 +18,7 @@ use cache_operator_cloud::provider::{
 use cache_operator_cloud::{CloudError, ErrorClass};
 use serde_json::{Value, json};
 
-async fn sim() -> cloudsim::Running {
-    cloudsim::Sim::start(cloudsim::Config {
-        redis: cloudsim::RedisBacking::Disabled,
-        tunables: cloudsim::Tunables {
-            provisioning_delay: Duration::from_millis(50),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("cloudsim starts")
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use common::{eventually, sim};
 
 async fn admin(sim: &cloudsim::Running, method: reqwest::Method, path: &str, body: Value) -> Value {
     let resp = reqwest::Client::new()
@@ -98,7 +74,7 @@ async fn finished(p: &GcpClusters, progress: &Progress) -> OperationState {
 /// replaying the old operation and no cluster appears. A new attempt creates it.
 #[tokio::test]
 async fn gcp_a_deleted_cluster_comes_back_only_with_a_new_attempt() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = gcp(&sim);
     let d = gcp_desired();
     let created = p.create(&d, &owner()).await.unwrap();
@@ -146,7 +122,7 @@ async fn gcp_a_deleted_cluster_comes_back_only_with_a_new_attempt() {
 /// same attempt (an answer lost on the way) keeps getting the same operation.
 #[tokio::test]
 async fn gcp_a_failed_create_is_retried_with_a_new_attempt() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = gcp(&sim);
     let d = gcp_desired();
     admin(
@@ -185,7 +161,7 @@ async fn gcp_a_failed_create_is_retried_with_a_new_attempt() {
 /// of issue 10.)
 #[tokio::test]
 async fn gcp_claim_by_replay_only_works_inside_the_window() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = gcp(&sim);
     let d = gcp_desired();
     let created = p.create(&d, &owner()).await.unwrap();
@@ -214,7 +190,7 @@ async fn gcp_claim_by_replay_only_works_inside_the_window() {
 /// creation time) so the user can tell the two apart.
 #[tokio::test]
 async fn gcp_claim_by_replay_checks_the_uid_it_made() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = gcp(&sim);
     let d = gcp_desired();
     let created = p.create(&d, &owner()).await.unwrap();
@@ -260,7 +236,7 @@ async fn gcp_claim_by_replay_checks_the_uid_it_made() {
 /// planned (no false drift).
 #[tokio::test]
 async fn gcp_an_adopted_cluster_of_a_newer_node_type_shows_no_drift() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = gcp(&sim);
     for (name, wire) in [
         ("redis-highcpu-medium", "REDIS_HIGHCPU_MEDIUM"),
@@ -366,7 +342,7 @@ async fn converge(p: &AwsClusters, d: &DesiredCluster) -> Vec<Change> {
 /// replicas are back, so the cloud ends as the spec implies.
 #[tokio::test]
 async fn aws_replicas_go_to_zero_and_back_in_the_order_the_service_needs() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = aws(&sim).await;
     let one = aws_desired(1);
     p.create(&one, &owner()).await.unwrap();
@@ -408,7 +384,7 @@ async fn aws_replicas_go_to_zero_and_back_in_the_order_the_service_needs() {
 /// group must wait, not decide the group is someone else's.
 #[tokio::test]
 async fn aws_a_busy_group_is_not_mistaken_for_a_foreign_one() {
-    let sim = sim().await;
+    let sim = sim(false).await;
     let p = aws(&sim).await;
     let d = aws_desired(1);
     admin(

@@ -3,8 +3,10 @@
 //! rest, AUTH token rotation — through `changes()`/`apply()` as the controller drives them, and
 //! the backup calls of the provider trait.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cache_operator_api::cluster::RedisClusterSpec;
 use cache_operator_api::model::{AuthToken, BackupPlan, DesiredCluster};
@@ -20,38 +22,7 @@ use cache_operator_cloud::provider::{
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-async fn sim(redis: bool) -> cloudsim::Running {
-    cloudsim::Sim::start(cloudsim::Config {
-        redis: if redis {
-            cloudsim::RedisBacking::Binary(cloudsim::DEFAULT_REDIS_SERVER.into())
-        } else {
-            cloudsim::RedisBacking::Disabled
-        },
-        redis_cluster_mode: false,
-        tunables: cloudsim::Tunables {
-            provisioning_delay: Duration::from_millis(50),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("cloudsim starts")
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use common::{eventually, sim};
 
 fn owner() -> Owner {
     Owner {
