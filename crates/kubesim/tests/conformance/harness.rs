@@ -412,6 +412,7 @@ pub fn normalize(v: &Value) -> Value {
     let mut out = v.clone();
     walk(&mut out, None, &mut uids);
     sort_causes(&mut out);
+    sort_managed_fields(&mut out);
     // A custom resource list read from etcd rather than the watch cache carries an empty
     // `continue`, which clients read as none.
     if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut)
@@ -420,6 +421,27 @@ pub fn normalize(v: &Value) -> Value {
         m.remove("continue");
     }
     out
+}
+
+/// The API server orders `managedFields` by operation, then by the second of each entry's time,
+/// then by manager: whether two writes fell in the same second decides their order, which two
+/// runs (one per server) need not share. With times normalized away, entries are sorted by the
+/// rest of that key.
+fn sort_managed_fields(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Array(entries)) = o.get_mut("managedFields") {
+                let key = |e: &Value| {
+                    ["operation", "manager", "apiVersion", "subresource"]
+                        .map(|k| e[k].as_str().unwrap_or_default().to_owned())
+                };
+                entries.sort_by_key(key);
+            }
+            o.values_mut().for_each(sort_managed_fields);
+        }
+        Value::Array(a) => a.iter_mut().for_each(sort_managed_fields),
+        _ => {}
+    }
 }
 
 /// The API server validates an object's properties in Go map order, so the order of a Status'
