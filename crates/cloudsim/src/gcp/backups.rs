@@ -364,11 +364,7 @@ pub fn list_collections(
     parent: &LocationName,
     q: &Query,
 ) -> Result<Value, RpcError> {
-    let prefix = if parent.is_wildcard() {
-        format!("projects/{}/locations/", parent.project)
-    } else {
-        format!("{parent}/backupCollections/")
-    };
+    let prefix = parent.prefix("backupCollections");
     let gcp = shared.gcp.lock().expect("gcp lock");
     let render = BackupCollection::render;
     list_page(

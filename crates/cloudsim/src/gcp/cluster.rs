@@ -150,10 +150,15 @@ impl LocationName {
 
     /// Prefix shared by every cluster name in this location (or project, for `-`).
     pub fn cluster_prefix(&self) -> String {
+        self.prefix("clusters")
+    }
+
+    /// The key prefix of `collection`'s resources here (every location's under `-`).
+    pub fn prefix(&self, collection: &str) -> String {
         if self.is_wildcard() {
             format!("projects/{}/locations/", self.project)
         } else {
-            format!("{self}/clusters/")
+            format!("{self}/{collection}/")
         }
     }
 }

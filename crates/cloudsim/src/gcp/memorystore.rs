@@ -547,11 +547,7 @@ pub fn list_operations(
     parent: &LocationName,
     q: &Query,
 ) -> Result<Value, RpcError> {
-    let prefix = if parent.is_wildcard() {
-        format!("projects/{}/locations/", parent.project)
-    } else {
-        format!("{parent}/operations/")
-    };
+    let prefix = parent.prefix("operations");
     let gcp = shared.gcp.lock().expect("gcp lock");
     let ints = q.ints();
     list_page(
