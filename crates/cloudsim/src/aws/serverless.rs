@@ -350,7 +350,7 @@ pub struct Spec {
     pub security_group_ids: Vec<String>,
     pub subnet_ids: Vec<String>,
     pub user_group_id: Option<String>,
-    pub snapshot_retention_limit: i64,
+    pub snapshot_retention_limit: Option<i64>,
     pub daily_snapshot_time: Option<String>,
     pub network_type: &'static str,
 }
@@ -372,15 +372,20 @@ impl ServerlessCache {
     /// The `ServerlessCache` shape of the model.
     pub fn xml_fields(&self) -> Vec<El> {
         let s = &self.spec;
-        let mut f = vec![
-            El::text("ServerlessCacheName", &self.name),
-            El::text("Description", &s.description),
+        // Settings a client did not give are left out (an empty description too): ACK's
+        // controller compares each returned field with its spec and would otherwise modify
+        // forever.
+        let mut f = vec![El::text("ServerlessCacheName", &self.name)];
+        if !s.description.is_empty() {
+            f.push(El::text("Description", &s.description));
+        }
+        f.extend([
             El::text("CreateTime", rfc3339_millis(self.create_time)),
             El::text("Status", self.status.as_str()),
             El::text("Engine", s.version.engine.as_str()),
             El::text("MajorEngineVersion", s.version.major),
             El::text("FullEngineVersion", s.version.full),
-        ];
+        ]);
         f.extend(limits_xml(&s.limits));
         opt(&mut f, "KmsKeyId", s.kms_key_id.as_ref());
         if !s.security_group_ids.is_empty() {
@@ -399,10 +404,7 @@ impl ServerlessCache {
         if !s.subnet_ids.is_empty() {
             f.push(El::list("SubnetIds", "SubnetId", &s.subnet_ids));
         }
-        f.push(El::text(
-            "SnapshotRetentionLimit",
-            s.snapshot_retention_limit,
-        ));
+        opt(&mut f, "SnapshotRetentionLimit", s.snapshot_retention_limit);
         opt(&mut f, "DailySnapshotTime", s.daily_snapshot_time.as_ref());
         f.push(El::text("NetworkType", s.network_type));
         f
@@ -566,7 +568,10 @@ pub fn create(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     if let Some(k) = &kms_key_id {
         windows::kms_key(k)?;
     }
-    let snapshot_retention_limit = retention(p.int("SnapshotRetentionLimit")?.unwrap_or(0))?;
+    let snapshot_retention_limit = p
+        .int("SnapshotRetentionLimit")?
+        .map(retention)
+        .transpose()?;
     let daily_snapshot_time = p
         .get("DailySnapshotTime")
         .map(daily_snapshot_time)
@@ -824,7 +829,7 @@ impl Change {
                 next.user_group_id = None;
             }
             Change::SecurityGroups(ids) => next.security_group_ids = ids,
-            Change::Retention(days) => next.snapshot_retention_limit = days,
+            Change::Retention(days) => next.snapshot_retention_limit = Some(days),
             Change::DailySnapshotTime(t) => next.daily_snapshot_time = Some(t),
             Change::Engine { engine, major } => {
                 let from = spec.version;

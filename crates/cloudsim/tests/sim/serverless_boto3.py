@@ -148,7 +148,9 @@ assert names == ["orders", "page-0", "page-1", "page-2"], names
 
 # Snapshots: create, copy, export, describe, delete.
 s = ec.create_serverless_cache_snapshot(
-    ServerlessCacheSnapshotName="Orders-Manual", ServerlessCacheName="orders"
+    ServerlessCacheSnapshotName="Orders-Manual",
+    ServerlessCacheName="orders",
+    Tags=[{"Key": "kind", "Value": "manual"}],
 )["ServerlessCacheSnapshot"]
 assert (s["ServerlessCacheSnapshotName"], s["Status"], s["SnapshotType"]) == ("orders-manual", "creating", "manual"), s
 assert s["ServerlessCacheConfiguration"] == {
@@ -157,7 +159,9 @@ assert s["ServerlessCacheConfiguration"] == {
     "MajorEngineVersion": "8",
 }, s
 assert s["ARN"] == "arn:aws:elasticache:us-east-1:123456789012:serverlesscachesnapshot:orders-manual"
-wait_snapshot("orders-manual")
+manual = wait_snapshot("orders-manual")
+tags = ec.list_tags_for_resource(ResourceName=manual["ARN"])["TagList"]
+assert tags == [{"Key": "kind", "Value": "manual"}], tags
 code, _ = error_code(
     ec.create_serverless_cache_snapshot, ServerlessCacheSnapshotName="orders-manual", ServerlessCacheName="orders"
 )
@@ -175,7 +179,10 @@ ec.delete_serverless_cache_snapshot(ServerlessCacheSnapshotName="orders-copy")
 code, _ = error_code(ec.describe_serverless_cache_snapshots, ServerlessCacheSnapshotName="missing")
 assert code == "ServerlessCacheSnapshotNotFoundFault", code
 
-# Delete with a final snapshot; restore a new cache from it.
+# Delete with a final snapshot; restore a new cache from it. A taken name leaves the cache alone.
+code, _ = error_code(ec.delete_serverless_cache, ServerlessCacheName="orders", FinalSnapshotName="orders-manual")
+assert code == "ServerlessCacheSnapshotAlreadyExistsFault", code
+assert wait("orders", "available")
 d = ec.delete_serverless_cache(ServerlessCacheName="orders", FinalSnapshotName="orders-final")
 assert d["ServerlessCache"]["Status"] == "deleting", d
 final = wait_snapshot("orders-final")
