@@ -370,6 +370,18 @@ async fn clusters(State(shared): S) -> Response {
                     "redis": redis_json(&shared, &key),
                 }));
             }
+            for (name, c) in &r.serverless.caches {
+                out.push(json!({
+                    "provider": "aws",
+                    "name": c.arn,
+                    "state": c.status.as_str(),
+                    "endpoint": format!("{}:{}", c.endpoint.host, c.endpoint.port),
+                    "readerEndpoint": format!("{}:{}", c.reader_endpoint.host, c.reader_endpoint.port),
+                    "tls": true,
+                    "userGroupIds": c.spec.user_group_id.iter().collect::<Vec<_>>(),
+                    "redis": redis_json(&shared, &crate::aws::serverless::key(region, name)),
+                }));
+            }
         }
     }
     axum::Json(json!({"clusters": out})).into_response()

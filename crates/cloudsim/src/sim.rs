@@ -97,6 +97,9 @@ impl Gate for Shared {
             BackendKey::Aws { region, id } => {
                 crate::aws::decide(self, region, id, user, password, tls)
             }
+            BackendKey::AwsServerless { region, name } => {
+                crate::aws::serverless::decide(self, region, name, user, password, tls)
+            }
         }
     }
 }

@@ -71,13 +71,14 @@ pub(crate) fn key(region: &str, id: &str) -> BackendKey {
     }
 }
 
-/// ACL updates for every replication group in the region that has a Redis.
+/// ACL updates for every replication group and serverless cache in the region that has a Redis.
 fn acl_updates(region: &Region) -> Vec<(BackendKey, Vec<AclUser>)> {
     region
         .rgs
         .values()
         .filter(|rg| rg.status != "deleting")
         .map(|rg| (key(&region.name, &rg.id), region.desired_acl(&rg.spec)))
+        .chain(super::serverless::acl_updates(region))
         .collect()
 }
 
@@ -87,7 +88,7 @@ async fn apply_acls(shared: &Shared, updates: Vec<(BackendKey, Vec<AclUser>)>) {
     }
 }
 
-fn tags(p: &Params) -> Result<Tags, AwsError> {
+pub(crate) fn tags(p: &Params) -> Result<Tags, AwsError> {
     let mut out: Tags = Vec::new();
     for t in p.structs("Tags", "Tag") {
         let k = t
@@ -145,7 +146,7 @@ fn paged<'a, T>(
     paginate(items, after, size)
 }
 
-fn attachable_groups(
+pub(crate) fn attachable_groups(
     region: &Region,
     ids: &[String],
     transit: bool,
@@ -547,7 +548,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
 }
 
 /// Short region code used in fake hostnames (`use1` for us-east-1).
-fn region_code(region: &str) -> String {
+pub(crate) fn region_code(region: &str) -> String {
     let parts: Vec<&str> = region.split('-').collect();
     match parts.as_slice() {
         [geo, dir, n] => format!("{geo}{}{n}", dir.chars().next().unwrap_or('x')),
@@ -1665,7 +1666,13 @@ fn check_members(region: &Region, engine: Engine, ids: &[String]) -> Result<(), 
 }
 
 fn group_xml(region: &Region, g: &UserGroup) -> Vec<El> {
-    g.xml_fields(&region.rgs_of_group(&g.id))
+    let mut f = g.xml_fields(&region.rgs_of_group(&g.id));
+    f.push(El::list(
+        "ServerlessCaches",
+        "member",
+        region.serverless.caches_of_group(&g.id),
+    ));
+    f
 }
 
 pub fn create_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
@@ -1872,12 +1879,13 @@ pub fn delete_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let provisioned = ctx.shared.provisioning();
     let (out, id, incarnation) = ctx.with_region(|region| {
         let id = active_group(region, p)?.id.clone();
-        let attached = region.rgs_of_group(&id);
+        let mut attached = region.rgs_of_group(&id);
+        attached.extend(region.serverless.caches_of_group(&id));
         if !attached.is_empty() {
             return Err(AwsError::new(
                 "InvalidUserGroupState",
                 400,
-                format!("User group {id} is associated with replication group(s) {}; disassociate it first.", attached.join(", ")),
+                format!("User group {id} is associated with replication group(s) or serverless cache(s) {}; disassociate it first.", attached.join(", ")),
             ));
         }
         let g = region.groups.get_mut(&id).expect("group exists");
@@ -1950,6 +1958,10 @@ fn tagged<'a>(ctx: &Ctx, region: &'a mut Region, arn: &str) -> Result<&'a mut Ta
             .filter(|_| !foreign)
             .map(|g| &mut g.tags)
             .ok_or_else(|| AwsError::user_group_not_found(&id)),
+        "serverlesscache" if !foreign => super::serverless::tags_of(region, &id),
+        "serverlesscachesnapshot" if !foreign => super::serverless_snapshots::tags_of(region, &id),
+        "serverlesscache" => Err(super::serverless::not_found(&id)),
+        "serverlesscachesnapshot" => Err(super::serverless_snapshots::not_found(&id)),
         "cluster" => Err(AwsError::new(
             "CacheClusterNotFound",
             404,

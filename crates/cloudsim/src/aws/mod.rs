@@ -6,6 +6,8 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod params;
+pub(crate) mod serverless;
+pub(crate) mod serverless_snapshots;
 pub mod sigv4;
 pub(crate) mod snapshots;
 pub mod sts;
@@ -93,6 +95,15 @@ fn handler(action: &str) -> Option<Handler> {
         "DescribeUserGroups" => actions::describe_user_groups,
         "ModifyUserGroup" => actions::modify_user_group,
         "DeleteUserGroup" => actions::delete_user_group,
+        "CreateServerlessCache" => serverless::create,
+        "DescribeServerlessCaches" => serverless::describe,
+        "ModifyServerlessCache" => serverless::modify,
+        "DeleteServerlessCache" => serverless::delete,
+        "CreateServerlessCacheSnapshot" => serverless_snapshots::create,
+        "DescribeServerlessCacheSnapshots" => serverless_snapshots::describe,
+        "CopyServerlessCacheSnapshot" => serverless_snapshots::copy,
+        "ExportServerlessCacheSnapshot" => serverless_snapshots::export,
+        "DeleteServerlessCacheSnapshot" => serverless_snapshots::delete,
         "ListTagsForResource" => actions::list_tags,
         "AddTagsToResource" => actions::add_tags,
         "RemoveTagsFromResource" => actions::remove_tags,
@@ -276,32 +287,39 @@ pub fn decide(
             None => return Decision::PassThrough,
         }
     };
+    let expected = sigv4::Expected {
+        cache: rg_id,
+        user_id: &user_id,
+        region,
+        resource_type: None,
+    };
+    verify_iam_auth(shared, &expected, user, password, tls)
+}
+
+/// Checks an IAM auth token presented by `user` for the cache and user `expected` names: over TLS
+/// only, signed with a known key pair, not expired.
+pub(crate) fn verify_iam_auth(
+    shared: &Shared,
+    expected: &sigv4::Expected<'_>,
+    user: &str,
+    password: &str,
+    tls: bool,
+) -> Decision {
     if !tls {
         tracing::info!(
-            replication_group = rg_id,
+            cache = expected.cache,
             user,
             "IAM authentication refused: the connection is not TLS"
         );
         return Decision::Reject;
     }
-    let expected = sigv4::Expected {
-        cache: rg_id,
-        user_id: &user_id,
-        region,
-    };
     let max = shared.tunables().aws_iam_token_max_lifetime;
-    match sigv4::verify_iam_token(
-        password,
-        &expected,
-        &Keys { shared },
-        max,
-        SystemTime::now(),
-    ) {
+    match sigv4::verify_iam_token(password, expected, &Keys { shared }, max, SystemTime::now()) {
         Ok(()) => Decision::Internal {
             user: user.to_owned(),
         },
         Err(e) => {
-            tracing::info!(replication_group = rg_id, user, reason = %e, "IAM auth token refused");
+            tracing::info!(cache = expected.cache, user, reason = %e, "IAM auth token refused");
             Decision::Reject
         }
     }

@@ -920,6 +920,8 @@ pub struct Region {
     pub users: BTreeMap<String, User>,
     pub groups: BTreeMap<String, UserGroup>,
     pub snapshots: BTreeMap<String, Snapshot>,
+    /// Serverless caches and their snapshots.
+    pub serverless: super::serverless::Serverless,
 }
 
 impl Region {
@@ -935,6 +937,7 @@ impl Region {
             users,
             groups: BTreeMap::new(),
             snapshots: BTreeMap::new(),
+            serverless: Default::default(),
         }
     }
 
@@ -964,8 +967,13 @@ impl Region {
             }
             return vec![d];
         }
+        self.acl_of_groups(&rg.user_group_ids)
+    }
+
+    /// The ACL users of attached user groups: each group's users under their user names.
+    pub fn acl_of_groups(&self, group_ids: &[String]) -> Vec<AclUser> {
         let mut out: Vec<AclUser> = Vec::new();
-        for g in rg.user_group_ids.iter().filter_map(|g| self.groups.get(g)) {
+        for g in group_ids.iter().filter_map(|g| self.groups.get(g)) {
             for u in g.user_ids.iter().filter_map(|u| self.users.get(u)) {
                 if u.status != "deleting" && !out.iter().any(|a| a.name == u.spec.name) {
                     out.push(u.acl());
@@ -977,7 +985,12 @@ impl Region {
 
     /// The IAM-authenticated user a client names in `AUTH <name> <token>`, if `rg` admits one.
     pub fn iam_user(&self, rg: &RgSpec, name: &str) -> Option<&User> {
-        rg.user_group_ids
+        self.iam_user_of_groups(&rg.user_group_ids, name)
+    }
+
+    /// The IAM-authenticated user named `name` in one of the user groups, if any.
+    pub fn iam_user_of_groups(&self, group_ids: &[String], name: &str) -> Option<&User> {
+        group_ids
             .iter()
             .filter_map(|g| self.groups.get(g))
             .flat_map(|g| g.user_ids.iter())

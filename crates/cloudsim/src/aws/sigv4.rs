@@ -266,10 +266,12 @@ pub fn verify_request(
 pub enum TokenError {
     #[error("token is not a presigned connect URL: {0}")]
     Malformed(&'static str),
-    #[error("token is for replication group {0:?}")]
+    #[error("token is for cache {0:?}")]
     WrongCache(String),
     #[error("token is for user {0:?}")]
     WrongUser(String),
+    #[error("token names resource type {0:?}")]
+    WrongResourceType(Option<String>),
     #[error("token was signed for region {0:?}")]
     WrongRegion(String),
     #[error("token was signed with an unknown access key")]
@@ -285,6 +287,9 @@ pub struct Expected<'a> {
     pub cache: &'a str,
     pub user_id: &'a str,
     pub region: &'a str,
+    /// The token's `ResourceType`: `ServerlessCache` for a serverless cache, absent for a
+    /// replication group (the one signing difference between the two).
+    pub resource_type: Option<&'a str>,
 }
 
 const SIGV4_QUERY_KEYS: &[&str] = &[
@@ -325,6 +330,12 @@ pub fn verify_iam_token(
     let user = get("User").ok_or(TokenError::Malformed("no User"))?;
     if user != expected.user_id {
         return Err(TokenError::WrongUser(user.to_owned()));
+    }
+    let resource_type = get("ResourceType");
+    if resource_type != expected.resource_type {
+        return Err(TokenError::WrongResourceType(
+            resource_type.map(str::to_owned),
+        ));
     }
     if get("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256")
         || get("X-Amz-SignedHeaders") != Some("host")

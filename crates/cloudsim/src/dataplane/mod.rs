@@ -27,6 +27,8 @@ pub enum BackendKey {
     Gcp(String),
     /// An ElastiCache replication group.
     Aws { region: String, id: String },
+    /// An ElastiCache serverless cache (its own namespace: a replication group may share its name).
+    AwsServerless { region: String, name: String },
 }
 
 impl fmt::Display for BackendKey {
@@ -34,6 +36,7 @@ impl fmt::Display for BackendKey {
         match self {
             BackendKey::Gcp(name) => f.write_str(name),
             BackendKey::Aws { region, id } => write!(f, "{region}/{id}"),
+            BackendKey::AwsServerless { region, name } => write!(f, "{region}/serverless/{name}"),
         }
     }
 }
@@ -171,7 +174,8 @@ pub struct Backend {
     gate: Weak<dyn Gate>,
     state: tokio::sync::Mutex<BackendState>,
     ready: watch::Sender<Readiness>,
-    accept: Mutex<Option<JoinHandle<()>>>,
+    /// The accept loops of its endpoint ports (a serverless cache also has a reader port).
+    accept: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Backend {
@@ -312,10 +316,13 @@ impl DataPlane {
                 stopped: false,
             }),
             ready,
-            accept: Mutex::new(None),
+            accept: Mutex::new(Vec::new()),
         });
-        *backend.accept.lock().expect("accept lock") =
-            Some(tokio::spawn(proxy::accept_loop(listener, backend.clone())));
+        backend
+            .accept
+            .lock()
+            .expect("accept lock")
+            .push(tokio::spawn(proxy::accept_loop(listener, backend.clone())));
         let previous = self
             .backends
             .lock()
@@ -356,6 +363,25 @@ impl DataPlane {
                 }
             }
         });
+        Ok(Some(port))
+    }
+
+    /// Opens another port in front of the same redis-server (a serverless cache's reader
+    /// endpoint), with the endpoint's TLS and credential rules. `None` when the data plane is
+    /// disabled or the backend is gone.
+    pub fn open_reader(&self, key: &BackendKey) -> std::io::Result<Option<u16>> {
+        let Some(backend) = self.get(key) else {
+            return Ok(None);
+        };
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        std_listener.set_nonblocking(true)?;
+        let port = std_listener.local_addr()?.port();
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        backend
+            .accept
+            .lock()
+            .expect("accept lock")
+            .push(tokio::spawn(proxy::accept_loop(listener, backend.clone())));
         Ok(Some(port))
     }
 
@@ -440,7 +466,7 @@ impl DataPlane {
             .map(|(_, b)| b)
             .collect();
         for b in all {
-            if let Some(task) = b.accept.lock().expect("accept lock").take() {
+            for task in b.accept.lock().expect("accept lock").drain(..) {
                 task.abort();
             }
             if let Ok(mut state) = b.state.try_lock() {
@@ -466,7 +492,7 @@ impl DataPlane {
 }
 
 async fn stop_backend(b: Arc<Backend>) {
-    if let Some(task) = b.accept.lock().expect("accept lock").take() {
+    for task in b.accept.lock().expect("accept lock").drain(..) {
         task.abort();
     }
     let process = {

@@ -4,9 +4,13 @@
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_elasticache::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
+use aws_sigv4::sign::v4;
 use cloudsim::{Config, RedisBacking, Running, Sim, Tunables};
 use reqwest::{Method, StatusCode};
 use rustls::pki_types::pem::PemObject;
@@ -354,4 +358,55 @@ impl Raw {
         }
         line
     }
+}
+
+/// An ElastiCache IAM auth token: a SigV4-presigned `connect` URL for `cache` and `user`
+/// (reference §9), signed for us-east-1 with the simulator's access key and `secret`, valid 15
+/// minutes from `signed_at`. Serverless caches add `ResourceType=ServerlessCache` to the query.
+pub fn presign_iam_token(
+    cache: &str,
+    user: &str,
+    secret: &str,
+    signed_at: SystemTime,
+    resource_type: Option<&str>,
+) -> String {
+    let identity = Credentials::new(
+        cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
+        secret,
+        None,
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(900));
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("elasticache")
+        .time(signed_at)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let mut url = format!("http://{cache}/?Action=connect&User={user}");
+    if let Some(t) = resource_type {
+        url.push_str(&format!("&ResourceType={t}"));
+    }
+    let request = SignableRequest::new(
+        "GET",
+        url.clone(),
+        std::iter::empty(),
+        SignableBody::Bytes(&[]),
+    )
+    .unwrap();
+    let (instructions, _) = sign(request, &params).unwrap().into_parts();
+    let mut req = axum::http::Request::builder().uri(url).body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut req);
+    req.uri()
+        .to_string()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned()
 }

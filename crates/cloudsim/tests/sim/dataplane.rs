@@ -3,12 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_elasticache::types::{AuthenticationMode, InputAuthenticationType};
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -481,44 +476,9 @@ async fn aws_without_user_groups_is_open_or_uses_the_auth_token() {
     );
 }
 
-/// An ElastiCache IAM auth token, presigned as reference §9 shows.
+/// An ElastiCache IAM auth token for a replication group, presigned as reference §9 shows.
 fn presign(cache: &str, user: &str, secret: &str, signed_at: SystemTime) -> String {
-    let identity = Credentials::new(
-        cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
-        secret,
-        None,
-        None,
-        "test",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(900));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("elasticache")
-        .time(signed_at)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let url = format!("http://{cache}/?Action=connect&User={user}");
-    let request = SignableRequest::new(
-        "GET",
-        url.clone(),
-        std::iter::empty(),
-        SignableBody::Bytes(&[]),
-    )
-    .unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut req = axum::http::Request::builder().uri(url).body(()).unwrap();
-    instructions.apply_to_request_http1x(&mut req);
-    req.uri()
-        .to_string()
-        .strip_prefix("http://")
-        .unwrap()
-        .to_owned()
+    presign_iam_token(cache, user, secret, signed_at, None)
 }
 
 #[tokio::test]
