@@ -235,27 +235,6 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             }
         }
     }
-    // The CEL cost budget, per schema: one shared by every version when they are identical (the
-    // API server then reports it under spec.validation), else each version's own.
-    let schemas: Vec<&Value> = versions
-        .iter()
-        .filter_map(|v| v.pointer("/schema/openAPIV3Schema"))
-        .collect();
-    if !schemas.is_empty() && schemas.len() == versions.len() {
-        if schemas.iter().all(|x| *x == schemas[0]) {
-            errs.extend(crate::celcost::refusals(
-                schemas[0],
-                "spec.validation.openAPIV3Schema",
-            ));
-        } else {
-            for (i, schema) in schemas.iter().enumerate() {
-                errs.extend(crate::celcost::refusals(
-                    schema,
-                    &format!("spec.versions[{i}].schema.openAPIV3Schema"),
-                ));
-            }
-        }
-    }
     if let Some(old) = old {
         if s(old, "/spec/group") != group {
             errs.push(FieldError::invalid(
@@ -730,26 +709,10 @@ mod tests {
         ]);
         let props = &mut c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
             ["properties"];
-        // Bounded, or the rules would cost more than the API server allows.
         props["memory"] = json!({"type": "string", "maxLength": 16});
         props["endpoint"] = json!({"type": "string", "maxLength": 256});
         props["id"]["maxLength"] = json!(63);
         apply_defaults(&mut c);
-        assert!(validate(&c, None).is_empty());
-        let mut unbounded = c.clone();
-        unbounded["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-            ["properties"]["id"]
-            .as_object_mut()
-            .unwrap()
-            .remove("maxLength");
-        let refused: Vec<String> = validate(&unbounded, None)
-            .iter()
-            .map(|e| e.field.clone())
-            .collect();
-        assert!(
-            refused.contains(&"spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[2].rule".to_string()),
-            "{refused:?}"
-        );
         assert!(validate(&c, None).is_empty());
         let d = &build_defs(&c)[0];
         let ok = json!({"spec": {"id": "a", "size": 1, "memory": "512Mi", "endpoint": "https://x.example"}});

@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod builtin;
-pub mod celcost;
 pub mod controllers;
 pub mod crd;
 pub mod discovery;

@@ -26,7 +26,7 @@ pub struct Permission {
     pub resource: &'static str,
     pub verbs: &'static [&'static str],
     pub scope: Scope,
-    /// Why the operator needs it (for the README and the error).
+    /// Why the operator needs it (for docs/operations.md and the error).
     pub why: &'static str,
 }
 

@@ -5,7 +5,6 @@
 mod harness;
 
 mod apply;
-mod cost;
 mod crds;
 mod crud;
 mod custom;
