@@ -17,8 +17,8 @@ use crate::config::TunablesPatch;
 use crate::dataplane::{BackendKey, Readiness};
 use crate::faults::FaultSpec;
 use crate::gcp::backups;
-use crate::gcp::clusters::Cluster;
-use crate::gcp::instances::Instance;
+use crate::gcp::clusters::Clusters;
+use crate::gcp::instances::Instances;
 use crate::gcp::protojson::ProtoEnum;
 use crate::gcp::resource::{Managed, collection_of};
 use crate::gcp::state::GcpState;
@@ -271,8 +271,8 @@ async fn gcp_maintenance(State(shared): S, body: Bytes) -> Response {
         Err(e) => return bad_request(e),
     };
     let scheduled = match collection_of(&req.name) {
-        Some("instances") => backups::schedule_maintenance::<Instance>(&shared, &req.name),
-        _ => backups::schedule_maintenance::<Cluster>(&shared, &req.name),
+        Some("instances") => backups::schedule_maintenance::<Instances>(&shared, &req.name),
+        _ => backups::schedule_maintenance::<Clusters>(&shared, &req.name),
     };
     match scheduled {
         Ok(v) => axum::Json(v).into_response(),
@@ -305,10 +305,10 @@ async fn advance_clock(State(shared): S, body: Bytes) -> Response {
         .clock
         .advance(Duration::from_secs(req.advance_seconds));
     let maintenance = crate::aws::actions::run_due_maintenance(&shared, from, to);
-    let mut maintained = backups::finish_maintenance::<Cluster>(&shared, to);
-    maintained.extend(backups::finish_maintenance::<Instance>(&shared, to));
-    let mut started = backups::run_due::<Cluster>(&shared, from, to);
-    started.extend(backups::run_due::<Instance>(&shared, from, to));
+    let mut maintained = backups::finish_maintenance::<Clusters>(&shared, to);
+    maintained.extend(backups::finish_maintenance::<Instances>(&shared, to));
+    let mut started = backups::run_due::<Clusters>(&shared, from, to);
+    started.extend(backups::run_due::<Instances>(&shared, from, to));
     axum::Json(json!({
         "now": crate::util::rfc3339_micros(to),
         "offsetSeconds": shared.clock.offset().as_secs(),
@@ -350,8 +350,8 @@ fn redis_json(shared: &Shared, key: &BackendKey) -> Value {
 /// `T`'s resources in the admin listing.
 fn gcp_resources<T: Managed>(shared: &Shared, gcp: &GcpState, out: &mut Vec<Value>) {
     for (name, r) in T::table(gcp) {
-        let c = r.common();
-        let settings = T::settings(r.spec());
+        let c = &r.common;
+        let settings = T::settings(&r.spec);
         out.push(json!({
             "provider": "gcp",
             "name": name,
@@ -368,8 +368,8 @@ async fn clusters(State(shared): S) -> Response {
     let mut out = Vec::new();
     {
         let gcp = shared.gcp.lock().expect("gcp lock");
-        gcp_resources::<Cluster>(&shared, &gcp, &mut out);
-        gcp_resources::<Instance>(&shared, &gcp, &mut out);
+        gcp_resources::<Clusters>(&shared, &gcp, &mut out);
+        gcp_resources::<Instances>(&shared, &gcp, &mut out);
     }
     {
         let aws = shared.aws.lock().expect("aws lock");

@@ -16,8 +16,8 @@ use crate::dataplane::binaries::Binaries;
 use crate::dataplane::tls::Ca;
 use crate::dataplane::{BackendKey, DataPlane, Decision, Gate};
 use crate::faults::Faults;
-use crate::gcp::clusters::Cluster;
-use crate::gcp::instances::Instance;
+use crate::gcp::clusters::Clusters;
+use crate::gcp::instances::Instances;
 use crate::gcp::resource::collection_of;
 use crate::gcp::state::GcpState;
 use crate::gcp::tokens::TokenStore;
@@ -98,9 +98,9 @@ impl Gate for Shared {
         match key {
             BackendKey::Gcp(name) => match collection_of(name) {
                 Some("instances") => {
-                    crate::gcp::identity::decide::<Instance>(self, name, user, password)
+                    crate::gcp::identity::decide::<Instances>(self, name, user, password)
                 }
-                _ => crate::gcp::identity::decide::<Cluster>(self, name, user, password),
+                _ => crate::gcp::identity::decide::<Clusters>(self, name, user, password),
             },
             BackendKey::Aws { region, id } => {
                 crate::aws::decide(self, region, id, user, password, tls)

@@ -226,7 +226,7 @@ fn start<T: Managed>(
 ) -> Result<Operation, RpcError> {
     let now = shared.clock.now();
     let r = lookup::<T>(gcp, name)?;
-    let c = r.common();
+    let c = &r.common;
     if c.state != State::ACTIVE || c.backing_up {
         return Err(RpcError::failed_precondition(format!(
             "The {} {name} has an ongoing backup or update operation (state {}); retry when it is done",
@@ -246,8 +246,8 @@ fn start<T: Managed>(
         c.incarnation,
         c.backup_collection.clone(),
     );
-    let facts = T::backup_facts(r.spec());
-    let kms_key = T::settings(r.spec()).kms_key.map(str::to_owned);
+    let facts = T::backup_facts(&r.spec);
+    let kms_key = T::settings(&r.spec).kms_key.map(str::to_owned);
     let collection = match existing {
         Some(col) => col,
         None => {
@@ -255,7 +255,7 @@ fn start<T: Managed>(
                 "{parent}/backupCollections/{}",
                 uuid::Uuid::new_v4().hyphenated()
             );
-            r.common_mut().backup_collection = Some(col.clone());
+            r.common.backup_collection = Some(col.clone());
             col
         }
     };
@@ -301,7 +301,7 @@ fn start<T: Managed>(
         },
     );
     if let Ok(r) = lookup::<T>(gcp, name) {
-        r.common_mut().backing_up = true;
+        r.common.backing_up = true;
     }
     let op = Operation::new(T::SERVICE, &parent, name.to_owned(), Verb::Backup);
     gcp.operations.insert(op.name.clone(), op.clone());
@@ -327,9 +327,9 @@ fn start<T: Managed>(
         }
         let snapshot = T::table_mut(&mut gcp)
             .get_mut(&name)
-            .filter(|r| r.common().incarnation == incarnation)
+            .filter(|r| r.common.incarnation == incarnation)
             .map(|r| {
-                r.common_mut().backing_up = false;
+                r.common.backing_up = false;
                 r.clone()
             });
         match snapshot {
@@ -391,9 +391,9 @@ pub fn run_due<T: Managed>(shared: &Arc<Shared>, from: Timestamp, to: Timestamp)
     gcp.backups.retain(|_, b| b.expire_time > to);
     let due: Vec<(String, u64)> = T::table(&gcp)
         .values()
-        .filter(|r| r.common().state == State::ACTIVE)
+        .filter(|r| r.common.state == State::ACTIVE)
         .filter_map(|r| {
-            let config = T::settings(r.spec())
+            let config = T::settings(&r.spec)
                 .automated_backup
                 .filter(|b| b.enabled())?;
             let hour = i8::try_from(config.start_hour?).ok()?;
@@ -404,7 +404,7 @@ pub fn run_due<T: Managed>(shared: &Arc<Shared>, from: Timestamp, to: Timestamp)
                     .and_then(|d| d.at(hour, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).ok())
                     .is_some_and(|at| at.timestamp() > from && at.timestamp() <= to)
             });
-            passes.then(|| (r.common().name.clone(), config.retention_secs))
+            passes.then(|| (r.common.name.clone(), config.retention_secs))
         })
         .collect();
     let mut started = Vec::new();
@@ -570,12 +570,12 @@ pub fn schedule_maintenance<T: Managed>(shared: &Shared, name: &str) -> Result<V
     let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     let r = lookup::<T>(&mut gcp, name)?;
-    let start = T::settings(r.spec())
+    let start = T::settings(&r.spec)
         .maintenance_policy
         .and_then(|p| p.next_start(now))
         .unwrap_or_else(|| now + std::time::Duration::from_secs(7 * DAY));
     let end = start + std::time::Duration::from_secs(3600);
-    r.common_mut().maintenance_schedule = Some((start, end));
+    r.common.maintenance_schedule = Some((start, end));
     Ok(json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}))
 }
 
@@ -585,7 +585,7 @@ pub fn finish_maintenance<T: Managed>(shared: &Shared, now: Timestamp) -> Vec<St
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     let mut done = Vec::new();
     for r in T::table_mut(&mut gcp).values_mut() {
-        let c = r.common_mut();
+        let c = &mut r.common;
         if c.maintenance_schedule.is_some_and(|(_, end)| end <= now) {
             c.maintenance_schedule = None;
             done.push(c.name.clone());

@@ -205,8 +205,8 @@ pub fn decide<T: Managed>(
     let project = {
         let gcp = shared.gcp.lock().expect("gcp lock");
         match T::table(&gcp).get(name) {
-            Some(r) if T::settings(r.spec()).iam_auth && r.common().state != State::DELETING => {
-                r.common().parent.project.clone()
+            Some(r) if T::settings(&r.spec).iam_auth && r.common.state != State::DELETING => {
+                r.common.parent.project.clone()
             }
             Some(_) => return Decision::PassThrough,
             None => return Decision::Reject,

@@ -14,8 +14,10 @@
 //! surface (the maintenance window is a day and an hour; `--kms-key` "must be in the same region
 //! as the cluster. Otherwise, the create operation fails").
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::error::RpcError;
 use super::protojson::{Obj, ProtoEnum, proto_enum};
@@ -410,6 +412,121 @@ impl ImportSource {
                 }
                 Ok(Some(ImportSource::Managed(name)))
             }
+        }
+    }
+}
+
+/// The day-2 settings of a resource's spec, the same in both APIs, and the messages the simulator
+/// stores and echoes without interpreting them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Day2 {
+    pub maintenance_policy: Option<MaintenancePolicy>,
+    pub automated_backup: Option<AutomatedBackupConfig>,
+    /// CMEK for data at rest (create-only).
+    pub kms_key: Option<String>,
+    /// By JSON name.
+    pub passthrough: BTreeMap<&'static str, Value>,
+}
+
+/// A day-2 field an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Day2Field {
+    MaintenancePolicy,
+    AutomatedBackupConfig,
+    /// A stored-as-is message, by JSON name.
+    Passthrough(&'static str),
+}
+
+/// The day-2 fields of a request body.
+#[derive(Debug, Default)]
+pub struct Day2Input {
+    pub day2: Day2,
+    /// Where a new resource takes its data from (create-only, never echoed).
+    pub import: Option<ImportSource>,
+}
+
+impl Day2Input {
+    /// Reads `maintenancePolicy`, `automatedBackupConfig`, `kmsKey`, the import sources and the
+    /// `passthrough` messages of a request to `service`.
+    pub fn read(
+        o: &mut Obj,
+        service: Service,
+        passthrough: &[&'static str],
+    ) -> Result<Self, RpcError> {
+        let kms_field = format!("{}.kms_key", o.path());
+        let mut day2 = Day2 {
+            maintenance_policy: o
+                .object("maintenancePolicy")?
+                .map(|p| MaintenancePolicy::parse(p, Timestamp::now()))
+                .transpose()?,
+            automated_backup: o
+                .object("automatedBackupConfig")?
+                .map(AutomatedBackupConfig::parse)
+                .transpose()?,
+            kms_key: None,
+            passthrough: BTreeMap::new(),
+        };
+        if let Some(k) = o.string("kmsKey")? {
+            kms_key_location(&k, &kms_field)?;
+            day2.kms_key = Some(k);
+        }
+        let gcs = o.object("gcsSource")?;
+        let managed = o.object("managedBackupSource")?;
+        let import = ImportSource::parse(gcs, managed, service)?;
+        for f in passthrough {
+            if let Some(v) = o.raw(f) {
+                day2.passthrough.insert(f, v);
+            }
+        }
+        Ok(Self { day2, import })
+    }
+}
+
+impl Day2 {
+    /// Takes `field` from an update's body; a new maintenance policy keeps the creation time of
+    /// the one it replaces.
+    pub fn update(&mut self, field: Day2Field, input: &mut Day2Input) {
+        let from = &mut input.day2;
+        match field {
+            Day2Field::MaintenancePolicy => {
+                let created = self.maintenance_policy.as_ref().map(|p| p.create_time);
+                self.maintenance_policy = from.maintenance_policy.take().map(|mut p| {
+                    if let Some(t) = created {
+                        p.create_time = t;
+                    }
+                    p
+                });
+            }
+            Day2Field::AutomatedBackupConfig => {
+                self.automated_backup = from.automated_backup.take();
+            }
+            Day2Field::Passthrough(name) => match from.passthrough.remove(name) {
+                Some(v) => {
+                    self.passthrough.insert(name, v);
+                }
+                None => {
+                    self.passthrough.remove(name);
+                }
+            },
+        }
+    }
+
+    /// `maintenancePolicy`, `automatedBackupConfig` (`unset` when there is none) and the stored
+    /// messages; the resource renders `kmsKey` with its encryption.
+    pub fn render_into(&self, m: &mut Map<String, Value>, unset: Option<Value>, ints: bool) {
+        for (k, v) in &self.passthrough {
+            m.insert((*k).into(), v.clone());
+        }
+        if let Some(p) = &self.maintenance_policy {
+            m.insert("maintenancePolicy".into(), p.render(ints));
+        }
+        if let Some(b) = self
+            .automated_backup
+            .as_ref()
+            .map(|b| b.render(ints))
+            .or(unset)
+        {
+            m.insert("automatedBackupConfig".into(), b);
         }
     }
 }

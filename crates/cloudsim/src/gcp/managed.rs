@@ -14,8 +14,8 @@ use super::error::{Code, RpcError};
 use super::lifecycle::{ImportSource, kms_key_location};
 use super::listing::list_page;
 use super::operations::{OpResult, Operation, Snapshot, Verb, parse_request_id};
-use super::protojson::{Obj, ProtoEnum, proto_enum};
-use super::resource::{Common, Endpoint, LocationName, Managed, State};
+use super::protojson::{Obj, ProtoEnum, proto_enum, snake_case};
+use super::resource::{Common, Endpoint, LocationName, Managed, Resource, State};
 use super::state::GcpState;
 use crate::dataplane::BackendKey;
 use crate::sim::Shared;
@@ -26,7 +26,7 @@ fn injected_failure() -> OpResult {
     OpResult::Error(13, "Internal error encountered.".into())
 }
 
-fn snapshot<T: Managed>(r: &T) -> OpResult {
+fn snapshot<T: Managed>(r: &Resource<T>) -> OpResult {
     OpResult::Response(Arc::new(Snapshot(r.clone())))
 }
 
@@ -35,10 +35,68 @@ fn operation_name<T: Managed>(method: &str) -> String {
     format!("{}.{method}", T::COLLECTION)
 }
 
-pub fn lookup<'a, T: Managed>(gcp: &'a mut GcpState, name: &str) -> Result<&'a mut T, RpcError> {
+pub fn lookup<'a, T: Managed>(
+    gcp: &'a mut GcpState,
+    name: &str,
+) -> Result<&'a mut Resource<T>, RpcError> {
     T::table_mut(gcp)
         .get_mut(name)
         .ok_or_else(|| RpcError::not_found(name))
+}
+
+/// A create, update or delete as the service dedupes it: its `requestId` and when it came (on the
+/// simulator's clock).
+struct Mutation {
+    verb: Verb,
+    target: String,
+    request_id: Option<String>,
+    now: Timestamp,
+}
+
+/// A request's standing: new, or a repeated `requestId` answered with its first operation.
+enum Begun {
+    Fresh(Mutation),
+    Replayed(Value),
+}
+
+impl Mutation {
+    fn begin(
+        shared: &Shared,
+        gcp: &mut GcpState,
+        verb: Verb,
+        target: &str,
+        q: &Query,
+    ) -> Result<Begun, RpcError> {
+        let request_id = parse_request_id(q.get("requestId"))?;
+        let now = shared.clock.now();
+        if let Some(rid) = &request_id
+            && let Some(op) = gcp.replay(
+                verb,
+                target,
+                rid,
+                shared.tunables().request_id_retention,
+                now,
+                q.ints(),
+            )
+        {
+            return Ok(Begun::Replayed(op));
+        }
+        Ok(Begun::Fresh(Self {
+            verb,
+            target: target.to_owned(),
+            request_id,
+            now,
+        }))
+    }
+
+    /// Keeps `op` as the answer to this request's id, and as an operation clients can read.
+    fn record(&self, gcp: &mut GcpState, op: Operation) {
+        if let Some(rid) = &self.request_id {
+            gcp.replays
+                .remember(self.verb, &self.target, rid, &op.name, self.now);
+        }
+        gcp.operations.insert(op.name.clone(), op);
+    }
 }
 
 /// A create request the product has parsed and checked.
@@ -51,31 +109,39 @@ pub struct Draft<T: Managed> {
     pub kms_field: &'static str,
 }
 
-/// `POST …/{collection}?{id_param}=…`: `name` is the new resource's full name (its id checked by
-/// the product); `parse` reads the body once the `requestId` turned out to be new.
-pub fn create<T: Managed>(
+/// `POST …/{collection}?{id_field}=ID`: the id checked by `validate`; `parse` reads the body (given
+/// the region) once the `requestId` turned out to be new.
+pub fn create_with_id<T: Managed>(
+    shared: &Arc<Shared>,
+    parent: &LocationName,
+    q: &Query,
+    id_field: &str,
+    validate: fn(&str) -> Result<(), RpcError>,
+    parse: impl FnOnce(&str) -> Result<Draft<T>, RpcError>,
+) -> Result<Value, RpcError> {
+    let field = snake_case(id_field);
+    let id = q
+        .get(id_field)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| RpcError::bad_field(&field, format!("{field} is required")))?;
+    validate(id)?;
+    let name = parent.child(T::COLLECTION, id)?;
+    create::<T>(shared, parent, name, q, || parse(&parent.location))
+}
+
+/// Creates resource `name`; `parse` reads the body once the `requestId` turned out to be new.
+fn create<T: Managed>(
     shared: &Arc<Shared>,
     parent: &LocationName,
     name: String,
     q: &Query,
     parse: impl FnOnce() -> Result<Draft<T>, RpcError>,
 ) -> Result<Value, RpcError> {
-    let request_id = parse_request_id(q.get("requestId"))?;
-    let tunables = shared.tunables();
-    let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
-    if let Some(rid) = &request_id
-        && let Some(op) = gcp.replay(
-            Verb::Create,
-            &name,
-            rid,
-            tunables.request_id_retention,
-            now,
-            q.ints(),
-        )
-    {
-        return Ok(op);
-    }
+    let mutation = match Mutation::begin(shared, &mut gcp, Verb::Create, &name, q)? {
+        Begun::Fresh(m) => m,
+        Begun::Replayed(op) => return Ok(op),
+    };
     let draft = parse()?;
     if T::table(&gcp).contains_key(&name) {
         return Err(RpcError::new(
@@ -137,7 +203,7 @@ pub fn create<T: Managed>(
         }
     };
     let created = Timestamp::now();
-    let resource = T::new(
+    let resource = Resource::<T>::new(
         Common {
             name: name.clone(),
             parent: parent.clone(),
@@ -159,12 +225,8 @@ pub fn create<T: Managed>(
     );
     let op = Operation::new(T::SERVICE, parent, name.clone(), Verb::Create);
     let rendered = op.render(q.ints());
-    if let Some(rid) = &request_id {
-        gcp.replays
-            .remember(Verb::Create, &name, rid, &op.name, now);
-    }
     let op_name = op.name.clone();
-    gcp.operations.insert(op.name.clone(), op);
+    mutation.record(&mut gcp, op);
     T::table_mut(&mut gcp).insert(name.clone(), resource);
     drop(gcp);
     let fail = match failure {
@@ -187,7 +249,7 @@ pub fn create<T: Managed>(
         tokio::join!(provisioned, ready);
         let creating = |gcp: &GcpState| {
             T::table(gcp).get(&name).is_some_and(|r| {
-                r.common().incarnation == incarnation && r.common().state == State::CREATING
+                r.common.incarnation == incarnation && r.common.state == State::CREATING
             })
         };
         if let Some(failure) = fail {
@@ -208,7 +270,7 @@ pub fn create<T: Managed>(
         let Some(r) = T::table_mut(&mut gcp).get_mut(&name) else {
             return;
         };
-        r.common_mut().state = State::ACTIVE;
+        r.common.state = State::ACTIVE;
         let done = snapshot(&*r);
         gcp.finish(&op_name, done);
         tracing::info!(name = %name, "memorystore {} active", T::NOUN);
@@ -236,8 +298,8 @@ pub fn list<T: Managed>(
 }
 
 /// FAILED_PRECONDITION for a resource that is not ACTIVE or is being backed up.
-pub fn busy<T: Managed>(r: &T) -> RpcError {
-    let c = r.common();
+pub fn busy<T: Managed>(r: &Resource<T>) -> RpcError {
+    let c = &r.common;
     if c.backing_up {
         return RpcError::failed_precondition(format!(
             "The {} {} is being backed up: an operation is already in progress; retry when the backup is done",
@@ -262,44 +324,25 @@ pub fn patch<T: Managed>(
     shared: &Arc<Shared>,
     name: &str,
     q: &Query,
-    apply: impl FnOnce(&T) -> Result<T::Spec, RpcError>,
+    apply: impl FnOnce(&Resource<T>) -> Result<T::Spec, RpcError>,
 ) -> Result<Value, RpcError> {
-    let request_id = parse_request_id(q.get("requestId"))?;
-    let tunables = shared.tunables();
-    let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
-    if let Some(rid) = &request_id
-        && let Some(op) = gcp.replay(
-            Verb::Update,
-            name,
-            rid,
-            tunables.request_id_retention,
-            now,
-            q.ints(),
-        )
-    {
-        return Ok(op);
-    }
+    let mutation = match Mutation::begin(shared, &mut gcp, Verb::Update, name, q)? {
+        Begun::Fresh(m) => m,
+        Begun::Replayed(op) => return Ok(op),
+    };
     let r = lookup::<T>(&mut gcp, name)?;
-    if r.common().state != State::ACTIVE || r.common().backing_up {
+    if r.common.state != State::ACTIVE || r.common.backing_up {
         return Err(busy(r));
     }
     let next = apply(r)?;
-    r.common_mut().state = State::UPDATING;
-    *r.pending_mut() = Some(next);
-    let incarnation = r.common().incarnation;
-    let op = Operation::new(
-        T::SERVICE,
-        &r.common().parent,
-        name.to_owned(),
-        Verb::Update,
-    );
+    r.common.state = State::UPDATING;
+    r.pending = Some(next);
+    let incarnation = r.common.incarnation;
+    let op = Operation::new(T::SERVICE, &r.common.parent, name.to_owned(), Verb::Update);
     let rendered = op.render(q.ints());
-    if let Some(rid) = &request_id {
-        gcp.replays.remember(Verb::Update, name, rid, &op.name, now);
-    }
     let op_name = op.name.clone();
-    gcp.operations.insert(op.name.clone(), op);
+    mutation.record(&mut gcp, op);
     drop(gcp);
     let fail = shared
         .faults
@@ -313,24 +356,24 @@ pub fn patch<T: Managed>(
         let mut gcp = shared.gcp.lock().expect("gcp lock");
         let Some(r) = T::table_mut(&mut gcp)
             .get_mut(&name)
-            .filter(|r| r.common().incarnation == incarnation)
+            .filter(|r| r.common.incarnation == incarnation)
         else {
             return;
         };
-        if r.common().state != State::UPDATING {
+        if r.common.state != State::UPDATING {
             return;
         }
-        let next = r.pending_mut().take();
-        r.common_mut().state = State::ACTIVE;
+        let next = r.pending.take();
+        r.common.state = State::ACTIVE;
         if fail {
             // The update did not happen: the resource keeps its spec.
             gcp.finish(&op_name, injected_failure());
             return;
         }
         if let Some(next) = next {
-            *r.spec_mut() = next;
+            r.spec = next;
         }
-        r.common_mut().update_time = Timestamp::now();
+        r.common.update_time = Timestamp::now();
         let done = snapshot(&*r);
         gcp.finish(&op_name, done);
     });
@@ -338,50 +381,31 @@ pub fn patch<T: Managed>(
 }
 
 pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcError> {
-    let request_id = parse_request_id(q.get("requestId"))?;
-    let tunables = shared.tunables();
-    let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
-    if let Some(rid) = &request_id
-        && let Some(op) = gcp.replay(
-            Verb::Delete,
-            name,
-            rid,
-            tunables.request_id_retention,
-            now,
-            q.ints(),
-        )
-    {
-        return Ok(op);
-    }
+    let mutation = match Mutation::begin(shared, &mut gcp, Verb::Delete, name, q)? {
+        Begun::Fresh(m) => m,
+        Begun::Replayed(op) => return Ok(op),
+    };
     let r = lookup::<T>(&mut gcp, name)?;
-    if r.common().backing_up {
+    if r.common.backing_up {
         return Err(busy(r));
     }
-    if T::settings(r.spec()).deletion_protected {
+    if T::settings(&r.spec).deletion_protected {
         let noun = T::NOUN;
         return Err(RpcError::failed_precondition(format!(
             "The {noun} is deletion protected. Please disable deletion protection to delete the {noun}. \
              To disable, update DeleteProtectionEnabled to false via the Update API"
         )));
     }
-    if r.common().state != State::ACTIVE {
+    if r.common.state != State::ACTIVE {
         return Err(busy(r));
     }
-    r.common_mut().state = State::DELETING;
-    let incarnation = r.common().incarnation;
-    let op = Operation::new(
-        T::SERVICE,
-        &r.common().parent,
-        name.to_owned(),
-        Verb::Delete,
-    );
+    r.common.state = State::DELETING;
+    let incarnation = r.common.incarnation;
+    let op = Operation::new(T::SERVICE, &r.common.parent, name.to_owned(), Verb::Delete);
     let rendered = op.render(q.ints());
-    if let Some(rid) = &request_id {
-        gcp.replays.remember(Verb::Delete, name, rid, &op.name, now);
-    }
     let op_name = op.name.clone();
-    gcp.operations.insert(op.name.clone(), op);
+    mutation.record(&mut gcp, op);
     drop(gcp);
 
     let provisioned = shared.provisioning();
@@ -392,7 +416,7 @@ pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result
         let is_current = |gcp: &GcpState| {
             T::table(gcp)
                 .get(&name)
-                .is_some_and(|r| r.common().incarnation == incarnation)
+                .is_some_and(|r| r.common.incarnation == incarnation)
         };
         if !is_current(&shared.gcp.lock().expect("gcp lock")) {
             return;
@@ -413,12 +437,12 @@ pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result
 pub fn certificate_authority<T: Managed>(
     shared: &Shared,
     name: &str,
-    managed: impl FnOnce(&T) -> bool,
+    managed: impl FnOnce(&Resource<T>) -> bool,
 ) -> Result<Value, RpcError> {
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     let r = lookup::<T>(&mut gcp, name)?;
     let mut v = json!({"name": format!("{name}/certificateAuthority")});
-    if T::settings(r.spec()).tls && managed(r) {
+    if T::settings(&r.spec).tls && managed(r) {
         v["managedServerCa"] = json!({"caCerts": [{"certificates": [shared.ca.pem()]}]});
     }
     Ok(v)
@@ -447,7 +471,7 @@ pub fn reschedule_maintenance<T: Managed>(
     let now = shared.clock.now();
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     let r = lookup::<T>(&mut gcp, name)?;
-    let Some((start, end)) = r.common().maintenance_schedule else {
+    let Some((start, end)) = r.common.maintenance_schedule else {
         return Err(RpcError::failed_precondition(format!(
             "The {} {name} has no scheduled maintenance to reschedule",
             T::NOUN
@@ -485,10 +509,10 @@ pub fn reschedule_maintenance<T: Managed>(
             ));
         }
     };
-    r.common_mut().maintenance_schedule = Some((new_start, new_start + length));
+    r.common.maintenance_schedule = Some((new_start, new_start + length));
     let mut op = Operation::new(
         T::SERVICE,
-        &r.common().parent,
+        &r.common.parent,
         name.to_owned(),
         Verb::RescheduleMaintenance,
     );

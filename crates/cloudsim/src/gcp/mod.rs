@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod locations;
 pub mod managed;
+pub mod mask;
 pub mod operations;
 pub mod protojson;
 pub mod resource;
@@ -32,9 +33,9 @@ use serde_json::Value;
 use crate::counters::{Api, OK};
 use crate::faults::Injected;
 use crate::sim::Shared;
-use clusters::Cluster;
+use clusters::Clusters;
 use error::{Code, RpcError};
-use instances::Instance;
+use instances::Instances;
 use resource::{LocationName, Service};
 
 /// Query parameters of a Google API call.
@@ -112,26 +113,26 @@ const SYSTEM_PARAMETERS: &[&str] = &[
 
 /// Which product's collection a route addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Product {
+enum Collection {
     /// Memorystore for Redis Cluster `clusters`.
     Clusters,
     /// Memorystore for Valkey `instances`.
     Instances,
 }
 
-impl Product {
+impl Collection {
     fn of(collection: &str) -> Option<Self> {
         match collection {
-            "clusters" => Some(Product::Clusters),
-            "instances" => Some(Product::Instances),
+            "clusters" => Some(Collection::Clusters),
+            "instances" => Some(Collection::Instances),
             _ => None,
         }
     }
 
     fn service(self) -> Service {
         match self {
-            Product::Clusters => Service::RedisCluster,
-            Product::Instances => Service::Memorystore,
+            Collection::Clusters => Service::RedisCluster,
+            Collection::Instances => Service::Memorystore,
         }
     }
 
@@ -140,8 +141,8 @@ impl Product {
         macro_rules! ops {
             ($($m:literal),+) => {
                 match (self, method) {
-                    $((Product::Clusters, $m) => concat!("clusters.", $m),
-                      (Product::Instances, $m) => concat!("instances.", $m),)+
+                    $((Collection::Clusters, $m) => concat!("clusters.", $m),
+                      (Collection::Instances, $m) => concat!("instances.", $m),)+
                     _ => "unknown",
                 }
             };
@@ -163,14 +164,14 @@ impl Product {
 enum Route {
     ListLocations { project: String },
     GetLocation { project: String, location: String },
-    List(Product, LocationName),
-    Create(Product, LocationName),
-    Get(Product, String),
-    Patch(Product, String),
-    Delete(Product, String),
-    GetCertificateAuthority(Product, String),
-    Backup(Product, String),
-    RescheduleMaintenance(Product, String),
+    List(Collection, LocationName),
+    Create(Collection, LocationName),
+    Get(Collection, String),
+    Patch(Collection, String),
+    Delete(Collection, String),
+    GetCertificateAuthority(Collection, String),
+    Backup(Collection, String),
+    RescheduleMaintenance(Collection, String),
     GetSharedRegionalCertificateAuthority(LocationName),
     ListBackupCollections(LocationName),
     GetBackupCollection(String),
@@ -196,10 +197,10 @@ impl Route {
         use Route::*;
         match self {
             ListLocations { .. } => &["filter", "pageSize", "pageToken", "extraLocationTypes"],
-            List(Product::Clusters, _) => &["pageSize", "pageToken"],
-            List(Product::Instances, _) => &["pageSize", "pageToken", "filter", "orderBy"],
-            Create(Product::Clusters, _) => &["clusterId", "requestId"],
-            Create(Product::Instances, _) => &["instanceId", "requestId"],
+            List(Collection::Clusters, _) => &["pageSize", "pageToken"],
+            List(Collection::Instances, _) => &["pageSize", "pageToken", "filter", "orderBy"],
+            Create(Collection::Clusters, _) => &["clusterId", "requestId"],
+            Create(Collection::Instances, _) => &["instanceId", "requestId"],
             Patch(..) => &["updateMask", "requestId"],
             Delete(..) => &["requestId"],
             ListOperations(_) => &["filter", "pageSize", "pageToken", "returnPartialSuccess"],
@@ -360,8 +361,8 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
             l,
             "sharedRegionalCertificateAuthority",
         ] if m == Method::GET => Route::GetSharedRegionalCertificateAuthority(loc(p, l)?),
-        ["projects", p, "locations", l, collection] if Product::of(collection).is_some() => {
-            let product = Product::of(collection)?;
+        ["projects", p, "locations", l, collection] if Collection::of(collection).is_some() => {
+            let product = Collection::of(collection)?;
             match m {
                 Method::GET => Route::List(product, loc(p, l)?),
                 Method::POST => Route::Create(product, loc(p, l)?),
@@ -369,9 +370,9 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
             }
         }
         ["projects", p, "locations", l, collection, r_verb]
-            if Product::of(collection).is_some() =>
+            if Collection::of(collection).is_some() =>
         {
-            let product = Product::of(collection)?;
+            let product = Collection::of(collection)?;
             let (r, verb) = split_verb(r_verb);
             let name = format!("projects/{p}/locations/{l}/{collection}/{r}");
             match (m, verb, product) {
@@ -379,10 +380,10 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
                 (Method::PATCH, None, _) => Route::Patch(product, name),
                 (Method::DELETE, None, _) => Route::Delete(product, name),
                 (Method::POST, Some("backup"), _) => Route::Backup(product, name),
-                (Method::POST, Some("rescheduleClusterMaintenance"), Product::Clusters) => {
+                (Method::POST, Some("rescheduleClusterMaintenance"), Collection::Clusters) => {
                     Route::Unimplemented("clusters.rescheduleClusterMaintenance")
                 }
-                (Method::POST, Some("rescheduleMaintenance"), Product::Instances) => {
+                (Method::POST, Some("rescheduleMaintenance"), Collection::Instances) => {
                     Route::RescheduleMaintenance(product, name)
                 }
                 _ => return None,
@@ -397,7 +398,7 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
             r,
             "certificateAuthority",
         ] if m == Method::GET => Route::GetCertificateAuthority(
-            Product::of(collection)?,
+            Collection::of(collection)?,
             format!("projects/{p}/locations/{l}/{collection}/{r}"),
         ),
         ["projects", p, "locations", l, "backupCollections"] if m == Method::GET => {
@@ -533,38 +534,45 @@ fn injected(host: &str, i: Injected) -> RpcError {
 }
 
 fn dispatch(shared: &Arc<Shared>, route: Route, q: &Query, body: &[u8]) -> Result<Value, RpcError> {
-    use Product::{Clusters, Instances};
     match route {
         Route::ListLocations { project } => locations::list(shared, &project),
         Route::GetLocation { project, location } => locations::get(&project, &location),
-        Route::List(Clusters, parent) => managed::list::<Cluster>(shared, &parent, q, "clusters"),
-        Route::List(Instances, parent) => {
-            let mut v = managed::list::<Instance>(shared, &parent, q, "instances")?;
+        Route::List(Collection::Clusters, parent) => {
+            managed::list::<Clusters>(shared, &parent, q, "clusters")
+        }
+        Route::List(Collection::Instances, parent) => {
+            let mut v = managed::list::<Instances>(shared, &parent, q, "instances")?;
             // ListInstancesResponse always says which locations it could not reach.
             v["unreachable"] = Value::Array(Vec::new());
             Ok(v)
         }
-        Route::Create(Clusters, parent) => clusters::create(shared, &parent, q, body),
-        Route::Create(Instances, parent) => instances::create(shared, &parent, q, body),
-        Route::Get(Clusters, name) => managed::get::<Cluster>(shared, &name, q),
-        Route::Get(Instances, name) => managed::get::<Instance>(shared, &name, q),
-        Route::Patch(Clusters, name) => clusters::patch(shared, &name, q, body),
-        Route::Patch(Instances, name) => instances::patch(shared, &name, q, body),
-        Route::Delete(Clusters, name) => managed::delete::<Cluster>(shared, &name, q),
-        Route::Delete(Instances, name) => managed::delete::<Instance>(shared, &name, q),
-        Route::GetCertificateAuthority(Clusters, name) => {
+        Route::Create(Collection::Clusters, parent) => clusters::create(shared, &parent, q, body),
+        Route::Create(Collection::Instances, parent) => instances::create(shared, &parent, q, body),
+        Route::Get(Collection::Clusters, name) => managed::get::<Clusters>(shared, &name, q),
+        Route::Get(Collection::Instances, name) => managed::get::<Instances>(shared, &name, q),
+        Route::Patch(Collection::Clusters, name) => clusters::patch(shared, &name, q, body),
+        Route::Patch(Collection::Instances, name) => instances::patch(shared, &name, q, body),
+        Route::Delete(Collection::Clusters, name) => managed::delete::<Clusters>(shared, &name, q),
+        Route::Delete(Collection::Instances, name) => {
+            managed::delete::<Instances>(shared, &name, q)
+        }
+        Route::GetCertificateAuthority(Collection::Clusters, name) => {
             clusters::certificate_authority(shared, &name)
         }
-        Route::GetCertificateAuthority(Instances, name) => {
+        Route::GetCertificateAuthority(Collection::Instances, name) => {
             instances::certificate_authority(shared, &name)
         }
-        Route::Backup(Clusters, name) => backups::backup::<Cluster>(shared, &name, q, body),
-        Route::Backup(Instances, name) => backups::backup::<Instance>(shared, &name, q, body),
-        Route::RescheduleMaintenance(Clusters, name) => {
-            managed::reschedule_maintenance::<Cluster>(shared, &name, q, body)
+        Route::Backup(Collection::Clusters, name) => {
+            backups::backup::<Clusters>(shared, &name, q, body)
         }
-        Route::RescheduleMaintenance(Instances, name) => {
-            managed::reschedule_maintenance::<Instance>(shared, &name, q, body)
+        Route::Backup(Collection::Instances, name) => {
+            backups::backup::<Instances>(shared, &name, q, body)
+        }
+        Route::RescheduleMaintenance(Collection::Clusters, name) => {
+            managed::reschedule_maintenance::<Clusters>(shared, &name, q, body)
+        }
+        Route::RescheduleMaintenance(Collection::Instances, name) => {
+            managed::reschedule_maintenance::<Instances>(shared, &name, q, body)
         }
         Route::GetSharedRegionalCertificateAuthority(location) => {
             instances::shared_regional_certificate_authority(shared, &location)

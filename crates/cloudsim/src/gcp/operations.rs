@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::Query;
 use super::error::{Code, RpcError};
 use super::listing::list_page;
-use super::resource::{LocationName, Managed, Service};
+use super::resource::{LocationName, Managed, Resource, Service};
 use crate::sim::Shared;
 use crate::util::{random_hex, rfc3339_micros};
 
@@ -48,7 +48,7 @@ pub trait Response: fmt::Debug + Send + Sync {
 
 /// A resource as an operation's response.
 #[derive(Debug)]
-pub struct Snapshot<T>(pub T);
+pub struct Snapshot<T: Managed>(pub Resource<T>);
 
 impl<T: Managed> Response for Snapshot<T> {
     fn message(&self) -> &'static str {

@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::Timestamp;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use super::error::RpcError;
-use super::lifecycle::{AutomatedBackupConfig, MaintenancePolicy};
-use super::protojson::{EnumValue, proto_enum};
+use super::lifecycle::{
+    AutomatedBackupConfig, Day2, Encrypted, MaintenancePolicy, encryption_info,
+};
+use super::protojson::{EnumValue, ProtoEnum, proto_enum};
 use super::state::GcpState;
-use crate::dataplane::BackendSpec;
+use crate::dataplane::{AclAuth, AclUser, BackendSpec, Server, TlsMode, full_access};
+use crate::util::rfc3339_micros;
 
 /// One of the simulated Memorystore APIs. They share the simulator's port (and so the paths of
 /// operations, locations and backup collections), as both real ones live under `/v1/projects/…`.
@@ -208,6 +211,50 @@ pub fn auto_forwarding_rule(project: &str, region: &str, id: u64) -> String {
     )
 }
 
+/// The server behind a resource: `default` opens with a token the proxy verified (IAM auth), else
+/// with no password; TLS only when the resource encrypts in transit.
+pub fn backend(server: Server, iam_auth: bool, tls: bool, cluster: bool) -> BackendSpec {
+    let default = if iam_auth {
+        AclUser {
+            name: "default".into(),
+            rules: full_access(),
+            auth: AclAuth::Token,
+        }
+    } else {
+        AclUser::open_default()
+    };
+    BackendSpec {
+        server,
+        tls: if tls { TlsMode::Required } else { TlsMode::Off },
+        cluster,
+        acl: vec![default],
+        seed: Vec::new(),
+    }
+}
+
+/// Checks the shard and replica counts of a `message` (`cluster`, `instance`) against the
+/// product's limits.
+pub fn check_counts(
+    message: &str,
+    shards: i32,
+    max_shards: i32,
+    replicas: i32,
+    max_replicas: i32,
+) -> Result<(), RpcError> {
+    for (field, n, min, max) in [
+        ("shard_count", shards, 1, max_shards),
+        ("replica_count", replicas, 0, max_replicas),
+    ] {
+        if !(min..=max).contains(&n) {
+            return Err(RpcError::bad_field(
+                &format!("{message}.{field}"),
+                format!("{field} must be between {min} and {max}, got {n}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What every managed resource (a Redis cluster, a Valkey instance) has besides its spec.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -229,6 +276,68 @@ pub struct Common {
     pub backup_collection: Option<String>,
     /// A backup is being taken: no update and no other backup until it ends.
     pub backing_up: bool,
+}
+
+impl Common {
+    /// The fields both APIs render alike: name, creation, state, uid, the published maintenance,
+    /// the encryption (`kmsKey`, `encryptionInfo`) and the backup collection.
+    pub fn render_into(&self, m: &mut Map<String, Value>, kms_key: Option<&str>, ints: bool) {
+        m.insert("name".into(), self.name.clone().into());
+        m.insert("createTime".into(), rfc3339_micros(self.create_time).into());
+        m.insert("state".into(), self.state.json(ints));
+        m.insert("uid".into(), self.uid.clone().into());
+        if let Some((start, end)) = self.maintenance_schedule {
+            m.insert(
+                "maintenanceSchedule".into(),
+                json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}),
+            );
+        }
+        if let Some(k) = kms_key {
+            m.insert("kmsKey".into(), k.into());
+        }
+        m.insert(
+            "encryptionInfo".into(),
+            encryption_info(kms_key, self.create_time, Encrypted::Resource, ints),
+        );
+        if let Some(b) = &self.backup_collection {
+            m.insert("backupCollection".into(), b.clone().into());
+        }
+    }
+}
+
+/// `stateInfo` while an update runs: `updateInfo` with each `(field, now, target)` whose target
+/// differs; nothing when none does.
+pub fn update_info(targets: Vec<(&str, Value, Value)>) -> Option<Value> {
+    let info: Map<String, Value> = targets
+        .into_iter()
+        .filter(|(_, now, target)| now != target)
+        .map(|(field, _, target)| (field.to_owned(), target))
+        .collect();
+    (!info.is_empty()).then(|| json!({"updateInfo": info}))
+}
+
+/// One resource of a product: what every resource has, the spec it runs, and the spec being
+/// applied while UPDATING.
+#[derive(Debug, Clone)]
+pub struct Resource<P: Managed> {
+    pub common: Common,
+    pub spec: P::Spec,
+    pub pending: Option<P::Spec>,
+}
+
+impl<P: Managed> Resource<P> {
+    pub fn new(common: Common, spec: P::Spec) -> Self {
+        Self {
+            common,
+            spec,
+            pending: None,
+        }
+    }
+
+    /// The resource's JSON as the API returns it.
+    pub fn render(&self, ints: bool) -> Value {
+        P::render(self, ints)
+    }
 }
 
 /// What a backup records of the resource it was taken from.
@@ -253,7 +362,28 @@ pub struct Settings<'a> {
     pub automated_backup: Option<&'a AutomatedBackupConfig>,
 }
 
-/// A Memorystore resource with a data plane behind it, as the common handlers see it.
+impl<'a> Settings<'a> {
+    pub fn new(
+        deletion_protected: bool,
+        tls: bool,
+        iam_auth: bool,
+        auth_mode: &'static str,
+        day2: &'a Day2,
+    ) -> Self {
+        Self {
+            deletion_protected,
+            tls,
+            iam_auth,
+            auth_mode,
+            kms_key: day2.kms_key.as_deref(),
+            maintenance_policy: day2.maintenance_policy.as_ref(),
+            automated_backup: day2.automated_backup.as_ref(),
+        }
+    }
+}
+
+/// A Memorystore product (Redis Cluster `clusters`, Valkey `instances`) as the common handlers see
+/// it: its names, where its resources are kept, and what only it knows about its spec.
 pub trait Managed: Clone + fmt::Debug + Send + Sync + 'static {
     /// What a client can ask for.
     type Spec: Clone + fmt::Debug + Send + Sync + 'static;
@@ -267,19 +397,12 @@ pub trait Managed: Clone + fmt::Debug + Send + Sync + 'static {
     /// The role that lets a principal AUTH with an access token.
     const CONNECT_ROLE: &'static str;
 
-    fn table(gcp: &GcpState) -> &BTreeMap<String, Self>;
-    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Self>;
+    fn table(gcp: &GcpState) -> &BTreeMap<String, Resource<Self>>;
+    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Resource<Self>>;
     /// A new resource's system-assigned uid.
     fn new_uid() -> String;
-    fn new(common: Common, spec: Self::Spec) -> Self;
-    fn common(&self) -> &Common;
-    fn common_mut(&mut self) -> &mut Common;
-    fn spec(&self) -> &Self::Spec;
-    fn spec_mut(&mut self) -> &mut Self::Spec;
-    /// The spec being applied while UPDATING.
-    fn pending_mut(&mut self) -> &mut Option<Self::Spec>;
     /// The resource's JSON as the API returns it.
-    fn render(&self, ints: bool) -> Value;
+    fn render(r: &Resource<Self>, ints: bool) -> Value;
     /// The server the spec asks for.
     fn backend(spec: &Self::Spec) -> BackendSpec;
     fn settings(spec: &Self::Spec) -> Settings<'_>;

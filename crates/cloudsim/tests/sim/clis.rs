@@ -283,15 +283,9 @@ async fn gcloud_memorystore_instances_create_describe_list_update_delete() {
         format!("projects/{PROJECT}/locations/{REGION}/instances/orders")
     );
     assert_eq!(described["engineVersion"], "VALKEY_8_0");
-    let discovery = described["endpoints"][0]["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| &c["pscAutoConnection"])
-        .find(|c| c["connectionType"] == "CONNECTION_TYPE_DISCOVERY")
-        .expect("a discovery connection")
-        .clone();
-    let port = discovery["port"].as_u64().unwrap();
+    let port = psc_connection(&described, "CONNECTION_TYPE_DISCOVERY")["port"]
+        .as_u64()
+        .unwrap();
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("SET")

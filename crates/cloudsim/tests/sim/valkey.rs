@@ -28,17 +28,6 @@ fn endpoints() -> Value {
     json!([{"connections": [{"pscAutoConnection": {"projectId": PROJECT, "network": network()}}]}])
 }
 
-/// The auto-created connection of `kind` (`CONNECTION_TYPE_DISCOVERY`, `…_PRIMARY`, `…_READER`).
-fn connection<'a>(instance: &'a Value, kind: &str) -> &'a Value {
-    instance["endpoints"][0]["connections"]
-        .as_array()
-        .expect("endpoint connections")
-        .iter()
-        .map(|c| &c["pscAutoConnection"])
-        .find(|c| c["connectionType"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} connection in {instance}"))
-}
-
 fn port_of(connection: &Value) -> u16 {
     assert_eq!(connection["ipAddress"], "127.0.0.1", "{connection}");
     u16::try_from(connection["port"].as_u64().expect("port")).expect("port fits")
@@ -137,7 +126,7 @@ async fn instance_lifecycle_on_a_real_valkey_server() {
         .await;
     assert_eq!(created["state"], "ACTIVE");
     assert_eq!(created["engineVersion"], "VALKEY_8_0");
-    let discovery = connection(&created, "CONNECTION_TYPE_DISCOVERY");
+    let discovery = psc_connection(&created, "CONNECTION_TYPE_DISCOVERY");
     let port = port_of(discovery);
 
     // The server is Valkey, in cluster mode, and only a granted token opens it.
@@ -205,7 +194,7 @@ async fn instance_lifecycle_on_a_real_valkey_server() {
     .await;
     assert_eq!(upgraded["engineVersion"], "VALKEY_9_0");
     assert_eq!(
-        port_of(connection(&upgraded, "CONNECTION_TYPE_DISCOVERY")),
+        port_of(psc_connection(&upgraded, "CONNECTION_TYPE_DISCOVERY")),
         port,
         "the endpoint stays"
     );
@@ -314,7 +303,7 @@ async fn instance_lifecycle_on_a_real_valkey_server() {
         )
         .await;
     let mut con = valkey(
-        port_of(connection(&restored, "CONNECTION_TYPE_DISCOVERY")),
+        port_of(psc_connection(&restored, "CONNECTION_TYPE_DISCOVERY")),
         &token,
     )
     .await;
@@ -341,8 +330,8 @@ async fn iam_auth_wants_the_memorystore_role_on_the_instance() {
             json!({"mode": "CLUSTER_DISABLED", "authorizationMode": "IAM_AUTH", "endpoints": endpoints()}),
         )
         .await;
-    let primary = port_of(connection(&created, "CONNECTION_TYPE_PRIMARY"));
-    let reader = port_of(connection(&created, "CONNECTION_TYPE_READER"));
+    let primary = port_of(psc_connection(&created, "CONNECTION_TYPE_PRIMARY"));
+    let reader = port_of(psc_connection(&created, "CONNECTION_TYPE_READER"));
     let token = token(&t).await;
     const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.";
 
@@ -595,7 +584,7 @@ async fn instances_look_like_the_service_returns_them() {
         .map(|d| d["connectionType"].as_str().unwrap())
         .collect();
     assert_eq!(types, ["CONNECTION_TYPE_PRIMARY", "CONNECTION_TYPE_READER"]);
-    let primary = connection(i, "CONNECTION_TYPE_PRIMARY");
+    let primary = psc_connection(i, "CONNECTION_TYPE_PRIMARY");
     assert_eq!(primary["port"], 6379, "no server: the service's port");
     assert_eq!(primary["pscConnectionStatus"], "ACTIVE");
     assert_eq!(primary["projectId"], PROJECT);
@@ -626,7 +615,7 @@ async fn instances_look_like_the_service_returns_them() {
     assert_eq!(legacy["discoveryEndpoints"][0]["network"], network());
     assert_eq!(legacy["serverCaMode"], "GOOGLE_MANAGED_PER_INSTANCE_CA");
     assert_eq!(
-        connection(&legacy, "CONNECTION_TYPE_DISCOVERY")["connectionType"],
+        psc_connection(&legacy, "CONNECTION_TYPE_DISCOVERY")["connectionType"],
         "CONNECTION_TYPE_DISCOVERY"
     );
     let (_, ca) = t

@@ -3,23 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::dataplane::{AclAuth, AclUser, BackendSpec, Server, TlsMode, full_access};
+use crate::dataplane::{BackendSpec, Server};
 use crate::gcp::error::RpcError;
-use crate::gcp::lifecycle::{
-    AutomatedBackupConfig, Encrypted, ImportSource, MaintenancePolicy, encryption_info,
-    kms_key_location,
-};
-use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, camel_case, proto_enum};
+use crate::gcp::lifecycle::{Day2, Day2Field, Day2Input, ImportSource};
+use crate::gcp::mask::{MaskPath, parse_mask};
+use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, proto_enum};
 use crate::gcp::resource::{
-    BackupFacts, Common, ConnectionType, Managed, Service, Settings, State, auto_forwarding_rule,
-    gb_from_tenths, network_project, service_attachments,
+    self, BackupFacts, ConnectionType, Managed, Resource, Service, Settings, State,
+    auto_forwarding_rule, backend, gb_from_tenths, network_project, service_attachments,
+    update_info,
 };
 use crate::gcp::settings::{Persistence, ZoneDistribution};
 use crate::gcp::state::GcpState;
-use crate::util::{random_digits, rfc3339_micros};
+use crate::util::random_digits;
 
 proto_enum!(NodeType, "google.cloud.redis.cluster.v1.NodeType", {
     NODE_TYPE_UNSPECIFIED = 0,
@@ -142,14 +140,9 @@ pub struct ClusterSpec {
     pub redis_configs: BTreeMap<String, String>,
     pub zone_distribution: ZoneDistribution,
     pub psc_network: Option<String>,
-    pub maintenance_policy: Option<MaintenancePolicy>,
-    pub automated_backup: Option<AutomatedBackupConfig>,
-    /// CMEK for data at rest (create-only).
-    pub kms_key: Option<String>,
+    pub day2: Day2,
     /// Where a new cluster takes its data from (create-only, never echoed).
     pub import: Option<ImportSource>,
-    /// Messages the simulator stores and echoes without interpreting them.
-    pub passthrough: BTreeMap<&'static str, Value>,
 }
 
 /// Input-only or stored-as-is Cluster fields, by their JSON name.
@@ -186,17 +179,13 @@ struct ClusterInput {
     redis_configs: Option<BTreeMap<String, String>>,
     zone_distribution: Option<ZoneDistribution>,
     psc_networks: Option<Vec<String>>,
-    maintenance_policy: Option<MaintenancePolicy>,
-    automated_backup: Option<AutomatedBackupConfig>,
-    kms_key: Option<String>,
-    import: Option<ImportSource>,
-    passthrough: BTreeMap<&'static str, Value>,
+    day2: Day2Input,
 }
 
 impl ClusterInput {
     fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
         let mut o = Obj::from_body(body, "cluster")?.in_package(Service::RedisCluster.package());
-        let mut input = ClusterInput {
+        let input = ClusterInput {
             shard_count: o.int32("shardCount")?,
             replica_count: o.int32("replicaCount")?,
             node_type: o.enumeration("nodeType")?,
@@ -226,30 +215,8 @@ impl ClusterInput {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()?,
-            maintenance_policy: o
-                .object("maintenancePolicy")?
-                .map(|p| MaintenancePolicy::parse(p, Timestamp::now()))
-                .transpose()?,
-            automated_backup: o
-                .object("automatedBackupConfig")?
-                .map(AutomatedBackupConfig::parse)
-                .transpose()?,
-            kms_key: None,
-            import: None,
-            passthrough: BTreeMap::new(),
+            day2: Day2Input::read(&mut o, Service::RedisCluster, PASSTHROUGH_FIELDS)?,
         };
-        if let Some(k) = o.string("kmsKey")? {
-            kms_key_location(&k, "cluster.kms_key")?;
-            input.kms_key = Some(k);
-        }
-        let gcs = o.object("gcsSource")?;
-        let managed = o.object("managedBackupSource")?;
-        input.import = ImportSource::parse(gcs, managed, Service::RedisCluster)?;
-        for f in PASSTHROUGH_FIELDS {
-            if let Some(v) = o.raw(f) {
-                input.passthrough.insert(f, v);
-            }
-        }
         o.ignore(OUTPUT_ONLY_FIELDS);
         o.finish()?;
         if let Some(n) = &input.psc_networks
@@ -278,19 +245,7 @@ impl ClusterInput {
 }
 
 fn check_counts(shards: i32, replicas: i32) -> Result<(), RpcError> {
-    if !(1..=MAX_SHARDS).contains(&shards) {
-        return Err(RpcError::bad_field(
-            "cluster.shard_count",
-            format!("shard_count must be between 1 and {MAX_SHARDS}, got {shards}"),
-        ));
-    }
-    if !(0..=MAX_REPLICAS).contains(&replicas) {
-        return Err(RpcError::bad_field(
-            "cluster.replica_count",
-            format!("replica_count must be between 0 and {MAX_REPLICAS}, got {replicas}"),
-        ));
-    }
-    Ok(())
+    resource::check_counts("cluster", shards, MAX_SHARDS, replicas, MAX_REPLICAS)
 }
 
 impl ClusterSpec {
@@ -322,11 +277,8 @@ impl ClusterSpec {
             redis_configs: i.redis_configs.unwrap_or_default(),
             zone_distribution: i.zone_distribution.unwrap_or_default(),
             psc_network: i.psc_networks.and_then(|n| n.into_iter().next()),
-            maintenance_policy: i.maintenance_policy,
-            automated_backup: i.automated_backup,
-            kms_key: i.kms_key,
-            import: i.import,
-            passthrough: i.passthrough,
+            day2: i.day2.day2,
+            import: i.day2.import,
         })
     }
 
@@ -364,25 +316,7 @@ impl ClusterSpec {
                 MaskField::RedisConfigs => {
                     next.redis_configs = i.redis_configs.take().unwrap_or_default()
                 }
-                MaskField::MaintenancePolicy => {
-                    next.maintenance_policy = i.maintenance_policy.take().map(|mut p| {
-                        if let Some(old) = &self.maintenance_policy {
-                            p.create_time = old.create_time;
-                        }
-                        p
-                    });
-                }
-                MaskField::AutomatedBackupConfig => {
-                    next.automated_backup = i.automated_backup.take();
-                }
-                MaskField::Passthrough(name) => match i.passthrough.remove(name) {
-                    Some(v) => {
-                        next.passthrough.insert(name, v);
-                    }
-                    None => {
-                        next.passthrough.remove(name);
-                    }
-                },
+                MaskField::Day2(f) => next.day2.update(*f, &mut i.day2),
                 MaskField::OndemandMaintenance => {}
             }
         }
@@ -414,25 +348,14 @@ pub enum MaskField {
     PersistenceConfig,
     RedisConfigs,
     OndemandMaintenance,
-    MaintenancePolicy,
-    AutomatedBackupConfig,
-    Passthrough(&'static str),
+    Day2(Day2Field),
 }
 
 impl MaskField {
     /// Parses a comma-separated `updateMask` (snake_case or lowerCamel paths).
     pub fn parse_mask(mask: Option<&str>) -> Result<Vec<MaskField>, RpcError> {
-        let mask = mask.unwrap_or("").trim();
-        if mask.is_empty() {
-            return Err(RpcError::bad_field(
-                "update_mask",
-                "update_mask is required and must name at least one field",
-            ));
-        }
-        let mut out = Vec::new();
-        for raw in mask.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let top = camel_case(raw.split('.').next().unwrap_or(raw));
-            let f = match top.as_str() {
+        parse_mask(mask, "Cluster", |top| {
+            MaskPath::Update(match top {
                 "shardCount" => MaskField::ShardCount,
                 "replicaCount" => MaskField::ReplicaCount,
                 "nodeType" => MaskField::NodeType,
@@ -441,11 +364,13 @@ impl MaskField {
                 "redisConfigs" => MaskField::RedisConfigs,
                 "ondemandMaintenance" => MaskField::OndemandMaintenance,
                 // gcloud sends `maintenance_window` for the maintenance policy.
-                "maintenanceWindow" | "maintenancePolicy" => MaskField::MaintenancePolicy,
-                "automatedBackupConfig" => MaskField::AutomatedBackupConfig,
-                "clusterEndpoints" => MaskField::Passthrough("clusterEndpoints"),
+                "maintenanceWindow" | "maintenancePolicy" => {
+                    MaskField::Day2(Day2Field::MaintenancePolicy)
+                }
+                "automatedBackupConfig" => MaskField::Day2(Day2Field::AutomatedBackupConfig),
+                "clusterEndpoints" => MaskField::Day2(Day2Field::Passthrough("clusterEndpoints")),
                 "crossClusterReplicationConfig" => {
-                    MaskField::Passthrough("crossClusterReplicationConfig")
+                    MaskField::Day2(Day2Field::Passthrough("crossClusterReplicationConfig"))
                 }
                 "authorizationMode"
                 | "transitEncryptionMode"
@@ -461,35 +386,19 @@ impl MaskField {
                 | "discoveryEndpoints"
                 | "pscConnections"
                 | "gcsSource"
-                | "managedBackupSource" => {
-                    return Err(RpcError::bad_field(
-                        "update_mask",
-                        format!("Field {raw:?} cannot be updated"),
-                    ));
-                }
-                _ => {
-                    return Err(RpcError::bad_field(
-                        "update_mask",
-                        format!("Invalid update_mask path {raw:?}: no such Cluster field"),
-                    ));
-                }
-            };
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        Ok(out)
+                | "managedBackupSource" => return MaskPath::Immutable,
+                _ => return MaskPath::Unknown,
+            })
+        })
     }
 }
 
+/// Memorystore for Redis Cluster, the product.
+#[derive(Debug, Clone, Copy)]
+pub struct Clusters;
+
 /// One simulated cluster.
-#[derive(Debug, Clone)]
-pub struct Cluster {
-    pub common: Common,
-    pub spec: ClusterSpec,
-    /// The spec being applied while UPDATING.
-    pub pending: Option<ClusterSpec>,
-}
+pub type Cluster = Resource<Clusters>;
 
 impl Cluster {
     /// The Cluster JSON as the real API returns it.
@@ -497,10 +406,7 @@ impl Cluster {
         let s = &self.spec;
         let c = &self.common;
         let mut m = Map::new();
-        m.insert("name".into(), c.name.clone().into());
-        m.insert("createTime".into(), rfc3339_micros(c.create_time).into());
-        m.insert("state".into(), c.state.json(ints));
-        m.insert("uid".into(), c.uid.clone().into());
+        c.render_into(&mut m, s.day2.kms_key.as_deref(), ints);
         m.insert("nodeType".into(), s.node_type.json(ints));
         m.insert("shardCount".into(), s.shard_count.into());
         m.insert("replicaCount".into(), s.replica_count.into());
@@ -524,53 +430,30 @@ impl Cluster {
         if !s.redis_configs.is_empty() {
             m.insert("redisConfigs".into(), json!(s.redis_configs));
         }
-        for (k, v) in &s.passthrough {
-            m.insert((*k).into(), v.clone());
-        }
-        if let Some(p) = &s.maintenance_policy {
-            m.insert("maintenancePolicy".into(), p.render(ints));
-        }
-        if let Some((start, end)) = c.maintenance_schedule {
-            m.insert(
-                "maintenanceSchedule".into(),
-                json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}),
-            );
-        }
-        if let Some(b) = &s.automated_backup {
-            m.insert("automatedBackupConfig".into(), b.render(ints));
-        }
-        if let Some(k) = &s.kms_key {
-            m.insert("kmsKey".into(), k.clone().into());
-        }
-        m.insert(
-            "encryptionInfo".into(),
-            encryption_info(
-                s.kms_key.as_deref(),
-                c.create_time,
-                Encrypted::Resource,
-                ints,
-            ),
-        );
-        if let Some(b) = &c.backup_collection {
-            m.insert("backupCollection".into(), b.clone().into());
-        }
+        s.day2.render_into(&mut m, None, ints);
         if c.state != State::CREATING {
             self.render_endpoints(&mut m, ints);
         }
-        if let Some(p) = &self.pending {
-            let mut info = Map::new();
-            if p.shard_count != s.shard_count {
-                info.insert("targetShardCount".into(), p.shard_count.into());
-            }
-            if p.replica_count != s.replica_count {
-                info.insert("targetReplicaCount".into(), p.replica_count.into());
-            }
-            if p.node_type != s.node_type {
-                info.insert("targetNodeType".into(), p.node_type.json(ints));
-            }
-            if !info.is_empty() {
-                m.insert("stateInfo".into(), json!({"updateInfo": info}));
-            }
+        if let Some(info) = self.pending.as_ref().and_then(|p| {
+            update_info(vec![
+                (
+                    "targetShardCount",
+                    s.shard_count.into(),
+                    p.shard_count.into(),
+                ),
+                (
+                    "targetReplicaCount",
+                    s.replica_count.into(),
+                    p.replica_count.into(),
+                ),
+                (
+                    "targetNodeType",
+                    s.node_type.json(ints),
+                    p.node_type.json(ints),
+                ),
+            ])
+        }) {
+            m.insert("stateInfo".into(), info);
         }
         Value::Object(m)
     }
@@ -621,31 +504,7 @@ impl Cluster {
     }
 }
 
-/// `default` opens with a token the proxy verified (IAM auth), else with no password.
-fn backend_spec(spec: &ClusterSpec) -> BackendSpec {
-    let default = if spec.iam_auth() {
-        AclUser {
-            name: "default".into(),
-            rules: full_access(),
-            auth: AclAuth::Token,
-        }
-    } else {
-        AclUser::open_default()
-    };
-    BackendSpec {
-        server: Server::Redis,
-        tls: if spec.tls() {
-            TlsMode::Required
-        } else {
-            TlsMode::Off
-        },
-        cluster: true,
-        acl: vec![default],
-        seed: Vec::new(),
-    }
-}
-
-impl Managed for Cluster {
+impl Managed for Clusters {
     type Spec = ClusterSpec;
     const SERVICE: Service = Service::RedisCluster;
     const KIND: &'static str = "Cluster";
@@ -653,11 +512,11 @@ impl Managed for Cluster {
     const COLLECTION: &'static str = "clusters";
     const CONNECT_ROLE: &'static str = "roles/redis.dbConnectionUser";
 
-    fn table(gcp: &GcpState) -> &BTreeMap<String, Self> {
+    fn table(gcp: &GcpState) -> &BTreeMap<String, Cluster> {
         &gcp.clusters
     }
 
-    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Self> {
+    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Cluster> {
         &mut gcp.clusters
     }
 
@@ -665,52 +524,22 @@ impl Managed for Cluster {
         random_digits(21)
     }
 
-    fn new(common: Common, spec: ClusterSpec) -> Self {
-        Self {
-            common,
-            spec,
-            pending: None,
-        }
-    }
-
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
-
-    fn spec(&self) -> &ClusterSpec {
-        &self.spec
-    }
-
-    fn spec_mut(&mut self) -> &mut ClusterSpec {
-        &mut self.spec
-    }
-
-    fn pending_mut(&mut self) -> &mut Option<ClusterSpec> {
-        &mut self.pending
-    }
-
-    fn render(&self, ints: bool) -> Value {
-        self.render_cluster(ints)
+    fn render(r: &Cluster, ints: bool) -> Value {
+        r.render_cluster(ints)
     }
 
     fn backend(spec: &ClusterSpec) -> BackendSpec {
-        backend_spec(spec)
+        backend(Server::Redis, spec.iam_auth(), spec.tls(), true)
     }
 
     fn settings(spec: &ClusterSpec) -> Settings<'_> {
-        Settings {
-            deletion_protected: spec.deletion_protection_enabled,
-            tls: spec.tls(),
-            iam_auth: spec.iam_auth(),
-            auth_mode: spec.authorization_mode.name(),
-            kms_key: spec.kms_key.as_deref(),
-            maintenance_policy: spec.maintenance_policy.as_ref(),
-            automated_backup: spec.automated_backup.as_ref(),
-        }
+        Settings::new(
+            spec.deletion_protection_enabled,
+            spec.tls(),
+            spec.iam_auth(),
+            spec.authorization_mode.name(),
+            &spec.day2,
+        )
     }
 
     fn backup_facts(spec: &ClusterSpec) -> BackupFacts {
@@ -726,8 +555,9 @@ impl Managed for Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gcp::resource::{Endpoint, LocationName};
+    use crate::gcp::resource::{Common, Endpoint, LocationName};
     use crate::gcp::settings::ZoneDistributionMode;
+    use jiff::Timestamp;
 
     #[test]
     fn cluster_ids_follow_the_documented_rule() {
@@ -800,7 +630,7 @@ mod tests {
         );
         assert_eq!(
             MaskField::parse_mask(Some("maintenance_window")).unwrap(),
-            vec![MaskField::MaintenancePolicy]
+            vec![MaskField::Day2(Day2Field::MaintenancePolicy)]
         );
         assert!(
             MaskField::parse_mask(Some("authorization_mode"))
@@ -833,7 +663,7 @@ mod tests {
             "r",
         )
         .unwrap();
-        let c = Cluster::new(
+        let c: Cluster = Resource::new(
             Common {
                 name: "projects/p/locations/r/clusters/c".into(),
                 parent: LocationName::new("p", "r").unwrap(),

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use cluster::Cluster;
+pub use cluster::{Cluster, Clusters};
 use cluster::{ClusterSpec, MaskField, validate_cluster_id};
 
 use super::Query;
 use super::error::RpcError;
 use super::managed::{self, Draft};
-use super::resource::{LocationName, Managed};
+use super::resource::LocationName;
 use crate::sim::Shared;
 
 pub fn create(
@@ -23,29 +23,30 @@ pub fn create(
     q: &Query,
     body: &[u8],
 ) -> Result<Value, RpcError> {
-    let cluster_id = q
-        .get("clusterId")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| RpcError::bad_field("cluster_id", "cluster_id is required"))?;
-    validate_cluster_id(cluster_id)?;
-    let name = parent.child(Cluster::COLLECTION, cluster_id)?;
-    managed::create::<Cluster>(shared, parent, name, q, || {
-        let mut spec = ClusterSpec::parse_create(body, &parent.location)?;
-        Ok(Draft {
-            import: spec.import.take(),
-            spec,
-            kms_field: "cluster.kms_key",
-        })
-    })
+    managed::create_with_id::<Clusters>(
+        shared,
+        parent,
+        q,
+        "clusterId",
+        validate_cluster_id,
+        |region| {
+            let mut spec = ClusterSpec::parse_create(body, region)?;
+            Ok(Draft {
+                import: spec.import.take(),
+                spec,
+                kms_field: "cluster.kms_key",
+            })
+        },
+    )
 }
 
 pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result<Value, RpcError> {
     let mask = MaskField::parse_mask(q.get("updateMask"))?;
-    managed::patch::<Cluster>(shared, name, q, |c| {
+    managed::patch::<Clusters>(shared, name, q, |c| {
         c.spec.apply_patch(body, &c.common.parent.location, &mask)
     })
 }
 
 pub fn certificate_authority(shared: &Shared, name: &str) -> Result<Value, RpcError> {
-    managed::certificate_authority::<Cluster>(shared, name, |_| true)
+    managed::certificate_authority::<Clusters>(shared, name, |_| true)
 }

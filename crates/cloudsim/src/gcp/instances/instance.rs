@@ -9,19 +9,17 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::dataplane::{AclAuth, AclUser, BackendSpec, Server, TlsMode, full_access};
+use crate::dataplane::{BackendSpec, Server};
 use crate::gcp::error::RpcError;
-use crate::gcp::lifecycle::{
-    AutomatedBackupConfig, Encrypted, ImportSource, MaintenancePolicy, encryption_info,
-    kms_key_location,
-};
-use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, camel_case, proto_enum};
+use crate::gcp::lifecycle::{Day2, Day2Field, Day2Input, ImportSource};
+use crate::gcp::mask::{MaskPath, parse_mask};
+use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, proto_enum};
 use crate::gcp::resource::{
-    BackupFacts, Common, ConnectionType, Managed, Service, Settings, State, auto_forwarding_rule,
-    gb_from_tenths, network_project, service_attachments,
+    self, BackupFacts, ConnectionType, Managed, Resource, Service, Settings, State,
+    auto_forwarding_rule, backend, gb_from_tenths, network_project, service_attachments,
+    update_info,
 };
 use crate::gcp::settings::{Persistence, ZoneDistribution};
 use crate::gcp::state::GcpState;
@@ -443,18 +441,14 @@ struct InstanceInput {
     zone_distribution: Option<ZoneDistribution>,
     psc_auto_connections: Option<Vec<AutoNetwork>>,
     endpoints: Option<Vec<EndpointGroup>>,
-    maintenance_policy: Option<MaintenancePolicy>,
-    automated_backup: Option<AutomatedBackupConfig>,
     maintenance_version: Option<String>,
-    kms_key: Option<String>,
-    import: Option<ImportSource>,
-    passthrough: BTreeMap<&'static str, Value>,
+    day2: Day2Input,
 }
 
 impl InstanceInput {
     fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
         let mut o = Obj::from_body(body, "instance")?.in_package(Service::Memorystore.package());
-        let mut input = InstanceInput {
+        let input = InstanceInput {
             labels: o.string_map("labels")?,
             replica_count: o.int32("replicaCount")?,
             shard_count: o.int32("shardCount")?,
@@ -480,31 +474,9 @@ impl InstanceInput {
                 .map(|items| items.into_iter().map(parse_auto).collect())
                 .transpose()?,
             endpoints: o.objects("endpoints")?.map(parse_endpoints).transpose()?,
-            maintenance_policy: o
-                .object("maintenancePolicy")?
-                .map(|p| MaintenancePolicy::parse(p, Timestamp::now()))
-                .transpose()?,
-            automated_backup: o
-                .object("automatedBackupConfig")?
-                .map(AutomatedBackupConfig::parse)
-                .transpose()?,
             maintenance_version: o.string("maintenanceVersion")?,
-            kms_key: None,
-            import: None,
-            passthrough: BTreeMap::new(),
+            day2: Day2Input::read(&mut o, Service::Memorystore, PASSTHROUGH_FIELDS)?,
         };
-        if let Some(k) = o.string("kmsKey")? {
-            kms_key_location(&k, "instance.kms_key")?;
-            input.kms_key = Some(k);
-        }
-        let gcs = o.object("gcsSource")?;
-        let managed = o.object("managedBackupSource")?;
-        input.import = ImportSource::parse(gcs, managed, Service::Memorystore)?;
-        for f in PASSTHROUGH_FIELDS {
-            if let Some(v) = o.raw(f) {
-                input.passthrough.insert(f, v);
-            }
-        }
         for f in INPUT_ONLY_FIELDS {
             o.boolean(f)?;
         }
@@ -551,14 +523,10 @@ pub struct InstanceSpec {
     /// The networks came in the deprecated `pscAutoConnections` (which the service then reports,
     /// with `discoveryEndpoints`).
     pub legacy_psc: bool,
-    pub maintenance_policy: Option<MaintenancePolicy>,
-    pub automated_backup: Option<AutomatedBackupConfig>,
     pub maintenance_version: &'static str,
-    /// CMEK for data at rest (create-only).
-    pub kms_key: Option<String>,
+    pub day2: Day2,
     /// Where a new instance takes its data from (create-only, never echoed).
     pub import: Option<ImportSource>,
-    pub passthrough: BTreeMap<&'static str, Value>,
 }
 
 fn check_counts(mode: Mode, shards: i32, replicas: i32) -> Result<(), RpcError> {
@@ -570,19 +538,7 @@ fn check_counts(mode: Mode, shards: i32, replicas: i32) -> Result<(), RpcError> 
             ),
         ));
     }
-    if !(1..=MAX_SHARDS).contains(&shards) {
-        return Err(RpcError::bad_field(
-            "instance.shard_count",
-            format!("shard_count must be between 1 and {MAX_SHARDS}, got {shards}"),
-        ));
-    }
-    if !(0..=MAX_REPLICAS).contains(&replicas) {
-        return Err(RpcError::bad_field(
-            "instance.replica_count",
-            format!("replica_count must be between 0 and {MAX_REPLICAS}, got {replicas}"),
-        ));
-    }
-    Ok(())
+    resource::check_counts("instance", shards, MAX_SHARDS, replicas, MAX_REPLICAS)
 }
 
 fn parse_server_ca(
@@ -708,12 +664,9 @@ impl InstanceSpec {
             zone_distribution: i.zone_distribution.unwrap_or_default(),
             legacy_psc: i.psc_auto_connections.is_some(),
             endpoints,
-            maintenance_policy: i.maintenance_policy,
-            automated_backup: i.automated_backup,
             maintenance_version,
-            kms_key: i.kms_key,
-            import: i.import,
-            passthrough: i.passthrough,
+            day2: i.day2.day2,
+            import: i.day2.import,
         })
     }
 
@@ -774,15 +727,7 @@ impl InstanceSpec {
                 next.deletion_protection_enabled = i.deletion_protection_enabled.unwrap_or(false);
             }
             MaskField::PersistenceConfig => next.persistence = i.persistence.unwrap_or_default(),
-            MaskField::MaintenancePolicy => {
-                next.maintenance_policy = i.maintenance_policy.map(|mut p| {
-                    if let Some(old) = &self.maintenance_policy {
-                        p.create_time = old.create_time;
-                    }
-                    p
-                });
-            }
-            MaskField::AutomatedBackupConfig => next.automated_backup = i.automated_backup,
+            MaskField::Day2(f) => next.day2.update(f, &mut i.day2),
             MaskField::MaintenanceVersion => {
                 let v = i.maintenance_version.ok_or_else(|| {
                     RpcError::bad_field(
@@ -795,14 +740,6 @@ impl InstanceSpec {
             MaskField::Endpoints => {
                 next.endpoints = self.update_endpoints(i.endpoints.take().unwrap_or_default())?;
             }
-            MaskField::Passthrough(name) => match i.passthrough.remove(name) {
-                Some(v) => {
-                    next.passthrough.insert(name, v);
-                }
-                None => {
-                    next.passthrough.remove(name);
-                }
-            },
             MaskField::InputOnly => {}
         }
         check_counts(next.mode, next.shard_count, next.replica_count)?;
@@ -888,11 +825,9 @@ pub enum MaskField {
     EngineConfigs,
     DeletionProtectionEnabled,
     PersistenceConfig,
-    MaintenancePolicy,
-    AutomatedBackupConfig,
     MaintenanceVersion,
     Endpoints,
-    Passthrough(&'static str),
+    Day2(Day2Field),
     /// `simulate_maintenance_event`, `ondemand_maintenance`, `rotate_server_certificate`.
     InputOnly,
 }
@@ -901,17 +836,8 @@ impl MaskField {
     /// Parses an `updateMask` (snake_case or lowerCamel paths; a nested path names its top-level
     /// field). The service changes one field per request.
     pub fn parse_mask(mask: Option<&str>) -> Result<MaskField, RpcError> {
-        let mask = mask.unwrap_or("").trim();
-        if mask.is_empty() {
-            return Err(RpcError::bad_field(
-                "update_mask",
-                "update_mask is required and must name at least one field",
-            ));
-        }
-        let mut fields: Vec<MaskField> = Vec::new();
-        for raw in mask.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let top = camel_case(raw.split('.').next().unwrap_or(raw));
-            let f = match top.as_str() {
+        let fields = parse_mask(mask, "Instance", |top| {
+            MaskPath::Update(match top {
                 "labels" => MaskField::Labels,
                 "replicaCount" => MaskField::ReplicaCount,
                 "shardCount" => MaskField::ShardCount,
@@ -920,16 +846,16 @@ impl MaskField {
                 "engineConfigs" => MaskField::EngineConfigs,
                 "deletionProtectionEnabled" => MaskField::DeletionProtectionEnabled,
                 "persistenceConfig" => MaskField::PersistenceConfig,
-                "maintenancePolicy" => MaskField::MaintenancePolicy,
-                "automatedBackupConfig" => MaskField::AutomatedBackupConfig,
+                "maintenancePolicy" => MaskField::Day2(Day2Field::MaintenancePolicy),
+                "automatedBackupConfig" => MaskField::Day2(Day2Field::AutomatedBackupConfig),
                 "maintenanceVersion" => MaskField::MaintenanceVersion,
                 "endpoints" => MaskField::Endpoints,
                 "crossInstanceReplicationConfig" => {
-                    MaskField::Passthrough("crossInstanceReplicationConfig")
+                    MaskField::Day2(Day2Field::Passthrough("crossInstanceReplicationConfig"))
                 }
-                "asyncInstanceEndpointsDeletionEnabled" => {
-                    MaskField::Passthrough("asyncInstanceEndpointsDeletionEnabled")
-                }
+                "asyncInstanceEndpointsDeletionEnabled" => MaskField::Day2(Day2Field::Passthrough(
+                    "asyncInstanceEndpointsDeletionEnabled",
+                )),
                 "simulateMaintenanceEvent" | "ondemandMaintenance" | "rotateServerCertificate" => {
                     MaskField::InputOnly
                 }
@@ -957,54 +883,37 @@ impl MaskField {
                 | "encryptionInfo"
                 | "backupCollection"
                 | "effectiveMaintenanceVersion"
-                | "availableMaintenanceVersions" => {
-                    return Err(RpcError::bad_field(
-                        "update_mask",
-                        format!("Field {raw:?} cannot be updated"),
-                    ));
-                }
-                _ => {
-                    return Err(RpcError::bad_field(
-                        "update_mask",
-                        format!("Invalid update_mask path {raw:?}: no such Instance field"),
-                    ));
-                }
-            };
-            if !fields.contains(&f) {
-                fields.push(f);
-            }
-        }
+                | "availableMaintenanceVersions" => return MaskPath::Immutable,
+                _ => return MaskPath::Unknown,
+            })
+        })?;
         match fields.as_slice() {
             [one] => Ok(*one),
             _ => Err(RpcError::bad_field(
                 "update_mask",
                 format!(
-                    "exactly 1 update_mask field must be specified per update request, got {mask:?}"
+                    "exactly 1 update_mask field must be specified per update request, got {:?}",
+                    mask.unwrap_or("")
                 ),
             )),
         }
     }
 }
 
+/// Memorystore for Valkey, the product.
+#[derive(Debug, Clone, Copy)]
+pub struct Instances;
+
 /// One simulated instance.
-#[derive(Debug, Clone)]
-pub struct Instance {
-    pub common: Common,
-    pub spec: InstanceSpec,
-    /// The spec being applied while UPDATING.
-    pub pending: Option<InstanceSpec>,
-}
+pub type Instance = Resource<Instances>;
 
 impl Instance {
     fn render_instance(&self, ints: bool) -> Value {
         let s = &self.spec;
         let c = &self.common;
         let mut m = Map::new();
-        m.insert("name".into(), c.name.clone().into());
-        m.insert("createTime".into(), rfc3339_micros(c.create_time).into());
+        c.render_into(&mut m, s.day2.kms_key.as_deref(), ints);
         m.insert("updateTime".into(), rfc3339_micros(c.update_time).into());
-        m.insert("state".into(), c.state.json(ints));
-        m.insert("uid".into(), c.uid.clone().into());
         if !s.labels.is_empty() {
             m.insert("labels".into(), json!(s.labels));
         }
@@ -1040,24 +949,11 @@ impl Instance {
             "zoneDistributionConfig".into(),
             s.zone_distribution.render(ints),
         );
-        for (k, v) in &s.passthrough {
-            m.insert((*k).into(), v.clone());
-        }
-        if let Some(p) = &s.maintenance_policy {
-            m.insert("maintenancePolicy".into(), p.render(ints));
-        }
-        if let Some((start, end)) = c.maintenance_schedule {
-            m.insert(
-                "maintenanceSchedule".into(),
-                json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}),
-            );
-        }
-        m.insert(
-            "automatedBackupConfig".into(),
-            match &s.automated_backup {
-                Some(b) => b.render(ints),
-                None => json!({"automatedBackupMode": "DISABLED"}),
-            },
+        // The service reports automated backups as disabled rather than leaving the field out.
+        s.day2.render_into(
+            &mut m,
+            Some(json!({"automatedBackupMode": "DISABLED"})),
+            ints,
         );
         m.insert(
             "effectiveMaintenanceVersion".into(),
@@ -1071,42 +967,32 @@ impl Instance {
         if !newer.is_empty() {
             m.insert("availableMaintenanceVersions".into(), json!(newer));
         }
-        if let Some(k) = &s.kms_key {
-            m.insert("kmsKey".into(), k.clone().into());
-        }
-        m.insert(
-            "encryptionInfo".into(),
-            encryption_info(
-                s.kms_key.as_deref(),
-                c.create_time,
-                Encrypted::Resource,
-                ints,
-            ),
-        );
-        if let Some(b) = &c.backup_collection {
-            m.insert("backupCollection".into(), b.clone().into());
-        }
         self.render_endpoints(&mut m, ints);
-        if let Some(p) = &self.pending {
-            let mut info = Map::new();
-            if p.shard_count != s.shard_count {
-                info.insert("targetShardCount".into(), p.shard_count.into());
-            }
-            if p.replica_count != s.replica_count {
-                info.insert("targetReplicaCount".into(), p.replica_count.into());
-            }
-            if p.engine_version != s.engine_version {
-                info.insert(
-                    "targetEngineVersion".into(),
+        if let Some(info) = self.pending.as_ref().and_then(|p| {
+            update_info(vec![
+                (
+                    "targetShardCount",
+                    s.shard_count.into(),
+                    p.shard_count.into(),
+                ),
+                (
+                    "targetReplicaCount",
+                    s.replica_count.into(),
+                    p.replica_count.into(),
+                ),
+                (
+                    "targetEngineVersion",
+                    s.engine_version.as_str().into(),
                     p.engine_version.as_str().into(),
-                );
-            }
-            if p.node_type != s.node_type {
-                info.insert("targetNodeType".into(), p.node_type.json(ints));
-            }
-            if !info.is_empty() {
-                m.insert("stateInfo".into(), json!({"updateInfo": info}));
-            }
+                ),
+                (
+                    "targetNodeType",
+                    s.node_type.json(ints),
+                    p.node_type.json(ints),
+                ),
+            ])
+        }) {
+            m.insert("stateInfo".into(), info);
         }
         Value::Object(m)
     }
@@ -1228,7 +1114,7 @@ impl Instance {
     }
 }
 
-impl Managed for Instance {
+impl Managed for Instances {
     type Spec = InstanceSpec;
     const SERVICE: Service = Service::Memorystore;
     const KIND: &'static str = "Instance";
@@ -1236,11 +1122,11 @@ impl Managed for Instance {
     const COLLECTION: &'static str = "instances";
     const CONNECT_ROLE: &'static str = "roles/memorystore.dbConnectionUser";
 
-    fn table(gcp: &GcpState) -> &BTreeMap<String, Self> {
+    fn table(gcp: &GcpState) -> &BTreeMap<String, Instance> {
         &gcp.instances
     }
 
-    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Self> {
+    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Instance> {
         &mut gcp.instances
     }
 
@@ -1248,71 +1134,27 @@ impl Managed for Instance {
         uuid::Uuid::new_v4().hyphenated().to_string()
     }
 
-    fn new(common: Common, spec: InstanceSpec) -> Self {
-        Self {
-            common,
-            spec,
-            pending: None,
-        }
-    }
-
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
-
-    fn spec(&self) -> &InstanceSpec {
-        &self.spec
-    }
-
-    fn spec_mut(&mut self) -> &mut InstanceSpec {
-        &mut self.spec
-    }
-
-    fn pending_mut(&mut self) -> &mut Option<InstanceSpec> {
-        &mut self.pending
-    }
-
-    fn render(&self, ints: bool) -> Value {
-        self.render_instance(ints)
+    fn render(r: &Instance, ints: bool) -> Value {
+        r.render_instance(ints)
     }
 
     fn backend(spec: &InstanceSpec) -> BackendSpec {
-        let default = if spec.iam_auth() {
-            AclUser {
-                name: "default".into(),
-                rules: full_access(),
-                auth: AclAuth::Token,
-            }
-        } else {
-            AclUser::open_default()
-        };
-        BackendSpec {
-            server: Server::Valkey,
-            tls: if spec.tls() {
-                TlsMode::Required
-            } else {
-                TlsMode::Off
-            },
-            cluster: spec.mode == Mode::CLUSTER,
-            acl: vec![default],
-            seed: Vec::new(),
-        }
+        backend(
+            Server::Valkey,
+            spec.iam_auth(),
+            spec.tls(),
+            spec.mode == Mode::CLUSTER,
+        )
     }
 
     fn settings(spec: &InstanceSpec) -> Settings<'_> {
-        Settings {
-            deletion_protected: spec.deletion_protection_enabled,
-            tls: spec.tls(),
-            iam_auth: spec.iam_auth(),
-            auth_mode: spec.authorization_mode.name(),
-            kms_key: spec.kms_key.as_deref(),
-            maintenance_policy: spec.maintenance_policy.as_ref(),
-            automated_backup: spec.automated_backup.as_ref(),
-        }
+        Settings::new(
+            spec.deletion_protection_enabled,
+            spec.tls(),
+            spec.iam_auth(),
+            spec.authorization_mode.name(),
+            &spec.day2,
+        )
     }
 
     fn backup_facts(spec: &InstanceSpec) -> BackupFacts {

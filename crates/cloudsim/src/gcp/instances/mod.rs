@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-pub use instance::Instance;
+pub use instance::{Instance, Instances};
 use instance::{InstanceSpec, MaskField, ServerCaMode, validate_instance_id};
 
 use super::Query;
 use super::error::RpcError;
 use super::managed::{self, Draft};
-use super::resource::{LocationName, Managed};
+use super::resource::LocationName;
 use crate::sim::Shared;
 
 pub fn create(
@@ -24,25 +24,26 @@ pub fn create(
     q: &Query,
     body: &[u8],
 ) -> Result<Value, RpcError> {
-    let instance_id = q
-        .get("instanceId")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| RpcError::bad_field("instance_id", "instance_id is required"))?;
-    validate_instance_id(instance_id)?;
-    let name = parent.child(Instance::COLLECTION, instance_id)?;
-    managed::create::<Instance>(shared, parent, name, q, || {
-        let mut spec = InstanceSpec::parse_create(body, &parent.location)?;
-        Ok(Draft {
-            import: spec.import.take(),
-            spec,
-            kms_field: "instance.kms_key",
-        })
-    })
+    managed::create_with_id::<Instances>(
+        shared,
+        parent,
+        q,
+        "instanceId",
+        validate_instance_id,
+        |region| {
+            let mut spec = InstanceSpec::parse_create(body, region)?;
+            Ok(Draft {
+                import: spec.import.take(),
+                spec,
+                kms_field: "instance.kms_key",
+            })
+        },
+    )
 }
 
 pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result<Value, RpcError> {
     let field = MaskField::parse_mask(q.get("updateMask"))?;
-    managed::patch::<Instance>(shared, name, q, |i| {
+    managed::patch::<Instances>(shared, name, q, |i| {
         i.spec.apply_patch(body, &i.common.parent.location, field)
     })
 }
@@ -50,7 +51,7 @@ pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result
 /// The instance's own CA; an instance on the shared regional CA gets it from
 /// `sharedRegionalCertificateAuthority` instead.
 pub fn certificate_authority(shared: &Shared, name: &str) -> Result<Value, RpcError> {
-    managed::certificate_authority::<Instance>(shared, name, |i| {
+    managed::certificate_authority::<Instances>(shared, name, |i| {
         i.spec
             .server_ca
             .as_ref()
