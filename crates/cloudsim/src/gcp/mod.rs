@@ -541,10 +541,7 @@ fn dispatch(shared: &Arc<Shared>, route: Route, q: &Query, body: &[u8]) -> Resul
             managed::list::<Clusters>(shared, &parent, q, "clusters")
         }
         Route::List(Collection::Instances, parent) => {
-            let mut v = managed::list::<Instances>(shared, &parent, q, "instances")?;
-            // ListInstancesResponse always says which locations it could not reach.
-            v["unreachable"] = Value::Array(Vec::new());
-            Ok(v)
+            managed::list::<Instances>(shared, &parent, q, "instances")
         }
         Route::Create(Collection::Clusters, parent) => clusters::create(shared, &parent, q, body),
         Route::Create(Collection::Instances, parent) => instances::create(shared, &parent, q, body),
