@@ -463,7 +463,8 @@ pub fn reschedule_maintenance<T: Managed>(
     q: &Query,
     body: &[u8],
 ) -> Result<Value, RpcError> {
-    let mut o = Obj::from_body(body, "")?.in_package(T::SERVICE.package());
+    let mut o =
+        Obj::from_body(body, "reschedule_maintenance_request")?.in_package(T::SERVICE.package());
     let kind = o.enumeration::<RescheduleType>("rescheduleType")?;
     let at = o.string("scheduleTime")?;
     o.ignore(&["name"]);
