@@ -790,3 +790,70 @@ async fn elasticache_valkey_groups_run_valkey_server() {
         }
     }
 }
+
+/// Published maintenance can be moved (`rescheduleMaintenance`); the shared regional CA is the one
+/// that signs instances on `GOOGLE_MANAGED_SHARED_CA`.
+#[tokio::test]
+async fn maintenance_is_rescheduled_and_the_shared_ca_served() {
+    let t = start(Opts::default()).await;
+    t.create_instance(
+        "maint",
+        json!({"shardCount": 1, "transitEncryptionMode": "SERVER_AUTHENTICATION",
+               "serverCaMode": "GOOGLE_MANAGED_SHARED_CA",
+               "maintenancePolicy": {"weeklyMaintenanceWindow": [{"day": "SATURDAY", "startTime": {"hours": 4}}]}}),
+    )
+    .await;
+    let name = format!("projects/{PROJECT}/locations/{REGION}/instances/maint");
+    let (s, e) = t
+        .post(
+            &format!("/v1/{name}:rescheduleMaintenance"),
+            json!({"rescheduleType": "IMMEDIATE"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "nothing scheduled yet: {e}");
+    let (s, scheduled) = t
+        .post("/_cloudsim/gcp/maintenance", json!({"name": name}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{scheduled}");
+    let start: jiff::Timestamp = scheduled["startTime"].as_str().unwrap().parse().unwrap();
+    let later = start + std::time::Duration::from_secs(2 * 24 * 3600);
+    let (s, op) = t
+        .post(
+            &format!("/v1/{name}:rescheduleMaintenance"),
+            json!({"rescheduleType": "SPECIFIC_TIME", "scheduleTime": later.to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{op}");
+    assert_eq!(op["done"], true);
+    let (_, i) = t.get(&format!("/v1/{name}")).await;
+    let moved: jiff::Timestamp = i["maintenanceSchedule"]["startTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(moved, later);
+    let too_late = later + std::time::Duration::from_secs(8 * 24 * 3600);
+    let (s, e) = t
+        .post(
+            &format!("/v1/{name}:rescheduleMaintenance"),
+            json!({"rescheduleType": "SPECIFIC_TIME", "scheduleTime": too_late.to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+
+    let (_, own) = t.get(&format!("/v1/{name}/certificateAuthority")).await;
+    assert!(
+        own.get("managedServerCa").is_none(),
+        "on the shared CA: {own}"
+    );
+    let (s, shared) = t
+        .get(&format!(
+            "/v1/projects/{PROJECT}/locations/{REGION}/sharedRegionalCertificateAuthority"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{shared}");
+    assert_eq!(
+        shared["managedServerCa"]["caCerts"][0]["certificates"][0],
+        t.ca_pem()
+    );
+}
