@@ -16,7 +16,12 @@ use serde_json::{Value, json};
 use crate::config::TunablesPatch;
 use crate::dataplane::{BackendKey, Readiness};
 use crate::faults::FaultSpec;
+use crate::gcp::backups;
+use crate::gcp::clusters::Clusters;
+use crate::gcp::instances::Instances;
 use crate::gcp::protojson::ProtoEnum;
+use crate::gcp::resource::{Managed, collection_of};
+use crate::gcp::state::GcpState;
 use crate::gcp::tokens::Principal;
 use crate::sim::Shared;
 
@@ -258,14 +263,18 @@ struct GcpMaintenanceRequest {
     name: String,
 }
 
-/// Publishes an upcoming Memorystore maintenance for a cluster (`maintenanceSchedule`), in its
-/// next maintenance window; it is done once the simulator's clock passes the window.
+/// Publishes an upcoming Memorystore maintenance for a cluster or instance (`maintenanceSchedule`),
+/// in its next maintenance window; it is done once the simulator's clock passes the window.
 async fn gcp_maintenance(State(shared): S, body: Bytes) -> Response {
     let req: GcpMaintenanceRequest = match parse(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
-    match crate::gcp::backups::schedule_maintenance(&shared, &req.name) {
+    let scheduled = match collection_of(&req.name) {
+        Some("instances") => backups::schedule_maintenance::<Instances>(&shared, &req.name),
+        _ => backups::schedule_maintenance::<Clusters>(&shared, &req.name),
+    };
+    match scheduled {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     }
@@ -296,14 +305,16 @@ async fn advance_clock(State(shared): S, body: Bytes) -> Response {
         .clock
         .advance(Duration::from_secs(req.advance_seconds));
     let maintenance = crate::aws::actions::run_due_maintenance(&shared, from, to);
-    let maintained = crate::gcp::backups::finish_maintenance(&shared, to);
-    let backups = crate::gcp::backups::run_due(&shared, from, to);
+    let mut maintained = backups::finish_maintenance::<Clusters>(&shared, to);
+    maintained.extend(backups::finish_maintenance::<Instances>(&shared, to));
+    let mut started = backups::run_due::<Clusters>(&shared, from, to);
+    started.extend(backups::run_due::<Instances>(&shared, from, to));
     axum::Json(json!({
         "now": crate::util::rfc3339_micros(to),
         "offsetSeconds": shared.clock.offset().as_secs(),
         "maintenanceStarted": maintenance,
         "maintenanceDone": maintained,
-        "automatedBackupsStarted": backups,
+        "automatedBackupsStarted": started,
     }))
     .into_response()
 }
@@ -336,21 +347,29 @@ fn redis_json(shared: &Shared, key: &BackendKey) -> Value {
     }
 }
 
+/// `T`'s resources in the admin listing.
+fn gcp_resources<T: Managed>(shared: &Shared, gcp: &GcpState, out: &mut Vec<Value>) {
+    for (name, r) in T::table(gcp) {
+        let c = &r.common;
+        let settings = T::settings(&r.spec);
+        out.push(json!({
+            "provider": "gcp",
+            "name": name,
+            "state": c.state.name(),
+            "endpoint": format!("{}:{}", c.endpoint.host, c.endpoint.port),
+            "tls": settings.tls,
+            "authMode": settings.auth_mode,
+            "redis": redis_json(shared, &BackendKey::Gcp(name.clone())),
+        }));
+    }
+}
+
 async fn clusters(State(shared): S) -> Response {
     let mut out = Vec::new();
     {
         let gcp = shared.gcp.lock().expect("gcp lock");
-        for (name, c) in &gcp.clusters {
-            out.push(json!({
-                "provider": "gcp",
-                "name": name,
-                "state": c.state.name(),
-                "endpoint": format!("{}:{}", c.endpoint.host, c.endpoint.port),
-                "tls": c.spec.tls(),
-                "authMode": c.spec.authorization_mode.name(),
-                "redis": redis_json(&shared, &BackendKey::Gcp(name.clone())),
-            }));
-        }
+        gcp_resources::<Clusters>(&shared, &gcp, &mut out);
+        gcp_resources::<Instances>(&shared, &gcp, &mut out);
     }
     {
         let aws = shared.aws.lock().expect("aws lock");

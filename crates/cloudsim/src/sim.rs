@@ -1,7 +1,6 @@
 //! The simulator's shared state, and starting/stopping it in-process.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -13,10 +12,14 @@ use crate::aws::AwsState;
 use crate::clock::Clock;
 use crate::config::{Config, RedisBacking, Tunables};
 use crate::counters::Counters;
+use crate::dataplane::binaries::Binaries;
 use crate::dataplane::tls::Ca;
 use crate::dataplane::{BackendKey, DataPlane, Decision, Gate};
 use crate::faults::Faults;
-use crate::gcp::memorystore::GcpState;
+use crate::gcp::clusters::Clusters;
+use crate::gcp::instances::Instances;
+use crate::gcp::resource::collection_of;
+use crate::gcp::state::GcpState;
 use crate::gcp::tokens::TokenStore;
 
 /// State every handler and background task shares.
@@ -93,7 +96,12 @@ impl Shared {
 impl Gate for Shared {
     fn decide(&self, key: &BackendKey, user: Option<&str>, password: &str, tls: bool) -> Decision {
         match key {
-            BackendKey::Gcp(name) => crate::gcp::identity::decide(self, name, user, password),
+            BackendKey::Gcp(name) => match collection_of(name) {
+                Some("instances") => {
+                    crate::gcp::identity::decide::<Instances>(self, name, user, password)
+                }
+                _ => crate::gcp::identity::decide::<Clusters>(self, name, user, password),
+            },
             BackendKey::Aws { region, id } => {
                 crate::aws::decide(self, region, id, user, password, tls)
             }
@@ -102,24 +110,6 @@ impl Gate for Shared {
             }
         }
     }
-}
-
-/// Finds the redis-server binary: the path as given; a bare name or the default path is also looked up on
-/// PATH (an explicit path that does not exist is not silently replaced by another binary).
-fn find_redis(path: &Path) -> Option<PathBuf> {
-    if path.is_file() {
-        return Some(path.to_path_buf());
-    }
-    let bare = path.parent().is_none_or(|p| p.as_os_str().is_empty());
-    if !bare && path != Path::new(crate::config::DEFAULT_REDIS_SERVER) {
-        return None;
-    }
-    let name = path.file_name()?;
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
 }
 
 /// Entry point for running the simulator in-process.
@@ -132,18 +122,10 @@ impl Sim {
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         let ca = Ca::generate()?;
-        let redis_binary = match &config.redis {
-            RedisBacking::Disabled => None,
+        let binaries = match &config.redis {
+            RedisBacking::Disabled => Binaries::default(),
             RedisBacking::Binary(path) => {
-                let found = find_redis(path);
-                if found.is_none() {
-                    tracing::warn!(
-                        "redis-server not found (looked for {}): clusters will report endpoints with no Redis \
-                         behind them (install the redis-server package, or pass --redis-server PATH)",
-                        path.display()
-                    );
-                }
-                found
+                Binaries::resolve(path, config.valkey_server.as_deref()).await
             }
         };
         let tls = ca.server_config();
@@ -152,7 +134,7 @@ impl Sim {
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let gate: Weak<dyn Gate> = weak.clone();
             Shared {
-                dataplane: DataPlane::new(redis_binary, cluster_mode, tls, gate),
+                dataplane: DataPlane::new(binaries, cluster_mode, tls, gate),
                 config,
                 tunables: watch::Sender::new(tunables),
                 base_url: base_url.clone(),
@@ -216,6 +198,11 @@ impl Running {
     /// Whether clusters get a real redis-server.
     pub fn redis_enabled(&self) -> bool {
         self.shared.dataplane.enabled()
+    }
+
+    /// The valkey-server binary behind Valkey engines; `None` when redis-server serves them instead.
+    pub fn valkey_server(&self) -> Option<&std::path::Path> {
+        self.shared.dataplane.binaries().valkey.as_deref()
     }
 
     /// Stops serving HTTP and stops every redis-server, waiting for them to exit.

@@ -13,7 +13,7 @@ use super::model::{
 use super::params::Params;
 use super::xml::El;
 use super::{engine, snapshots, windows};
-use crate::dataplane::{AclUser, BackendKey, BackendSpec, TlsMode};
+use crate::dataplane::{AclUser, BackendKey, BackendSpec, Server, TlsMode};
 use crate::sim::Shared;
 use crate::util::{decode_page_token, page_start, paginate};
 
@@ -448,6 +448,10 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         };
         let k = key(ctx.region, &id);
         let backend = BackendSpec {
+            server: match spec.engine {
+                Engine::Valkey => Server::Valkey,
+                Engine::Redis => Server::Redis,
+            },
             tls: tls_mode(&spec),
             cluster: spec.cluster_enabled(),
             acl: region.desired_acl(&spec),

@@ -1,6 +1,7 @@
-//! The Redis data plane: one redis-server per ready cluster, behind a proxy that owns the endpoint port,
-//! terminates TLS with the simulator's CA and checks token credentials (see [`proxy`]).
+//! The data plane: one redis-server (or valkey-server) per ready cluster, behind a proxy that owns the
+//! endpoint port, terminates TLS with the simulator's CA and checks token credentials (see [`proxy`]).
 
+pub mod binaries;
 pub mod process;
 mod proxy;
 pub mod resp;
@@ -8,7 +9,7 @@ pub mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -242,9 +243,17 @@ impl Backend {
     }
 }
 
+/// Which server a backend runs: the engine the cloud resource names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Redis,
+    Valkey,
+}
+
 /// What a newly provisioned backend needs.
 #[derive(Debug, Clone)]
 pub struct BackendSpec {
+    pub server: Server,
     pub tls: TlsMode,
     /// Run redis-server in cluster mode (all slots on one node).
     pub cluster: bool,
@@ -264,7 +273,7 @@ pub struct BackendStatus {
 }
 
 pub struct DataPlane {
-    redis_binary: Option<PathBuf>,
+    binaries: binaries::Binaries,
     cluster_mode: bool,
     tls: Arc<ServerConfig>,
     gate: Weak<dyn Gate>,
@@ -272,15 +281,15 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// `redis_binary: None` runs without Redis processes (endpoints are reported, nothing listens).
+    /// Without any binary there are no server processes (endpoints are reported, nothing listens).
     pub fn new(
-        redis_binary: Option<PathBuf>,
+        binaries: binaries::Binaries,
         cluster_mode: bool,
         tls: Arc<ServerConfig>,
         gate: Weak<dyn Gate>,
     ) -> Self {
         Self {
-            redis_binary,
+            binaries,
             cluster_mode,
             tls,
             gate,
@@ -289,13 +298,17 @@ impl DataPlane {
     }
 
     pub fn enabled(&self) -> bool {
-        self.redis_binary.is_some()
+        self.binaries.any()
     }
 
-    /// Binds the endpoint now and starts redis-server in the background. Returns the endpoint port, or
+    pub fn binaries(&self) -> &binaries::Binaries {
+        &self.binaries
+    }
+
+    /// Binds the endpoint now and starts the server in the background. Returns the endpoint port, or
     /// `None` when the data plane is disabled.
     pub fn provision(&self, key: BackendKey, spec: BackendSpec) -> std::io::Result<Option<u16>> {
-        let Some(binary) = self.redis_binary.clone() else {
+        let Some(binary) = self.binaries.for_server(spec.server).map(Path::to_path_buf) else {
             return Ok(None);
         };
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;

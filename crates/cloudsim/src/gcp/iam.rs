@@ -16,9 +16,6 @@ use super::error::{Code, RpcError};
 use super::protojson::Obj;
 use super::tokens::Principal;
 
-/// The role that lets a principal AUTH to a Memorystore cluster with an access token.
-pub const DB_CONNECTION_USER: &str = "roles/redis.dbConnectionUser";
-
 /// The etag of a policy nobody has written yet (what Google returns for an empty policy).
 const EMPTY_ETAG: &str = "ACAB";
 
@@ -316,13 +313,15 @@ impl Policy {
         self.bindings.iter().any(|b| b.condition.is_some())
     }
 
-    /// Does `principal` hold `role` on the resource named `resource_name`?
+    /// Does `principal` hold `role` on the resource named `resource_name` (of `resource_type`, in
+    /// the API `service`)?
     pub fn grants(
         &self,
         principal: &Principal,
         role: &str,
         resource_name: &str,
         resource_type: &str,
+        service: &str,
     ) -> bool {
         self.bindings.iter().any(|b| {
             b.role == role
@@ -333,7 +332,7 @@ impl Policy {
                 })
                 && b.condition
                     .as_ref()
-                    .is_none_or(|c| c.holds(resource_name, resource_type, "redis.googleapis.com"))
+                    .is_none_or(|c| c.holds(resource_name, resource_type, service))
         })
     }
 
@@ -516,6 +515,9 @@ impl Policies {
 mod tests {
     use super::*;
 
+    const DB_CONNECTION_USER: &str = "roles/redis.dbConnectionUser";
+    const SERVICE: &str = "redis.googleapis.com";
+
     fn set(policies: &mut Policies, body: Value) -> Result<Value, RpcError> {
         let req = SetRequest::parse(body.to_string().as_bytes())?;
         policies
@@ -566,25 +568,29 @@ mod tests {
             &app,
             DB_CONNECTION_USER,
             "projects/p/locations/r/clusters/orders",
-            ty
+            ty,
+            SERVICE
         ));
         assert!(p.grants(
             &app,
             DB_CONNECTION_USER,
             "projects/p/locations/r/clusters/pay",
-            ty
+            ty,
+            SERVICE
         ));
         assert!(!p.grants(
             &app,
             DB_CONNECTION_USER,
             "projects/p/locations/r/clusters/other",
-            ty
+            ty,
+            SERVICE
         ));
         assert!(!p.grants(
             &Principal::service_account("x@p.iam.gserviceaccount.com"),
             DB_CONNECTION_USER,
             "projects/p/locations/r/clusters/orders",
-            ty
+            ty,
+            SERVICE
         ));
         let v1 = p.render(1);
         assert_eq!(v1["version"], 1);

@@ -8,19 +8,16 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::cluster::State;
 use super::error::RpcError;
-use super::iam::{DB_CONNECTION_USER, SetRequest};
+use super::iam::SetRequest;
 use super::protojson::Obj;
+use super::resource::{Managed, State};
 use super::tokens::{OAuthError, Principal};
 use crate::dataplane::Decision;
 use crate::sim::Shared;
 
 /// The longest access token generateAccessToken issues without an organization policy.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// The resource type IAM conditions see for a cluster.
-const CLUSTER_RESOURCE_TYPE: &str = "redis.googleapis.com/Cluster";
 
 /// Parses a google.protobuf.Duration in JSON form (`"3600s"`, `"1.5s"`).
 fn parse_duration(field: &str, s: &str) -> Result<Duration, RpcError> {
@@ -118,7 +115,7 @@ pub fn set_iam_policy(shared: &Shared, project: &str, body: &[u8]) -> Result<Val
     if shared.faults.take_iam_conflict() {
         return Err(gcp.policies.bump_etag(project));
     }
-    let super::memorystore::GcpState {
+    let super::state::GcpState {
         policies, accounts, ..
     } = &mut *gcp;
     let policy = policies.set(project, req, accounts)?;
@@ -195,14 +192,21 @@ pub fn check_caller(
         .map_err(|_| RpcError::unauthenticated())
 }
 
-/// The data-plane rule for a Memorystore cluster: IAM auth admits `default` with any valid token of a
-/// principal holding roles/redis.dbConnectionUser on the cluster.
-pub fn decide(shared: &Shared, cluster: &str, user: Option<&str>, password: &str) -> Decision {
+/// The data-plane rule for a Memorystore resource: IAM auth admits `default` with any valid token of a
+/// principal holding the product's connection role (`roles/redis.dbConnectionUser`,
+/// `roles/memorystore.dbConnectionUser`) on the resource, IAM conditions on `resource.name`,
+/// `resource.type` and `resource.service` honoured.
+pub fn decide<T: Managed>(
+    shared: &Shared,
+    name: &str,
+    user: Option<&str>,
+    password: &str,
+) -> Decision {
     let project = {
         let gcp = shared.gcp.lock().expect("gcp lock");
-        match gcp.clusters.get(cluster) {
-            Some(c) if c.spec.iam_auth() && c.state != State::DELETING => {
-                c.name.parent.project.clone()
+        match T::table(&gcp).get(name) {
+            Some(r) if T::settings(&r.spec).iam_auth && r.common.state != State::DELETING => {
+                r.common.parent.project.clone()
             }
             Some(_) => return Decision::PassThrough,
             None => return Decision::Reject,
@@ -218,9 +222,10 @@ pub fn decide(shared: &Shared, cluster: &str, user: Option<&str>, password: &str
     let granted = gcp.policies.get_ref(&project).is_some_and(|p| {
         p.grants(
             &principal,
-            DB_CONNECTION_USER,
-            cluster,
-            CLUSTER_RESOURCE_TYPE,
+            T::CONNECT_ROLE,
+            name,
+            &T::iam_resource_type(),
+            T::SERVICE.host(),
         )
     });
     if granted {

@@ -1,8 +1,11 @@
-//! Day-2 fields of the v1 `Cluster`: `maintenancePolicy` (and the published
-//! `maintenanceSchedule`), `automatedBackupConfig`, `kmsKey` with `encryptionInfo`, and the
-//! create-only import sources `gcsSource` / `managedBackupSource`.
+//! Day-2 fields both Memorystore APIs define alike (the Redis Cluster `Cluster`, the Valkey
+//! `Instance`): `maintenancePolicy` (and the published `maintenanceSchedule`),
+//! `automatedBackupConfig`, `kmsKey` with `encryptionInfo`, and the create-only import sources
+//! `gcsSource` / `managedBackupSource`. Errors name the field where the request has it
+//! (`cluster.…`, `instance.…`).
 //!
-//! Sources: `google.cloud.redis.cluster.v1` as published in the generated clients
+//! Sources: `google.cloud.memorystore.v1` (the same messages without the `Cluster` prefix) and
+//! `google.cloud.redis.cluster.v1` as published in the generated clients
 //! (`ClusterMaintenancePolicy`: "Maximum number of weekly_maintenance_window is expected to be
 //! one"; `ClusterWeeklyMaintenanceWindow{day, start_time}`; `AutomatedBackupConfig`: retention
 //! "between 1 day and 365 days. If not specified, the default value is 35 days", start time
@@ -11,11 +14,14 @@
 //! surface (the maintenance window is a day and an hour; `--kms-key` "must be in the same region
 //! as the cluster. Otherwise, the create operation fails").
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::error::RpcError;
 use super::protojson::{Obj, ProtoEnum, proto_enum};
+use super::resource::Service;
 use crate::util::rfc3339_micros;
 
 proto_enum!(DayOfWeek, "google.type.DayOfWeek", {
@@ -45,19 +51,19 @@ impl DayOfWeek {
     }
 }
 
-proto_enum!(AutomatedBackupMode, "google.cloud.redis.cluster.v1.AutomatedBackupConfig.AutomatedBackupMode", {
+proto_enum!(AutomatedBackupMode, "AutomatedBackupConfig.AutomatedBackupMode", {
     AUTOMATED_BACKUP_MODE_UNSPECIFIED = 0,
     DISABLED = 1,
     ENABLED = 2,
 });
 
-proto_enum!(EncryptionType, "google.cloud.redis.cluster.v1.EncryptionInfo.Type", {
+proto_enum!(EncryptionType, "EncryptionInfo.Type", {
     TYPE_UNSPECIFIED = 0,
     GOOGLE_DEFAULT_ENCRYPTION = 1,
     CUSTOMER_MANAGED_ENCRYPTION = 2,
 });
 
-proto_enum!(KmsKeyState, "google.cloud.redis.cluster.v1.EncryptionInfo.KmsKeyState", {
+proto_enum!(KmsKeyState, "EncryptionInfo.KmsKeyState", {
     KMS_KEY_STATE_UNSPECIFIED = 0,
     ENABLED = 1,
     PERMISSION_DENIED = 2,
@@ -112,13 +118,14 @@ pub struct MaintenancePolicy {
 impl MaintenancePolicy {
     /// Parses a policy from a request; the times are set by the caller.
     pub fn parse(mut o: Obj, now: Timestamp) -> Result<Self, RpcError> {
+        let field = format!("{}.weekly_maintenance_window", o.path());
         let windows = o.objects("weeklyMaintenanceWindow")?.unwrap_or_default();
         o.ignore(&["createTime", "updateTime"]);
         o.finish()?;
-        const FIELD: &str = "cluster.maintenance_policy.weekly_maintenance_window";
+        let field = field.as_str();
         if windows.len() != 1 {
             return Err(RpcError::bad_field(
-                FIELD,
+                field,
                 format!(
                     "a maintenance policy takes exactly one weekly maintenance window, got {}",
                     windows.len()
@@ -132,12 +139,12 @@ impl MaintenancePolicy {
         w.finish()?;
         let day = day
             .filter(|d| *d != DayOfWeek::DAY_OF_WEEK_UNSPECIFIED)
-            .ok_or_else(|| RpcError::bad_field(FIELD, format!("{FIELD}.day is required")))?;
+            .ok_or_else(|| RpcError::bad_field(field, format!("{field}.day is required")))?;
         let start = start
-            .ok_or_else(|| RpcError::bad_field(FIELD, format!("{FIELD}.start_time is required")))?;
+            .ok_or_else(|| RpcError::bad_field(field, format!("{field}.start_time is required")))?;
         Ok(Self {
             day,
-            hour: hour_of_day(start, &format!("{FIELD}.start_time"))?,
+            hour: hour_of_day(start, &format!("{field}.start_time"))?,
             create_time: now,
             update_time: now,
         })
@@ -199,7 +206,7 @@ pub struct AutomatedBackupConfig {
 
 impl AutomatedBackupConfig {
     pub fn parse(mut o: Obj) -> Result<Self, RpcError> {
-        const FIELD: &str = "cluster.automated_backup_config";
+        let field = o.path().to_owned();
         let mode = o
             .enumeration::<AutomatedBackupMode>("automatedBackupMode")?
             .unwrap_or(AutomatedBackupMode::AUTOMATED_BACKUP_MODE_UNSPECIFIED);
@@ -214,7 +221,7 @@ impl AutomatedBackupConfig {
                 match start {
                     Some(t) => Some(hour_of_day(
                         t,
-                        &format!("{FIELD}.fixed_frequency_schedule.start_time"),
+                        &format!("{field}.fixed_frequency_schedule.start_time"),
                     )?),
                     None => None,
                 }
@@ -223,10 +230,10 @@ impl AutomatedBackupConfig {
         let retention_secs = match retention {
             None => DEFAULT_RETENTION_SECS,
             Some(r) => {
-                let secs = duration_secs(&r, &format!("{FIELD}.retention"))?;
+                let secs = duration_secs(&r, &format!("{field}.retention"))?;
                 if !(DAY_SECS..=365 * DAY_SECS).contains(&secs) {
                     return Err(RpcError::bad_field(
-                        &format!("{FIELD}.retention"),
+                        &format!("{field}.retention"),
                         format!("retention must be between 1 day and 365 days, got {r}"),
                     ));
                 }
@@ -235,7 +242,7 @@ impl AutomatedBackupConfig {
         };
         if mode == AutomatedBackupMode::ENABLED && start_hour.is_none() {
             return Err(RpcError::bad_field(
-                &format!("{FIELD}.fixed_frequency_schedule.start_time"),
+                &format!("{field}.fixed_frequency_schedule.start_time"),
                 "fixed_frequency_schedule.start_time is required when automated backups are enabled",
             ));
         }
@@ -262,8 +269,9 @@ impl AutomatedBackupConfig {
     }
 }
 
-/// `projects/P/locations/L/keyRings/R/cryptoKeys/K`; returns the key's location.
-pub fn kms_key_location(key: &str) -> Result<&str, RpcError> {
+/// `projects/P/locations/L/keyRings/R/cryptoKeys/K`; returns the key's location. `field` names
+/// the request field in the error.
+pub fn kms_key_location<'a>(key: &'a str, field: &str) -> Result<&'a str, RpcError> {
     let id_ok = |s: &str| {
         (1..=63).contains(&s.len())
             && s.chars()
@@ -282,7 +290,7 @@ pub fn kms_key_location(key: &str) -> Result<&str, RpcError> {
             k,
         ] if !p.is_empty() && !l.is_empty() && id_ok(r) && id_ok(k) => Ok(l),
         _ => Err(RpcError::bad_field(
-            "cluster.kms_key",
+            field,
             format!(
                 "Invalid kms_key {key:?}: expected projects/{{project}}/locations/{{location}}/keyRings/{{key_ring}}/cryptoKeys/{{crypto_key}}"
             ),
@@ -290,9 +298,28 @@ pub fn kms_key_location(key: &str) -> Result<&str, RpcError> {
     }
 }
 
-/// `encryptionInfo` of a cluster or backup encrypted with `kms_key` (Google's default without).
-pub fn encryption_info(kms_key: Option<&str>, at: Timestamp, cluster: bool, ints: bool) -> Value {
+/// Whose `encryptionInfo` it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encrypted {
+    /// A cluster or instance.
+    Resource,
+    /// A backup of one, in `service`.
+    Backup(Service),
+}
+
+/// `encryptionInfo` of a resource or backup encrypted with `kms_key` (Google's default without).
+pub fn encryption_info(
+    kms_key: Option<&str>,
+    at: Timestamp,
+    whose: Encrypted,
+    ints: bool,
+) -> Value {
     match kms_key {
+        // Memorystore for Valkey dates the default encryption of a backup too.
+        None if whose == Encrypted::Backup(Service::Memorystore) => json!({
+            "encryptionType": EncryptionType::GOOGLE_DEFAULT_ENCRYPTION.json(ints),
+            "lastUpdateTime": rfc3339_micros(at),
+        }),
         None => json!({"encryptionType": EncryptionType::GOOGLE_DEFAULT_ENCRYPTION.json(ints)}),
         Some(k) => {
             let mut v = json!({
@@ -301,7 +328,7 @@ pub fn encryption_info(kms_key: Option<&str>, at: Timestamp, cluster: bool, ints
                 "lastUpdateTime": rfc3339_micros(at),
             });
             // "This field is not populated in backups."
-            if cluster {
+            if whose == Encrypted::Resource {
                 v["kmsKeyPrimaryState"] = KmsKeyState::ENABLED.json(ints);
             }
             v
@@ -309,24 +336,31 @@ pub fn encryption_info(kms_key: Option<&str>, at: Timestamp, cluster: bool, ints
     }
 }
 
-/// Where a new cluster takes its data from (`import_sources` oneof).
+/// Where a new resource takes its data from (`import_sources` oneof).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImportSource {
     /// `gs://BUCKET/OBJECT` RDB files.
     Gcs(Vec<String>),
-    /// A backup's full name (without the `//redis.googleapis.com/` prefix).
+    /// A backup's full name (without the `//{host}/` prefix).
     Managed(String),
 }
 
 impl ImportSource {
-    pub fn parse(gcs: Option<Obj>, managed: Option<Obj>) -> Result<Option<Self>, RpcError> {
+    /// Reads `gcsSource` / `managedBackupSource` of a request to `service`, whose backups may be
+    /// named with or without the `//{host}/` prefix.
+    pub fn parse(
+        gcs: Option<Obj>,
+        managed: Option<Obj>,
+        service: Service,
+    ) -> Result<Option<Self>, RpcError> {
         match (gcs, managed) {
             (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(RpcError::bad_field(
-                "cluster",
+            (Some(g), Some(_)) => Err(RpcError::bad_field(
+                g.path().rsplit_once('.').map_or("", |(parent, _)| parent),
                 "gcs_source and managed_backup_source are a oneof (import_sources): set at most one",
             )),
             (Some(mut g), None) => {
+                let field = format!("{}.uris", g.path());
                 let uris: Vec<String> = g
                     .array("uris")?
                     .unwrap_or_default()
@@ -334,17 +368,15 @@ impl ImportSource {
                     .map(|v| match v {
                         Value::String(s) => Ok(s),
                         other => Err(RpcError::bad_field(
-                            "cluster.gcs_source.uris",
-                            format!(
-                                "Invalid value at 'cluster.gcs_source.uris' (TYPE_STRING), {other}"
-                            ),
+                            &field,
+                            format!("Invalid value at '{field}' (TYPE_STRING), {other}"),
                         )),
                     })
                     .collect::<Result<_, _>>()?;
                 g.finish()?;
                 if uris.is_empty() {
                     return Err(RpcError::bad_field(
-                        "cluster.gcs_source.uris",
+                        &field,
                         "gcs_source.uris must name at least one object",
                     ));
                 }
@@ -354,26 +386,25 @@ impl ImportSource {
                         .is_none_or(|(b, o)| b.is_empty() || o.is_empty())
                 }) {
                     return Err(RpcError::bad_field(
-                        "cluster.gcs_source.uris",
+                        &field,
                         format!("Invalid Cloud Storage URI {u:?}: expected gs://BUCKET/OBJECT"),
                     ));
                 }
                 Ok(Some(ImportSource::Gcs(uris)))
             }
             (None, Some(mut m)) => {
+                let field = format!("{}.backup", m.path());
                 let backup = m.string("backup")?.unwrap_or_default();
                 m.finish()?;
-                let name = backup
-                    .strip_prefix("//redis.googleapis.com/")
-                    .unwrap_or(&backup)
-                    .to_owned();
+                let prefix = format!("//{}/", service.host());
+                let name = backup.strip_prefix(&prefix).unwrap_or(&backup).to_owned();
                 let parts: Vec<&str> = name.split('/').collect();
                 let ok = matches!(parts.as_slice(),
                     ["projects", p, "locations", l, "backupCollections", c, "backups", b]
                         if !p.is_empty() && !l.is_empty() && !c.is_empty() && !b.is_empty());
                 if !ok {
                     return Err(RpcError::bad_field(
-                        "cluster.managed_backup_source.backup",
+                        &field,
                         format!(
                             "Invalid backup {backup:?}: expected projects/{{project}}/locations/{{location}}/backupCollections/{{collection}}/backups/{{backup}}"
                         ),
@@ -381,6 +412,121 @@ impl ImportSource {
                 }
                 Ok(Some(ImportSource::Managed(name)))
             }
+        }
+    }
+}
+
+/// The day-2 settings of a resource's spec, the same in both APIs, and the messages the simulator
+/// stores and echoes without interpreting them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Day2 {
+    pub maintenance_policy: Option<MaintenancePolicy>,
+    pub automated_backup: Option<AutomatedBackupConfig>,
+    /// CMEK for data at rest (create-only).
+    pub kms_key: Option<String>,
+    /// By JSON name.
+    pub passthrough: BTreeMap<&'static str, Value>,
+}
+
+/// A day-2 field an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Day2Field {
+    MaintenancePolicy,
+    AutomatedBackupConfig,
+    /// A stored-as-is message, by JSON name.
+    Passthrough(&'static str),
+}
+
+/// The day-2 fields of a request body.
+#[derive(Debug, Default)]
+pub struct Day2Input {
+    pub day2: Day2,
+    /// Where a new resource takes its data from (create-only, never echoed).
+    pub import: Option<ImportSource>,
+}
+
+impl Day2Input {
+    /// Reads `maintenancePolicy`, `automatedBackupConfig`, `kmsKey`, the import sources and the
+    /// `passthrough` messages of a request to `service`.
+    pub fn read(
+        o: &mut Obj,
+        service: Service,
+        passthrough: &[&'static str],
+    ) -> Result<Self, RpcError> {
+        let kms_field = format!("{}.kms_key", o.path());
+        let mut day2 = Day2 {
+            maintenance_policy: o
+                .object("maintenancePolicy")?
+                .map(|p| MaintenancePolicy::parse(p, Timestamp::now()))
+                .transpose()?,
+            automated_backup: o
+                .object("automatedBackupConfig")?
+                .map(AutomatedBackupConfig::parse)
+                .transpose()?,
+            kms_key: None,
+            passthrough: BTreeMap::new(),
+        };
+        if let Some(k) = o.string("kmsKey")? {
+            kms_key_location(&k, &kms_field)?;
+            day2.kms_key = Some(k);
+        }
+        let gcs = o.object("gcsSource")?;
+        let managed = o.object("managedBackupSource")?;
+        let import = ImportSource::parse(gcs, managed, service)?;
+        for f in passthrough {
+            if let Some(v) = o.raw(f) {
+                day2.passthrough.insert(f, v);
+            }
+        }
+        Ok(Self { day2, import })
+    }
+}
+
+impl Day2 {
+    /// Takes `field` from an update's body; a new maintenance policy keeps the creation time of
+    /// the one it replaces.
+    pub fn update(&mut self, field: Day2Field, input: &mut Day2Input) {
+        let from = &mut input.day2;
+        match field {
+            Day2Field::MaintenancePolicy => {
+                let created = self.maintenance_policy.as_ref().map(|p| p.create_time);
+                self.maintenance_policy = from.maintenance_policy.take().map(|mut p| {
+                    if let Some(t) = created {
+                        p.create_time = t;
+                    }
+                    p
+                });
+            }
+            Day2Field::AutomatedBackupConfig => {
+                self.automated_backup = from.automated_backup.take();
+            }
+            Day2Field::Passthrough(name) => match from.passthrough.remove(name) {
+                Some(v) => {
+                    self.passthrough.insert(name, v);
+                }
+                None => {
+                    self.passthrough.remove(name);
+                }
+            },
+        }
+    }
+
+    /// `maintenancePolicy`, `automatedBackupConfig` (`unset` when there is none) and the stored
+    /// messages; the resource renders `kmsKey` with its encryption.
+    pub fn render_into(&self, m: &mut Map<String, Value>, unset: Option<Value>, ints: bool) {
+        for (k, v) in &self.passthrough {
+            m.insert((*k).into(), v.clone());
+        }
+        if let Some(p) = &self.maintenance_policy {
+            m.insert("maintenancePolicy".into(), p.render(ints));
+        }
+        if let Some(b) = self
+            .automated_backup
+            .as_ref()
+            .map(|b| b.render(ints))
+            .or(unset)
+        {
+            m.insert("automatedBackupConfig".into(), b);
         }
     }
 }

@@ -1,16 +1,26 @@
-//! The Google Cloud side: Memorystore for Redis Cluster v1, IAM Credentials, Cloud Resource Manager and
-//! the OAuth2 token endpoint, all on the simulator's one port.
+//! The Google Cloud side: Memorystore for Redis Cluster v1 (`clusters`), Memorystore for Valkey v1
+//! (`instances`), IAM Credentials, Cloud Resource Manager and the OAuth2 token endpoint, all on the
+//! simulator's one port. Each product keeps what is its own in its module (`clusters`, `instances`)
+//! over the common core: resources and their lifecycle (`resource`, `managed`), operations and
+//! `requestId` replays, backups, day-2 settings, listing, and the store (`state`).
 
 pub mod accounts;
 pub mod backups;
-pub mod cluster;
+pub mod clusters;
 pub mod error;
 pub mod iam;
 pub mod identity;
+pub mod instances;
 pub mod lifecycle;
-pub mod memorystore;
+pub mod listing;
+pub mod locations;
+pub mod managed;
+pub mod mask;
 pub mod operations;
 pub mod protojson;
+pub mod resource;
+pub mod settings;
+pub mod state;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -23,8 +33,10 @@ use serde_json::Value;
 use crate::counters::{Api, OK};
 use crate::faults::Injected;
 use crate::sim::Shared;
-use cluster::LocationName;
+use clusters::Clusters;
 use error::{Code, RpcError};
+use instances::Instances;
+use resource::{LocationName, Service};
 
 /// Query parameters of a Google API call.
 #[derive(Debug, Default)]
@@ -99,17 +111,68 @@ const SYSTEM_PARAMETERS: &[&str] = &[
     "upload_protocol",
 ];
 
+/// Which product's collection a route addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Collection {
+    /// Memorystore for Redis Cluster `clusters`.
+    Clusters,
+    /// Memorystore for Valkey `instances`.
+    Instances,
+}
+
+impl Collection {
+    fn of(collection: &str) -> Option<Self> {
+        match collection {
+            "clusters" => Some(Collection::Clusters),
+            "instances" => Some(Collection::Instances),
+            _ => None,
+        }
+    }
+
+    fn service(self) -> Service {
+        match self {
+            Collection::Clusters => Service::RedisCluster,
+            Collection::Instances => Service::Memorystore,
+        }
+    }
+
+    /// `clusters.create`, `instances.patch`: API operation names for counters and faults.
+    fn op(self, method: &str) -> &'static str {
+        macro_rules! ops {
+            ($($m:literal),+) => {
+                match (self, method) {
+                    $((Collection::Clusters, $m) => concat!("clusters.", $m),
+                      (Collection::Instances, $m) => concat!("instances.", $m),)+
+                    _ => "unknown",
+                }
+            };
+        }
+        ops!(
+            "list",
+            "create",
+            "get",
+            "patch",
+            "delete",
+            "getCertificateAuthority",
+            "backup",
+            "rescheduleMaintenance"
+        )
+    }
+}
+
 #[derive(Debug)]
 enum Route {
     ListLocations { project: String },
     GetLocation { project: String, location: String },
-    ListClusters(LocationName),
-    CreateCluster(LocationName),
-    GetCluster(String),
-    PatchCluster(String),
-    DeleteCluster(String),
-    GetCertificateAuthority(String),
-    BackupCluster(String),
+    List(Collection, LocationName),
+    Create(Collection, LocationName),
+    Get(Collection, String),
+    Patch(Collection, String),
+    Delete(Collection, String),
+    GetCertificateAuthority(Collection, String),
+    Backup(Collection, String),
+    RescheduleMaintenance(Collection, String),
+    GetSharedRegionalCertificateAuthority(LocationName),
     ListBackupCollections(LocationName),
     GetBackupCollection(String),
     ListBackups(String),
@@ -134,17 +197,21 @@ impl Route {
         use Route::*;
         match self {
             ListLocations { .. } => &["filter", "pageSize", "pageToken", "extraLocationTypes"],
-            ListClusters(_) => &["pageSize", "pageToken"],
-            CreateCluster(_) => &["clusterId", "requestId"],
-            PatchCluster(_) => &["updateMask", "requestId"],
-            DeleteCluster(_) => &["requestId"],
+            List(Collection::Clusters, _) => &["pageSize", "pageToken"],
+            List(Collection::Instances, _) => &["pageSize", "pageToken", "filter", "orderBy"],
+            Create(Collection::Clusters, _) => &["clusterId", "requestId"],
+            Create(Collection::Instances, _) => &["instanceId", "requestId"],
+            Patch(..) => &["updateMask", "requestId"],
+            Delete(..) => &["requestId"],
             ListOperations(_) => &["filter", "pageSize", "pageToken", "returnPartialSuccess"],
             ListBackupCollections(_) | ListBackups(_) => &["pageSize", "pageToken"],
             DeleteBackup(_) => &["requestId"],
             GetLocation { .. }
-            | GetCluster(_)
-            | GetCertificateAuthority(_)
-            | BackupCluster(_)
+            | Get(..)
+            | GetCertificateAuthority(..)
+            | Backup(..)
+            | RescheduleMaintenance(..)
+            | GetSharedRegionalCertificateAuthority(_)
             | GetBackupCollection(_)
             | GetBackup(_)
             | ExportBackup(_)
@@ -164,13 +231,18 @@ impl Route {
         match self {
             ListLocations { .. } => (Api::Memorystore, "locations.list"),
             GetLocation { .. } => (Api::Memorystore, "locations.get"),
-            ListClusters(_) => (Api::Memorystore, "clusters.list"),
-            CreateCluster(_) => (Api::Memorystore, "clusters.create"),
-            GetCluster(_) => (Api::Memorystore, "clusters.get"),
-            PatchCluster(_) => (Api::Memorystore, "clusters.patch"),
-            DeleteCluster(_) => (Api::Memorystore, "clusters.delete"),
-            GetCertificateAuthority(_) => (Api::Memorystore, "clusters.getCertificateAuthority"),
-            BackupCluster(_) => (Api::Memorystore, "clusters.backup"),
+            List(p, _) => (Api::Memorystore, p.op("list")),
+            Create(p, _) => (Api::Memorystore, p.op("create")),
+            Get(p, _) => (Api::Memorystore, p.op("get")),
+            Patch(p, _) => (Api::Memorystore, p.op("patch")),
+            Delete(p, _) => (Api::Memorystore, p.op("delete")),
+            GetCertificateAuthority(p, _) => (Api::Memorystore, p.op("getCertificateAuthority")),
+            Backup(p, _) => (Api::Memorystore, p.op("backup")),
+            RescheduleMaintenance(p, _) => (Api::Memorystore, p.op("rescheduleMaintenance")),
+            GetSharedRegionalCertificateAuthority(_) => (
+                Api::Memorystore,
+                "locations.getSharedRegionalCertificateAuthority",
+            ),
             ListBackupCollections(_) => (Api::Memorystore, "backupCollections.list"),
             GetBackupCollection(_) => (Api::Memorystore, "backupCollections.get"),
             ListBackups(_) => (Api::Memorystore, "backups.list"),
@@ -186,6 +258,30 @@ impl Route {
             SetIamPolicy(_) => (Api::Cloudresourcemanager, "projects.setIamPolicy"),
             GenerateAccessToken(_) => (Api::Iamcredentials, "serviceAccounts.generateAccessToken"),
             Token => (Api::Oauth2, "token"),
+        }
+    }
+
+    /// The host of the API the route belongs to (for the wording of injected faults).
+    fn host(&self) -> &'static str {
+        use Route::*;
+        match self {
+            List(p, _)
+            | Create(p, _)
+            | Get(p, _)
+            | Patch(p, _)
+            | Delete(p, _)
+            | GetCertificateAuthority(p, _)
+            | Backup(p, _)
+            | RescheduleMaintenance(p, _) => p.service().host(),
+            GetSharedRegionalCertificateAuthority(_) => Service::Memorystore.host(),
+            _ => match self.api_and_operation().0 {
+                Api::Memorystore => Service::RedisCluster.host(),
+                Api::Iamcredentials => "iamcredentials.googleapis.com",
+                Api::Cloudresourcemanager => "cloudresourcemanager.googleapis.com",
+                Api::Oauth2 => "oauth2.googleapis.com",
+                Api::Elasticache => "elasticache.amazonaws.com",
+                Api::Sts => "sts.amazonaws.com",
+            },
         }
     }
 }
@@ -258,21 +354,37 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
             project: (*p).to_owned(),
             location: (*l).to_owned(),
         },
-        ["projects", p, "locations", l, "clusters"] => match m {
-            Method::GET => Route::ListClusters(loc(p, l)?),
-            Method::POST => Route::CreateCluster(loc(p, l)?),
-            _ => return None,
-        },
-        ["projects", p, "locations", l, "clusters", c_verb] => {
-            let (c, verb) = split_verb(c_verb);
-            let name = format!("projects/{p}/locations/{l}/clusters/{c}");
-            match (m, verb) {
-                (Method::GET, None) => Route::GetCluster(name),
-                (Method::PATCH, None) => Route::PatchCluster(name),
-                (Method::DELETE, None) => Route::DeleteCluster(name),
-                (Method::POST, Some("backup")) => Route::BackupCluster(name),
-                (Method::POST, Some("rescheduleClusterMaintenance")) => {
+        [
+            "projects",
+            p,
+            "locations",
+            l,
+            "sharedRegionalCertificateAuthority",
+        ] if m == Method::GET => Route::GetSharedRegionalCertificateAuthority(loc(p, l)?),
+        ["projects", p, "locations", l, collection] if Collection::of(collection).is_some() => {
+            let product = Collection::of(collection)?;
+            match m {
+                Method::GET => Route::List(product, loc(p, l)?),
+                Method::POST => Route::Create(product, loc(p, l)?),
+                _ => return None,
+            }
+        }
+        ["projects", p, "locations", l, collection, r_verb]
+            if Collection::of(collection).is_some() =>
+        {
+            let product = Collection::of(collection)?;
+            let (r, verb) = split_verb(r_verb);
+            let name = format!("projects/{p}/locations/{l}/{collection}/{r}");
+            match (m, verb, product) {
+                (Method::GET, None, _) => Route::Get(product, name),
+                (Method::PATCH, None, _) => Route::Patch(product, name),
+                (Method::DELETE, None, _) => Route::Delete(product, name),
+                (Method::POST, Some("backup"), _) => Route::Backup(product, name),
+                (Method::POST, Some("rescheduleClusterMaintenance"), Collection::Clusters) => {
                     Route::Unimplemented("clusters.rescheduleClusterMaintenance")
+                }
+                (Method::POST, Some("rescheduleMaintenance"), Collection::Instances) => {
+                    Route::RescheduleMaintenance(product, name)
                 }
                 _ => return None,
             }
@@ -282,12 +394,13 @@ fn resolve(method: &Method, path: &str) -> Option<Route> {
             p,
             "locations",
             l,
-            "clusters",
-            c,
+            collection,
+            r,
             "certificateAuthority",
-        ] if m == Method::GET => {
-            Route::GetCertificateAuthority(format!("projects/{p}/locations/{l}/clusters/{c}"))
-        }
+        ] if m == Method::GET => Route::GetCertificateAuthority(
+            Collection::of(collection)?,
+            format!("projects/{p}/locations/{l}/{collection}/{r}"),
+        ),
         ["projects", p, "locations", l, "backupCollections"] if m == Method::GET => {
             Route::ListBackupCollections(loc(p, l)?)
         }
@@ -371,6 +484,7 @@ pub async fn handle(
         .into_response();
     };
     let (api, operation) = route.api_and_operation();
+    let host = route.host();
     let verdict = shared.faults.verdict(operation);
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
@@ -383,7 +497,7 @@ pub async fn handle(
     let (response, outcome) = match route {
         // The token endpoint takes no bearer token.
         Route::Token => match verdict.injected {
-            Some(i) => failure(injected(api, i)),
+            Some(i) => failure(injected(host, i)),
             None => identity::oauth_token(&shared, &body),
         },
         route => {
@@ -393,7 +507,7 @@ pub async fn handle(
             let result = identity::check_caller(&shared, auth)
                 .and_then(|_| q.check_known(route.query_fields()))
                 .and_then(|_| match verdict.injected {
-                    Some(i) => Err(injected(api, i)),
+                    Some(i) => Err(injected(host, i)),
                     None => dispatch(&shared, route, &q, &body),
                 });
             match result {
@@ -406,26 +520,12 @@ pub async fn handle(
     response
 }
 
-fn host_of(api: Api) -> &'static str {
-    match api {
-        Api::Memorystore => "redis.googleapis.com",
-        Api::Iamcredentials => "iamcredentials.googleapis.com",
-        Api::Cloudresourcemanager => "cloudresourcemanager.googleapis.com",
-        Api::Oauth2 => "oauth2.googleapis.com",
-        Api::Elasticache => "elasticache.amazonaws.com",
-        Api::Sts => "sts.amazonaws.com",
-    }
-}
-
 /// An injected fault in the API's own words.
-fn injected(api: Api, i: Injected) -> RpcError {
+fn injected(host: &str, i: Injected) -> RpcError {
     match i {
         Injected::Throttled => RpcError::new(
             Code::ResourceExhausted,
-            format!(
-                "Quota exceeded for quota metric 'Requests' of service '{}'.",
-                host_of(api)
-            ),
+            format!("Quota exceeded for quota metric 'Requests' of service '{host}'."),
         ),
         Injected::Unavailable => {
             RpcError::new(Code::Unavailable, "The service is currently unavailable.")
@@ -435,15 +535,45 @@ fn injected(api: Api, i: Injected) -> RpcError {
 
 fn dispatch(shared: &Arc<Shared>, route: Route, q: &Query, body: &[u8]) -> Result<Value, RpcError> {
     match route {
-        Route::ListLocations { project } => memorystore::list_locations(shared, &project),
-        Route::GetLocation { project, location } => memorystore::get_location(&project, &location),
-        Route::ListClusters(parent) => memorystore::list(shared, &parent, q),
-        Route::CreateCluster(parent) => memorystore::create(shared, parent, q, body),
-        Route::GetCluster(name) => memorystore::get(shared, &name, q),
-        Route::PatchCluster(name) => memorystore::patch(shared, &name, q, body),
-        Route::DeleteCluster(name) => memorystore::delete(shared, &name, q),
-        Route::GetCertificateAuthority(name) => memorystore::certificate_authority(shared, &name),
-        Route::BackupCluster(name) => backups::backup_cluster(shared, &name, q, body),
+        Route::ListLocations { project } => locations::list(shared, &project),
+        Route::GetLocation { project, location } => locations::get(&project, &location),
+        Route::List(Collection::Clusters, parent) => {
+            managed::list::<Clusters>(shared, &parent, q, "clusters")
+        }
+        Route::List(Collection::Instances, parent) => {
+            managed::list::<Instances>(shared, &parent, q, "instances")
+        }
+        Route::Create(Collection::Clusters, parent) => clusters::create(shared, &parent, q, body),
+        Route::Create(Collection::Instances, parent) => instances::create(shared, &parent, q, body),
+        Route::Get(Collection::Clusters, name) => managed::get::<Clusters>(shared, &name, q),
+        Route::Get(Collection::Instances, name) => managed::get::<Instances>(shared, &name, q),
+        Route::Patch(Collection::Clusters, name) => clusters::patch(shared, &name, q, body),
+        Route::Patch(Collection::Instances, name) => instances::patch(shared, &name, q, body),
+        Route::Delete(Collection::Clusters, name) => managed::delete::<Clusters>(shared, &name, q),
+        Route::Delete(Collection::Instances, name) => {
+            managed::delete::<Instances>(shared, &name, q)
+        }
+        Route::GetCertificateAuthority(Collection::Clusters, name) => {
+            clusters::certificate_authority(shared, &name)
+        }
+        Route::GetCertificateAuthority(Collection::Instances, name) => {
+            instances::certificate_authority(shared, &name)
+        }
+        Route::Backup(Collection::Clusters, name) => {
+            backups::backup::<Clusters>(shared, &name, q, body)
+        }
+        Route::Backup(Collection::Instances, name) => {
+            backups::backup::<Instances>(shared, &name, q, body)
+        }
+        Route::RescheduleMaintenance(Collection::Clusters, name) => {
+            managed::reschedule_maintenance::<Clusters>(shared, &name, q, body)
+        }
+        Route::RescheduleMaintenance(Collection::Instances, name) => {
+            managed::reschedule_maintenance::<Instances>(shared, &name, q, body)
+        }
+        Route::GetSharedRegionalCertificateAuthority(location) => {
+            instances::shared_regional_certificate_authority(shared, &location)
+        }
         Route::ListBackupCollections(parent) => backups::list_collections(shared, &parent, q),
         Route::GetBackupCollection(name) => backups::get_collection(shared, &name),
         Route::ListBackups(collection) => backups::list_backups(shared, &collection, q),
@@ -454,10 +584,10 @@ fn dispatch(shared: &Arc<Shared>, route: Route, q: &Query, body: &[u8]) -> Resul
             Code::Unimplemented,
             format!("{op} is not simulated"),
         )),
-        Route::ListOperations(parent) => memorystore::list_operations(shared, &parent, q),
-        Route::GetOperation(name) => memorystore::get_operation(shared, &name, q),
-        Route::DeleteOperation(name) => memorystore::delete_operation(shared, &name),
-        Route::CancelOperation(name) => memorystore::cancel_operation(shared, &name),
+        Route::ListOperations(parent) => operations::list(shared, &parent, q),
+        Route::GetOperation(name) => operations::get(shared, &name, q),
+        Route::DeleteOperation(name) => operations::delete(shared, &name),
+        Route::CancelOperation(name) => operations::cancel(shared, &name),
         Route::GetIamPolicy(project) => identity::get_iam_policy(shared, &project, body),
         Route::SetIamPolicy(project) => identity::set_iam_policy(shared, &project, body),
         Route::GenerateAccessToken(email) => identity::generate_access_token(shared, &email, body),

@@ -1,13 +1,19 @@
-//! google.longrunning.Operation as Memorystore returns it, and the requestId replay table.
+//! google.longrunning.Operation as both Memorystore APIs return it, the `operations` collection
+//! (get/list/delete/cancel), and the requestId replay table.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, LocationName};
-use super::error::RpcError;
+use super::Query;
+use super::error::{Code, RpcError};
+use super::listing::list_page;
+use super::resource::{LocationName, Managed, Resource, Service};
+use crate::sim::Shared;
 use crate::util::{random_hex, rfc3339_micros};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +23,7 @@ pub enum Verb {
     Delete,
     Backup,
     Export,
+    RescheduleMaintenance,
 }
 
 impl Verb {
@@ -27,14 +34,35 @@ impl Verb {
             Verb::Delete => "delete",
             Verb::Backup => "backup",
             Verb::Export => "export",
+            Verb::RescheduleMaintenance => "rescheduleMaintenance",
         }
+    }
+}
+
+/// A message an operation responds with, as it was when the operation ended.
+pub trait Response: fmt::Debug + Send + Sync {
+    /// The message name (`Cluster`, `Instance`, `Backup`) in its API's package.
+    fn message(&self) -> &'static str;
+    fn render(&self, ints: bool) -> Value;
+}
+
+/// A resource as an operation's response.
+#[derive(Debug)]
+pub struct Snapshot<T: Managed>(pub Resource<T>);
+
+impl<T: Managed> Response for Snapshot<T> {
+    fn message(&self) -> &'static str {
+        T::KIND
+    }
+
+    fn render(&self, ints: bool) -> Value {
+        self.0.render(ints)
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum OpResult {
-    Cluster(Box<Cluster>),
-    Backup(Box<super::backups::Backup>),
+    Response(Arc<dyn Response>),
     Empty,
     /// The operation failed: a google.rpc.Status (code number, message).
     Error(i32, String),
@@ -42,6 +70,7 @@ pub enum OpResult {
 
 #[derive(Debug, Clone)]
 pub struct Operation {
+    pub service: Service,
     pub name: String,
     pub create_time: Timestamp,
     pub end_time: Option<Timestamp>,
@@ -51,9 +80,10 @@ pub struct Operation {
 }
 
 impl Operation {
-    pub fn new(location: &LocationName, target: String, verb: Verb) -> Self {
+    pub fn new(service: Service, location: &LocationName, target: String, verb: Verb) -> Self {
         let now = Timestamp::now();
         Self {
+            service,
             name: format!(
                 "{location}/operations/operation-{}-{}",
                 now.as_millisecond(),
@@ -78,7 +108,7 @@ impl Operation {
 
     pub fn render(&self, ints: bool) -> Value {
         let mut metadata = json!({
-            "@type": "type.googleapis.com/google.cloud.redis.cluster.v1.OperationMetadata",
+            "@type": self.service.type_url("OperationMetadata"),
             "apiVersion": "v1",
             "createTime": rfc3339_micros(self.create_time),
             "target": self.target,
@@ -90,18 +120,11 @@ impl Operation {
         let mut v = json!({"name": self.name, "metadata": metadata});
         match &self.result {
             None => {}
-            Some(OpResult::Cluster(c)) => {
-                let mut cluster = c.render(ints);
-                cluster["@type"] =
-                    "type.googleapis.com/google.cloud.redis.cluster.v1.Cluster".into();
+            Some(OpResult::Response(r)) => {
+                let mut response = r.render(ints);
+                response["@type"] = self.service.type_url(r.message()).into();
                 v["done"] = true.into();
-                v["response"] = cluster;
-            }
-            Some(OpResult::Backup(b)) => {
-                let mut backup = b.render(ints);
-                backup["@type"] = "type.googleapis.com/google.cloud.redis.cluster.v1.Backup".into();
-                v["done"] = true.into();
-                v["response"] = backup;
+                v["response"] = response;
             }
             Some(OpResult::Empty) => {
                 v["done"] = true.into();
@@ -114,6 +137,65 @@ impl Operation {
         }
         v
     }
+}
+
+pub fn get(shared: &Shared, name: &str, q: &Query) -> Result<Value, RpcError> {
+    let gcp = shared.gcp.lock().expect("gcp lock");
+    gcp.operations
+        .get(name)
+        .map(|op| op.render(q.ints()))
+        .ok_or_else(|| RpcError::not_found(name))
+}
+
+/// Both APIs' operations of the location (they share the path on the simulator's one port).
+pub fn list(shared: &Shared, parent: &LocationName, q: &Query) -> Result<Value, RpcError> {
+    let prefix = parent.prefix("operations");
+    let gcp = shared.gcp.lock().expect("gcp lock");
+    let ints = q.ints();
+    list_page(
+        &gcp.operations,
+        &prefix,
+        q,
+        |_| true,
+        "operations",
+        |op| op.render(ints),
+    )
+}
+
+pub fn delete(shared: &Shared, name: &str) -> Result<Value, RpcError> {
+    let mut gcp = shared.gcp.lock().expect("gcp lock");
+    let op = gcp
+        .operations
+        .remove(name)
+        .ok_or_else(|| RpcError::not_found(name))?;
+    // Gone for clients; a repeated requestId still answers with it.
+    if gcp.replays.refers_to(name) {
+        gcp.retired.insert(name.to_owned(), op);
+    }
+    Ok(json!({}))
+}
+
+/// Memorystore operations cannot be cancelled: UNIMPLEMENTED while one runs, FAILED_PRECONDITION
+/// once it is done.
+pub fn cancel(shared: &Shared, name: &str) -> Result<Value, RpcError> {
+    let gcp = shared.gcp.lock().expect("gcp lock");
+    let op = gcp
+        .operations
+        .get(name)
+        .ok_or_else(|| RpcError::not_found(name))?;
+    if op.done() {
+        return Err(RpcError::failed_precondition(format!(
+            "Operation {name} has already completed"
+        )));
+    }
+    let what = match op.service {
+        Service::RedisCluster => "Memorystore cluster",
+        Service::Memorystore => "Memorystore instance",
+    };
+    Err(RpcError::new(
+        Code::Unimplemented,
+        format!("Cancelling {what} operations is not supported"),
+    ))
 }
 
 /// `requestId` replay: the same id for the same method and resource returns the original operation,
@@ -234,6 +316,7 @@ mod tests {
     fn operations_render_like_the_real_api() {
         let loc = LocationName::new("p", "us-central1").unwrap();
         let mut op = Operation::new(
+            Service::RedisCluster,
             &loc,
             "projects/p/locations/us-central1/clusters/c".into(),
             Verb::Delete,

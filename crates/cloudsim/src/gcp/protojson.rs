@@ -9,7 +9,9 @@ use super::error::RpcError;
 
 /// A proto enum with its JSON names and numbers.
 pub trait ProtoEnum: Sized + Copy + PartialEq + 'static {
-    /// Fully qualified proto type, as it appears in parse errors.
+    /// The proto type as parse errors name it: fully qualified (`google.type.DayOfWeek`), or relative
+    /// to the API's package (`AutomatedBackupConfig.AutomatedBackupMode`) for a type both Memorystore
+    /// APIs define alike.
     const TYPE: &'static str;
     const VALUES: &'static [(&'static str, i32, Self)];
 
@@ -34,6 +36,13 @@ pub trait ProtoEnum: Sized + Copy + PartialEq + 'static {
         } else {
             Value::from(self.name())
         }
+    }
+
+    fn from_number(n: i32) -> Option<Self> {
+        Self::VALUES
+            .iter()
+            .find(|(_, k, _)| *k == n)
+            .map(|(_, _, e)| *e)
     }
 
     fn parse(v: &Value) -> Option<Self> {
@@ -105,11 +114,37 @@ fn type_error(path: &str, kind: &str, v: &Value) -> RpcError {
     RpcError::bad_field(path, format!("Invalid value at '{path}' ({kind}), {shown}"))
 }
 
+/// An enum value of any proto type, kept for rendering (a backup's node type, whichever API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnumValue {
+    pub name: &'static str,
+    pub number: i32,
+}
+
+impl EnumValue {
+    pub fn of<E: ProtoEnum>(e: E) -> Self {
+        Self {
+            name: e.name(),
+            number: e.number(),
+        }
+    }
+
+    pub fn json(self, ints: bool) -> Value {
+        if ints {
+            Value::from(self.number)
+        } else {
+            Value::from(self.name)
+        }
+    }
+}
+
 /// One JSON object being read field by field; `finish` refuses whatever was not read.
 #[derive(Debug)]
 pub struct Obj {
     map: Map<String, Value>,
     path: String,
+    /// The API's proto package, for the names of package-relative enum types in errors.
+    package: &'static str,
 }
 
 impl Obj {
@@ -119,10 +154,12 @@ impl Obj {
             Value::Object(map) => Ok(Self {
                 map,
                 path: path.to_owned(),
+                package: "",
             }),
             Value::Null => Ok(Self {
                 map: Map::new(),
                 path: path.to_owned(),
+                package: "",
             }),
             other => Err(type_error(path, "TYPE_MESSAGE", &other)),
         }
@@ -136,6 +173,21 @@ impl Obj {
         let v: Value = serde_json::from_slice(body)
             .map_err(|e| RpcError::invalid(format!("Invalid JSON payload received. {e}")))?;
         Self::new(v, path)
+    }
+
+    /// Reads the message as part of the API whose proto package is `package`.
+    pub fn in_package(mut self, package: &'static str) -> Self {
+        self.package = package;
+        self
+    }
+
+    /// Where this message is in the request, e.g. `instance.persistence_config`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn child(&self, v: Value, path: &str) -> Result<Obj, RpcError> {
+        Obj::new(v, path).map(|o| o.in_package(self.package))
     }
 
     fn field_path(&self, camel: &str) -> String {
@@ -192,9 +244,14 @@ impl Obj {
             return Ok(None);
         };
         E::parse(&v).map(Some).ok_or_else(|| {
+            let ty = if E::TYPE.starts_with("google.") || self.package.is_empty() {
+                E::TYPE.to_owned()
+            } else {
+                format!("{}.{}", self.package, E::TYPE)
+            };
             type_error(
                 &self.field_path(camel),
-                &format!("type.googleapis.com/{}", E::TYPE),
+                &format!("type.googleapis.com/{ty}"),
                 &v,
             )
         })
@@ -202,7 +259,7 @@ impl Obj {
 
     pub fn object(&mut self, camel: &str) -> Result<Option<Obj>, RpcError> {
         let path = self.field_path(camel);
-        self.take(camel).map(|v| Obj::new(v, &path)).transpose()
+        self.take(camel).map(|v| self.child(v, &path)).transpose()
     }
 
     pub fn array(&mut self, camel: &str) -> Result<Option<Vec<Value>>, RpcError> {
@@ -216,8 +273,9 @@ impl Obj {
     /// The elements of a repeated message field, each as an [`Obj`].
     pub fn objects(&mut self, camel: &str) -> Result<Option<Vec<Obj>>, RpcError> {
         let path = self.field_path(camel);
-        self.array(camel)?
-            .map(|items| items.into_iter().map(|v| Obj::new(v, &path)).collect())
+        let items = self.array(camel)?;
+        items
+            .map(|items| items.into_iter().map(|v| self.child(v, &path)).collect())
             .transpose()
     }
 

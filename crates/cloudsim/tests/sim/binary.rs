@@ -1,5 +1,5 @@
-//! The `cloudsim` binary's contract: the base URL on the first stdout line, and no redis-server left
-//! behind after SIGTERM or even SIGKILL.
+//! The `cloudsim` binary's contract: the base URL on the first stdout line, no redis-server left
+//! behind after SIGTERM or even SIGKILL, and one clear line when valkey-server is missing.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +15,10 @@ struct Binary {
 }
 
 fn spawn() -> Binary {
+    spawn_with(&[], Stdio::null())
+}
+
+fn spawn_with(extra: &[&str], stderr: Stdio) -> Binary {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudsim"))
         .args([
             "--listen",
@@ -23,8 +27,9 @@ fn spawn() -> Binary {
             "10ms",
             "--no-redis-cluster-mode",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("cloudsim runs");
     let mut line = String::new();
@@ -54,10 +59,12 @@ impl Drop for Binary {
 impl Binary {
     /// Creates a cluster and returns the unix socket of the redis-server behind it.
     async fn cluster_socket(&self) -> String {
-        let url = format!(
-            "{}/v1/projects/p/locations/us-central1/clusters?clusterId=c",
-            self.base
-        );
+        self.server_socket("clusters?clusterId=c").await
+    }
+
+    /// Creates `collection?idParam=id` (one shard) and returns the unix socket of its server.
+    async fn server_socket(&self, create: &str) -> String {
+        let url = format!("{}/v1/projects/p/locations/us-central1/{create}", self.base);
         let r = self
             .http
             .post(url)
@@ -149,4 +156,46 @@ async fn sigkill_of_the_simulator_still_ends_its_redis_servers() {
         (!dir.exists()).then_some(())
     })
     .await;
+}
+
+/// Without valkey-server the simulator says so once on stderr, and redis-server serves the
+/// Valkey instance.
+#[tokio::test]
+async fn a_missing_valkey_server_is_said_once_and_redis_server_stands_in() {
+    init();
+    let mut b = spawn_with(
+        &["--valkey-server", "/nonexistent/valkey-server"],
+        Stdio::piped(),
+    );
+    let socket = b.server_socket("instances?instanceId=vk-1").await;
+    let mut s = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"INFO server\r\n").await.unwrap();
+    let mut info = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&info).contains("redis_version") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&info));
+        info.extend_from_slice(&buf[..n]);
+    }
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(
+        !info.contains("server_name:valkey"),
+        "redis-server stands in: {info}"
+    );
+    b.signal("-TERM");
+    b.child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut b.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("valkey-server not found"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(
+        said[0].contains("/nonexistent/valkey-server")
+            && said[0].contains("run redis-server instead"),
+        "{}",
+        said[0]
+    );
 }

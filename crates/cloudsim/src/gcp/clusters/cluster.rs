@@ -2,17 +2,22 @@
 //! the real API returns.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::error::RpcError;
-use super::lifecycle::{
-    AutomatedBackupConfig, ImportSource, MaintenancePolicy, encryption_info, kms_key_location,
+use crate::dataplane::{BackendSpec, Server};
+use crate::gcp::error::RpcError;
+use crate::gcp::lifecycle::{Day2, Day2Field, Day2Input, ImportSource};
+use crate::gcp::mask::{MaskPath, parse_mask};
+use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, proto_enum};
+use crate::gcp::resource::{
+    self, BackupFacts, ConnectionType, Managed, Resource, Service, Settings, State,
+    auto_forwarding_rule, backend, gb_from_tenths, network_project, service_attachments,
+    update_info,
 };
-use super::protojson::{Obj, ProtoEnum, camel_case, proto_enum};
-use crate::util::rfc3339_micros;
+use crate::gcp::settings::{Persistence, ZoneDistribution};
+use crate::gcp::state::GcpState;
+use crate::util::random_digits;
 
 proto_enum!(NodeType, "google.cloud.redis.cluster.v1.NodeType", {
     NODE_TYPE_UNSPECIFIED = 0,
@@ -40,14 +45,6 @@ impl NodeType {
         }
     }
 }
-
-proto_enum!(State, "google.cloud.redis.cluster.v1.Cluster.State", {
-    STATE_UNSPECIFIED = 0,
-    CREATING = 1,
-    ACTIVE = 2,
-    UPDATING = 3,
-    DELETING = 4,
-});
 
 proto_enum!(AuthorizationMode, "google.cloud.redis.cluster.v1.AuthorizationMode", {
     AUTH_MODE_UNSPECIFIED = 0,
@@ -83,19 +80,6 @@ proto_enum!(AppendFsync, "google.cloud.redis.cluster.v1.ClusterPersistenceConfig
     ALWAYS = 3,
 });
 
-proto_enum!(ZoneDistributionMode, "google.cloud.redis.cluster.v1.ZoneDistributionConfig.ZoneDistributionMode", {
-    ZONE_DISTRIBUTION_MODE_UNSPECIFIED = 0,
-    MULTI_ZONE = 1,
-    SINGLE_ZONE = 2,
-});
-
-proto_enum!(ConnectionType, "google.cloud.redis.cluster.v1.ConnectionType", {
-    CONNECTION_TYPE_UNSPECIFIED = 0,
-    CONNECTION_TYPE_DISCOVERY = 1,
-    CONNECTION_TYPE_PRIMARY = 2,
-    CONNECTION_TYPE_READER = 3,
-});
-
 proto_enum!(PscConnectionStatus, "google.cloud.redis.cluster.v1.PscConnectionStatus", {
     PSC_CONNECTION_STATUS_UNSPECIFIED = 0,
     PSC_CONNECTION_STATUS_ACTIVE = 1,
@@ -115,87 +99,6 @@ const REDIS_CONFIG_KEYS: &[&str] = &[
     "slowlog-log-slower-than",
     "maxclients",
 ];
-
-/// Checks a project or location segment of a resource name.
-fn check_segment(what: &str, s: &str) -> Result<(), RpcError> {
-    if s.is_empty() || s.contains(['/', ' ']) {
-        return Err(RpcError::invalid(format!(
-            "Invalid {what} {s:?} in resource name"
-        )));
-    }
-    Ok(())
-}
-
-/// `projects/{project}/locations/{location}` — the parent of clusters and operations.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LocationName {
-    pub project: String,
-    /// A region, or `-` for "all regions" (list only).
-    pub location: String,
-}
-
-impl LocationName {
-    pub fn new(project: &str, location: &str) -> Result<Self, RpcError> {
-        check_segment("project", project)?;
-        check_segment("location", location)?;
-        Ok(Self {
-            project: project.to_owned(),
-            location: location.to_owned(),
-        })
-    }
-
-    pub fn is_wildcard(&self) -> bool {
-        self.location == "-"
-    }
-
-    /// Prefix shared by every cluster name in this location (or project, for `-`).
-    pub fn cluster_prefix(&self) -> String {
-        self.prefix("clusters")
-    }
-
-    /// The key prefix of `collection`'s resources here (every location's under `-`).
-    pub fn prefix(&self, collection: &str) -> String {
-        if self.is_wildcard() {
-            format!("projects/{}/locations/", self.project)
-        } else {
-            format!("{self}/{collection}/")
-        }
-    }
-}
-
-impl fmt::Display for LocationName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "projects/{}/locations/{}", self.project, self.location)
-    }
-}
-
-/// `projects/{project}/locations/{location}/clusters/{cluster}` with a valid cluster id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterName {
-    pub parent: LocationName,
-    pub cluster: String,
-}
-
-impl ClusterName {
-    pub fn new(parent: LocationName, cluster_id: &str) -> Result<Self, RpcError> {
-        validate_cluster_id(cluster_id)?;
-        if parent.is_wildcard() {
-            return Err(RpcError::invalid(
-                "A specific location is required; '-' is only valid when listing",
-            ));
-        }
-        Ok(Self {
-            parent,
-            cluster: cluster_id.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for ClusterName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/clusters/{}", self.parent, self.cluster)
-    }
-}
 
 /// 1–63 characters: lowercase letters, digits, hyphens; starts with a letter; ends with a letter or digit.
 pub fn validate_cluster_id(id: &str) -> Result<(), RpcError> {
@@ -221,160 +124,8 @@ pub fn validate_cluster_id(id: &str) -> Result<(), RpcError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RdbConfig {
-    pub period: SnapshotPeriod,
-    pub start_time: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PersistenceConfig {
-    pub mode: PersistenceMode,
-    pub rdb: Option<RdbConfig>,
-    pub aof: Option<AppendFsync>,
-}
-
-impl Default for PersistenceConfig {
-    fn default() -> Self {
-        Self {
-            mode: PersistenceMode::DISABLED,
-            rdb: None,
-            aof: None,
-        }
-    }
-}
-
-impl PersistenceConfig {
-    fn parse(mut o: Obj) -> Result<Self, RpcError> {
-        let mode = o.enumeration::<PersistenceMode>("mode")?;
-        let rdb = o
-            .object("rdbConfig")?
-            .map(|mut r| {
-                let period = r.enumeration::<SnapshotPeriod>("rdbSnapshotPeriod")?;
-                let start_time = r.string("rdbSnapshotStartTime")?;
-                r.finish()?;
-                Ok::<_, RpcError>(RdbConfig {
-                    period: period
-                        .filter(|p| *p != SnapshotPeriod::SNAPSHOT_PERIOD_UNSPECIFIED)
-                        .unwrap_or(SnapshotPeriod::ONE_HOUR),
-                    start_time,
-                })
-            })
-            .transpose()?;
-        let aof = o
-            .object("aofConfig")?
-            .map(|mut a| {
-                let f = a.enumeration::<AppendFsync>("appendFsync")?;
-                a.finish()?;
-                Ok::<_, RpcError>(
-                    f.filter(|f| *f != AppendFsync::APPEND_FSYNC_UNSPECIFIED)
-                        .unwrap_or(AppendFsync::EVERYSEC),
-                )
-            })
-            .transpose()?;
-        o.finish()?;
-        if rdb.is_some() && aof.is_some() {
-            return Err(RpcError::bad_field(
-                "cluster.persistence_config",
-                "Unable to update RDB and AOF config at the same time: set only the config of the chosen mode",
-            ));
-        }
-        let mode = match mode {
-            Some(m) if m != PersistenceMode::PERSISTENCE_MODE_UNSPECIFIED => m,
-            _ if rdb.is_some() => PersistenceMode::RDB,
-            _ if aof.is_some() => PersistenceMode::AOF,
-            _ => PersistenceMode::DISABLED,
-        };
-        Ok(match mode {
-            PersistenceMode::RDB => Self {
-                mode,
-                rdb: Some(rdb.unwrap_or(RdbConfig {
-                    period: SnapshotPeriod::ONE_HOUR,
-                    start_time: None,
-                })),
-                aof: None,
-            },
-            PersistenceMode::AOF => Self {
-                mode,
-                rdb: None,
-                aof: Some(aof.unwrap_or(AppendFsync::EVERYSEC)),
-            },
-            _ => Self::default(),
-        })
-    }
-
-    fn render(&self, ints: bool) -> Value {
-        let mut v = json!({"mode": self.mode.json(ints)});
-        if let Some(r) = &self.rdb {
-            let mut rdb = json!({"rdbSnapshotPeriod": r.period.json(ints)});
-            if let Some(t) = &r.start_time {
-                rdb["rdbSnapshotStartTime"] = t.clone().into();
-            }
-            v["rdbConfig"] = rdb;
-        }
-        if let Some(a) = self.aof {
-            v["aofConfig"] = json!({"appendFsync": a.json(ints)});
-        }
-        v
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ZoneDistribution {
-    pub mode: ZoneDistributionMode,
-    pub zone: Option<String>,
-}
-
-impl ZoneDistribution {
-    fn parse(mut o: Obj, region: &str) -> Result<Self, RpcError> {
-        let mode = o.enumeration::<ZoneDistributionMode>("mode")?;
-        let zone = o.string("zone")?;
-        o.finish()?;
-        let mode = match mode {
-            Some(ZoneDistributionMode::ZONE_DISTRIBUTION_MODE_UNSPECIFIED) | None => {
-                ZoneDistributionMode::MULTI_ZONE
-            }
-            Some(m) => m,
-        };
-        if mode == ZoneDistributionMode::SINGLE_ZONE && zone.is_none() {
-            return Err(RpcError::bad_field(
-                "cluster.zone_distribution_config.zone",
-                "zone is required when zone distribution mode is SINGLE_ZONE",
-            ));
-        }
-        if let Some(z) = &zone
-            && !z.starts_with(&format!("{region}-"))
-        {
-            return Err(RpcError::bad_field(
-                "cluster.zone_distribution_config.zone",
-                format!("zone {z:?} is not in region {region:?}"),
-            ));
-        }
-        Ok(Self { mode, zone })
-    }
-
-    fn render(&self, ints: bool) -> Value {
-        let mut v = json!({"mode": self.mode.json(ints)});
-        if let Some(z) = &self.zone {
-            v["zone"] = z.clone().into();
-        }
-        v
-    }
-}
-
-/// Checks `projects/{project}/global/networks/{network}` and returns the network's project.
-pub fn network_project(network: &str) -> Result<&str, RpcError> {
-    let parts: Vec<&str> = network.split('/').collect();
-    match parts.as_slice() {
-        ["projects", p, "global", "networks", n] if !p.is_empty() && !n.is_empty() => Ok(p),
-        _ => Err(RpcError::bad_field(
-            "cluster.psc_configs.network",
-            format!(
-                "Invalid network {network:?}: expected projects/{{project}}/global/networks/{{network}}"
-            ),
-        )),
-    }
-}
+/// `persistenceConfig` with this API's enums.
+pub type PersistenceConfig = Persistence<PersistenceMode, SnapshotPeriod, AppendFsync>;
 
 /// What a client can ask for: everything in a Cluster that is not output-only.
 #[derive(Debug, Clone, PartialEq)]
@@ -389,14 +140,9 @@ pub struct ClusterSpec {
     pub redis_configs: BTreeMap<String, String>,
     pub zone_distribution: ZoneDistribution,
     pub psc_network: Option<String>,
-    pub maintenance_policy: Option<MaintenancePolicy>,
-    pub automated_backup: Option<AutomatedBackupConfig>,
-    /// CMEK for data at rest (create-only).
-    pub kms_key: Option<String>,
+    pub day2: Day2,
     /// Where a new cluster takes its data from (create-only, never echoed).
     pub import: Option<ImportSource>,
-    /// Messages the simulator stores and echoes without interpreting them.
-    pub passthrough: BTreeMap<&'static str, Value>,
 }
 
 /// Input-only or stored-as-is Cluster fields, by their JSON name.
@@ -433,17 +179,13 @@ struct ClusterInput {
     redis_configs: Option<BTreeMap<String, String>>,
     zone_distribution: Option<ZoneDistribution>,
     psc_networks: Option<Vec<String>>,
-    maintenance_policy: Option<MaintenancePolicy>,
-    automated_backup: Option<AutomatedBackupConfig>,
-    kms_key: Option<String>,
-    import: Option<ImportSource>,
-    passthrough: BTreeMap<&'static str, Value>,
+    day2: Day2Input,
 }
 
 impl ClusterInput {
     fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
-        let mut o = Obj::from_body(body, "cluster")?;
-        let mut input = ClusterInput {
+        let mut o = Obj::from_body(body, "cluster")?.in_package(Service::RedisCluster.package());
+        let input = ClusterInput {
             shard_count: o.int32("shardCount")?,
             replica_count: o.int32("replicaCount")?,
             node_type: o.enumeration("nodeType")?,
@@ -467,36 +209,14 @@ impl ClusterInput {
                         .map(|mut p| {
                             let n = p.string("network")?.unwrap_or_default();
                             p.finish()?;
-                            network_project(&n)?;
+                            network_project(&n, "cluster.psc_configs.network")?;
                             Ok::<_, RpcError>(n)
                         })
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()?,
-            maintenance_policy: o
-                .object("maintenancePolicy")?
-                .map(|p| MaintenancePolicy::parse(p, Timestamp::now()))
-                .transpose()?,
-            automated_backup: o
-                .object("automatedBackupConfig")?
-                .map(AutomatedBackupConfig::parse)
-                .transpose()?,
-            kms_key: None,
-            import: None,
-            passthrough: BTreeMap::new(),
+            day2: Day2Input::read(&mut o, Service::RedisCluster, PASSTHROUGH_FIELDS)?,
         };
-        if let Some(k) = o.string("kmsKey")? {
-            kms_key_location(&k)?;
-            input.kms_key = Some(k);
-        }
-        let gcs = o.object("gcsSource")?;
-        let managed = o.object("managedBackupSource")?;
-        input.import = ImportSource::parse(gcs, managed)?;
-        for f in PASSTHROUGH_FIELDS {
-            if let Some(v) = o.raw(f) {
-                input.passthrough.insert(f, v);
-            }
-        }
         o.ignore(OUTPUT_ONLY_FIELDS);
         o.finish()?;
         if let Some(n) = &input.psc_networks
@@ -525,19 +245,7 @@ impl ClusterInput {
 }
 
 fn check_counts(shards: i32, replicas: i32) -> Result<(), RpcError> {
-    if !(1..=MAX_SHARDS).contains(&shards) {
-        return Err(RpcError::bad_field(
-            "cluster.shard_count",
-            format!("shard_count must be between 1 and {MAX_SHARDS}, got {shards}"),
-        ));
-    }
-    if !(0..=MAX_REPLICAS).contains(&replicas) {
-        return Err(RpcError::bad_field(
-            "cluster.replica_count",
-            format!("replica_count must be between 0 and {MAX_REPLICAS}, got {replicas}"),
-        ));
-    }
-    Ok(())
+    resource::check_counts("cluster", shards, MAX_SHARDS, replicas, MAX_REPLICAS)
 }
 
 impl ClusterSpec {
@@ -567,16 +275,10 @@ impl ClusterSpec {
             deletion_protection_enabled: i.deletion_protection_enabled.unwrap_or(false),
             persistence: i.persistence.unwrap_or_default(),
             redis_configs: i.redis_configs.unwrap_or_default(),
-            zone_distribution: i.zone_distribution.unwrap_or(ZoneDistribution {
-                mode: ZoneDistributionMode::MULTI_ZONE,
-                zone: None,
-            }),
+            zone_distribution: i.zone_distribution.unwrap_or_default(),
             psc_network: i.psc_networks.and_then(|n| n.into_iter().next()),
-            maintenance_policy: i.maintenance_policy,
-            automated_backup: i.automated_backup,
-            kms_key: i.kms_key,
-            import: i.import,
-            passthrough: i.passthrough,
+            day2: i.day2.day2,
+            import: i.day2.import,
         })
     }
 
@@ -614,25 +316,7 @@ impl ClusterSpec {
                 MaskField::RedisConfigs => {
                     next.redis_configs = i.redis_configs.take().unwrap_or_default()
                 }
-                MaskField::MaintenancePolicy => {
-                    next.maintenance_policy = i.maintenance_policy.take().map(|mut p| {
-                        if let Some(old) = &self.maintenance_policy {
-                            p.create_time = old.create_time;
-                        }
-                        p
-                    });
-                }
-                MaskField::AutomatedBackupConfig => {
-                    next.automated_backup = i.automated_backup.take();
-                }
-                MaskField::Passthrough(name) => match i.passthrough.remove(name) {
-                    Some(v) => {
-                        next.passthrough.insert(name, v);
-                    }
-                    None => {
-                        next.passthrough.remove(name);
-                    }
-                },
+                MaskField::Day2(f) => next.day2.update(*f, &mut i.day2),
                 MaskField::OndemandMaintenance => {}
             }
         }
@@ -664,25 +348,14 @@ pub enum MaskField {
     PersistenceConfig,
     RedisConfigs,
     OndemandMaintenance,
-    MaintenancePolicy,
-    AutomatedBackupConfig,
-    Passthrough(&'static str),
+    Day2(Day2Field),
 }
 
 impl MaskField {
     /// Parses a comma-separated `updateMask` (snake_case or lowerCamel paths).
     pub fn parse_mask(mask: Option<&str>) -> Result<Vec<MaskField>, RpcError> {
-        let mask = mask.unwrap_or("").trim();
-        if mask.is_empty() {
-            return Err(RpcError::bad_field(
-                "update_mask",
-                "update_mask is required and must name at least one field",
-            ));
-        }
-        let mut out = Vec::new();
-        for raw in mask.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let top = camel_case(raw.split('.').next().unwrap_or(raw));
-            let f = match top.as_str() {
+        parse_mask(mask, "Cluster", |top| {
+            MaskPath::Update(match top {
                 "shardCount" => MaskField::ShardCount,
                 "replicaCount" => MaskField::ReplicaCount,
                 "nodeType" => MaskField::NodeType,
@@ -691,11 +364,13 @@ impl MaskField {
                 "redisConfigs" => MaskField::RedisConfigs,
                 "ondemandMaintenance" => MaskField::OndemandMaintenance,
                 // gcloud sends `maintenance_window` for the maintenance policy.
-                "maintenanceWindow" | "maintenancePolicy" => MaskField::MaintenancePolicy,
-                "automatedBackupConfig" => MaskField::AutomatedBackupConfig,
-                "clusterEndpoints" => MaskField::Passthrough("clusterEndpoints"),
+                "maintenanceWindow" | "maintenancePolicy" => {
+                    MaskField::Day2(Day2Field::MaintenancePolicy)
+                }
+                "automatedBackupConfig" => MaskField::Day2(Day2Field::AutomatedBackupConfig),
+                "clusterEndpoints" => MaskField::Day2(Day2Field::Passthrough("clusterEndpoints")),
                 "crossClusterReplicationConfig" => {
-                    MaskField::Passthrough("crossClusterReplicationConfig")
+                    MaskField::Day2(Day2Field::Passthrough("crossClusterReplicationConfig"))
                 }
                 "authorizationMode"
                 | "transitEncryptionMode"
@@ -711,79 +386,33 @@ impl MaskField {
                 | "discoveryEndpoints"
                 | "pscConnections"
                 | "gcsSource"
-                | "managedBackupSource" => {
-                    return Err(RpcError::bad_field(
-                        "update_mask",
-                        format!("Field {raw:?} cannot be updated"),
-                    ));
-                }
-                _ => {
-                    return Err(RpcError::bad_field(
-                        "update_mask",
-                        format!("Invalid update_mask path {raw:?}: no such Cluster field"),
-                    ));
-                }
-            };
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        Ok(out)
+                | "managedBackupSource" => return MaskPath::Immutable,
+                _ => return MaskPath::Unknown,
+            })
+        })
     }
 }
 
-/// Where clients reach the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
+/// Memorystore for Redis Cluster, the product.
+#[derive(Debug, Clone, Copy)]
+pub struct Clusters;
 
 /// One simulated cluster.
-#[derive(Debug, Clone)]
-pub struct Cluster {
-    pub name: ClusterName,
-    pub create_time: Timestamp,
-    pub state: State,
-    pub uid: String,
-    pub spec: ClusterSpec,
-    /// The spec being applied while UPDATING.
-    pub pending: Option<ClusterSpec>,
-    pub endpoint: Endpoint,
-    /// Fake PSC ids, stable for the cluster's life.
-    pub psc_ids: [u64; 2],
-    /// Distinguishes this cluster from an earlier one with the same name (for delayed transitions).
-    pub incarnation: u64,
-    /// Upcoming maintenance the service published (`maintenanceSchedule`): start and end.
-    pub maintenance_schedule: Option<(Timestamp, Timestamp)>,
-    /// The backup collection, once the first backup made one.
-    pub backup_collection: Option<String>,
-    /// A backup is being taken: no update and no other backup until it ends.
-    pub backing_up: bool,
-}
+pub type Cluster = Resource<Clusters>;
 
 impl Cluster {
     /// The Cluster JSON as the real API returns it.
-    pub fn render(&self, ints: bool) -> Value {
+    fn render_cluster(&self, ints: bool) -> Value {
         let s = &self.spec;
+        let c = &self.common;
         let mut m = Map::new();
-        m.insert("name".into(), self.name.to_string().into());
-        m.insert("createTime".into(), rfc3339_micros(self.create_time).into());
-        m.insert("state".into(), self.state.json(ints));
-        m.insert("uid".into(), self.uid.clone().into());
+        c.render_into(&mut m, s.day2.kms_key.as_deref(), ints);
         m.insert("nodeType".into(), s.node_type.json(ints));
         m.insert("shardCount".into(), s.shard_count.into());
         m.insert("replicaCount".into(), s.replica_count.into());
         let tenths = s.size_tenths_gb();
         m.insert("sizeGb".into(), ((tenths + 9) / 10).into());
-        m.insert(
-            "preciseSizeGb".into(),
-            if tenths % 10 == 0 {
-                Value::from(tenths / 10)
-            } else {
-                Value::from(tenths as f64 / 10.0)
-            },
-        );
+        m.insert("preciseSizeGb".into(), gb_from_tenths(tenths));
         m.insert("authorizationMode".into(), s.authorization_mode.json(ints));
         m.insert(
             "transitEncryptionMode".into(),
@@ -801,74 +430,49 @@ impl Cluster {
         if !s.redis_configs.is_empty() {
             m.insert("redisConfigs".into(), json!(s.redis_configs));
         }
-        for (k, v) in &s.passthrough {
-            m.insert((*k).into(), v.clone());
-        }
-        if let Some(p) = &s.maintenance_policy {
-            m.insert("maintenancePolicy".into(), p.render(ints));
-        }
-        if let Some((start, end)) = self.maintenance_schedule {
-            m.insert(
-                "maintenanceSchedule".into(),
-                json!({"startTime": rfc3339_micros(start), "endTime": rfc3339_micros(end)}),
-            );
-        }
-        if let Some(b) = &s.automated_backup {
-            m.insert("automatedBackupConfig".into(), b.render(ints));
-        }
-        if let Some(k) = &s.kms_key {
-            m.insert("kmsKey".into(), k.clone().into());
-        }
-        m.insert(
-            "encryptionInfo".into(),
-            encryption_info(s.kms_key.as_deref(), self.create_time, true, ints),
-        );
-        if let Some(c) = &self.backup_collection {
-            m.insert("backupCollection".into(), c.clone().into());
-        }
-        if self.state != State::CREATING {
+        s.day2.render_into(&mut m, None, ints);
+        if c.state != State::CREATING {
             self.render_endpoints(&mut m, ints);
         }
-        if let Some(p) = &self.pending {
-            let mut info = Map::new();
-            if p.shard_count != s.shard_count {
-                info.insert("targetShardCount".into(), p.shard_count.into());
-            }
-            if p.replica_count != s.replica_count {
-                info.insert("targetReplicaCount".into(), p.replica_count.into());
-            }
-            if p.node_type != s.node_type {
-                info.insert("targetNodeType".into(), p.node_type.json(ints));
-            }
-            if !info.is_empty() {
-                m.insert("stateInfo".into(), json!({"updateInfo": info}));
-            }
+        if let Some(info) = self.pending.as_ref().and_then(|p| {
+            update_info(vec![
+                (
+                    "targetShardCount",
+                    s.shard_count.into(),
+                    p.shard_count.into(),
+                ),
+                (
+                    "targetReplicaCount",
+                    s.replica_count.into(),
+                    p.replica_count.into(),
+                ),
+                (
+                    "targetNodeType",
+                    s.node_type.json(ints),
+                    p.node_type.json(ints),
+                ),
+            ])
+        }) {
+            m.insert("stateInfo".into(), info);
         }
         Value::Object(m)
     }
 
     fn render_endpoints(&self, m: &mut Map<String, Value>, ints: bool) {
-        let ep = &self.endpoint;
-        let region = &self.name.parent.location;
+        let c = &self.common;
+        let ep = &c.endpoint;
         let mut discovery = json!({"address": ep.host, "port": ep.port});
         if let Some(net) = &self.spec.psc_network {
             discovery["pscConfig"] = json!({"network": net});
         }
         m.insert("discoveryEndpoints".into(), json!([discovery]));
-        let tenant = format!("tenant-{:x}", self.psc_ids[0] & 0xffff_ffff);
-        let attachments: Vec<(String, ConnectionType)> = [ConnectionType::CONNECTION_TYPE_DISCOVERY, ConnectionType::CONNECTION_TYPE_PRIMARY]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                (
-                    format!(
-                        "projects/{tenant}/regions/{region}/serviceAttachments/gcp-memorystore-auto-{:x}-psc-sa-{i}",
-                        self.psc_ids[0]
-                    ),
-                    *t,
-                )
-            })
-            .collect();
+        let attachments = service_attachments(
+            c,
+            &[
+                ConnectionType::CONNECTION_TYPE_DISCOVERY,
+                ConnectionType::CONNECTION_TYPE_PRIMARY,
+            ],
+        );
         m.insert(
             "pscServiceAttachments".into(),
             attachments
@@ -877,18 +481,15 @@ impl Cluster {
                 .collect(),
         );
         if let Some(net) = &self.spec.psc_network {
-            let project = network_project(net).unwrap_or_default();
+            let project = network_project(net, "").unwrap_or_default();
             let conns: Vec<Value> = attachments
                 .iter()
-                .zip(self.psc_ids)
+                .zip(c.psc_ids)
                 .map(|((sa, t), id)| {
                     json!({
                         "address": ep.host,
                         "port": ep.port,
-                        "forwardingRule": format!(
-                            "https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}/forwardingRules/ssc-auto-fr-{:x}",
-                            id & 0xff_ffff
-                        ),
+                        "forwardingRule": auto_forwarding_rule(project, &c.parent.location, id),
                         "network": net,
                         "projectId": project,
                         "pscConnectionId": id.to_string(),
@@ -903,9 +504,60 @@ impl Cluster {
     }
 }
 
+impl Managed for Clusters {
+    type Spec = ClusterSpec;
+    const SERVICE: Service = Service::RedisCluster;
+    const KIND: &'static str = "Cluster";
+    const NOUN: &'static str = "cluster";
+    const COLLECTION: &'static str = "clusters";
+    const CONNECT_ROLE: &'static str = "roles/redis.dbConnectionUser";
+
+    fn table(gcp: &GcpState) -> &BTreeMap<String, Cluster> {
+        &gcp.clusters
+    }
+
+    fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Cluster> {
+        &mut gcp.clusters
+    }
+
+    fn new_uid() -> String {
+        random_digits(21)
+    }
+
+    fn render(r: &Cluster, ints: bool) -> Value {
+        r.render_cluster(ints)
+    }
+
+    fn backend(spec: &ClusterSpec) -> BackendSpec {
+        backend(Server::Redis, spec.iam_auth(), spec.tls(), true)
+    }
+
+    fn settings(spec: &ClusterSpec) -> Settings<'_> {
+        Settings::new(
+            spec.deletion_protection_enabled,
+            spec.tls(),
+            spec.iam_auth(),
+            spec.authorization_mode.name(),
+            &spec.day2,
+        )
+    }
+
+    fn backup_facts(spec: &ClusterSpec) -> BackupFacts {
+        BackupFacts {
+            node_type: EnumValue::of(spec.node_type),
+            shard_count: spec.shard_count,
+            replica_count: spec.replica_count,
+            engine_version: "redis-7.2".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gcp::resource::{Common, Endpoint, LocationName};
+    use crate::gcp::settings::ZoneDistributionMode;
+    use jiff::Timestamp;
 
     #[test]
     fn cluster_ids_follow_the_documented_rule() {
@@ -978,7 +630,7 @@ mod tests {
         );
         assert_eq!(
             MaskField::parse_mask(Some("maintenance_window")).unwrap(),
-            vec![MaskField::MaintenancePolicy]
+            vec![MaskField::Day2(Day2Field::MaintenancePolicy)]
         );
         assert!(
             MaskField::parse_mask(Some("authorization_mode"))
@@ -1011,23 +663,26 @@ mod tests {
             "r",
         )
         .unwrap();
-        let c = Cluster {
-            name: ClusterName::new(LocationName::new("p", "r").unwrap(), "c").unwrap(),
-            create_time: Timestamp::UNIX_EPOCH,
-            state: State::ACTIVE,
-            uid: "1".into(),
-            spec,
-            pending: None,
-            endpoint: Endpoint {
-                host: "127.0.0.1".into(),
-                port: 1,
+        let c: Cluster = Resource::new(
+            Common {
+                name: "projects/p/locations/r/clusters/c".into(),
+                parent: LocationName::new("p", "r").unwrap(),
+                create_time: Timestamp::UNIX_EPOCH,
+                update_time: Timestamp::UNIX_EPOCH,
+                state: State::ACTIVE,
+                uid: "1".into(),
+                endpoint: Endpoint {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                },
+                psc_ids: [1, 2],
+                incarnation: 1,
+                maintenance_schedule: None,
+                backup_collection: None,
+                backing_up: false,
             },
-            psc_ids: [1, 2],
-            incarnation: 1,
-            maintenance_schedule: None,
-            backup_collection: None,
-            backing_up: false,
-        };
+            spec,
+        );
         let v = c.render(false);
         assert_eq!(v["sizeGb"], 5);
         assert_eq!(v["preciseSizeGb"], 4.2);
