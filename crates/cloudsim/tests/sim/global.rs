@@ -273,6 +273,18 @@ async fn aws_cli_drives_a_global_datastore_across_regions() {
     reads(secondary_port, "greeting", "hello").await;
     let mut s = Raw::plain(secondary_port).await.unwrap();
     assert_eq!(s.cmd(&["SET", "greeting", "bye"]).await, READONLY);
+    assert_eq!(s.cmd(&["MULTI"]).await, "+OK");
+    assert_eq!(s.cmd(&["SET", "greeting", "bye"]).await, READONLY);
+    assert_eq!(s.cmd(&["GET", "greeting"]).await, "+QUEUED");
+    assert!(s.cmd(&["EXEC"]).await.starts_with("-EXECABORT"));
+    let script = s
+        .cmd(&["EVAL", "return redis.call('SET', 'greeting', 'bye')", "0"])
+        .await;
+    assert!(
+        script.starts_with('-'),
+        "scripts cannot write either: {script}"
+    );
+    assert_eq!(s.cmd(&["GET", "greeting"]).await, "hello");
 
     // One field per modify; a third region is one secondary too many.
     assert_eq!(
