@@ -284,8 +284,8 @@ fn automatic_failover(spec: &RgSpec, pending: Option<&RgSpec>) -> &'static str {
     }
 }
 
-/// The `<GlobalReplicationGroup>` children; members and node groups with `members` (what
-/// `ShowMemberInfo` asks for).
+/// The `<GlobalReplicationGroup>` children; the members with `members` (what `ShowMemberInfo`
+/// asks for).
 fn group_xml(aws: &AwsState, g: &GlobalGroup, members: bool) -> El {
     let p = g.primary();
     let primary = aws.regions.get(&p.region).and_then(|r| r.rgs.get(&p.rg_id));
@@ -327,7 +327,7 @@ fn group_xml(aws: &AwsState, g: &GlobalGroup, members: bool) -> El {
     if let Some(rg) = primary {
         let s = &rg.spec;
         f.push(El::text("ClusterEnabled", s.cluster_enabled()));
-        if members && s.cluster_enabled() {
+        if s.cluster_enabled() {
             let n = s.shards.len();
             let groups = s
                 .shards
