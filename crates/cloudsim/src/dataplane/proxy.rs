@@ -183,12 +183,14 @@ where
         if refused.load(Ordering::SeqCst) == 0 {
             wr.write_all(&buf).await?;
             buf.clear();
-            continue;
+        } else {
+            let (out, rest, replaced) = substitute_readonly(&buf, &marker);
+            wr.write_all(&out).await?;
+            refused.fetch_sub(replaced, Ordering::SeqCst);
+            buf = BytesMut::from(rest);
         }
-        let (out, rest, replaced) = substitute_readonly(&buf, &marker);
-        wr.write_all(&out).await?;
-        refused.fetch_sub(replaced, Ordering::SeqCst);
-        buf = BytesMut::from(rest);
+        // What Redis answered goes out now (a TLS writer may hold it otherwise).
+        wr.flush().await?;
     }
 }
 
