@@ -546,6 +546,14 @@ async fn creation_checks_the_primary_and_paging_follows_markers() {
     assert_eq!(g.global_replication_group_id(), Some("ldgnf-one"));
     assert_eq!(g.global_replication_group_description(), Some(" "));
     assert!(g.global_node_groups().is_empty(), "cluster mode disabled");
+    // Global datastores take no tags.
+    let e = east
+        .list_tags_for_resource()
+        .resource_name(g.arn().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidARN"));
     let e = create("one", "small").send().await.unwrap_err();
     assert_eq!(e.code(), Some("GlobalReplicationGroupAlreadyExistsFault"));
     let e = create("two", "busy").send().await.unwrap_err();
