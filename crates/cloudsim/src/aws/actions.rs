@@ -17,14 +17,14 @@ use crate::dataplane::{AclUser, BackendKey, BackendSpec, Server, TlsMode};
 use crate::sim::Shared;
 use crate::util::{decode_page_token, page_start, paginate};
 
-const MAX_SHARDS: i64 = 90;
+pub(crate) const MAX_SHARDS: i64 = 90;
 const MAX_REPLICAS: i64 = 5;
 const MAX_NODES: i64 = 500;
 const MAX_USERS: usize = 1000;
 const MAX_USER_GROUPS: usize = 100;
 const MAX_USERS_PER_GROUP: usize = 100;
 /// The service's words for automatic failover on a cluster-mode-disabled group of one node.
-const FAILOVER_NEEDS_TWO_NODES: &str = "When using automatic failover, there must be at least 2 cache clusters in the replication group.";
+pub(crate) const FAILOVER_NEEDS_TWO_NODES: &str = "When using automatic failover, there must be at least 2 cache clusters in the replication group.";
 
 /// One call: which simulator, account and region it addresses.
 pub struct Ctx<'a> {
@@ -498,6 +498,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             endpoint,
             region: ctx.region.to_owned(),
             incarnation,
+            global: None,
         };
         let rendered = rg.xml();
         region.rgs.insert(id.clone(), rg);

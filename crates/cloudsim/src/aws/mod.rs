@@ -4,6 +4,7 @@
 pub(crate) mod actions;
 pub mod engine;
 pub mod error;
+pub(crate) mod global;
 pub mod model;
 pub mod params;
 pub(crate) mod serverless;
@@ -40,6 +41,8 @@ pub struct AwsState {
     pub regions: BTreeMap<String, Region>,
     /// Temporary credentials STS issued, by access key id.
     pub sessions: BTreeMap<String, sts::Session>,
+    /// Global datastores (account-wide).
+    pub global: global::GlobalState,
 }
 
 /// The key pairs requests may be signed with: the configured ones and STS sessions not yet
@@ -76,14 +79,23 @@ type Handler = fn(&Ctx, &Params) -> Result<Vec<xml::El>, AwsError>;
 
 fn handler(action: &str) -> Option<Handler> {
     Some(match action {
-        "CreateReplicationGroup" => actions::create_replication_group,
+        "CreateReplicationGroup" => global::create_replication_group,
         "DescribeReplicationGroups" => actions::describe_replication_groups,
         "DescribeCacheClusters" => actions::describe_cache_clusters,
-        "ModifyReplicationGroup" => actions::modify_replication_group,
-        "ModifyReplicationGroupShardConfiguration" => actions::modify_shard_configuration,
+        "ModifyReplicationGroup" => global::modify_replication_group,
+        "ModifyReplicationGroupShardConfiguration" => global::modify_shard_configuration,
         "IncreaseReplicaCount" => actions::increase_replica_count,
         "DecreaseReplicaCount" => actions::decrease_replica_count,
-        "DeleteReplicationGroup" => actions::delete_replication_group,
+        "DeleteReplicationGroup" => global::delete_replication_group,
+        "CreateGlobalReplicationGroup" => global::create,
+        "DescribeGlobalReplicationGroups" => global::describe,
+        "ModifyGlobalReplicationGroup" => global::modify,
+        "IncreaseNodeGroupsInGlobalReplicationGroup" => global::increase_node_groups,
+        "DecreaseNodeGroupsInGlobalReplicationGroup" => global::decrease_node_groups,
+        "RebalanceSlotsInGlobalReplicationGroup" => global::rebalance_slots,
+        "FailoverGlobalReplicationGroup" => global::failover,
+        "DisassociateGlobalReplicationGroup" => global::disassociate,
+        "DeleteGlobalReplicationGroup" => global::delete,
         "CreateSnapshot" => snapshots::create_snapshot,
         "DescribeSnapshots" => snapshots::describe_snapshots,
         "DeleteSnapshot" => snapshots::delete_snapshot,

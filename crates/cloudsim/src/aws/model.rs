@@ -309,7 +309,7 @@ impl RgSpec {
     }
 
     /// Slot range of shard `i` of `n`.
-    fn slots(i: usize, n: usize) -> String {
+    pub(crate) fn slots(i: usize, n: usize) -> String {
         format!("{}-{}", i * 16384 / n, (i + 1) * 16384 / n - 1)
     }
 }
@@ -378,6 +378,8 @@ pub struct ReplicationGroup {
     pub endpoint: Endpoint,
     pub region: String,
     pub incarnation: u64,
+    /// Its Global Datastore and role there (`GlobalReplicationGroupInfo`).
+    pub global: Option<super::global::GlobalInfo>,
 }
 
 fn az(region: &str, i: usize) -> String {
@@ -595,11 +597,16 @@ impl ReplicationGroup {
         let mut f = vec![
             El::text("ReplicationGroupId", &self.id),
             El::text("Description", &s.description),
+        ];
+        if let Some(g) = &self.global {
+            f.push(g.xml());
+        }
+        f.extend([
             El::text("Status", self.status),
             self.pending_xml(),
             El::list("MemberClusters", "ClusterId", self.member_clusters()),
             self.node_groups(),
-        ];
+        ]);
         f.push(El::text(
             "AutomaticFailover",
             if s.automatic_failover {

@@ -34,6 +34,13 @@ impl Params {
         }
     }
 
+    /// A copy with `key` set to `value` (settings the service fills in itself, e.g. those a
+    /// Global Datastore secondary inherits).
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.map.insert(key.to_owned(), value.to_string());
+        self
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.map.get(key).map(String::as_str)
     }

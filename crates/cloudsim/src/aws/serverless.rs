@@ -28,7 +28,7 @@ use super::serverless_snapshots::{self, ServerlessSnapshot};
 use super::sigv4;
 use super::windows;
 use super::xml::{El, opt};
-use crate::dataplane::{AclUser, BackendKey, BackendSpec, Decision, TlsMode};
+use crate::dataplane::{AclUser, BackendKey, BackendSpec, Decision, Server, TlsMode};
 use crate::sim::Shared;
 use crate::util::{decode_page_token, paginate, random_hex, rfc3339_millis};
 
@@ -626,6 +626,10 @@ pub fn create(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         };
         let k = key(ctx.region, &name);
         let backend = BackendSpec {
+            server: match spec.version.engine {
+                Engine::Valkey => Server::Valkey,
+                Engine::Redis => Server::Redis,
+            },
             tls: TlsMode::Required,
             cluster: true,
             acl: desired_acl(region, spec.user_group_id.as_deref()),

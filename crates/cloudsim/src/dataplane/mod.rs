@@ -4,14 +4,16 @@
 pub mod binaries;
 pub mod process;
 mod proxy;
+mod replication;
 pub mod resp;
 pub mod tls;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use rustls::ServerConfig;
 use tokio::sync::watch;
@@ -169,6 +171,8 @@ struct BackendState {
 pub struct Backend {
     key: BackendKey,
     port: u16,
+    /// The server binary it runs (redis-server or valkey-server): also what loads a seed.
+    binary: PathBuf,
     tls_mode: AtomicU8,
     tls_config: Arc<ServerConfig>,
     internal_secret: String,
@@ -177,6 +181,14 @@ pub struct Backend {
     ready: watch::Sender<Readiness>,
     /// The accept loops of its endpoint ports (a serverless cache also has a reader port).
     accept: Mutex<Vec<JoinHandle<()>>>,
+    /// A replica of another backend (a Global Datastore secondary): clients may not write.
+    read_only: AtomicBool,
+    /// The server's write commands (`COMMAND LIST FILTERBY ACLCAT write`), lowercase, with
+    /// subcommands as `container|sub`: what the proxy refuses while the backend is read-only.
+    write_commands: OnceLock<HashSet<String>>,
+    /// A command name no client can guess: the proxy sends it in place of a refused write so
+    /// that Redis answers in order, and puts `-READONLY` in place of that answer.
+    readonly_marker: String,
 }
 
 impl Backend {
@@ -186,6 +198,48 @@ impl Backend {
 
     fn tls_mode(&self) -> TlsMode {
         TlsMode::from_u8(self.tls_mode.load(Ordering::Relaxed))
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// Whether the command a client sent (its name and first argument) writes.
+    fn is_write(&self, name: &[u8], sub: Option<&[u8]>) -> bool {
+        let Some(writes) = self.write_commands.get() else {
+            return false;
+        };
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        writes.contains(&name)
+            || sub.is_some_and(|sub| {
+                let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
+                writes.contains(&format!("{name}|{sub}"))
+            })
+    }
+
+    async fn load_write_commands(&self, process: &RedisProcess) {
+        let listed: redis::RedisResult<Vec<String>> = async {
+            let mut con = process.admin().await?;
+            redis::cmd("COMMAND")
+                .arg("LIST")
+                .arg("FILTERBY")
+                .arg("ACLCAT")
+                .arg("write")
+                .query_async(&mut con)
+                .await
+        }
+        .await;
+        match listed {
+            Ok(names) => {
+                let _ = self
+                    .write_commands
+                    .set(names.into_iter().map(|n| n.to_ascii_lowercase()).collect());
+            }
+            Err(e) => {
+                // Older servers: read-only backends then refuse writes through the ACL only.
+                tracing::warn!(cluster = %self.key, error = %e, "could not list the write commands");
+            }
+        }
     }
 
     async fn push_acl(
@@ -199,6 +253,10 @@ impl Backend {
             cmd.arg("SETUSER").arg(&u.name).arg("reset");
             for r in u.rules.iter().map(String::as_str).chain(RESTRICTED) {
                 cmd.arg(r);
+            }
+            if self.is_read_only() {
+                // Scripts cannot write either (the proxy answers top-level writes itself).
+                cmd.arg("-@write");
             }
             match &u.auth {
                 AclAuth::NoPass => {
@@ -278,6 +336,8 @@ pub struct DataPlane {
     tls: Arc<ServerConfig>,
     gate: Weak<dyn Gate>,
     backends: Mutex<HashMap<BackendKey, Arc<Backend>>>,
+    /// Replication links, by the backend that follows.
+    links: Mutex<HashMap<BackendKey, replication::Link>>,
 }
 
 impl DataPlane {
@@ -294,6 +354,7 @@ impl DataPlane {
             tls,
             gate,
             backends: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
         }
     }
 
@@ -319,6 +380,7 @@ impl DataPlane {
         let backend = Arc::new(Backend {
             key: key.clone(),
             port,
+            binary: binary.clone(),
             tls_mode: AtomicU8::new(spec.tls.to_u8()),
             tls_config: self.tls.clone(),
             internal_secret: random_secret(32),
@@ -330,6 +392,9 @@ impl DataPlane {
             }),
             ready,
             accept: Mutex::new(Vec::new()),
+            read_only: AtomicBool::new(false),
+            write_commands: OnceLock::new(),
+            readonly_marker: format!("cloudsim-readonly-{}", random_secret(24)),
         });
         backend
             .accept
@@ -352,6 +417,7 @@ impl DataPlane {
             match started {
                 Ok(p) if state.stopped => p.stop().await,
                 Ok(p) => {
+                    backend.load_write_commands(&p).await;
                     for rdb in &seed {
                         match p.seed(&binary, rdb).await {
                             Ok(keys) => {
@@ -460,8 +526,78 @@ impl DataPlane {
         })
     }
 
+    /// Makes clients' writes fail (`-READONLY`, and `NOPERM` from scripts) or work again.
+    pub async fn set_read_only(&self, key: &BackendKey, read_only: bool) {
+        let Some(b) = self.get(key) else { return };
+        b.read_only.store(read_only, Ordering::Relaxed);
+        let state = b.state.lock().await;
+        if let Some(p) = &state.process
+            && let Err(e) = b.push_acl(p, &state.desired).await
+        {
+            tracing::error!(cluster = %b.key, error = %e, "could not update the Redis ACL");
+        }
+    }
+
+    /// Makes `target` a read-only replica of `source`: its data is replaced by the source's, then
+    /// follows every write to it. Replaces any link `target` had.
+    pub async fn follow(&self, target: &BackendKey, source: &BackendKey) {
+        let (Some(s), Some(t)) = (self.get(source), self.get(target)) else {
+            return;
+        };
+        let binary = t.binary.clone();
+        self.set_read_only(target, true).await;
+        let link = replication::start(s, t, binary);
+        self.links
+            .lock()
+            .expect("links lock")
+            .insert(target.clone(), link);
+        tracing::info!(%source, %target, "replication link started");
+    }
+
+    /// Waits until `target`'s link finished its full sync; false when it has no link (or the
+    /// link ended).
+    pub async fn synced(&self, target: &BackendKey) -> bool {
+        let rx = self
+            .links
+            .lock()
+            .expect("links lock")
+            .get(target)
+            .map(|l| l.state.clone());
+        match rx {
+            Some(mut rx) => rx
+                .wait_for(|s| matches!(s, replication::LinkState::Streaming(_)))
+                .await
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Ends `target`'s link and makes it writable, after it applied what its source had written
+    /// (waiting up to `within`; a planned promotion). Returns whether it had caught up.
+    pub async fn promote(&self, target: &BackendKey, within: Duration) -> bool {
+        let link = self.links.lock().expect("links lock").remove(target);
+        let caught_up = match (&link, link.as_ref().and_then(|l| self.get(&l.source))) {
+            (Some(l), Some(source)) => {
+                replication::caught_up(&source, l.state.clone(), within).await
+            }
+            _ => false,
+        };
+        drop(link);
+        self.set_read_only(target, false).await;
+        caught_up
+    }
+
+    /// Ends `target`'s link at once and makes it writable (a secondary leaving its Global
+    /// Datastore keeps the data it has).
+    pub async fn unfollow(&self, target: &BackendKey) {
+        let link = self.links.lock().expect("links lock").remove(target);
+        drop(link);
+        self.set_read_only(target, false).await;
+    }
+
     /// Closes the endpoint and stops redis-server.
     pub async fn stop(&self, key: &BackendKey) {
+        self.links.lock().expect("links lock").remove(key);
         let b = self.backends.lock().expect("backends lock").remove(key);
         if let Some(b) = b {
             stop_backend(b).await;
@@ -471,6 +607,7 @@ impl DataPlane {
     /// Synchronous teardown (from `Drop`): closes endpoints and drops process handles, which makes each
     /// redis-server's watchdog terminate it.
     pub fn kill_all_now(&self) {
+        self.links.lock().expect("links lock").clear();
         let all: Vec<Arc<Backend>> = self
             .backends
             .lock()
@@ -491,6 +628,7 @@ impl DataPlane {
     }
 
     pub async fn stop_all(&self) {
+        self.links.lock().expect("links lock").clear();
         let all: Vec<Arc<Backend>> = self
             .backends
             .lock()

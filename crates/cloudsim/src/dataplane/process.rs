@@ -213,6 +213,11 @@ impl RedisProcess {
         &self.socket
     }
 
+    /// The admin user's password (for the simulator's own raw connections, e.g. replication).
+    pub(super) fn admin_password(&self) -> &str {
+        &self.admin_password
+    }
+
     /// The data as an RDB file, as a managed service's backup holds it (`SAVE`, then the file).
     pub async fn snapshot(&self) -> anyhow::Result<Vec<u8>> {
         let mut con = self.admin().await?;

@@ -5,9 +5,12 @@
 //! passwords of ordinary ACL users pass through unchanged; a valid token is swapped for the backend's
 //! internal password of the user it authenticates; an invalid token is swapped for a credential Redis is
 //! sure to refuse, so Redis itself answers `-WRONGPASS` in order with the client's other replies.
-//! Every other byte is relayed unchanged in both directions.
+//! Every other byte is relayed unchanged in both directions — except on a read-only backend (a
+//! Global Datastore secondary), where a write command is replaced by a command name Redis does
+//! not know, and Redis's in-order error for it by `-READONLY`, the answer of a read-only replica.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -18,6 +21,8 @@ use super::{Backend, Decision, Readiness, TlsMode};
 
 /// An ACL user that never exists, used to make Redis refuse a credential.
 const DENIED_USER: &[u8] = b"cloudsim-denied";
+/// What a read-only replica answers to a write.
+const READONLY: &[u8] = b"-READONLY You can't write against a read only replica.\r\n";
 
 pub(super) async fn accept_loop(listener: TcpListener, backend: Arc<Backend>) {
     loop {
@@ -71,15 +76,17 @@ where
 {
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
     let (mut redis_rd, mut redis_wr) = redis.into_split();
+    // Refused writes whose answer has not come back from Redis yet.
+    let refused = AtomicUsize::new(0);
     let upstream = async {
-        let r = client_to_redis(&mut client_rd, &mut redis_wr, backend, tls).await;
+        let r = client_to_redis(&mut client_rd, &mut redis_wr, backend, tls, &refused).await;
         let _ = redis_wr.shutdown().await;
         r
     };
     let downstream = async {
-        let r = tokio::io::copy(&mut redis_rd, &mut client_wr).await;
+        let r = redis_to_client(&mut redis_rd, &mut client_wr, backend, &refused).await;
         let _ = client_wr.shutdown().await;
-        r.map(drop)
+        r
     };
     tokio::pin!(upstream, downstream);
     tokio::select! {
@@ -97,6 +104,7 @@ async fn client_to_redis<R, W>(
     wr: &mut W,
     backend: &Backend,
     tls: bool,
+    refused: &AtomicUsize,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -110,6 +118,13 @@ where
             match parse_command(&buf) {
                 Ok(Some(cmd)) => {
                     let frame = buf.split_to(cmd.len);
+                    if refuse_write(&frame, &cmd.args, backend) {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        out.extend_from_slice(&encode_command(&[backend
+                            .readonly_marker
+                            .as_bytes()]));
+                        continue;
+                    }
                     match rewrite(&frame, &cmd.args, backend, tls) {
                         Some(new) => out.extend_from_slice(&new),
                         None => out.extend_from_slice(&frame),
@@ -136,6 +151,90 @@ where
             return Ok(());
         }
     }
+}
+
+/// Whether the command is a write a read-only backend refuses.
+fn refuse_write(frame: &[u8], args: &[std::ops::Range<usize>], backend: &Backend) -> bool {
+    backend.is_read_only()
+        && args.first().is_some_and(|name| {
+            backend.is_write(&frame[name.clone()], args.get(1).map(|a| &frame[a.clone()]))
+        })
+}
+
+/// Relays Redis's answers; while refused writes are in flight, replaces Redis's error for each
+/// marker command (`-ERR unknown command '<marker>', …`) by [`READONLY`].
+async fn redis_to_client<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    backend: &Backend,
+    refused: &AtomicUsize,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let marker = format!("'{}'", backend.readonly_marker).into_bytes();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        if rd.read_buf(&mut buf).await? == 0 {
+            wr.write_all(&buf).await?;
+            return Ok(());
+        }
+        if refused.load(Ordering::SeqCst) == 0 {
+            wr.write_all(&buf).await?;
+            buf.clear();
+        } else {
+            let (out, rest, replaced) = substitute_readonly(&buf, &marker);
+            wr.write_all(&out).await?;
+            refused.fetch_sub(replaced, Ordering::SeqCst);
+            buf = BytesMut::from(rest);
+        }
+        // What Redis answered goes out now (a TLS writer may hold it otherwise).
+        wr.flush().await?;
+    }
+}
+
+/// Splits `buf` into what can be sent now (marker error lines replaced by [`READONLY`]) and a
+/// tail to keep: an unfinished line that may still turn out to be a marker error. Returns how
+/// many lines were replaced.
+fn substitute_readonly<'a>(buf: &'a [u8], marker: &[u8]) -> (Vec<u8>, &'a [u8], usize) {
+    let mut out = Vec::with_capacity(buf.len());
+    let mut replaced = 0;
+    let mut pos = 0;
+    while let Some(found) = find(&buf[pos..], marker).map(|i| pos + i) {
+        let line_start = buf[..found]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+            .max(pos);
+        let Some(end) = find(&buf[found..], b"\r\n").map(|i| found + i + 2) else {
+            break;
+        };
+        out.extend_from_slice(&buf[pos..line_start]);
+        if buf.get(line_start) == Some(&b'-') {
+            out.extend_from_slice(READONLY);
+            replaced += 1;
+        } else {
+            out.extend_from_slice(&buf[line_start..end]);
+        }
+        pos = end;
+    }
+    // Keep an unfinished error line: it may be the answer to a marker.
+    let keep_from = buf[pos..]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(pos, |i| pos + i + 1);
+    let keep_from = if buf.get(keep_from) == Some(&b'-') {
+        keep_from
+    } else {
+        buf.len()
+    };
+    out.extend_from_slice(&buf[pos..keep_from]);
+    (out, &buf[keep_from..], replaced)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The bytes to send instead of an AUTH/HELLO command, or `None` to relay it unchanged.
@@ -190,5 +289,52 @@ fn credential(
             backend.internal_secret.as_bytes().to_vec(),
         )),
         Decision::Reject => Some((DENIED_USER.to_vec(), b"-".to_vec())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARKER: &[u8] = b"'cloudsim-readonly-x1'";
+
+    #[test]
+    fn marker_errors_become_readonly_in_place() {
+        let buf = b"$3\r\nabc\r\n-ERR unknown command 'cloudsim-readonly-x1', with args beginning with: \r\n+OK\r\n";
+        let (out, rest, n) = substitute_readonly(buf, MARKER);
+        assert_eq!(n, 1);
+        assert!(rest.is_empty());
+        let mut want = b"$3\r\nabc\r\n".to_vec();
+        want.extend_from_slice(READONLY);
+        want.extend_from_slice(b"+OK\r\n");
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn an_unfinished_error_line_is_kept_until_it_ends() {
+        let whole =
+            b":1\r\n-ERR unknown command 'cloudsim-readonly-x1', with args beginning with: \r\n";
+        for cut in 5..whole.len() {
+            let (out, rest, n) = substitute_readonly(&whole[..cut], MARKER);
+            assert_eq!((out.as_slice(), n), (&b":1\r\n"[..], 0), "cut at {cut}");
+            let mut joined = rest.to_vec();
+            joined.extend_from_slice(&whole[cut..]);
+            let (out, rest, n) = substitute_readonly(&joined, MARKER);
+            assert_eq!(
+                (out.as_slice(), rest, n),
+                (READONLY, &b""[..], 1),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_data_passes_and_is_not_held() {
+        let buf = b"$30\r\n-cloudsim-readonly-x1 in a value\r\n:5\r\n";
+        let (out, rest, n) = substitute_readonly(buf, MARKER);
+        assert_eq!((out.as_slice(), rest, n), (&buf[..], &b""[..], 0));
+        let partial = b"+OK\r\n$5\r\nhel";
+        let (out, rest, _) = substitute_readonly(partial, MARKER);
+        assert_eq!((out.as_slice(), rest), (&partial[..], &b""[..]));
     }
 }

@@ -8,6 +8,7 @@ mod common;
 mod dataplane;
 mod elasticache;
 mod elasticache_day2;
+mod global;
 mod iam;
 mod memorystore;
 mod memorystore_day2;
