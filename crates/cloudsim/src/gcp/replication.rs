@@ -32,7 +32,7 @@ use crate::util::rfc3339_micros;
 /// Secondaries a primary may have ("the initial release supports up to two secondary clusters").
 pub const MAX_SECONDARIES: usize = 2;
 /// How long a switchover waits for the promoted member to apply what the old primary took.
-const CATCH_UP: Duration = Duration::from_secs(10);
+const CATCH_UP: Duration = Duration::from_secs(5);
 /// How long a new replica's first full copy may take before the change is reported done anyway.
 const FIRST_SYNC: Duration = Duration::from_secs(30);
 
