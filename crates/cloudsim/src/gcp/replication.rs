@@ -905,6 +905,209 @@ pub async fn start_following(shared: &Shared, secondary: &str, primary: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gcp::clusters::Clusters;
+    use crate::gcp::clusters::cluster::ClusterSpec;
+    use crate::gcp::resource::{Common, Endpoint, LocationName};
+
+    const P: &str = "projects/p/locations/us-central1/clusters/main";
+    const S1: &str = "projects/p/locations/us-east1/clusters/east";
+    const S2: &str = "projects/p/locations/europe-west1/clusters/eu";
+    const X: &str = "projects/p/locations/us-central1/clusters/plain";
+
+    /// A primary with two secondaries, and a cluster outside any set.
+    fn store() -> GcpState {
+        let mut gcp = GcpState::default();
+        for (i, name) in [P, S1, S2, X].into_iter().enumerate() {
+            let region = name.split('/').nth(3).unwrap();
+            let common = Common {
+                name: name.to_owned(),
+                parent: LocationName::new("p", region).unwrap(),
+                create_time: Timestamp::UNIX_EPOCH,
+                update_time: Timestamp::UNIX_EPOCH,
+                state: State::ACTIVE,
+                uid: format!("uid-{i}"),
+                endpoint: Endpoint::fake(i as u64),
+                psc_ids: [1, 2],
+                incarnation: i as u64,
+                maintenance_schedule: None,
+                backup_collection: None,
+                backing_up: false,
+                replication: Replication::default(),
+            };
+            let spec = ClusterSpec::parse_create(br#"{"shardCount": 1}"#, region).unwrap();
+            gcp.clusters
+                .insert(name.to_owned(), Resource::new(common, spec));
+        }
+        attach::<Clusters>(&mut gcp, P, S1);
+        attach::<Clusters>(&mut gcp, P, S2);
+        gcp
+    }
+
+    fn input(role: Role, primary: Option<&str>, secondaries: &[&str]) -> ReplicationInput {
+        ReplicationInput {
+            role,
+            primary: primary.map(str::to_owned),
+            secondaries: secondaries.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn updates_plan_as_the_service_allows() {
+        let gcp = store();
+        let ok = |target: &str, i: ReplicationInput| plan_patch::<Clusters>(&gcp, target, &i);
+        assert_eq!(
+            ok(S1, input(Role::Primary, None, &[S2, P])).unwrap(),
+            Change::Switchover {
+                new_primary: S1.into(),
+                followers: names(&[S2, P]),
+            },
+            "a switchover lists the others in any order"
+        );
+        assert_eq!(
+            ok(S1, input(Role::Primary, Some(P), &[P, S2])).unwrap(),
+            Change::Switchover {
+                new_primary: S1.into(),
+                followers: names(&[P, S2]),
+            },
+            "the old primary may stay named when the mask leaves it"
+        );
+        assert_eq!(
+            ok(S1, input(Role::None, Some(P), &[])).unwrap(),
+            Change::Detach {
+                primary: P.into(),
+                detached: names(&[S1]),
+                kept: names(&[S2]),
+            }
+        );
+        assert_eq!(
+            ok(P, input(Role::Primary, None, &[S2])).unwrap(),
+            Change::Detach {
+                primary: P.into(),
+                detached: names(&[S1]),
+                kept: names(&[S2]),
+            }
+        );
+        assert_eq!(
+            ok(P, input(Role::Unspecified, None, &[])).unwrap(),
+            Change::Detach {
+                primary: P.into(),
+                detached: names(&[S1, S2]),
+                kept: Vec::new(),
+            }
+        );
+        for (target, i) in [
+            (P, input(Role::Primary, None, &[S2, S1])),
+            (S2, input(Role::Secondary, Some(P), &[])),
+            (X, input(Role::None, None, &[])),
+        ] {
+            assert_eq!(ok(target, i).unwrap(), Change::Nothing, "{target}");
+        }
+        for (target, i, code) in [
+            (S1, input(Role::Primary, None, &[P]), "INVALID_ARGUMENT"),
+            (
+                S1,
+                input(Role::Primary, None, &[P, S2, X]),
+                "INVALID_ARGUMENT",
+            ),
+            (
+                S1,
+                input(Role::Primary, Some(S2), &[P, S2]),
+                "INVALID_ARGUMENT",
+            ),
+            (
+                S1,
+                input(Role::Secondary, Some(S2), &[]),
+                "INVALID_ARGUMENT",
+            ),
+            (P, input(Role::Primary, None, &[]), "INVALID_ARGUMENT"),
+            (P, input(Role::Primary, None, &[S1, X]), "INVALID_ARGUMENT"),
+            (P, input(Role::Primary, None, &[S1, S1]), "INVALID_ARGUMENT"),
+            (
+                P,
+                input(Role::Secondary, Some(S1), &[]),
+                "FAILED_PRECONDITION",
+            ),
+            (X, input(Role::Primary, None, &[S1]), "FAILED_PRECONDITION"),
+            (
+                X,
+                input(Role::Secondary, Some(P), &[]),
+                "FAILED_PRECONDITION",
+            ),
+        ] {
+            let e = ok(target, i).unwrap_err();
+            assert_eq!(e.code.as_str(), code, "{target}: {e}");
+        }
+    }
+
+    #[test]
+    fn creates_check_the_primary() {
+        let gcp = store();
+        let new = "projects/p/locations/asia-east1/clusters/new";
+        let plan = |i: ReplicationInput| plan_create::<Clusters>(&gcp, new, Some(&i));
+        let code = |i: ReplicationInput| plan(i).unwrap_err().code.as_str();
+        assert_eq!(
+            plan(input(Role::Secondary, Some(X), &[])).unwrap(),
+            Some(NewSecondary::Of(X.into()))
+        );
+        let missing = "projects/p/locations/us-central1/clusters/gone";
+        assert_eq!(
+            plan(input(Role::Secondary, Some(missing), &[])).unwrap(),
+            Some(NewSecondary::Missing(missing.into()))
+        );
+        assert_eq!(plan(input(Role::None, None, &[])).unwrap(), None);
+        assert_eq!(
+            code(input(Role::Secondary, Some(P), &[])),
+            "FAILED_PRECONDITION"
+        );
+        assert_eq!(
+            code(input(Role::Secondary, Some(S1), &[])),
+            "FAILED_PRECONDITION"
+        );
+        assert_eq!(code(input(Role::Primary, None, &[])), "INVALID_ARGUMENT");
+        assert_eq!(code(input(Role::Secondary, None, &[])), "INVALID_ARGUMENT");
+        assert_eq!(
+            code(input(
+                Role::Secondary,
+                Some("projects/q/locations/l/clusters/c"),
+                &[]
+            )),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(input(
+                Role::Secondary,
+                Some("projects/p/locations/l/instances/c"),
+                &[]
+            )),
+            "INVALID_ARGUMENT"
+        );
+        // Every member sees the whole set.
+        let view = |n: &str| gcp.clusters[n].common.replication.membership.clone();
+        assert_eq!(view(P), view(S2));
+        assert_eq!(view(P).unwrap().1.len(), 2);
+    }
+
+    #[test]
+    fn masked_fields_apply_over_the_current_config() {
+        let gcp = store();
+        let current = &gcp.clusters[S1].common.replication;
+        let body = input(Role::Primary, None, &[P, S2]);
+        let whole = body
+            .clone()
+            .masked::<Clusters>(current, "cross_cluster_replication_config");
+        assert_eq!(whole, body);
+        let role_only = input(Role::None, None, &[])
+            .masked::<Clusters>(current, "crossClusterReplicationConfig.clusterRole");
+        assert_eq!(role_only, input(Role::None, Some(P), &[]));
+        let lists = body
+            .clone()
+            .masked::<Clusters>(current, "crossClusterReplicationConfig.secondaryClusters");
+        assert_eq!(lists, input(Role::Secondary, Some(P), &[P, S2]));
+    }
 
     #[test]
     fn lists_compare_as_sets_and_duplicates_are_found() {
