@@ -15,6 +15,7 @@ use super::lifecycle::{ImportSource, kms_key_location};
 use super::listing::list_page;
 use super::operations::{OpResult, Operation, Snapshot, Verb, parse_request_id};
 use super::protojson::{Obj, ProtoEnum, proto_enum, snake_case};
+use super::replication::{self, NewSecondary, Replication, Role};
 use super::resource::{Common, Endpoint, LocationName, Managed, Resource, State};
 use super::state::GcpState;
 use crate::dataplane::BackendKey;
@@ -22,16 +23,16 @@ use crate::sim::Shared;
 use crate::util::{random_digits, rfc3339_micros};
 
 /// What an injected operation failure reports (google.rpc INTERNAL and its usual wording).
-fn injected_failure() -> OpResult {
+pub(super) fn injected_failure() -> OpResult {
     OpResult::Error(13, "Internal error encountered.".into())
 }
 
-fn snapshot<T: Managed>(r: &Resource<T>) -> OpResult {
+pub(super) fn snapshot<T: Managed>(r: &Resource<T>) -> OpResult {
     OpResult::Response(Arc::new(Snapshot(r.clone())))
 }
 
 /// The API operation name faults and counters use: `clusters.create`, `instances.patch`.
-fn operation_name<T: Managed>(method: &str) -> String {
+pub(super) fn operation_name<T: Managed>(method: &str) -> String {
     format!("{}.{method}", T::COLLECTION)
 }
 
@@ -46,7 +47,7 @@ pub fn lookup<'a, T: Managed>(
 
 /// A create, update or delete as the service dedupes it: its `requestId` and when it came (on the
 /// simulator's clock).
-struct Mutation {
+pub(super) struct Mutation {
     verb: Verb,
     target: String,
     request_id: Option<String>,
@@ -54,13 +55,13 @@ struct Mutation {
 }
 
 /// A request's standing: new, or a repeated `requestId` answered with its first operation.
-enum Begun {
+pub(super) enum Begun {
     Fresh(Mutation),
     Replayed(Value),
 }
 
 impl Mutation {
-    fn begin(
+    pub(super) fn begin(
         shared: &Shared,
         gcp: &mut GcpState,
         verb: Verb,
@@ -90,7 +91,7 @@ impl Mutation {
     }
 
     /// Keeps `op` as the answer to this request's id, and as an operation clients can read.
-    fn record(&self, gcp: &mut GcpState, op: Operation) {
+    pub(super) fn record(&self, gcp: &mut GcpState, op: Operation) {
         if let Some(rid) = &self.request_id {
             gcp.replays
                 .remember(self.verb, &self.target, rid, &op.name, self.now);
@@ -107,17 +108,20 @@ pub struct Draft<T: Managed> {
     pub import: Option<ImportSource>,
     /// The `kms_key` field's path in the request, for its errors.
     pub kms_field: &'static str,
+    /// A secondary of another resource (cross-region replication).
+    pub secondary_of: Option<NewSecondary>,
 }
 
 /// `POST …/{collection}?{id_field}=ID`: the id checked by `validate`; `parse` reads the body (given
-/// the region) once the `requestId` turned out to be new.
+/// the new resource's name and the store, for a primary to replicate from) once the `requestId`
+/// turned out to be new.
 pub fn create_with_id<T: Managed>(
     shared: &Arc<Shared>,
     parent: &LocationName,
     q: &Query,
     id_field: &str,
     validate: fn(&str) -> Result<(), RpcError>,
-    parse: impl FnOnce(&str) -> Result<Draft<T>, RpcError>,
+    parse: impl FnOnce(&str, &GcpState) -> Result<Draft<T>, RpcError>,
 ) -> Result<Value, RpcError> {
     let field = snake_case(id_field);
     let id = q
@@ -126,7 +130,7 @@ pub fn create_with_id<T: Managed>(
         .ok_or_else(|| RpcError::bad_field(&field, format!("{field} is required")))?;
     validate(id)?;
     let name = parent.child(T::COLLECTION, id)?;
-    create::<T>(shared, parent, name, q, || parse(&parent.location))
+    create::<T>(shared, parent, name, q, parse)
 }
 
 /// Creates resource `name`; `parse` reads the body once the `requestId` turned out to be new.
@@ -135,14 +139,23 @@ fn create<T: Managed>(
     parent: &LocationName,
     name: String,
     q: &Query,
-    parse: impl FnOnce() -> Result<Draft<T>, RpcError>,
+    parse: impl FnOnce(&str, &GcpState) -> Result<Draft<T>, RpcError>,
 ) -> Result<Value, RpcError> {
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     let mutation = match Mutation::begin(shared, &mut gcp, Verb::Create, &name, q)? {
         Begun::Fresh(m) => m,
         Begun::Replayed(op) => return Ok(op),
     };
-    let draft = parse()?;
+    let draft = parse(&name, &gcp)?;
+    if draft.secondary_of.is_some() && draft.import.is_some() {
+        return Err(RpcError::bad_field(
+            &format!("{}.{}", T::NOUN, "managed_backup_source"),
+            format!(
+                "A secondary {} takes its data from its primary: it cannot import a backup",
+                T::NOUN
+            ),
+        ));
+    }
     if T::table(&gcp).contains_key(&name) {
         return Err(RpcError::new(
             Code::AlreadyExists,
@@ -152,6 +165,18 @@ fn create<T: Managed>(
     // What the backend finds out while creating: a key of another region, or import files it
     // cannot read, fail the operation.
     let mut failure: Option<OpResult> = None;
+    let primary = match draft.secondary_of {
+        None => None,
+        Some(NewSecondary::Of(p)) => Some(p),
+        Some(NewSecondary::Missing(p)) => {
+            // gcloud: "It must refer to an existing cluster. Otherwise, the create operation fails."
+            failure = Some(OpResult::Error(
+                5,
+                format!("The primary {} {p} was not found.", T::NOUN),
+            ));
+            None
+        }
+    };
     if let Some(k) = T::settings(&draft.spec).kms_key
         && kms_key_location(k, draft.kms_field)? != parent.location
     {
@@ -220,6 +245,7 @@ fn create<T: Managed>(
             maintenance_schedule: None,
             backup_collection: None,
             backing_up: false,
+            replication: Replication::default(),
         },
         draft.spec,
     );
@@ -228,6 +254,9 @@ fn create<T: Managed>(
     let op_name = op.name.clone();
     mutation.record(&mut gcp, op);
     T::table_mut(&mut gcp).insert(name.clone(), resource);
+    if let Some(p) = &primary {
+        replication::attach::<T>(&mut gcp, p, &name);
+    }
     drop(gcp);
     let fail = match failure {
         Some(f) => Some(f),
@@ -240,10 +269,15 @@ fn create<T: Managed>(
 
     let provisioned = shared.provisioning();
     let shared = shared.clone();
+    let follow = primary.clone().filter(|_| fail.is_none());
     tokio::spawn(async move {
         let ready = async {
             if shared.dataplane.enabled() {
                 shared.dataplane.wait_ready(&key).await;
+            }
+            // A secondary is ready once it serves a copy of its primary's data.
+            if let Some(p) = &follow {
+                replication::start_following(&shared, &name, p).await;
             }
         };
         tokio::join!(provisioned, ready);
@@ -258,6 +292,7 @@ fn create<T: Managed>(
             let mut gcp = shared.gcp.lock().expect("gcp lock");
             if creating(&gcp) {
                 T::table_mut(&mut gcp).remove(&name);
+                replication::forget::<T>(&mut gcp, &name, primary.as_deref());
             }
             gcp.finish(&op_name, failure);
             tracing::info!(name = %name, "memorystore {} creation failed", T::NOUN);
@@ -336,6 +371,14 @@ pub fn patch<T: Managed>(
         return Err(busy(r));
     }
     let next = apply(r)?;
+    let followers = propagation::<T>(&gcp, name, &next)?;
+    for (f, _, spec) in &followers {
+        if let Some(s) = T::table_mut(&mut gcp).get_mut(f) {
+            s.common.state = State::UPDATING;
+            s.pending = Some(spec.clone());
+        }
+    }
+    let r = lookup::<T>(&mut gcp, name)?;
     r.common.state = State::UPDATING;
     r.pending = Some(next);
     let incarnation = r.common.incarnation;
@@ -354,6 +397,19 @@ pub fn patch<T: Managed>(
     tokio::spawn(async move {
         provisioned.await;
         let mut gcp = shared.gcp.lock().expect("gcp lock");
+        // The secondaries take the primary's new settings with it (or keep theirs with it).
+        for (f, inc, _) in &followers {
+            if let Some(s) = T::table_mut(&mut gcp)
+                .get_mut(f)
+                .filter(|s| s.common.incarnation == *inc && s.common.state == State::UPDATING)
+            {
+                s.common.state = State::ACTIVE;
+                if let Some(next) = s.pending.take().filter(|_| !fail) {
+                    s.spec = next;
+                    s.common.update_time = Timestamp::now();
+                }
+            }
+        }
         let Some(r) = T::table_mut(&mut gcp)
             .get_mut(&name)
             .filter(|r| r.common.incarnation == incarnation)
@@ -380,6 +436,48 @@ pub fn patch<T: Managed>(
     Ok(rendered)
 }
 
+/// The secondaries that take a primary's changed settings (name, incarnation, new spec). A
+/// secondary's own settings of that kind cannot change: they are the primary's.
+fn propagation<T: Managed>(
+    gcp: &GcpState,
+    name: &str,
+    next: &T::Spec,
+) -> Result<Vec<(String, u64, T::Spec)>, RpcError> {
+    let Some(r) = T::table(gcp).get(name) else {
+        return Ok(Vec::new());
+    };
+    let before = T::shared_settings(&r.spec);
+    let after = T::shared_settings(next);
+    let Some((changed, _)) = after.iter().find(|kv| !before.contains(kv)) else {
+        return Ok(Vec::new());
+    };
+    let rep = &r.common.replication;
+    match rep.role {
+        Role::Secondary => Err(RpcError::failed_precondition(format!(
+            "{} of a secondary {noun} is set on its primary {noun} {} and propagated to its secondaries",
+            snake_case(changed),
+            replication::primary_of(rep).unwrap_or_default(),
+            noun = T::NOUN
+        ))),
+        Role::Primary => rep
+            .secondaries
+            .iter()
+            .filter_map(|s| T::table(gcp).get(&s.name))
+            .map(|s| {
+                if s.common.state != State::ACTIVE || s.common.backing_up {
+                    return Err(busy(s));
+                }
+                Ok((
+                    s.common.name.clone(),
+                    s.common.incarnation,
+                    T::inherit(next, &s.spec),
+                ))
+            })
+            .collect(),
+        Role::None | Role::Unspecified => Ok(Vec::new()),
+    }
+}
+
 pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Value, RpcError> {
     let mut gcp = shared.gcp.lock().expect("gcp lock");
     let mutation = match Mutation::begin(shared, &mut gcp, Verb::Delete, name, q)? {
@@ -400,6 +498,19 @@ pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result
     if r.common.state != State::ACTIVE {
         return Err(busy(r));
     }
+    let rep = &r.common.replication;
+    if rep.role == Role::Primary && !rep.secondaries.is_empty() {
+        let noun = T::NOUN;
+        return Err(RpcError::failed_precondition(format!(
+            "The {noun} {name} is the primary of secondary {noun}s ({}): detach or delete them first",
+            rep.secondaries
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let primary = replication::primary_of(rep).map(str::to_owned);
     r.common.state = State::DELETING;
     let incarnation = r.common.incarnation;
     let op = Operation::new(T::SERVICE, &r.common.parent, name.to_owned(), Verb::Delete);
@@ -425,6 +536,8 @@ pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result
         let mut gcp = shared.gcp.lock().expect("gcp lock");
         if is_current(&gcp) {
             T::table_mut(&mut gcp).remove(&name);
+            // A deleted secondary leaves its primary's set.
+            replication::forget::<T>(&mut gcp, &name, primary.as_deref());
         }
         gcp.finish(&op_name, OpResult::Empty);
         tracing::info!(name = %name, "memorystore {} deleted", T::NOUN);

@@ -18,6 +18,7 @@ pub mod managed;
 pub mod mask;
 pub mod operations;
 pub mod protojson;
+pub mod replication;
 pub mod resource;
 pub mod settings;
 pub mod state;

@@ -13,6 +13,7 @@ use super::lifecycle::{
     AutomatedBackupConfig, Day2, Encrypted, MaintenancePolicy, encryption_info,
 };
 use super::protojson::{EnumValue, ProtoEnum, proto_enum};
+use super::replication::{self, Replication};
 use super::state::GcpState;
 use crate::dataplane::{AclAuth, AclUser, BackendSpec, Server, TlsMode, full_access};
 use crate::util::rfc3339_micros;
@@ -276,12 +277,20 @@ pub struct Common {
     pub backup_collection: Option<String>,
     /// A backup is being taken: no update and no other backup until it ends.
     pub backing_up: bool,
+    /// Cross-region replication: the role and the set it belongs to.
+    pub replication: Replication,
 }
 
 impl Common {
     /// The fields both APIs render alike: name, creation, state, uid, the published maintenance,
-    /// the encryption (`kmsKey`, `encryptionInfo`) and the backup collection.
-    pub fn render_into(&self, m: &mut Map<String, Value>, kms_key: Option<&str>, ints: bool) {
+    /// the encryption (`kmsKey`, `encryptionInfo`), the backup collection and the cross-region
+    /// replication config (in `P`'s names).
+    pub fn render_into<P: Managed>(
+        &self,
+        m: &mut Map<String, Value>,
+        kms_key: Option<&str>,
+        ints: bool,
+    ) {
         m.insert("name".into(), self.name.clone().into());
         m.insert("createTime".into(), rfc3339_micros(self.create_time).into());
         m.insert("state".into(), self.state.json(ints));
@@ -301,6 +310,9 @@ impl Common {
         );
         if let Some(b) = &self.backup_collection {
             m.insert("backupCollection".into(), b.clone().into());
+        }
+        if let Some((field, config)) = replication::render::<P>(&self.replication, ints) {
+            m.insert(field.into(), config);
         }
     }
 }
@@ -396,6 +408,9 @@ pub trait Managed: Clone + fmt::Debug + Send + Sync + 'static {
     const COLLECTION: &'static str;
     /// The role that lets a principal AUTH with an access token.
     const CONNECT_ROLE: &'static str;
+    /// The cross-region replication config's role enum and field names.
+    type ReplicationRole: ProtoEnum;
+    const REPLICATION: replication::Names;
 
     fn table(gcp: &GcpState) -> &BTreeMap<String, Resource<Self>>;
     fn table_mut(gcp: &mut GcpState) -> &mut BTreeMap<String, Resource<Self>>;
@@ -407,6 +422,11 @@ pub trait Managed: Clone + fmt::Debug + Send + Sync + 'static {
     fn backend(spec: &Self::Spec) -> BackendSpec;
     fn settings(spec: &Self::Spec) -> Settings<'_>;
     fn backup_facts(spec: &Self::Spec) -> BackupFacts;
+    /// The settings a secondary takes from its primary (at creation, and whenever the primary's
+    /// change), by JSON field name, as rendered.
+    fn shared_settings(spec: &Self::Spec) -> Vec<(&'static str, Value)>;
+    /// `own` with the settings of `primary` a secondary takes.
+    fn inherit(primary: &Self::Spec, own: &Self::Spec) -> Self::Spec;
 
     /// The IAM resource type conditions see (`redis.googleapis.com/Cluster`).
     fn iam_resource_type() -> String {

@@ -1,6 +1,7 @@
 //! The official CLIs against the simulator: `gcloud redis clusters` (maintenance windows,
 //! automated and on-demand backups, backup collections, import, export), `gcloud memorystore
-//! instances` (Memorystore for Valkey: create, describe, list, update, delete, backups) and
+//! instances` (Memorystore for Valkey: create, describe, list, update, delete, backups), cross-region
+//! replication of both (secondaries, switchover, detach) and
 //! `aws elasticache` (engine upgrades, windows, encryption at rest, AUTH token rotation,
 //! snapshots). They run when the CLI is installed (gcloud from Google's Debian package, the aws
 //! CLI from PyPI) and say so when it is not.
@@ -356,6 +357,211 @@ async fn gcloud_memorystore_instances_create_describe_list_update_delete() {
     let err = fails(instances(&g, &["describe", "orders"])).await;
     assert!(err.contains("NOT_FOUND"), "{err}");
     assert_eq!(run(instances(&g, &["list"])).await, json!([]));
+}
+
+/// A key written on the server behind `port` (a primary takes writes).
+async fn write(port: u64, key: &str, value: &str) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}
+
+/// Waits until `key` reads `value` behind `port`, and checks that the server refuses writes as a
+/// replica does.
+async fn replicated_read_only(port: u64, key: &str, value: &str) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let con = client.get_multiplexed_async_connection().await.unwrap();
+    eventually(&format!("{key}={value} on {port}"), || {
+        let mut con = con.clone();
+        async move {
+            let got: Option<String> = redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            (got.as_deref() == Some(value)).then_some(())
+        }
+    })
+    .await;
+    let mut raw = Raw::plain(u16::try_from(port).unwrap()).await.unwrap();
+    assert_eq!(
+        raw.cmd(&["SET", key, "from the replica"]).await,
+        "-READONLY You can't write against a read only replica."
+    );
+}
+
+fn discovery(resource: &Value) -> u64 {
+    resource["discoveryEndpoints"][0]["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no discovery endpoint: {resource}"))
+}
+
+/// Cross-region replication with gcloud as it is: `redis clusters create
+/// --cross-cluster-replication-role/--primary-cluster`, `switchover`, `detach`,
+/// `detach-secondaries`, and `memorystore instances create/update --cross-instance-replication-…`,
+/// with the data following on the real servers.
+#[tokio::test]
+async fn gcloud_cross_region_replication_switchover_and_detach() {
+    if !installed("gcloud") {
+        return;
+    }
+    let t = start(Opts {
+        redis: true,
+        cluster_mode: true,
+        delay_ms: 30,
+    })
+    .await;
+    t.require_valkey();
+    let g = Gcloud::new(&t.base).await;
+    let network = format!("--network=projects/{PROJECT}/global/networks/default");
+    let central = format!("projects/{PROJECT}/locations/{REGION}/clusters/orders");
+    let east = format!("projects/{PROJECT}/locations/us-east1/clusters/orders-east");
+    let europe = format!("projects/{PROJECT}/locations/europe-west1/clusters/orders-eu");
+    let clusters = |args: &[&str]| {
+        let mut c = g.json(&["redis", "clusters"]);
+        c.args(args);
+        c
+    };
+    let p = run(clusters(&["create", "orders", &network, "--shard-count=2"])).await;
+    write(discovery(&p), "greeting", "hello").await;
+    let secondary = |id: &str, region: &str, primary: &str| {
+        clusters(&[
+            "create",
+            id,
+            &network,
+            &format!("--region={region}"),
+            "--cross-cluster-replication-role=secondary",
+            &format!("--primary-cluster={primary}"),
+        ])
+    };
+    let s = run(secondary("orders-east", "us-east1", &central)).await;
+    assert_eq!(
+        s["crossClusterReplicationConfig"]["clusterRole"],
+        "SECONDARY"
+    );
+    assert_eq!(s["shardCount"], 2, "copied from the primary");
+    replicated_read_only(discovery(&s), "greeting", "hello").await;
+
+    let err = fails(clusters(&["delete", "orders", "--quiet"])).await;
+    assert!(
+        err.contains("FAILED_PRECONDITION") && err.contains("detach or delete them first"),
+        "{err}"
+    );
+    let err = fails(clusters(&["switchover", "orders"])).await;
+    assert!(err.contains("is not a secondary cluster"), "{err}");
+
+    let promoted = run(clusters(&[
+        "switchover",
+        "orders-east",
+        "--region=us-east1",
+    ]))
+    .await;
+    let config = &promoted["crossClusterReplicationConfig"];
+    assert_eq!(config["clusterRole"], "PRIMARY");
+    assert_eq!(config["secondaryClusters"][0]["cluster"], central);
+    write(discovery(&s), "after", "switchover").await;
+    replicated_read_only(discovery(&p), "after", "switchover").await;
+
+    let eu = run(secondary("orders-eu", "europe-west1", &east)).await;
+    replicated_read_only(discovery(&eu), "after", "switchover").await;
+    let d = run(clusters(&["describe", "orders"])).await;
+    assert_eq!(
+        d["crossClusterReplicationConfig"]["membership"]["secondaryClusters"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{d}"
+    );
+    // Detach from the secondary's side, then the last secondary from the primary's side.
+    let alone = run(clusters(&["detach", "orders"])).await;
+    assert_eq!(
+        alone["crossClusterReplicationConfig"]["clusterRole"],
+        "NONE"
+    );
+    write(discovery(&p), "mine", "again").await;
+    let last = run(clusters(&[
+        "detach-secondaries",
+        "orders-east",
+        "--region=us-east1",
+        &format!("--clusters-to-detach={europe}"),
+    ]))
+    .await;
+    assert_eq!(last["crossClusterReplicationConfig"]["clusterRole"], "NONE");
+    write(discovery(&eu), "eu", "writable").await;
+    for (id, region) in [
+        ("orders", REGION),
+        ("orders-east", "us-east1"),
+        ("orders-eu", "europe-west1"),
+    ] {
+        run(g.cmd(&[
+            "redis",
+            "clusters",
+            "delete",
+            id,
+            &format!("--region={region}"),
+            "--quiet",
+        ]))
+        .await;
+    }
+
+    // Memorystore for Valkey: gcloud sets the role and the lists through `update`.
+    let psc = format!(
+        "--psc-auto-connections=network=projects/{PROJECT}/global/networks/default,projectId={PROJECT}"
+    );
+    let vp = run(instances(&g, &["create", "carts", &psc, "--shard-count=1"])).await;
+    write(discovery(&vp), "cart", "full").await;
+    let vprim = format!("projects/{PROJECT}/locations/{REGION}/instances/carts");
+    let mut c = g.json(&["memorystore", "instances"]);
+    c.args([
+        "create",
+        "carts-east",
+        &psc,
+        "--location=us-east1",
+        "--cross-instance-replication-config-role=secondary",
+        &format!("--primary-instance={vprim}"),
+    ]);
+    let vs = run(c).await;
+    assert_eq!(
+        vs["crossInstanceReplicationConfig"]["instanceRole"],
+        "SECONDARY"
+    );
+    replicated_read_only(discovery(&vs), "cart", "full").await;
+    let east_instance = |args: &[&str]| {
+        let mut c = g.json(&["memorystore", "instances"]);
+        c.args(args).arg("--location=us-east1");
+        c
+    };
+    let promoted = run(east_instance(&[
+        "update",
+        "carts-east",
+        "--cross-instance-replication-config-role=primary",
+        &format!("--cross-instance-replication-config-secondary-instances=instance={vprim}"),
+    ]))
+    .await;
+    assert_eq!(
+        promoted["crossInstanceReplicationConfig"]["instanceRole"],
+        "PRIMARY"
+    );
+    write(discovery(&vs), "cart", "checked out").await;
+    replicated_read_only(discovery(&vp), "cart", "checked out").await;
+    let alone = run(east_instance(&[
+        "update",
+        "carts-east",
+        "--cross-instance-replication-config-role=none",
+    ]))
+    .await;
+    assert_eq!(
+        alone["crossInstanceReplicationConfig"]["instanceRole"],
+        "NONE"
+    );
+    write(discovery(&vp), "cart", "mine").await;
+    run(east_instance(&["delete", "carts-east", "--quiet"])).await;
+    run(instances(&g, &["delete", "carts", "--quiet"])).await;
 }
 
 fn aws(base: &str, args: &[&str]) -> Command {

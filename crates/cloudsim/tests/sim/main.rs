@@ -12,5 +12,6 @@ mod global;
 mod iam;
 mod memorystore;
 mod memorystore_day2;
+mod replication;
 mod serverless;
 mod valkey;

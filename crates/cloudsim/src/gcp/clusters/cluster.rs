@@ -10,6 +10,7 @@ use crate::gcp::error::RpcError;
 use crate::gcp::lifecycle::{Day2, Day2Field, Day2Input, ImportSource};
 use crate::gcp::mask::{MaskPath, parse_mask};
 use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, proto_enum};
+use crate::gcp::replication::{self, ClusterRole, ReplicationInput};
 use crate::gcp::resource::{
     self, BackupFacts, ConnectionType, Managed, Resource, Service, Settings, State,
     auto_forwarding_rule, backend, gb_from_tenths, network_project, service_attachments,
@@ -146,7 +147,7 @@ pub struct ClusterSpec {
 }
 
 /// Input-only or stored-as-is Cluster fields, by their JSON name.
-const PASSTHROUGH_FIELDS: &[&str] = &["crossClusterReplicationConfig", "clusterEndpoints"];
+const PASSTHROUGH_FIELDS: &[&str] = &["clusterEndpoints"];
 /// Output-only fields a client may send back (they are ignored, as by the real service).
 const OUTPUT_ONLY_FIELDS: &[&str] = &[
     "createTime",
@@ -168,7 +169,7 @@ const OUTPUT_ONLY_FIELDS: &[&str] = &[
 
 /// Every Cluster field present in a request body, parsed and type-checked.
 #[derive(Debug, Default)]
-struct ClusterInput {
+pub struct ClusterInput {
     shard_count: Option<i32>,
     replica_count: Option<i32>,
     node_type: Option<NodeType>,
@@ -180,10 +181,12 @@ struct ClusterInput {
     zone_distribution: Option<ZoneDistribution>,
     psc_networks: Option<Vec<String>>,
     day2: Day2Input,
+    /// `crossClusterReplicationConfig`.
+    pub replication: Option<ReplicationInput>,
 }
 
 impl ClusterInput {
-    fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
+    pub fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
         let mut o = Obj::from_body(body, "cluster")?.in_package(Service::RedisCluster.package());
         let input = ClusterInput {
             shard_count: o.int32("shardCount")?,
@@ -216,6 +219,7 @@ impl ClusterInput {
                 })
                 .transpose()?,
             day2: Day2Input::read(&mut o, Service::RedisCluster, PASSTHROUGH_FIELDS)?,
+            replication: ReplicationInput::read::<Clusters>(&mut o)?,
         };
         o.ignore(OUTPUT_ONLY_FIELDS);
         o.finish()?;
@@ -250,10 +254,16 @@ fn check_counts(shards: i32, replicas: i32) -> Result<(), RpcError> {
 
 impl ClusterSpec {
     /// The body of `clusters.create`.
+    #[cfg(test)]
     pub fn parse_create(body: &[u8], region: &str) -> Result<Self, RpcError> {
-        let i = ClusterInput::parse(body, region)?;
+        Self::from_input(ClusterInput::parse(body, region)?, None)
+    }
+
+    /// A create's spec; `shards` stands in for a shard count the request leaves to the primary.
+    pub fn from_input(i: ClusterInput, shards: Option<i32>) -> Result<Self, RpcError> {
         let shard_count = i
             .shard_count
+            .or(shards)
             .ok_or_else(|| RpcError::bad_field("cluster.shard_count", "shard_count is required"))?;
         let replica_count = i.replica_count.unwrap_or(0);
         check_counts(shard_count, replica_count)?;
@@ -317,7 +327,7 @@ impl ClusterSpec {
                     next.redis_configs = i.redis_configs.take().unwrap_or_default()
                 }
                 MaskField::Day2(f) => next.day2.update(*f, &mut i.day2),
-                MaskField::OndemandMaintenance => {}
+                MaskField::OndemandMaintenance | MaskField::CrossClusterReplicationConfig => {}
             }
         }
         check_counts(next.shard_count, next.replica_count)?;
@@ -326,6 +336,13 @@ impl ClusterSpec {
 
     pub fn size_tenths_gb(&self) -> i64 {
         i64::from(self.shard_count) * self.node_type.capacity_tenths_gb()
+    }
+
+    /// The `crossClusterReplicationConfig` of a `clusters.patch` body.
+    pub fn replication_patch(body: &[u8], region: &str) -> Result<ReplicationInput, RpcError> {
+        Ok(ClusterInput::parse(body, region)?
+            .replication
+            .unwrap_or_default())
     }
 
     pub fn iam_auth(&self) -> bool {
@@ -348,6 +365,8 @@ pub enum MaskField {
     PersistenceConfig,
     RedisConfigs,
     OndemandMaintenance,
+    /// `cross_cluster_replication_config`, which an update changes alone.
+    CrossClusterReplicationConfig,
     Day2(Day2Field),
 }
 
@@ -369,9 +388,7 @@ impl MaskField {
                 }
                 "automatedBackupConfig" => MaskField::Day2(Day2Field::AutomatedBackupConfig),
                 "clusterEndpoints" => MaskField::Day2(Day2Field::Passthrough("clusterEndpoints")),
-                "crossClusterReplicationConfig" => {
-                    MaskField::Day2(Day2Field::Passthrough("crossClusterReplicationConfig"))
-                }
+                "crossClusterReplicationConfig" => MaskField::CrossClusterReplicationConfig,
                 "authorizationMode"
                 | "transitEncryptionMode"
                 | "pscConfigs"
@@ -406,7 +423,7 @@ impl Cluster {
         let s = &self.spec;
         let c = &self.common;
         let mut m = Map::new();
-        c.render_into(&mut m, s.day2.kms_key.as_deref(), ints);
+        c.render_into::<Clusters>(&mut m, s.day2.kms_key.as_deref(), ints);
         m.insert("nodeType".into(), s.node_type.json(ints));
         m.insert("shardCount".into(), s.shard_count.into());
         m.insert("replicaCount".into(), s.replica_count.into());
@@ -511,6 +528,14 @@ impl Managed for Clusters {
     const NOUN: &'static str = "cluster";
     const COLLECTION: &'static str = "clusters";
     const CONNECT_ROLE: &'static str = "roles/redis.dbConnectionUser";
+    type ReplicationRole = ClusterRole;
+    const REPLICATION: replication::Names = replication::Names {
+        field: "crossClusterReplicationConfig",
+        role: "clusterRole",
+        primary: "primaryCluster",
+        secondaries: "secondaryClusters",
+        member: "cluster",
+    };
 
     fn table(gcp: &GcpState) -> &BTreeMap<String, Cluster> {
         &gcp.clusters
@@ -548,6 +573,35 @@ impl Managed for Clusters {
             shard_count: spec.shard_count,
             replica_count: spec.replica_count,
             engine_version: "redis-7.2".into(),
+        }
+    }
+
+    /// What a secondary copies from its primary ("Settings copied from the primary during
+    /// instance creation" in Google's cross-region replication page, as Terraform's example lists
+    /// them), and what changes on the primary propagate to.
+    fn shared_settings(spec: &ClusterSpec) -> Vec<(&'static str, Value)> {
+        vec![
+            ("shardCount", spec.shard_count.into()),
+            ("nodeType", spec.node_type.json(false)),
+            ("authorizationMode", spec.authorization_mode.json(false)),
+            (
+                "transitEncryptionMode",
+                spec.transit_encryption_mode.json(false),
+            ),
+            ("redisConfigs", json!(spec.redis_configs)),
+            ("persistenceConfig", spec.persistence.render(false)),
+        ]
+    }
+
+    fn inherit(primary: &ClusterSpec, own: &ClusterSpec) -> ClusterSpec {
+        ClusterSpec {
+            shard_count: primary.shard_count,
+            node_type: primary.node_type,
+            authorization_mode: primary.authorization_mode,
+            transit_encryption_mode: primary.transit_encryption_mode,
+            redis_configs: primary.redis_configs.clone(),
+            persistence: primary.persistence.clone(),
+            ..own.clone()
         }
     }
 }
@@ -680,6 +734,7 @@ mod tests {
                 maintenance_schedule: None,
                 backup_collection: None,
                 backing_up: false,
+                replication: Default::default(),
             },
             spec,
         );

@@ -16,6 +16,7 @@ use crate::gcp::error::RpcError;
 use crate::gcp::lifecycle::{Day2, Day2Field, Day2Input, ImportSource};
 use crate::gcp::mask::{MaskPath, parse_mask};
 use crate::gcp::protojson::{EnumValue, Obj, ProtoEnum, proto_enum};
+use crate::gcp::replication::{self, InstanceRole, ReplicationInput};
 use crate::gcp::resource::{
     self, BackupFacts, ConnectionType, Managed, Resource, Service, Settings, State,
     auto_forwarding_rule, backend, gb_from_tenths, network_project, service_attachments,
@@ -391,10 +392,7 @@ fn parse_endpoints(items: Vec<Obj>) -> Result<Vec<EndpointGroup>, RpcError> {
 }
 
 /// Input-only or stored-as-is Instance fields, by their JSON name.
-const PASSTHROUGH_FIELDS: &[&str] = &[
-    "crossInstanceReplicationConfig",
-    "asyncInstanceEndpointsDeletionEnabled",
-];
+const PASSTHROUGH_FIELDS: &[&str] = &["asyncInstanceEndpointsDeletionEnabled"];
 /// Output-only fields a client may send back (they are ignored, as by the service).
 const OUTPUT_ONLY_FIELDS: &[&str] = &[
     "name",
@@ -424,7 +422,7 @@ const INPUT_ONLY_FIELDS: &[&str] = &[
 
 /// Every Instance field present in a request body, parsed and type-checked.
 #[derive(Debug, Default)]
-struct InstanceInput {
+pub struct InstanceInput {
     labels: Option<BTreeMap<String, String>>,
     replica_count: Option<i32>,
     shard_count: Option<i32>,
@@ -443,10 +441,12 @@ struct InstanceInput {
     endpoints: Option<Vec<EndpointGroup>>,
     maintenance_version: Option<String>,
     day2: Day2Input,
+    /// `crossInstanceReplicationConfig`.
+    pub replication: Option<ReplicationInput>,
 }
 
 impl InstanceInput {
-    fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
+    pub fn parse(body: &[u8], region: &str) -> Result<Self, RpcError> {
         let mut o = Obj::from_body(body, "instance")?.in_package(Service::Memorystore.package());
         let input = InstanceInput {
             labels: o.string_map("labels")?,
@@ -476,6 +476,7 @@ impl InstanceInput {
             endpoints: o.objects("endpoints")?.map(parse_endpoints).transpose()?,
             maintenance_version: o.string("maintenanceVersion")?,
             day2: Day2Input::read(&mut o, Service::Memorystore, PASSTHROUGH_FIELDS)?,
+            replication: ReplicationInput::read::<Instances>(&mut o)?,
         };
         for f in INPUT_ONLY_FIELDS {
             o.boolean(f)?;
@@ -592,13 +593,18 @@ fn parse_server_ca(
 
 impl InstanceSpec {
     /// The body of `instances.create`.
+    #[cfg(test)]
     pub fn parse_create(body: &[u8], region: &str) -> Result<Self, RpcError> {
-        let i = InstanceInput::parse(body, region)?;
+        Self::from_input(InstanceInput::parse(body, region)?, None)
+    }
+
+    /// A create's spec; `shards` stands in for a shard count the request leaves to the primary.
+    pub fn from_input(i: InstanceInput, shards: Option<i32>) -> Result<Self, RpcError> {
         let mode = match i.mode {
             Some(Mode::CLUSTER_DISABLED | Mode::STANDALONE) => Mode::CLUSTER_DISABLED,
             _ => Mode::CLUSTER,
         };
-        let shard_count = match (i.shard_count, mode) {
+        let shard_count = match (i.shard_count.or(shards), mode) {
             (Some(n), _) => n,
             (None, Mode::CLUSTER_DISABLED) => 1,
             (None, _) => {
@@ -740,7 +746,7 @@ impl InstanceSpec {
             MaskField::Endpoints => {
                 next.endpoints = self.update_endpoints(i.endpoints.take().unwrap_or_default())?;
             }
-            MaskField::InputOnly => {}
+            MaskField::InputOnly | MaskField::CrossInstanceReplicationConfig => {}
         }
         check_counts(next.mode, next.shard_count, next.replica_count)?;
         Ok(next)
@@ -764,6 +770,13 @@ impl InstanceSpec {
             ));
         }
         Ok(wanted)
+    }
+
+    /// The `crossInstanceReplicationConfig` of an `instances.patch` body.
+    pub fn replication_patch(body: &[u8], region: &str) -> Result<ReplicationInput, RpcError> {
+        Ok(InstanceInput::parse(body, region)?
+            .replication
+            .unwrap_or_default())
     }
 
     pub fn iam_auth(&self) -> bool {
@@ -827,6 +840,8 @@ pub enum MaskField {
     PersistenceConfig,
     MaintenanceVersion,
     Endpoints,
+    /// `cross_instance_replication_config` (switchover and detaches).
+    CrossInstanceReplicationConfig,
     Day2(Day2Field),
     /// `simulate_maintenance_event`, `ondemand_maintenance`, `rotate_server_certificate`.
     InputOnly,
@@ -850,9 +865,7 @@ impl MaskField {
                 "automatedBackupConfig" => MaskField::Day2(Day2Field::AutomatedBackupConfig),
                 "maintenanceVersion" => MaskField::MaintenanceVersion,
                 "endpoints" => MaskField::Endpoints,
-                "crossInstanceReplicationConfig" => {
-                    MaskField::Day2(Day2Field::Passthrough("crossInstanceReplicationConfig"))
-                }
+                "crossInstanceReplicationConfig" => MaskField::CrossInstanceReplicationConfig,
                 "asyncInstanceEndpointsDeletionEnabled" => MaskField::Day2(Day2Field::Passthrough(
                     "asyncInstanceEndpointsDeletionEnabled",
                 )),
@@ -912,7 +925,7 @@ impl Instance {
         let s = &self.spec;
         let c = &self.common;
         let mut m = Map::new();
-        c.render_into(&mut m, s.day2.kms_key.as_deref(), ints);
+        c.render_into::<Instances>(&mut m, s.day2.kms_key.as_deref(), ints);
         m.insert("updateTime".into(), rfc3339_micros(c.update_time).into());
         if !s.labels.is_empty() {
             m.insert("labels".into(), json!(s.labels));
@@ -1121,6 +1134,14 @@ impl Managed for Instances {
     const NOUN: &'static str = "instance";
     const COLLECTION: &'static str = "instances";
     const CONNECT_ROLE: &'static str = "roles/memorystore.dbConnectionUser";
+    type ReplicationRole = InstanceRole;
+    const REPLICATION: replication::Names = replication::Names {
+        field: "crossInstanceReplicationConfig",
+        role: "instanceRole",
+        primary: "primaryInstance",
+        secondaries: "secondaryInstances",
+        member: "instance",
+    };
 
     fn table(gcp: &GcpState) -> &BTreeMap<String, Instance> {
         &gcp.instances
@@ -1163,6 +1184,38 @@ impl Managed for Instances {
             shard_count: spec.shard_count,
             replica_count: spec.replica_count,
             engine_version: spec.engine_version.as_str().into(),
+        }
+    }
+
+    /// What a secondary copies from its primary (the Redis Cluster list, with Valkey's own
+    /// engine settings and mode), and what changes on the primary propagate to.
+    fn shared_settings(spec: &InstanceSpec) -> Vec<(&'static str, Value)> {
+        vec![
+            ("mode", spec.mode.json(false)),
+            ("shardCount", spec.shard_count.into()),
+            ("nodeType", spec.node_type.json(false)),
+            ("engineVersion", spec.engine_version.as_str().into()),
+            ("engineConfigs", json!(spec.engine_configs)),
+            ("authorizationMode", spec.authorization_mode.json(false)),
+            (
+                "transitEncryptionMode",
+                spec.transit_encryption_mode.json(false),
+            ),
+            ("persistenceConfig", spec.persistence.render(false)),
+        ]
+    }
+
+    fn inherit(primary: &InstanceSpec, own: &InstanceSpec) -> InstanceSpec {
+        InstanceSpec {
+            mode: primary.mode,
+            shard_count: primary.shard_count,
+            node_type: primary.node_type,
+            engine_version: primary.engine_version,
+            engine_configs: primary.engine_configs.clone(),
+            authorization_mode: primary.authorization_mode,
+            transit_encryption_mode: primary.transit_encryption_mode,
+            persistence: primary.persistence.clone(),
+            ..own.clone()
         }
     }
 }

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 pub use instance::{Instance, Instances};
-use instance::{InstanceSpec, MaskField, ServerCaMode, validate_instance_id};
+use instance::{InstanceInput, InstanceSpec, MaskField, ServerCaMode, validate_instance_id};
 
 use super::Query;
 use super::error::RpcError;
 use super::managed::{self, Draft};
+use super::replication;
 use super::resource::LocationName;
 use crate::sim::Shared;
 
@@ -30,12 +31,24 @@ pub fn create(
         q,
         "instanceId",
         validate_instance_id,
-        |region| {
-            let mut spec = InstanceSpec::parse_create(body, region)?;
+        |name, gcp| {
+            let mut input = InstanceInput::parse(body, &parent.location)?;
+            let link = input.replication.take();
+            let secondary_of = replication::plan_create::<Instances>(gcp, name, link.as_ref())?;
+            let primary = replication::primary_spec::<Instances>(gcp, secondary_of.as_ref());
+            // A secondary may leave its shape to the primary (or to nothing: it will not exist).
+            let shards = secondary_of
+                .as_ref()
+                .map(|_| primary.map_or(1, |(_, p)| p.shard_count));
+            let mut spec = InstanceSpec::from_input(input, shards)?;
+            if let Some(p) = primary {
+                spec = replication::inherit_create::<Instances>(body, &spec, p)?;
+            }
             Ok(Draft {
                 import: spec.import.take(),
                 spec,
                 kms_field: "instance.kms_key",
+                secondary_of,
             })
         },
     )
@@ -43,6 +56,11 @@ pub fn create(
 
 pub fn patch(shared: &Arc<Shared>, name: &str, q: &Query, body: &[u8]) -> Result<Value, RpcError> {
     let field = MaskField::parse_mask(q.get("updateMask"))?;
+    if field == MaskField::CrossInstanceReplicationConfig {
+        let region = name.split('/').nth(3).unwrap_or_default();
+        let input = InstanceSpec::replication_patch(body, region)?;
+        return replication::patch::<Instances>(shared, name, q, input);
+    }
     managed::patch::<Instances>(shared, name, q, |i| {
         i.spec.apply_patch(body, &i.common.parent.location, field)
     })
