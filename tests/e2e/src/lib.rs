@@ -18,6 +18,7 @@
 //!
 //! Logs of every process go to `target/e2e-logs/<test>/`; a failing test prints their tails.
 
+pub mod ack;
 pub mod apiserver;
 pub mod cloudsim;
 pub mod manifests;
