@@ -99,13 +99,12 @@ impl Release {
 
 /// Every parameter group family of the releases, oldest first.
 pub fn families() -> impl Iterator<Item = &'static str> {
-    let mut seen: Vec<&'static str> = Vec::new();
-    RELEASES.iter().filter_map(move |r| {
-        (!seen.contains(&r.family)).then(|| {
-            seen.push(r.family);
-            r.family
-        })
-    })
+    // The releases are in order, a family's together.
+    RELEASES
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || RELEASES[i - 1].family != r.family)
+        .map(|(_, r)| r.family)
 }
 
 /// The engine and first release of a family (`redis7` → Redis OSS 7.0).

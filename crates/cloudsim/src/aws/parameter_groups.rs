@@ -49,6 +49,7 @@ struct Parameter {
     description: &'static str,
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the catalog table
 const fn param(
     name: &'static str,
     default: &'static str,

@@ -243,7 +243,7 @@ async fn snapshots_are_copied_and_everything_ack_creates_takes_tags() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{arn}: {e:?}"));
-        assert_eq!(tags.tag_list(), [tag.clone()], "{arn}");
+        assert_eq!(tags.tag_list(), std::slice::from_ref(&tag), "{arn}");
         aws.add_tags_to_resource()
             .resource_name(&arn)
             .tags(Tag::builder().key("env").value("prod").build())
