@@ -32,6 +32,7 @@
 //! | `SCALE_RESYNC` | 60 | the operator's `--resync`, seconds |
 //! | `SCALE_RESYNCS` | 3 | resync periods measured in steady state |
 //! | `SCALE_FLOOR` | 1 | 0 skips the floor |
+//! | `SCALE_ACK` | 0 | 1: first the same N replication groups through AWS's own controller (ACK), side by side (`scale/ack.rs`; needs `SCALE_PROVIDER=aws`) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,9 @@ use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
+
+#[path = "scale/ack.rs"]
+mod ack_side;
 
 fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -819,6 +823,12 @@ async fn run() -> anyhow::Result<()> {
     // Let the watches settle before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut report = Report::default();
+    // ACK's side first, while the operator has no objects.
+    let ack_runs = if ack_side::enabled() {
+        ack_side::run(&env, &s, &admin, &client, &ours, &mut report).await?
+    } else {
+        Vec::new()
+    };
 
     // 1. burst
     eprintln!("scale: burst of {n} at {:?}", start_time());
@@ -1098,5 +1108,6 @@ async fn run() -> anyhow::Result<()> {
         s.resync.as_secs(),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     ));
+    ack_side::compare(&report, &ack_runs, &s);
     Ok(())
 }

@@ -142,6 +142,23 @@ impl CloudSim {
             .await?)
     }
 
+    /// An ElastiCache client of the simulator in `region`, signing with its well-known key pair.
+    pub async fn elasticache(&self, region: &str) -> aws_sdk_elasticache::Client {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.base_url())
+            .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(aws_sdk_elasticache::config::Credentials::new(
+                AWS_ACCESS_KEY_ID,
+                AWS_SECRET_ACCESS_KEY,
+                None,
+                None,
+                "e2e",
+            ))
+            .load()
+            .await;
+        aws_sdk_elasticache::Client::new(&conf)
+    }
+
     /// Total calls of an API whose operation name satisfies `pick`, by outcome filter.
     pub fn sum(
         counters: &Value,

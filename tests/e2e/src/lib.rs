@@ -15,9 +15,11 @@
 //! | `E2E_BIN_DIR` | where the binaries are (default: next to the test executable, i.e. `target/debug`) |
 //! | `E2E_KEEP=1` | keep namespaces and log folders after tests |
 //! | `E2E_OPERATOR_LOG` | the operator's `RUST_LOG` (default: debug for the operator's own crates) |
+//! | `ACK_PEERS_DIR` | the folder holding AWS's controller's `ack/build.sh` (default `../shared/peers` next to the repository; see [`ack`]) |
 //!
 //! Logs of every process go to `target/e2e-logs/<test>/`; a failing test prints their tails.
 
+pub mod ack;
 pub mod apiserver;
 pub mod cloudsim;
 pub mod manifests;

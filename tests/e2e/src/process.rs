@@ -79,16 +79,21 @@ impl Process {
         env: &[(&str, &str)],
         logs: &Path,
     ) -> anyhow::Result<Process> {
+        let mut cmd = Command::new(bin);
+        cmd.args(args).envs(env.iter().copied());
+        Process::start_command(label, cmd, logs)
+    }
+
+    /// Start a prepared command (arguments, environment) whose output all goes to its log.
+    pub fn start_command(label: &str, mut cmd: Command, logs: &Path) -> anyhow::Result<Process> {
         let log = logs.join(format!("{label}.log"));
         let out = File::create(&log)?;
-        let child = Command::new(bin)
-            .args(args)
-            .envs(env.iter().copied())
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .with_context(|| format!("starting {}", cmd.get_program().to_string_lossy()))?;
         Ok(Process {
             label: label.to_owned(),
             log,

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+pub(crate) use super::common::parse_tags as tags;
+pub(crate) use super::common::{Ctx, key};
+use super::common::{page_args, paged};
 use super::error::AwsError;
+use super::events::SourceType;
 use super::model::{
     self, ClusterMode, Endpoint, Engine, MAX_TAGS, Region, ReplicationGroup, RgSpec, Shard, Tags,
     TransitMode, User, UserAuth, UserGroup, UserSpec, tags_xml,
@@ -15,7 +19,6 @@ use super::xml::El;
 use super::{engine, snapshots, windows};
 use crate::dataplane::{AclUser, BackendKey, BackendSpec, Server, TlsMode};
 use crate::sim::Shared;
-use crate::util::{decode_page_token, page_start, paginate};
 
 pub(crate) const MAX_SHARDS: i64 = 90;
 const MAX_REPLICAS: i64 = 5;
@@ -26,48 +29,11 @@ const MAX_USERS_PER_GROUP: usize = 100;
 /// The service's words for automatic failover on a cluster-mode-disabled group of one node.
 pub(crate) const FAILOVER_NEEDS_TWO_NODES: &str = "When using automatic failover, there must be at least 2 cache clusters in the replication group.";
 
-/// One call: which simulator, account and region it addresses.
-pub struct Ctx<'a> {
-    pub shared: &'a Arc<Shared>,
-    pub region: &'a str,
-}
-
-impl Ctx<'_> {
-    fn account(&self) -> &str {
-        self.shared.config.aws_account_id.as_str()
-    }
-
-    fn arn(&self, kind: &str, id: &str) -> String {
-        format!(
-            "arn:aws:elasticache:{}:{}:{kind}:{id}",
-            self.region,
-            self.account()
-        )
-    }
-
-    pub(crate) fn with_region<T>(&self, f: impl FnOnce(&mut Region) -> T) -> T {
-        let account = self.account().to_owned();
-        let mut aws = self.shared.aws.lock().expect("aws lock");
-        let region = aws
-            .regions
-            .entry(self.region.to_owned())
-            .or_insert_with(|| Region::new(self.region, &account));
-        f(region)
-    }
-}
-
 pub fn tls_mode(spec: &RgSpec) -> TlsMode {
     match spec.transit {
         None => TlsMode::Off,
         Some(TransitMode::Preferred) => TlsMode::Preferred,
         Some(TransitMode::Required) => TlsMode::Required,
-    }
-}
-
-pub(crate) fn key(region: &str, id: &str) -> BackendKey {
-    BackendKey::Aws {
-        region: region.to_owned(),
-        id: id.to_owned(),
     }
 }
 
@@ -88,62 +54,28 @@ async fn apply_acls(shared: &Shared, updates: Vec<(BackendKey, Vec<AclUser>)>) {
     }
 }
 
-pub(crate) fn tags(p: &Params) -> Result<Tags, AwsError> {
-    let mut out: Tags = Vec::new();
-    for t in p.structs("Tags", "Tag") {
-        let k = t
-            .get("Key")
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| AwsError::invalid_value("Tag keys must not be empty."))?;
-        let v = t.get("Value").map(str::to_owned);
-        match out.iter_mut().find(|(ek, _)| ek == k) {
-            Some(e) => e.1 = v,
-            None => out.push((k.to_owned(), v)),
-        }
+/// A named parameter group must be of the engine's family and have the group's cluster mode
+/// (its `cluster-enabled`).
+fn group_fits(
+    used: &model::ParameterGroupUse,
+    family: &str,
+    mode: ClusterMode,
+) -> Result<(), AwsError> {
+    if used.family != family {
+        return Err(AwsError::invalid_combination(format!(
+            "Expected a parameter group of family {family} but found one of family {}",
+            used.family
+        )));
     }
-    if out.len() > MAX_TAGS {
-        return Err(AwsError::new(
-            "TagQuotaPerResourceExceeded",
-            400,
-            format!("A resource can have at most {MAX_TAGS} tags."),
-        ));
+    match mode {
+        ClusterMode::Enabled if !used.cluster_enabled => Err(AwsError::invalid_combination(
+            "Cluster mode is enabled, but the parameter group does not have cluster-enabled set to yes.",
+        )),
+        ClusterMode::Disabled if used.cluster_enabled => Err(AwsError::invalid_combination(
+            "Cluster mode is disabled, but the parameter group has cluster-enabled set to yes.",
+        )),
+        _ => Ok(()),
     }
-    Ok(out)
-}
-
-/// `MaxRecords` (20 up to `max`, which is also the default) and `Marker` of a Describe call.
-pub(crate) fn page_args(p: &Params, max: i64) -> Result<(usize, Option<String>), AwsError> {
-    let size = match p.int("MaxRecords")? {
-        None => max,
-        Some(n) if (20..=max).contains(&n) => n,
-        Some(n) => {
-            return Err(AwsError::invalid_value(format!(
-                "The value of MaxRecords must be between 20 and {max}; got {n}."
-            )));
-        }
-    };
-    let after = match p.get("Marker") {
-        None | Some("") => None,
-        Some(m) => Some(
-            decode_page_token(m)
-                .ok_or_else(|| AwsError::invalid_value(format!("Invalid Marker {m:?}.")))?,
-        ),
-    };
-    Ok((usize::try_from(size).unwrap_or(20), after))
-}
-
-/// One page of a sorted map after the marker, and the next marker.
-fn paged<'a, T>(
-    map: &'a BTreeMap<String, T>,
-    after: Option<&str>,
-    size: usize,
-    keep: impl Fn(&T) -> bool,
-) -> (Vec<&'a T>, Option<String>) {
-    let items = map
-        .range(page_start("", after)..)
-        .filter(|(_, v)| keep(v))
-        .map(|(k, v)| (k.clone(), v));
-    paginate(items, after, size)
 }
 
 pub(crate) fn attachable_groups(
@@ -208,15 +140,23 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             "DataTieringEnabled must be true for r6gd node types and is only available for them.",
         ));
     }
-    let parameter_group = p.get("CacheParameterGroupName").map(str::to_owned);
+    // A named parameter group must exist; its family and `cluster-enabled` decide with the rest.
+    let parameter_group = p
+        .get("CacheParameterGroupName")
+        .map(|g| {
+            let g = g.to_ascii_lowercase();
+            ctx.with_region(|r| r.parameter_group(&g))
+                .map(|used| (g, used))
+        })
+        .transpose()?;
     let node_group_conf = p.structs("NodeGroupConfiguration", "NodeGroupConfiguration");
     let num_node_groups = p.int("NumNodeGroups")?;
     let explicit_mode = p.get("ClusterMode").map(ClusterMode::parse).transpose()?;
     let wants_shards = num_node_groups.is_some_and(|n| n > 1)
         || node_group_conf.len() > 1
         || parameter_group
-            .as_deref()
-            .is_some_and(|g| g.contains(".cluster.on"));
+            .as_ref()
+            .is_some_and(|(_, used)| used.cluster_enabled);
     let cluster_mode = match explicit_mode {
         Some(ClusterMode::Disabled) if wants_shards => {
             return Err(AwsError::invalid_combination(
@@ -374,8 +314,8 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         .map(windows::snapshot_window)
         .transpose()?;
     let parameter_group = match parameter_group {
-        Some(g) => {
-            engine::check_group_family(&g, release.family)?;
+        Some((g, used)) => {
+            group_fits(&used, release.family, cluster_mode)?;
             g
         }
         None => engine::default_group(release.family, cluster_mode == ClusterMode::Enabled),
@@ -423,7 +363,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             .list("SecurityGroupIds", "SecurityGroupId")
             .unwrap_or_default(),
         parameter_group,
-        subnet_group: p.get("CacheSubnetGroupName").map(str::to_owned),
+        subnet_group: p.get("CacheSubnetGroupName").map(str::to_ascii_lowercase),
         data_tiering,
         auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
         kms_key_id,
@@ -440,6 +380,11 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 400,
                 format!("Replication group {id} already exists."),
             ));
+        }
+        if let Some(sg) = &spec.subnet_group
+            && !region.subnet_groups.contains_key(sg)
+        {
+            return Err(AwsError::subnet_group_not_found(sg));
         }
         spec.user_group_ids = attachable_groups(region, &user_group_ids, spec.transit.is_some())?;
         let seed = match &restore {
@@ -546,7 +491,26 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             && rg.status == "creating"
         {
             rg.status = "available";
+            let members = rg.member_clusters();
             tracing::info!(replication_group = %id, "replication group available");
+            region.events.record(
+                SourceType::ReplicationGroup,
+                &id,
+                format!("Replication group {id} created"),
+            );
+            for (i, c) in members.iter().enumerate() {
+                region
+                    .events
+                    .record(SourceType::CacheCluster, c, "Cache cluster created");
+                region.events.record(
+                    SourceType::CacheCluster,
+                    c,
+                    format!(
+                        "Added cache node 0001 in availability zone {}",
+                        model::az(&region_name, i)
+                    ),
+                );
+            }
         }
     });
     Ok(vec![rendered])
@@ -785,13 +749,16 @@ fn start_modification(ctx: &Ctx, rg: &mut ReplicationGroup, next: RgSpec) -> El 
         shared.dataplane.set_tls(&k, tls);
         apply_acls(&shared, updates).await;
         let mut aws = shared.aws.lock().expect("aws lock");
-        if let Some(rg) = aws
-            .regions
-            .get_mut(&region_name)
-            .and_then(|r| r.rgs.get_mut(&id))
+        if let Some(region) = aws.regions.get_mut(&region_name)
+            && let Some(rg) = region.rgs.get_mut(&id)
             && rg.incarnation == incarnation
         {
             rg.status = "available";
+            region.events.record(
+                SourceType::ReplicationGroup,
+                &id,
+                format!("Replication group {id} modified"),
+            );
         }
     });
     rendered
@@ -829,7 +796,9 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             light = true;
         }
         if let Some(g) = p.get("CacheParameterGroupName") {
-            next.parameter_group = g.to_owned();
+            let g = g.to_ascii_lowercase();
+            region.parameter_group(&g)?;
+            next.parameter_group = g;
             light = true;
         }
         if let Some(sg) = p.list("SecurityGroupIds", "SecurityGroupId") {
@@ -882,7 +851,11 @@ pub fn modify_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
                 };
             }
         }
-        engine::check_group_family(&next.parameter_group, next.release().family)?;
+        group_fits(
+            &region.parameter_group(&next.parameter_group)?,
+            next.release().family,
+            next.cluster_mode,
+        )?;
         if let Some(af) = p.bool("AutomaticFailoverEnabled")? {
             if !af && current.cluster_enabled() {
                 return Err(AwsError::invalid_combination("Automatic failover cannot be disabled with cluster mode enabled."));
@@ -1308,6 +1281,11 @@ pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         {
             region.rgs.remove(&id);
             tracing::info!(replication_group = %id, "replication group deleted");
+            region.events.record(
+                SourceType::ReplicationGroup,
+                &id,
+                format!("Replication group {id} deleted"),
+            );
         }
     });
     Ok(vec![rendered])
@@ -1967,6 +1945,30 @@ fn tagged<'a>(ctx: &Ctx, region: &'a mut Region, arn: &str) -> Result<&'a mut Ta
         "serverlesscachesnapshot" if !foreign => super::serverless_snapshots::tags_of(region, &id),
         "serverlesscache" => Err(super::serverless::not_found(&id)),
         "serverlesscachesnapshot" => Err(super::serverless_snapshots::not_found(&id)),
+        "parametergroup" => region
+            .parameter_groups
+            .get_mut(&id)
+            .filter(|_| !foreign)
+            .map(|g| &mut g.tags)
+            .ok_or_else(|| AwsError::parameter_group_not_found(&id)),
+        "subnetgroup" => region
+            .subnet_groups
+            .get_mut(&id)
+            .filter(|_| !foreign)
+            .map(|g| &mut g.tags)
+            .ok_or_else(|| AwsError::subnet_group_not_found(&id)),
+        "snapshot" => region
+            .snapshots
+            .get_mut(&id)
+            .filter(|_| !foreign)
+            .map(|s| &mut s.tags)
+            .ok_or_else(|| {
+                AwsError::new(
+                    "SnapshotNotFoundFault",
+                    404,
+                    format!("Snapshot {id} not found."),
+                )
+            }),
         "cluster" => Err(AwsError::new(
             "CacheClusterNotFound",
             404,

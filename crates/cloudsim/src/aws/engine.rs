@@ -97,6 +97,32 @@ impl Release {
     }
 }
 
+/// Every parameter group family of the releases, oldest first.
+pub fn families() -> impl Iterator<Item = &'static str> {
+    // The releases are in order, a family's together.
+    RELEASES
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || RELEASES[i - 1].family != r.family)
+        .map(|(_, r)| r.family)
+}
+
+/// The engine and first release of a family (`redis7` → Redis OSS 7.0).
+pub fn family_release(family: &str) -> Option<Release> {
+    RELEASES.iter().find(|r| r.family == family).copied()
+}
+
+/// A default group by name: its family and whether it is the `.cluster.on` one. Only families of
+/// the simulated releases have default groups here.
+pub fn default_group_of(name: &str) -> Option<(&'static str, bool)> {
+    let rest = name.strip_prefix("default.")?;
+    let (family, cluster_on) = match rest.strip_suffix(".cluster.on") {
+        Some(f) => (f, true),
+        None => (rest, false),
+    };
+    families().find(|f| *f == family).map(|f| (f, cluster_on))
+}
+
 /// `default.<family>`, with `.cluster.on` for cluster mode enabled.
 pub fn default_group(family: &str, cluster_mode: bool) -> String {
     if cluster_mode {
@@ -111,16 +137,6 @@ pub fn default_group(family: &str, cluster_mode: bool) -> String {
 pub fn default_group_family(name: &str) -> Option<&str> {
     let rest = name.strip_prefix("default.")?;
     Some(rest.strip_suffix(".cluster.on").unwrap_or(rest))
-}
-
-/// Checks that a named parameter group belongs to `family`.
-pub fn check_group_family(group: &str, family: &str) -> Result<(), AwsError> {
-    match default_group_family(group) {
-        Some(found) if found != family => Err(AwsError::invalid_combination(format!(
-            "Expected a parameter group of family {family} but found one of family {found}"
-        ))),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -161,7 +177,21 @@ mod tests {
         assert_eq!(default_group("redis7", true), "default.redis7.cluster.on");
         assert_eq!(default_group_family("default.redis6.x"), Some("redis6.x"));
         assert_eq!(default_group_family("orders-params"), None);
-        assert!(check_group_family("default.valkey7", "valkey8").is_err());
-        assert!(check_group_family("orders-params", "valkey8").is_ok());
+        assert_eq!(
+            default_group_of("default.valkey8"),
+            Some(("valkey8", false))
+        );
+        assert_eq!(
+            default_group_of("default.redis7.cluster.on"),
+            Some(("redis7", true))
+        );
+        assert_eq!(default_group_of("default.redis2.8"), None);
+        assert_eq!(default_group_of("orders-params"), None);
+        assert_eq!(
+            families().collect::<Vec<_>>(),
+            [
+                "redis4.0", "redis5.0", "redis6.x", "redis7", "valkey7", "valkey8", "valkey9"
+            ]
+        );
     }
 }

@@ -66,6 +66,23 @@ impl AwsError {
         )
     }
 
+    pub fn parameter_group_not_found(name: &str) -> Self {
+        Self::new(
+            "CacheParameterGroupNotFound",
+            404,
+            format!("CacheParameterGroup {name} not found."),
+        )
+    }
+
+    pub fn subnet_group_not_found(name: &str) -> Self {
+        // The model gives this fault HTTP 400 (unlike the other NotFound faults).
+        Self::new(
+            "CacheSubnetGroupNotFoundFault",
+            400,
+            format!("Cache subnet group {name} not found."),
+        )
+    }
+
     pub fn throttling() -> Self {
         Self::new("Throttling", 400, "Rate exceeded")
     }

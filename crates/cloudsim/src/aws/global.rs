@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::AwsState;
-use super::actions::{self, Ctx, MAX_SHARDS, key, page_args};
+use super::actions::{self, Ctx, MAX_SHARDS, key};
+use super::common::page_args;
 use super::engine;
 use super::error::AwsError;
 use super::model::{self, ClusterMode, Engine, RgSpec, Shard};
@@ -687,7 +688,16 @@ pub fn modify(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
                         "ModifyGlobalReplicationGroup API does not support cache parameter group modification without a change in major engine version.",
                     ));
                 }
-                engine::check_group_family(n, to.family)?;
+                // Every member uses the named group: each region must have it, of the new family.
+                for m in &aws.global.groups[&gid].members {
+                    let used = aws.regions[&m.region].parameter_group(n)?;
+                    if used.family != to.family {
+                        return Err(AwsError::invalid_combination(format!(
+                            "Expected a parameter group of family {} but found one of family {}",
+                            to.family, used.family
+                        )));
+                    }
+                }
             }
             change_members(ctx, aws, &gid, |s| {
                 let parameter_group = match (&named, major) {

@@ -2,16 +2,21 @@
 //! each request's SigV4 credential scope, and the data-plane rule for IAM-authenticated users.
 
 pub(crate) mod actions;
+pub(crate) mod common;
 pub mod engine;
 pub mod error;
+pub(crate) mod events;
 pub(crate) mod global;
 pub mod model;
+pub(crate) mod node_types;
+pub(crate) mod parameter_groups;
 pub mod params;
 pub(crate) mod serverless;
 pub(crate) mod serverless_snapshots;
 pub mod sigv4;
 pub(crate) mod snapshots;
 pub mod sts;
+pub(crate) mod subnet_groups;
 pub mod windows;
 pub mod xml;
 
@@ -28,7 +33,7 @@ use crate::counters::{Api, OK};
 use crate::dataplane::Decision;
 use crate::faults::Injected;
 use crate::sim::Shared;
-use actions::Ctx;
+use common::Ctx;
 use error::AwsError;
 use model::Region;
 use params::Params;
@@ -96,7 +101,9 @@ fn handler(action: &str) -> Option<Handler> {
         "FailoverGlobalReplicationGroup" => global::failover,
         "DisassociateGlobalReplicationGroup" => global::disassociate,
         "DeleteGlobalReplicationGroup" => global::delete,
+        "ListAllowedNodeTypeModifications" => node_types::list_allowed_node_type_modifications,
         "CreateSnapshot" => snapshots::create_snapshot,
+        "CopySnapshot" => snapshots::copy_snapshot,
         "DescribeSnapshots" => snapshots::describe_snapshots,
         "DeleteSnapshot" => snapshots::delete_snapshot,
         "CreateUser" => actions::create_user,
@@ -116,6 +123,18 @@ fn handler(action: &str) -> Option<Handler> {
         "CopyServerlessCacheSnapshot" => serverless_snapshots::copy,
         "ExportServerlessCacheSnapshot" => serverless_snapshots::export,
         "DeleteServerlessCacheSnapshot" => serverless_snapshots::delete,
+        "CreateCacheParameterGroup" => parameter_groups::create_cache_parameter_group,
+        "DescribeCacheParameterGroups" => parameter_groups::describe_cache_parameter_groups,
+        "ModifyCacheParameterGroup" => parameter_groups::modify_cache_parameter_group,
+        "ResetCacheParameterGroup" => parameter_groups::reset_cache_parameter_group,
+        "DeleteCacheParameterGroup" => parameter_groups::delete_cache_parameter_group,
+        "DescribeCacheParameters" => parameter_groups::describe_cache_parameters,
+        "DescribeEngineDefaultParameters" => parameter_groups::describe_engine_default_parameters,
+        "CreateCacheSubnetGroup" => subnet_groups::create_cache_subnet_group,
+        "DescribeCacheSubnetGroups" => subnet_groups::describe_cache_subnet_groups,
+        "ModifyCacheSubnetGroup" => subnet_groups::modify_cache_subnet_group,
+        "DeleteCacheSubnetGroup" => subnet_groups::delete_cache_subnet_group,
+        "DescribeEvents" => events::describe_events,
         "ListTagsForResource" => actions::list_tags,
         "AddTagsToResource" => actions::add_tags,
         "RemoveTagsFromResource" => actions::remove_tags,
@@ -142,6 +161,16 @@ fn error_response(e: &AwsError, request_id: &str) -> Response {
     )
 }
 
+/// Counter and fault name of an action the API does not have: the action itself when it looks
+/// like one (so a gap shows by name), else `(unknown)`.
+fn unknown_operation(action: &str) -> &str {
+    if (1..=64).contains(&action.len()) && action.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        action
+    } else {
+        "(unknown)"
+    }
+}
+
 pub async fn handle(
     shared: Arc<Shared>,
     method: &str,
@@ -152,34 +181,40 @@ pub async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let p = Params::parse(body, query);
     let action = p.get("Action").unwrap_or("").to_owned();
-    if action == sts::ACTION {
-        return handle_sts(&shared, &p, &request_id).await;
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    // One endpoint serves ElastiCache and STS: AWS tells them apart by host, a request here by
+    // the service its signature is scoped to. The one unsigned STS call (the web identity token
+    // is its credential) is known by its action.
+    let request = Request {
+        shared: &shared,
+        method,
+        query,
+        headers,
+        body,
+        params: &p,
+        action: &action,
+        auth,
+    };
+    match sigv4::signed_service(auth) {
+        Some("sts") => return handle_sts(&request, &request_id).await,
+        None if action == sts::ASSUME_ROLE_WITH_WEB_IDENTITY => {
+            return handle_sts(&request, &request_id).await;
+        }
+        _ => {}
     }
     let operation = if handler(&action).is_some() {
         action.as_str()
     } else {
-        "(unknown)"
+        unknown_operation(&action)
     };
     let verdict = shared.faults.verdict(operation);
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }
     let result = (|| {
-        let auth = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let has_date = headers.contains_key("x-amz-date") || headers.contains_key(header::DATE);
-        let scope = sigv4::check_header(auth, has_date)?;
-        sigv4::verify_request(
-            &scope,
-            auth.unwrap_or_default(),
-            method,
-            "/",
-            query,
-            headers,
-            body,
-            &Keys { shared: &shared },
-        )?;
+        let scope = request.verify("elasticache")?;
         if action.is_empty() {
             return Err(AwsError::new("MissingAction", 400, "Missing Action"));
         }
@@ -229,36 +264,107 @@ pub async fn handle(
     response
 }
 
-/// STS on the same endpoint: unsigned (the web identity token is the credential).
-async fn handle_sts(shared: &Shared, p: &Params, request_id: &str) -> Response {
-    let verdict = shared.faults.verdict(sts::ACTION);
+/// One Query API request as it arrived.
+struct Request<'a> {
+    shared: &'a Shared,
+    method: &'a str,
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    params: &'a Params,
+    action: &'a str,
+    auth: Option<&'a str>,
+}
+
+impl Request<'_> {
+    /// Checks the SigV4 signature for `service`; returns its scope.
+    fn verify(&self, service: &'static str) -> Result<sigv4::Scope, AwsError> {
+        let has_date =
+            self.headers.contains_key("x-amz-date") || self.headers.contains_key(header::DATE);
+        let scope = sigv4::check_header(self.auth, has_date, service)?;
+        sigv4::verify_request(
+            &scope,
+            self.auth.unwrap_or_default(),
+            self.method,
+            "/",
+            self.query,
+            self.headers,
+            self.body,
+            &Keys {
+                shared: self.shared,
+            },
+        )?;
+        Ok(scope)
+    }
+
+    /// Who signed it: a configured key's IAM user, or the role session STS issued the key for.
+    fn caller(&self, scope: &sigv4::Scope) -> sts::Identity {
+        let aws = self.shared.aws.lock().expect("aws lock");
+        match aws.sessions.get(&scope.access_key_id) {
+            Some(session) => session.identity.clone(),
+            None => sts::Identity::user(
+                self.shared.config.aws_account_id.as_str(),
+                &scope.access_key_id,
+            ),
+        }
+    }
+}
+
+/// STS on the same endpoint: `AssumeRoleWithWebIdentity` unsigned (the web identity token is the
+/// credential), everything else signed for `sts`.
+async fn handle_sts(req: &Request<'_>, request_id: &str) -> Response {
+    let shared = req.shared;
+    let action = req.action;
+    let operation = if sts::known(action) {
+        action
+    } else {
+        unknown_operation(action)
+    };
+    let verdict = shared.faults.verdict(operation);
     if !verdict.latency.is_zero() {
         tokio::time::sleep(verdict.latency).await;
     }
-    let result = match (p.get("Version"), verdict.injected) {
-        (Some(sts::VERSION), Some(Injected::Throttled)) => Err(AwsError::throttling()),
-        (Some(sts::VERSION), Some(Injected::Unavailable)) => Err(AwsError::unavailable()),
-        (Some(sts::VERSION), None) => {
-            sts::assume_role_with_web_identity(p, Timestamp::now()).map(|(els, session)| {
-                let mut aws = shared.aws.lock().expect("aws lock");
-                let now = Timestamp::now();
-                aws.sessions.retain(|_, s| s.expiration > now);
-                aws.sessions.insert(session.access_key_id.clone(), session);
-                els
-            })
+    let result = (|| {
+        let scope = if action == sts::ASSUME_ROLE_WITH_WEB_IDENTITY {
+            None
+        } else {
+            Some(req.verify("sts")?)
+        };
+        match req.params.get("Version") {
+            Some(sts::VERSION) => {}
+            None => return Err(AwsError::missing("Version")),
+            Some(_) if action.is_empty() => {}
+            Some(_) => return Err(sts::invalid_action(action)),
         }
-        (None, _) => Err(AwsError::missing("Version")),
-        (Some(v), _) => Err(AwsError::new(
-            "InvalidAction",
-            400,
-            format!("Could not find operation {} for version {v}", sts::ACTION),
-        )),
-    };
+        if action.is_empty() {
+            return Err(AwsError::new("MissingAction", 400, "Missing Action"));
+        }
+        if !sts::known(action) {
+            return Err(sts::invalid_action(action));
+        }
+        match verdict.injected {
+            Some(Injected::Throttled) => return Err(AwsError::throttling()),
+            Some(Injected::Unavailable) => return Err(AwsError::unavailable()),
+            None => {}
+        }
+        match scope {
+            Some(scope) => Ok(sts::get_caller_identity(&req.caller(&scope))),
+            None => sts::assume_role_with_web_identity(req.params, Timestamp::now()).map(
+                |(els, session)| {
+                    let mut aws = shared.aws.lock().expect("aws lock");
+                    let now = Timestamp::now();
+                    aws.sessions.retain(|_, s| s.expiration > now);
+                    aws.sessions.insert(session.access_key_id.clone(), session);
+                    els
+                },
+            ),
+        }
+    })();
     let (response, outcome) = match result {
         Ok(els) => (
             xml_response(
                 StatusCode::OK,
-                xml::response_in(sts::NAMESPACE, sts::ACTION, els, request_id),
+                xml::response_in(sts::NAMESPACE, action, els, request_id),
                 request_id,
             ),
             OK,
@@ -269,7 +375,7 @@ async fn handle_sts(shared: &Shared, p: &Params, request_id: &str) -> Response {
             (xml_response(status, body, request_id), e.code)
         }
     };
-    shared.counters.record(Api::Sts, sts::ACTION, outcome);
+    shared.counters.record(Api::Sts, operation, outcome);
     response
 }
 

@@ -135,6 +135,13 @@ const NODE_FAMILIES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Every current-generation node type.
+pub fn node_types() -> impl Iterator<Item = String> {
+    NODE_FAMILIES
+        .iter()
+        .flat_map(|(family, sizes)| sizes.iter().map(move |s| format!("{family}.{s}")))
+}
+
 /// Current-generation node types (previous generations cannot be used for new clusters).
 pub fn node_type(raw: &str) -> Result<String, AwsError> {
     let known = raw.rsplit_once('.').is_some_and(|(family, size)| {
@@ -382,7 +389,7 @@ pub struct ReplicationGroup {
     pub global: Option<super::global::GlobalInfo>,
 }
 
-fn az(region: &str, i: usize) -> String {
+pub fn az(region: &str, i: usize) -> String {
     format!("{region}{}", ['a', 'b', 'c'][i % 3])
 }
 
@@ -449,6 +456,19 @@ impl ReplicationGroup {
                         El::text("CacheParameterGroupName", &s.parameter_group),
                         El::text("ParameterApplyStatus", "in-sync"),
                     ],
+                ));
+                opt(&mut f, "CacheSubnetGroupName", s.subnet_group.as_ref());
+                f.push(El::node(
+                    "SecurityGroups",
+                    s.security_group_ids
+                        .iter()
+                        .map(|g| {
+                            El::node(
+                                "member",
+                                vec![El::text("SecurityGroupId", g), El::text("Status", "active")],
+                            )
+                        })
+                        .collect(),
                 ));
                 f.push(El::text("ReplicationGroupId", &self.id));
                 f.push(El::text(
@@ -728,7 +748,9 @@ impl User {
     }
 
     pub fn xml_fields(&self, groups: &[String]) -> Vec<El> {
-        let s = &self.spec;
+        // While `modifying` the user shows what it is becoming (ModifyUser answers with the new
+        // access string; ACK's controller writes that answer back into its spec).
+        let s = self.pending.as_ref().unwrap_or(&self.spec);
         let mut auth = vec![El::text("Type", s.auth.type_str())];
         if let UserAuth::Password(p) = &s.auth {
             auth.push(El::text("PasswordCount", p.len()));
@@ -832,6 +854,7 @@ pub struct Snapshot {
     pub data: Option<crate::dataplane::Rdb>,
     /// Replication groups being created from this snapshot.
     pub restoring: usize,
+    pub tags: Tags,
     pub incarnation: u64,
 }
 
@@ -919,7 +942,41 @@ impl Snapshot {
     }
 }
 
-/// One (account, region): its replication groups, users, user groups and snapshots.
+/// A customer's cache parameter group (the default groups `default.<family>[.cluster.on]` are
+/// the service's own and are not stored).
+#[derive(Debug, Clone)]
+pub struct CacheParameterGroup {
+    pub name: String,
+    pub family: String,
+    pub description: String,
+    pub arn: String,
+    /// The parameters set with ModifyCacheParameterGroup (source `user`), by name.
+    pub values: BTreeMap<String, String>,
+    pub tags: Tags,
+}
+
+/// What a replication group needs to know of the parameter group it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterGroupUse {
+    pub family: String,
+    /// Its `cluster-enabled` parameter: the group decides the cluster mode.
+    pub cluster_enabled: bool,
+}
+
+/// A cache subnet group: subnets of one VPC (cloudsim has no EC2: every well-formed subnet ID
+/// exists, in the region's one VPC, in an availability zone derived from the ID).
+#[derive(Debug, Clone)]
+pub struct CacheSubnetGroup {
+    pub name: String,
+    pub description: String,
+    pub arn: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub tags: Tags,
+}
+
+/// One (account, region): its replication groups, users, user groups, snapshots, parameter
+/// groups, subnet groups and events.
 #[derive(Debug)]
 pub struct Region {
     pub name: String,
@@ -929,6 +986,9 @@ pub struct Region {
     pub snapshots: BTreeMap<String, Snapshot>,
     /// Serverless caches and their snapshots.
     pub serverless: super::serverless::Serverless,
+    pub parameter_groups: BTreeMap<String, CacheParameterGroup>,
+    pub subnet_groups: BTreeMap<String, CacheSubnetGroup>,
+    pub events: super::events::Log,
 }
 
 impl Region {
@@ -945,7 +1005,38 @@ impl Region {
             groups: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             serverless: Default::default(),
+            parameter_groups: BTreeMap::new(),
+            subnet_groups: BTreeMap::new(),
+            events: super::events::Log::default(),
         }
+    }
+
+    /// The parameter group `name` (case-insensitive), a default one or a customer's.
+    pub fn parameter_group(&self, name: &str) -> Result<ParameterGroupUse, AwsError> {
+        let name = name.to_ascii_lowercase();
+        if let Some((family, cluster_on)) = super::engine::default_group_of(&name) {
+            return Ok(ParameterGroupUse {
+                family: family.to_owned(),
+                cluster_enabled: cluster_on,
+            });
+        }
+        let g = self
+            .parameter_groups
+            .get(&name)
+            .ok_or_else(|| AwsError::parameter_group_not_found(&name))?;
+        Ok(ParameterGroupUse {
+            family: g.family.clone(),
+            cluster_enabled: g.values.get("cluster-enabled").map(String::as_str) == Some("yes"),
+        })
+    }
+
+    /// The replication groups using a parameter or subnet group.
+    pub fn rgs_using(&self, pick: impl Fn(&RgSpec) -> bool) -> Vec<String> {
+        self.rgs
+            .values()
+            .filter(|rg| pick(&rg.spec) || rg.pending.as_ref().is_some_and(&pick))
+            .map(|rg| rg.id.clone())
+            .collect()
     }
 
     pub fn groups_of_user(&self, user_id: &str) -> Vec<String> {

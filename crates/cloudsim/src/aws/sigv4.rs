@@ -19,14 +19,31 @@ pub struct Scope {
     pub access_key_id: String,
     pub date: String,
     pub region: String,
+    /// The service the request was signed for (`elasticache`, `sts`).
+    pub service: &'static str,
+}
+
+/// The service named in a request's credential scope, if it is signed (cloudsim serves several
+/// AWS APIs on one endpoint; AWS tells them apart by host, a signed request by its scope).
+pub fn signed_service(authorization: Option<&str>) -> Option<&str> {
+    let credential = authorization?
+        .strip_prefix("AWS4-HMAC-SHA256 ")?
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("Credential="))?;
+    credential.split('/').nth(3)
 }
 
 fn incomplete(message: impl Into<String>) -> AwsError {
     AwsError::new("IncompleteSignature", 400, message)
 }
 
-/// Checks `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` and returns its scope.
-pub fn check_header(authorization: Option<&str>, has_date: bool) -> Result<Scope, AwsError> {
+/// Checks `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` of a
+/// request to `service` and returns its scope.
+pub fn check_header(
+    authorization: Option<&str>,
+    has_date: bool,
+    service: &'static str,
+) -> Result<Scope, AwsError> {
     let Some(auth) = authorization else {
         return Err(AwsError::new(
             "MissingAuthenticationToken",
@@ -74,11 +91,11 @@ pub fn check_header(authorization: Option<&str>, has_date: bool) -> Result<Scope
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(incomplete("Signature must be 64 hexadecimal characters."));
     }
-    let scope = parse_credential(credential.unwrap_or_default())?;
+    let scope = parse_credential(credential.unwrap_or_default(), service)?;
     Ok(scope)
 }
 
-fn parse_credential(credential: &str) -> Result<Scope, AwsError> {
+fn parse_credential(credential: &str, expected: &'static str) -> Result<Scope, AwsError> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [akid, date, region, service, terminator] = parts.as_slice() else {
         return Err(incomplete(format!(
@@ -103,17 +120,18 @@ fn parse_credential(credential: &str) -> Result<Scope, AwsError> {
             ),
         ));
     }
-    if *service != "elasticache" {
+    if *service != expected {
         return Err(AwsError::new(
             "SignatureDoesNotMatch",
             403,
-            "Credential should be scoped to correct service: 'elasticache'.",
+            format!("Credential should be scoped to correct service: '{expected}'."),
         ));
     }
     Ok(Scope {
         access_key_id: (*akid).to_owned(),
         date: (*date).to_owned(),
         region: (*region).to_owned(),
+        service: expected,
     })
 }
 
@@ -238,7 +256,10 @@ pub fn verify_request(
         canonical_query.join("&"),
         sha256_hex(body)
     );
-    let credential_scope = format!("{}/{}/elasticache/aws4_request", scope.date, scope.region);
+    let credential_scope = format!(
+        "{}/{}/{}/aws4_request",
+        scope.date, scope.region, scope.service
+    );
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{credential_scope}\n{}",
         sha256_hex(canonical_request.as_bytes())
@@ -247,7 +268,7 @@ pub fn verify_request(
         format!("AWS4{}", secret.secret_access_key).as_bytes(),
         scope.date.as_bytes(),
     );
-    for part in [scope.region.as_str(), "elasticache", "aws4_request"] {
+    for part in [scope.region.as_str(), scope.service, "aws4_request"] {
         key = hmac(&key, part.as_bytes());
     }
     let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
@@ -344,9 +365,11 @@ pub fn verify_iam_token(
             "not a SigV4 query signature over the host header",
         ));
     }
-    let scope =
-        parse_credential(get("X-Amz-Credential").ok_or(TokenError::Malformed("no credential"))?)
-            .map_err(|_| TokenError::Malformed("bad credential scope"))?;
+    let scope = parse_credential(
+        get("X-Amz-Credential").ok_or(TokenError::Malformed("no credential"))?,
+        "elasticache",
+    )
+    .map_err(|_| TokenError::Malformed("bad credential scope"))?;
     if scope.region != expected.region {
         return Err(TokenError::WrongRegion(scope.region));
     }
@@ -423,23 +446,27 @@ mod tests {
         let good = "AWS4-HMAC-SHA256 Credential=AKID/20240401/eu-west-1/elasticache/aws4_request, \
                     SignedHeaders=content-type;host;x-amz-date, Signature=";
         let sig = "a".repeat(64);
-        let s = check_header(Some(&format!("{good}{sig}")), true).unwrap();
+        let s = check_header(Some(&format!("{good}{sig}")), true, "elasticache").unwrap();
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.access_key_id, "AKID");
         assert_eq!(
-            check_header(None, true).unwrap_err().code,
+            check_header(None, true, "elasticache").unwrap_err().code,
             "MissingAuthenticationToken"
         );
-        assert_eq!(check_header(None, true).unwrap_err().status, 403);
+        assert_eq!(
+            check_header(None, true, "elasticache").unwrap_err().status,
+            403
+        );
         let e = check_header(
             Some("AWS4-HMAC-SHA256 Credential=AKID/20240401/eu-west-1/elasticache/aws4_request"),
             true,
+            "elasticache",
         )
         .unwrap_err();
         assert_eq!(e.code, "IncompleteSignature");
         assert!(e.message.contains("'Signature'"));
         assert_eq!(
-            check_header(Some(&format!("{good}{sig}")), false)
+            check_header(Some(&format!("{good}{sig}")), false, "elasticache")
                 .unwrap_err()
                 .code,
             "IncompleteSignature"
@@ -448,11 +475,21 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AKID/20240401/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature={sig}"
         );
         assert_eq!(
-            check_header(Some(&wrong_service), true).unwrap_err().code,
+            check_header(Some(&wrong_service), true, "elasticache")
+                .unwrap_err()
+                .code,
             "SignatureDoesNotMatch"
         );
+        assert_eq!(signed_service(Some(&wrong_service)), Some("s3"));
         assert_eq!(
-            check_header(Some("Bearer x"), true).unwrap_err().code,
+            signed_service(Some(&format!("{good}{sig}"))),
+            Some("elasticache")
+        );
+        assert_eq!(signed_service(None), None);
+        assert_eq!(
+            check_header(Some("Bearer x"), true, "elasticache")
+                .unwrap_err()
+                .code,
             "IncompleteSignature"
         );
     }

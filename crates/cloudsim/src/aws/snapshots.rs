@@ -1,4 +1,4 @@
-//! Snapshots: CreateSnapshot, DescribeSnapshots, DeleteSnapshot, the final snapshot of
+//! Snapshots: CreateSnapshot, CopySnapshot, DescribeSnapshots, DeleteSnapshot, the final snapshot of
 //! DeleteReplicationGroup, and creating a group from a snapshot (`SnapshotName`) or from RDB
 //! files in S3 (`SnapshotArns`).
 //!
@@ -12,9 +12,9 @@
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use super::actions::{Ctx, key, page_args};
+use super::common::{Ctx, key, page_args, parse_tags};
 use super::error::AwsError;
-use super::model::{Engine, Region, ReplicationGroup, Snapshot};
+use super::model::{Engine, Region, ReplicationGroup, Snapshot, Tags};
 use super::params::Params;
 use super::windows;
 use super::xml::El;
@@ -68,6 +68,7 @@ fn take(
     rg: &ReplicationGroup,
     name: String,
     kms: Option<String>,
+    tags: Tags,
 ) -> (El, oneshot::Receiver<()>) {
     let incarnation = ctx.shared.next_id();
     let snap = Snapshot {
@@ -82,6 +83,7 @@ fn take(
         kms_key_id: kms.or_else(|| rg.spec.kms_key_id.clone()),
         data: None,
         restoring: 0,
+        tags,
         incarnation,
     };
     let rendered = snap.xml();
@@ -107,6 +109,19 @@ fn take(
             s.data = data;
             s.status = "available";
             tracing::info!(snapshot = %name, "snapshot available");
+            if let Some(member) = region
+                .rgs
+                .get(&rg_id)
+                .and_then(|rg| rg.member_clusters().into_iter().next())
+            {
+                region.events.record(
+                    super::events::SourceType::CacheCluster,
+                    &member,
+                    format!(
+                        "Snapshot succeeded for snapshot with ID '{name}' of replication group with ID '{rg_id}'"
+                    ),
+                );
+            }
         }
         if let Some(rg) = region.rgs.get_mut(&rg_id)
             && rg.status == "snapshotting"
@@ -119,6 +134,7 @@ fn take(
 
 pub fn create_snapshot(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let name = snapshot_name(p.required("SnapshotName")?)?;
+    let tags = parse_tags(p)?;
     let kms = p.get("KmsKeyId").map(str::to_owned);
     if let Some(k) = &kms {
         windows::kms_key(k)?;
@@ -158,12 +174,89 @@ pub fn create_snapshot(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         if region.snapshots.contains_key(&name) {
             return Err(already_exists(&name));
         }
-        let (rendered, _) = take(ctx, region, &rg, name, kms);
+        let (rendered, _) = take(ctx, region, &rg, name, kms, tags);
         if let Some(rg) = region.rgs.get_mut(&rg_id) {
             rg.status = "snapshotting";
         }
         Ok(vec![rendered])
     })
+}
+
+/// CopySnapshot: a manual copy of an `available` snapshot under a new name (`creating`, then
+/// `available` after the provisioning delay), with its data; or, with `TargetBucket`, an export
+/// of its RDB file to the simulated S3 as `s3://BUCKET/TARGET-0001.rdb`.
+pub fn copy_snapshot(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
+    let source = p.required("SourceSnapshotName")?.to_ascii_lowercase();
+    let target = snapshot_name(p.required("TargetSnapshotName")?)?;
+    let kms = p.get("KmsKeyId").map(str::to_owned);
+    if let Some(k) = &kms {
+        windows::kms_key(k)?;
+    }
+    let bucket = p.get("TargetBucket").map(str::to_owned);
+    let tags = parse_tags(p)?;
+    let provisioned = ctx.shared.provisioning();
+    let incarnation = ctx.shared.next_id();
+    let (rendered, export) = ctx.with_region(|region| {
+        let s = region
+            .snapshots
+            .get(&source)
+            .ok_or_else(|| not_found(&source))?;
+        if s.status != "available" {
+            return Err(AwsError::new(
+                "InvalidSnapshotState",
+                400,
+                format!(
+                    "Snapshot {source} is not in the available state (it is {}).",
+                    s.status
+                ),
+            ));
+        }
+        if let Some(b) = &bucket {
+            // An export: the copy is a file in the bucket, not a snapshot of the region.
+            let data = s.data.clone();
+            return Ok((s.xml(), Some((format!("s3://{b}/{target}-0001.rdb"), data))));
+        }
+        if region.snapshots.contains_key(&target) {
+            return Err(already_exists(&target));
+        }
+        let copy = Snapshot {
+            name: target.clone(),
+            arn: arn(ctx, &target),
+            status: "creating",
+            source: "manual",
+            create_time: Timestamp::now(),
+            kms_key_id: kms.or_else(|| s.kms_key_id.clone()),
+            restoring: 0,
+            tags,
+            incarnation,
+            ..s.clone()
+        };
+        let rendered = copy.xml();
+        region.snapshots.insert(target.clone(), copy);
+        Ok((rendered, None))
+    })?;
+    if let Some((object, data)) = export {
+        if let Some(rdb) = data {
+            ctx.shared.storage.put(object, rdb);
+        }
+        return Ok(vec![rendered]);
+    }
+    let shared = ctx.shared.clone();
+    let region_name = ctx.region.to_owned();
+    tokio::spawn(async move {
+        provisioned.await;
+        let mut aws = shared.aws.lock().expect("aws lock");
+        if let Some(s) = aws
+            .regions
+            .get_mut(&region_name)
+            .and_then(|r| r.snapshots.get_mut(&target))
+            && s.incarnation == incarnation
+            && s.status == "creating"
+        {
+            s.status = "available";
+        }
+    });
+    Ok(vec![rendered])
 }
 
 /// The final snapshot of a group being deleted (`FinalSnapshotIdentifier`), checked before the
@@ -184,7 +277,7 @@ pub fn take_final(
     rg: &ReplicationGroup,
     name: String,
 ) -> oneshot::Receiver<()> {
-    take(ctx, region, rg, name, None).1
+    take(ctx, region, rg, name, None, Vec::new()).1
 }
 
 pub fn describe_snapshots(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
@@ -204,12 +297,11 @@ pub fn describe_snapshots(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let cluster = p.get("CacheClusterId").map(str::to_ascii_lowercase);
     ctx.with_region(|region| {
         if let Some(name) = p.get("SnapshotName") {
+            // A name that matches nothing is an empty list, not SnapshotNotFoundFault: AWS's
+            // own controller (and its tests) wait for a deleted snapshot by an empty answer.
             let name = name.to_ascii_lowercase();
-            let s = region
-                .snapshots
-                .get(&name)
-                .ok_or_else(|| not_found(&name))?;
-            return Ok(vec![El::node("Snapshots", vec![s.xml()])]);
+            let found = region.snapshots.get(&name).map(Snapshot::xml);
+            return Ok(vec![El::node("Snapshots", found.into_iter().collect())]);
         }
         if let Some(c) = &cluster
             && !region

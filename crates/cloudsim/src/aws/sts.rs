@@ -1,6 +1,8 @@
-//! AWS STS `AssumeRoleWithWebIdentity` (Query API, `Version=2011-06-15`, unsigned): what the AWS
+//! AWS STS (Query API, `Version=2011-06-15`): `AssumeRoleWithWebIdentity` (unsigned), what the AWS
 //! credential chain calls for web identity (EKS IRSA), so a test can make credentials fail the
-//! way STS does — transiently through the fault injection, or for good with a token STS refuses.
+//! way STS does — transiently through the fault injection, or for good with a token STS refuses;
+//! and `GetCallerIdentity` (signed for `sts`), which controllers such as ACK's ask at start-up for
+//! their account.
 
 use jiff::Timestamp;
 
@@ -11,7 +13,23 @@ use crate::util::{random_hex, random_secret, rfc3339_millis};
 
 pub const VERSION: &str = "2011-06-15";
 pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-pub const ACTION: &str = "AssumeRoleWithWebIdentity";
+/// The operations served, as the counters and the fault injection name them.
+pub const ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "AssumeRoleWithWebIdentity";
+pub const GET_CALLER_IDENTITY: &str = "GetCallerIdentity";
+
+/// Whether STS has this action (the rest answer `InvalidAction`).
+pub fn known(action: &str) -> bool {
+    matches!(action, ASSUME_ROLE_WITH_WEB_IDENTITY | GET_CALLER_IDENTITY)
+}
+
+/// STS's answer to an action it does not have.
+pub fn invalid_action(action: &str) -> AwsError {
+    AwsError::new(
+        "InvalidAction",
+        400,
+        format!("Could not find operation {action} for version {VERSION}"),
+    )
+}
 
 /// `[\w+=,.@-]*`, 2–64 characters (the model's `roleSessionNameType`).
 fn session_name(s: &str) -> bool {
@@ -55,6 +73,41 @@ pub struct Session {
     pub secret_access_key: String,
     pub session_token: String,
     pub expiration: Timestamp,
+    /// Who the credentials act as: the assumed role's session.
+    pub identity: Identity,
+}
+
+/// The principal a key pair belongs to, as GetCallerIdentity reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// `AIDA…` for an IAM user, `AROA…:session` for an assumed role.
+    pub user_id: String,
+    pub account: String,
+    pub arn: String,
+}
+
+impl Identity {
+    /// The IAM user behind one of the simulator's configured long-term keys: named after its
+    /// access key id (a valid IAM user name), with a stable unique id derived from it.
+    pub fn user(account: &str, access_key_id: &str) -> Self {
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_key_id.as_bytes());
+        let unique = hex::encode(&digest.as_ref()[..9]).to_ascii_uppercase();
+        Identity {
+            user_id: format!("AIDA{}", &unique[..17]),
+            account: account.to_owned(),
+            arn: format!("arn:aws:iam::{account}:user/{access_key_id}"),
+        }
+    }
+}
+
+/// `GetCallerIdentity`: no parameters, the identity of the signing key.
+pub fn get_caller_identity(identity: &Identity) -> Vec<El> {
+    vec![
+        El::text("UserId", &identity.user_id),
+        El::text("Account", &identity.account),
+        El::text("Arn", &identity.arn),
+    ]
 }
 
 pub fn assume_role_with_web_identity(
@@ -95,11 +148,17 @@ pub fn assume_role_with_web_identity(
     };
     let expiration = now + std::time::Duration::from_secs(duration.unsigned_abs());
     let role_id = format!("AROA{}", random_hex(17).to_ascii_uppercase());
+    let assumed_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
     let issued = Session {
         access_key_id: format!("ASIA{}", random_hex(16).to_ascii_uppercase()),
         secret_access_key: random_secret(30),
         session_token: random_secret(96),
         expiration,
+        identity: Identity {
+            user_id: format!("{role_id}:{session}"),
+            account: account.to_owned(),
+            arn: assumed_arn.clone(),
+        },
     };
     let els = vec![
         El::text("SubjectFromWebIdentityToken", sub),
@@ -107,10 +166,7 @@ pub fn assume_role_with_web_identity(
         El::node(
             "AssumedRoleUser",
             vec![
-                El::text(
-                    "Arn",
-                    format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
-                ),
+                El::text("Arn", assumed_arn),
                 El::text("AssumedRoleId", format!("{role_id}:{session}")),
             ],
         ),
@@ -131,6 +187,18 @@ pub fn assume_role_with_web_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_have_stable_ids_and_arns() {
+        let a = Identity::user("123456789012", "AKIDCLOUDSIM");
+        assert_eq!(a, Identity::user("123456789012", "AKIDCLOUDSIM"));
+        assert_eq!(a.arn, "arn:aws:iam::123456789012:user/AKIDCLOUDSIM");
+        assert!(a.user_id.starts_with("AIDA") && a.user_id.len() == 21);
+        assert_ne!(
+            a.user_id,
+            Identity::user("123456789012", "AKIDOTHER").user_id
+        );
+    }
 
     #[test]
     fn roles_sessions_and_tokens_are_checked() {

@@ -565,6 +565,11 @@ async fn gcloud_cross_region_replication_switchover_and_detach() {
 }
 
 fn aws(base: &str, args: &[&str]) -> Command {
+    aws_service(base, "elasticache", args)
+}
+
+/// `aws SERVICE …` against the simulator with its key pair and no local configuration.
+fn aws_service(base: &str, service: &str, args: &[&str]) -> Command {
     let mut c = Command::new("aws");
     c.env("AWS_ACCESS_KEY_ID", cloudsim::DEFAULT_AWS_ACCESS_KEY_ID)
         .env(
@@ -574,7 +579,7 @@ fn aws(base: &str, args: &[&str]) -> Command {
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", PathBuf::from("/nonexistent"))
         .env("AWS_SHARED_CREDENTIALS_FILE", PathBuf::from("/nonexistent"))
-        .args(["--endpoint-url", base, "--output", "json", "elasticache"])
+        .args(["--endpoint-url", base, "--output", "json", service])
         .args(args);
     c
 }
@@ -764,4 +769,221 @@ async fn aws_cli_upgrades_rotates_and_snapshots() {
         &["delete-snapshot", "--snapshot-name", "manual-1"],
     ))
     .await;
+}
+
+/// What AWS's own controller (ACK) calls besides replication groups, users and user groups,
+/// through the aws CLI (whose botocore model parses every answer): STS GetCallerIdentity, cache
+/// parameter groups and their parameters (paged), subnet groups, events, allowed node type
+/// modifications and CopySnapshot.
+#[tokio::test]
+async fn aws_cli_serves_what_ack_calls() {
+    if !installed("aws") {
+        return;
+    }
+    let t = start(Opts::default()).await;
+    let me = run(aws_service(&t.base, "sts", &["get-caller-identity"])).await;
+    assert_eq!(me["Account"], "123456789012");
+    assert_eq!(me["Arn"], "arn:aws:iam::123456789012:user/AKIDCLOUDSIM");
+
+    let g = run(aws(
+        &t.base,
+        &[
+            "create-cache-parameter-group",
+            "--cache-parameter-group-name",
+            "orders-params",
+            "--cache-parameter-group-family",
+            "valkey8",
+            "--description",
+            "orders",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        g["CacheParameterGroup"]["CacheParameterGroupFamily"],
+        "valkey8"
+    );
+    run(aws(
+        &t.base,
+        &[
+            "modify-cache-parameter-group",
+            "--cache-parameter-group-name",
+            "orders-params",
+            "--parameter-name-values",
+            "ParameterName=maxmemory-policy,ParameterValue=allkeys-lfu",
+            "ParameterName=timeout,ParameterValue=600",
+        ],
+    ))
+    .await;
+    let user = run(aws(
+        &t.base,
+        &[
+            "describe-cache-parameters",
+            "--cache-parameter-group-name",
+            "orders-params",
+            "--source",
+            "user",
+        ],
+    ))
+    .await;
+    let names: Vec<&str> = user["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["ParameterName"].as_str())
+        .collect();
+    assert_eq!(names, ["maxmemory-policy", "timeout"]);
+    assert_eq!(user["Parameters"][1]["ParameterValue"], "600");
+    assert_eq!(user["Parameters"][1]["ChangeType"], "immediate");
+    let err = fails(aws(
+        &t.base,
+        &[
+            "modify-cache-parameter-group",
+            "--cache-parameter-group-name",
+            "orders-params",
+            "--parameter-name-values",
+            "ParameterName=timeout,ParameterValue=5",
+        ],
+    ))
+    .await;
+    assert!(err.contains("InvalidParameterValue"), "{err}");
+    run(aws(
+        &t.base,
+        &[
+            "reset-cache-parameter-group",
+            "--cache-parameter-group-name",
+            "orders-params",
+            "--reset-all-parameters",
+        ],
+    ))
+    .await;
+    // The CLI pages through every default with the Marker inside EngineDefaults.
+    let defaults = run(aws(
+        &t.base,
+        &[
+            "describe-engine-default-parameters",
+            "--cache-parameter-group-family",
+            "redis7",
+            "--page-size",
+            "20",
+        ],
+    ))
+    .await;
+    let all = defaults["EngineDefaults"]["Parameters"].as_array().unwrap();
+    assert!(all.len() > 20, "{}", all.len());
+    assert!(all.iter().any(|p| p["ParameterName"] == "cluster-enabled"));
+
+    let sg = run(aws(
+        &t.base,
+        &[
+            "create-cache-subnet-group",
+            "--cache-subnet-group-name",
+            "private",
+            "--cache-subnet-group-description",
+            "private",
+            "--subnet-ids",
+            "subnet-6f28c982",
+            "subnet-bcd382f3",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        sg["CacheSubnetGroup"]["Subnets"].as_array().unwrap().len(),
+        2
+    );
+    run(aws(
+        &t.base,
+        &[
+            "create-replication-group",
+            "--replication-group-id",
+            "orders",
+            "--replication-group-description",
+            "orders",
+            "--cache-subnet-group-name",
+            "private",
+            "--cache-parameter-group-name",
+            "orders-params",
+            "--engine",
+            "valkey",
+            "--engine-version",
+            "8.0",
+        ],
+    ))
+    .await;
+    t.wait_rg("orders", "available").await;
+    let err = fails(aws(
+        &t.base,
+        &[
+            "delete-cache-subnet-group",
+            "--cache-subnet-group-name",
+            "private",
+        ],
+    ))
+    .await;
+    assert!(err.contains("CacheSubnetGroupInUse"), "{err}");
+    let allowed = run(aws(
+        &t.base,
+        &[
+            "list-allowed-node-type-modifications",
+            "--replication-group-id",
+            "orders",
+        ],
+    ))
+    .await;
+    assert!(
+        allowed["ScaleUpModifications"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("cache.t4g.small"))
+    );
+    let events = run(aws(
+        &t.base,
+        &[
+            "describe-events",
+            "--source-type",
+            "replication-group",
+            "--source-identifier",
+            "orders",
+            "--duration",
+            "60",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        events["Events"][0]["Message"],
+        "Replication group orders created"
+    );
+
+    run(aws(
+        &t.base,
+        &[
+            "create-snapshot",
+            "--replication-group-id",
+            "orders",
+            "--snapshot-name",
+            "nightly",
+        ],
+    ))
+    .await;
+    eventually("the snapshot available", || async {
+        let s = run(aws(
+            &t.base,
+            &["describe-snapshots", "--snapshot-name", "nightly"],
+        ))
+        .await;
+        (s["Snapshots"][0]["SnapshotStatus"] == "available").then_some(())
+    })
+    .await;
+    let copy = run(aws(
+        &t.base,
+        &[
+            "copy-snapshot",
+            "--source-snapshot-name",
+            "nightly",
+            "--target-snapshot-name",
+            "nightly-copy",
+        ],
+    ))
+    .await;
+    assert_eq!(copy["Snapshot"]["SnapshotStatus"], "creating");
+    assert_eq!(copy["Snapshot"]["SnapshotName"], "nightly-copy");
 }

@@ -441,3 +441,53 @@ pub fn presign_iam_token(
         .unwrap()
         .to_owned()
 }
+
+/// A form POST to the simulator signed with SigV4 for `service` in `region` with `key` (and the
+/// session token of temporary credentials).
+pub fn signed_for(
+    t: &TestSim,
+    service: &str,
+    region: &str,
+    key: (&str, &str),
+    token: Option<&str>,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let host = t.base.trim_start_matches("http://").trim_end_matches('/');
+    let identity = aws_credential_types::Credentials::new(
+        key.0,
+        key.1,
+        token.map(str::to_owned),
+        None,
+        "test",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let content_type = "application/x-www-form-urlencoded";
+    let request = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        [("content-type", content_type), ("host", host)].into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(request, &params).unwrap().into_parts();
+    let mut builder = t
+        .http
+        .post(format!("http://{host}/"))
+        .header("content-type", content_type)
+        .body(body);
+    for (name, value) in instructions.headers() {
+        builder = builder.header(name, value);
+    }
+    builder
+}

@@ -781,37 +781,7 @@ fn signed(
     key: (&str, &str),
     form: &[(&str, &str)],
 ) -> reqwest::RequestBuilder {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let body = serde_urlencoded::to_string(form).unwrap();
-    let host = t.base.trim_start_matches("http://").trim_end_matches('/');
-    let identity = aws_credential_types::Credentials::new(key.0, key.1, None, None, "test").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("elasticache")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let content_type = "application/x-www-form-urlencoded";
-    let request = SignableRequest::new(
-        "POST",
-        format!("http://{host}/"),
-        [("content-type", content_type), ("host", host)].into_iter(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut builder = t
-        .http
-        .post(format!("http://{host}/"))
-        .header("content-type", content_type)
-        .body(body);
-    for (name, value) in instructions.headers() {
-        builder = builder.header(name, value);
-    }
-    builder
+    signed_for(t, "elasticache", region, key, None, form)
 }
 
 #[tokio::test]
