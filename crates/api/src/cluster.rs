@@ -18,8 +18,10 @@ use crate::lifecycle::{
 use crate::model::node_type::all_node_type_names;
 use crate::model::{
     AwsCluster, AwsNodeType, BackupPlan, DEFAULT_AUTH_TOKEN_INTERVAL, DesiredCluster, GcpCluster,
-    GcpNodeType, engine,
+    GcpNodeType, Persistence, ZoneDistribution, engine,
 };
+// The vocabulary the spec shares with the domain model, defined there.
+pub use crate::model::{AofAppendFsync, AuthMode, AwsEngine, RdbSnapshotPeriod};
 use crate::rules::{self, Broken};
 use crate::validate::FieldErrors;
 
@@ -227,17 +229,6 @@ fn node_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    #[default]
-    Iam,
-    Password,
-    /// aws: a single AUTH token on the replication group (legacy Redis AUTH).
-    Token,
-    Disabled,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Delete the cloud resource and wait until it is gone.
@@ -343,26 +334,6 @@ pub enum PersistenceMode {
     Aof,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum RdbSnapshotPeriod {
-    #[serde(rename = "1h")]
-    OneHour,
-    #[serde(rename = "6h")]
-    SixHours,
-    #[serde(rename = "12h")]
-    TwelveHours,
-    #[serde(rename = "24h")]
-    TwentyFourHours,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AofAppendFsync {
-    No,
-    Everysec,
-    Always,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.mode == 'single-zone' ? has(self.zone) : !has(self.zone)")
@@ -380,6 +351,27 @@ pub struct GcpZoneDistribution {
 pub enum ZoneDistributionMode {
     MultiZone,
     SingleZone,
+}
+
+impl GcpPersistence {
+    /// What the spec asks for; a period or fsync of another mode (refused by the rules) is
+    /// left out.
+    fn parsed(&self) -> Persistence {
+        match self.mode {
+            PersistenceMode::Disabled => Persistence::Disabled,
+            PersistenceMode::Rdb => Persistence::Rdb(self.rdb_snapshot_period),
+            PersistenceMode::Aof => Persistence::Aof(self.aof_append_fsync),
+        }
+    }
+}
+
+impl GcpZoneDistribution {
+    fn parsed(&self) -> ZoneDistribution {
+        match self.mode {
+            ZoneDistributionMode::MultiZone => ZoneDistribution::MultiZone,
+            ZoneDistributionMode::SingleZone => ZoneDistribution::SingleZone(self.zone.clone()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
@@ -506,23 +498,6 @@ int(self.engineVersion.split('.')[0]) > int(oldSelf.engineVersion.split('.')[0])
 (int(self.engineVersion.split('.')[1]) == int(oldSelf.engineVersion.split('.')[1]) && \
 (size(self.engineVersion.split('.')) > 2 ? int(self.engineVersion.split('.')[2]) : 0) >= \
 (size(oldSelf.engineVersion.split('.')) > 2 ? int(oldSelf.engineVersion.split('.')[2]) : 0))))";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AwsEngine {
-    #[default]
-    Redis,
-    Valkey,
-}
-
-impl AwsEngine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AwsEngine::Redis => "redis",
-            AwsEngine::Valkey => "valkey",
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -918,8 +893,11 @@ impl RedisClusterSpec {
             iam_auth: self.auth_mode == AuthMode::Iam,
             transit_encryption: self.transit_encryption,
             network: gcp.network.clone(),
-            persistence: gcp.persistence.clone(),
-            zone_distribution: gcp.zone_distribution.clone(),
+            persistence: gcp.persistence.as_ref().map(GcpPersistence::parsed),
+            zone_distribution: gcp
+                .zone_distribution
+                .as_ref()
+                .map(GcpZoneDistribution::parsed),
             redis_configs: gcp.redis_configs.clone(),
             deletion_protection: self.deletion_protection,
             maintenance_window: None,

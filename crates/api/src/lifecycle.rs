@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::Provider;
+pub use crate::model::lifecycle::Weekday;
 use crate::model::lifecycle::{
     AwsRestore, GCP_DEFAULT_RETENTION_DAYS, GcpAutomatedBackup, GcpRestore, WeeklyWindow,
 };
@@ -18,62 +19,6 @@ use crate::validate::FieldErrors;
 
 fn default_true() -> bool {
     true
-}
-
-/// A day of the week (UTC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Weekday {
-    Sunday,
-    Monday,
-    Tuesday,
-    Wednesday,
-    Thursday,
-    Friday,
-    Saturday,
-}
-
-impl Weekday {
-    /// In the order ElastiCache's week starts (Sunday first).
-    pub const ALL: [Weekday; 7] = [
-        Weekday::Sunday,
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-        Weekday::Saturday,
-    ];
-
-    pub fn index(self) -> u32 {
-        Weekday::ALL.iter().position(|d| *d == self).unwrap_or(0) as u32
-    }
-
-    /// `sun`, `mon`, … (ElastiCache windows).
-    pub fn aws(self) -> &'static str {
-        match self {
-            Weekday::Sunday => "sun",
-            Weekday::Monday => "mon",
-            Weekday::Tuesday => "tue",
-            Weekday::Wednesday => "wed",
-            Weekday::Thursday => "thu",
-            Weekday::Friday => "fri",
-            Weekday::Saturday => "sat",
-        }
-    }
-
-    /// `SUNDAY`, `MONDAY`, … (`google.type.DayOfWeek`).
-    pub fn gcp(self) -> &'static str {
-        match self {
-            Weekday::Sunday => "SUNDAY",
-            Weekday::Monday => "MONDAY",
-            Weekday::Tuesday => "TUESDAY",
-            Weekday::Wednesday => "WEDNESDAY",
-            Weekday::Thursday => "THURSDAY",
-            Weekday::Friday => "FRIDAY",
-            Weekday::Saturday => "SATURDAY",
-        }
-    }
 }
 
 /// The weekly window in which the cloud may restart nodes for maintenance, in UTC. One shape

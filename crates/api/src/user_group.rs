@@ -8,9 +8,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::AwsEngine;
 use crate::common::Provider;
-use crate::model::{AwsUserGroup, AwsUserModel, DesiredUserGroup, GcpUserGroup};
+pub use crate::model::UserAuthentication;
+use crate::model::{AwsEngine, AwsUserGroup, AwsUserModel, DesiredUserGroup, GcpUserGroup};
 use crate::rules::{self, Broken};
 use crate::validate::FieldErrors;
 
@@ -135,13 +135,6 @@ const ACCESS_STRING_GRAMMAR: &str = concat!(
     "self.matches('^\\\\s*(((?i:on|off|allkeys|resetkeys|allchannels|resetchannels|allcommands|nocommands|clearselectors)",
     "|[~&+%(-]\\\\S*|[^\\\\s<>#!]*[)])(\\\\s+|$))+$')"
 );
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum UserAuthentication {
-    Iam,
-    Password,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]

@@ -222,49 +222,43 @@ pub async fn issue(
 }
 
 async fn mint(ctx: &Ctx, source: &Source) -> Result<(String, Timestamp), CloudError> {
-    let access = &ctx.access;
+    let settings = &ctx.settings;
     match source {
-        Source::GcpToken {
-            service_account: Some(sa),
-        } => {
-            let t = access
-                .gcp_iam
-                .generate_access_token(sa, access.settings.gcp_token_lifetime.as_secs())
+        Source::GcpToken { service_account } => {
+            let t = ctx
+                .clouds
+                .gcp
+                .tokens
+                .access_token(service_account.as_deref(), settings.gcp_token_lifetime)
                 .await?;
             Ok((t.token, t.expires_at))
         }
-        Source::GcpToken {
-            service_account: None,
-        } => access.gcp_auth.fresh_token().await?.ok_or_else(|| {
-            CloudError::new(
-                ErrorClass::Unauthenticated,
-                "credentials",
-                "the operator runs without a Google identity (--gcp-auth none); name a service account in spec.user",
-                "gcp token",
-            )
-        }),
         Source::AwsIam {
             region,
             replication_group,
             user_id,
         } => {
-            let t = access
-                .aws_users
+            let t = ctx
+                .clouds
+                .aws
+                .tokens
                 .iam_token(
                     region,
                     replication_group,
                     user_id,
-                    access.settings.aws_iam_token_lifetime,
+                    settings.aws_iam_token_lifetime,
                 )
                 .await?;
             let expires = Timestamp::try_from(t.expires_at).unwrap_or(Timestamp::MAX);
             Ok((t.token, expires))
         }
-        Source::None | Source::AwsPassword { .. } | Source::AwsAuthToken { .. } => Err(CloudError::new(
-            ErrorClass::Other,
-            "internal",
-            "no token to mint for this binding",
-            "mint",
-        )),
+        Source::None | Source::AwsPassword { .. } | Source::AwsAuthToken { .. } => {
+            Err(CloudError::new(
+                ErrorClass::Other,
+                "internal",
+                "no token to mint for this binding",
+                "mint",
+            ))
+        }
     }
 }

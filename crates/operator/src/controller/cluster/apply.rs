@@ -28,7 +28,7 @@ pub async fn apply(
     plan: Plan,
     st: &mut RedisClusterStatus,
 ) -> Ending {
-    let provider = ctx.providers.for_desired(desired).clone();
+    let provider = ctx.clouds.cluster(desired);
     let old = obj.status.clone().unwrap_or_default();
     let max_backoff = ctx.timing.max_backoff;
     let owner = &if plan.next_attempt {
@@ -39,7 +39,7 @@ pub async fn apply(
     st.attempt = (owner.attempt > 0).then(|| i32::try_from(owner.attempt).unwrap_or(i32::MAX));
     if let (Some(why), Some(seen)) = (&plan.adopt, seen) {
         let resource = &seen.cluster.resource;
-        if let Err(e) = provider.adopt(desired, owner, &seen.cluster).await {
+        if let Err(e) = provider.adopt(owner, &seen.cluster).await {
             return plan::failure(&old, &e, max_backoff);
         }
         st.adopted = true;
@@ -66,7 +66,7 @@ pub async fn apply(
                 )
                 .await;
             }
-            match provider.create(desired, owner).await {
+            match provider.create(owner).await {
                 Ok(created) => {
                     st.cloud_resource = Some(created.resource.clone());
                     st.cloud_uid = None;
@@ -78,7 +78,7 @@ pub async fn apply(
             }
         }
         Then::Change { change, pending } => {
-            let result = provider.apply(desired, &change, owner).await;
+            let result = provider.apply(&change, owner).await;
             if let Ok(progress) = &result {
                 if let Some(op) = plan::operation_of(progress.clone()) {
                     st.operation = Some(op);
@@ -122,7 +122,7 @@ pub async fn apply(
             }
             let settled = outcome.phase == Phase::Ready;
             match backups::on_demand(desired.backups(), st, settled) {
-                OnDemand::Take(name) => match provider.backup(desired, &name).await {
+                OnDemand::Take(name) => match provider.backup(&name).await {
                     Ok(_) => {
                         backups_of(st).on_demand = Some(backups::requested(&name));
                         let note = format!("taking backup {name}");
@@ -166,7 +166,7 @@ pub async fn final_backup(
     resource: &str,
     st: &mut RedisClusterStatus,
 ) -> Result<Ending, String> {
-    let provider = ctx.providers.for_desired(desired).clone();
+    let provider = ctx.clouds.cluster(desired);
     let old = st.clone();
     let wait = |msg: String| {
         Ok(Ending::Report(Outcome::waiting(
@@ -175,7 +175,7 @@ pub async fn final_backup(
             msg,
         )))
     };
-    match provider.final_backup(desired, owner, name).await {
+    match provider.final_backup(owner, name).await {
         Ok(taken) => {
             // gcp backs up first and deletes on a later pass; aws backs up as part of the delete.
             let (progress, note, waiting) = match taken {
@@ -236,15 +236,15 @@ pub async fn delete(
     resource: &str,
     st: &mut RedisClusterStatus,
 ) -> Result<Ending, String> {
-    let provider = ctx.providers.for_desired(desired).clone();
+    let provider = ctx.clouds.cluster(desired);
     let old = st.clone();
     let result = if lifting {
         provider
-            .apply(desired, &Change::DeletionProtection(false), owner)
+            .apply(&Change::DeletionProtection(false), owner)
             .await
             .map(|_| ())
     } else {
-        provider.delete(desired, owner).await.map(|progress| {
+        provider.delete(owner).await.map(|progress| {
             if let Some(op) = plan::operation_of(progress) {
                 st.operation = Some(op);
             }

@@ -353,7 +353,7 @@ async fn tokens(
         return Ok(record);
     }
     let cloud = token::TokenCloud::of(&seen.cluster, !seen.changes.is_empty());
-    let overlap = ctx.access.settings.password_overlap;
+    let overlap = ctx.settings.password_overlap;
     let secret = cache_operator_api::lifecycle::auth_token_secret_name(&obj.name_any());
     let mut record = record;
     // A record-only step is followed by the next one at once (at most a few per pass).

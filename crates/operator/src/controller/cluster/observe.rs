@@ -51,7 +51,7 @@ pub async fn for_apply(
     adopt: bool,
     looks: &Looks,
 ) -> Result<Option<Seen>, CloudError> {
-    let provider = ctx.providers.for_desired(desired);
+    let provider = ctx.clouds.cluster(desired);
     let settled = old.operation.is_none()
         && old.phase == Some(Phase::Ready)
         && old.observed_generation == generation
@@ -70,7 +70,7 @@ pub async fn for_apply(
         Some(op) if !refused => Some(provider.operation(op).await?),
         _ => None,
     };
-    let changes = provider.changes(desired, &cluster);
+    let changes = provider.changes(&cluster);
     let failed = matches!(operation, Some(OperationState::Failed { .. }));
     let ca_certificates = if !refused
         && !failed
@@ -79,13 +79,13 @@ pub async fn for_apply(
         && cluster.transit_encryption
         && old.ca_certificate.is_none()
     {
-        Some(provider.ca_certificates(desired).await?)
+        Some(provider.ca_certificates().await?)
     } else {
         None
     };
     let backup = match &looks.backup {
         Some(name) if !refused => provider
-            .backups(desired)
+            .backups()
             .await?
             .into_iter()
             .find(|b| b.name == *name),
@@ -110,9 +110,7 @@ pub async fn absent(
     old: &RedisClusterStatus,
 ) -> Result<Option<OperationState>, CloudError> {
     match &old.operation {
-        Some(op) => Ok(Some(
-            ctx.providers.for_desired(desired).operation(op).await?,
-        )),
+        Some(op) => Ok(Some(ctx.clouds.cluster(desired).operation(op).await?)),
         None => Ok(None),
     }
 }
@@ -126,7 +124,7 @@ pub async fn final_backup(
     old: &RedisClusterStatus,
     name: &str,
 ) -> Result<(Option<OperationState>, Option<ObservedBackup>), CloudError> {
-    let provider = ctx.providers.for_desired(desired);
+    let provider = ctx.clouds.cluster(desired);
     let operation = match &old.operation {
         Some(op) => Some(provider.operation(op).await?),
         None => None,
@@ -135,7 +133,7 @@ pub async fn final_backup(
         return Ok((operation, None));
     }
     let listed = provider
-        .backups(desired)
+        .backups()
         .await?
         .into_iter()
         .find(|b| b.name == name);
@@ -167,14 +165,14 @@ async fn claim(
     if is_ours(old, cluster) {
         return Ok((Claim::Ours, None));
     }
-    let provider = ctx.providers.for_desired(desired);
-    let claim = provider.claim(desired, owner, cluster).await?;
+    let provider = ctx.clouds.cluster(desired);
+    let claim = provider.claim(owner, cluster).await?;
     if matches!(claim, Claim::Foreign(_)) && matches!(desired, DesiredCluster::Gcp(_)) {
         // A re-create on the next attempt whose status write was lost: its request ID is the
         // proof. (Had that attempt never been sent, the cluster's existence makes the create
         // fail with ALREADY_EXISTS: nothing is created.)
         let next = owner.next_attempt();
-        if provider.claim(desired, &next, cluster).await? == Claim::Ours {
+        if provider.claim(&next, cluster).await? == Claim::Ours {
             return Ok((Claim::Ours, Some(next.attempt)));
         }
     }

@@ -35,7 +35,7 @@ fn record_group(pass: &mut Pass<'_>, group: &ObservedUserGroup) {
 }
 
 pub async fn apply(pass: &mut Pass<'_>, g: &AwsUserGroup) -> Result<Action, Halt> {
-    let aws = pass.ctx.access.aws_users.clone();
+    let aws = pass.ctx.clouds.aws.users.clone();
     let wanted = wanted_users(g);
     let mut records = Records::load(pass).await?;
     // Forget password records of users that are no longer password users.
@@ -237,7 +237,7 @@ pub async fn cleanup(pass: &mut Pass<'_>, clusters: &[Arc<ClusterGuard>]) -> Res
     if region.is_empty() {
         return Ok(Cleanup::Done);
     }
-    let aws = pass.ctx.access.aws_users.clone();
+    let aws = pass.ctx.clouds.aws.users.clone();
     let group = aws
         .describe_user_group(&region, &group_id)
         .await

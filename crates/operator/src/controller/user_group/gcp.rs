@@ -72,8 +72,9 @@ pub async fn apply(
         let grants = wanted.get(project).cloned().unwrap_or_default();
         match pass
             .ctx
-            .access
-            .policies
+            .clouds
+            .gcp
+            .grants
             .apply(project, &owner, &grants)
             .await
         {
@@ -159,7 +160,14 @@ fn count(n: usize) -> i32 {
 pub async fn cleanup(pass: &mut Pass<'_>, projects: BTreeSet<String>) -> Result<Cleanup, Error> {
     let owner = grant_owner(pass);
     for project in projects {
-        if let Err(e) = pass.ctx.access.policies.apply(&project, &owner, &[]).await {
+        if let Err(e) = pass
+            .ctx
+            .clouds
+            .gcp
+            .grants
+            .apply(&project, &owner, &[])
+            .await
+        {
             return pass
                 .cloud_failure(e, Step::Apply)
                 .await

@@ -83,7 +83,7 @@ pub async fn ensure(
         UserStep::Wait(why) => Ok(UserState::Busy(why)),
         UserStep::Done => Ok(UserState::Done),
         UserStep::Modify(change) => {
-            let users = &pass.ctx.access.aws_users;
+            let users = &pass.ctx.clouds.aws.users;
             users
                 .modify_user(&user.group.region, &u.user_id, &change)
                 .await
@@ -104,7 +104,7 @@ async fn create(pass: &mut Pass<'_>, user: User<'_>, auth: UserAuth) -> Result<(
         auth,
         tags: tags(pass),
     };
-    let users = pass.ctx.access.aws_users.clone();
+    let users = pass.ctx.clouds.aws.users.clone();
     match users.create_user(&g.region, &user).await {
         Ok(()) => {
             let note = format!("created user {} ({})", user.user_id, user.user_name);
@@ -148,7 +148,7 @@ async fn ensure_password_user(
         observed,
         interval,
     } = user;
-    let users = pass.ctx.access.aws_users.clone();
+    let users = pass.ctx.clouds.aws.users.clone();
     let modify = |id: String, change: UserChange| {
         let users = users.clone();
         let region = g.region.clone();
@@ -170,7 +170,7 @@ async fn ensure_password_user(
             },
         },
     };
-    let overlap = pass.ctx.access.settings.password_overlap;
+    let overlap = pass.ctx.settings.password_overlap;
     let entry = records.entries.get(&u.user_id).cloned();
     let step = passwords::step(entry.as_ref(), cloud, now, interval, overlap);
     // A rotation in flight is routine: it keeps the group Ready.
