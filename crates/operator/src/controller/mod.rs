@@ -10,10 +10,12 @@
 
 pub mod binding;
 pub mod cluster;
+pub mod ending;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod refs;
+pub mod rotation;
 pub mod shared;
 pub mod skeleton;
 #[cfg(test)]

@@ -63,6 +63,11 @@ fn aws_world() -> Stores {
 
 /// The gcp cluster `orders` (IAM authentication) listing `readers`, which grants `SA` on it.
 fn gcp_world() -> Stores {
+    gcp_world_with(Fill::default())
+}
+
+/// [`gcp_world`] in caches that hold what `fill` holds besides.
+fn gcp_world_with(fill: Fill) -> Stores {
     let orders = cluster::gcp("orders")
         .auth("iam")
         .tls(true)
@@ -71,8 +76,7 @@ fn gcp_world() -> Stores {
     let readers = group::gcp("readers", &[&member]);
     // Granted for generation 1 of the group on exactly the clusters listing it.
     let grants = json!({"granted": {"generation": 1, "clusters": clusters_digest([GCP_CLUSTER])}});
-    Fill::default()
-        .cluster(ready_cluster(orders).parse())
+    fill.cluster(ready_cluster(orders).parse())
         .group(ready_group(readers, grants).parse())
         .build()
 }
@@ -281,7 +285,12 @@ async fn each_kind_of_failed_token_is_said_and_retried() {
         if down {
             fakes.access_tokens.fail("access_token", outage);
         }
-        let (ctx, api) = serving(gcp_world(), &fakes, obj).await;
+        // A Secret the binding wrote is in the cache of the operator's Secrets.
+        let world = match &existing {
+            Some(s) => gcp_world_with(Fill::default().secret(s.clone())),
+            None => gcp_world(),
+        };
+        let (ctx, api) = serving(world, &fakes, obj).await;
         if let Some(s) = &existing {
             api.put(s);
         }

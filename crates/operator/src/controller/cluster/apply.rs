@@ -14,9 +14,11 @@ use kube::runtime::events::EventType;
 use super::backups::{self, OnDemand};
 use super::cleanup;
 use super::observe::Seen;
-use super::plan::{self, Ending, Next, Outcome, Plan, Then};
+use super::plan::{self, Ending, Outcome, Plan, Then};
 use super::status::record;
 use crate::controller::Ctx;
+use crate::controller::ending::Next;
+use crate::controller::error::Step;
 use crate::controller::status::publish;
 
 pub async fn apply(
@@ -30,7 +32,6 @@ pub async fn apply(
 ) -> Ending {
     let provider = ctx.clouds.cluster(desired);
     let old = obj.status.clone().unwrap_or_default();
-    let max_backoff = ctx.timing.max_backoff;
     let owner = &if plan.next_attempt {
         owner.next_attempt()
     } else {
@@ -40,7 +41,7 @@ pub async fn apply(
     if let (Some(why), Some(seen)) = (&plan.adopt, seen) {
         let resource = &seen.cluster.resource;
         if let Err(e) = provider.adopt(owner, &seen.cluster).await {
-            return plan::failure(&old, &e, max_backoff);
+            return plan::failure(&old, &e, Step::Apply);
         }
         st.adopted = true;
         let note = format!("adopted {resource} ({why})");
@@ -72,9 +73,9 @@ pub async fn apply(
                     st.cloud_uid = None;
                     st.operation = plan::operation_of(created.progress);
                     st.endpoints = None;
-                    plan::created(Ok(&created.resource), desired, &old, max_backoff)
+                    plan::created(Ok(&created.resource), desired, &old)
                 }
-                Err(e) => plan::created(Err(&e), desired, &old, max_backoff),
+                Err(e) => plan::created(Err(&e), desired, &old),
             }
         }
         Then::Change { change, pending } => {
@@ -94,13 +95,7 @@ pub async fn apply(
                 )
                 .await;
             }
-            plan::changed(
-                result.as_ref().map(|_| ()),
-                &change,
-                &pending,
-                &old,
-                max_backoff,
-            )
+            plan::changed(result.as_ref().map(|_| ()), &change, &pending, &old)
         }
         Then::Report(mut outcome) => {
             if let Some(certs) = seen.and_then(|s| s.ca_certificates.as_ref())
@@ -134,7 +129,7 @@ pub async fn apply(
                         backups_of(st).on_demand = Some(backups::requested(&name));
                         outcome.next = Next::Soon;
                     }
-                    Err(e) => return plan::failure(&old, &e, max_backoff),
+                    Err(e) => return plan::failure(&old, &e, Step::Apply),
                 },
                 OnDemand::Track(_) => outcome.next = Next::Soon,
                 OnDemand::Nothing => {}
@@ -146,7 +141,7 @@ pub async fn apply(
                 // A failed create left no cluster: nothing of it to remember.
                 st.cloud_uid = None;
             }
-            plan::failure(&old, &e, max_backoff)
+            plan::failure(&old, &e, Step::Apply)
         }
     }
 }
@@ -198,9 +193,9 @@ pub async fn final_backup(
         // The name is taken: it is this object's (the name holds its UID). Find it next.
         Err(e) if e.is(ErrorClass::AlreadyExists) => {
             backups_of(st).final_backup = Some(backups::requested(name));
-            Ok(Ending::LookAgainSoon)
+            Ok(Ending::Quiet(Next::Now))
         }
-        Err(e) => cleanup::deleting(Err(&e), false, resource, &old, ctx.timing.max_backoff),
+        Err(e) => cleanup::deleting(Err(&e), false, resource, &old),
     }
 }
 
@@ -250,11 +245,5 @@ pub async fn delete(
             }
         })
     };
-    cleanup::deleting(
-        result.as_ref().map(|_| ()),
-        lifting,
-        resource,
-        &old,
-        ctx.timing.max_backoff,
-    )
+    cleanup::deleting(result.as_ref().map(|_| ()), lifting, resource, &old)
 }

@@ -1,16 +1,15 @@
 //! Plan for an object being deleted: what its deletion policy and the cloud allow, and what
 //! deleting led to. Pure, like `plan`.
 
-use std::time::Duration;
-
 use cache_operator_api::cluster::{DeletionPolicy, Phase, RedisCluster, RedisClusterStatus};
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{Claim, ClusterState, ObservedCluster};
 use cache_operator_cloud::{CloudError, ErrorClass};
-use kube::runtime::controller::Action;
 
-use super::plan::{Ending, Next, Outcome, failure};
+use super::plan::{Ending, Outcome, failure};
+use crate::controller::ending::Next;
+use crate::controller::error::Step;
 
 /// `spec.deletionPolicy`, else `Retain` for an adopted cluster and `Delete` for one we made.
 pub fn deletion_policy(obj: &RedisCluster) -> DeletionPolicy {
@@ -54,17 +53,17 @@ pub fn before_cleanup(
         Err(_) if old.cloud_resource.is_none() => Some(CleanupPlan::LetGo(
             "nothing was created in the cloud".into(),
         )),
-        Err(errors) => Some(CleanupPlan::Report(Outcome {
-            phase: Phase::Deleting,
-            summary: Summary::stalled(
+        Err(errors) => Some(CleanupPlan::Report(Outcome::new(
+            Phase::Deleting,
+            Summary::stalled(
                 reason::INVALID_SPEC,
                 format!(
                     "cannot delete {}: the spec is invalid ({errors})",
                     old.cloud_resource.clone().unwrap_or_default()
                 ),
             ),
-            next: Next::Then(Action::await_change()),
-        })),
+            Next::AwaitChange,
+        ))),
     }
 }
 
@@ -98,11 +97,11 @@ pub fn cleanup(
             "spec.deletionProtection is true: {} is kept; set it to false to delete it, or deletionPolicy: Retain to keep it and release this object",
             o.resource
         );
-        return CleanupPlan::Report(Outcome {
-            phase: Phase::Deleting,
-            summary: Summary::stalled(reason::DELETION_PROTECTED, msg),
-            next: Next::Then(Action::await_change()),
-        });
+        return CleanupPlan::Report(Outcome::new(
+            Phase::Deleting,
+            Summary::stalled(reason::DELETION_PROTECTED, msg),
+            Next::AwaitChange,
+        ));
     }
     if o.state == ClusterState::Deleting {
         return CleanupPlan::Report(Outcome::waiting(
@@ -124,7 +123,6 @@ pub fn deleting(
     lifting: bool,
     resource: &str,
     old: &RedisClusterStatus,
-    max_backoff: Duration,
 ) -> Result<Ending, String> {
     let wait = |msg: String| {
         Ok(Ending::Report(Outcome::waiting(
@@ -143,7 +141,7 @@ pub fn deleting(
             "the cloud cannot delete {resource} yet: {}",
             e.message
         )),
-        Err(e) => Ok(failure(old, e, max_backoff)),
+        Err(e) => Ok(failure(old, e, Step::Apply)),
     }
 }
 

@@ -35,11 +35,13 @@ use tokio_util::sync::CancellationToken;
 
 use self::cleanup::CleanupPlan;
 use self::observe::{Looks, Seen};
-use self::plan::{Next, Outcome, Plan, Then};
+use self::plan::{Ending, Outcome, Plan, Then};
 use self::status::Pass;
 use self::validate::Validated;
 use super::Ctx;
-use super::error::{Error, Step, refused_at};
+use super::ending::Next;
+use super::ending::refused_at;
+use super::error::{Error, Step};
 use super::shared::{ClusterFeeds, ClusterGuard, GroupGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
 use super::status::publish;
@@ -110,13 +112,12 @@ impl Reconcile for RedisCluster {
         let user_groups = dereference::user_group_ids(&obj, &ctx.stores);
         let desired = match validate::validate(&obj, user_groups) {
             Validated::InvalidSpec(errors) => {
-                return pass
-                    .finish(Outcome {
-                        phase: Phase::Failed,
-                        summary: Summary::stalled(reason::INVALID_SPEC, errors.to_string()),
-                        next: Next::Then(Action::await_change()),
-                    })
-                    .await;
+                let outcome = Outcome::new(
+                    Phase::Failed,
+                    Summary::stalled(reason::INVALID_SPEC, errors.to_string()),
+                    Next::AwaitChange,
+                );
+                return pass.end(Ending::Report(outcome)).await;
             }
             // The cloud refused a write for this generation: wait for the spec to change
             // rather than sending the same request again.
@@ -124,13 +125,9 @@ impl Reconcile for RedisCluster {
                 return Ok(Action::await_change());
             }
             Validated::Waiting(message) => {
-                return pass
-                    .finish(Outcome::waiting(
-                        Phase::Pending,
-                        reason::REFERENCE_NOT_READY,
-                        message,
-                    ))
-                    .await;
+                let outcome =
+                    Outcome::waiting(Phase::Pending, reason::REFERENCE_NOT_READY, message);
+                return pass.end(Ending::Report(outcome)).await;
             }
             Validated::Desired(d) => *d,
         };
@@ -170,8 +167,8 @@ impl Reconcile for RedisCluster {
         let (seen, operation) = match seen {
             Ok(seen) => seen,
             Err(e) => {
-                let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                return pass.end(ending, Step::Observe).await;
+                let ending = plan::failure(&pass.old, &e, Step::Observe);
+                return pass.end(ending).await;
             }
         };
         let mut plan = match &seen {
@@ -224,7 +221,7 @@ impl Reconcile for RedisCluster {
             &mut pass.st,
         )
         .await;
-        pass.end(ending, Step::Apply).await
+        pass.end(ending).await
     }
 
     /// Deletion: `Retain` lets go; `Delete` removes the cloud resource (if it is ours) and
@@ -242,8 +239,8 @@ impl Reconcile for RedisCluster {
         let seen = match observe::for_cleanup(&ctx, &desired, &pass.old, &owner).await {
             Ok(seen) => seen,
             Err(e) => {
-                let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                return pending(pass.end(ending, Step::Observe).await);
+                let ending = plan::failure(&pass.old, &e, Step::Observe);
+                return pending(pass.end(ending).await);
             }
         };
         if let Some((o, Claim::Ours)) = &seen {
@@ -270,8 +267,8 @@ impl Reconcile for RedisCluster {
             let (operation, listed) = match looked {
                 Ok(found) => found,
                 Err(e) => {
-                    let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                    return pending(pass.end(ending, Step::Observe).await);
+                    let ending = plan::failure(&pass.old, &e, Step::Observe);
+                    return pending(pass.end(ending).await);
                 }
             };
             let step = backups::final_step(
@@ -289,13 +286,13 @@ impl Reconcile for RedisCluster {
                     )
                     .await
                     {
-                        Ok(ending) => pending(pass.end(ending, Step::Apply).await),
+                        Ok(ending) => pending(pass.end(ending).await),
                         Err(note) => released(&ctx, &obj, note).await,
                     };
                 }
                 backups::Final::Wait(msg) => {
                     let outcome = Outcome::waiting(Phase::Deleting, reason::DELETING, msg);
-                    return pending(pass.finish(outcome).await);
+                    return pending(pass.end(Ending::Report(outcome)).await);
                 }
                 backups::Final::Failed(e) => {
                     // Asked for again on the next pass.
@@ -303,8 +300,8 @@ impl Reconcile for RedisCluster {
                     if let Some(b) = pass.st.backups.as_mut() {
                         b.final_backup = None;
                     }
-                    let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                    return pending(pass.end(ending, Step::Apply).await);
+                    let ending = plan::failure(&pass.old, &e, Step::Apply);
+                    return pending(pass.end(ending).await);
                 }
                 backups::Final::Delete(taken) => {
                     apply::backed_up(&ctx, &obj, taken, &resource, &mut pass.st).await;
@@ -312,7 +309,7 @@ impl Reconcile for RedisCluster {
             }
         }
         match apply::delete(&ctx, &desired, &owner, lifting, &resource, &mut pass.st).await {
-            Ok(ending) => pending(pass.end(ending, Step::Apply).await),
+            Ok(ending) => pending(pass.end(ending).await),
             Err(note) => released(&ctx, &obj, note).await,
         }
     }
@@ -406,7 +403,7 @@ async fn conclude_cleanup(
 ) -> Result<Cleanup, Error> {
     match step {
         CleanupPlan::LetGo(note) => released(ctx, obj, note).await,
-        CleanupPlan::Report(outcome) => pending(pass.finish(outcome).await),
+        CleanupPlan::Report(outcome) => pending(pass.end(Ending::Report(outcome)).await),
         CleanupPlan::LiftProtection | CleanupPlan::Delete => {
             unreachable!("planned only after looking at the cloud, and handled there")
         }

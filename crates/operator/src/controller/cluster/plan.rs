@@ -1,8 +1,6 @@
 //! Plan: what to do about a cluster, from the desired cluster, what was observed and the
 //! status of earlier passes. Pure: no client, no clock; every decision is in the tables below.
 
-use std::time::Duration;
-
 use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredCluster;
@@ -11,43 +9,15 @@ use cache_operator_cloud::provider::{
     Change, Claim, ClusterState, ObservedCluster, OperationState, Progress,
 };
 use cache_operator_cloud::{CloudError, ErrorClass};
-use kube::runtime::controller::Action;
 
 use super::observe::Seen;
-use crate::controller::error::{CloudFailure, retrying};
+use crate::controller::ending::{self, Next, OnFailure, cloud_failure};
+use crate::controller::error::Step;
 
-/// When to look again.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Next {
-    /// Soon, then less often while the cloud works (see `status::poll`).
-    Poll,
-    /// The steady-state re-check.
-    Resync,
-    /// The steady-state re-check, or at this time if that is sooner (an AUTH token rotation
-    /// due).
-    ResyncBy(jiff::Timestamp),
-    /// After the poll interval: something the cloud does beside the cluster (a backup).
-    Soon,
-    Then(Action),
-}
-
-/// Where a pass leaves the object: its phase, its conditions and the next look.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub phase: Phase,
-    pub summary: Summary,
-    pub next: Next,
-}
-
-impl Outcome {
-    pub fn waiting(phase: Phase, reason: &str, message: String) -> Self {
-        Outcome {
-            phase,
-            summary: Summary::progressing(reason, message),
-            next: Next::Poll,
-        }
-    }
-}
+/// Where a pass leaves the cluster: its phase, conditions and next look.
+pub type Outcome = ending::Outcome<Phase>;
+/// How a cluster's pass ends.
+pub type Ending = ending::Ending<Phase>;
 
 /// The plan for a live object.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,11 +148,11 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                 record: false,
                 clear_operation: false,
                 next_attempt: false,
-                then: Then::Report(Outcome {
-                    phase: Phase::Failed,
-                    summary: Summary::stalled(reason::ALREADY_EXISTS, message),
-                    next: Next::Resync,
-                }),
+                then: Then::Report(Outcome::new(
+                    Phase::Failed,
+                    Summary::stalled(reason::ALREADY_EXISTS, message),
+                    Next::Resync,
+                )),
             };
         }
     };
@@ -226,14 +196,14 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             reason::PENDING,
             format!("{res} is being deleted in the cloud; it will be recreated once gone"),
         )),
-        ClusterState::Failed => Then::Report(Outcome {
-            phase: Phase::Failed,
-            summary: Summary::stalled(
+        ClusterState::Failed => Then::Report(Outcome::new(
+            Phase::Failed,
+            Summary::stalled(
                 reason::CLOUD_FAILED_PRECONDITION,
                 format!("the cloud reports {res} as {}", o.raw_state),
             ),
-            next: Next::Resync,
-        }),
+            Next::Resync,
+        )),
         ClusterState::Unknown => Then::Report(Outcome::waiting(
             Phase::Pending,
             reason::PENDING,
@@ -244,14 +214,14 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             // change that waits for the maintenance window): not done, say what will happen.
             None if !o.pending.is_empty() => {
                 plan.clear_operation = true;
-                Then::Report(Outcome {
-                    phase: Phase::Updating,
-                    summary: Summary::progressing(
+                Then::Report(Outcome::new(
+                    Phase::Updating,
+                    Summary::progressing(
                         reason::PENDING_IN_CLOUD,
                         format!("{res}: {}", o.pending.join("; ")),
                     ),
-                    next: Next::Resync,
-                })
+                    Next::Resync,
+                ))
             }
             None => {
                 plan.clear_operation = true;
@@ -260,11 +230,11 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                     .first()
                     .map(|e| format!(" at {}:{}", e.host, e.port))
                     .unwrap_or_default();
-                Then::Report(Outcome {
-                    phase: Phase::Ready,
-                    summary: Summary::ready(reason::AVAILABLE, format!("{res} is available{at}")),
-                    next: Next::Resync,
-                })
+                Then::Report(Outcome::new(
+                    Phase::Ready,
+                    Summary::ready(reason::AVAILABLE, format!("{res} is available{at}")),
+                    Next::Resync,
+                ))
             }
             Some(_) if in_flight => Then::Report(Outcome::waiting(
                 Phase::Updating,
@@ -293,7 +263,6 @@ pub fn created(
     result: Result<&str, &CloudError>,
     desired: &DesiredCluster,
     old: &RedisClusterStatus,
-    max_backoff: Duration,
 ) -> Ending {
     match result {
         Ok(resource) => Ending::Report(Outcome::waiting(
@@ -302,8 +271,8 @@ pub fn created(
             format!("creating {resource} in {}", desired.region()),
         )),
         // Someone created it between our look and our create: look again at once.
-        Err(e) if e.is(ErrorClass::AlreadyExists) => Ending::LookAgainSoon,
-        Err(e) => failure(old, e, max_backoff),
+        Err(e) if e.is(ErrorClass::AlreadyExists) => Ending::Quiet(Next::Now),
+        Err(e) => failure(old, e, Step::Apply),
     }
 }
 
@@ -313,7 +282,6 @@ pub fn changed(
     change: &Change,
     pending: &[Change],
     old: &RedisClusterStatus,
-    max_backoff: Duration,
 ) -> Ending {
     match result {
         Ok(()) => Ending::Report(Outcome::waiting(
@@ -330,51 +298,24 @@ pub fn changed(
                 change.describe()
             ),
         )),
-        Err(e) => failure(old, e, max_backoff),
+        Err(e) => failure(old, e, Step::Apply),
     }
 }
 
-/// How a pass ends.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Ending {
-    Report(Outcome),
-    /// Look again in a moment without a status write.
-    LookAgainSoon,
-    /// A transient failure: write `report` (if any), then back off.
-    Retry {
-        report: Option<Outcome>,
-        error: CloudError,
-    },
-}
-
-/// A failed cloud call, by its class: refused and denied stall, busy waits, the rest is retried
-/// with backoff — keeping Ready as it was for a cluster that is fine and only could not be
-/// looked at.
-pub fn failure(old: &RedisClusterStatus, e: &CloudError, max_backoff: Duration) -> Ending {
-    let class = CloudFailure::of(e);
-    if let Some((summary, then)) = class.stalled(e, max_backoff) {
-        return Ending::Report(Outcome {
-            phase: Phase::Failed,
-            summary,
-            next: Next::Then(then),
-        });
-    }
+/// A failed cloud call at `step`, by its class: refused and denied stall, busy waits, the rest
+/// is retried with backoff — keeping Ready as it was for a cluster that is fine and only could
+/// not be looked at.
+pub fn failure(old: &RedisClusterStatus, e: &CloudError, step: Step) -> Ending {
     let phase = old.phase.unwrap_or(Phase::Pending);
-    match class {
-        CloudFailure::Busy => Ending::Report(Outcome::waiting(
-            phase,
-            reason::CLOUD_FAILED_PRECONDITION,
-            e.to_string(),
-        )),
-        _ => Ending::Retry {
-            report: (old.phase != Some(Phase::Ready)).then(|| Outcome {
-                phase,
-                summary: retrying(e),
-                next: Next::Then(Action::await_change()),
-            }),
-            error: e.clone(),
+    cloud_failure(
+        e.clone(),
+        step,
+        OnFailure {
+            stalled: Phase::Failed,
+            busy: Outcome::waiting(phase, reason::CLOUD_FAILED_PRECONDITION, e.to_string()),
+            retrying: (old.phase != Some(Phase::Ready)).then_some(phase),
         },
-    }
+    )
 }
 
 /// The progress a write started: the operation to follow, if any.

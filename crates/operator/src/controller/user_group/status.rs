@@ -6,7 +6,8 @@ use cache_operator_api::condition::{Summary, reason};
 use cache_operator_cloud::CloudError;
 use kube::runtime::controller::Action;
 
-use crate::controller::error::{At, CloudFailure, Error, Halt, Step, retrying};
+use crate::controller::ending::{Next, OnFailure, Outcome, cloud_failure};
+use crate::controller::error::{Error, Halt, Step};
 use crate::controller::status::Draft;
 
 /// A group's pass and the status it drafts, written as it goes (intent before cloud writes).
@@ -45,14 +46,21 @@ impl Pass<'_> {
     /// Refusals stall until the spec changes, denials until permissions change; a busy cloud
     /// is waited for; the rest backs off.
     pub async fn cloud_failure(&mut self, e: CloudError, step: Step) -> Result<Action, Error> {
-        let class = CloudFailure::of(&e);
-        if let Some((summary, then)) = class.stalled(&e, self.ctx.timing.max_backoff) {
-            return self.finish(summary, then).await;
-        }
-        if class == CloudFailure::Busy {
-            return Box::pin(self.halt(Halt::cloud(e, step))).await;
-        }
-        self.finish(retrying(&e), Action::await_change()).await?;
-        Err(e).at(step)
+        let r = if self.st.user_group_id.is_some() {
+            reason::UPDATING
+        } else {
+            reason::CREATING
+        };
+        let busy = Outcome::new(
+            (),
+            Summary::progressing(r, format!("the cloud is busy: {}", e.message)),
+            Next::Soon,
+        );
+        let on = OnFailure {
+            stalled: (),
+            busy,
+            retrying: Some(()),
+        };
+        self.end(cloud_failure(e, step, on)).await
     }
 }
