@@ -66,13 +66,13 @@ impl MaintenanceWindow {
         };
         if provider == Provider::Gcp {
             if start.is_some_and(|s| s % 60 != 0) {
-                errs.push(
+                errs.broken(
                     format!("{field}.startTime"),
                     "must be on the hour (HH:00) for provider gcp: Memorystore windows start on the hour",
                 );
             }
             if minutes.is_some_and(|m| m != 60) {
-                errs.push(
+                errs.broken(
                     format!("{field}.duration"),
                     "must be 1h for provider gcp: Memorystore maintenance windows last one hour",
                 );
@@ -113,7 +113,7 @@ impl GcpAutomatedBackupSpec {
         let start = match (&self.start_time, self.enabled) {
             (Some(t), _) => errs.check(format!("{field}.startTime"), rules::time_of_day(t)),
             (None, true) => {
-                errs.push(
+                errs.broken(
                     format!("{field}.startTime"),
                     "is required while automated backups are enabled",
                 );
@@ -122,7 +122,7 @@ impl GcpAutomatedBackupSpec {
             (None, false) => Some(0),
         };
         if start.is_some_and(|s| s % 60 != 0) {
-            errs.push(
+            errs.broken(
                 format!("{field}.startTime"),
                 "must be on the hour (HH:00): Memorystore starts automated backups at the start of an hour",
             );
@@ -131,7 +131,7 @@ impl GcpAutomatedBackupSpec {
             .retention_days
             .map_or(GCP_DEFAULT_RETENTION_DAYS as i32, |d| d);
         if !(1..=365).contains(&days) {
-            errs.push(
+            errs.broken(
                 format!("{field}.retentionDays"),
                 format!("must be between 1 and 365 days (got {days})"),
             );
@@ -174,7 +174,7 @@ impl GcpRestoreFrom {
             (Some(b), None) => {
                 let location = errs.check(format!("{field}.backup"), rules::gcp_backup(b))?;
                 if location != region {
-                    errs.push(
+                    errs.broken(
                         format!("{field}.backup"),
                         format!(
                             "is in location {location:?}; a cluster restores a backup of its own region {region:?}"
@@ -194,11 +194,11 @@ impl GcpRestoreFrom {
                 ok.then(|| GcpRestore::Gcs(uris.clone()))
             }
             (None, Some(_)) => {
-                errs.push(format!("{field}.gcsUris"), "must list 1 to 250 objects");
+                errs.broken(format!("{field}.gcsUris"), "must list 1 to 250 objects");
                 None
             }
             _ => {
-                errs.push(field, "needs exactly one of backup and gcsUris");
+                errs.broken(field, "needs exactly one of backup and gcsUris");
                 None
             }
         }
@@ -242,11 +242,11 @@ impl AwsRestoreFrom {
                 ok.then(|| AwsRestore::S3(arns.clone()))
             }
             (None, Some(_)) => {
-                errs.push(format!("{field}.snapshotArns"), "must list 1 to 100 files");
+                errs.broken(format!("{field}.snapshotArns"), "must list 1 to 100 files");
                 None
             }
             _ => {
-                errs.push(field, "needs exactly one of snapshotName and snapshotArns");
+                errs.broken(field, "needs exactly one of snapshotName and snapshotArns");
                 None
             }
         }

@@ -24,6 +24,9 @@ pub enum Next {
     /// Waiting on another object, whose change triggers the pass anyway: the poll interval,
     /// but never sooner than a second.
     Waiting,
+    /// Waiting on the cloud to let go of something that other objects use (an attached user
+    /// group): the poll interval, but never sooner than five seconds.
+    Slowly,
     /// The steady-state re-check.
     Resync,
     /// The steady-state re-check, or at this time if that is sooner (a rotation due).

@@ -4,8 +4,6 @@ use std::fmt;
 
 use cache_operator_cloud::CloudError;
 use kube::runtime::controller::Action;
-
-use super::ending::CloudFailure;
 /// The steps of a pass, in order; every error says which one failed (logs and the `step`
 /// label of `cache_operator_reconcile_errors_total`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,55 +97,6 @@ impl<T> At<T> for Result<T, kube::Error> {
 impl<T> At<T> for Result<T, CloudError> {
     fn at(self, step: Step) -> Result<T, Error> {
         self.map_err(|source| Error::Cloud { step, source })
-    }
-}
-
-/// Why a pass stops short of its goal; each kind says how it shows in the conditions.
-#[derive(Debug)]
-pub enum Halt {
-    /// The cloud is working on the resource: look again soon.
-    Busy(String),
-    /// Waiting on another object.
-    Waiting(&'static str, String),
-    /// Needs a human: a spec that the world contradicts.
-    Stalled(&'static str, String),
-    /// The access this object gave is withdrawn (a binding's Secret goes).
-    Revoked(&'static str, String),
-    Failed(Error),
-}
-
-impl From<Error> for Halt {
-    fn from(e: Error) -> Self {
-        Halt::Failed(e)
-    }
-}
-
-impl Halt {
-    /// A failed cloud call at `step`: a busy resource is waited for, the rest is the kind's to
-    /// classify.
-    pub fn cloud(e: CloudError, step: Step) -> Halt {
-        if CloudFailure::of(&e) == CloudFailure::Busy {
-            Halt::Busy(format!("the cloud is busy: {}", e.message))
-        } else {
-            Halt::Failed(Error::Cloud { step, source: e })
-        }
-    }
-}
-
-/// `result.halt(Step::Apply)?` in code that stops with a [`Halt`].
-pub trait HaltAt<T> {
-    fn halt(self, step: Step) -> Result<T, Halt>;
-}
-
-impl<T> HaltAt<T> for Result<T, CloudError> {
-    fn halt(self, step: Step) -> Result<T, Halt> {
-        self.map_err(|e| Halt::cloud(e, step))
-    }
-}
-
-impl<T> HaltAt<T> for Result<T, kube::Error> {
-    fn halt(self, step: Step) -> Result<T, Halt> {
-        self.at(step).map_err(Halt::Failed)
     }
 }
 

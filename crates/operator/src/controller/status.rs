@@ -193,6 +193,7 @@ impl<'a, K: Drafted> Draft<'a, K> {
             }
             Next::Soon => Action::requeue(timing.poll),
             Next::Waiting => Action::requeue(at_least_a_second(timing.poll)),
+            Next::Slowly => Action::requeue(timing.poll.max(Duration::from_secs(5))),
             Next::Resync => Action::requeue(self.ctx.resync()),
             Next::ResyncBy(at) => {
                 let until = Duration::try_from(at.duration_since(Timestamp::now()))

@@ -110,9 +110,9 @@ async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
         cloud.users.asked(),
         [
             "DescribeUsers",
+            "DescribeUserGroups users",
             "CreateUser users-default",
             "CreateUser app",
-            "DescribeUserGroups users",
             "CreateUserGroup users"
         ]
     );
