@@ -25,6 +25,9 @@ use jiff::Timestamp;
 pub trait Credential: Clone + PartialEq {
     type Previous: Clone + PartialEq;
     fn retire(&self) -> Self::Previous;
+    /// What a promotion keeps of a current credential nobody knew (the cloud's, before the
+    /// operator's first): retired too when the cloud can be told to drop it without naming it.
+    fn retire_unknown() -> Option<Self::Previous>;
 }
 
 impl Credential for String {
@@ -32,11 +35,18 @@ impl Credential for String {
     fn retire(&self) -> String {
         self.clone()
     }
+    fn retire_unknown() -> Option<String> {
+        None
+    }
 }
 
 impl Credential for AuthToken {
     type Previous = ();
     fn retire(&self) {}
+    /// SET keeps the current token alone, whatever the other was.
+    fn retire_unknown() -> Option<()> {
+        Some(())
+    }
 }
 
 /// The record of one credential.
@@ -212,7 +222,10 @@ pub fn step<S: Credential>(
                 record: Slots {
                     current: Some(pending.clone()),
                     pending: None,
-                    previous: r.current.as_ref().map(Credential::retire),
+                    previous: match &r.current {
+                        Some(current) => Some(current.retire()),
+                        None => S::retire_unknown(),
+                    },
                     rotated_at: now,
                     requested_at: None,
                 },

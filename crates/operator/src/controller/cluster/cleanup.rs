@@ -1,25 +1,13 @@
-//! Plan for an object being deleted: what its deletion policy and the cloud allow, and what
-//! deleting led to. Pure, like `plan`.
+//! Plan for an object being deleted: what its deletion policy and the cloud allow. Pure, like
+//! `plan`.
 
-use cache_operator_api::cluster::{DeletionPolicy, Phase, RedisCluster, RedisClusterStatus};
+use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{Claim, ClusterState, ObservedCluster};
-use cache_operator_cloud::{CloudError, ErrorClass};
 
-use super::plan::{Ending, Outcome, failure};
+use super::plan::Outcome;
 use crate::controller::ending::Next;
-use crate::controller::error::Step;
-
-/// `spec.deletionPolicy`, else `Retain` for an adopted cluster and `Delete` for one we made.
-pub fn deletion_policy(obj: &RedisCluster) -> DeletionPolicy {
-    let adopted = obj.status.as_ref().is_some_and(|s| s.adopted);
-    obj.spec.deletion_policy.unwrap_or(if adopted {
-        DeletionPolicy::Retain
-    } else {
-        DeletionPolicy::Delete
-    })
-}
 
 /// The plan for an object being deleted.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,39 +20,28 @@ pub enum CleanupPlan {
     Delete,
 }
 
-/// Before looking at the cloud: `Retain` lets go at once; an invalid spec cannot say what to
-/// delete.
-pub fn before_cleanup(
-    policy: DeletionPolicy,
-    old: &RedisClusterStatus,
-    desired: Result<&DesiredCluster, String>,
-) -> Option<CleanupPlan> {
-    if policy == DeletionPolicy::Retain {
-        let what = old
-            .cloud_resource
-            .clone()
-            .unwrap_or_else(|| "the cloud resource".into());
-        return Some(CleanupPlan::LetGo(format!(
-            "deletionPolicy Retain: {what} is left in place"
-        )));
-    }
-    match desired {
-        Ok(_) => None,
-        Err(_) if old.cloud_resource.is_none() => Some(CleanupPlan::LetGo(
-            "nothing was created in the cloud".into(),
-        )),
-        Err(errors) => Some(CleanupPlan::Report(Outcome::new(
+/// `Retain` lets go at once, before looking at the cloud: what it leaves in place.
+pub fn retained(old: &RedisClusterStatus) -> String {
+    let what = old
+        .cloud_resource
+        .clone()
+        .unwrap_or_else(|| "the cloud resource".into());
+    format!("deletionPolicy Retain: {what} is left in place")
+}
+
+/// A spec that does not parse cannot say what to delete: stalled until it is fixed, unless
+/// nothing was made (`None`: let go).
+pub fn unparsable(old: &RedisClusterStatus, errors: &str) -> Option<Outcome> {
+    old.cloud_resource.as_ref().map(|resource| {
+        Outcome::new(
             Phase::Deleting,
             Summary::stalled(
                 reason::INVALID_SPEC,
-                format!(
-                    "cannot delete {}: the spec is invalid ({errors})",
-                    old.cloud_resource.clone().unwrap_or_default()
-                ),
+                format!("cannot delete {resource}: the spec is invalid ({errors})"),
             ),
             Next::AwaitChange,
-        ))),
-    }
+        )
+    })
 }
 
 pub fn cleanup(
@@ -115,34 +92,6 @@ pub fn cleanup(
         return CleanupPlan::LiftProtection;
     }
     CleanupPlan::Delete
-}
-
-/// What lifting the cloud's deletion protection or deleting led to.
-pub fn deleting(
-    result: Result<(), &CloudError>,
-    lifting: bool,
-    resource: &str,
-    old: &RedisClusterStatus,
-) -> Result<Ending, String> {
-    let wait = |msg: String| {
-        Ok(Ending::Report(Outcome::waiting(
-            Phase::Deleting,
-            reason::DELETING,
-            msg,
-        )))
-    };
-    match result {
-        Ok(()) if lifting => wait(format!(
-            "turning off the cloud's deletion protection on {resource}"
-        )),
-        Ok(()) => wait(format!("deleting {resource}")),
-        Err(e) if !lifting && e.is(ErrorClass::NotFound) => Err(format!("{resource} is deleted")),
-        Err(e) if !lifting && e.is(ErrorClass::FailedPrecondition) => wait(format!(
-            "the cloud cannot delete {resource} yet: {}",
-            e.message
-        )),
-        Err(e) => Ok(failure(old, e, Step::Apply)),
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use cache_operator_testkit::cluster;
 
 use super::*;
 use crate::controller::cluster::fixtures::*;
+use crate::controller::cluster::observe::deletion_policy;
+use crate::controller::cluster::plan::Ending;
+use crate::controller::cluster::status::deleting;
 
 #[test]
 fn deletion_with_each_policy() {
@@ -26,31 +29,12 @@ fn deletion_with_each_policy() {
     let d = desired();
     // Retain lets go at once, whatever the spec.
     assert_eq!(
-        before_cleanup(DeletionPolicy::Retain, &ours(Phase::Ready), Ok(&d)),
-        Some(CleanupPlan::LetGo(format!(
-            "deletionPolicy Retain: {RES} is left in place"
-        )))
-    );
-    assert_eq!(
-        before_cleanup(DeletionPolicy::Delete, &ours(Phase::Ready), Ok(&d)),
-        None
+        retained(&ours(Phase::Ready)),
+        format!("deletionPolicy Retain: {RES} is left in place")
     );
     // An invalid spec: nothing to delete when nothing was made, else stalled.
-    assert_eq!(
-        before_cleanup(
-            DeletionPolicy::Delete,
-            &RedisClusterStatus::default(),
-            Err("bad".into())
-        ),
-        Some(CleanupPlan::LetGo(
-            "nothing was created in the cloud".into()
-        ))
-    );
-    let Some(CleanupPlan::Report(o)) = before_cleanup(
-        DeletionPolicy::Delete,
-        &ours(Phase::Ready),
-        Err("bad".into()),
-    ) else {
+    assert_eq!(unparsable(&RedisClusterStatus::default(), "bad"), None);
+    let Some(o) = unparsable(&ours(Phase::Ready), "bad") else {
         panic!()
     };
     assert_eq!(

@@ -10,7 +10,8 @@ use cache_operator_cloud::provider::{Change, Claim, ClusterState, OperationState
 use super::*;
 use crate::controller::cluster::fixtures::*;
 use crate::controller::cluster::observe::Seen;
-use crate::controller::cluster::status::record;
+use crate::controller::cluster::observe::is_ours;
+use crate::controller::cluster::status::{changed, created, failure, record};
 use crate::controller::ending::Next;
 use crate::controller::error::Step;
 use crate::controller::status::poll;
