@@ -9,7 +9,7 @@ use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::ObservedCluster;
 use cache_operator_cloud::{CloudError, Scope};
 
-use crate::context::Clouds;
+use crate::clouds::Clouds;
 
 struct Snapshot {
     at: Instant,

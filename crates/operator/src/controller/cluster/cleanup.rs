@@ -6,8 +6,10 @@ use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{Claim, ClusterState, ObservedCluster};
 
-use super::plan::Outcome;
 use crate::controller::ending::Next;
+
+/// Where a deletion leaves the cluster.
+type Outcome = crate::controller::ending::Outcome<Phase>;
 
 /// The plan for an object being deleted.
 #[derive(Clone, Debug, PartialEq)]
