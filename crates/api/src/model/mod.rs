@@ -58,7 +58,8 @@ pub enum UserAuthentication {
     Password,
 }
 
-/// How often an RDB snapshot is taken (gcp persistence).
+// How often an RDB snapshot is taken (gcp persistence); no doc comment: it would become the
+// CRD field's description.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum RdbSnapshotPeriod {
     #[serde(rename = "1h")]
@@ -71,7 +72,7 @@ pub enum RdbSnapshotPeriod {
     TwentyFourHours,
 }
 
-/// When the AOF is flushed to disk (gcp persistence).
+// When the AOF is flushed to disk (gcp persistence).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AofAppendFsync {
