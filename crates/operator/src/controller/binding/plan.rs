@@ -219,8 +219,19 @@ struct Resolved {
     settled: Result<(), String>,
 }
 
-/// The cluster, the group and the user, checked against each other.
-fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stopped> {
+/// The cluster as the binding reaches it.
+struct Target {
+    cluster: RedisCluster,
+    desired: DesiredCluster,
+    connection: Connection,
+    /// The cloud's name of the cluster, for the fingerprint.
+    cluster_name: String,
+    /// Whether the cluster is Ready for a first Secret.
+    settled: Result<(), String>,
+}
+
+/// The cluster: watched, there, admitting the binding's namespace, valid, with endpoints.
+fn target(seen: &Observed) -> Result<Target, Stopped> {
     let own_ns = &seen.namespace;
     let (cns, cname) = &seen.cluster_at;
     // A reference into a namespace the caches do not hold is not missing, only out of sight
@@ -277,13 +288,32 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
         ca_certificate: status.ca_certificate.clone(),
         cluster_mode,
     };
-    let mut settled = if condition::is_true(&status.conditions, condition::READY) {
+    let settled = if condition::is_true(&status.conditions, condition::READY) {
         Ok(())
     } else {
         Err(format!(
             "waiting for RedisCluster {cns}/{cname} to be Ready"
         ))
     };
+    Ok(Target {
+        cluster,
+        desired: cluster_desired,
+        connection,
+        cluster_name,
+        settled,
+    })
+}
+
+/// The cluster, the group and the user, checked against each other.
+fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stopped> {
+    let Target {
+        cluster,
+        desired: cluster_desired,
+        connection,
+        cluster_name,
+        mut settled,
+    } = target(seen)?;
+    let (cns, cname) = &seen.cluster_at;
     let resolved = |source, username: &str, settled| Resolved {
         connection: connection.clone(),
         source,
@@ -363,14 +393,33 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
     if settled.is_ok() && !group_ready {
         settled = Err(format!("waiting for UserGroup {gns}/{gname} to be Ready"));
     }
+    let (source, username) = identity(
+        desired,
+        seen,
+        (&cluster_desired, (gns, gname)),
+        &group,
+        &mut settled,
+    )?;
+    Ok(resolved(source, &username, settled))
+}
+
+/// The identity the binding names in its group, and where its credential comes from; a gcp
+/// service account waits (in `settled`) until the group granted it on the clusters listing it.
+fn identity(
+    desired: &DesiredBinding,
+    seen: &Observed,
+    (cluster, (gns, gname)): (&DesiredCluster, (&str, &str)),
+    group: &UserGroup,
+    settled: &mut Result<(), String>,
+) -> Result<(Source, String), Stopped> {
+    let gstatus = group.status.clone().unwrap_or_default();
     let not_a_member = |who: &str| {
         withdrawn(
             reason::NOT_AUTHORIZED,
             format!("{who} is not a member of UserGroup {gns}/{gname}"),
         )
     };
-
-    match &cluster_desired {
+    match cluster {
         DesiredCluster::Gcp(g) => {
             if let Some(sa) = &desired.user {
                 let member = format!("serviceAccount:{sa}");
@@ -393,7 +442,7 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
                         && Some(&gr.clusters) == seen.listing.as_ref()
                 });
                 if settled.is_ok() && !granted {
-                    settled = Err(format!(
+                    *settled = Err(format!(
                         "waiting for UserGroup {gns}/{gname} to grant {member} access to {}",
                         g.name()
                     ));
@@ -406,7 +455,7 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
             } else {
                 Source::None
             };
-            Ok(resolved(source, "default", settled))
+            Ok((source, "default".to_owned()))
         }
         DesiredCluster::Aws(a) => {
             let Some(user_id) = desired.user.as_ref().map(|u| u.to_ascii_lowercase()) else {
@@ -427,7 +476,7 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
                 },
                 UserAuthentication::Password => Source::AwsPassword { user_id },
             };
-            Ok(resolved(source, &user.user_name, settled))
+            Ok((source, user.user_name.clone()))
         }
     }
 }
