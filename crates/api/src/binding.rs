@@ -183,7 +183,7 @@ impl AccessBindingSpec {
             }
         }
         if self.user.is_some() && self.user_group_ref.is_none() {
-            errs.push(
+            errs.broken(
                 "spec.user",
                 "names a member of a UserGroup: set spec.userGroupRef too (a cluster with authMode token or disabled takes neither)",
             );
@@ -214,7 +214,7 @@ impl AccessBindingSpec {
             ("annotations", template.annotations.len()),
         ] {
             if len > rules::SECRET_TEMPLATE_MAX_ENTRIES {
-                errs.push(
+                errs.broken(
                     format!("spec.secretTemplate.{field}"),
                     format!(
                         "must have at most {} entries",
@@ -239,7 +239,7 @@ impl AccessBindingSpec {
                 rules::label_key(k),
             );
             if v.chars().count() > rules::ANNOTATION_VALUE_MAX {
-                errs.push(
+                errs.broken(
                     format!("spec.secretTemplate.annotations.{k}"),
                     format!(
                         "value must be at most {} characters",
@@ -252,14 +252,14 @@ impl AccessBindingSpec {
         let refresh_before = rotation.refresh_before.as_deref().and_then(|v| {
             let d = errs.check("spec.rotation.refreshBefore", rules::duration(v))?;
             if d < Duration::from_secs(10) || d > Duration::from_secs(3600) {
-                errs.push("spec.rotation.refreshBefore", "must be between 10s and 1h");
+                errs.broken("spec.rotation.refreshBefore", "must be between 10s and 1h");
             }
             Some(d)
         });
         let interval = rotation.interval.as_deref().and_then(|v| {
             let d = errs.check("spec.rotation.interval", rules::duration(v))?;
             if d < Duration::from_secs(60) {
-                errs.push("spec.rotation.interval", "must be at least 1m");
+                errs.broken("spec.rotation.interval", "must be at least 1m");
             }
             Some(d)
         });

@@ -18,8 +18,10 @@ use crate::lifecycle::{
 use crate::model::node_type::all_node_type_names;
 use crate::model::{
     AwsCluster, AwsNodeType, BackupPlan, DEFAULT_AUTH_TOKEN_INTERVAL, DesiredCluster, GcpCluster,
-    GcpNodeType, engine,
+    GcpNodeType, Persistence, ZoneDistribution, engine,
 };
+// The vocabulary the spec shares with the domain model, defined there.
+pub use crate::model::{AofAppendFsync, AuthMode, AwsEngine, RdbSnapshotPeriod};
 use crate::rules::{self, Broken};
 use crate::validate::FieldErrors;
 
@@ -227,17 +229,6 @@ fn node_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    #[default]
-    Iam,
-    Password,
-    /// aws: a single AUTH token on the replication group (legacy Redis AUTH).
-    Token,
-    Disabled,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Delete the cloud resource and wait until it is gone.
@@ -343,26 +334,6 @@ pub enum PersistenceMode {
     Aof,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum RdbSnapshotPeriod {
-    #[serde(rename = "1h")]
-    OneHour,
-    #[serde(rename = "6h")]
-    SixHours,
-    #[serde(rename = "12h")]
-    TwelveHours,
-    #[serde(rename = "24h")]
-    TwentyFourHours,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AofAppendFsync {
-    No,
-    Everysec,
-    Always,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.mode == 'single-zone' ? has(self.zone) : !has(self.zone)")
@@ -380,6 +351,27 @@ pub struct GcpZoneDistribution {
 pub enum ZoneDistributionMode {
     MultiZone,
     SingleZone,
+}
+
+impl GcpPersistence {
+    /// What the spec asks for; a period or fsync of another mode (refused by the rules) is
+    /// left out.
+    fn parsed(&self) -> Persistence {
+        match self.mode {
+            PersistenceMode::Disabled => Persistence::Disabled,
+            PersistenceMode::Rdb => Persistence::Rdb(self.rdb_snapshot_period),
+            PersistenceMode::Aof => Persistence::Aof(self.aof_append_fsync),
+        }
+    }
+}
+
+impl GcpZoneDistribution {
+    fn parsed(&self) -> ZoneDistribution {
+        match self.mode {
+            ZoneDistributionMode::MultiZone => ZoneDistribution::MultiZone,
+            ZoneDistributionMode::SingleZone => ZoneDistribution::SingleZone(self.zone.clone()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
@@ -506,23 +498,6 @@ int(self.engineVersion.split('.')[0]) > int(oldSelf.engineVersion.split('.')[0])
 (int(self.engineVersion.split('.')[1]) == int(oldSelf.engineVersion.split('.')[1]) && \
 (size(self.engineVersion.split('.')) > 2 ? int(self.engineVersion.split('.')[2]) : 0) >= \
 (size(oldSelf.engineVersion.split('.')) > 2 ? int(oldSelf.engineVersion.split('.')[2]) : 0))))";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AwsEngine {
-    #[default]
-    Redis,
-    Valkey,
-}
-
-impl AwsEngine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AwsEngine::Redis => "redis",
-            AwsEngine::Valkey => "valkey",
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -727,7 +702,7 @@ impl RedisClusterSpec {
             Provider::Aws => (90, 5),
         };
         if !(1..=max_shards).contains(&self.shard_count) {
-            errs.push(
+            errs.broken(
                 "spec.shardCount",
                 format!(
                     "must be between 1 and {max_shards} for provider {p} (got {})",
@@ -736,7 +711,7 @@ impl RedisClusterSpec {
             );
         }
         if !(0..=max_replicas).contains(&self.replicas_per_shard) {
-            errs.push(
+            errs.broken(
                 "spec.replicasPerShard",
                 format!(
                     "must be between 0 and {max_replicas} for provider {p} (got {})",
@@ -746,7 +721,7 @@ impl RedisClusterSpec {
         }
         let has_groups = !self.user_group_refs.is_empty();
         if self.auth_mode == AuthMode::Disabled && has_groups {
-            errs.push(
+            errs.broken(
                 "spec.userGroupRefs",
                 "has no effect when authMode is disabled",
             );
@@ -797,17 +772,17 @@ impl RedisClusterSpec {
 
     fn desired_gcp(&self, id: &str, errs: &mut FieldErrors) -> Option<GcpCluster> {
         if self.aws.is_some() {
-            errs.push("spec.aws", "must not be set when provider is gcp");
+            errs.broken("spec.aws", "must not be set when provider is gcp");
         }
         let node_type = GcpNodeType::from_name(&self.node_type);
         if node_type.is_none() {
-            errs.push(
+            errs.broken(
                 "spec.nodeType",
                 unknown_node_type(&self.node_type, Provider::Gcp),
             );
         }
         if matches!(self.auth_mode, AuthMode::Password | AuthMode::Token) {
-            errs.push(
+            errs.broken(
                 "spec.authMode",
                 format!(
                     "{} is not offered by Memorystore for Redis Cluster: use iam or disabled",
@@ -816,7 +791,7 @@ impl RedisClusterSpec {
             );
         }
         let Some(gcp) = &self.gcp else {
-            errs.push("spec.gcp", "is required when provider is gcp");
+            errs.broken("spec.gcp", "is required when provider is gcp");
             return None;
         };
         errs.check("spec.gcp.project", rules::gcp_project(&gcp.project));
@@ -832,7 +807,7 @@ impl RedisClusterSpec {
                 } else {
                     "spec.gcp.project"
                 };
-                errs.push(
+                errs.broken(
                     "spec.gcp.network",
                     format!(
                         "belongs to project {net_project:?}, not {which} {expected:?} (set spec.gcp.networkProject for a Shared VPC host project)"
@@ -842,23 +817,23 @@ impl RedisClusterSpec {
         }
         if let Some(p) = &gcp.persistence {
             if p.rdb_snapshot_period.is_some() && p.mode != PersistenceMode::Rdb {
-                errs.push("spec.gcp.persistence.rdbSnapshotPeriod", "needs mode rdb");
+                errs.broken("spec.gcp.persistence.rdbSnapshotPeriod", "needs mode rdb");
             }
             if p.aof_append_fsync.is_some() && p.mode != PersistenceMode::Aof {
-                errs.push("spec.gcp.persistence.aofAppendFsync", "needs mode aof");
+                errs.broken("spec.gcp.persistence.aofAppendFsync", "needs mode aof");
             }
         }
         if let Some(z) = &gcp.zone_distribution {
             match (z.mode, &z.zone) {
-                (ZoneDistributionMode::SingleZone, None) => errs.push(
+                (ZoneDistributionMode::SingleZone, None) => errs.broken(
                     "spec.gcp.zoneDistribution.zone",
                     "is required with mode single-zone",
                 ),
-                (ZoneDistributionMode::MultiZone, Some(_)) => errs.push(
+                (ZoneDistributionMode::MultiZone, Some(_)) => errs.broken(
                     "spec.gcp.zoneDistribution.zone",
                     "is not allowed with mode multi-zone",
                 ),
-                (_, Some(zone)) if !zone.starts_with(&format!("{}-", self.region)) => errs.push(
+                (_, Some(zone)) if !zone.starts_with(&format!("{}-", self.region)) => errs.broken(
                     "spec.gcp.zoneDistribution.zone",
                     format!(
                         "must be a zone of spec.region {:?} (e.g. {}-a)",
@@ -870,7 +845,7 @@ impl RedisClusterSpec {
         }
         for (key, value) in &gcp.redis_configs {
             if value.chars().count() > rules::REDIS_CONFIG_VALUE_MAX {
-                errs.push(
+                errs.broken(
                     format!("spec.gcp.redisConfigs.{key}"),
                     format!(
                         "value must be at most {} characters",
@@ -879,7 +854,7 @@ impl RedisClusterSpec {
                 );
             }
             if !GCP_REDIS_CONFIG_KEYS.contains(&key.as_str()) {
-                errs.push(
+                errs.broken(
                     format!("spec.gcp.redisConfigs.{key}"),
                     format!(
                         "is not a setting Memorystore accepts (one of {})",
@@ -896,7 +871,7 @@ impl RedisClusterSpec {
             && let Some(location) = errs.check("spec.gcp.kmsKey", rules::gcp_kms_key(key))
             && location != self.region
         {
-            errs.push(
+            errs.broken(
                 "spec.gcp.kmsKey",
                 format!(
                     "is a key of location {location:?}; Memorystore needs a key of the cluster's region {:?}",
@@ -918,8 +893,11 @@ impl RedisClusterSpec {
             iam_auth: self.auth_mode == AuthMode::Iam,
             transit_encryption: self.transit_encryption,
             network: gcp.network.clone(),
-            persistence: gcp.persistence.clone(),
-            zone_distribution: gcp.zone_distribution.clone(),
+            persistence: gcp.persistence.as_ref().map(GcpPersistence::parsed),
+            zone_distribution: gcp
+                .zone_distribution
+                .as_ref()
+                .map(GcpZoneDistribution::parsed),
             redis_configs: gcp.redis_configs.clone(),
             deletion_protection: self.deletion_protection,
             maintenance_window: None,
@@ -940,18 +918,18 @@ impl RedisClusterSpec {
         errs: &mut FieldErrors,
     ) -> Option<AwsCluster> {
         if self.gcp.is_some() {
-            errs.push("spec.gcp", "must not be set when provider is aws");
+            errs.broken("spec.gcp", "must not be set when provider is aws");
         }
         let node_type = AwsNodeType::from_name(&self.node_type);
         if node_type.is_none() {
-            errs.push(
+            errs.broken(
                 "spec.nodeType",
                 unknown_node_type(&self.node_type, Provider::Aws),
             );
         }
         if self.auth_mode != AuthMode::Disabled {
             if !self.transit_encryption {
-                errs.push(
+                errs.broken(
                     "spec.transitEncryption",
                     format!(
                         "must be true with authMode {}: ElastiCache RBAC, IAM auth and AUTH tokens need TLS",
@@ -960,13 +938,13 @@ impl RedisClusterSpec {
                 );
             }
             if self.auth_mode == AuthMode::Token && has_groups {
-                errs.push(
+                errs.broken(
                     "spec.userGroupRefs",
                     "has no effect when authMode is token: a replication group has either an AUTH token or user groups",
                 );
             }
             if !has_groups && self.auth_mode != AuthMode::Token {
-                errs.push(
+                errs.broken(
                     "spec.userGroupRefs",
                     format!(
                         "must name a UserGroup with authMode {} on aws",
@@ -976,25 +954,25 @@ impl RedisClusterSpec {
             }
         }
         if self.user_group_refs.len() > 1 {
-            errs.push(
+            errs.broken(
                 "spec.userGroupRefs",
                 "an ElastiCache replication group takes at most one user group",
             );
         }
         let Some(aws) = &self.aws else {
-            errs.push("spec.aws", "is required when provider is aws");
+            errs.broken("spec.aws", "is required when provider is aws");
             return None;
         };
         let cluster_mode_enabled = aws.cluster_mode == ClusterMode::Enabled;
         if !cluster_mode_enabled && self.shard_count != 1 {
-            errs.push(
+            errs.broken(
                 "spec.shardCount",
                 "must be 1 when aws.clusterMode is disabled",
             );
         }
         let nodes = i64::from(self.shard_count) * (i64::from(self.replicas_per_shard) + 1);
         if nodes > 500 {
-            errs.push(
+            errs.broken(
                 "spec.shardCount",
                 format!("an aws cluster has at most 500 nodes; shardCount * (replicasPerShard + 1) = {nodes}"),
             );
@@ -1004,11 +982,11 @@ impl RedisClusterSpec {
                 errs.check("spec.aws.engineVersion", rules::aws_engine_version(v))
         {
             match aws.engine {
-                AwsEngine::Valkey if version < engine::VALKEY_MIN => errs.push(
+                AwsEngine::Valkey if version < engine::VALKEY_MIN => errs.broken(
                     "spec.aws.engineVersion",
                     format!("Valkey versions on ElastiCache start at 7.2 (got {v})"),
                 ),
-                AwsEngine::Redis if version > engine::REDIS_MAX => errs.push(
+                AwsEngine::Redis if version > engine::REDIS_MAX => errs.broken(
                     "spec.aws.engineVersion",
                     format!(
                         "Redis OSS on ElastiCache goes up to 7.1; later versions are Valkey (engine: valkey) (got {v})"
@@ -1022,11 +1000,11 @@ impl RedisClusterSpec {
                 AwsEngine::Valkey => (true, true),
             };
             match self.auth_mode {
-                AuthMode::Iam if !iam_ok => errs.push(
+                AuthMode::Iam if !iam_ok => errs.broken(
                     "spec.aws.engineVersion",
                     "authMode iam needs Redis OSS 7.0 or later, or Valkey 7.2 or later",
                 ),
-                AuthMode::Password if !rbac_ok => errs.push(
+                AuthMode::Password if !rbac_ok => errs.broken(
                     "spec.aws.engineVersion",
                     "authMode password (RBAC user groups) needs engine version 6.0 or later",
                 ),
@@ -1040,7 +1018,7 @@ impl RedisClusterSpec {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
         {
-            errs.push(
+            errs.broken(
                 "spec.aws.cacheSubnetGroupName",
                 "must be 1-255 lowercase letters, digits or hyphens",
             );
@@ -1052,21 +1030,21 @@ impl RedisClusterSpec {
                     .chars()
                     .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
             if !ok {
-                errs.push(
+                errs.broken(
                     format!("spec.aws.securityGroupIds[{i}]"),
                     "must be a security group ID such as sg-0123456789abcdef0",
                 );
             }
         }
         if aws.security_group_ids.len() > 5 {
-            errs.push(
+            errs.broken(
                 "spec.aws.securityGroupIds",
                 "must list at most 5 security groups",
             );
         }
         let retention = match aws.snapshot_retention_limit {
             Some(n) if !(0..=35).contains(&n) => {
-                errs.push(
+                errs.broken(
                     "spec.aws.snapshotRetentionLimit",
                     format!("must be between 0 and 35 days (got {n})"),
                 );
@@ -1079,7 +1057,7 @@ impl RedisClusterSpec {
         }
         if let Some(key) = &aws.kms_key_id {
             if !aws.at_rest_encryption {
-                errs.push(
+                errs.broken(
                     "spec.aws.kmsKeyId",
                     "needs atRestEncryption: true (the key encrypts data at rest)",
                 );
@@ -1087,7 +1065,7 @@ impl RedisClusterSpec {
             if let Some(Some(region)) = errs.check("spec.aws.kmsKeyId", rules::aws_kms_key(key))
                 && region != self.region
             {
-                errs.push(
+                errs.broken(
                     "spec.aws.kmsKeyId",
                     format!(
                         "is a key of region {region:?}; KMS keys are regional and the cluster is in {:?}",
@@ -1103,12 +1081,12 @@ impl RedisClusterSpec {
         let rotation = match &aws.auth_token_rotation_interval {
             None => Some(DEFAULT_AUTH_TOKEN_INTERVAL),
             Some(_) if self.auth_mode != AuthMode::Token => {
-                errs.push("spec.aws.authTokenRotationInterval", "needs authMode token");
+                errs.broken("spec.aws.authTokenRotationInterval", "needs authMode token");
                 None
             }
             Some(d) => match errs.check("spec.aws.authTokenRotationInterval", rules::duration(d)) {
                 Some(d) if d < std::time::Duration::from_secs(60) => {
-                    errs.push("spec.aws.authTokenRotationInterval", "must be at least 1m");
+                    errs.broken("spec.aws.authTokenRotationInterval", "must be at least 1m");
                     None
                 }
                 other => other,

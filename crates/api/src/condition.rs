@@ -145,6 +145,15 @@ pub enum Summary {
     /// A transient failure that is being retried: Ready=False, Reconciling=True, Stalled=False,
     /// but said as an error.
     Retrying { reason: String, message: String },
+    /// Still usable while a failure is retried (a binding's token is valid, its refresh failed):
+    /// Ready=True for `reason`/`message`, Reconciling=True and said as an error for
+    /// `retry_reason`/`error`, Stalled=False.
+    ReadyRetrying {
+        reason: String,
+        message: String,
+        retry_reason: String,
+        error: String,
+    },
 }
 
 impl Summary {
@@ -173,32 +182,90 @@ impl Summary {
         }
     }
 
+    pub fn ready_retrying(
+        reason: &str,
+        message: impl Into<String>,
+        retry_reason: &str,
+        error: impl Into<String>,
+    ) -> Self {
+        Summary::ReadyRetrying {
+            reason: reason.into(),
+            message: message.into(),
+            retry_reason: retry_reason.into(),
+            error: error.into(),
+        }
+    }
+
+    /// Ready's reason.
     pub fn reason(&self) -> &str {
         match self {
             Summary::Ready { reason, .. }
             | Summary::Progressing { reason, .. }
             | Summary::Stalled { reason, .. }
-            | Summary::Retrying { reason, .. } => reason,
+            | Summary::Retrying { reason, .. }
+            | Summary::ReadyRetrying { reason, .. } => reason,
         }
     }
 
+    /// Ready's message.
     pub fn message(&self) -> &str {
         match self {
             Summary::Ready { message, .. }
             | Summary::Progressing { message, .. }
             | Summary::Stalled { message, .. }
-            | Summary::Retrying { message, .. } => message,
+            | Summary::Retrying { message, .. }
+            | Summary::ReadyRetrying { message, .. } => message,
         }
     }
 
     pub fn is_ready(&self) -> bool {
-        matches!(self, Summary::Ready { .. })
+        matches!(self, Summary::Ready { .. } | Summary::ReadyRetrying { .. })
+    }
+
+    /// Whether it is said as an error (a warning event).
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Summary::Stalled { .. } | Summary::Retrying { .. } | Summary::ReadyRetrying { .. }
+        )
+    }
+
+    /// The reason and message an event says: the failure's when one is retried while Ready.
+    pub fn said(&self) -> (&str, &str) {
+        match self {
+            Summary::ReadyRetrying {
+                retry_reason,
+                error,
+                ..
+            } => (retry_reason, error),
+            other => (other.reason(), other.message()),
+        }
     }
 
     /// Write Ready, Reconciling and Stalled into `conditions`.
     pub fn apply(&self, conditions: &mut Vec<Condition>, generation: Option<i64>, now: Timestamp) {
+        if let Summary::ReadyRetrying {
+            reason,
+            message,
+            retry_reason,
+            error,
+        } = self
+        {
+            for (type_, status, reason, message) in [
+                (READY, TRUE, reason, message.as_str()),
+                (RECONCILING, TRUE, retry_reason, error.as_str()),
+                (STALLED, FALSE, retry_reason, ""),
+            ] {
+                set(
+                    conditions,
+                    new(type_, status, reason, message, generation),
+                    now,
+                );
+            }
+            return;
+        }
         let (ready, reconciling, stalled) = match self {
-            Summary::Ready { .. } => (TRUE, FALSE, FALSE),
+            Summary::Ready { .. } | Summary::ReadyRetrying { .. } => (TRUE, FALSE, FALSE),
             Summary::Progressing { .. } | Summary::Retrying { .. } => (FALSE, TRUE, FALSE),
             Summary::Stalled { .. } => (FALSE, FALSE, TRUE),
         };
@@ -280,5 +347,43 @@ mod tests {
             (FALSE.into(), TRUE.into(), FALSE.into())
         );
         assert!(conds.iter().all(|c| c.observed_generation == Some(4)));
+    }
+
+    #[test]
+    fn a_ready_object_retrying_a_failure_says_both() {
+        let mut conds = Vec::new();
+        let s = Summary::ready_retrying(
+            reason::CREDENTIALS_ISSUED,
+            "valid until then",
+            reason::REFRESH_FAILED,
+            "could not mint",
+        );
+        s.apply(&mut conds, Some(2), at(1));
+        let got = |t| {
+            let c = get(&conds, t).unwrap();
+            (c.status.clone(), c.reason.clone(), c.message.clone())
+        };
+        assert_eq!(
+            got(READY),
+            (
+                TRUE.into(),
+                reason::CREDENTIALS_ISSUED.into(),
+                "valid until then".into()
+            )
+        );
+        assert_eq!(
+            got(RECONCILING),
+            (
+                TRUE.into(),
+                reason::REFRESH_FAILED.into(),
+                "could not mint".into()
+            )
+        );
+        assert_eq!(
+            got(STALLED),
+            (FALSE.into(), reason::REFRESH_FAILED.into(), String::new())
+        );
+        assert!(s.is_ready() && s.is_warning());
+        assert_eq!(s.said(), (reason::REFRESH_FAILED, "could not mint"));
     }
 }

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::Provider;
+pub use crate::model::lifecycle::Weekday;
 use crate::model::lifecycle::{
     AwsRestore, GCP_DEFAULT_RETENTION_DAYS, GcpAutomatedBackup, GcpRestore, WeeklyWindow,
 };
@@ -18,62 +19,6 @@ use crate::validate::FieldErrors;
 
 fn default_true() -> bool {
     true
-}
-
-/// A day of the week (UTC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Weekday {
-    Sunday,
-    Monday,
-    Tuesday,
-    Wednesday,
-    Thursday,
-    Friday,
-    Saturday,
-}
-
-impl Weekday {
-    /// In the order ElastiCache's week starts (Sunday first).
-    pub const ALL: [Weekday; 7] = [
-        Weekday::Sunday,
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-        Weekday::Saturday,
-    ];
-
-    pub fn index(self) -> u32 {
-        Weekday::ALL.iter().position(|d| *d == self).unwrap_or(0) as u32
-    }
-
-    /// `sun`, `mon`, … (ElastiCache windows).
-    pub fn aws(self) -> &'static str {
-        match self {
-            Weekday::Sunday => "sun",
-            Weekday::Monday => "mon",
-            Weekday::Tuesday => "tue",
-            Weekday::Wednesday => "wed",
-            Weekday::Thursday => "thu",
-            Weekday::Friday => "fri",
-            Weekday::Saturday => "sat",
-        }
-    }
-
-    /// `SUNDAY`, `MONDAY`, … (`google.type.DayOfWeek`).
-    pub fn gcp(self) -> &'static str {
-        match self {
-            Weekday::Sunday => "SUNDAY",
-            Weekday::Monday => "MONDAY",
-            Weekday::Tuesday => "TUESDAY",
-            Weekday::Wednesday => "WEDNESDAY",
-            Weekday::Thursday => "THURSDAY",
-            Weekday::Friday => "FRIDAY",
-            Weekday::Saturday => "SATURDAY",
-        }
-    }
 }
 
 /// The weekly window in which the cloud may restart nodes for maintenance, in UTC. One shape
@@ -121,13 +66,13 @@ impl MaintenanceWindow {
         };
         if provider == Provider::Gcp {
             if start.is_some_and(|s| s % 60 != 0) {
-                errs.push(
+                errs.broken(
                     format!("{field}.startTime"),
                     "must be on the hour (HH:00) for provider gcp: Memorystore windows start on the hour",
                 );
             }
             if minutes.is_some_and(|m| m != 60) {
-                errs.push(
+                errs.broken(
                     format!("{field}.duration"),
                     "must be 1h for provider gcp: Memorystore maintenance windows last one hour",
                 );
@@ -168,7 +113,7 @@ impl GcpAutomatedBackupSpec {
         let start = match (&self.start_time, self.enabled) {
             (Some(t), _) => errs.check(format!("{field}.startTime"), rules::time_of_day(t)),
             (None, true) => {
-                errs.push(
+                errs.broken(
                     format!("{field}.startTime"),
                     "is required while automated backups are enabled",
                 );
@@ -177,7 +122,7 @@ impl GcpAutomatedBackupSpec {
             (None, false) => Some(0),
         };
         if start.is_some_and(|s| s % 60 != 0) {
-            errs.push(
+            errs.broken(
                 format!("{field}.startTime"),
                 "must be on the hour (HH:00): Memorystore starts automated backups at the start of an hour",
             );
@@ -186,7 +131,7 @@ impl GcpAutomatedBackupSpec {
             .retention_days
             .map_or(GCP_DEFAULT_RETENTION_DAYS as i32, |d| d);
         if !(1..=365).contains(&days) {
-            errs.push(
+            errs.broken(
                 format!("{field}.retentionDays"),
                 format!("must be between 1 and 365 days (got {days})"),
             );
@@ -229,7 +174,7 @@ impl GcpRestoreFrom {
             (Some(b), None) => {
                 let location = errs.check(format!("{field}.backup"), rules::gcp_backup(b))?;
                 if location != region {
-                    errs.push(
+                    errs.broken(
                         format!("{field}.backup"),
                         format!(
                             "is in location {location:?}; a cluster restores a backup of its own region {region:?}"
@@ -249,11 +194,11 @@ impl GcpRestoreFrom {
                 ok.then(|| GcpRestore::Gcs(uris.clone()))
             }
             (None, Some(_)) => {
-                errs.push(format!("{field}.gcsUris"), "must list 1 to 250 objects");
+                errs.broken(format!("{field}.gcsUris"), "must list 1 to 250 objects");
                 None
             }
             _ => {
-                errs.push(field, "needs exactly one of backup and gcsUris");
+                errs.broken(field, "needs exactly one of backup and gcsUris");
                 None
             }
         }
@@ -297,11 +242,11 @@ impl AwsRestoreFrom {
                 ok.then(|| AwsRestore::S3(arns.clone()))
             }
             (None, Some(_)) => {
-                errs.push(format!("{field}.snapshotArns"), "must list 1 to 100 files");
+                errs.broken(format!("{field}.snapshotArns"), "must list 1 to 100 files");
                 None
             }
             _ => {
-                errs.push(field, "needs exactly one of snapshotName and snapshotArns");
+                errs.broken(field, "needs exactly one of snapshotName and snapshotArns");
                 None
             }
         }

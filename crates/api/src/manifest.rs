@@ -55,13 +55,13 @@ pub fn check(value: &Value) -> Checked {
         .to_owned();
     let mut errors = FieldErrors::default();
     if api_version != API_VERSION {
-        errors.push(
+        errors.broken(
             "apiVersion",
             format!("{api_version} is not served; use {API_VERSION}"),
         );
     }
     if !KINDS.contains(&kind) {
-        errors.push(
+        errors.broken(
             "kind",
             format!(
                 "{kind:?} is not a kind of {GROUP} (one of {})",
@@ -70,7 +70,7 @@ pub fn check(value: &Value) -> Checked {
         );
     }
     if name.is_empty() && value.pointer("/metadata/generateName").is_none() {
-        errors.push("metadata.name", "is required");
+        errors.broken("metadata.name", "is required");
     }
     if errors.is_empty() {
         match parse(value, &mut errors) {
@@ -122,7 +122,7 @@ fn typed<T: DeserializeOwned>(value: &Value, errors: &mut FieldErrors) -> Option
     match result {
         Ok(v) => {
             for path in unknown {
-                errors.push(path, "unknown field (the API server would drop it)");
+                errors.broken(path, "unknown field (the API server would drop it)");
             }
             if errors.is_empty() { Some(v) } else { None }
         }
@@ -133,7 +133,7 @@ fn typed<T: DeserializeOwned>(value: &Value, errors: &mut FieldErrors) -> Option
             } else {
                 path
             };
-            errors.push(field, e.to_string());
+            errors.broken(field, e.to_string());
             None
         }
     }

@@ -331,27 +331,7 @@ pub fn duration(value: &str) -> Result<std::time::Duration, Broken> {
 }
 
 pub fn aws_engine_version(v: &str) -> Result<EngineVersion, Broken> {
-    let shape = || Broken("must be a version such as 7.1 or 8.0".into());
-    let part = |p: Option<&str>| -> Result<u16, Broken> {
-        match p {
-            Some(p) if (1..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()) => {
-                p.parse().map_err(|_| shape())
-            }
-            _ => Err(shape()),
-        }
-    };
-    let mut parts = v.split('.');
-    let major = part(parts.next())?;
-    let minor = part(parts.next())?;
-    let patch = parts.next().map(|p| part(Some(p))).transpose()?;
-    if parts.next().is_some() {
-        return Err(shape());
-    }
-    Ok(EngineVersion {
-        major,
-        minor,
-        patch,
-    })
+    EngineVersion::parse(v).ok_or_else(|| Broken("must be a version such as 7.1 or 8.0".into()))
 }
 
 /// A label or annotation key: an optional DNS-subdomain prefix and `/`, then a name of at most

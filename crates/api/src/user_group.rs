@@ -8,9 +8,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::AwsEngine;
 use crate::common::Provider;
-use crate::model::{AwsUserGroup, AwsUserModel, DesiredUserGroup, GcpUserGroup};
+pub use crate::model::UserAuthentication;
+use crate::model::{AwsEngine, AwsUserGroup, AwsUserModel, DesiredUserGroup, GcpUserGroup};
 use crate::rules::{self, Broken};
 use crate::validate::FieldErrors;
 
@@ -136,13 +136,6 @@ const ACCESS_STRING_GRAMMAR: &str = concat!(
     "|[~&+%(-]\\\\S*|[^\\\\s<>#!]*[)])(\\\\s+|$))+$')"
 );
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum UserAuthentication {
-    Iam,
-    Password,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GcpUserGroupSpec {
@@ -257,14 +250,14 @@ impl UserGroupSpec {
         let desired = match self.provider {
             Provider::Aws => {
                 if self.gcp.is_some() {
-                    errs.push("spec.gcp", "must not be set when provider is aws");
+                    errs.broken("spec.gcp", "must not be set when provider is aws");
                 }
                 if self.region.is_none() {
-                    errs.push("spec.region", "is required when provider is aws (ElastiCache users and groups are regional)");
+                    errs.broken("spec.region", "is required when provider is aws (ElastiCache users and groups are regional)");
                 }
                 match &self.aws {
                     None => {
-                        errs.push("spec.aws", "is required when provider is aws");
+                        errs.broken("spec.aws", "is required when provider is aws");
                         None
                     }
                     Some(aws) => Self::desired_aws(aws, name, self.region.as_deref(), &mut errs),
@@ -272,22 +265,22 @@ impl UserGroupSpec {
             }
             Provider::Gcp => {
                 if self.aws.is_some() {
-                    errs.push("spec.aws", "must not be set when provider is gcp");
+                    errs.broken("spec.aws", "must not be set when provider is gcp");
                 }
                 match &self.gcp {
                     None => {
-                        errs.push("spec.gcp", "is required when provider is gcp");
+                        errs.broken("spec.gcp", "is required when provider is gcp");
                         None
                     }
                     Some(gcp) => {
                         if gcp.members.is_empty() {
-                            errs.push("spec.gcp.members", "must list at least one principal");
+                            errs.broken("spec.gcp.members", "must list at least one principal");
                         }
                         let mut seen = std::collections::BTreeSet::new();
                         for (i, m) in gcp.members.iter().enumerate() {
                             errs.check(format!("spec.gcp.members[{i}]"), rules::gcp_principal(m));
                             if !seen.insert(m) {
-                                errs.push(
+                                errs.broken(
                                     format!("spec.gcp.members[{i}]"),
                                     format!("{m:?} is listed twice"),
                                 );
@@ -330,10 +323,10 @@ impl UserGroupSpec {
             }
         };
         if aws.users.is_empty() {
-            errs.push("spec.aws.users", "must list at least one user");
+            errs.broken("spec.aws.users", "must list at least one user");
         }
         if aws.users.len() > 99 {
-            errs.push(
+            errs.broken(
                 "spec.aws.users",
                 "an ElastiCache user group holds at most 100 users (one is the default user)",
             );
@@ -345,17 +338,17 @@ impl UserGroupSpec {
             let at = |f: &str| format!("spec.aws.users[{i}].{f}");
             errs.check(at("userId"), rules::aws_user_id(&u.user_id));
             if u.user_id == "default" {
-                errs.push(
+                errs.broken(
                     at("userId"),
                     "the built-in default user has no password and full access; list your own user with userName: default instead, or none to get a disabled one",
                 );
             }
             if !ids.insert(u.user_id.as_str()) {
-                errs.push(at("userId"), format!("{:?} is listed twice", u.user_id));
+                errs.broken(at("userId"), format!("{:?} is listed twice", u.user_id));
             }
             errs.check(at("userName"), rules::aws_user_name(&u.user_name));
             if !names.insert(u.user_name.as_str()) {
-                errs.push(
+                errs.broken(
                     at("userName"),
                     format!(
                         "{:?} is used twice; ElastiCache refuses duplicate user names",
@@ -364,7 +357,7 @@ impl UserGroupSpec {
                 );
             }
             if u.authentication == UserAuthentication::Iam && u.user_name != u.user_id {
-                errs.push(
+                errs.broken(
                     at("userName"),
                     "an iam user's userName must equal its userId",
                 );

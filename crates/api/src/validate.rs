@@ -22,7 +22,8 @@ impl fmt::Display for FieldError {
 pub struct FieldErrors(pub Vec<FieldError>);
 
 impl FieldErrors {
-    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    /// Record that `field` breaks a rule, saying which.
+    pub fn broken(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError {
             field: field.into(),
             message: message.into(),
@@ -34,7 +35,7 @@ impl FieldErrors {
         match result {
             Ok(v) => Some(v),
             Err(Broken(message)) => {
-                self.push(field, message);
+                self.broken(field, message);
                 None
             }
         }

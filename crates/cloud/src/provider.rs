@@ -1,4 +1,5 @@
-//! The one interface the controllers use for clusters, whatever the cloud.
+//! The clusters interface the controllers use, one instance per cloud, and the terms both clouds
+//! report in.
 
 use async_trait::async_trait;
 use cache_operator_api::model::{DesiredCluster, GcpAutomatedBackup, WeeklyWindow};
@@ -190,7 +191,7 @@ pub struct ObservedBackup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FinalBackup {
     /// gcp: the backup runs on its own (follow the progress) and must finish before the delete
-    /// is started with [`ClusterProvider::delete`].
+    /// is started with [`Clusters::delete`].
     Before(Progress),
     /// aws: the delete call took the backup (`FinalSnapshotIdentifier`); the delete started.
     WithDelete(Progress),
@@ -243,7 +244,7 @@ pub enum Change {
     /// gcp: `automatedBackupConfig`.
     AutomatedBackup,
     /// aws `authMode: token`: set the desired AUTH token with this strategy. Never part of
-    /// [`ClusterProvider::changes`]: the rotation is timed by the caller (ROTATE, the overlap,
+    /// [`Clusters::changes`]: the rotation is timed by the caller (ROTATE, the overlap,
     /// then SET).
     AuthToken(TokenStrategy),
 }
@@ -313,71 +314,55 @@ pub enum Claim {
     Foreign(String),
 }
 
+/// One cloud's cluster API, for the desired clusters of that cloud (`GcpCluster` for
+/// Memorystore, `AwsCluster` for ElastiCache): each cloud is its own instance of this trait, so
+/// a cluster can only ever reach its own cloud's client.
 #[async_trait]
-pub trait ClusterProvider: Send + Sync {
+pub trait Clusters<C>: Send + Sync {
     /// The changes that bring `observed` to `desired`, in the order to apply them. Pure: what
-    /// the cloud can change and how it reports it is this provider's knowledge.
-    fn changes(&self, desired: &DesiredCluster, observed: &ObservedCluster) -> Vec<Change>;
+    /// the cloud can change and how it reports it is this client's knowledge.
+    fn changes(&self, desired: &C, observed: &ObservedCluster) -> Vec<Change>;
 
-    /// Every cluster in a scope, in as few calls as the API allows.
-    async fn list(&self, scope: &Scope) -> Result<Vec<ObservedCluster>>;
+    /// Every cluster in the scope of `like` (its project or account, and region), in as few
+    /// calls as the API allows.
+    async fn list(&self, like: &C) -> Result<Vec<ObservedCluster>>;
 
     /// One cluster, `None` when it does not exist.
-    async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>>;
+    async fn get(&self, desired: &C) -> Result<Option<ObservedCluster>>;
 
     /// Start creating the cluster. Retrying a create for the same owner and attempt never makes
     /// two; on gcp it is answered with the first create's operation for an hour, even if that
     /// operation failed or its cluster was deleted since: starting over needs a new attempt.
-    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created>;
+    async fn create(&self, desired: &C, owner: &Owner) -> Result<Created>;
 
     /// Whether an existing cluster with the desired ID was created for `owner`.
-    async fn claim(
-        &self,
-        desired: &DesiredCluster,
-        owner: &Owner,
-        observed: &ObservedCluster,
-    ) -> Result<Claim>;
+    async fn claim(&self, desired: &C, owner: &Owner, observed: &ObservedCluster) -> Result<Claim>;
 
     /// Record `owner` on a cluster it did not create (adoption by opt-in).
-    async fn adopt(
-        &self,
-        desired: &DesiredCluster,
-        owner: &Owner,
-        observed: &ObservedCluster,
-    ) -> Result<()>;
+    async fn adopt(&self, desired: &C, owner: &Owner, observed: &ObservedCluster) -> Result<()>;
 
     /// Apply one change.
-    async fn apply(
-        &self,
-        desired: &DesiredCluster,
-        change: &Change,
-        owner: &Owner,
-    ) -> Result<Progress>;
+    async fn apply(&self, desired: &C, change: &Change, owner: &Owner) -> Result<Progress>;
 
     /// Start deleting the cluster.
-    async fn delete(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Progress>;
+    async fn delete(&self, desired: &C, owner: &Owner) -> Result<Progress>;
 
     /// Follow a long-running operation returned earlier.
     async fn operation(&self, name: &str) -> Result<OperationState>;
 
     /// PEM certificates clients should trust for this cluster's TLS, when the cloud has its own
     /// CA (gcp); empty when public roots serve (aws).
-    async fn ca_certificates(&self, desired: &DesiredCluster) -> Result<Vec<String>>;
+    async fn ca_certificates(&self, desired: &C) -> Result<Vec<String>>;
 
     /// Start an on-demand backup (gcp `clusters.backup`, aws CreateSnapshot) named `name`. A
-    /// name already taken answers `AlreadyExists`: look it up with [`ClusterProvider::backups`].
-    async fn backup(&self, desired: &DesiredCluster, name: &str) -> Result<Progress>;
+    /// name already taken answers `AlreadyExists`: look it up with [`Clusters::backups`].
+    async fn backup(&self, desired: &C, name: &str) -> Result<Progress>;
 
     /// The backups of this cluster the cloud lists (gcp: its backup collection; aws: the
     /// snapshots of the replication group, manual and automatic). They outlive the cluster.
-    async fn backups(&self, desired: &DesiredCluster) -> Result<Vec<ObservedBackup>>;
+    async fn backups(&self, desired: &C) -> Result<Vec<ObservedBackup>>;
 
     /// Take the final backup `name` of a cluster about to be deleted: gcp backs it up (the
     /// delete must wait for the operation), aws deletes with `FinalSnapshotIdentifier`.
-    async fn final_backup(
-        &self,
-        desired: &DesiredCluster,
-        owner: &Owner,
-        name: &str,
-    ) -> Result<FinalBackup>;
+    async fn final_backup(&self, desired: &C, owner: &Owner, name: &str) -> Result<FinalBackup>;
 }

@@ -5,14 +5,14 @@ mod common;
 
 use std::sync::Arc;
 
-use cache_operator_api::cluster::AwsEngine;
+use cache_operator_api::model::AwsEngine;
 use cache_operator_cloud::ErrorClass;
-use cache_operator_cloud::aws::AwsClients;
 use cache_operator_cloud::aws::users::{
-    AwsUsers, NewUser, ObservedAuth, Password, UserAuth, UserChange,
+    AwsUsers, NewUser, ObservedAuth, ObservedUser, Password, UserAuth, UserChange,
 };
+use cache_operator_cloud::aws::{AwsClients, Users};
 use cache_operator_cloud::error::NoObserver;
-use cache_operator_cloud::gcp::grants::{CONNECTION_ROLE, Grant, GrantOwner, PolicyEditor};
+use cache_operator_cloud::gcp::grants::{CONNECTION_ROLE, Grant, GrantOwner, Grants, PolicyEditor};
 use cache_operator_cloud::gcp::iam::{Policy, ResourceManager};
 use cache_operator_cloud::gcp::{GcpAuth, GoogleRest};
 use serde_json::json;
@@ -51,6 +51,12 @@ fn user(id: &str, name: &str, auth: UserAuth) -> NewUser {
     }
 }
 
+/// One user, `None` when it does not exist.
+async fn describe_user(users: &AwsUsers, id: &str) -> Option<ObservedUser> {
+    let ids = [id.to_owned()];
+    users.describe_users(REGION, &ids).await.unwrap().remove(id)
+}
+
 fn pw(s: &str) -> Password {
     Password::new(format!("{s}-0123456789abcdef"))
 }
@@ -60,7 +66,7 @@ async fn users_and_groups_round_trip_through_elasticache() {
     let sim = sim(false).await;
     let users = aws_users(sim.base_url()).await;
 
-    assert_eq!(users.describe_user(REGION, "app").await.unwrap(), None);
+    assert_eq!(describe_user(&users, "app").await, None);
     let ids = vec![
         "app".to_owned(),
         "app-iam".to_owned(),
@@ -110,11 +116,7 @@ async fn users_and_groups_round_trip_through_elasticache() {
     let busy = users.modify_user(REGION, "app", &both).await.unwrap_err();
     assert_eq!(busy.class, ErrorClass::FailedPrecondition, "{busy}");
     let app = eventually("the user to be active", || async {
-        users
-            .describe_user(REGION, "app")
-            .await
-            .unwrap()
-            .filter(|u| u.is_active())
+        describe_user(&users, "app").await.filter(|u| u.is_active())
     })
     .await;
     assert_eq!(app.auth, ObservedAuth::Password { count: 2 });

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_operator_api::cluster::RedisClusterSpec;
-use cache_operator_api::model::DesiredCluster;
+use cache_operator_api::model::{AwsCluster, DesiredCluster, GcpCluster};
 use cache_operator_cloud::aws::{AwsClients, AwsClusters};
 use cache_operator_cloud::error::NoObserver;
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GoogleRest};
 use cache_operator_cloud::provider::{
-    Change, Claim, ClusterProvider, ClusterState, OperationState, Owner, Progress,
+    Change, Claim, ClusterState, Clusters, OperationState, Owner, Progress,
 };
 use cache_operator_cloud::{CloudError, ErrorClass};
 use serde_json::{Value, json};
@@ -41,14 +41,17 @@ fn owner() -> Owner {
     }
 }
 
-fn gcp_desired() -> DesiredCluster {
+fn gcp_desired() -> GcpCluster {
     let spec: RedisClusterSpec = serde_json::from_value(json!({
         "provider": "gcp", "region": "us-central1", "nodeType": "redis-standard-small",
         "shardCount": 1, "replicasPerShard": 0, "authMode": "disabled", "transitEncryption": false,
         "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}
     }))
     .unwrap();
-    spec.desired("orders").unwrap()
+    match spec.desired("orders").unwrap() {
+        DesiredCluster::Gcp(c) => c,
+        DesiredCluster::Aws(_) => unreachable!("a gcp spec"),
+    }
 }
 
 fn gcp(sim: &cloudsim::Running) -> GcpClusters {
@@ -266,7 +269,9 @@ async fn gcp_an_adopted_cluster_of_a_newer_node_type_shows_no_drift() {
             "gcp": {"project": "shop-prod", "network": "projects/shop-prod/global/networks/default"}
         }))
         .unwrap();
-        let d = spec.desired("orders").unwrap();
+        let DesiredCluster::Gcp(d) = spec.desired("orders").unwrap() else {
+            unreachable!("a gcp spec")
+        };
         let observed = eventually("the cluster to be active", || async {
             p.get(&d)
                 .await
@@ -304,18 +309,21 @@ async fn aws(sim: &cloudsim::Running) -> AwsClusters {
     ))
 }
 
-fn aws_desired(replicas: u32) -> DesiredCluster {
+fn aws_desired(replicas: u32) -> AwsCluster {
     let spec: RedisClusterSpec = serde_json::from_value(json!({
         "provider": "aws", "region": "eu-west-1", "nodeType": "cache.t4g.small",
         "shardCount": 1, "replicasPerShard": replicas, "authMode": "disabled",
         "transitEncryption": false, "aws": {"engine": "redis", "clusterMode": "disabled"}
     }))
     .unwrap();
-    spec.desired("sessions").unwrap()
+    match spec.desired("sessions").unwrap() {
+        DesiredCluster::Aws(c) => c,
+        DesiredCluster::Gcp(_) => unreachable!("an aws spec"),
+    }
 }
 
 /// Applies the provider's changes one at a time, as the controller does, until none is left.
-async fn converge(p: &AwsClusters, d: &DesiredCluster) -> Vec<Change> {
+async fn converge(p: &AwsClusters, d: &AwsCluster) -> Vec<Change> {
     let mut applied = Vec::new();
     for _ in 0..10 {
         let observed = eventually("the group to be available", || async {

@@ -8,13 +8,14 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, future};
+use cache_operator_api::model::{AwsCluster, DesiredCluster};
+use cache_operator_cloud::Clusters;
 use cache_operator_cloud::ErrorClass;
 use cache_operator_cloud::aws::{AwsClients, AwsClusters};
 use cache_operator_cloud::error::NoObserver;
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::token::KeyFileTokens;
 use cache_operator_cloud::gcp::{GcpAuth, GoogleRest};
-use cache_operator_cloud::provider::{ClusterProvider, Scope};
 use serde_json::{Value, json};
 
 const SA: &str = "operator@shop-prod.iam.gserviceaccount.com";
@@ -244,9 +245,17 @@ async fn web_identity(sim: &cloudsim::Running, token: &str) -> AwsClusters {
 #[tokio::test]
 async fn an_aws_credential_failure_says_whether_to_retry() {
     let sim = sim().await;
-    let scope = Scope::Aws {
-        region: "eu-west-1".into(),
+    // Any cluster of the region: listing its scope is the call.
+    let spec: cache_operator_api::RedisClusterSpec = serde_json::from_value(json!({
+        "provider": "aws", "region": "eu-west-1", "nodeType": "cache.t4g.small",
+        "shardCount": 1, "replicasPerShard": 0, "authMode": "disabled",
+        "aws": {"engine": "redis"}
+    }))
+    .unwrap();
+    let DesiredCluster::Aws(scope): DesiredCluster = spec.desired("sessions").unwrap() else {
+        unreachable!("an aws spec")
     };
+    let scope: AwsCluster = scope;
     let jwt =
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b3BzOm9wZXJhdG9yIn0.c2ln";
     web_identity(&sim, jwt)

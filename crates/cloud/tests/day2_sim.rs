@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_operator_api::cluster::RedisClusterSpec;
-use cache_operator_api::model::{AuthToken, BackupPlan, DesiredCluster};
+use cache_operator_api::model::{AuthToken, AwsCluster, BackupPlan, DesiredCluster, GcpCluster};
 use cache_operator_cloud::ErrorClass;
 use cache_operator_cloud::aws::{AwsClients, AwsClusters};
 use cache_operator_cloud::error::NoObserver;
 use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GoogleRest};
 use cache_operator_cloud::provider::{
-    Change, ClusterProvider, ClusterState, FinalBackup, ObservedCluster, OperationState, Owner,
-    Progress, TokenStrategy,
+    Change, ClusterState, Clusters, FinalBackup, ObservedCluster, OperationState, Owner, Progress,
+    TokenStrategy,
 };
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -34,12 +34,35 @@ fn owner() -> Owner {
     }
 }
 
-fn desired(spec: Value, name: &str) -> DesiredCluster {
-    let spec: RedisClusterSpec = serde_json::from_value(spec).unwrap();
-    spec.desired(name).unwrap()
+/// A desired cluster of one cloud.
+trait OfCloud: Sized {
+    fn of(d: DesiredCluster) -> Option<Self>;
 }
 
-async fn available<P: ClusterProvider>(p: &P, d: &DesiredCluster) -> ObservedCluster {
+impl OfCloud for GcpCluster {
+    fn of(d: DesiredCluster) -> Option<Self> {
+        match d {
+            DesiredCluster::Gcp(c) => Some(c),
+            DesiredCluster::Aws(_) => None,
+        }
+    }
+}
+
+impl OfCloud for AwsCluster {
+    fn of(d: DesiredCluster) -> Option<Self> {
+        match d {
+            DesiredCluster::Aws(c) => Some(c),
+            DesiredCluster::Gcp(_) => None,
+        }
+    }
+}
+
+fn desired<C: OfCloud>(spec: Value, name: &str) -> C {
+    let spec: RedisClusterSpec = serde_json::from_value(spec).unwrap();
+    C::of(spec.desired(name).unwrap()).expect("a spec of this cloud")
+}
+
+async fn available<C, P: Clusters<C>>(p: &P, d: &C) -> ObservedCluster {
     eventually("the cluster to be available", || async {
         p.get(d)
             .await
@@ -50,7 +73,7 @@ async fn available<P: ClusterProvider>(p: &P, d: &DesiredCluster) -> ObservedClu
 }
 
 /// Applies the provider's changes one at a time, as the controller does, until none is left.
-async fn converge<P: ClusterProvider>(p: &P, d: &DesiredCluster) -> Vec<Change> {
+async fn converge<C, P: Clusters<C>>(p: &P, d: &C) -> Vec<Change> {
     let mut applied = Vec::new();
     for _ in 0..10 {
         let observed = available(p, d).await;
@@ -70,7 +93,7 @@ async fn converge<P: ClusterProvider>(p: &P, d: &DesiredCluster) -> Vec<Change> 
     panic!("no convergence after {applied:?}")
 }
 
-async fn done<P: ClusterProvider>(p: &P, op: &str) {
+async fn done<C, P: Clusters<C>>(p: &P, op: &str) {
     let state = eventually("the operation to finish", || async {
         match p.operation(op).await.unwrap() {
             OperationState::Running => None,
@@ -458,15 +481,11 @@ async fn aws_auth_tokens_are_set_at_create_and_rotated_then_set() {
     let sim = sim(false).await;
     let p = aws(&sim).await;
     let spec = aws_spec(json!({"authMode": "token", "transitEncryption": true}));
-    let bare = desired(spec, "legacy");
+    let bare: AwsCluster = desired(spec, "legacy");
     let e = p.create(&bare, &owner()).await.unwrap_err();
     assert_eq!(e.code, "AuthTokenMissing", "{e}");
-    let with = |d: &DesiredCluster, token: &str| match d.clone() {
-        DesiredCluster::Aws(c) => {
-            DesiredCluster::Aws(c.with_auth_token(AuthToken::new(token).unwrap()))
-        }
-        DesiredCluster::Gcp(_) => unreachable!(),
-    };
+    let with =
+        |d: &AwsCluster, token: &str| d.clone().with_auth_token(AuthToken::new(token).unwrap());
     let first = with(&bare, &"a".repeat(32));
     p.create(&first, &owner()).await.unwrap();
     let a = available(&p, &first).await.aws.unwrap();

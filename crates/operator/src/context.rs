@@ -1,52 +1,18 @@
-//! What every reconcile shares: clients, cloud providers, the observation cache, events,
+//! What every reconcile shares: clients, cloud clients, the observation cache, events,
 //! metrics, timing settings and per-object backoff.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::events::Recorder;
-use cache_operator_api::model::DesiredCluster;
-use cache_operator_cloud::ClusterProvider;
-use cache_operator_cloud::aws::users::AwsUsers;
-use cache_operator_cloud::gcp::GcpAuth;
-use cache_operator_cloud::gcp::grants::PolicyEditor;
-use cache_operator_cloud::gcp::iam::IamCredentials;
 use rand::Rng;
+
+use crate::events::Recorder;
 
 use crate::metrics::Metrics;
 use crate::observer::Observer;
 
-/// The two clouds' cluster providers.
-#[derive(Clone)]
-pub struct Providers {
-    pub gcp: Arc<dyn ClusterProvider>,
-    pub aws: Arc<dyn ClusterProvider>,
-}
-
-impl Providers {
-    pub fn for_desired(&self, d: &DesiredCluster) -> &Arc<dyn ClusterProvider> {
-        match d {
-            DesiredCluster::Gcp(_) => &self.gcp,
-            DesiredCluster::Aws(_) => &self.aws,
-        }
-    }
-}
-
-/// What the UserGroup and AccessBinding controllers use besides the cluster providers.
-#[derive(Clone)]
-pub struct Access {
-    /// ElastiCache users and user groups; also mints IAM auth tokens with the operator's AWS
-    /// credentials.
-    pub aws_users: AwsUsers,
-    /// The operator's own Google identity, for bindings that name no service account.
-    pub gcp_auth: GcpAuth,
-    /// `generateAccessToken` for the service accounts bindings name.
-    pub gcp_iam: IamCredentials,
-    /// Project IAM policy edits.
-    pub policies: PolicyEditor,
-    pub settings: AccessSettings,
-}
+pub use crate::clouds::{AwsClouds, Clouds, ClusterCloud, GcpClouds};
 
 #[derive(Clone, Debug)]
 pub struct AccessSettings {
@@ -94,32 +60,32 @@ impl Default for Timing {
 
 pub struct Context {
     pub client: kube::Client,
-    pub providers: Providers,
+    pub clouds: Clouds,
     pub observer: Observer,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub timing: Timing,
-    pub access: Access,
+    pub settings: AccessSettings,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
     pub fn new(
         client: kube::Client,
-        providers: Providers,
+        clouds: Clouds,
         recorder: Recorder,
         metrics: Arc<Metrics>,
         timing: Timing,
-        access: Access,
+        settings: AccessSettings,
     ) -> Self {
         Context {
-            observer: Observer::new(providers.clone()),
+            observer: Observer::new(clouds.clone()),
             client,
-            providers,
+            clouds,
             recorder,
             metrics,
             timing,
-            access,
+            settings,
             failures: Mutex::default(),
         }
     }

@@ -1,5 +1,6 @@
 //! cache-operator: the controllers and the commands of the `cache-operator` binary.
 
+pub mod clouds;
 pub mod commands;
 pub mod context;
 pub mod controller;

@@ -9,7 +9,7 @@ use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::ObservedCluster;
 use cache_operator_cloud::{CloudError, Scope};
 
-use crate::context::Providers;
+use crate::clouds::Clouds;
 
 struct Snapshot {
     at: Instant,
@@ -19,14 +19,14 @@ struct Snapshot {
 type Slot = Arc<tokio::sync::Mutex<Option<Snapshot>>>;
 
 pub struct Observer {
-    providers: Providers,
+    clouds: Clouds,
     scopes: Mutex<HashMap<Scope, Slot>>,
 }
 
 impl Observer {
-    pub fn new(providers: Providers) -> Self {
+    pub fn new(clouds: Clouds) -> Self {
         Observer {
-            providers,
+            clouds,
             scopes: Mutex::default(),
         }
     }
@@ -51,7 +51,7 @@ impl Observer {
         let slot = self.slot(&scope);
         let mut snapshot = slot.lock().await;
         if snapshot.as_ref().is_none_or(|s| s.at.elapsed() > max_age) {
-            let listed = self.providers.for_desired(desired).list(&scope).await?;
+            let listed = self.clouds.cluster(desired).list().await?;
             *snapshot = Some(Snapshot {
                 at: Instant::now(),
                 clusters: listed
@@ -70,7 +70,7 @@ impl Observer {
         &self,
         desired: &DesiredCluster,
     ) -> Result<Option<ObservedCluster>, CloudError> {
-        let observed = self.providers.for_desired(desired).get(desired).await?;
+        let observed = self.clouds.cluster(desired).get().await?;
         let slot = self.slot(&Scope::of(desired));
         if let Some(s) = slot.lock().await.as_mut() {
             let id = desired.id().to_ascii_lowercase();

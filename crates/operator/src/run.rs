@@ -13,10 +13,10 @@ use cache_operator_cloud::aws::{AwsClients, AwsClusters};
 use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
-use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
+use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest, GoogleTokens};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Access, AccessSettings, Context, Providers, Timing};
+use crate::context::{AccessSettings, AwsClouds, Clouds, Context, GcpClouds, Timing};
 use crate::controller::shared::Shared;
 use crate::controller::{Ctx, binding, cluster, user_group};
 use crate::http::Health;
@@ -166,7 +166,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             .await
     });
 
-    let (providers, access) = providers(&opts, metrics.clone()).await;
+    let clouds = clouds(&opts, metrics.clone()).await;
+    let settings = AccessSettings {
+        password_overlap: opts.password_overlap,
+        aws_iam_token_lifetime: opts.aws_iam_token_lifetime,
+        ..AccessSettings::default()
+    };
     let identity = opts.identity.clone().unwrap_or_else(default_identity);
     let recorder = Recorder::new(
         client.clone(),
@@ -183,11 +188,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
-        providers,
+        clouds,
         recorder,
         metrics.clone(),
         timing,
-        access,
+        settings,
     ));
     health.ready.store(true, Ordering::Relaxed);
 
@@ -268,7 +273,8 @@ async fn run_controllers(
     );
 }
 
-async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> (Providers, Access) {
+/// The real cloud clients, each behind its trait.
+async fn clouds(opts: &RunOptions, metrics: Arc<Metrics>) -> Clouds {
     let base = opts
         .gcp_endpoint
         .as_deref()
@@ -296,27 +302,28 @@ async fn providers(opts: &RunOptions, metrics: Arc<Metrics>) -> (Providers, Acce
         }
     };
     let rest = GoogleRest::new(auth.clone(), metrics.clone());
-    let gcp = GcpClusters::new(Memorystore::new(rest.clone(), &endpoints.redis));
-    let aws_clients = AwsClients::from_env(opts.aws_endpoint.clone(), metrics).await;
-    let aws = AwsClusters::new(aws_clients.clone());
-    let access = Access {
-        aws_users: AwsUsers::new(aws_clients),
-        gcp_auth: auth,
-        gcp_iam: IamCredentials::new(rest.clone(), &endpoints.iam_credentials),
-        policies: PolicyEditor::new(ResourceManager::new(rest, &endpoints.resource_manager)),
-        settings: AccessSettings {
-            password_overlap: opts.password_overlap,
-            aws_iam_token_lifetime: opts.aws_iam_token_lifetime,
-            ..AccessSettings::default()
+    let aws = AwsClients::from_env(opts.aws_endpoint.clone(), metrics).await;
+    Clouds {
+        gcp: GcpClouds {
+            clusters: Arc::new(GcpClusters::new(Memorystore::new(
+                rest.clone(),
+                &endpoints.redis,
+            ))),
+            tokens: Arc::new(GoogleTokens {
+                iam: IamCredentials::new(rest.clone(), &endpoints.iam_credentials),
+                own: auth,
+            }),
+            grants: Arc::new(PolicyEditor::new(ResourceManager::new(
+                rest,
+                &endpoints.resource_manager,
+            ))),
         },
-    };
-    (
-        Providers {
-            gcp: Arc::new(gcp),
-            aws: Arc::new(aws),
+        aws: AwsClouds {
+            clusters: Arc::new(AwsClusters::new(aws.clone())),
+            users: Arc::new(AwsUsers::new(aws.clone())),
+            tokens: Arc::new(aws),
         },
-        access,
-    )
+    }
 }
 
 fn default_identity() -> String {

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::cluster::AwsEngine;
+use super::AwsEngine;
 
 /// `major.minor[.patch]`, ordered as the cloud orders upgrades (a missing patch is 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +21,31 @@ impl EngineVersion {
             minor,
             patch: None,
         }
+    }
+
+    /// `major.minor[.patch]`, each part one to three digits.
+    pub fn parse(v: &str) -> Option<EngineVersion> {
+        let part = |p: Option<&str>| match p {
+            Some(p) if (1..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()) => {
+                p.parse().ok()
+            }
+            _ => None,
+        };
+        let mut parts = v.split('.');
+        let major = part(parts.next())?;
+        let minor = part(parts.next())?;
+        let patch = match parts.next() {
+            Some(p) => Some(part(Some(p))?),
+            None => None,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(EngineVersion {
+            major,
+            minor,
+            patch,
+        })
     }
 
     fn key(self) -> (u16, u16, u16) {
@@ -117,7 +142,7 @@ mod tests {
     use super::*;
 
     fn v(s: &str) -> EngineVersion {
-        crate::rules::aws_engine_version(s).unwrap()
+        EngineVersion::parse(s).unwrap()
     }
 
     #[test]

@@ -2,7 +2,64 @@
 
 use std::fmt;
 
-use crate::lifecycle::Weekday;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A day of the week (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Sunday,
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+}
+
+impl Weekday {
+    /// In the order ElastiCache's week starts (Sunday first).
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Sunday,
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+    ];
+
+    pub fn index(self) -> u32 {
+        Weekday::ALL.iter().position(|d| *d == self).unwrap_or(0) as u32
+    }
+
+    /// `sun`, `mon`, … (ElastiCache windows).
+    pub fn aws(self) -> &'static str {
+        match self {
+            Weekday::Sunday => "sun",
+            Weekday::Monday => "mon",
+            Weekday::Tuesday => "tue",
+            Weekday::Wednesday => "wed",
+            Weekday::Thursday => "thu",
+            Weekday::Friday => "fri",
+            Weekday::Saturday => "sat",
+        }
+    }
+
+    /// `SUNDAY`, `MONDAY`, … (`google.type.DayOfWeek`).
+    pub fn gcp(self) -> &'static str {
+        match self {
+            Weekday::Sunday => "SUNDAY",
+            Weekday::Monday => "MONDAY",
+            Weekday::Tuesday => "TUESDAY",
+            Weekday::Wednesday => "WEDNESDAY",
+            Weekday::Thursday => "THURSDAY",
+            Weekday::Friday => "FRIDAY",
+            Weekday::Saturday => "SATURDAY",
+        }
+    }
+}
 
 /// A weekly window in UTC: the day and minute it starts, and how long it lasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,12 +13,88 @@ use std::time::Duration;
 
 pub use engine::EngineVersion;
 pub use lifecycle::{
-    AuthToken, AwsRestore, BackupPlan, GcpAutomatedBackup, GcpRestore, WeeklyWindow,
+    AuthToken, AwsRestore, BackupPlan, GcpAutomatedBackup, GcpRestore, Weekday, WeeklyWindow,
 };
 pub use node_type::{AwsNodeType, GcpNodeType};
 
-use crate::cluster::{AuthMode, AwsEngine, GcpPersistence, GcpZoneDistribution};
-use crate::user_group::UserAuthentication;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How clients authenticate to a cluster (`spec.authMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Iam,
+    Password,
+    /// aws: a single AUTH token on the replication group (legacy Redis AUTH).
+    Token,
+    Disabled,
+}
+
+/// The engine of an ElastiCache cluster, user or user group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsEngine {
+    #[default]
+    Redis,
+    Valkey,
+}
+
+impl AwsEngine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwsEngine::Redis => "redis",
+            AwsEngine::Valkey => "valkey",
+        }
+    }
+}
+
+/// How an ElastiCache user proves who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserAuthentication {
+    Iam,
+    Password,
+}
+
+// How often an RDB snapshot is taken (gcp persistence); no doc comment: it would become the
+// CRD field's description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RdbSnapshotPeriod {
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "6h")]
+    SixHours,
+    #[serde(rename = "12h")]
+    TwelveHours,
+    #[serde(rename = "24h")]
+    TwentyFourHours,
+}
+
+// When the AOF is flushed to disk (gcp persistence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AofAppendFsync {
+    No,
+    Everysec,
+    Always,
+}
+
+/// gcp persistence: each mode with only its own setting (`None`: the cloud's default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    Disabled,
+    Rdb(Option<RdbSnapshotPeriod>),
+    Aof(Option<AofAppendFsync>),
+}
+
+/// gcp zone distribution; a single zone may be left to the cloud.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneDistribution {
+    MultiZone,
+    SingleZone(Option<String>),
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum DesiredCluster {
@@ -67,8 +143,8 @@ pub struct GcpCluster {
     pub iam_auth: bool,
     pub transit_encryption: bool,
     pub network: String,
-    pub persistence: Option<GcpPersistence>,
-    pub zone_distribution: Option<GcpZoneDistribution>,
+    pub persistence: Option<Persistence>,
+    pub zone_distribution: Option<ZoneDistribution>,
     pub redis_configs: BTreeMap<String, String>,
     pub deletion_protection: bool,
     pub maintenance_window: Option<WeeklyWindow>,
@@ -133,7 +209,7 @@ impl AwsCluster {
     pub fn version(&self) -> Option<EngineVersion> {
         self.engine_version
             .as_deref()
-            .and_then(|v| crate::rules::aws_engine_version(v).ok())
+            .and_then(EngineVersion::parse)
     }
 
     /// The cache parameter group the cluster should use: the one the spec names, else the

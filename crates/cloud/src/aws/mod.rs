@@ -18,11 +18,14 @@ use aws_sdk_elasticache::Client;
 use aws_sdk_elasticache::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_aws};
 
 pub use provider::{AwsClusters, OWNER_TAG, OWNER_UID_TAG};
+pub use token::IamTokens;
+pub use users::Users;
 
 pub const API: &str = "elasticache";
 
@@ -98,7 +101,40 @@ impl AwsClients {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
-        let result = fut.await.map_err(|e| sdk_error(operation, e));
+        let result = fut.await;
+        self.account(operation, started, result)
+    }
+
+    /// Every page of an SDK paginator, each accounted for as one call; the first failure ends
+    /// the listing.
+    pub async fn pages<T, E>(
+        &self,
+        operation: &str,
+        mut pages: PaginationStream<std::result::Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<Vec<T>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut out = Vec::new();
+        loop {
+            let started = Instant::now();
+            let Some(page) = pages.next().await else {
+                return Ok(out);
+            };
+            out.push(self.account(operation, started, page)?);
+        }
+    }
+
+    fn account<T, E>(
+        &self,
+        operation: &str,
+        started: Instant,
+        result: std::result::Result<T, SdkError<E, HttpResponse>>,
+    ) -> Result<T>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let result = result.map_err(|e| sdk_error(operation, e));
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code.as_str(),

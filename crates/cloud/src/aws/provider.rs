@@ -1,4 +1,4 @@
-//! [`ClusterProvider`] for ElastiCache replication groups.
+//! [`Clusters`] for ElastiCache replication groups.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -7,16 +7,13 @@ use aws_sdk_elasticache::types::{
     AuthTokenUpdateStrategyType, AutomaticFailoverStatus, CacheCluster, ClusterMode, MultiAzStatus,
     ReplicationGroup, Tag,
 };
-use cache_operator_api::cluster::AuthMode;
-use cache_operator_api::model::{
-    AwsCluster, AwsRestore, DesiredCluster, EngineVersion, WeeklyWindow,
-};
+use cache_operator_api::model::{AuthMode, AwsCluster, AwsRestore, EngineVersion, WeeklyWindow};
 
 use super::AwsClients;
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
-    AwsObserved, Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, FinalBackup,
-    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress, Scope,
+    AwsObserved, Change, Claim, ClusterState, Clusters, Created, Endpoint, FinalBackup,
+    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress,
     TokenStrategy,
 };
 
@@ -34,44 +31,24 @@ impl AwsClusters {
         AwsClusters { clients }
     }
 
-    fn cluster<'a>(&self, desired: &'a DesiredCluster) -> Result<&'a AwsCluster> {
-        match desired {
-            DesiredCluster::Aws(c) => Ok(c),
-            DesiredCluster::Gcp(_) => Err(CloudError::new(
-                ErrorClass::InvalidArgument,
-                "provider",
-                "a gcp cluster was given to the aws provider",
-                "aws",
-            )),
-        }
-    }
-
     /// Replication groups with what only their member clusters report (engine version,
     /// parameter group, maintenance window, pending node changes): one DescribeCacheClusters
     /// for the region when listing, one member cluster for a single group.
     async fn describe(&self, region: &str, id: Option<&str>) -> Result<Vec<ObservedCluster>> {
         let client = self.clients.client(region);
-        let mut groups = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .clients
-                .call(
-                    "DescribeReplicationGroups",
-                    client
-                        .describe_replication_groups()
-                        .set_replication_group_id(id.map(str::to_owned))
-                        .max_records(100)
-                        .set_marker(marker.clone())
-                        .send(),
-                )
-                .await?;
-            groups.extend(page.replication_groups().iter().cloned());
-            match page.marker().filter(|m| !m.is_empty()) {
-                Some(m) => marker = Some(m.to_owned()),
-                None => break,
-            }
-        }
+        let pages = client
+            .describe_replication_groups()
+            .set_replication_group_id(id.map(str::to_owned))
+            .into_paginator()
+            .page_size(100)
+            .send();
+        let groups: Vec<ReplicationGroup> = self
+            .clients
+            .pages("DescribeReplicationGroups", pages)
+            .await?
+            .iter()
+            .flat_map(|page| page.replication_groups().iter().cloned())
+            .collect();
         let first_member = match (id, groups.first()) {
             (Some(_), Some(rg)) => rg.member_clusters().first().cloned(),
             _ => None,
@@ -98,35 +75,23 @@ impl AwsClusters {
         id: Option<String>,
     ) -> Result<HashMap<String, CacheCluster>> {
         let client = self.clients.client(region);
+        let pages = client
+            .describe_cache_clusters()
+            .set_cache_cluster_id(id.clone())
+            .into_paginator()
+            .page_size(100)
+            .send();
+        let pages = match self.clients.pages("DescribeCacheClusters", pages).await {
+            Err(e) if id.is_some() && e.is(ErrorClass::NotFound) => Vec::new(),
+            other => other?,
+        };
         let mut out: HashMap<String, CacheCluster> = HashMap::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = match self
-                .clients
-                .call(
-                    "DescribeCacheClusters",
-                    client
-                        .describe_cache_clusters()
-                        .set_cache_cluster_id(id.clone())
-                        .max_records(100)
-                        .set_marker(marker.clone())
-                        .send(),
-                )
-                .await
-            {
-                Err(e) if id.is_some() && e.is(ErrorClass::NotFound) => return Ok(out),
-                other => other?,
-            };
-            for c in page.cache_clusters() {
-                if let Some(rg) = c.replication_group_id() {
-                    out.entry(rg.to_owned()).or_insert_with(|| c.clone());
-                }
-            }
-            match page.marker().filter(|m| !m.is_empty()) {
-                Some(m) => marker = Some(m.to_owned()),
-                None => return Ok(out),
+        for c in pages.iter().flat_map(|page| page.cache_clusters()) {
+            if let Some(rg) = c.replication_group_id() {
+                out.entry(rg.to_owned()).or_insert_with(|| c.clone());
             }
         }
+        Ok(out)
     }
 
     async fn owner_tags(&self, region: &str, arn: &str) -> Result<Vec<(String, String)>> {
@@ -327,7 +292,7 @@ pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> Observed
 /// The version the cloud reports (`7.1.0`), compared at the precision the spec names (`7.1`
 /// means any 7.1.x; `5.0.6` means exactly that).
 fn below(observed: &str, desired: EngineVersion) -> Option<bool> {
-    let o = cache_operator_api::rules::aws_engine_version(observed).ok()?;
+    let o = EngineVersion::parse(observed)?;
     let o = match desired.patch {
         Some(_) => o,
         None => EngineVersion::new(o.major, o.minor),
@@ -428,28 +393,16 @@ fn tag(key: &str, value: &str) -> Tag {
 }
 
 #[async_trait]
-impl ClusterProvider for AwsClusters {
-    fn changes(&self, desired: &DesiredCluster, observed: &ObservedCluster) -> Vec<Change> {
-        match desired {
-            DesiredCluster::Aws(c) => changes(c, observed),
-            DesiredCluster::Gcp(_) => Vec::new(),
-        }
+impl Clusters<AwsCluster> for AwsClusters {
+    fn changes(&self, desired: &AwsCluster, observed: &ObservedCluster) -> Vec<Change> {
+        changes(desired, observed)
     }
 
-    async fn list(&self, scope: &Scope) -> Result<Vec<ObservedCluster>> {
-        let Scope::Aws { region } = scope else {
-            return Err(CloudError::new(
-                ErrorClass::InvalidArgument,
-                "provider",
-                "not an aws scope",
-                "aws",
-            ));
-        };
-        self.describe(region, None).await
+    async fn list(&self, like: &AwsCluster) -> Result<Vec<ObservedCluster>> {
+        self.describe(&like.region, None).await
     }
 
-    async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>> {
-        let c = self.cluster(desired)?;
+    async fn get(&self, c: &AwsCluster) -> Result<Option<ObservedCluster>> {
         match self
             .describe(&c.region, Some(&c.replication_group_id))
             .await
@@ -460,8 +413,7 @@ impl ClusterProvider for AwsClusters {
         }
     }
 
-    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created> {
-        let c = self.cluster(desired)?;
+    async fn create(&self, c: &AwsCluster, owner: &Owner) -> Result<Created> {
         let client = self.clients.client(&c.region);
         let replicated = c.replicas_per_shard > 0;
         let mut req = client
@@ -528,11 +480,10 @@ impl ClusterProvider for AwsClusters {
 
     async fn claim(
         &self,
-        desired: &DesiredCluster,
+        c: &AwsCluster,
         owner: &Owner,
         observed: &ObservedCluster,
     ) -> Result<Claim> {
-        let c = self.cluster(desired)?;
         let tags = self.owner_tags(&c.region, &observed.resource).await?;
         Ok(match tags.iter().find(|(k, _)| k == OWNER_UID_TAG) {
             Some((_, uid)) if uid == &owner.uid => Claim::Ours,
@@ -547,13 +498,7 @@ impl ClusterProvider for AwsClusters {
         })
     }
 
-    async fn adopt(
-        &self,
-        desired: &DesiredCluster,
-        owner: &Owner,
-        observed: &ObservedCluster,
-    ) -> Result<()> {
-        let c = self.cluster(desired)?;
+    async fn adopt(&self, c: &AwsCluster, owner: &Owner, observed: &ObservedCluster) -> Result<()> {
         let client = self.clients.client(&c.region);
         self.clients
             .call(
@@ -572,13 +517,7 @@ impl ClusterProvider for AwsClusters {
         Ok(())
     }
 
-    async fn apply(
-        &self,
-        desired: &DesiredCluster,
-        change: &Change,
-        _owner: &Owner,
-    ) -> Result<Progress> {
-        let c = self.cluster(desired)?;
+    async fn apply(&self, c: &AwsCluster, change: &Change, _owner: &Owner) -> Result<Progress> {
         let client = self.clients.client(&c.region);
         let id = &c.replication_group_id;
         match change {
@@ -593,7 +532,7 @@ impl ClusterProvider for AwsClusters {
                     .await?;
             }
             Change::ShardCount(n) => {
-                let observed = self.get(desired).await?.ok_or_else(|| {
+                let observed = self.get(c).await?.ok_or_else(|| {
                     CloudError::new(
                         ErrorClass::NotFound,
                         "ReplicationGroupNotFoundFault",
@@ -621,7 +560,7 @@ impl ClusterProvider for AwsClusters {
             }
             Change::ReplicaCount(n) => {
                 let current = self
-                    .get(desired)
+                    .get(c)
                     .await?
                     .map(|o| o.replicas_per_shard)
                     .unwrap_or(0);
@@ -750,8 +689,7 @@ impl ClusterProvider for AwsClusters {
         Ok(Progress::Started)
     }
 
-    async fn delete(&self, desired: &DesiredCluster, _owner: &Owner) -> Result<Progress> {
-        let c = self.cluster(desired)?;
+    async fn delete(&self, c: &AwsCluster, _owner: &Owner) -> Result<Progress> {
         let client = self.clients.client(&c.region);
         self.clients
             .call(
@@ -770,13 +708,12 @@ impl ClusterProvider for AwsClusters {
         Ok(OperationState::Unknown)
     }
 
-    async fn ca_certificates(&self, _: &DesiredCluster) -> Result<Vec<String>> {
+    async fn ca_certificates(&self, _: &AwsCluster) -> Result<Vec<String>> {
         // ElastiCache TLS certificates chain to public Amazon roots.
         Ok(Vec::new())
     }
 
-    async fn backup(&self, desired: &DesiredCluster, name: &str) -> Result<Progress> {
-        let c = self.cluster(desired)?;
+    async fn backup(&self, c: &AwsCluster, name: &str) -> Result<Progress> {
         let client = self.clients.client(&c.region);
         self.clients
             .call(
@@ -791,27 +728,21 @@ impl ClusterProvider for AwsClusters {
         Ok(Progress::Started)
     }
 
-    async fn backups(&self, desired: &DesiredCluster) -> Result<Vec<ObservedBackup>> {
-        let c = self.cluster(desired)?;
+    async fn backups(&self, c: &AwsCluster) -> Result<Vec<ObservedBackup>> {
         let client = self.clients.client(&c.region);
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .clients
-                .call(
-                    "DescribeSnapshots",
-                    client
-                        .describe_snapshots()
-                        .replication_group_id(&c.replication_group_id)
-                        .max_records(50)
-                        .set_marker(marker.clone())
-                        .send(),
-                )
-                .await?;
-            for s in page.snapshots() {
+        let pages = client
+            .describe_snapshots()
+            .replication_group_id(&c.replication_group_id)
+            .into_paginator()
+            .page_size(50)
+            .send();
+        let pages = self.clients.pages("DescribeSnapshots", pages).await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.snapshots())
+            .map(|s| {
                 let state = s.snapshot_status().unwrap_or_default().to_owned();
-                out.push(ObservedBackup {
+                ObservedBackup {
                     name: s.snapshot_name().unwrap_or_default().to_owned(),
                     resource: s.arn().unwrap_or_default().to_owned(),
                     // A snapshot being restored from still holds its data.
@@ -823,22 +754,17 @@ impl ClusterProvider for AwsClusters {
                         .and_then(|n| n.snapshot_create_time())
                         .map(|t| t.to_string()),
                     state,
-                });
-            }
-            match page.marker().filter(|m| !m.is_empty()) {
-                Some(m) => marker = Some(m.to_owned()),
-                None => return Ok(out),
-            }
-        }
+                }
+            })
+            .collect())
     }
 
     async fn final_backup(
         &self,
-        desired: &DesiredCluster,
+        c: &AwsCluster,
         _owner: &Owner,
         name: &str,
     ) -> Result<FinalBackup> {
-        let c = self.cluster(desired)?;
         let client = self.clients.client(&c.region);
         self.clients
             .call(
@@ -859,6 +785,7 @@ mod tests {
     use super::*;
     use aws_sdk_elasticache::types::{Endpoint as AwsEndpoint, NodeGroup, NodeGroupMember};
     use cache_operator_api::cluster::RedisClusterSpec;
+    use cache_operator_api::model::DesiredCluster;
     use serde_json::json;
 
     fn desired(shards: u32, replicas: u32) -> AwsCluster {
@@ -963,7 +890,7 @@ mod tests {
 
     #[test]
     fn versions_compare_at_the_precision_the_spec_names() {
-        let v = |s: &str| cache_operator_api::rules::aws_engine_version(s).unwrap();
+        let v = |s: &str| EngineVersion::parse(s).unwrap();
         assert_eq!(
             below("7.1.0", v("7.1")),
             Some(false),

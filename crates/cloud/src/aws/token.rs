@@ -10,7 +10,45 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
+use async_trait::async_trait;
+
+use super::AwsClients;
 use crate::error::{CloudError, ErrorClass, Result};
+
+/// IAM auth tokens for ElastiCache users, signed with the operator's own credentials.
+#[async_trait]
+pub trait IamTokens: Send + Sync {
+    /// A token for `user_id` on the replication group `cache_name` in `region`, valid for
+    /// `lifetime` (at most [`MAX_LIFETIME`]).
+    async fn iam_token(
+        &self,
+        region: &str,
+        cache_name: &str,
+        user_id: &str,
+        lifetime: Duration,
+    ) -> Result<IamToken>;
+}
+
+#[async_trait]
+impl IamTokens for AwsClients {
+    async fn iam_token(
+        &self,
+        region: &str,
+        cache_name: &str,
+        user_id: &str,
+        lifetime: Duration,
+    ) -> Result<IamToken> {
+        let Some(provider) = self.sdk_config().credentials_provider() else {
+            return Err(CloudError::new(
+                ErrorClass::Unauthenticated,
+                "credentials",
+                "no AWS credentials are configured",
+                "elasticache connect",
+            ));
+        };
+        mint(&provider, region, cache_name, user_id, lifetime).await
+    }
+}
 
 /// The longest lifetime ElastiCache accepts for a token.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(900);

@@ -4,8 +4,11 @@
 //! Passwords travel in [`Password`], whose `Debug` never shows the value; nothing here logs a
 //! request.
 
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
 use aws_sdk_elasticache::types::{AuthenticationMode, AuthenticationType, InputAuthenticationType};
-use cache_operator_api::cluster::AwsEngine;
+use cache_operator_api::model::AwsEngine;
 
 use super::AwsClients;
 use crate::error::{ErrorClass, Result};
@@ -138,29 +141,62 @@ impl AwsUsers {
     pub fn new(clients: AwsClients) -> Self {
         AwsUsers { clients }
     }
+}
 
-    /// An IAM auth token for `user_id` on the replication group `cache_name`, signed with the
-    /// operator's own AWS credentials.
-    pub async fn iam_token(
+/// ElastiCache users and user groups of one account, per region.
+#[async_trait]
+pub trait Users: Send + Sync {
+    /// The tags of a user or user group, by ARN.
+    async fn tags(&self, region: &str, arn: &str) -> Result<Vec<(String, String)>>;
+
+    /// The users among `user_ids` that exist, keyed by lowercase user ID.
+    async fn describe_users(
         &self,
         region: &str,
-        cache_name: &str,
-        user_id: &str,
-        lifetime: std::time::Duration,
-    ) -> Result<super::token::IamToken> {
-        let Some(provider) = self.clients.sdk_config().credentials_provider() else {
-            return Err(crate::error::CloudError::new(
-                ErrorClass::Unauthenticated,
-                "credentials",
-                "no AWS credentials are configured",
-                "elasticache connect",
-            ));
-        };
-        super::token::mint(&provider, region, cache_name, user_id, lifetime).await
-    }
+        user_ids: &[String],
+    ) -> Result<BTreeMap<String, ObservedUser>>;
 
+    async fn create_user(&self, region: &str, user: &NewUser) -> Result<()>;
+
+    async fn modify_user(&self, region: &str, user_id: &str, change: &UserChange) -> Result<()>;
+
+    /// Delete the user; one that is already gone counts as deleted.
+    async fn delete_user(&self, region: &str, user_id: &str) -> Result<()>;
+
+    /// The user group, `None` when it does not exist.
+    async fn describe_user_group(
+        &self,
+        region: &str,
+        user_group_id: &str,
+    ) -> Result<Option<ObservedUserGroup>>;
+
+    async fn create_user_group(
+        &self,
+        region: &str,
+        user_group_id: &str,
+        engine: AwsEngine,
+        user_ids: &[String],
+        tags: &[(String, String)],
+    ) -> Result<ObservedUserGroup>;
+
+    /// Add and remove members in one call (ElastiCache checks the `default` user rule on the
+    /// result, so a swap of the default user must be one call).
+    async fn modify_user_group(
+        &self,
+        region: &str,
+        user_group_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<()>;
+
+    /// Delete the user group; one that is already gone counts as deleted.
+    async fn delete_user_group(&self, region: &str, user_group_id: &str) -> Result<()>;
+}
+
+#[async_trait]
+impl Users for AwsUsers {
     /// The tags of a user or user group, by ARN.
-    pub async fn tags(&self, region: &str, arn: &str) -> Result<Vec<(String, String)>> {
+    async fn tags(&self, region: &str, arn: &str) -> Result<Vec<(String, String)>> {
         let client = self.clients.client(region);
         let out = self
             .clients
@@ -181,31 +217,14 @@ impl AwsUsers {
             .collect())
     }
 
-    /// The user, `None` when it does not exist.
-    pub async fn describe_user(&self, region: &str, user_id: &str) -> Result<Option<ObservedUser>> {
-        let client = self.clients.client(region);
-        match self
-            .clients
-            .call(
-                "DescribeUsers",
-                client.describe_users().user_id(user_id).send(),
-            )
-            .await
-        {
-            Ok(out) => Ok(out.users().iter().map(observe_user).next()),
-            Err(e) if e.is(ErrorClass::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The users among `user_ids` that exist, in as few calls as the API allows (a `UserId`
     /// filter, paginated), keyed by lowercase user ID.
-    pub async fn describe_users(
+    async fn describe_users(
         &self,
         region: &str,
         user_ids: &[String],
-    ) -> Result<std::collections::BTreeMap<String, ObservedUser>> {
-        let mut out = std::collections::BTreeMap::new();
+    ) -> Result<BTreeMap<String, ObservedUser>> {
+        let mut out = BTreeMap::new();
         if user_ids.is_empty() {
             return Ok(out);
         }
@@ -214,31 +233,21 @@ impl AwsUsers {
             .name("UserId")
             .set_values(Some(user_ids.to_vec()))
             .build();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .clients
-                .call(
-                    "DescribeUsers",
-                    client
-                        .describe_users()
-                        .filters(filter.clone())
-                        .set_marker(marker.clone())
-                        .send(),
-                )
-                .await?;
+        let pages = client
+            .describe_users()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        for page in self.clients.pages("DescribeUsers", pages).await? {
             for u in page.users() {
                 let u = observe_user(u);
                 out.insert(u.user_id.to_ascii_lowercase(), u);
             }
-            match page.marker().filter(|m| !m.is_empty()) {
-                Some(m) => marker = Some(m.to_owned()),
-                None => return Ok(out),
-            }
         }
+        Ok(out)
     }
 
-    pub async fn create_user(&self, region: &str, user: &NewUser) -> Result<()> {
+    async fn create_user(&self, region: &str, user: &NewUser) -> Result<()> {
         let client = self.clients.client(region);
         let mut req = client
             .create_user()
@@ -259,12 +268,7 @@ impl AwsUsers {
         Ok(())
     }
 
-    pub async fn modify_user(
-        &self,
-        region: &str,
-        user_id: &str,
-        change: &UserChange,
-    ) -> Result<()> {
+    async fn modify_user(&self, region: &str, user_id: &str, change: &UserChange) -> Result<()> {
         let client = self.clients.client(region);
         let req = client
             .modify_user()
@@ -276,7 +280,7 @@ impl AwsUsers {
     }
 
     /// Delete the user; one that is already gone counts as deleted.
-    pub async fn delete_user(&self, region: &str, user_id: &str) -> Result<()> {
+    async fn delete_user(&self, region: &str, user_id: &str) -> Result<()> {
         let client = self.clients.client(region);
         match self
             .clients
@@ -290,7 +294,7 @@ impl AwsUsers {
     }
 
     /// The user group, `None` when it does not exist.
-    pub async fn describe_user_group(
+    async fn describe_user_group(
         &self,
         region: &str,
         user_group_id: &str,
@@ -313,7 +317,7 @@ impl AwsUsers {
         }
     }
 
-    pub async fn create_user_group(
+    async fn create_user_group(
         &self,
         region: &str,
         user_group_id: &str,
@@ -350,7 +354,7 @@ impl AwsUsers {
 
     /// Add and remove members in one call (ElastiCache checks the `default` user rule on the
     /// result, so a swap of the default user must be one call).
-    pub async fn modify_user_group(
+    async fn modify_user_group(
         &self,
         region: &str,
         user_group_id: &str,
@@ -368,7 +372,7 @@ impl AwsUsers {
     }
 
     /// Delete the user group; one that is already gone counts as deleted.
-    pub async fn delete_user_group(&self, region: &str, user_group_id: &str) -> Result<()> {
+    async fn delete_user_group(&self, region: &str, user_group_id: &str) -> Result<()> {
         let client = self.clients.client(region);
         match self
             .clients

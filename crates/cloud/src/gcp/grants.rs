@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use rand::Rng;
 
 use super::iam::{Binding, Expr, Policy, ResourceManager};
@@ -310,6 +311,21 @@ pub struct Applied {
     pub bindings: usize,
 }
 
+/// The conditional IAM grants of the groups, per project.
+#[async_trait]
+pub trait Grants: Send + Sync {
+    /// Make `owner`'s bindings in `project` exactly `wanted` (empty: remove them all), within
+    /// IAM's limits (see [`check_limits`]); never touch a binding of anyone else.
+    async fn apply(&self, project: &str, owner: &GrantOwner, wanted: &[Grant]) -> Result<Applied>;
+}
+
+#[async_trait]
+impl Grants for PolicyEditor {
+    async fn apply(&self, project: &str, owner: &GrantOwner, wanted: &[Grant]) -> Result<Applied> {
+        self.write(project, owner, wanted).await
+    }
+}
+
 impl PolicyEditor {
     pub fn new(rm: ResourceManager) -> Self {
         PolicyEditor {
@@ -327,14 +343,8 @@ impl PolicyEditor {
             .clone()
     }
 
-    /// Make `owner`'s bindings in `project` exactly `wanted` (empty: remove them all), within
-    /// IAM's limits (see [`check_limits`]).
-    pub async fn apply(
-        &self,
-        project: &str,
-        owner: &GrantOwner,
-        wanted: &[Grant],
-    ) -> Result<Applied> {
+    /// See [`Grants::apply`].
+    async fn write(&self, project: &str, owner: &GrantOwner, wanted: &[Grant]) -> Result<Applied> {
         let lock = self.lock(project);
         let _held = lock.lock().await;
         let mut conflicts = 0;

@@ -4,8 +4,52 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::GoogleRest;
-use crate::error::Result;
+use async_trait::async_trait;
+
+use super::{GcpAuth, GoogleRest};
+use crate::error::{CloudError, ErrorClass, Result};
+
+/// Access tokens clients present to a gcp cluster with IAM authentication.
+#[async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// A token of `service_account` (impersonated by the operator) valid for `lifetime`, or of
+    /// the operator's own identity when none is named (its lifetime is the identity's).
+    async fn access_token(
+        &self,
+        service_account: Option<&str>,
+        lifetime: std::time::Duration,
+    ) -> Result<AccessToken>;
+}
+
+/// [`AccessTokens`] from IAM Credentials (`generateAccessToken`) and the operator's own
+/// credentials.
+#[derive(Clone)]
+pub struct GoogleTokens {
+    pub iam: IamCredentials,
+    pub own: GcpAuth,
+}
+
+#[async_trait]
+impl AccessTokens for GoogleTokens {
+    async fn access_token(
+        &self,
+        service_account: Option<&str>,
+        lifetime: std::time::Duration,
+    ) -> Result<AccessToken> {
+        if let Some(sa) = service_account {
+            return self.iam.generate_access_token(sa, lifetime.as_secs()).await;
+        }
+        match self.own.fresh_token().await? {
+            Some((token, expires_at)) => Ok(AccessToken { token, expires_at }),
+            None => Err(CloudError::new(
+                ErrorClass::Unauthenticated,
+                "credentials",
+                "the operator runs without a Google identity (--gcp-auth none); name a service account in spec.user",
+                "gcp token",
+            )),
+        }
+    }
+}
 
 /// An access token minted for a service account. Its `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -62,8 +106,8 @@ impl IamCredentials {
             })
             .await?;
         let expires_at = r.expire_time.parse().map_err(|e| {
-            crate::error::CloudError::new(
-                crate::error::ErrorClass::Other,
+            CloudError::new(
+                ErrorClass::Other,
                 "decode",
                 format!("expireTime {:?}: {e}", r.expire_time),
                 "iamcredentials generateAccessToken",

@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_google};
 
+pub use grants::Grants;
+pub use iam::{AccessTokens, GoogleTokens};
 pub use provider::GcpClusters;
 
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -179,7 +181,7 @@ impl GcpAuth {
         }
         let provider = gcp_auth::provider()
             .await
-            .map_err(|e| token::gcp_auth_error(&e))?;
+            .map_err(|e| token::gcp_auth_error(&e, token::Stage::Discover))?;
         Ok(GcpAuth::Ambient(provider, Arc::default()))
     }
 
@@ -241,7 +243,7 @@ impl GcpAuth {
                     tokio::time::timeout(token::FETCH_TIMEOUT, p.token(&[CLOUD_PLATFORM_SCOPE]))
                         .await
                         .map_err(|_| token::timed_out())?
-                        .map_err(|e| token::gcp_auth_error(&e))?;
+                        .map_err(|e| token::gcp_auth_error(&e, token::Stage::Fetch))?;
                 let expires = jiff::Timestamp::from_second(t.expires_at().timestamp())
                     .unwrap_or(jiff::Timestamp::MAX);
                 Ok(Some((t.as_str().to_owned(), expires)))
@@ -284,7 +286,7 @@ impl GcpAuth {
                 }
                 let provider = gcp_auth::provider()
                     .await
-                    .map_err(|e| token::gcp_auth_error(&e))?;
+                    .map_err(|e| token::gcp_auth_error(&e, token::Stage::Discover))?;
                 let fresh = GcpAuth::Ambient(provider, Arc::default()).token().await?;
                 if let Some((token, expires)) = &fresh {
                     *latest = Some(Minted {

@@ -1,13 +1,9 @@
-//! [`ClusterProvider`] for Memorystore for Redis Cluster.
+//! [`Clusters`] for Memorystore for Redis Cluster.
 
 use async_trait::async_trait;
-use cache_operator_api::cluster::{
-    AofAppendFsync, GcpPersistence, GcpZoneDistribution, PersistenceMode, RdbSnapshotPeriod,
-    ZoneDistributionMode,
-};
-use cache_operator_api::lifecycle::Weekday;
 use cache_operator_api::model::{
-    DesiredCluster, GcpAutomatedBackup, GcpCluster, GcpNodeType, GcpRestore, WeeklyWindow,
+    AofAppendFsync, GcpAutomatedBackup, GcpCluster, GcpNodeType, GcpRestore, Persistence,
+    RdbSnapshotPeriod, Weekday, WeeklyWindow, ZoneDistribution,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -19,8 +15,8 @@ use super::memorystore::{
 };
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
-    Change, Claim, ClusterProvider, ClusterState, Created, Endpoint, FinalBackup, GcpObserved,
-    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress, Scope,
+    Change, Claim, ClusterState, Clusters, Created, Endpoint, FinalBackup, GcpObserved,
+    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress,
 };
 
 /// Memorystore clusters. Ownership lives in `requestId`s: the create request of an object has
@@ -48,22 +44,6 @@ impl GcpClusters {
     pub fn new(api: Memorystore) -> Self {
         GcpClusters { api }
     }
-
-    fn cluster<'a>(&self, desired: &'a DesiredCluster) -> Result<&'a GcpCluster> {
-        match desired {
-            DesiredCluster::Gcp(c) => Ok(c),
-            DesiredCluster::Aws(_) => Err(wrong_provider()),
-        }
-    }
-}
-
-fn wrong_provider() -> CloudError {
-    CloudError::new(
-        ErrorClass::InvalidArgument,
-        "provider",
-        "an aws cluster was given to the gcp provider",
-        "gcp",
-    )
 }
 
 /// The create body for a desired cluster.
@@ -173,12 +153,12 @@ fn observed_backup_config(c: &AutomatedBackupConfig) -> GcpAutomatedBackup {
     }
 }
 
-pub fn persistence_json(p: &GcpPersistence) -> Value {
-    match p.mode {
-        PersistenceMode::Disabled => json!({"mode": "DISABLED"}),
-        PersistenceMode::Rdb => {
+pub fn persistence_json(p: &Persistence) -> Value {
+    match p {
+        Persistence::Disabled => json!({"mode": "DISABLED"}),
+        Persistence::Rdb(period) => {
             let mut v = json!({"mode": "RDB"});
-            if let Some(period) = p.rdb_snapshot_period {
+            if let Some(period) = period {
                 let period = match period {
                     RdbSnapshotPeriod::OneHour => "ONE_HOUR",
                     RdbSnapshotPeriod::SixHours => "SIX_HOURS",
@@ -189,9 +169,9 @@ pub fn persistence_json(p: &GcpPersistence) -> Value {
             }
             v
         }
-        PersistenceMode::Aof => {
+        Persistence::Aof(fsync) => {
             let mut v = json!({"mode": "AOF"});
-            if let Some(fsync) = p.aof_append_fsync {
+            if let Some(fsync) = fsync {
                 let fsync = match fsync {
                     AofAppendFsync::No => "NO",
                     AofAppendFsync::Everysec => "EVERYSEC",
@@ -204,13 +184,13 @@ pub fn persistence_json(p: &GcpPersistence) -> Value {
     }
 }
 
-fn zone_json(z: &GcpZoneDistribution) -> Value {
-    match (z.mode, &z.zone) {
-        (ZoneDistributionMode::SingleZone, Some(zone)) => {
+fn zone_json(z: &ZoneDistribution) -> Value {
+    match z {
+        ZoneDistribution::SingleZone(Some(zone)) => {
             json!({"mode": "SINGLE_ZONE", "zone": zone})
         }
-        (ZoneDistributionMode::SingleZone, None) => json!({"mode": "SINGLE_ZONE"}),
-        (ZoneDistributionMode::MultiZone, _) => json!({"mode": "MULTI_ZONE"}),
+        ZoneDistribution::SingleZone(None) => json!({"mode": "SINGLE_ZONE"}),
+        ZoneDistribution::MultiZone => json!({"mode": "MULTI_ZONE"}),
     }
 }
 
@@ -398,32 +378,21 @@ pub fn claim_of_replay(op: &Operation, observed: &ObservedCluster) -> Claim {
 }
 
 #[async_trait]
-impl ClusterProvider for GcpClusters {
-    fn changes(&self, desired: &DesiredCluster, observed: &ObservedCluster) -> Vec<Change> {
-        match desired {
-            DesiredCluster::Gcp(c) => changes(c, observed),
-            DesiredCluster::Aws(_) => Vec::new(),
-        }
+impl Clusters<GcpCluster> for GcpClusters {
+    fn changes(&self, desired: &GcpCluster, observed: &ObservedCluster) -> Vec<Change> {
+        changes(desired, observed)
     }
 
-    async fn list(&self, scope: &Scope) -> Result<Vec<ObservedCluster>> {
-        let Scope::Gcp { project, region } = scope else {
-            return Err(wrong_provider());
-        };
-        let clusters = self
-            .api
-            .list_clusters(&format!("projects/{project}/locations/{region}"))
-            .await?;
+    async fn list(&self, like: &GcpCluster) -> Result<Vec<ObservedCluster>> {
+        let clusters = self.api.list_clusters(&like.parent()).await?;
         Ok(clusters.into_iter().map(observe).collect())
     }
 
-    async fn get(&self, desired: &DesiredCluster) -> Result<Option<ObservedCluster>> {
-        let c = self.cluster(desired)?;
+    async fn get(&self, c: &GcpCluster) -> Result<Option<ObservedCluster>> {
         Ok(self.api.get_cluster(&c.name()).await?.map(observe))
     }
 
-    async fn create(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Created> {
-        let c = self.cluster(desired)?;
+    async fn create(&self, c: &GcpCluster, owner: &Owner) -> Result<Created> {
         let op = self
             .api
             .create_cluster(
@@ -441,7 +410,7 @@ impl ClusterProvider for GcpClusters {
 
     async fn claim(
         &self,
-        desired: &DesiredCluster,
+        c: &GcpCluster,
         owner: &Owner,
         observed: &ObservedCluster,
     ) -> Result<Claim> {
@@ -449,7 +418,6 @@ impl ClusterProvider for GcpClusters {
         // remembers the request (at least an hour); a cluster someone else made, or one made
         // after that, answers ALREADY_EXISTS. The operator records the cluster's uid in the
         // object's status at the first look, which is the proof once the window has passed.
-        let c = self.cluster(desired)?;
         let reply = self
             .api
             .create_cluster(
@@ -470,18 +438,12 @@ impl ClusterProvider for GcpClusters {
         }
     }
 
-    async fn adopt(&self, _: &DesiredCluster, _: &Owner, _: &ObservedCluster) -> Result<()> {
+    async fn adopt(&self, _: &GcpCluster, _: &Owner, _: &ObservedCluster) -> Result<()> {
         // Nothing to write: the object's status records the adopted cluster's uid.
         Ok(())
     }
 
-    async fn apply(
-        &self,
-        desired: &DesiredCluster,
-        change: &Change,
-        owner: &Owner,
-    ) -> Result<Progress> {
-        let c = self.cluster(desired)?;
+    async fn apply(&self, c: &GcpCluster, change: &Change, owner: &Owner) -> Result<Progress> {
         let full = create_body(c);
         let (mask, body) = match change {
             Change::NodeType => (
@@ -564,8 +526,7 @@ impl ClusterProvider for GcpClusters {
         Ok(Progress::Operation(op.name))
     }
 
-    async fn delete(&self, desired: &DesiredCluster, owner: &Owner) -> Result<Progress> {
-        let c = self.cluster(desired)?;
+    async fn delete(&self, c: &GcpCluster, owner: &Owner) -> Result<Progress> {
         let op = self
             .api
             .delete_cluster(&c.name(), &request_id(owner, "delete"))
@@ -588,24 +549,21 @@ impl ClusterProvider for GcpClusters {
         }
     }
 
-    async fn ca_certificates(&self, desired: &DesiredCluster) -> Result<Vec<String>> {
-        let c = self.cluster(desired)?;
+    async fn ca_certificates(&self, c: &GcpCluster) -> Result<Vec<String>> {
         if !c.transit_encryption {
             return Ok(Vec::new());
         }
         self.api.certificate_authority(&c.name()).await
     }
 
-    async fn backup(&self, desired: &DesiredCluster, name: &str) -> Result<Progress> {
-        let c = self.cluster(desired)?;
+    async fn backup(&self, c: &GcpCluster, name: &str) -> Result<Progress> {
         let op = self.api.backup_cluster(&c.name(), name).await?;
         Ok(Progress::Operation(op.name))
     }
 
-    async fn backups(&self, desired: &DesiredCluster) -> Result<Vec<ObservedBackup>> {
+    async fn backups(&self, c: &GcpCluster) -> Result<Vec<ObservedBackup>> {
         // Through the collections of the location, so that backups are found after their
         // cluster is gone (they outlive it).
-        let c = self.cluster(desired)?;
         let name = c.name();
         let mut out = Vec::new();
         for col in self.api.list_backup_collections(&c.parent()).await? {
@@ -629,21 +587,17 @@ impl ClusterProvider for GcpClusters {
 
     async fn final_backup(
         &self,
-        desired: &DesiredCluster,
+        c: &GcpCluster,
         _owner: &Owner,
         name: &str,
     ) -> Result<FinalBackup> {
-        match self.backup(desired, name).await {
+        match self.backup(c, name).await {
             Ok(p) => Ok(FinalBackup::Before(p)),
             // Asked before (an answer lost): the backup exists, finished (ALREADY_EXISTS) or
             // running (the service refuses a second backup meanwhile); its state is in
             // `backups`.
             Err(e) if e.is(ErrorClass::AlreadyExists) || e.is(ErrorClass::FailedPrecondition) => {
-                let ours = self
-                    .backups(desired)
-                    .await?
-                    .into_iter()
-                    .any(|b| b.name == name);
+                let ours = self.backups(c).await?.into_iter().any(|b| b.name == name);
                 if ours {
                     Ok(FinalBackup::Before(Progress::Started))
                 } else {
@@ -659,6 +613,7 @@ impl ClusterProvider for GcpClusters {
 mod tests {
     use super::*;
     use cache_operator_api::cluster::RedisClusterSpec;
+    use cache_operator_api::model::DesiredCluster;
 
     fn desired(shards: u32) -> GcpCluster {
         desired_of("redis-standard-small", shards)

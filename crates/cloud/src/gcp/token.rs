@@ -192,22 +192,45 @@ pub fn refused(status: u16, body: &[u8]) -> CloudError {
     CloudError::new(class, code, message, CALL)
 }
 
-/// A `gcp_auth` failure, classified from the little it says: transport failures and a failed
-/// token request (whose status it does not keep) are retried with backoff; missing or
-/// unusable credentials are a permission problem.
-pub fn gcp_auth_error(e: &gcp_auth::Error) -> CloudError {
-    let class = match e {
-        gcp_auth::Error::Http(..) => ErrorClass::Unavailable,
-        gcp_auth::Error::Other("HTTP request failed", _) => ErrorClass::Unavailable,
-        gcp_auth::Error::Str("token request failed" | "running `gcloud` command failed") => {
-            ErrorClass::Unavailable
-        }
-        gcp_auth::Error::Json("failed to deserialize token from response", _) => {
+/// Where a `gcp_auth` failure happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Looking for credentials (`gcp_auth::provider()`).
+    Discover,
+    /// Asking credentials that were found for a token.
+    Fetch,
+}
+
+/// A `gcp_auth` failure, classified by its kind and where it happened (`gcp_auth` keeps no
+/// status of a refused token request): a transport failure, an I/O timeout or refusal, and any
+/// failure of a token source that was found (its answer was not a token) are retried with
+/// backoff; anything else while looking for credentials (none found, an unreadable key) is a
+/// permission problem.
+pub fn gcp_auth_error(e: &gcp_auth::Error, stage: Stage) -> CloudError {
+    use gcp_auth::Error;
+    let class = match (e, stage) {
+        (Error::Http(..), _) => ErrorClass::Unavailable,
+        (Error::Io(_, io), _) if transient(io) => ErrorClass::Unavailable,
+        (Error::Other(..) | Error::Str(_) | Error::Json(..), Stage::Fetch) => {
             ErrorClass::Unavailable
         }
         _ => ErrorClass::Unauthenticated,
     };
     CloudError::new(class, "credentials", e.to_string(), CALL)
+}
+
+/// An I/O failure that a later try may not meet.
+fn transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::TimedOut
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::Interrupted
+            | ErrorKind::WouldBlock
+    )
 }
 
 /// A token fetch that did not finish within [`FETCH_TIMEOUT`].
@@ -241,14 +264,57 @@ mod tests {
     }
 
     #[test]
-    fn gcp_auth_failures_are_classified_by_kind() {
-        let failed = gcp_auth::Error::Str("token request failed");
-        assert_eq!(gcp_auth_error(&failed).class, ErrorClass::Unavailable);
-        let io = gcp_auth::Error::Io(
-            "failed to open application credentials file",
-            std::io::Error::other("missing"),
+    fn gcp_auth_failures_are_classified_by_kind_and_stage() {
+        use gcp_auth::Error;
+        // A token source that was found and did not give a token: retried.
+        let failed = Error::Str("token request failed");
+        assert_eq!(
+            gcp_auth_error(&failed, Stage::Fetch).class,
+            ErrorClass::Unavailable
         );
-        assert_eq!(gcp_auth_error(&io).class, ErrorClass::Unauthenticated);
+        let garbled = Error::Json(
+            "failed to deserialize token from response",
+            serde_json::from_str::<u8>("<html>").unwrap_err(),
+        );
+        assert_eq!(
+            gcp_auth_error(&garbled, Stage::Fetch).class,
+            ErrorClass::Unavailable
+        );
+        // Credentials that cannot be read: a permission problem, whatever the text says.
+        let missing = Error::Io(
+            "failed to open application credentials file",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert_eq!(
+            gcp_auth_error(&missing, Stage::Discover).class,
+            ErrorClass::Unauthenticated
+        );
+        let unreadable = Error::Json(
+            "failed to deserialize ApplicationCredentials",
+            serde_json::from_str::<u8>("{").unwrap_err(),
+        );
+        assert_eq!(
+            gcp_auth_error(&unreadable, Stage::Discover).class,
+            ErrorClass::Unauthenticated
+        );
+        let none = Error::NoAuthMethod(
+            Box::new(Error::Str("running `gcloud` command failed")),
+            Box::new(Error::Str("token request failed")),
+            Box::new(missing),
+        );
+        assert_eq!(
+            gcp_auth_error(&none, Stage::Discover).class,
+            ErrorClass::Unauthenticated
+        );
+        // An I/O timeout is one, wherever it happens.
+        let slow = Error::Io(
+            "failed to run `gcloud`",
+            std::io::Error::from(std::io::ErrorKind::TimedOut),
+        );
+        assert_eq!(
+            gcp_auth_error(&slow, Stage::Discover).class,
+            ErrorClass::Unavailable
+        );
         assert_eq!(timed_out().class, ErrorClass::Unavailable);
     }
 }

@@ -1,18 +1,13 @@
 //! Controller-level test fixtures: a context whose Kubernetes client is a mock (tower-test),
 //! either asserting each call in order ([`expect`]) or serving them from objects in memory and
-//! recording them ([`FakeApi`]); clouds nobody answers at, the simulator in-process, or cluster
-//! providers of the test's own.
+//! recording them ([`FakeApi`]), and whose clouds are scripted fakes ([`Fakes`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use cache_operator_cloud::aws::users::AwsUsers;
-use cache_operator_cloud::aws::{AwsClients, AwsClusters};
-use cache_operator_cloud::error::NoObserver;
-use cache_operator_cloud::gcp::grants::PolicyEditor;
-use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
-use cache_operator_cloud::gcp::memorystore::Memorystore;
-use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest};
+use cache_operator_cloud_fakes::{
+    FakeAccessTokens, FakeClusters, FakeGrants, FakeIamTokens, FakeUsers,
+};
 use http::{Request, Response};
 use kube::Resource;
 use kube::client::Body;
@@ -24,91 +19,64 @@ use tower_test::mock::{self, Handle};
 use super::shared::fill::Fill;
 use super::skeleton::{Reconcile, reconcile};
 use super::{Ctx, Error, Stores};
-use crate::context::{Access, AccessSettings, Context, Providers, Timing};
+use crate::context::{AccessSettings, AwsClouds, Clouds, Context, GcpClouds, Timing};
 use crate::events::{Recorder, Reporter};
 use crate::metrics::Metrics;
 
-/// Clouds nobody answers at: a controller test that reaches a cloud fails.
-const NOWHERE: &str = "http://127.0.0.1:9";
-
 pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
-/// Where a test context's cloud clients call.
-pub struct Clouds {
-    url: String,
-    gcp_auth: GcpAuth,
-    providers: Option<Providers>,
+/// The resource a create of the fake clusters names.
+pub const RESOURCE: &str = "projects/shop-prod/locations/us-central1/clusters/orders";
+
+/// A scripted fake for every cloud client of a test context (one cluster fake serves both
+/// clouds).
+#[derive(Clone)]
+pub struct Fakes {
+    pub clusters: Arc<FakeClusters>,
+    pub users: Arc<FakeUsers>,
+    pub iam_tokens: Arc<FakeIamTokens>,
+    pub access_tokens: Arc<FakeAccessTokens>,
+    pub grants: Arc<FakeGrants>,
 }
 
-impl Clouds {
-    pub fn nowhere() -> Self {
-        Clouds {
-            url: NOWHERE.into(),
-            gcp_auth: GcpAuth::Anonymous,
-            providers: None,
+impl Default for Fakes {
+    fn default() -> Self {
+        Fakes {
+            clusters: Arc::new(FakeClusters::new(RESOURCE)),
+            users: Arc::default(),
+            iam_tokens: Arc::default(),
+            access_tokens: Arc::default(),
+            grants: Arc::default(),
         }
     }
+}
 
-    /// The simulator, with the credentials it knows.
-    pub fn sim(sim: &cloudsim::Running) -> Self {
+impl Fakes {
+    pub fn clouds(&self) -> Clouds {
         Clouds {
-            url: sim.base_url().to_owned(),
-            ..Clouds::nowhere()
-        }
-    }
-
-    /// An operator that found no Google credentials: every Google call is refused.
-    pub fn no_google_credentials(self) -> Self {
-        Clouds {
-            gcp_auth: GcpAuth::Missing("none in this test".into()),
-            ..self
-        }
-    }
-
-    /// Cluster providers of the test's own.
-    pub fn providers(self, providers: Providers) -> Self {
-        Clouds {
-            providers: Some(providers),
-            ..self
+            gcp: GcpClouds {
+                clusters: self.clusters.clone(),
+                tokens: self.access_tokens.clone(),
+                grants: self.grants.clone(),
+            },
+            aws: AwsClouds {
+                clusters: self.clusters.clone(),
+                users: self.users.clone(),
+                tokens: self.iam_tokens.clone(),
+            },
         }
     }
 }
 
 /// A context whose Kubernetes client is the mock, with `stores` as the shared caches.
 pub async fn context(stores: Stores) -> (Arc<Ctx>, ApiHandle) {
-    context_in(stores, Clouds::nowhere()).await
+    context_in(stores, &Fakes::default()).await
 }
 
-pub async fn context_in(stores: Stores, clouds: Clouds) -> (Arc<Ctx>, ApiHandle) {
+pub async fn context_in(stores: Stores, fakes: &Fakes) -> (Arc<Ctx>, ApiHandle) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let metrics = Arc::new(Metrics::default());
-    let rest = GoogleRest::new(clouds.gcp_auth.clone(), metrics.clone());
-    let gcp = GcpEndpoints::all_at(&clouds.url);
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
-            cloudsim::DEFAULT_AWS_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await;
-    let aws = AwsClients::from_config(sdk, Some(clouds.url.clone()), Arc::new(NoObserver));
-    let providers = clouds.providers.unwrap_or_else(|| Providers {
-        gcp: Arc::new(GcpClusters::new(Memorystore::new(rest.clone(), &gcp.redis))),
-        aws: Arc::new(AwsClusters::new(aws.clone())),
-    });
-    let access = Access {
-        aws_users: AwsUsers::new(aws),
-        gcp_auth: clouds.gcp_auth,
-        gcp_iam: IamCredentials::new(rest.clone(), &gcp.iam_credentials),
-        policies: PolicyEditor::new(ResourceManager::new(rest, &gcp.resource_manager)),
-        settings: AccessSettings::default(),
-    };
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -118,11 +86,11 @@ pub async fn context_in(stores: Stores, clouds: Clouds) -> (Arc<Ctx>, ApiHandle)
     );
     let base = Context::new(
         client,
-        providers,
+        fakes.clouds(),
         recorder,
         metrics,
         Timing::default(),
-        access,
+        AccessSettings::default(),
     );
     let ctx = Ctx {
         base: Arc::new(base),
@@ -165,12 +133,12 @@ async fn body_of(request: Request<Body>) -> Value {
     }
 }
 
-/// A context on `clouds` and `stores` whose API serves from memory, holding `obj`.
-pub async fn serving<K>(stores: Stores, clouds: Clouds, obj: &K) -> (Arc<Ctx>, FakeApi)
+/// A context on `fakes` and `stores` whose API serves from memory, holding `obj`.
+pub async fn serving<K>(stores: Stores, fakes: &Fakes, obj: &K) -> (Arc<Ctx>, FakeApi)
 where
     K: Resource<DynamicType = ()> + serde::Serialize,
 {
-    let (ctx, handle) = context_in(stores, clouds).await;
+    let (ctx, handle) = context_in(stores, fakes).await;
     let api = FakeApi::serve(handle);
     api.put(obj);
     (ctx, api)
@@ -393,30 +361,4 @@ pub fn kstatus(status: &Value) -> String {
 /// An event as [`FakeApi::events`] reports it.
 pub fn said(type_: &str, reason: &str, note: &str) -> Said {
     (type_.into(), reason.into(), note.into())
-}
-
-/// The simulator in-process (see [`sim`]), where every call of `operations` fails as the
-/// service does when it is unavailable.
-pub async fn sim_failing(operations: &[&str]) -> cloudsim::Running {
-    let sim = sim(50).await;
-    let url = format!("{}/_cloudsim/faults", sim.base_url());
-    let spec = json!({"errorRate": 1.0, "operations": operations});
-    let response = reqwest::Client::new().put(url).json(&spec).send().await;
-    let response = response.expect("the simulator answers");
-    assert!(response.status().is_success(), "{response:?}");
-    sim
-}
-
-/// The simulator in-process, without Redis, provisioning in `delay_ms`.
-pub async fn sim(delay_ms: u64) -> cloudsim::Running {
-    cloudsim::Sim::start(cloudsim::Config {
-        redis: cloudsim::RedisBacking::Disabled,
-        tunables: cloudsim::Tunables {
-            provisioning_delay: std::time::Duration::from_millis(delay_ms),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("cloudsim starts")
 }

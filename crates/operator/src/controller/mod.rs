@@ -1,19 +1,22 @@
-//! The controllers, one folder per kind, each the same pipeline:
+//! The controllers, one folder per kind, each pass the same way through its files:
 //!
-//! dereference (from the shared stores) → validate (pure, `api`) → observe (reads) → plan
-//! (pure) → apply (the only cloud and API writes) → status.
+//! observe (one value of everything read) → plan (pure) → execute (the only cloud and API
+//! writes; what was applied) → status (from what was applied).
 //!
 //! What they share lives here: the [`skeleton`] (finalizer, error policy, unreadable objects),
-//! [`error`] (the step in every error, one classification of cloud errors), [`status`] (the
-//! status writer and events) and [`shared`] (one watch per kind, feeding every controller).
-//! See `crates/operator/README.md` for a map.
+//! [`ending`] (how every pass ends, one meaning of a failed cloud call), [`error`] (the step in
+//! every error), [`status`] (the status writer and events), [`rotation`] (the credential
+//! rotation machine) and [`shared`] (one watch per kind, feeding every controller). See
+//! `crates/operator/README.md` for a map.
 
 pub mod binding;
 pub mod cluster;
+pub mod ending;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod refs;
+pub mod rotation;
 pub mod shared;
 pub mod skeleton;
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //! (the binding controller to dereference, the UserGroup controller to find a group's bindings,
 //! and the watch mappers).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use cache_operator_api::AccessBinding;
-use cache_operator_api::model::DesiredCluster;
+use cache_operator_api::model::{DEFAULT_PASSWORD_INTERVAL, DesiredCluster};
+use cache_operator_api::{AccessBinding, Provider};
 use cache_operator_cloud::gcp::grants::clusters_digest;
+use kube::ResourceExt;
 
-use super::shared::{ClusterGuard, parsed};
+use super::shared::{ClusterGuard, Stores, parsed};
 
 /// The namespace and name of the cluster a binding points at.
 pub fn cluster_of(b: &AccessBinding) -> (String, String) {
@@ -51,6 +54,71 @@ pub fn granted_clusters_digest(clusters: &[Arc<ClusterGuard>]) -> String {
         })
         .collect();
     clusters_digest(names.iter().map(String::as_str))
+}
+
+/// A cluster that lists a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    /// `namespace/name`.
+    pub name: String,
+    pub provider: Provider,
+    /// gcp: its project and resource name (`projects/P/locations/R/clusters/C`).
+    pub gcp: Option<(String, String)>,
+}
+
+/// The clusters that list a group (as [`Stores::clusters_listing`] finds them), and the digest
+/// of the gcp ones.
+pub fn listing(clusters: &[Arc<ClusterGuard>]) -> (Vec<Listing>, String) {
+    let listing = clusters
+        .iter()
+        .filter_map(|c| {
+            let c = parsed(c)?;
+            let gcp = match c.desired() {
+                Ok(DesiredCluster::Gcp(g)) => Some((g.project.clone(), g.name())),
+                _ => None,
+            };
+            Some(Listing {
+                name: format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any()),
+                provider: c.spec.provider,
+                gcp,
+            })
+        })
+        .collect();
+    (listing, granted_clusters_digest(clusters))
+}
+
+/// The rotation interval of each of a group's password users: the shortest any binding of it
+/// asks for.
+pub fn password_intervals(
+    stores: &Stores,
+    (ns, group): (&str, &str),
+    user_ids: &[String],
+) -> BTreeMap<String, Duration> {
+    let bindings = stores.bindings.state();
+    let of_group: Vec<&AccessBinding> = bindings
+        .iter()
+        .filter_map(|b| parsed(b))
+        .filter(|b| group_key(b) == Some((ns, group)))
+        .collect();
+    user_ids
+        .iter()
+        .map(|id| {
+            let every = of_group
+                .iter()
+                .filter(|b| {
+                    b.spec
+                        .user
+                        .as_deref()
+                        .map(str::to_ascii_lowercase)
+                        .as_deref()
+                        == Some(id)
+                })
+                .filter_map(|b| b.desired().ok().map(|d| d.password_interval))
+                .min()
+                .unwrap_or(DEFAULT_PASSWORD_INTERVAL);
+            (id.clone(), every)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The last step of every pass: the status, written with server-side apply under one field
 //! manager and only when it changed, and the events that tell people what happened.
 
+use std::time::Duration;
+
 use cache_operator_api::UserGroup;
 use cache_operator_api::binding::AccessBindingStatus;
 use cache_operator_api::cluster::RedisClusterStatus;
@@ -10,11 +12,13 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
 use kube::core::object::HasStatus;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::json;
 
+use super::ending::{Ending, Next, Outcome, at_least_a_second};
 use super::error::{At, Error, Step};
 use super::skeleton::{self, Reconcile};
 use super::{Ctx, MANAGER};
@@ -49,14 +53,22 @@ common_status!(RedisClusterStatus, UserGroupStatus, AccessBindingStatus);
 pub trait Drafted:
     Reconcile + HasStatus<Status: CommonStatus + Clone + Default + PartialEq + Serialize + Send + Sync>
 {
+    /// What a pass's [`Outcome`] says besides the conditions (a cluster's phase; `()`).
+    type Phase;
+
     /// When a pass's conditions are worth an event.
     const ANNOUNCE: Announce = Announce::ReadyReasonOrMessage;
 
     /// What the status says from the start of every pass besides the generation.
     fn begin(&self, _st: &mut Self::Status) {}
+
+    /// Take an outcome's phase into the status.
+    fn record_phase(_st: &mut Self::Status, _phase: Self::Phase, _summary: &Summary) {}
 }
 
-impl Drafted for UserGroup {}
+impl Drafted for UserGroup {
+    type Phase = ();
+}
 
 /// One pass over an object and the status it drafts: every kind's `Pass`. Each kind adds how
 /// its pass ends (`finish`, `halt`, …) in its own `status.rs`.
@@ -145,6 +157,68 @@ impl<'a, K: Drafted> Draft<'a, K> {
         summary.apply(self.st.conditions_mut(), generation, Timestamp::now());
         self.conclude(Note::of(summary)).await
     }
+
+    /// End the pass as `ending` says: the status written (when it changed) with an event when
+    /// the kind's [`Drafted::ANNOUNCE`] says so, and the next look; a retried failure is
+    /// returned for the error policy's backoff.
+    pub async fn end(&mut self, ending: Ending<K::Phase>) -> Result<Action, Error> {
+        match ending {
+            Ending::Report(outcome) => self.report(outcome).await,
+            Ending::Quiet(next) => Ok(self.next(&next)),
+            Ending::Retry { report, error } => {
+                if let Some(outcome) = report {
+                    self.report(outcome).await?;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn report(&mut self, outcome: Outcome<K::Phase>) -> Result<Action, Error> {
+        K::record_phase(&mut self.st, outcome.phase, &outcome.summary);
+        self.summarize(&outcome.summary).await?;
+        Ok(self.next(&outcome.next))
+    }
+
+    /// The action of a [`Next`].
+    fn next(&self, next: &Next) -> Action {
+        let timing = &self.ctx.timing;
+        match next {
+            // The watch event of the status just written brings the next pass, with that
+            // status in the cache; a short poll would race it and run on the old one (the
+            // status written again, the event published again, the cloud asked again).
+            Next::Poll if self.wrote => Action::requeue(timing.poll),
+            Next::Poll => {
+                Action::requeue(poll(self.old.conditions(), timing.poll, Timestamp::now()))
+            }
+            Next::Soon => Action::requeue(timing.poll),
+            Next::Waiting => Action::requeue(at_least_a_second(timing.poll)),
+            Next::Slowly => Action::requeue(timing.poll.max(Duration::from_secs(5))),
+            Next::Resync => Action::requeue(self.ctx.resync()),
+            Next::ResyncBy(at) => {
+                let until = Duration::try_from(at.duration_since(Timestamp::now()))
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1));
+                Action::requeue(self.ctx.resync().min(until))
+            }
+            Next::MaxBackoff => Action::requeue(timing.max_backoff),
+            Next::After(d) => Action::requeue(*d),
+            Next::Now => Action::requeue(Duration::from_millis(200)),
+            Next::AwaitChange => Action::await_change(),
+        }
+    }
+}
+
+/// The next look while the cloud works: soon after a transition starts (a simulator, or a
+/// quick change, finishes in moments), then less often, up to the poll interval — so a
+/// 20-minute creation costs a handful of extra reads, not hundreds.
+pub fn poll(conditions: &[Condition], interval: Duration, now: Timestamp) -> Duration {
+    let since = condition::get(conditions, condition::READY)
+        .filter(|c| c.status == condition::FALSE)
+        .map(|c| now.duration_since(c.last_transition_time.0).unsigned_abs())
+        .unwrap_or_default();
+    let min = Duration::from_millis(200).min(interval);
+    (since / 2).clamp(min, interval)
 }
 
 /// What an event says.
@@ -158,14 +232,16 @@ pub struct Note {
 impl Note {
     /// A summary as an event: a warning when the object stalled or a failure is retried.
     pub fn of(summary: &Summary) -> Note {
-        let type_ = match summary {
-            Summary::Stalled { .. } | Summary::Retrying { .. } => EventType::Warning,
-            _ => EventType::Normal,
+        let type_ = if summary.is_warning() {
+            EventType::Warning
+        } else {
+            EventType::Normal
         };
+        let (reason, message) = summary.said();
         Note {
             type_,
-            reason: summary.reason().to_owned(),
-            message: summary.message().to_owned(),
+            reason: reason.to_owned(),
+            message: message.to_owned(),
         }
     }
 }

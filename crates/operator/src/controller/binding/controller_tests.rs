@@ -1,11 +1,13 @@
-//! The AccessBinding controller against a mock API (and, for token failures, the cloud
-//! simulator): the Secret, status and event of a first pass, a pass with nothing to do, the
-//! ways a binding stops, and each class of failed token.
+//! The AccessBinding controller against a mock API and scripted clouds: the Secret, status and
+//! event of a first pass, a pass with nothing to do, the ways a binding stops, and each class
+//! of failed token.
 
 use std::collections::BTreeMap;
 
 use cache_operator_api::AccessBinding;
+use cache_operator_cloud::ErrorClass;
 use cache_operator_cloud::gcp::grants::clusters_digest;
+use cache_operator_cloud_fakes::error;
 use cache_operator_testkit::{Manifest, binding, cluster, group};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::ByteString;
@@ -16,9 +18,7 @@ use serde_json::{Value, json};
 
 use super::plan::Source;
 use super::secret::CREDENTIAL_ANNOTATION;
-use crate::controller::fixtures::{
-    Clouds, EVENT, FakeApi, pass, serving, sim_failing, status_write,
-};
+use crate::controller::fixtures::{EVENT, FakeApi, Fakes, pass, serving, status_write};
 use crate::controller::shared::fill::Fill;
 use crate::controller::{Error, FINALIZER, Step, Stores};
 
@@ -63,6 +63,11 @@ fn aws_world() -> Stores {
 
 /// The gcp cluster `orders` (IAM authentication) listing `readers`, which grants `SA` on it.
 fn gcp_world() -> Stores {
+    gcp_world_with(Fill::default())
+}
+
+/// [`gcp_world`] in caches that hold what `fill` holds besides.
+fn gcp_world_with(fill: Fill) -> Stores {
     let orders = cluster::gcp("orders")
         .auth("iam")
         .tls(true)
@@ -71,8 +76,7 @@ fn gcp_world() -> Stores {
     let readers = group::gcp("readers", &[&member]);
     // Granted for generation 1 of the group on exactly the clusters listing it.
     let grants = json!({"granted": {"generation": 1, "clusters": clusters_digest([GCP_CLUSTER])}});
-    Fill::default()
-        .cluster(ready_cluster(orders).parse())
+    fill.cluster(ready_cluster(orders).parse())
         .group(ready_group(readers, grants).parse())
         .build()
 }
@@ -110,7 +114,7 @@ fn secret_like() -> Secret {
 #[tokio::test]
 async fn a_first_pass_writes_the_secret_and_a_second_writes_nothing() {
     let obj: AccessBinding = app("sessions", "users").binding_user("app").parse();
-    let (ctx, api) = serving(aws_world(), Clouds::nowhere(), &obj).await;
+    let (ctx, api) = serving(aws_world(), &Fakes::default(), &obj).await;
     pass(&ctx, &obj).await.unwrap();
     assert_eq!(
         api.writes(),
@@ -164,7 +168,7 @@ async fn a_binding_stops_as_its_situation_says() {
     ];
     for (case, m, conditions, type_, note) in table {
         let obj: AccessBinding = m.parse();
-        let (ctx, api) = serving(aws_world(), Clouds::nowhere(), &obj).await;
+        let (ctx, api) = serving(aws_world(), &Fakes::default(), &obj).await;
         let action = pass(&ctx, &obj).await.unwrap();
         let poll = Action::requeue(ctx.timing.poll);
         assert_eq!(
@@ -187,7 +191,7 @@ async fn a_binding_stops_as_its_situation_says() {
 #[tokio::test]
 async fn access_withdrawn_deletes_the_secret_it_gave() {
     let granted: AccessBinding = app("sessions", "users").binding_user("app").parse();
-    let (ctx, api) = serving(aws_world(), Clouds::nowhere(), &granted).await;
+    let (ctx, api) = serving(aws_world(), &Fakes::default(), &granted).await;
     pass(&ctx, &granted).await.unwrap();
     api.take();
     let mut stranger = api.get(&granted).unwrap();
@@ -215,7 +219,7 @@ async fn access_withdrawn_deletes_the_secret_it_gave() {
 #[tokio::test]
 async fn a_secret_someone_else_wrote_is_left_alone() {
     let obj: AccessBinding = app("sessions", "users").binding_user("app").parse();
-    let (ctx, api) = serving(aws_world(), Clouds::nowhere(), &obj).await;
+    let (ctx, api) = serving(aws_world(), &Fakes::default(), &obj).await;
     api.put(&secret_like());
     pass(&ctx, &obj).await.unwrap();
     assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
@@ -252,21 +256,41 @@ fn due_for_refresh(obj: &AccessBinding) -> Secret {
 
 #[tokio::test]
 async fn each_kind_of_failed_token_is_said_and_retried() {
-    let cloud = sim_failing(&["serviceAccounts.generateAccessToken"]).await;
+    // The operator has no Google identity of its own, and IAM Credentials is down.
+    let cloud = || {
+        let fakes = Fakes::default();
+        let denied = error(ErrorClass::Unauthenticated, "credentials", "gcp token");
+        let down = error(
+            ErrorClass::Unavailable,
+            "UNAVAILABLE",
+            "iamcredentials generateAccessToken",
+        );
+        fakes.access_tokens.fail("access_token operator", denied);
+        (fakes, down)
+    };
     let as_operator: AccessBinding = app("orders", "readers").parse();
     let as_sa: AccessBinding = app("orders", "readers").binding_user(SA).parse();
     // (case, binding, clouds, a Secret with a valid token) → (conditions, event reason)
     #[rustfmt::skip]
     let table = [
-        ("denied: no identity of its own", &as_operator, Clouds::sim(&cloud), None,
+        ("denied: no identity of its own", &as_operator, false, None,
             "Reconciling: PermissionDenied @1", "PermissionDenied"),
-        ("the cloud is down", &as_sa, Clouds::sim(&cloud), None,
+        ("the cloud is down", &as_sa, true, None,
             "Reconciling: RefreshFailed @1", "RefreshFailed"),
-        ("down, with a token still valid", &as_sa, Clouds::sim(&cloud), Some(due_for_refresh(&as_sa)),
+        ("down, with a token still valid", &as_sa, true, Some(due_for_refresh(&as_sa)),
             "Ready+Reconciling: CredentialsIssued @1", "RefreshFailed"),
     ];
-    for (case, obj, clouds, existing, conditions, reason) in table {
-        let (ctx, api) = serving(gcp_world(), clouds, obj).await;
+    for (case, obj, down, existing, conditions, reason) in table {
+        let (fakes, outage) = cloud();
+        if down {
+            fakes.access_tokens.fail("access_token", outage);
+        }
+        // A Secret the binding wrote is in the cache of the operator's Secrets.
+        let world = match &existing {
+            Some(s) => gcp_world_with(Fill::default().secret(s.clone())),
+            None => gcp_world(),
+        };
+        let (ctx, api) = serving(world, &fakes, obj).await;
         if let Some(s) = &existing {
             api.put(s);
         }

@@ -1,16 +1,21 @@
-//! The AccessBinding controller: dereference the cluster, group and user (from the shared
-//! caches) → validate (`api`, then against each other) → plan the credential (reuse, mint or
-//! read) → apply (write the binding's Secret) → status, and come back before the credential
-//! expires.
+//! The AccessBinding controller. A pass ([`pass`]) goes one way through its files:
+//!
+//! - [`observe`]: the cluster, group and user the binding names (from the shared caches), the
+//!   credential they issued, and the binding's own Secret;
+//! - [`plan`]: pure — the references checked against each other, then the credential (none, a
+//!   password, an AUTH token, a token to keep or to mint) or why no Secret is written;
+//! - [`execute`]: mint the token, write the Secret (or delete it when access is withdrawn);
+//! - [`status`]: the conditions, the token's times and events from what was done, and the next
+//!   look before the token is due.
 //!
 //! The Secret is the record: a token in it is reused until its `refresh-at`, so restarts and
 //! resyncs mint nothing new. A failed refresh keeps the Secret as it is while its token is
 //! still valid and retries with backoff.
 
-pub mod apply;
 #[cfg(test)]
 mod controller_tests;
-pub mod dereference;
+pub mod execute;
+pub mod observe;
 pub mod plan;
 pub mod secret;
 pub mod status;
@@ -20,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_operator_api::binding::AccessBinding;
-use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::user_group::UserGroup;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -30,7 +34,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio_util::sync::CancellationToken;
 
-use self::status::Pass;
 use super::Ctx;
 use super::cluster::token;
 use super::error::Error;
@@ -146,22 +149,11 @@ pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: Can
 
 impl Reconcile for AccessBinding {
     async fn apply(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-        let mut pass = Pass::new(&obj, &ctx);
-        let desired = match obj.desired() {
-            Ok(d) => d,
-            Err(errors) => {
-                let summary = Summary::stalled(reason::INVALID_SPEC, errors.to_string());
-                return pass.summary(summary, Action::await_change()).await;
-            }
-        };
-        match dereference::resolve(&obj, &desired, &ctx.stores) {
-            Ok(resolved) => apply::issue(&mut pass, &desired, resolved).await,
-            Err(halt) => pass.halt(halt).await,
-        }
+        pass(&obj, &ctx).await
     }
 
     async fn cleanup(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Cleanup, Error> {
-        apply::delete_secret(&ctx, &obj).await?;
+        execute::delete_secret(&ctx, &obj).await?;
         ctx.metrics
             .set_token_expiry(&obj.namespace().unwrap_or_default(), &obj.name_any(), None);
         Ok(Cleanup::Done)
@@ -173,4 +165,12 @@ impl Reconcile for AccessBinding {
         let left = Duration::try_from(expires.duration_since(Timestamp::now())).unwrap_or_default();
         (!left.is_zero()).then(|| (left / 3).max(Duration::from_secs(1)))
     }
+}
+
+/// One pass over a binding: observe → plan → execute → status.
+pub async fn pass(obj: &AccessBinding, ctx: &Ctx) -> Result<Action, Error> {
+    let seen = observe::observe(obj, ctx).await?;
+    let plan = plan::plan(obj.desired(), &seen, Timestamp::now());
+    let applied = execute::execute(ctx, obj, &plan).await?;
+    status::conclude(obj, ctx, plan, applied).await
 }

@@ -1,16 +1,24 @@
-//! Plan: which credential a binding's Secret holds and when to look again. Pure: the
-//! fingerprint of the identity, reuse or mint, the conditions of each ending.
+//! Plan: what a binding's pass does, from its spec and what was observed — pure, no client, no
+//! clock but `now`. The references are checked against each other (the cluster admits the
+//! binding's namespace and lists the group, the identity is a member, everything is Ready for
+//! a first Secret), then the credential is chosen: none, the group's password, the cluster's
+//! AUTH token, a still-good token to keep, or a token to mint.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use cache_operator_api::cluster::AuthMode;
 use cache_operator_api::condition::{self, Summary, reason};
-use cache_operator_cloud::{CloudError, ErrorClass};
+use cache_operator_api::model::{DesiredBinding, DesiredCluster, UserAuthentication};
+use cache_operator_api::validate::FieldErrors;
+use cache_operator_api::{RedisCluster, UserGroup};
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::runtime::events::EventType;
+use k8s_openapi::api::core::v1::Secret;
 
-use super::secret::{Credential, Existing, Token};
-use crate::controller::status::Note;
+use super::observe::{Existing, Found, Observed};
+use super::secret::{CREDENTIAL_ANNOTATION, Connection, Token};
+use crate::controller::ending::Next;
 
 /// Where a binding's credential comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +58,525 @@ impl Source {
         }
     }
 
+    /// A token the operator mints (and so refreshes before it expires).
     pub fn is_token(&self) -> bool {
         matches!(self, Source::GcpToken { .. } | Source::AwsIam { .. })
+    }
+}
+
+/// What a pass does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// Stop before writing a Secret.
+    Stop(Stop),
+    /// Write the Secret with the credential.
+    Issue(Box<Issue>),
+}
+
+/// A plan that stops, boxed (it is the large side of the checks' results).
+type Stopped = Box<Stop>;
+
+/// A pass that writes no Secret: the conditions, the next look, and whether the access this
+/// binding gave is withdrawn (its Secret, if it wrote one, goes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub summary: Summary,
+    pub next: Next,
+    pub withdraw: bool,
+}
+
+/// The Secret to write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issue {
+    pub secret_name: String,
+    pub connection: Connection,
+    pub source: Source,
+    pub username: String,
+    pub labels: BTreeMap<String, String>,
+    /// The template's annotations and the credential's fingerprint.
+    pub annotations: BTreeMap<String, String>,
+    pub credential: Choice,
+    /// The Secret as the cache holds it (ours); `None`: one someone else wrote may stand
+    /// under that name.
+    pub current: Option<Arc<Secret>>,
+    /// The credential the Secret holds now.
+    pub previous: Option<Token>,
+    /// How long before expiry a minted token is replaced (`None`: a third of its lifetime).
+    pub refresh_before: Option<Duration>,
+}
+
+/// The credential of the Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Known already: none, a password, an AUTH token, a token still good.
+    Known(Token),
+    /// Minted now; `still_valid` is the token the Secret holds while it is valid (kept when
+    /// minting fails).
+    Mint {
+        from: Mint,
+        still_valid: Option<Token>,
+    },
+}
+
+/// A token the operator mints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mint {
+    /// A gcp access token of this service account, or of the operator's own identity.
+    Gcp { service_account: Option<String> },
+    /// An aws IAM auth token for the user on the replication group.
+    AwsIam {
+        region: String,
+        replication_group: String,
+        user_id: String,
+    },
+}
+
+/// Stop: waiting on another object (polled, and triggered by its change).
+fn waiting(reason: &str, message: String) -> Stopped {
+    Box::new(Stop {
+        summary: Summary::Progressing {
+            reason: reason.into(),
+            message,
+        },
+        next: Next::Waiting,
+        withdraw: false,
+    })
+}
+
+/// Stop: the spec and the world disagree; a person must act.
+fn stalled(reason: &str, message: String) -> Stopped {
+    Box::new(Stop {
+        summary: Summary::Stalled {
+            reason: reason.into(),
+            message,
+        },
+        next: Next::Resync,
+        withdraw: false,
+    })
+}
+
+/// Stop, and take back what was given.
+fn withdrawn(reason: &str, message: String) -> Stopped {
+    Box::new(Stop {
+        summary: Summary::Stalled {
+            reason: reason.into(),
+            message,
+        },
+        next: Next::Resync,
+        withdraw: true,
+    })
+}
+
+/// A referenced object, or the plan of waiting for it.
+fn found<K: Clone>(
+    found: &Found<K>,
+    kind: &str,
+    (ns, name): &(String, String),
+) -> Result<K, Stopped> {
+    match found {
+        Found::Here(k) => Ok(k.clone()),
+        Found::Missing => Err(waiting(
+            reason::REFERENCE_NOT_FOUND,
+            format!("{kind} {ns}/{name} does not exist"),
+        )),
+        Found::Unreadable => Err(waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("{kind} {ns}/{name} does not match this operator's schema"),
+        )),
+    }
+}
+
+/// The plan of a pass over a binding whose spec is `desired` (or breaks a rule).
+pub fn plan(desired: Result<DesiredBinding, FieldErrors>, seen: &Observed, now: Timestamp) -> Plan {
+    let desired = match desired {
+        Ok(d) => d,
+        Err(errors) => {
+            return Plan::Stop(Stop {
+                summary: Summary::Stalled {
+                    reason: reason::INVALID_SPEC.into(),
+                    message: errors.to_string(),
+                },
+                next: Next::AwaitChange,
+                withdraw: false,
+            });
+        }
+    };
+    match resolve(&desired, seen).and_then(|r| issue(&desired, seen, r, now)) {
+        Ok(issue) => Plan::Issue(Box::new(issue)),
+        Err(stop) => Plan::Stop(*stop),
+    }
+}
+
+/// Everything resolved about the binding's targets.
+struct Resolved {
+    connection: Connection,
+    source: Source,
+    username: String,
+    /// The cloud's name of the cluster, for the fingerprint.
+    cluster_name: String,
+    /// Whether everything is Ready for a first Secret (an existing one is refreshed
+    /// regardless).
+    settled: Result<(), String>,
+}
+
+/// The cluster as the binding reaches it.
+struct Target {
+    cluster: RedisCluster,
+    desired: DesiredCluster,
+    connection: Connection,
+    /// The cloud's name of the cluster, for the fingerprint.
+    cluster_name: String,
+    /// Whether the cluster is Ready for a first Secret.
+    settled: Result<(), String>,
+}
+
+/// The cluster: watched, there, admitting the binding's namespace, valid, with endpoints.
+fn target(seen: &Observed) -> Result<Target, Stopped> {
+    let own_ns = &seen.namespace;
+    let (cns, cname) = &seen.cluster_at;
+    // A reference into a namespace the caches do not hold is not missing, only out of sight
+    // (the group is in the cluster's namespace, so the cluster's is the one to check).
+    if let Some(watched) = seen.watched.as_ref().filter(|w| *w != cns) {
+        return Err(stalled(
+            reason::NAMESPACE_NOT_WATCHED,
+            format!(
+                "RedisCluster {cns}/{cname} is in namespace {cns}, which this operator does not watch: it runs with --namespace {watched}; refer to a cluster in {watched}, or run the operator for all namespaces"
+            ),
+        ));
+    }
+    let cluster: RedisCluster = found(&seen.cluster, "RedisCluster", &seen.cluster_at)?;
+    if cns != own_ns && !seen.admitted {
+        return Err(withdrawn(
+            reason::NAMESPACE_NOT_ALLOWED,
+            format!(
+                "RedisCluster {cns}/{cname} does not admit AccessBindings from namespace {own_ns} (its spec.access.allowedNamespaces)"
+            ),
+        ));
+    }
+    let cluster_desired = cluster.desired().map_err(|e| {
+        waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("RedisCluster {cns}/{cname} has an invalid spec: {e}"),
+        )
+    })?;
+    let status = cluster.status.clone().unwrap_or_default();
+    let endpoints = status
+        .endpoints
+        .as_ref()
+        .map(|e| e.discovery.clone())
+        .unwrap_or_default();
+    if endpoints.is_empty() {
+        return Err(waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("waiting for RedisCluster {cns}/{cname} to have endpoints"),
+        ));
+    }
+    let (cluster_mode, cluster_name) = match &cluster_desired {
+        DesiredCluster::Gcp(g) => (true, g.name()),
+        DesiredCluster::Aws(a) => (
+            a.cluster_mode_enabled,
+            status
+                .cloud_resource
+                .clone()
+                .unwrap_or_else(|| a.replication_group_id.clone()),
+        ),
+    };
+    let connection = Connection {
+        provider: cluster.spec.provider,
+        endpoints,
+        tls: cluster.spec.transit_encryption,
+        ca_certificate: status.ca_certificate.clone(),
+        cluster_mode,
+    };
+    let settled = if condition::is_true(&status.conditions, condition::READY) {
+        Ok(())
+    } else {
+        Err(format!(
+            "waiting for RedisCluster {cns}/{cname} to be Ready"
+        ))
+    };
+    Ok(Target {
+        cluster,
+        desired: cluster_desired,
+        connection,
+        cluster_name,
+        settled,
+    })
+}
+
+/// The cluster, the group and the user, checked against each other.
+fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stopped> {
+    let Target {
+        cluster,
+        desired: cluster_desired,
+        connection,
+        cluster_name,
+        mut settled,
+    } = target(seen)?;
+    let (cns, cname) = &seen.cluster_at;
+    let resolved = |source, username: &str, settled| Resolved {
+        connection: connection.clone(),
+        source,
+        username: username.to_owned(),
+        cluster_name: cluster_name.clone(),
+        settled,
+    };
+
+    match cluster.spec.auth_mode {
+        AuthMode::Disabled => return Ok(resolved(Source::None, "default", settled)),
+        AuthMode::Token => {
+            if seen.group_at.is_some() || desired.user.is_some() {
+                return Err(stalled(
+                    reason::INVALID_SPEC,
+                    format!(
+                        "spec.userGroupRef: RedisCluster {cns}/{cname} uses authMode token, one AUTH token for every client: a binding of it names neither a UserGroup nor a user; remove spec.userGroupRef and spec.user"
+                    ),
+                ));
+            }
+            // Redis OSS before 6 knows no user names: clients send `AUTH <token>` alone,
+            // which every version takes, so the Secret names no user.
+            let source = Source::AwsAuthToken {
+                namespace: cns.clone(),
+                cluster: cname.clone(),
+            };
+            return Ok(resolved(source, "", settled));
+        }
+        AuthMode::Iam | AuthMode::Password => {}
+    }
+
+    let Some(group_at @ (gns, gname)) = &seen.group_at else {
+        let mode = match cluster.spec.auth_mode {
+            AuthMode::Iam => "iam",
+            _ => "password",
+        };
+        return Err(stalled(
+            reason::INVALID_SPEC,
+            format!(
+                "spec.userGroupRef is required: RedisCluster {cns}/{cname} uses authMode {mode}, whose clients are members of a UserGroup it lists in spec.userGroupRefs"
+            ),
+        ));
+    };
+    if gns != cns {
+        return Err(stalled(
+            reason::INVALID_SPEC,
+            format!(
+                "spec.userGroupRef.namespace: the group must be in the cluster's namespace {cns} (clusters list groups of their own namespace)"
+            ),
+        ));
+    }
+    if !cluster
+        .spec
+        .user_group_refs
+        .iter()
+        .any(|r| &r.name == gname)
+    {
+        return Err(withdrawn(
+            reason::NOT_AUTHORIZED,
+            format!(
+                "RedisCluster {cns}/{cname} does not list UserGroup {gname} in spec.userGroupRefs"
+            ),
+        ));
+    }
+    let group: UserGroup = found(&seen.group, "UserGroup", group_at)?;
+    if group.spec.provider != cluster.spec.provider {
+        return Err(stalled(
+            reason::INVALID_SPEC,
+            format!(
+                "UserGroup {gns}/{gname} is for {} but RedisCluster {cns}/{cname} is on {}",
+                group.spec.provider, cluster.spec.provider
+            ),
+        ));
+    }
+    let gstatus = group.status.clone().unwrap_or_default();
+    let group_ready = condition::is_true(&gstatus.conditions, condition::READY)
+        && gstatus.observed_generation == group.metadata.generation;
+    if settled.is_ok() && !group_ready {
+        settled = Err(format!("waiting for UserGroup {gns}/{gname} to be Ready"));
+    }
+    let (source, username) = identity(
+        desired,
+        seen,
+        (&cluster_desired, (gns, gname)),
+        &group,
+        &mut settled,
+    )?;
+    Ok(resolved(source, &username, settled))
+}
+
+/// The identity the binding names in its group, and where its credential comes from; a gcp
+/// service account waits (in `settled`) until the group granted it on the clusters listing it.
+fn identity(
+    desired: &DesiredBinding,
+    seen: &Observed,
+    (cluster, (gns, gname)): (&DesiredCluster, (&str, &str)),
+    group: &UserGroup,
+    settled: &mut Result<(), String>,
+) -> Result<(Source, String), Stopped> {
+    let gstatus = group.status.clone().unwrap_or_default();
+    let not_a_member = |who: &str| {
+        withdrawn(
+            reason::NOT_AUTHORIZED,
+            format!("{who} is not a member of UserGroup {gns}/{gname}"),
+        )
+    };
+    match cluster {
+        DesiredCluster::Gcp(g) => {
+            if let Some(sa) = &desired.user {
+                let member = format!("serviceAccount:{sa}");
+                let mut members = group.spec.gcp.iter().flat_map(|g| &g.members);
+                if !members.any(|m| *m == member) {
+                    return Err(not_a_member(&member));
+                }
+                if gstatus.missing_members.contains(&member) {
+                    return Err(stalled(
+                        reason::MEMBER_NOT_FOUND,
+                        format!(
+                            "IAM refused {member} as a member of UserGroup {gns}/{gname}: the service account does not exist"
+                        ),
+                    ));
+                }
+                // The group has granted this generation's members on exactly the clusters
+                // that list it now (this one among them), and IAM knew the member.
+                let granted = gstatus.granted.as_ref().is_some_and(|gr| {
+                    Some(gr.generation) == group.metadata.generation
+                        && Some(&gr.clusters) == seen.listing.as_ref()
+                });
+                if settled.is_ok() && !granted {
+                    *settled = Err(format!(
+                        "waiting for UserGroup {gns}/{gname} to grant {member} access to {}",
+                        g.name()
+                    ));
+                }
+            }
+            let source = if g.iam_auth {
+                Source::GcpToken {
+                    service_account: desired.user.clone(),
+                }
+            } else {
+                Source::None
+            };
+            Ok((source, "default".to_owned()))
+        }
+        DesiredCluster::Aws(a) => {
+            let Some(user_id) = desired.user.as_ref().map(|u| u.to_ascii_lowercase()) else {
+                return Err(stalled(
+                    reason::INVALID_SPEC,
+                    "spec.user: the userId of a member of the group is required for an aws cluster with authentication".into(),
+                ));
+            };
+            let mut users = group.spec.aws.iter().flat_map(|a| &a.users);
+            let Some(user) = users.find(|u| u.user_id == user_id) else {
+                return Err(not_a_member(&format!("user {user_id}")));
+            };
+            let source = match user.authentication {
+                UserAuthentication::Iam => Source::AwsIam {
+                    region: a.region.clone(),
+                    replication_group: a.replication_group_id.to_ascii_lowercase(),
+                    user_id,
+                },
+                UserAuthentication::Password => Source::AwsPassword { user_id },
+            };
+            Ok((source, user.user_name.clone()))
+        }
+    }
+}
+
+/// The Secret's credential and contents.
+fn issue(
+    desired: &DesiredBinding,
+    seen: &Observed,
+    r: Resolved,
+    now: Timestamp,
+) -> Result<Issue, Stopped> {
+    let secret_name = desired.secret_name.clone();
+    if seen.secret.as_ref().is_some_and(|s| !s.ours) {
+        return Err(stalled(
+            reason::ALREADY_EXISTS,
+            format!(
+                "Secret {secret_name} exists and was not written for this binding; choose another spec.secretName or remove that Secret"
+            ),
+        ));
+    }
+    // A first Secret waits until everything is Ready; an existing one keeps being refreshed.
+    if seen.secret.is_none()
+        && let Err(why) = r.settled
+    {
+        return Err(waiting(reason::REFERENCE_NOT_READY, why));
+    }
+    let fingerprint = r.source.fingerprint(&r.cluster_name);
+    let still_valid = still_valid(seen.secret.as_ref(), &fingerprint, now);
+    let issued = |i: &crate::controller::Issued| Token {
+        password: i.secret.clone(),
+        expires_at: None,
+        refresh_at: i.rotate_at,
+    };
+    let credential = match &r.source {
+        Source::None => Choice::Known(Token::default()),
+        Source::AwsPassword { user_id } => match &seen.password {
+            Some(p) => Choice::Known(issued(p)),
+            None => {
+                return Err(waiting(
+                    reason::REFERENCE_NOT_READY,
+                    format!("waiting for the operator to set the password of user {user_id}"),
+                ));
+            }
+        },
+        Source::AwsAuthToken { namespace, cluster } => match &seen.auth_token {
+            Some(t) => Choice::Known(issued(t)),
+            None => {
+                return Err(waiting(
+                    reason::REFERENCE_NOT_READY,
+                    format!(
+                        "waiting for the operator to set the AUTH token of RedisCluster {namespace}/{cluster}"
+                    ),
+                ));
+            }
+        },
+        Source::GcpToken { service_account } => reuse_or_mint(
+            still_valid,
+            now,
+            Mint::Gcp {
+                service_account: service_account.clone(),
+            },
+        ),
+        Source::AwsIam {
+            region,
+            replication_group,
+            user_id,
+        } => reuse_or_mint(
+            still_valid,
+            now,
+            Mint::AwsIam {
+                region: region.clone(),
+                replication_group: replication_group.clone(),
+                user_id: user_id.clone(),
+            },
+        ),
+    };
+    let mut annotations = desired.annotations.clone();
+    annotations.insert(CREDENTIAL_ANNOTATION.into(), fingerprint);
+    Ok(Issue {
+        secret_name,
+        connection: r.connection,
+        source: r.source,
+        username: r.username,
+        labels: desired.labels.clone(),
+        annotations,
+        credential,
+        current: seen.secret.as_ref().map(|s| s.secret.clone()),
+        previous: seen.secret.as_ref().map(|s| s.token.clone()),
+        refresh_before: desired.refresh_before,
+    })
+}
+
+/// A valid token not yet due for refresh is kept; else a new one is minted.
+fn reuse_or_mint(still_valid: Option<Token>, now: Timestamp, from: Mint) -> Choice {
+    match still_valid
+        .as_ref()
+        .filter(|t| t.refresh_at.is_some_and(|r| r > now))
+    {
+        Some(reusable) => Choice::Known(reusable.clone()),
+        None => Choice::Mint { from, still_valid },
     }
 }
 
@@ -64,152 +589,6 @@ pub fn still_valid(
     let p = previous.filter(|p| p.credential.as_deref() == Some(fingerprint))?;
     let valid = !p.token.password.is_empty() && p.token.expires_at.is_some_and(|t| t > now);
     valid.then(|| p.token.clone())
-}
-
-/// The credential to keep instead of minting: a valid token not yet due for refresh.
-pub fn reusable(still_valid: Option<&Token>, username: &str, now: Timestamp) -> Option<Credential> {
-    let token = still_valid.filter(|t| t.refresh_at.is_some_and(|r| r > now))?;
-    Some(Credential {
-        username: username.to_owned(),
-        token: token.clone(),
-    })
-}
-
-/// Ready's message once the Secret is written.
-pub fn issued_message(source: &Source, secret: &str, username: &str, cred: &Credential) -> String {
-    match (source, cred.token.expires_at) {
-        (Source::None, _) => format!(
-            "Secret {secret} holds the connection details; the cluster takes no credentials"
-        ),
-        (Source::AwsPassword { .. }, _) => {
-            format!("Secret {secret} holds the password of user {username}")
-        }
-        (Source::AwsAuthToken { namespace, cluster }, _) => {
-            format!("Secret {secret} holds the AUTH token of RedisCluster {namespace}/{cluster}")
-        }
-        (_, Some(t)) => format!(
-            "Secret {secret} holds a token for {} valid until {}",
-            match source {
-                Source::GcpToken {
-                    service_account: Some(sa),
-                } => sa.clone(),
-                Source::GcpToken {
-                    service_account: None,
-                } => "the operator's identity".into(),
-                _ => username.to_owned(),
-            },
-            Timestamp::from_second(t.as_second()).unwrap_or(t)
-        ),
-        (_, None) => format!("Secret {secret} is written"),
-    }
-}
-
-/// When to look again: at the token's refresh time, else at the resync.
-pub fn next_look(
-    source: &Source,
-    refresh_at: Option<Timestamp>,
-    now: Timestamp,
-    resync: Duration,
-) -> Duration {
-    match (source.is_token(), refresh_at) {
-        (true, Some(at)) => {
-            let until = Duration::try_from(at.duration_since(now)).unwrap_or_default();
-            until.clamp(Duration::from_millis(200), resync)
-        }
-        _ => resync,
-    }
-}
-
-/// Minting failed: while the old token is valid the binding stays Ready and says it is
-/// retrying; once it expired, Ready turns False.
-pub fn refresh_failed(e: &CloudError, still_valid: Option<&Token>, secret: &str) -> Conditions {
-    match still_valid.and_then(|t| t.expires_at) {
-        Some(expires) => Conditions::RefreshFailing {
-            ready_message: format!(
-                "Secret {secret} holds a token valid until {}; refreshing it failed and is being retried",
-                Timestamp::from_second(expires.as_second()).unwrap_or(expires)
-            ),
-            error: format!("could not mint a new token: {e}"),
-        },
-        None if matches!(
-            e.class,
-            ErrorClass::PermissionDenied | ErrorClass::Unauthenticated
-        ) =>
-        {
-            Conditions::Summary(Summary::retrying(
-                reason::PERMISSION_DENIED,
-                format!("the operator's cloud identity may not mint this token: {e}"),
-            ))
-        }
-        None => Conditions::Summary(Summary::retrying(
-            reason::REFRESH_FAILED,
-            format!("could not mint a token: {e}; retrying with backoff"),
-        )),
-    }
-}
-
-/// The conditions a pass ends with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Conditions {
-    Summary(Summary),
-    /// Ready=True (the old token still works), Reconciling=True reason RefreshFailed.
-    RefreshFailing {
-        ready_message: String,
-        error: String,
-    },
-}
-
-impl Conditions {
-    /// Write the conditions; returns the event to publish.
-    pub fn apply(
-        &self,
-        conditions: &mut Vec<Condition>,
-        generation: Option<i64>,
-        now: Timestamp,
-    ) -> Note {
-        match self {
-            Conditions::Summary(s) => {
-                s.apply(conditions, generation, now);
-                Note::of(s)
-            }
-            Conditions::RefreshFailing {
-                ready_message,
-                error,
-            } => {
-                for (type_, status, reason, message) in [
-                    (
-                        condition::READY,
-                        condition::TRUE,
-                        reason::CREDENTIALS_ISSUED,
-                        ready_message.as_str(),
-                    ),
-                    (
-                        condition::RECONCILING,
-                        condition::TRUE,
-                        reason::REFRESH_FAILED,
-                        error.as_str(),
-                    ),
-                    (
-                        condition::STALLED,
-                        condition::FALSE,
-                        reason::REFRESH_FAILED,
-                        "",
-                    ),
-                ] {
-                    condition::set(
-                        conditions,
-                        condition::new(type_, status, reason, message, generation),
-                        now,
-                    );
-                }
-                Note {
-                    type_: EventType::Warning,
-                    reason: reason::REFRESH_FAILED.into(),
-                    message: error.clone(),
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

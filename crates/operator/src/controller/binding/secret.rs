@@ -238,47 +238,6 @@ impl Wanted {
     }
 }
 
-/// What an existing Secret of ours holds, for reusing a still-good token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Existing {
-    pub token: Token,
-    /// Which credential it is (see [`CREDENTIAL_ANNOTATION`]).
-    pub credential: Option<String>,
-}
-
-impl Existing {
-    pub fn read(secret: &Secret) -> Self {
-        let data = secret.data.clone().unwrap_or_default();
-        let text = |k: &str| {
-            data.get(k)
-                .and_then(|v| String::from_utf8(v.0.clone()).ok())
-        };
-        let time = |k: &str| text(k).and_then(|v| v.parse::<Timestamp>().ok());
-        Existing {
-            token: Token {
-                password: text(key::PASSWORD).unwrap_or_default(),
-                expires_at: time(key::EXPIRES_AT),
-                refresh_at: time(key::REFRESH_AT),
-            },
-            credential: secret
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(CREDENTIAL_ANNOTATION).cloned()),
-        }
-    }
-}
-
-/// Whether a Secret was written by the binding with this UID.
-pub fn owned_by(secret: &Secret, uid: &str) -> bool {
-    secret
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.uid == uid && o.kind == "AccessBinding")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,11 +355,6 @@ mod tests {
         };
         let mut existing = wanted.secret();
         assert!(wanted.is_met_by(&existing));
-        assert!(owned_by(&existing, "uid-1"));
-        let read = Existing::read(&existing);
-        assert_eq!(read.token, token().token);
-        assert_eq!(read.token.expires_at, Some(at(3600)));
-        assert_eq!(read.credential.as_deref(), Some("gcp-token x"));
         // Someone else's key is not ours to fight over.
         existing
             .data
@@ -416,6 +370,5 @@ mod tests {
         stale.data.as_mut().unwrap().remove(key::CA);
         assert!(fewer.is_met_by(&stale));
         assert!(!format!("{:?}", token()).contains("ya29"));
-        assert!(!format!("{read:?}").contains("ya29"));
     }
 }

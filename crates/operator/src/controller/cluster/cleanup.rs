@@ -1,26 +1,15 @@
-//! Plan for an object being deleted: what its deletion policy and the cloud allow, and what
-//! deleting led to. Pure, like `plan`.
+//! Plan for an object being deleted: what its deletion policy and the cloud allow. Pure, like
+//! `plan`.
 
-use std::time::Duration;
-
-use cache_operator_api::cluster::{DeletionPolicy, Phase, RedisCluster, RedisClusterStatus};
+use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{Claim, ClusterState, ObservedCluster};
-use cache_operator_cloud::{CloudError, ErrorClass};
-use kube::runtime::controller::Action;
 
-use super::plan::{Ending, Next, Outcome, failure};
+use crate::controller::ending::Next;
 
-/// `spec.deletionPolicy`, else `Retain` for an adopted cluster and `Delete` for one we made.
-pub fn deletion_policy(obj: &RedisCluster) -> DeletionPolicy {
-    let adopted = obj.status.as_ref().is_some_and(|s| s.adopted);
-    obj.spec.deletion_policy.unwrap_or(if adopted {
-        DeletionPolicy::Retain
-    } else {
-        DeletionPolicy::Delete
-    })
-}
+/// Where a deletion leaves the cluster.
+type Outcome = crate::controller::ending::Outcome<Phase>;
 
 /// The plan for an object being deleted.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,39 +22,28 @@ pub enum CleanupPlan {
     Delete,
 }
 
-/// Before looking at the cloud: `Retain` lets go at once; an invalid spec cannot say what to
-/// delete.
-pub fn before_cleanup(
-    policy: DeletionPolicy,
-    old: &RedisClusterStatus,
-    desired: Result<&DesiredCluster, String>,
-) -> Option<CleanupPlan> {
-    if policy == DeletionPolicy::Retain {
-        let what = old
-            .cloud_resource
-            .clone()
-            .unwrap_or_else(|| "the cloud resource".into());
-        return Some(CleanupPlan::LetGo(format!(
-            "deletionPolicy Retain: {what} is left in place"
-        )));
-    }
-    match desired {
-        Ok(_) => None,
-        Err(_) if old.cloud_resource.is_none() => Some(CleanupPlan::LetGo(
-            "nothing was created in the cloud".into(),
-        )),
-        Err(errors) => Some(CleanupPlan::Report(Outcome {
-            phase: Phase::Deleting,
-            summary: Summary::stalled(
+/// `Retain` lets go at once, before looking at the cloud: what it leaves in place.
+pub fn retained(old: &RedisClusterStatus) -> String {
+    let what = old
+        .cloud_resource
+        .clone()
+        .unwrap_or_else(|| "the cloud resource".into());
+    format!("deletionPolicy Retain: {what} is left in place")
+}
+
+/// A spec that does not parse cannot say what to delete: stalled until it is fixed, unless
+/// nothing was made (`None`: let go).
+pub fn unparsable(old: &RedisClusterStatus, errors: &str) -> Option<Outcome> {
+    old.cloud_resource.as_ref().map(|resource| {
+        Outcome::new(
+            Phase::Deleting,
+            Summary::stalled(
                 reason::INVALID_SPEC,
-                format!(
-                    "cannot delete {}: the spec is invalid ({errors})",
-                    old.cloud_resource.clone().unwrap_or_default()
-                ),
+                format!("cannot delete {resource}: the spec is invalid ({errors})"),
             ),
-            next: Next::Then(Action::await_change()),
-        })),
-    }
+            Next::AwaitChange,
+        )
+    })
 }
 
 pub fn cleanup(
@@ -98,11 +76,11 @@ pub fn cleanup(
             "spec.deletionProtection is true: {} is kept; set it to false to delete it, or deletionPolicy: Retain to keep it and release this object",
             o.resource
         );
-        return CleanupPlan::Report(Outcome {
-            phase: Phase::Deleting,
-            summary: Summary::stalled(reason::DELETION_PROTECTED, msg),
-            next: Next::Then(Action::await_change()),
-        });
+        return CleanupPlan::Report(Outcome::new(
+            Phase::Deleting,
+            Summary::stalled(reason::DELETION_PROTECTED, msg),
+            Next::AwaitChange,
+        ));
     }
     if o.state == ClusterState::Deleting {
         return CleanupPlan::Report(Outcome::waiting(
@@ -116,35 +94,6 @@ pub fn cleanup(
         return CleanupPlan::LiftProtection;
     }
     CleanupPlan::Delete
-}
-
-/// What lifting the cloud's deletion protection or deleting led to.
-pub fn deleting(
-    result: Result<(), &CloudError>,
-    lifting: bool,
-    resource: &str,
-    old: &RedisClusterStatus,
-    max_backoff: Duration,
-) -> Result<Ending, String> {
-    let wait = |msg: String| {
-        Ok(Ending::Report(Outcome::waiting(
-            Phase::Deleting,
-            reason::DELETING,
-            msg,
-        )))
-    };
-    match result {
-        Ok(()) if lifting => wait(format!(
-            "turning off the cloud's deletion protection on {resource}"
-        )),
-        Ok(()) => wait(format!("deleting {resource}")),
-        Err(e) if !lifting && e.is(ErrorClass::NotFound) => Err(format!("{resource} is deleted")),
-        Err(e) if !lifting && e.is(ErrorClass::FailedPrecondition) => wait(format!(
-            "the cloud cannot delete {resource} yet: {}",
-            e.message
-        )),
-        Err(e) => Ok(failure(old, e, max_backoff)),
-    }
 }
 
 #[cfg(test)]

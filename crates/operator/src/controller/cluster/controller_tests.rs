@@ -2,132 +2,44 @@
 //! the status and events of a first pass, of a cluster becoming Ready, of a pass with nothing
 //! to do, and of each class of cloud error.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use cache_operator_api::RedisCluster;
-use cache_operator_api::model::DesiredCluster;
-use cache_operator_cloud::provider::{
-    Change, Claim, ClusterProvider, ClusterState, Created, FinalBackup, ObservedBackup,
-    ObservedCluster, OperationState, Owner, Progress, Scope,
-};
+use cache_operator_cloud::provider::ClusterState;
 use cache_operator_cloud::{CloudError, ErrorClass};
+use cache_operator_cloud_fakes::FakeClusters;
 use cache_operator_testkit::cluster;
 use kube::runtime::controller::Action;
 
 use super::fixtures::{RES, observed};
-use crate::context::Providers;
-use crate::controller::fixtures::{Clouds, EVENT, FakeApi, pass, said, serving, status_write};
+use crate::controller::fixtures::{EVENT, FakeApi, Fakes, pass, said, serving, status_write};
 use crate::controller::shared::fill::Fill;
 use crate::controller::{Ctx, Error, FINALIZER, Step};
 
-/// A cloud that reports `cluster`, fails the call named in `failing`, and remembers what it
-/// was asked.
-#[derive(Default)]
-struct Cloud {
-    cluster: Mutex<Option<ObservedCluster>>,
-    failing: Mutex<Option<(&'static str, CloudError)>>,
-    asked: Mutex<Vec<&'static str>>,
+/// The cloud reports `state` of the cluster.
+fn report(cloud: &FakeClusters, state: ClusterState) {
+    cloud.report(Some(observed(state)));
 }
 
-impl Cloud {
-    fn ask(&self, call: &'static str) -> Result<(), CloudError> {
-        self.asked.lock().unwrap().push(call);
-        match &*self.failing.lock().unwrap() {
-            Some((failing, e)) if *failing == call => Err(e.clone()),
-            _ => Ok(()),
-        }
-    }
-
-    fn observed(&self) -> Option<ObservedCluster> {
-        self.cluster.lock().unwrap().clone()
-    }
-
-    fn report(&self, state: ClusterState) {
-        *self.cluster.lock().unwrap() = Some(observed(state));
-    }
-
-    fn fail(&self, call: &'static str, class: ErrorClass) {
-        let e = CloudError::new(class, "CODE", "no", format!("memorystore clusters.{call}"));
-        *self.failing.lock().unwrap() = Some((call, e));
-    }
-
-    /// What it was asked since the last look.
-    fn asked(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.asked.lock().unwrap())
-    }
+/// Every later `call` fails with `class`, as Memorystore answers it.
+fn fail(cloud: &FakeClusters, call: &str, class: ErrorClass) {
+    let e = CloudError::new(class, "CODE", "no", format!("memorystore clusters.{call}"));
+    cloud.fail(call, e);
 }
 
-type D = DesiredCluster;
-type O = ObservedCluster;
-type R<T> = Result<T, CloudError>;
-
-#[async_trait]
-impl ClusterProvider for Cloud {
-    fn changes(&self, _: &D, _: &O) -> Vec<Change> {
-        Vec::new()
-    }
-    async fn list(&self, _: &Scope) -> R<Vec<O>> {
-        self.ask("list")?;
-        Ok(self.observed().into_iter().collect())
-    }
-    async fn get(&self, _: &D) -> R<Option<O>> {
-        self.ask("get").map(|()| self.observed())
-    }
-    async fn create(&self, _: &D, _: &Owner) -> R<Created> {
-        let progress = Progress::Operation("operations/op-1".into());
-        let resource = RES.into();
-        self.ask("create").map(|()| Created { progress, resource })
-    }
-    async fn claim(&self, _: &D, _: &Owner, _: &O) -> R<Claim> {
-        self.ask("claim").map(|()| Claim::Ours)
-    }
-    async fn adopt(&self, _: &D, _: &Owner, _: &O) -> R<()> {
-        self.ask("adopt")
-    }
-    async fn apply(&self, _: &D, _: &Change, _: &Owner) -> R<Progress> {
-        self.ask("patch").map(|()| Progress::Started)
-    }
-    async fn delete(&self, _: &D, _: &Owner) -> R<Progress> {
-        self.ask("delete").map(|()| Progress::Started)
-    }
-    async fn operation(&self, _: &str) -> R<OperationState> {
-        self.ask("operation").map(|()| OperationState::Done)
-    }
-    async fn ca_certificates(&self, _: &D) -> R<Vec<String>> {
-        let ca = vec!["-----BEGIN CERTIFICATE-----".into()];
-        self.ask("ca").map(|()| ca)
-    }
-    async fn backup(&self, _: &D, _: &str) -> R<Progress> {
-        self.ask("backup").map(|()| Progress::Started)
-    }
-    async fn backups(&self, _: &D) -> R<Vec<ObservedBackup>> {
-        self.ask("backups").map(|()| Vec::new())
-    }
-    async fn final_backup(&self, _: &D, _: &Owner, _: &str) -> R<FinalBackup> {
-        self.ask("final_backup")
-            .map(|()| FinalBackup::WithDelete(Progress::Started))
-    }
-}
-
-/// A context on the mock API and `cloud`, and `orders` (gcp, generation 1, with our finalizer)
-/// stored in the API.
-async fn setup() -> (Arc<Ctx>, Arc<Cloud>, FakeApi, RedisCluster) {
-    let cloud = Arc::new(Cloud::default());
-    let providers = Providers {
-        gcp: cloud.clone(),
-        aws: cloud.clone(),
-    };
-    let clouds = Clouds::nowhere().providers(providers);
+/// A context on the mock API and fake clouds, and `orders` (gcp, generation 1, with our
+/// finalizer) stored in the API.
+async fn setup() -> (Arc<Ctx>, Arc<FakeClusters>, FakeApi, RedisCluster) {
+    let fakes = Fakes::default();
     let obj: RedisCluster = cluster::gcp("orders")
         .namespace("shop")
         .uid("uid-1")
         .generation(1)
         .finalizer(FINALIZER)
         .parse();
-    let (ctx, api) = serving(Fill::default().build(), clouds, &obj).await;
-    (ctx, cloud, api, obj)
+    let (ctx, api) = serving(Fill::default().build(), &fakes, &obj).await;
+    (ctx, fakes.clusters, api, obj)
 }
 
 #[tokio::test]
@@ -160,7 +72,7 @@ async fn an_available_cluster_is_reported_ready_once_and_then_left_alone() {
     cloud.asked();
     api.take();
 
-    cloud.report(ClusterState::Available);
+    report(&cloud, ClusterState::Available);
     let created = api.get(&obj).unwrap();
     pass(&ctx, &created).await.unwrap();
     assert_eq!(cloud.asked(), ["get", "operation", "ca"]);
@@ -200,7 +112,7 @@ async fn each_class_of_cloud_error_ends_the_pass_as_it_should() {
     ];
     for (class, returns, phase, conditions, event) in table {
         let (ctx, cloud, api, obj) = setup().await;
-        cloud.fail("create", class);
+        fail(&cloud, "create", class);
         let result = pass(&ctx, &obj).await;
         match (&result, &returns) {
             (Ok(got), Ok(want)) => assert_eq!(got, want, "{class:?}"),
@@ -230,14 +142,14 @@ async fn each_class_of_cloud_error_ends_the_pass_as_it_should() {
 #[tokio::test]
 async fn a_refused_generation_is_not_sent_again() {
     let (ctx, cloud, api, obj) = setup().await;
-    cloud.fail("create", ErrorClass::InvalidArgument);
+    fail(&cloud, "create", ErrorClass::InvalidArgument);
     pass(&ctx, &obj).await.unwrap();
     cloud.asked();
     api.take();
     let refused = api.get(&obj).unwrap();
     let action = pass(&ctx, &refused).await.unwrap();
     assert_eq!(action, Action::await_change());
-    assert_eq!(cloud.asked(), Vec::<&str>::new());
+    assert_eq!(cloud.asked(), Vec::<String>::new());
     assert_eq!(api.writes(), Vec::<String>::new());
 }
 
@@ -245,12 +157,12 @@ async fn a_refused_generation_is_not_sent_again() {
 async fn a_ready_cluster_that_could_not_be_looked_at_stays_ready() {
     let (ctx, cloud, api, obj) = setup().await;
     pass(&ctx, &obj).await.unwrap();
-    cloud.report(ClusterState::Available);
+    report(&cloud, ClusterState::Available);
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
     cloud.asked();
     api.take();
 
-    cloud.fail("list", ErrorClass::Unavailable);
+    fail(&cloud, "list", ErrorClass::Unavailable);
     let result = pass(&ctx, &api.get(&obj).unwrap()).await;
     assert!(
         matches!(

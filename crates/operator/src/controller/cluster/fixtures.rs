@@ -1,7 +1,5 @@
 //! Fixtures of the cluster controller's tests: what the cloud reports, and statuses.
 
-use std::time::Duration;
-
 use cache_operator_api::cluster::{Phase, RedisCluster, RedisClusterStatus};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{Claim, ClusterState, Endpoint, GcpObserved, ObservedCluster};
@@ -10,7 +8,6 @@ use cache_operator_testkit::cluster;
 
 use super::observe::Seen;
 
-pub const MAX: Duration = Duration::from_secs(300);
 pub const RES: &str = "projects/shop-prod/locations/us-central1/clusters/orders";
 
 pub fn observed(state: ClusterState) -> ObservedCluster {

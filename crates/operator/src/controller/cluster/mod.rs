@@ -1,15 +1,23 @@
-//! The RedisCluster controller: dereference → validate → observe → plan → apply → status.
+//! The RedisCluster controller. A pass ([`pass`]) goes one way through its files:
+//!
+//! - [`observe`]: the spec checked against the UserGroups it names ([`dereference`],
+//!   [`validate`]), the AUTH token record ([`token`]) and what the cloud reports;
+//! - [`plan`]: pure — the one cloud write (create, a change, an AUTH token step, an on-demand
+//!   backup) or the report, from the table of cloud states; deletion ([`cleanup`], the final
+//!   backup of [`backups`]) the same way;
+//! - [`execute`]: the token record, then the write;
+//! - [`status`]: what each answer means, the status and the events.
 //!
 //! Level-triggered: every pass starts from the object and what the cloud reports, never from
 //! memory of earlier passes; the only state carried between passes is in the object's status
-//! (the operation being followed, which cloud resource is ours).
+//! (the operation being followed, which cloud resource is ours) and the token Secret.
 
-pub mod apply;
 pub mod backups;
 pub mod cleanup;
 #[cfg(test)]
 mod controller_tests;
 pub mod dereference;
+pub mod execute;
 #[cfg(test)]
 mod fixtures;
 pub mod observe;
@@ -22,27 +30,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cache_operator_api::Provider;
-use cache_operator_api::cluster::{AuthMode, Phase, RedisCluster};
-use cache_operator_api::condition::{Summary, event, reason};
-use cache_operator_api::model::DesiredCluster;
-use cache_operator_cloud::provider::{Change, Claim, Owner};
+use cache_operator_api::cluster::RedisCluster;
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use self::cleanup::CleanupPlan;
-use self::observe::{Looks, Seen};
-use self::plan::{Next, Outcome, Plan, Then};
-use self::status::Pass;
-use self::validate::Validated;
 use super::Ctx;
-use super::error::{Error, Step, refused_at};
+use super::error::Error;
 use super::shared::{ClusterFeeds, ClusterGuard, GroupGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
-use super::status::publish;
 
 /// A UserGroup's namespace and name.
 type GroupKey = (String, String);
@@ -91,230 +89,15 @@ pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: Can
     skeleton::drive(controller, ctx, stop).await;
 }
 
-/// The object as the owner of its cloud writes, on the attempt its status records.
-fn owner(obj: &RedisCluster) -> Owner {
-    let attempt = obj.status.as_ref().and_then(|s| s.attempt).unwrap_or(0);
-    Owner {
-        uid: obj.uid().unwrap_or_default(),
-        namespace: obj.namespace().unwrap_or_default(),
-        name: obj.name_any(),
-        generation: obj.metadata.generation.unwrap_or(0),
-        attempt: u32::try_from(attempt).unwrap_or(0),
-    }
-}
-
 impl Reconcile for RedisCluster {
     async fn apply(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-        let mut pass = Pass::new(&obj, &ctx);
-        let generation = obj.metadata.generation;
-        let user_groups = dereference::user_group_ids(&obj, &ctx.stores);
-        let desired = match validate::validate(&obj, user_groups) {
-            Validated::InvalidSpec(errors) => {
-                return pass
-                    .finish(Outcome {
-                        phase: Phase::Failed,
-                        summary: Summary::stalled(reason::INVALID_SPEC, errors.to_string()),
-                        next: Next::Then(Action::await_change()),
-                    })
-                    .await;
-            }
-            // The cloud refused a write for this generation: wait for the spec to change
-            // rather than sending the same request again.
-            _ if refused_at(&pass.old.conditions, generation) => {
-                return Ok(Action::await_change());
-            }
-            Validated::Waiting(message) => {
-                return pass
-                    .finish(Outcome::waiting(
-                        Phase::Pending,
-                        reason::REFERENCE_NOT_READY,
-                        message,
-                    ))
-                    .await;
-            }
-            Validated::Desired(d) => *d,
-        };
-        let owner = owner(&obj);
-        let token = match &desired {
-            DesiredCluster::Aws(a) if a.auth == AuthMode::Token => {
-                Some(token::load(&ctx, &obj).await?)
-            }
-            _ => None,
-        };
-        let looks = Looks {
-            fresh: token
-                .as_ref()
-                .is_some_and(|r| r.as_ref().is_some_and(|r| r.requested_at.is_some())),
-            backup: match backups::on_demand(desired.backups(), &pass.old, false) {
-                backups::OnDemand::Track(name) => Some(name),
-                _ => None,
-            },
-        };
-        let seen = observe::for_apply(
-            &ctx,
-            &desired,
-            &pass.old,
-            generation,
-            &owner,
-            obj.spec.adopt,
-            &looks,
-        )
-        .await;
-        let seen = match seen {
-            Ok(None) => observe::absent(&ctx, &desired, &pass.old)
-                .await
-                .map(|op| (None, op)),
-            Ok(Some(seen)) => Ok((Some(seen), None)),
-            Err(e) => Err(e),
-        };
-        let (seen, operation) = match seen {
-            Ok(seen) => seen,
-            Err(e) => {
-                let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                return pass.end(ending, Step::Observe).await;
-            }
-        };
-        let mut plan = match &seen {
-            Some(seen) => plan::plan(&pass.old, obj.spec.adopt, Some(seen)),
-            None => plan::absent(&pass.old, operation.as_ref()),
-        };
-        let owner = match seen.as_ref().and_then(|s| s.attempt) {
-            Some(attempt) => Owner { attempt, ..owner },
-            None => owner,
-        };
-        let desired = match (token, desired) {
-            (Some(record), DesiredCluster::Aws(a)) => {
-                let interval = a.auth_token_rotation_interval;
-                let record = tokens(
-                    &ctx,
-                    &obj,
-                    record,
-                    seen.as_ref(),
-                    &mut plan,
-                    interval,
-                    &mut pass,
-                )
-                .await?;
-                pass.st.auth_token = Some(token::status(
-                    &obj.name_any(),
-                    record.as_ref(),
-                    seen.as_ref().map(|s| &s.cluster),
-                ));
-                // The token to send: the one being rotated in, else the current one.
-                match record.and_then(|r| match &plan.then {
-                    Then::Change {
-                        change: Change::AuthToken(cache_operator_cloud::provider::TokenStrategy::Rotate),
-                        ..
-                    } => r.pending,
-                    _ => r.current,
-                }) {
-                    Some(t) => DesiredCluster::Aws(a.with_auth_token(t)),
-                    None => DesiredCluster::Aws(a),
-                }
-            }
-            (_, desired) => desired,
-        };
-        let ending = apply::apply(
-            &ctx,
-            &obj,
-            &desired,
-            &owner,
-            seen.as_ref(),
-            plan,
-            &mut pass.st,
-        )
-        .await;
-        pass.end(ending, Step::Apply).await
+        pass(&obj, &ctx).await
     }
 
     /// Deletion: `Retain` lets go; `Delete` removes the cloud resource (if it is ours) and
     /// waits until it is gone; deletion protection holds everything.
     async fn cleanup(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Cleanup, Error> {
-        let mut pass = Pass::new(&obj, &ctx);
-        let desired = obj.desired();
-        let policy = cleanup::deletion_policy(&obj);
-        let invalid = desired.as_ref().map_err(ToString::to_string);
-        if let Some(step) = cleanup::before_cleanup(policy, &pass.old, invalid) {
-            return conclude_cleanup(step, &mut pass, &obj, &ctx).await;
-        }
-        let desired = desired.expect("before_cleanup stops an invalid spec");
-        let owner = owner(&obj);
-        let seen = match observe::for_cleanup(&ctx, &desired, &pass.old, &owner).await {
-            Ok(seen) => seen,
-            Err(e) => {
-                let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                return pending(pass.end(ending, Step::Observe).await);
-            }
-        };
-        if let Some((o, Claim::Ours)) = &seen {
-            status::record(&mut pass.st, o);
-        }
-        let step = cleanup::cleanup(
-            &pass.old,
-            &desired,
-            seen.as_ref().map(|(o, c)| (o, c)),
-            obj.spec.deletion_protection,
-        );
-        let lifting = match step {
-            CleanupPlan::LiftProtection => true,
-            CleanupPlan::Delete => false,
-            other => return conclude_cleanup(other, &mut pass, &obj, &ctx).await,
-        };
-        let resource = seen.map(|(o, _)| o.resource).unwrap_or_default();
-        if let (false, Some(name)) = (lifting, backups::final_backup_name(&desired, &owner.uid)) {
-            let looked = if backups::recorded_final(&pass.old, &name).is_some() {
-                observe::final_backup(&ctx, &desired, &pass.old, &name).await
-            } else {
-                Ok((None, None))
-            };
-            let (operation, listed) = match looked {
-                Ok(found) => found,
-                Err(e) => {
-                    let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                    return pending(pass.end(ending, Step::Observe).await);
-                }
-            };
-            let step = backups::final_step(
-                &pass.old,
-                &name,
-                operation.as_ref(),
-                listed.as_ref(),
-                Timestamp::now(),
-            );
-            match step {
-                backups::Final::Take => {
-                    let st = &mut pass.st;
-                    return match apply::final_backup(
-                        &ctx, &obj, &desired, &owner, &name, &resource, st,
-                    )
-                    .await
-                    {
-                        Ok(ending) => pending(pass.end(ending, Step::Apply).await),
-                        Err(note) => released(&ctx, &obj, note).await,
-                    };
-                }
-                backups::Final::Wait(msg) => {
-                    let outcome = Outcome::waiting(Phase::Deleting, reason::DELETING, msg);
-                    return pending(pass.finish(outcome).await);
-                }
-                backups::Final::Failed(e) => {
-                    // Asked for again on the next pass.
-                    pass.st.operation = None;
-                    if let Some(b) = pass.st.backups.as_mut() {
-                        b.final_backup = None;
-                    }
-                    let ending = plan::failure(&pass.old, &e, ctx.timing.max_backoff);
-                    return pending(pass.end(ending, Step::Apply).await);
-                }
-                backups::Final::Delete(taken) => {
-                    apply::backed_up(&ctx, &obj, taken, &resource, &mut pass.st).await;
-                }
-            }
-        }
-        match apply::delete(&ctx, &desired, &owner, lifting, &resource, &mut pass.st).await {
-            Ok(ending) => pending(pass.end(ending, Step::Apply).await),
-            Err(note) => released(&ctx, &obj, note).await,
-        }
+        cleanup(&obj, &ctx).await
     }
 
     fn unreadable_status() -> serde_json::Map<String, serde_json::Value> {
@@ -322,104 +105,30 @@ impl Reconcile for RedisCluster {
     }
 }
 
-/// `authMode: token`: the record of the token, brought one step on (see [`token`]). A cluster
-/// to create gets its first token recorded before the create; an existing one, once nothing
-/// else is to be done, the next rotation step: record changes are written at once, a token
-/// change to send becomes the plan's change. Returns the record as it now is.
-async fn tokens(
-    ctx: &Ctx,
-    obj: &RedisCluster,
-    record: Option<token::TokenRecord>,
-    seen: Option<&Seen>,
-    plan: &mut Plan,
-    interval: std::time::Duration,
-    pass: &mut Pass<'_>,
-) -> Result<Option<token::TokenRecord>, Error> {
-    let now = Timestamp::now();
-    let Some(seen) = seen else {
-        if !matches!(plan.then, Then::Create { .. }) {
-            return Ok(record);
-        }
-        let fresh = token::TokenRecord::for_create(record.as_ref(), now);
-        if record.as_ref() != Some(&fresh) {
-            token::save(ctx, obj, &fresh, interval).await?;
-        }
-        return Ok(Some(fresh));
-    };
-    let Then::Report(outcome) = &mut plan.then else {
-        return Ok(record);
-    };
-    if outcome.phase != Phase::Ready || seen.claim != Claim::Ours {
-        return Ok(record);
-    }
-    let cloud = token::TokenCloud::of(&seen.cluster, !seen.changes.is_empty());
-    let overlap = ctx.access.settings.password_overlap;
-    let secret = cache_operator_api::lifecycle::auth_token_secret_name(&obj.name_any());
-    let mut record = record;
-    // A record-only step is followed by the next one at once (at most a few per pass).
-    for _ in 0..3 {
-        match token::step(record.as_ref(), cloud, now, interval, overlap) {
-            token::Step::Wait => outcome.next = Next::Soon,
-            token::Step::Idle { next } => outcome.next = Next::ResyncBy(next),
-            token::Step::Save {
-                record: next,
-                send,
-                rotated,
-            } => {
-                token::save(ctx, obj, &next, interval).await?;
-                if rotated {
-                    let until = next
-                        .rotated_at
-                        .checked_add(
-                            jiff::SignedDuration::try_from(token::overlap(overlap, interval))
-                                .unwrap_or_default(),
-                        )
-                        .unwrap_or(next.rotated_at);
-                    let note = format!(
-                        "Secret {secret} now holds a new AUTH token; the previous one is accepted until {until}"
-                    );
-                    pass.note(EventType::Normal, event::AUTH_TOKEN_ROTATED, "Rotate", note)
-                        .await;
-                }
-                record = Some(next);
-                if let Some(strategy) = send {
-                    plan.then = Then::Change {
-                        change: Change::AuthToken(strategy),
-                        pending: Vec::new(),
-                    };
-                    return Ok(record);
-                }
-                continue;
-            }
-        }
-        break;
-    }
-    Ok(record)
+/// One pass over a live cluster: observe → plan → execute → status.
+pub async fn pass(obj: &RedisCluster, ctx: &Ctx) -> Result<Action, Error> {
+    let old = obj.status.clone().unwrap_or_default();
+    let seen = observe::observe(obj, ctx).await?;
+    let overlap = ctx.settings.password_overlap;
+    let course = plan::course(
+        &obj.name_any(),
+        obj.spec.adopt,
+        &old,
+        seen,
+        Timestamp::now(),
+        overlap,
+    );
+    let applied = execute::execute(ctx, obj, &course).await?;
+    status::conclude(obj, ctx, course, applied).await
 }
 
-/// A cleanup plan that needs no cloud write.
-async fn conclude_cleanup(
-    step: CleanupPlan,
-    pass: &mut Pass<'_>,
-    obj: &RedisCluster,
-    ctx: &Ctx,
-) -> Result<Cleanup, Error> {
-    match step {
-        CleanupPlan::LetGo(note) => released(ctx, obj, note).await,
-        CleanupPlan::Report(outcome) => pending(pass.finish(outcome).await),
-        CleanupPlan::LiftProtection | CleanupPlan::Delete => {
-            unreachable!("planned only after looking at the cloud, and handled there")
-        }
-    }
-}
-
-async fn released(ctx: &Ctx, obj: &RedisCluster, note: String) -> Result<Cleanup, Error> {
-    publish(ctx, obj, EventType::Normal, event::RELEASED, "Delete", note).await;
-    Ok(Cleanup::Done)
-}
-
-fn pending(result: Result<Action, Error>) -> Result<Cleanup, Error> {
-    result.map(Cleanup::Pending)
+/// A deletion: observe → plan → execute → status.
+pub async fn cleanup(obj: &RedisCluster, ctx: &Ctx) -> Result<Cleanup, Error> {
+    let old = obj.status.clone().unwrap_or_default();
+    let seen = observe::leaving(obj, ctx).await;
+    let plan = plan::leave(&old, &seen, obj.spec.deletion_protection, Timestamp::now());
+    let left = execute::leave(ctx, &plan).await;
+    status::left(obj, ctx, plan, left).await
 }
 
 #[cfg(test)]

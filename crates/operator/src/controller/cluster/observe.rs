@@ -1,16 +1,26 @@
-//! Observe: what the cloud reports about the cluster — the cluster itself (from the shared
-//! per-scope list while settled, else one fresh read), whose it is, the operation being
-//! followed, and the changes the spec asks for. Reads only.
+//! Observe: everything a pass over a cluster reads, gathered into one [`Observed`] (for a
+//! live object) or [`Leaving`] (for one being deleted) — the spec checked against the groups it
+//! names (from the shared caches), the AUTH token record, and what the cloud reports: the
+//! cluster itself (from the shared per-scope list while settled, else one fresh read), whose it
+//! is, the operation being followed, the changes the spec asks for, the backups followed.
+//! Reads only; what they mean is the plan's.
 
-use cache_operator_api::cluster::{Phase, RedisClusterStatus};
-use cache_operator_api::model::DesiredCluster;
+use cache_operator_api::RedisCluster;
+use cache_operator_api::cluster::{AuthMode, DeletionPolicy, Phase, RedisClusterStatus};
+use cache_operator_api::model::{AuthToken, DesiredCluster};
 use cache_operator_cloud::CloudError;
 use cache_operator_cloud::provider::{
     Change, Claim, ClusterState, ObservedBackup, ObservedCluster, OperationState, Owner,
 };
+use kube::ResourceExt;
 
-use super::plan::is_ours;
+use super::backups::{self, OnDemand};
+use super::dereference;
+use super::token::{self, TokenRecord};
+use super::validate::{self, Validated};
 use crate::context::Context;
+use crate::controller::error::Error;
+use crate::controller::{Ctx, ending};
 
 /// An existing cluster and what was learnt about it.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +61,7 @@ pub async fn for_apply(
     adopt: bool,
     looks: &Looks,
 ) -> Result<Option<Seen>, CloudError> {
-    let provider = ctx.providers.for_desired(desired);
+    let provider = ctx.clouds.cluster(desired);
     let settled = old.operation.is_none()
         && old.phase == Some(Phase::Ready)
         && old.observed_generation == generation
@@ -70,7 +80,7 @@ pub async fn for_apply(
         Some(op) if !refused => Some(provider.operation(op).await?),
         _ => None,
     };
-    let changes = provider.changes(desired, &cluster);
+    let changes = provider.changes(&cluster);
     let failed = matches!(operation, Some(OperationState::Failed { .. }));
     let ca_certificates = if !refused
         && !failed
@@ -79,13 +89,13 @@ pub async fn for_apply(
         && cluster.transit_encryption
         && old.ca_certificate.is_none()
     {
-        Some(provider.ca_certificates(desired).await?)
+        Some(provider.ca_certificates().await?)
     } else {
         None
     };
     let backup = match &looks.backup {
         Some(name) if !refused => provider
-            .backups(desired)
+            .backups()
             .await?
             .into_iter()
             .find(|b| b.name == *name),
@@ -102,6 +112,12 @@ pub async fn for_apply(
     }))
 }
 
+/// The cloud resource is ours if this object created, claimed or adopted it.
+pub fn is_ours(old: &RedisClusterStatus, observed: &ObservedCluster) -> bool {
+    old.cloud_resource.as_deref() == Some(observed.resource.as_str())
+        && (old.cloud_uid.is_none() || observed.uid.is_none() || old.cloud_uid == observed.uid)
+}
+
 /// When the cluster is absent: the state of the operation the status follows, if any (did our
 /// create fail, finish, or is it still running?).
 pub async fn absent(
@@ -110,9 +126,7 @@ pub async fn absent(
     old: &RedisClusterStatus,
 ) -> Result<Option<OperationState>, CloudError> {
     match &old.operation {
-        Some(op) => Ok(Some(
-            ctx.providers.for_desired(desired).operation(op).await?,
-        )),
+        Some(op) => Ok(Some(ctx.clouds.cluster(desired).operation(op).await?)),
         None => Ok(None),
     }
 }
@@ -126,7 +140,7 @@ pub async fn final_backup(
     old: &RedisClusterStatus,
     name: &str,
 ) -> Result<(Option<OperationState>, Option<ObservedBackup>), CloudError> {
-    let provider = ctx.providers.for_desired(desired);
+    let provider = ctx.clouds.cluster(desired);
     let operation = match &old.operation {
         Some(op) => Some(provider.operation(op).await?),
         None => None,
@@ -135,7 +149,7 @@ pub async fn final_backup(
         return Ok((operation, None));
     }
     let listed = provider
-        .backups(desired)
+        .backups()
         .await?
         .into_iter()
         .find(|b| b.name == name);
@@ -167,16 +181,184 @@ async fn claim(
     if is_ours(old, cluster) {
         return Ok((Claim::Ours, None));
     }
-    let provider = ctx.providers.for_desired(desired);
-    let claim = provider.claim(desired, owner, cluster).await?;
+    let provider = ctx.clouds.cluster(desired);
+    let claim = provider.claim(owner, cluster).await?;
     if matches!(claim, Claim::Foreign(_)) && matches!(desired, DesiredCluster::Gcp(_)) {
         // A re-create on the next attempt whose status write was lost: its request ID is the
         // proof. (Had that attempt never been sent, the cluster's existence makes the create
         // fail with ALREADY_EXISTS: nothing is created.)
         let next = owner.next_attempt();
-        if provider.claim(desired, &next, cluster).await? == Claim::Ours {
+        if provider.claim(&next, cluster).await? == Claim::Ours {
             return Ok((Claim::Ours, Some(next.attempt)));
         }
     }
     Ok((claim, None))
+}
+
+/// `spec.deletionPolicy`, else `Retain` for an adopted cluster and `Delete` for one we made.
+pub fn deletion_policy(obj: &RedisCluster) -> DeletionPolicy {
+    let adopted = obj.status.as_ref().is_some_and(|s| s.adopted);
+    obj.spec.deletion_policy.unwrap_or(if adopted {
+        DeletionPolicy::Retain
+    } else {
+        DeletionPolicy::Delete
+    })
+}
+
+/// The object as the owner of its cloud writes, on the attempt its status records.
+pub fn owner(obj: &RedisCluster) -> Owner {
+    let attempt = obj.status.as_ref().and_then(|s| s.attempt).unwrap_or(0);
+    Owner {
+        uid: obj.uid().unwrap_or_default(),
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        generation: obj.metadata.generation.unwrap_or(0),
+        attempt: u32::try_from(attempt).unwrap_or(0),
+    }
+}
+
+/// What the cloud holds of the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cloud {
+    Present(Box<Seen>),
+    /// No cluster of the desired ID; the state of the operation the status follows, if any.
+    Absent(Option<OperationState>),
+}
+
+/// Everything a pass over a live cluster reads.
+#[derive(Debug)]
+pub struct Observed {
+    /// The spec, checked against the UserGroups it names.
+    pub validated: Validated,
+    pub owner: Owner,
+    /// The cloud refused a write for this generation (nothing else is looked at).
+    pub refused: bool,
+    /// `authMode: token`: the record the token Secret holds (`None` inside: none usable).
+    pub token: Option<Option<TokenRecord>>,
+    /// A new token, for a token that is created or rotated in this pass.
+    pub new_token: AuthToken,
+    /// What the cloud reports; `None` when the spec says nothing can be looked at yet.
+    pub cloud: Option<Result<Cloud, CloudError>>,
+}
+
+/// Read what a pass over `obj` needs.
+pub async fn observe(obj: &RedisCluster, ctx: &Ctx) -> Result<Observed, Error> {
+    let old = obj.status.clone().unwrap_or_default();
+    let generation = obj.metadata.generation;
+    let validated = validate::validate(obj, dereference::user_group_ids(obj, &ctx.stores));
+    let mut seen = Observed {
+        refused: ending::refused_at(&old.conditions, generation),
+        owner: owner(obj),
+        validated,
+        token: None,
+        new_token: token::generate(),
+        cloud: None,
+    };
+    let Validated::Desired(desired) = &seen.validated else {
+        return Ok(seen);
+    };
+    if seen.refused {
+        return Ok(seen);
+    }
+    if let DesiredCluster::Aws(a) = &**desired
+        && a.auth == AuthMode::Token
+    {
+        seen.token = Some(token::load(ctx, obj).await?);
+    }
+    let looks = Looks {
+        fresh: seen
+            .token
+            .as_ref()
+            .is_some_and(|r| r.as_ref().is_some_and(|r| r.requested_at.is_some())),
+        backup: match backups::on_demand(desired.backups(), &old, false) {
+            OnDemand::Track(name) => Some(name),
+            _ => None,
+        },
+    };
+    let found = for_apply(
+        ctx,
+        desired,
+        &old,
+        generation,
+        &seen.owner,
+        obj.spec.adopt,
+        &looks,
+    )
+    .await;
+    seen.cloud = Some(match found {
+        Ok(Some(s)) => Ok(Cloud::Present(Box::new(s))),
+        Ok(None) => absent(ctx, desired, &old).await.map(Cloud::Absent),
+        Err(e) => Err(e),
+    });
+    Ok(seen)
+}
+
+/// Everything a deletion reads.
+#[derive(Clone, Debug)]
+pub struct Leaving {
+    pub owner: Owner,
+    pub looked: Looked,
+}
+
+/// What a deletion looked at.
+#[derive(Clone, Debug)]
+pub enum Looked {
+    /// `deletionPolicy: Retain`: nothing.
+    Retained,
+    /// The spec does not parse (why): nothing.
+    Unparsable(String),
+    Cloud(Box<Looking>),
+}
+
+/// What a deletion reads of the cloud.
+#[derive(Clone, Debug)]
+pub struct Looking {
+    pub desired: DesiredCluster,
+    /// The cluster and whose it is (`None`: gone).
+    pub found: Result<Option<(ObservedCluster, Claim)>, CloudError>,
+    /// The final backup to take, and what the cloud says of it once asked for.
+    pub final_backup: Option<FinalSeen>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FinalSeen {
+    pub name: String,
+    pub found: Result<(Option<OperationState>, Option<ObservedBackup>), CloudError>,
+}
+
+/// Read what a deletion of `obj` needs.
+pub async fn leaving(obj: &RedisCluster, ctx: &Context) -> Leaving {
+    let old = obj.status.clone().unwrap_or_default();
+    let owner = owner(obj);
+    let looked = match (deletion_policy(obj), obj.desired()) {
+        (DeletionPolicy::Retain, _) => Looked::Retained,
+        (_, Err(e)) => Looked::Unparsable(e.to_string()),
+        (_, Ok(desired)) => {
+            let found = for_cleanup(ctx, &desired, &old, &owner).await;
+            // The final backup matters once the cluster is to be deleted: ours, not protected,
+            // not being deleted already (nothing more is read while the cloud deletes it).
+            let deletable = matches!(&found, Ok(Some((o, Claim::Ours)))
+                if o.state != ClusterState::Deleting
+                    && !obj.spec.deletion_protection
+                    && !o.gcp.as_ref().is_some_and(|g| g.deletion_protection));
+            let name = backups::final_backup_name(&desired, &owner.uid).filter(|_| deletable);
+            let final_backup = match name {
+                Some(name) => {
+                    let found = if backups::recorded_final(&old, &name).is_some() {
+                        final_backup(ctx, &desired, &old, &name).await
+                    } else {
+                        Ok((None, None))
+                    };
+                    Some(FinalSeen { name, found })
+                }
+                None => None,
+            };
+            Looked::Cloud(Box::new(Looking {
+                desired,
+                found,
+                final_backup,
+            }))
+        }
+    };
+    Leaving { owner, looked }
 }

@@ -1,53 +1,35 @@
-//! Plan: what to do about a cluster, from the desired cluster, what was observed and the
-//! status of earlier passes. Pure: no client, no clock; every decision is in the tables below.
+//! Plan: what a pass over a cluster does, from its spec, what was observed and the status of
+//! earlier passes. Pure: no client, no clock but `now`; every decision is in the tables of
+//! `plan_tests.rs` (and of `backups.rs`, `cleanup.rs` and the rotation machine it uses).
+//!
+//! [`course`] plans a pass over a live object: the cloud write (create, one change, an AUTH
+//! token step, an on-demand backup) or the report; [`leave`] plans a deletion.
 
 use std::time::Duration;
 
 use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::condition::{Summary, reason};
-use cache_operator_api::model::DesiredCluster;
+use cache_operator_api::lifecycle::{AuthTokenStatus, BackupRecord, BackupsStatus};
+use cache_operator_api::model::{AuthToken, DesiredCluster};
+use cache_operator_cloud::CloudError;
 use cache_operator_cloud::error::classify_google;
 use cache_operator_cloud::provider::{
-    Change, Claim, ClusterState, ObservedCluster, OperationState, Progress,
+    Change, Claim, ClusterState, ObservedCluster, OperationState, Owner, TokenStrategy,
 };
-use cache_operator_cloud::{CloudError, ErrorClass};
-use kube::runtime::controller::Action;
+use jiff::Timestamp;
 
-use super::observe::Seen;
-use crate::controller::error::{CloudFailure, retrying};
+use super::backups::{self, Final, OnDemand};
+use super::cleanup::{self, CleanupPlan};
+use super::observe::{Cloud, Leaving, Looked, Observed, Seen};
+use super::token::{self, TokenCloud, TokenRecord};
+use super::validate::Validated;
+use crate::controller::ending::{self, Next};
+use crate::controller::rotation::{self, Send, Slots, Timing};
 
-/// When to look again.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Next {
-    /// Soon, then less often while the cloud works (see `status::poll`).
-    Poll,
-    /// The steady-state re-check.
-    Resync,
-    /// The steady-state re-check, or at this time if that is sooner (an AUTH token rotation
-    /// due).
-    ResyncBy(jiff::Timestamp),
-    /// After the poll interval: something the cloud does beside the cluster (a backup).
-    Soon,
-    Then(Action),
-}
-
-/// Where a pass leaves the object: its phase, its conditions and the next look.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub phase: Phase,
-    pub summary: Summary,
-    pub next: Next,
-}
-
-impl Outcome {
-    pub fn waiting(phase: Phase, reason: &str, message: String) -> Self {
-        Outcome {
-            phase,
-            summary: Summary::progressing(reason, message),
-            next: Next::Poll,
-        }
-    }
-}
+/// Where a pass leaves the cluster: its phase, conditions and next look.
+pub type Outcome = ending::Outcome<Phase>;
+/// How a cluster's pass ends.
+pub type Ending = ending::Ending<Phase>;
 
 /// The plan for a live object.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,12 +63,6 @@ pub enum Then {
     Report(Outcome),
     /// The followed operation failed: handle it as a failed call.
     Fail(CloudError),
-}
-
-/// The cloud resource is ours if this object created, claimed or adopted it.
-pub fn is_ours(old: &RedisClusterStatus, observed: &ObservedCluster) -> bool {
-    old.cloud_resource.as_deref() == Some(observed.resource.as_str())
-        && (old.cloud_uid.is_none() || observed.uid.is_none() || old.cloud_uid == observed.uid)
 }
 
 /// ` ; pending: a, b` (empty without changes).
@@ -178,11 +154,11 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                 record: false,
                 clear_operation: false,
                 next_attempt: false,
-                then: Then::Report(Outcome {
-                    phase: Phase::Failed,
-                    summary: Summary::stalled(reason::ALREADY_EXISTS, message),
-                    next: Next::Resync,
-                }),
+                then: Then::Report(Outcome::new(
+                    Phase::Failed,
+                    Summary::stalled(reason::ALREADY_EXISTS, message),
+                    Next::Resync,
+                )),
             };
         }
     };
@@ -226,14 +202,14 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             reason::PENDING,
             format!("{res} is being deleted in the cloud; it will be recreated once gone"),
         )),
-        ClusterState::Failed => Then::Report(Outcome {
-            phase: Phase::Failed,
-            summary: Summary::stalled(
+        ClusterState::Failed => Then::Report(Outcome::new(
+            Phase::Failed,
+            Summary::stalled(
                 reason::CLOUD_FAILED_PRECONDITION,
                 format!("the cloud reports {res} as {}", o.raw_state),
             ),
-            next: Next::Resync,
-        }),
+            Next::Resync,
+        )),
         ClusterState::Unknown => Then::Report(Outcome::waiting(
             Phase::Pending,
             reason::PENDING,
@@ -244,14 +220,14 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             // change that waits for the maintenance window): not done, say what will happen.
             None if !o.pending.is_empty() => {
                 plan.clear_operation = true;
-                Then::Report(Outcome {
-                    phase: Phase::Updating,
-                    summary: Summary::progressing(
+                Then::Report(Outcome::new(
+                    Phase::Updating,
+                    Summary::progressing(
                         reason::PENDING_IN_CLOUD,
                         format!("{res}: {}", o.pending.join("; ")),
                     ),
-                    next: Next::Resync,
-                })
+                    Next::Resync,
+                ))
             }
             None => {
                 plan.clear_operation = true;
@@ -260,11 +236,11 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                     .first()
                     .map(|e| format!(" at {}:{}", e.host, e.port))
                     .unwrap_or_default();
-                Then::Report(Outcome {
-                    phase: Phase::Ready,
-                    summary: Summary::ready(reason::AVAILABLE, format!("{res} is available{at}")),
-                    next: Next::Resync,
-                })
+                Then::Report(Outcome::new(
+                    Phase::Ready,
+                    Summary::ready(reason::AVAILABLE, format!("{res} is available{at}")),
+                    Next::Resync,
+                ))
             }
             Some(_) if in_flight => Then::Report(Outcome::waiting(
                 Phase::Updating,
@@ -288,100 +264,336 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
     plan
 }
 
-/// What a create call's result means.
-pub fn created(
-    result: Result<&str, &CloudError>,
-    desired: &DesiredCluster,
-    old: &RedisClusterStatus,
-    max_backoff: Duration,
-) -> Ending {
-    match result {
-        Ok(resource) => Ending::Report(Outcome::waiting(
-            Phase::Creating,
-            reason::CREATING,
-            format!("creating {resource} in {}", desired.region()),
-        )),
-        // Someone created it between our look and our create: look again at once.
-        Err(e) if e.is(ErrorClass::AlreadyExists) => Ending::LookAgainSoon,
-        Err(e) => failure(old, e, max_backoff),
-    }
+/// What a pass over a live cluster does.
+#[derive(Debug)]
+pub enum Course {
+    /// End without a cloud write.
+    End(Ending),
+    /// The cloud could not be read.
+    Unseen(CloudError),
+    Go(Box<Go>),
 }
 
-/// What a change call's result means.
-pub fn changed(
-    result: Result<(), &CloudError>,
-    change: &Change,
-    pending: &[Change],
-    old: &RedisClusterStatus,
-    max_backoff: Duration,
-) -> Ending {
-    match result {
-        Ok(()) => Ending::Report(Outcome::waiting(
-            Phase::Updating,
-            reason::UPDATING,
-            format!("changing {}{}", change.describe(), describe(pending)),
-        )),
-        Err(e) if e.is(ErrorClass::FailedPrecondition) => Ending::Report(Outcome::waiting(
-            Phase::Updating,
-            reason::UPDATING,
-            format!(
-                "the cloud is busy ({}); will retry changing {}",
-                e.message,
-                change.describe()
-            ),
-        )),
-        Err(e) => failure(old, e, max_backoff),
-    }
+/// A pass that goes to the cloud.
+#[derive(Clone, Debug)]
+pub struct Go {
+    /// The desired cluster, with the AUTH token to send.
+    pub desired: DesiredCluster,
+    /// The owner of the writes, on the attempt they are made on.
+    pub owner: Owner,
+    pub seen: Option<Seen>,
+    pub plan: Plan,
+    pub token: Option<TokenCourse>,
+    /// `spec.onDemandBackup`, when the plan reports.
+    pub backup: Backups,
 }
 
-/// How a pass ends.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Ending {
-    Report(Outcome),
-    /// Look again in a moment without a status write.
-    LookAgainSoon,
-    /// A transient failure: write `report` (if any), then back off.
-    Retry {
-        report: Option<Outcome>,
-        error: CloudError,
+/// The AUTH token's part of a pass (`authMode: token`).
+#[derive(Clone, Debug)]
+pub struct TokenCourse {
+    /// The record to write before any cloud call (`None`: as the Secret holds it).
+    pub save: Option<TokenRecord>,
+    pub interval: Duration,
+    /// Clients are given a new token; the previous one is accepted until then.
+    pub rotated: Option<Timestamp>,
+    pub status: AuthTokenStatus,
+}
+
+/// The on-demand backup's part of a pass.
+#[derive(Clone, Debug, Default)]
+pub struct Backups {
+    /// The backup being taken, as the cloud lists it now.
+    pub tracked: Option<BackupRecord>,
+    /// Ask for this backup.
+    pub take: Option<String>,
+}
+
+/// The plan of a pass over a live cluster whose status is `old`.
+pub fn course(
+    name: &str,
+    adopt: bool,
+    old: &RedisClusterStatus,
+    seen: Observed,
+    now: Timestamp,
+    overlap: Duration,
+) -> Course {
+    let desired = match seen.validated {
+        Validated::InvalidSpec(errors) => {
+            return Course::End(Ending::Report(Outcome::new(
+                Phase::Failed,
+                Summary::stalled(reason::INVALID_SPEC, errors.to_string()),
+                Next::AwaitChange,
+            )));
+        }
+        // The cloud refused a write for this generation: wait for the spec to change rather
+        // than sending the same request again.
+        _ if seen.refused => return Course::End(Ending::Quiet(Next::AwaitChange)),
+        Validated::Waiting(message) => {
+            return Course::End(Ending::Report(Outcome::waiting(
+                Phase::Pending,
+                reason::REFERENCE_NOT_READY,
+                message,
+            )));
+        }
+        Validated::Desired(d) => *d,
+    };
+    let (cluster, operation) = match seen.cloud {
+        None => return Course::End(Ending::Quiet(Next::Soon)),
+        Some(Err(e)) => return Course::Unseen(e),
+        Some(Ok(Cloud::Present(s))) => (Some(*s), None),
+        Some(Ok(Cloud::Absent(op))) => (None, op),
+    };
+    let mut plan = match &cluster {
+        Some(s) => self::plan(old, adopt, Some(s)),
+        None => absent(old, operation.as_ref()),
+    };
+    let owner = match cluster.as_ref().and_then(|s| s.attempt) {
+        Some(attempt) => Owner {
+            attempt,
+            ..seen.owner
+        },
+        None => seen.owner,
+    };
+    let owner = if plan.next_attempt {
+        owner.next_attempt()
+    } else {
+        owner
+    };
+    let (desired, token) = match (seen.token, desired) {
+        (Some(record), DesiredCluster::Aws(a)) => {
+            let interval = a.auth_token_rotation_interval;
+            let timing = Timing { interval, overlap };
+            let (course, now_record) = token_course(
+                record,
+                cluster.as_ref(),
+                &mut plan,
+                timing,
+                &seen.new_token,
+                now,
+            );
+            let status = token::status(
+                name,
+                now_record.as_ref(),
+                cluster.as_ref().map(|s| &s.cluster),
+            );
+            // The token to send: the one being rotated in, else the current one.
+            let rotating = matches!(
+                plan.then,
+                Then::Change {
+                    change: Change::AuthToken(TokenStrategy::Rotate),
+                    ..
+                }
+            );
+            let send = now_record.and_then(|r| if rotating { r.pending } else { r.current });
+            let desired = match send {
+                Some(t) => DesiredCluster::Aws(a.with_auth_token(t)),
+                None => DesiredCluster::Aws(a),
+            };
+            (desired, Some(TokenCourse { status, ..course }))
+        }
+        (_, desired) => (desired, None),
+    };
+    let mut backup = Backups::default();
+    if let Then::Report(outcome) = &mut plan.then {
+        backup.tracked = cluster
+            .as_ref()
+            .and_then(|s| s.backup.as_ref())
+            .map(|b| backups::record_of(&b.name, b, now));
+        let mut after = old.clone();
+        if let Some(t) = &backup.tracked {
+            after
+                .backups
+                .get_or_insert_with(BackupsStatus::default)
+                .on_demand = Some(t.clone());
+        }
+        match backups::on_demand(desired.backups(), &after, outcome.phase == Phase::Ready) {
+            OnDemand::Take(name) => {
+                backup.take = Some(name);
+                outcome.next = Next::Soon;
+            }
+            OnDemand::Track(_) => outcome.next = Next::Soon,
+            OnDemand::Nothing => {}
+        }
+    }
+    Course::Go(Box::new(Go {
+        desired,
+        owner,
+        seen: cluster,
+        plan,
+        token,
+        backup,
+    }))
+}
+
+/// `authMode: token`: the record of the token, brought one step on by the rotation machine.
+/// A cluster to create gets its first token recorded before the create; an existing one, once
+/// nothing else is to be done, the next rotation steps: the record is saved first, a token
+/// change to send becomes the plan's change. Returns the course and the record as it will be.
+fn token_course(
+    record: Option<TokenRecord>,
+    seen: Option<&Seen>,
+    plan: &mut Plan,
+    timing: Timing,
+    new: &AuthToken,
+    now: Timestamp,
+) -> (TokenCourse, Option<TokenRecord>) {
+    let course = |save: Option<TokenRecord>, rotated| TokenCourse {
+        save,
+        interval: timing.interval,
+        rotated,
+        status: AuthTokenStatus::default(),
+    };
+    let Some(seen) = seen else {
+        if !matches!(plan.then, Then::Create { .. }) {
+            return (course(None, None), record);
+        }
+        let fresh = TokenRecord::for_create(record.as_ref(), new, now);
+        let save = (record.as_ref() != Some(&fresh)).then(|| fresh.clone());
+        return (course(save, None), Some(fresh));
+    };
+    let Then::Report(outcome) = &mut plan.then else {
+        return (course(None, None), record);
+    };
+    if outcome.phase != Phase::Ready || seen.claim != Claim::Ours {
+        return (course(None, None), record);
+    }
+    let cloud = TokenCloud::of(&seen.cluster, !seen.changes.is_empty());
+    let slots = record
+        .as_ref()
+        .map_or_else(|| Slots::unknown(now), TokenRecord::slots);
+    let a = rotation::advance(&slots, |s| cloud.view(s), now, timing, new);
+    let next = TokenRecord::of(&a.record);
+    let rotated = a.rotated.then(|| {
+        rotation::plus(
+            next.rotated_at,
+            rotation::overlap(timing.overlap, timing.interval),
+        )
+    });
+    let strategy = match a.send {
+        Some(Send::CurrentAndPending) => Some(TokenStrategy::Rotate),
+        Some(Send::Current) => Some(TokenStrategy::Set),
+        // An AUTH token has no count a pass could see disagree with the record.
+        Some(Send::Recorded) | None => None,
+    };
+    match (strategy, a.next) {
+        (Some(strategy), _) => {
+            plan.then = Then::Change {
+                change: Change::AuthToken(strategy),
+                pending: Vec::new(),
+            };
+        }
+        (None, None) => outcome.next = Next::Soon,
+        (None, Some(at)) => outcome.next = Next::ResyncBy(at),
+    }
+    let save = (record.as_ref() != Some(&next)).then(|| next.clone());
+    (course(save, rotated), Some(next))
+}
+
+/// What a deletion does.
+#[derive(Clone, Debug)]
+pub enum Leave {
+    /// Release the object, saying why.
+    LetGo(String),
+    /// Report and wait (nothing to write); `record` is the cluster (ours) to take into the
+    /// status.
+    Report {
+        record: Option<ObservedCluster>,
+        outcome: Outcome,
+    },
+    /// The cloud could not be read.
+    Unseen(CloudError),
+    /// Write to the cloud; `record` is the cluster (ours) to take into the status first.
+    Act {
+        record: Option<ObservedCluster>,
+        resource: String,
+        desired: Box<DesiredCluster>,
+        owner: Owner,
+        act: Act,
     },
 }
 
-/// A failed cloud call, by its class: refused and denied stall, busy waits, the rest is retried
-/// with backoff — keeping Ready as it was for a cluster that is fine and only could not be
-/// looked at.
-pub fn failure(old: &RedisClusterStatus, e: &CloudError, max_backoff: Duration) -> Ending {
-    let class = CloudFailure::of(e);
-    if let Some((summary, then)) = class.stalled(e, max_backoff) {
-        return Ending::Report(Outcome {
-            phase: Phase::Failed,
-            summary,
-            next: Next::Then(then),
-        });
-    }
-    let phase = old.phase.unwrap_or(Phase::Pending);
-    match class {
-        CloudFailure::Busy => Ending::Report(Outcome::waiting(
-            phase,
-            reason::CLOUD_FAILED_PRECONDITION,
-            e.to_string(),
-        )),
-        _ => Ending::Retry {
-            report: (old.phase != Some(Phase::Ready)).then(|| Outcome {
-                phase,
-                summary: retrying(e),
-                next: Next::Then(Action::await_change()),
-            }),
-            error: e.clone(),
-        },
-    }
+/// The cloud write of a deletion.
+#[derive(Clone, Debug)]
+pub enum Act {
+    /// Turn off the cloud's own deletion protection first.
+    Lift,
+    /// Ask for the final backup `name`.
+    FinalBackup(String),
+    /// The operation taking the final backup failed; the next pass asks again.
+    FinalFailed(CloudError),
+    /// Wait for the final backup.
+    FinalWait(String),
+    /// Delete the cluster (its final backup ready, if one was asked for).
+    Delete { backed_up: Option<BackupRecord> },
 }
 
-/// The progress a write started: the operation to follow, if any.
-pub fn operation_of(progress: Progress) -> Option<String> {
-    match progress {
-        Progress::Operation(op) => Some(op),
-        Progress::Started => None,
+/// The plan of a deletion of a cluster whose status is `old`.
+pub fn leave(old: &RedisClusterStatus, seen: &Leaving, protection: bool, now: Timestamp) -> Leave {
+    let (desired, found, final_backup) = match &seen.looked {
+        Looked::Retained => return Leave::LetGo(cleanup::retained(old)),
+        Looked::Unparsable(errors) => {
+            return match cleanup::unparsable(old, errors) {
+                Some(outcome) => Leave::Report {
+                    record: None,
+                    outcome,
+                },
+                None => Leave::LetGo("nothing was created in the cloud".into()),
+            };
+        }
+        Looked::Cloud(l) => (&l.desired, &l.found, &l.final_backup),
+    };
+    let found = match found {
+        Err(e) => return Leave::Unseen(e.clone()),
+        Ok(found) => found,
+    };
+    let record = match found {
+        Some((o, Claim::Ours)) => Some(o.clone()),
+        _ => None,
+    };
+    let resource = found
+        .as_ref()
+        .map(|(o, _)| o.resource.clone())
+        .unwrap_or_default();
+    let step = cleanup::cleanup(
+        old,
+        desired,
+        found.as_ref().map(|(o, c)| (o, c)),
+        protection,
+    );
+    let act = match step {
+        CleanupPlan::LetGo(note) => return Leave::LetGo(note),
+        // What the cloud says is recorded all the same.
+        CleanupPlan::Report(outcome) => return Leave::Report { record, outcome },
+        CleanupPlan::LiftProtection => Act::Lift,
+        CleanupPlan::Delete => match final_backup {
+            None => Act::Delete { backed_up: None },
+            Some(f) => match &f.found {
+                Err(e) => return Leave::Unseen(e.clone()),
+                Ok((operation, listed)) => {
+                    match backups::final_step(
+                        old,
+                        &f.name,
+                        operation.as_ref(),
+                        listed.as_ref(),
+                        now,
+                    ) {
+                        Final::Take => Act::FinalBackup(f.name.clone()),
+                        Final::Wait(msg) => Act::FinalWait(msg),
+                        Final::Failed(e) => Act::FinalFailed(e),
+                        Final::Delete(taken) => Act::Delete {
+                            backed_up: Some(taken),
+                        },
+                    }
+                }
+            },
+        },
+    };
+    Leave::Act {
+        record,
+        resource,
+        desired: Box::new(desired.clone()),
+        owner: seen.owner.clone(),
+        act,
     }
 }
 

@@ -6,12 +6,15 @@ use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::condition::reason;
 use cache_operator_cloud::ErrorClass;
 use cache_operator_cloud::provider::{Change, Claim, ClusterState, OperationState};
-use kube::runtime::controller::Action;
 
 use super::*;
 use crate::controller::cluster::fixtures::*;
 use crate::controller::cluster::observe::Seen;
-use crate::controller::cluster::status::{poll, record};
+use crate::controller::cluster::observe::is_ours;
+use crate::controller::cluster::status::{changed, created, failure, record};
+use crate::controller::ending::Next;
+use crate::controller::error::Step;
+use crate::controller::status::poll;
 
 fn report(plan: &Plan) -> &Outcome {
     match &plan.then {
@@ -235,7 +238,7 @@ fn every_field_is_changed_one_at_a_time() {
             },
             "{change:?}"
         );
-        let ending = changed(Ok(()), change, &rest, &ours(Phase::Ready), MAX);
+        let ending = changed(Ok(()), change, &rest, &ours(Phase::Ready));
         let Ending::Report(o) = ending else {
             panic!("{ending:?}")
         };
@@ -295,13 +298,13 @@ fn a_followed_operation_holds_changes_until_it_is_over() {
 #[test]
 fn failed_calls_end_by_their_class() {
     let (ready, creating) = (ours(Phase::Ready), ours(Phase::Creating));
-    let failed = |old: &RedisClusterStatus, class| failure(old, &err(class, "no"), MAX);
+    let failed = |old: &RedisClusterStatus, class| failure(old, &err(class, "no"), Step::Apply);
     // Refused: stalled until the spec changes. Denied: stalled, looked at again after the
     // longest backoff. Busy: waits in the phase it was in.
     #[rustfmt::skip]
     let table = [
-        (&ready,    ErrorClass::InvalidArgument,    Phase::Failed,   reason::CLOUD_INVALID_ARGUMENT,    Next::Then(Action::await_change())),
-        (&ready,    ErrorClass::PermissionDenied,   Phase::Failed,   reason::PERMISSION_DENIED,         Next::Then(Action::requeue(MAX))),
+        (&ready,    ErrorClass::InvalidArgument,    Phase::Failed,   reason::CLOUD_INVALID_ARGUMENT,    Next::AwaitChange),
+        (&ready,    ErrorClass::PermissionDenied,   Phase::Failed,   reason::PERMISSION_DENIED,         Next::MaxBackoff),
         (&creating, ErrorClass::FailedPrecondition, Phase::Creating, reason::CLOUD_FAILED_PRECONDITION, Next::Poll),
     ];
     for (old, class, phase, reason_, next) in table {
@@ -331,7 +334,7 @@ fn failed_calls_end_by_their_class() {
 #[test]
 fn create_results() {
     let old = RedisClusterStatus::default();
-    let Ending::Report(o) = created(Ok(RES), &desired(), &old, MAX) else {
+    let Ending::Report(o) = created(Ok(RES), &desired(), &old) else {
         panic!()
     };
     assert_eq!(o.phase, Phase::Creating);
@@ -340,13 +343,13 @@ fn create_results() {
         format!("creating {RES} in us-central1")
     );
     let taken = err(ErrorClass::AlreadyExists, "exists");
-    assert_eq!(
-        created(Err(&taken), &desired(), &old, MAX),
-        Ending::LookAgainSoon
-    );
+    assert!(matches!(
+        created(Err(&taken), &desired(), &old),
+        Ending::Quiet(Next::Now)
+    ));
     let bad = err(ErrorClass::InvalidArgument, "bad");
     assert!(matches!(
-        created(Err(&bad), &desired(), &old, MAX),
+        created(Err(&bad), &desired(), &old),
         Ending::Report(Outcome {
             phase: Phase::Failed,
             ..
@@ -357,8 +360,7 @@ fn create_results() {
         ErrorClass::FailedPrecondition,
         "an operation is in progress",
     );
-    let Ending::Report(o) = changed(Err(&busy), &Change::NodeType, &[], &ours(Phase::Ready), MAX)
-    else {
+    let Ending::Report(o) = changed(Err(&busy), &Change::NodeType, &[], &ours(Phase::Ready)) else {
         panic!()
     };
     assert_eq!(
@@ -374,9 +376,15 @@ fn polling_backs_off_from_the_transition_up_to_the_interval() {
     let mut old = RedisClusterStatus::default();
     Summary::progressing(reason::CREATING, "x").apply(&mut old.conditions, Some(1), at(0));
     let interval = Duration::from_secs(10);
-    assert_eq!(poll(&old, interval, at(0)), Duration::from_millis(200));
-    assert_eq!(poll(&old, interval, at(4)), Duration::from_secs(2));
-    assert_eq!(poll(&old, interval, at(600)), interval);
+    assert_eq!(
+        poll(&old.conditions, interval, at(0)),
+        Duration::from_millis(200)
+    );
+    assert_eq!(
+        poll(&old.conditions, interval, at(4)),
+        Duration::from_secs(2)
+    );
+    assert_eq!(poll(&old.conditions, interval, at(600)), interval);
 }
 
 #[test]
@@ -421,7 +429,7 @@ fn tags_of_a_group_that_is_not_available_are_waited_for() {
         ours(Phase::Creating),
         ours(Phase::Ready),
     ] {
-        let Ending::Report(o) = failure(&old, &e, MAX) else {
+        let Ending::Report(o) = failure(&old, &e, Step::Apply) else {
             panic!("a busy group is reported as waiting")
         };
         assert!(matches!(o.summary, Summary::Progressing { .. }), "{o:?}");

@@ -3,10 +3,10 @@
 //! ROTATE adds a new token next to the current one, clients are given the new one, and after
 //! the overlap (`--password-overlap`) SET keeps only the new one.
 //!
-//! The design is the UserGroup passwords' (`user_group::passwords`): every step is derived from
-//! what the Secret records, the clock and what the cloud reports, never from memory, and the
-//! Secret is written before the cloud call that depends on it, so a restart at any point
-//! resumes:
+//! The rotation is the shared machine of `controller::rotation` (the UserGroup passwords' too):
+//! every step is derived from what the Secret records, the clock and what the cloud reports,
+//! never from memory, and the Secret is written before the cloud call that depends on it, so a
+//! restart at any point resumes:
 //! - a new token is recorded as `pending` before it is sent (ROTATE) and becomes `current`
 //!   (what clients get) only once the cloud has applied it;
 //! - the time of each request is recorded before it is sent: an `AuthTokenLastModifiedDate`
@@ -21,7 +21,7 @@ use std::time::Duration;
 use cache_operator_api::RedisCluster;
 use cache_operator_api::lifecycle::{AuthTokenStatus, auth_token_secret_name};
 use cache_operator_api::model::AuthToken;
-use cache_operator_cloud::provider::{ClusterState, ObservedCluster, TokenStrategy};
+use cache_operator_cloud::provider::{ClusterState, ObservedCluster};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -30,6 +30,7 @@ use kube::{Api, ResourceExt};
 use rand::Rng;
 
 use crate::controller::error::{At, Error, Step as ErrorStep};
+use crate::controller::rotation::{self, Cloud, Holds, Slots};
 use crate::controller::{Ctx, Issued, MANAGER, Stores, owned_secret};
 
 /// Marks a cluster's token Secret; the value is the cluster's name.
@@ -104,9 +105,13 @@ impl TokenRecord {
         }
     }
 
-    /// The record of a cluster about to be created: its current token (a new one when none
-    /// is known), and nothing under way.
-    pub fn for_create(record: Option<&TokenRecord>, now: Timestamp) -> TokenRecord {
+    /// The record of a cluster about to be created: its current token (`new` when none is
+    /// known), and nothing under way.
+    pub fn for_create(
+        record: Option<&TokenRecord>,
+        new: &AuthToken,
+        now: Timestamp,
+    ) -> TokenRecord {
         match record {
             Some(r) if r.current.is_some() => TokenRecord {
                 pending: None,
@@ -115,15 +120,36 @@ impl TokenRecord {
                 ..r.clone()
             },
             _ => TokenRecord {
-                current: Some(generate()),
+                current: Some(new.clone()),
                 ..TokenRecord::new(now)
             },
         }
     }
 
+    /// The record in the rotation machine's terms (a retiring token is the previous slot).
+    pub fn slots(&self) -> Slots<AuthToken> {
+        Slots {
+            current: self.current.clone(),
+            pending: self.pending.clone(),
+            previous: self.retiring.then_some(()),
+            rotated_at: self.rotated_at,
+            requested_at: self.requested_at,
+        }
+    }
+
+    pub fn of(s: &Slots<AuthToken>) -> TokenRecord {
+        TokenRecord {
+            current: s.current.clone(),
+            pending: s.pending.clone(),
+            retiring: s.previous.is_some(),
+            rotated_at: s.rotated_at,
+            requested_at: s.requested_at,
+        }
+    }
+
     /// When the next rotation is due.
     pub fn rotate_at(&self, interval: Duration) -> Timestamp {
-        plus(self.rotated_at, interval)
+        rotation::plus(self.rotated_at, interval)
     }
 
     /// The Secret's data.
@@ -162,13 +188,6 @@ impl TokenRecord {
     }
 }
 
-fn plus(t: Timestamp, d: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| t.checked_add(d).ok())
-        .unwrap_or(Timestamp::MAX)
-}
-
 /// What the cloud says about the token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenCloud {
@@ -197,120 +216,19 @@ impl TokenCloud {
     fn applied(&self, at: Timestamp) -> bool {
         self.last_modified.is_some_and(|m| m >= at)
     }
-}
 
-/// The next thing to do about the token of an existing cluster.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Write `record` to the Secret, then send `send` (ROTATE to the pending token, SET of the
-    /// current one) if any; `rotated` when clients now get a new token.
-    Save {
-        record: TokenRecord,
-        send: Option<TokenStrategy>,
-        rotated: bool,
-    },
-    /// The cloud is busy: look again.
-    Wait,
-    /// Nothing to do until `next`.
-    Idle { next: Timestamp },
-}
-
-impl std::fmt::Debug for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Step::Save {
-                record,
-                send,
-                rotated,
-            } => write!(f, "Save({record:?}, send {send:?}, rotated {rotated})"),
-            Step::Wait => f.write_str("Wait"),
-            Step::Idle { next } => write!(f, "Idle(until {next})"),
+    /// What the cloud holds of `r`, told by whether the last request sent has been applied
+    /// (a ROTATE adds the pending token, a SET keeps the current one alone).
+    pub fn view(&self, r: &Slots<AuthToken>) -> Cloud {
+        if !self.idle {
+            return Cloud::Busy;
         }
-    }
-}
-
-/// How long the old token stays accepted after a rotation: the configured overlap, but never
-/// more than half the interval, so a rotation always finds the previous one retired.
-pub fn overlap(configured: Duration, interval: Duration) -> Duration {
-    configured.min(interval / 2)
-}
-
-/// Decide the next step for the token of an existing cluster.
-pub fn step(
-    record: Option<&TokenRecord>,
-    cloud: TokenCloud,
-    now: Timestamp,
-    interval: Duration,
-    overlap_for: Duration,
-) -> Step {
-    let Some(r) = record else {
-        // The cloud's token is unknown: replace it (ROTATE to a new one, then SET).
-        return Step::Save {
-            record: TokenRecord {
-                pending: Some(generate()),
-                ..TokenRecord::new(now)
-            },
-            send: None,
-            rotated: false,
-        };
-    };
-    if !cloud.idle {
-        return Step::Wait;
-    }
-    let sent = |strategy| Step::Save {
-        record: TokenRecord {
-            requested_at: Some(now),
-            ..r.clone()
-        },
-        send: Some(strategy),
-        rotated: false,
-    };
-    if let Some(pending) = &r.pending {
-        return match r.requested_at {
-            Some(at) if cloud.applied(at) => Step::Save {
-                record: TokenRecord {
-                    current: Some(pending.clone()),
-                    pending: None,
-                    retiring: true,
-                    rotated_at: now,
-                    requested_at: None,
-                },
-                send: None,
-                rotated: true,
-            },
-            // Not sent yet, or sent and never applied by a cloud that is idle again.
-            _ => sent(TokenStrategy::Rotate),
-        };
-    }
-    if r.retiring {
-        let ends = plus(r.rotated_at, overlap(overlap_for, interval));
-        return match r.requested_at {
-            Some(at) if cloud.applied(at) => Step::Save {
-                record: TokenRecord {
-                    retiring: false,
-                    requested_at: None,
-                    ..r.clone()
-                },
-                send: None,
-                rotated: false,
-            },
-            _ if now < ends => Step::Idle { next: ends },
-            _ => sent(TokenStrategy::Set),
-        };
-    }
-    let due = r.rotate_at(interval);
-    if now >= due || r.current.is_none() {
-        Step::Save {
-            record: TokenRecord {
-                pending: Some(generate()),
-                requested_at: None,
-                ..r.clone()
-            },
-            send: None,
-            rotated: false,
-        }
-    } else {
-        Step::Idle { next: due }
+        let applied = r.requested_at.is_some_and(|at| self.applied(at));
+        Cloud::Holds(match (r.pending.is_some(), r.previous.is_some(), applied) {
+            (true, _, true) => Holds::CurrentAndPending,
+            (false, true, false) => Holds::CurrentAndPrevious,
+            _ => Holds::Current,
+        })
     }
 }
 
@@ -406,8 +324,13 @@ mod tests {
 
     use super::*;
     use crate::controller::cluster::fixtures::observed;
+    use crate::controller::rotation::{Send, Timing, advance};
 
     const MIN: Duration = Duration::from_secs(60);
+    const TIMING: Timing = Timing {
+        interval: Duration::from_secs(600),
+        overlap: Duration::from_secs(120),
+    };
 
     fn idle(last: Option<i64>) -> TokenCloud {
         TokenCloud {
@@ -421,17 +344,6 @@ mod tests {
         last_modified: None,
     };
 
-    fn saved(s: Step) -> (TokenRecord, Option<TokenStrategy>, bool) {
-        match s {
-            Step::Save {
-                record,
-                send,
-                rotated,
-            } => (record, send, rotated),
-            other => panic!("expected a save, got {other:?}"),
-        }
-    }
-
     #[test]
     fn generated_tokens_meet_both_of_the_services_rules() {
         let t = generate();
@@ -442,122 +354,104 @@ mod tests {
         assert_ne!(s, generate().expose(), "random");
     }
 
-    /// Walks a full rotation as the controller does, with a crash (a repeated step) at each
-    /// point where one could happen.
+    /// A full rotation through the shared machine as the cloud reports it: a request is known
+    /// to have taken when `AuthTokenLastModifiedDate` is later than it; a lost one is sent
+    /// again once the cloud is idle.
     #[test]
     fn a_rotation_adds_the_new_token_gives_it_to_clients_then_retires_the_old_one() {
-        let interval = 10 * MIN;
-        let created = TokenRecord::for_create(None, at(0));
+        let new = generate();
+        let created = TokenRecord::for_create(None, &generate(), at(0));
         let first = created.current.clone().unwrap();
-        assert_eq!(
-            step(Some(&created), idle(Some(0)), at(60), interval, 2 * MIN),
-            Step::Idle { next: at(600) }
-        );
-        // Due: a new token is recorded as pending before anything is sent.
-        let (r, send, rotated) = saved(step(
-            Some(&created),
-            idle(Some(0)),
-            at(600),
-            interval,
-            2 * MIN,
-        ));
-        assert_eq!((send, rotated), (None, false));
+        let step = |r: &TokenRecord, cloud: TokenCloud, now| {
+            let a = advance(&r.slots(), |s| cloud.view(s), at(now), TIMING, &new);
+            (TokenRecord::of(&a.record), a.send, a.rotated, a.next)
+        };
+        let (r, send, _, next) = step(&created, idle(Some(0)), 60);
+        assert_eq!((r == created, send, next), (true, None, Some(at(600))));
+        // Due: the new token is recorded as pending, and a ROTATE sent, with its time.
+        let (r, send, _, _) = step(&created, idle(Some(0)), 600);
+        assert_eq!(send, Some(Send::CurrentAndPending));
         assert_eq!(
             r.current.as_ref(),
             Some(&first),
             "clients keep the old token"
         );
-        let new = r.pending.clone().unwrap();
-        // Then the time of the request, and the ROTATE.
-        let (r, send, _) = saved(step(Some(&r), idle(Some(0)), at(601), interval, 2 * MIN));
         assert_eq!(
-            (send, r.requested_at),
-            (Some(TokenStrategy::Rotate), Some(at(601)))
+            (r.pending.as_ref(), r.requested_at),
+            (Some(&new), Some(at(600)))
         );
         // While the cloud applies it: wait.
-        assert_eq!(step(Some(&r), BUSY, at(602), interval, 2 * MIN), Step::Wait);
-        // Idle again but not applied (the request was lost): send it again.
-        let (again, send, _) = saved(step(Some(&r), idle(Some(0)), at(610), interval, 2 * MIN));
+        let (same, send, _, next) = step(&r, BUSY, 602);
+        assert_eq!((same == r, send, next), (true, None, None));
+        // Idle again but not applied (the request was lost): sent again.
+        let (again, send, _, _) = step(&r, idle(Some(0)), 610);
         assert_eq!(
             (send, again.requested_at),
-            (Some(TokenStrategy::Rotate), Some(at(610)))
+            (Some(Send::CurrentAndPending), Some(at(610)))
         );
         // Applied: clients get the new token, the old one is still accepted.
-        let (r, send, rotated) = saved(step(
-            Some(&again),
-            idle(Some(612)),
-            at(615),
-            interval,
-            2 * MIN,
-        ));
+        let (r, send, rotated, next) = step(&again, idle(Some(612)), 615);
         assert_eq!((send, rotated), (None, true));
         assert_eq!(r.current.as_ref(), Some(&new));
-        assert_eq!((r.pending.is_none(), r.retiring), (true, true));
-        assert_eq!(r.rotated_at, at(615));
-        // The overlap runs, then SET keeps only the new token.
         assert_eq!(
-            step(Some(&r), idle(Some(612)), at(700), interval, 2 * MIN),
-            Step::Idle { next: at(735) }
+            (r.pending.is_none(), r.retiring, r.rotated_at),
+            (true, true, at(615))
         );
-        let (r, send, _) = saved(step(Some(&r), idle(Some(612)), at(735), interval, 2 * MIN));
-        assert_eq!(send, Some(TokenStrategy::Set));
-        assert_eq!(step(Some(&r), BUSY, at(736), interval, 2 * MIN), Step::Wait);
-        let (r, send, rotated) = saved(step(Some(&r), idle(Some(740)), at(741), interval, 2 * MIN));
+        assert_eq!(next, Some(at(735)), "the overlap runs");
+        // The overlap is over: SET keeps only the new token; once applied, the record follows.
+        let (r, send, _, _) = step(&r, idle(Some(612)), 735);
+        assert_eq!(send, Some(Send::Current));
+        let (r, send, rotated, next) = step(&r, idle(Some(740)), 741);
         assert_eq!((send, rotated, r.retiring), (None, false, false));
         assert_eq!(r.current.as_ref(), Some(&new));
-        assert_eq!(
-            step(Some(&r), idle(Some(740)), at(742), interval, 2 * MIN),
-            Step::Idle { next: at(1215) }
-        );
+        assert_eq!(next, Some(at(1215)));
     }
 
     #[test]
     fn an_unknown_token_is_replaced_and_retired() {
         // No record (an adopted cluster, or the Secret was deleted): a new token is added and
         // the unknown one retired after the overlap.
-        let (r, send, _) = saved(step(None, BUSY, at(0), 10 * MIN, MIN));
+        let new = generate();
+        let unknown = Slots::<AuthToken>::unknown(at(0));
+        let a = advance(&unknown, |s| idle(None).view(s), at(1), TIMING, &new);
+        let r = TokenRecord::of(&a.record);
         assert_eq!(
-            (r.current.is_none(), r.pending.is_some(), send),
-            (true, true, None)
+            (r.current.is_none(), r.pending.as_ref()),
+            (true, Some(&new))
         );
-        let (r, send, _) = saved(step(Some(&r), idle(None), at(1), 10 * MIN, MIN));
-        assert_eq!(send, Some(TokenStrategy::Rotate));
-        let (r, _, rotated) = saved(step(Some(&r), idle(Some(5)), at(6), 10 * MIN, MIN));
-        assert!(rotated && r.retiring && r.current.is_some());
-        // A record without a current token and nothing pending gets one rotated in.
-        let stray = TokenRecord::new(at(0));
-        let (r, send, _) = saved(step(Some(&stray), idle(None), at(1), 10 * MIN, MIN));
-        assert!(r.pending.is_some() && send.is_none());
+        assert_eq!(a.send, Some(Send::CurrentAndPending));
+        let a = advance(&r.slots(), |s| idle(Some(5)).view(s), at(6), TIMING, &new);
+        let r = TokenRecord::of(&a.record);
+        assert!(a.rotated && r.retiring && r.current.is_some());
     }
 
     #[test]
     fn a_cluster_created_again_keeps_the_token_clients_have() {
-        let mut r = TokenRecord::for_create(None, at(0));
+        let mut r = TokenRecord::for_create(None, &generate(), at(0));
         r.pending = Some(generate());
         r.retiring = true;
         r.requested_at = Some(at(5));
-        let again = TokenRecord::for_create(Some(&r), at(100));
+        let again = TokenRecord::for_create(Some(&r), &generate(), at(100));
         assert_eq!(again.current, r.current);
         assert_eq!(again.rotated_at, at(0));
         assert!(again.pending.is_none() && !again.retiring && again.requested_at.is_none());
-    }
-
-    #[test]
-    fn the_overlap_never_exceeds_half_the_interval() {
-        assert_eq!(overlap(10 * MIN, 4 * MIN), 2 * MIN);
-        assert_eq!(overlap(MIN, 10 * MIN), MIN);
+        assert_eq!(
+            TokenRecord::of(&r.slots()),
+            r,
+            "the machine's terms round trip"
+        );
     }
 
     #[test]
     fn records_round_trip_and_never_show_a_token() {
-        let mut r = TokenRecord::for_create(None, at(0));
+        let mut r = TokenRecord::for_create(None, &generate(), at(0));
         r.pending = Some(generate());
         r.retiring = true;
         r.requested_at = Some(at(30));
         let data = r.data(10 * MIN);
         assert_eq!(data[key::ROTATE_AT], at(600).to_string());
         assert_eq!(TokenRecord::parse(&data), Some(r.clone()));
-        let shown = format!("{r:?}{:?}", step(Some(&r), BUSY, at(1), MIN, MIN));
+        let shown = format!("{r:?}");
         assert!(
             !shown.contains(r.current.as_ref().unwrap().expose()),
             "{shown}"

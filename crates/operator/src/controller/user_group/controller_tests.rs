@@ -1,21 +1,19 @@
-//! The UserGroup controller against a mock API and the cloud simulator in-process: the status
-//! and events of a first pass, of a group becoming Ready, of a pass with nothing to do, and of
-//! each class of cloud error.
+//! The UserGroup controller against a mock API and scripted clouds: the status and events of a
+//! first pass, of a group becoming Ready, of a pass with nothing to do, and of each class of
+//! cloud error.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use cache_operator_api::UserGroup;
-use cache_operator_api::cluster::AwsEngine;
+use cache_operator_cloud::ErrorClass;
+use cache_operator_cloud_fakes::error;
 use cache_operator_testkit::{Manifest, cluster, group};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use serde_json::json;
 
 use crate::context::Timing;
-use crate::controller::fixtures::{
-    Clouds, EVENT, FakeApi, pass, said, serving, sim, sim_failing, status_write,
-};
+use crate::controller::fixtures::{EVENT, FakeApi, Fakes, pass, said, serving, status_write};
 use crate::controller::shared::fill::Fill;
 use crate::controller::{Ctx, Error, FINALIZER, Step, Stores};
 
@@ -49,26 +47,11 @@ fn stored(m: Manifest) -> UserGroup {
         .parse()
 }
 
-async fn until_active(ctx: &Ctx, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let group = ctx.access.aws_users.describe_user_group(REGION, id).await;
-        if group.unwrap().is_some_and(|g| g.status == "active") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "user group {id} never became active"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
-    let cloud = sim(50).await;
+    let cloud = Fakes::default();
     let obj = users();
-    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(Fill::default().build(), &cloud, &obj).await;
 
     // First pass: the users it is about to create are recorded first, then made, then the group.
     let action = pass(&ctx, &obj).await.unwrap();
@@ -123,8 +106,19 @@ async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
         ]
     );
 
+    assert_eq!(
+        cloud.users.asked(),
+        [
+            "DescribeUsers",
+            "DescribeUserGroups users",
+            "CreateUser users-default",
+            "CreateUser app",
+            "CreateUserGroup users"
+        ]
+    );
+
     // Once the cloud is done: Ready, said once.
-    until_active(&ctx, "users").await;
+    cloud.users.settle();
     api.take();
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
     assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
@@ -141,9 +135,9 @@ async fn an_aws_group_is_created_reported_ready_once_and_then_left_alone() {
 
 #[tokio::test]
 async fn a_gcp_group_grants_each_cluster_that_lists_it_once() {
-    let cloud = sim(50).await;
+    let cloud = Fakes::default();
     let obj = readers();
-    let (ctx, api) = serving(orders_listing_readers(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(orders_listing_readers(), &cloud, &obj).await;
 
     pass(&ctx, &obj).await.unwrap();
     assert_eq!(
@@ -187,19 +181,27 @@ async fn failed(
 
 #[tokio::test]
 async fn transient_failures_are_retried_and_denials_stall_until_the_longest_backoff() {
-    let cloud = sim_failing(&["DescribeUsers"]).await;
-    let without_google = Clouds::sim(&cloud).no_google_credentials();
+    let aws_down = Fakes::default();
+    let down = error(
+        ErrorClass::Unavailable,
+        "ServiceUnavailable",
+        "elasticache DescribeUsers",
+    );
+    aws_down.users.fail("DescribeUsers", down);
+    let without_google = Fakes::default();
+    let no_identity = error(ErrorClass::Unauthenticated, "credentials", "google token");
+    without_google.grants.fail(no_identity);
     let none = || Fill::default().build();
     // (case, group, caches, clouds) → (the pass's end, conditions)
     #[rustfmt::skip]
     let table = [
-        ("aws is down", users(), none(), Clouds::sim(&cloud),
+        ("aws is down", users(), none(), aws_down,
             Err(Step::Observe), "Reconciling: CloudUnavailable @1"),
         ("no Google credentials", readers(), orders_listing_readers(), without_google,
             Ok(Action::requeue(Timing::default().max_backoff)), "Stalled: PermissionDenied @1"),
     ];
     for (case, obj, stores, clouds, ends, conditions) in table {
-        let (ctx, api) = serving(stores, clouds, &obj).await;
+        let (ctx, api) = serving(stores, &clouds, &obj).await;
         let (result, says, warnings) = failed(&ctx, &api, &obj).await;
         match (&result, &ends) {
             (Ok(got), Ok(want)) => assert_eq!(got, want, "{case}"),
@@ -217,20 +219,16 @@ async fn transient_failures_are_retried_and_denials_stall_until_the_longest_back
 
 #[tokio::test]
 async fn a_refusal_stalls_until_the_spec_changes() {
-    let cloud = sim(50).await;
+    let cloud = Fakes::default();
     let obj = users();
-    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(Fill::default().build(), &cloud, &obj).await;
     // Someone else holds every user group the account may have.
-    for i in 0.. {
-        let taken = ctx
-            .access
-            .aws_users
-            .create_user_group(REGION, &format!("other-{i}"), AwsEngine::Valkey, &[], &[])
-            .await;
-        if taken.is_err() {
-            break;
-        }
-    }
+    let quota = error(
+        ErrorClass::QuotaExceeded,
+        "UserGroupQuotaExceeded",
+        "elasticache CreateUserGroup",
+    );
+    cloud.users.fail("CreateUserGroup", quota);
     let (result, conditions, warnings) = failed(&ctx, &api, &obj).await;
     assert_eq!(result.unwrap(), Action::await_change());
     assert_eq!(conditions, "Stalled: CloudInvalidArgument @1");
@@ -248,9 +246,9 @@ async fn a_refusal_stalls_until_the_spec_changes() {
 #[tokio::test]
 async fn a_busy_cloud_is_waited_for_while_deleting() {
     // The group stays `creating`, which the cloud will not delete.
-    let cloud = sim(3_600_000).await;
+    let cloud = Fakes::default();
     let obj = users();
-    let (ctx, api) = serving(Fill::default().build(), Clouds::sim(&cloud), &obj).await;
+    let (ctx, api) = serving(Fill::default().build(), &cloud, &obj).await;
     pass(&ctx, &obj).await.unwrap();
     api.take();
     let mut deleting = api.get(&obj).unwrap();
@@ -264,7 +262,7 @@ async fn a_busy_cloud_is_waited_for_while_deleting() {
     assert_eq!(says, "Reconciling: Updating @1");
     let ready = st["conditions"][0]["message"].as_str().unwrap();
     assert!(
-        ready.starts_with("the cloud is busy: User group users is not in active state"),
+        ready.starts_with("the cloud is busy: ") && ready.contains("InvalidUserGroupState"),
         "{ready}"
     );
     // The first pass's Updating event (same type, reason and action) becomes a series: kube's

@@ -1,41 +1,39 @@
-//! The UserGroup controller: dereference (the clusters that list the group, its bindings'
-//! rotation intervals) → validate (`api`) → per cloud, observe, plan and apply:
+//! The UserGroup controller. A pass ([`pass`]) goes one way through its files, for both
+//! clouds:
 //!
-//! - aws ([`aws`], [`users`]): the group's users (created when absent, never duplicated;
-//!   passwords generated, kept in a Secret the group owns and rotated with an overlap, see
-//!   [`passwords`]), the ElastiCache user group with its `default` user, membership by
-//!   difference, and deletion in dependency order.
-//! - gcp ([`gcp`]): one conditional IAM binding per cluster that lists the group.
+//! - [`observe`]: the clusters that list the group and its bindings' rotation intervals (from
+//!   the shared caches); aws: the password records, the users and the user group;
+//! - [`plan`]: pure — aws: the users (created when absent, never duplicated; passwords
+//!   generated, kept in a Secret the group owns, see [`passwords`], and rotated with an overlap
+//!   by the shared rotation machine), the ElastiCache user group with its `default` user,
+//!   membership by difference; gcp: one set of conditional IAM grants per project of the
+//!   clusters that list the group;
+//! - [`execute`]: the writes in order, each recorded before the cloud call that depends on it;
+//! - [`status`]: the status, events and next look from what was done.
 //!
-//! → status ([`status`]).
+//! A deletion ([`cleanup`]) goes the same way: the user group once no cluster uses it, then its
+//! users, then the password Secret (aws); every grant (gcp).
 
-pub mod aws;
 #[cfg(test)]
 mod controller_tests;
-pub mod dereference;
-pub mod gcp;
+pub mod execute;
+pub mod observe;
 pub mod passwords;
 pub mod plan;
-pub mod records;
 pub mod status;
-pub mod users;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cache_operator_api::Provider;
-use cache_operator_api::condition::{Summary, reason};
-use cache_operator_api::model::DesiredUserGroup;
 use cache_operator_api::user_group::UserGroup;
+use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use tokio_util::sync::CancellationToken;
 
-use self::dereference::referencing_clusters;
-use self::status::Pass;
 use super::Ctx;
-use super::error::{Error, refused_at};
+use super::ending::refused_at;
+use super::error::Error;
 use super::refs::group_of;
 use super::shared::{BindingGuard, ClusterGuard, GroupFeeds, GroupGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
@@ -66,50 +64,47 @@ pub async fn run(ctx: Arc<Ctx>, feeds: GroupFeeds, concurrency: u16, stop: Cance
 
 impl Reconcile for UserGroup {
     async fn apply(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-        let mut pass = Pass::new(&obj, &ctx);
-        let clusters = referencing_clusters(&obj, &ctx.stores);
-        let desired = match obj.desired() {
-            Ok(d) => d,
-            Err(errors) => {
-                let summary = Summary::stalled(reason::INVALID_SPEC, errors.to_string());
-                return pass.finish(summary, Action::await_change()).await;
-            }
-        };
-        // The cloud refused a write for this generation: wait for the spec to change.
-        if refused_at(&pass.st.conditions, obj.metadata.generation) {
-            return Ok(Action::await_change());
-        }
-        match desired {
-            DesiredUserGroup::Gcp(g) => gcp::apply(&mut pass, &g, &clusters).await,
-            DesiredUserGroup::Aws(g) => {
-                gcp::record_clusters(
-                    &mut pass.st,
-                    gcp::cluster_names(&gcp::on(&clusters, Provider::Aws)),
-                );
-                match aws::apply(&mut pass, &g).await {
-                    Ok(action) => Ok(action),
-                    Err(h) => pass.halt(h).await,
-                }
-            }
-        }
+        pass(&obj, &ctx).await
     }
 
     async fn cleanup(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Cleanup, Error> {
-        let mut pass = Pass::new(&obj, &ctx);
-        let clusters = referencing_clusters(&obj, &ctx.stores);
-        match obj.spec.provider {
-            Provider::Gcp => {
-                let mut projects: BTreeSet<String> =
-                    pass.st.grants.iter().map(|g| g.project.clone()).collect();
-                if let Ok(DesiredUserGroup::Gcp(g)) = obj.desired() {
-                    projects.extend(plan::wanted_grants(&g, &clusters).into_keys());
-                }
-                gcp::cleanup(&mut pass, projects).await
-            }
-            Provider::Aws => match aws::cleanup(&mut pass, &clusters).await {
-                Ok(done) => Ok(done),
-                Err(h) => pass.halt(h).await.map(Cleanup::Pending),
-            },
-        }
+        cleanup(&obj, &ctx).await
     }
+}
+
+/// One pass over a group: observe → plan → execute → status.
+pub async fn pass(obj: &UserGroup, ctx: &Ctx) -> Result<Action, Error> {
+    let status = obj.status.clone().unwrap_or_default();
+    // The cloud refused a write for this generation: wait for the spec to change.
+    if refused_at(&status.conditions, obj.metadata.generation) {
+        return Ok(Action::await_change());
+    }
+    let desired = obj.desired();
+    let seen = observe::observe(obj, &desired, ctx).await?;
+    let facts = plan::Facts {
+        status: &status,
+        now: Timestamp::now(),
+        overlap: ctx.settings.password_overlap,
+    };
+    let plan = plan::plan(&desired, &seen, facts);
+    let applied = execute::execute(ctx, obj, &plan).await?;
+    status::conclude(obj, ctx, plan, applied).await
+}
+
+/// A deletion: observe → plan → execute → status.
+pub async fn cleanup(obj: &UserGroup, ctx: &Ctx) -> Result<Cleanup, Error> {
+    let status = obj.status.clone().unwrap_or_default();
+    let leaving = observe::leaving(obj, ctx).await;
+    let plan = match &leaving {
+        Ok(l) => plan::leave(&obj.desired(), obj.spec.provider, Some(l), &status),
+        Err(_) => plan::leave(&obj.desired(), obj.spec.provider, None, &status),
+    };
+    let left = match leaving {
+        Err(e) => execute::Left {
+            failed: Some(e),
+            ..Default::default()
+        },
+        Ok(_) => execute::leave(ctx, obj, &plan).await?,
+    };
+    status::left(obj, ctx, plan, left).await
 }

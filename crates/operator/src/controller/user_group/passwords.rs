@@ -2,14 +2,10 @@
 //! rotated with a two-password overlap. The Secret is the UserGroup controller's; other kinds
 //! read a user's password through [`issued`], never by decoding the Secret themselves.
 //!
-//! Every step is derived from what the Secret records, the clock and what the cloud reports
-//! (the user's status and password count), never from memory, and each step is ordered so
-//! that a crash between its cloud call and its Secret write leaves a state the next pass
-//! completes: the cloud only ever holds passwords the Secret records (or a lost one that the
-//! next step replaces), and the Secret's `current` is only ever a password the cloud accepts.
+//! The rotation itself is the shared machine of `controller::rotation`, read from the user's
+//! password count; the plan (`plan.rs`) orders each step's Secret write and cloud call.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use cache_operator_api::UserGroup;
 use jiff::Timestamp;
@@ -53,12 +49,9 @@ pub fn records(secret: &Secret) -> BTreeMap<String, PasswordEntry> {
 
 /// The group's password Secret holding `entries`, owned by the group so it goes with it.
 pub fn render(group: &UserGroup, entries: &BTreeMap<String, PasswordEntry>) -> Secret {
-    owned_secret(
-        group,
-        secret_name(&group.name_any()),
-        LABEL,
-        entries.iter().map(|(k, e)| (k.clone(), encode(e))),
-    )
+    let name = secret_name(&group.name_any());
+    let data = entries.iter().map(|(k, e)| (k.clone(), encode(e)));
+    owned_secret(group, name, LABEL, data)
 }
 
 /// Characters of generated passwords: printable, none of the `,` `"` `/` `@` ElastiCache
@@ -139,144 +132,11 @@ pub fn encode(entry: &PasswordEntry) -> String {
     serde_json::to_string(entry).expect("a password entry serializes")
 }
 
-/// What the cloud says about a password user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloudUser {
-    Absent,
-    Present { active: bool, password_count: u32 },
-}
-
-/// The next thing to do for one password user.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Nothing recorded: put `new` in the cloud (create the user, or replace the unknown
-    /// passwords of an existing one), then record it.
-    Initialize { new: String },
-    /// Recorded but the user is gone: create it with [`PasswordEntry::accepted`].
-    Create,
-    /// The cloud is applying a change: look again later.
-    Wait,
-    /// Rotation due: record `new` as pending first, then add it in the cloud.
-    BeginRotation { new: String },
-    /// A pending password is recorded but not (yet) in the cloud: add it.
-    AddPending,
-    /// The cloud holds both the old and the pending password: give clients the new one.
-    Promote,
-    /// The overlap is over: remove the old password in the cloud (unless it already is), then
-    /// forget it.
-    DropPrevious { in_cloud: bool },
-    /// The cloud holds another number of passwords than recorded: set the recorded ones.
-    Heal,
-    /// Nothing to do until `next`.
-    Idle { next: Timestamp },
-}
-
-impl std::fmt::Debug for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            Step::Initialize { .. } => "Initialize",
-            Step::Create => "Create",
-            Step::Wait => "Wait",
-            Step::BeginRotation { .. } => "BeginRotation",
-            Step::AddPending => "AddPending",
-            Step::Promote => "Promote",
-            Step::DropPrevious { in_cloud: true } => "DropPrevious(in cloud)",
-            Step::DropPrevious { in_cloud: false } => "DropPrevious(record only)",
-            Step::Heal => "Heal",
-            Step::Idle { next } => return write!(f, "Idle(until {next})"),
-        };
-        f.write_str(name)
-    }
-}
-
-/// How long the old password stays valid after a rotation: the configured overlap, but never
-/// more than half the interval so that a rotation always finds the previous one dropped.
-pub fn overlap(configured: Duration, interval: Duration) -> Duration {
-    configured.min(interval / 2)
-}
-
-fn plus(t: Timestamp, d: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| t.checked_add(d).ok())
-        .unwrap_or(Timestamp::MAX)
-}
-
-/// When the next rotation of `entry` is due.
-pub fn next_rotation(entry: &PasswordEntry, interval: Duration) -> Timestamp {
-    plus(entry.rotated_at, interval)
-}
-
-/// Decide the next step for one password user.
-pub fn step(
-    entry: Option<&PasswordEntry>,
-    cloud: CloudUser,
-    now: Timestamp,
-    interval: Duration,
-    overlap_for: Duration,
-) -> Step {
-    let Some(e) = entry else {
-        return match cloud {
-            CloudUser::Present { active: false, .. } => Step::Wait,
-            _ => Step::Initialize { new: generate() },
-        };
-    };
-    let CloudUser::Present {
-        active,
-        password_count,
-    } = cloud
-    else {
-        return Step::Create;
-    };
-    if !active {
-        return Step::Wait;
-    }
-    if e.pending.is_some() {
-        return if password_count == 2 {
-            Step::Promote
-        } else {
-            Step::AddPending
-        };
-    }
-    let overlap = overlap(overlap_for, interval);
-    if e.previous.is_some() {
-        let ends = plus(e.rotated_at, overlap);
-        return if now >= ends {
-            Step::DropPrevious {
-                in_cloud: password_count == 2,
-            }
-        } else if password_count != 2 {
-            Step::Heal
-        } else {
-            Step::Idle { next: ends }
-        };
-    }
-    if password_count != 1 {
-        return Step::Heal;
-    }
-    let due = next_rotation(e, interval);
-    if now >= due {
-        Step::BeginRotation { new: generate() }
-    } else {
-        Step::Idle { next: due }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HOUR: Duration = Duration::from_secs(3600);
-    const MIN: Duration = Duration::from_secs(60);
-
     use cache_operator_testkit::at;
-
-    fn present(count: u32) -> CloudUser {
-        CloudUser::Present {
-            active: true,
-            password_count: count,
-        }
-    }
 
     #[test]
     fn password_secret_names_stay_valid() {
@@ -318,107 +178,6 @@ mod tests {
                 .all(|c| c.is_ascii_graphic() && !",\"/@".contains(c))
         );
         assert_ne!(a, generate(), "random");
-    }
-
-    #[test]
-    fn a_user_without_a_recorded_password_gets_one() {
-        assert!(matches!(
-            step(None, CloudUser::Absent, at(0), HOUR, MIN),
-            Step::Initialize { .. }
-        ));
-        assert!(matches!(
-            step(None, present(1), at(0), HOUR, MIN),
-            Step::Initialize { .. }
-        ));
-        let busy = CloudUser::Present {
-            active: false,
-            password_count: 1,
-        };
-        assert_eq!(step(None, busy, at(0), HOUR, MIN), Step::Wait);
-        let e = PasswordEntry::new("p1".into(), at(0));
-        assert_eq!(
-            step(Some(&e), CloudUser::Absent, at(5), HOUR, MIN),
-            Step::Create
-        );
-    }
-
-    /// Walks a full rotation as the controller does: each step changes the record or the
-    /// cloud the way the controller's handling of it does.
-    #[test]
-    fn a_rotation_overlaps_two_passwords_then_drops_the_old_one() {
-        let interval = 10 * MIN;
-        let mut e = PasswordEntry::new("p1".into(), at(0));
-        assert_eq!(
-            step(Some(&e), present(1), at(60), interval, 2 * MIN),
-            Step::Idle { next: at(600) }
-        );
-        let Step::BeginRotation { new } = step(Some(&e), present(1), at(600), interval, 2 * MIN)
-        else {
-            panic!("rotation due")
-        };
-        // Recorded as pending before the cloud call: clients still get p1.
-        e.pending = Some(new.clone());
-        assert_eq!(e.current, "p1");
-        // Crash before the cloud call: the next pass adds it.
-        assert_eq!(
-            step(Some(&e), present(1), at(601), interval, 2 * MIN),
-            Step::AddPending
-        );
-        // While the cloud applies the change, wait.
-        let busy = CloudUser::Present {
-            active: false,
-            password_count: 1,
-        };
-        assert_eq!(step(Some(&e), busy, at(602), interval, 2 * MIN), Step::Wait);
-        // Both passwords accepted: promote.
-        assert_eq!(
-            step(Some(&e), present(2), at(610), interval, 2 * MIN),
-            Step::Promote
-        );
-        e = PasswordEntry {
-            current: new,
-            previous: Some("p1".into()),
-            pending: None,
-            rotated_at: at(610),
-            rotate_at: None,
-        };
-        assert_eq!(e.accepted(), vec!["p1".to_owned(), e.current.clone()]);
-        assert_eq!(
-            step(Some(&e), present(2), at(700), interval, 2 * MIN),
-            Step::Idle { next: at(730) }
-        );
-        assert_eq!(
-            step(Some(&e), present(2), at(730), interval, 2 * MIN),
-            Step::DropPrevious { in_cloud: true }
-        );
-        // Crash after the cloud call: only the record is left to update.
-        assert_eq!(
-            step(Some(&e), present(1), at(731), interval, 2 * MIN),
-            Step::DropPrevious { in_cloud: false }
-        );
-        e.previous = None;
-        assert_eq!(
-            step(Some(&e), present(1), at(740), interval, 2 * MIN),
-            Step::Idle { next: at(1210) }
-        );
-    }
-
-    #[test]
-    fn a_cloud_that_disagrees_with_the_record_is_set_back() {
-        let e = PasswordEntry::new("p1".into(), at(0));
-        assert_eq!(step(Some(&e), present(2), at(1), HOUR, MIN), Step::Heal);
-        let mut during = e.clone();
-        during.previous = Some("p0".into());
-        assert_eq!(
-            step(Some(&during), present(1), at(1), HOUR, MIN),
-            Step::Heal
-        );
-    }
-
-    #[test]
-    fn the_overlap_never_exceeds_half_the_interval() {
-        assert_eq!(overlap(10 * MIN, 4 * MIN), 2 * MIN);
-        assert_eq!(overlap(10 * MIN, HOUR), 10 * MIN);
     }
 
     #[test]
