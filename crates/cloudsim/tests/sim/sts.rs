@@ -129,7 +129,7 @@ async fn unknown_actions_answer_as_the_service_does_and_are_counted_by_name() {
         KEY,
         None,
         &[
-            ("Action", "DescribeServerlessCaches"),
+            ("Action", "DescribeReservedCacheNodes"),
             ("Version", "2015-02-02"),
         ],
     )
@@ -139,7 +139,7 @@ async fn unknown_actions_answer_as_the_service_does_and_are_counted_by_name() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let xml = resp.text().await.unwrap();
     assert!(
-        xml.contains("The action DescribeServerlessCaches is not valid for this web service."),
+        xml.contains("The action DescribeReservedCacheNodes is not valid for this web service."),
         "{xml}"
     );
     // GetCallerIdentity signed for ElastiCache is an ElastiCache action that does not exist.
@@ -161,7 +161,7 @@ async fn unknown_actions_answer_as_the_service_does_and_are_counted_by_name() {
         "{counters}"
     );
     assert_eq!(
-        counters["elasticache"]["DescribeServerlessCaches"]["InvalidAction"], 1,
+        counters["elasticache"]["DescribeReservedCacheNodes"]["InvalidAction"], 1,
         "{counters}"
     );
     assert_eq!(
