@@ -215,6 +215,7 @@ async fn sandbox(args: Args) -> anyhow::Result<()> {
     eprintln!("# operator log: {}", dir.join("operator.log").display());
 
     if !args.no_samples {
+        aws_prerequisites(sim.base_url()).await?;
         apply_samples(&client).await?;
         let ready = wait_ready(&client, Duration::from_secs(180)).await?;
         print_tables(&client).await?;
@@ -322,6 +323,35 @@ async fn start_operator(
         .context("starting the operator")?;
     eprintln!("# operator metrics: http://127.0.0.1:{http_port}/metrics");
     Ok(child)
+}
+
+/// What the aws sample names but does not own, made as a platform team's network stack would
+/// before applying it: the cache subnet group `private-cache-subnets` (ElastiCache refuses a
+/// replication group naming a subnet group that does not exist).
+async fn aws_prerequisites(cloudsim: &str) -> anyhow::Result<()> {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(cloudsim)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_elasticache::config::Credentials::new(
+            cloudsim::DEFAULT_AWS_ACCESS_KEY_ID,
+            cloudsim::DEFAULT_AWS_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "sandbox",
+        ))
+        .load()
+        .await;
+    aws_sdk_elasticache::Client::new(&conf)
+        .create_cache_subnet_group()
+        .cache_subnet_group_name("private-cache-subnets")
+        .cache_subnet_group_description("the sandbox's private subnets (config/samples)")
+        .subnet_ids("subnet-0a1b2c3d")
+        .subnet_ids("subnet-0e1f2a3b")
+        .send()
+        .await
+        .context("creating the cache subnet group private-cache-subnets in cloudsim")?;
+    eprintln!("# created the cache subnet group private-cache-subnets the aws sample names");
+    Ok(())
 }
 
 fn stop(child: &mut Child) {
