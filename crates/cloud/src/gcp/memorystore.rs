@@ -184,6 +184,9 @@ pub struct BackupCollection {
     pub cluster: Option<String>,
     #[serde(default)]
     pub cluster_uid: Option<String>,
+    /// Memorystore for Valkey: the instance the collection belongs to.
+    #[serde(default)]
+    pub instance: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -270,7 +273,7 @@ struct ListClusters {
 }
 
 /// One page of a list response: its items (named per collection) and the next page's token.
-trait ListPage: serde::de::DeserializeOwned {
+pub(crate) trait ListPage: serde::de::DeserializeOwned {
     type Item;
     fn split(self) -> (Vec<Self::Item>, Option<String>);
 }
@@ -331,7 +334,7 @@ impl Memorystore {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}v1/{path}", self.base)
     }
 
@@ -347,7 +350,11 @@ impl Memorystore {
     }
 
     /// Every item of a list call, following `nextPageToken`.
-    async fn list_all<P: ListPage>(&self, operation: &str, path: &str) -> Result<Vec<P::Item>> {
+    pub(crate) async fn list_all<P: ListPage>(
+        &self,
+        operation: &str,
+        path: &str,
+    ) -> Result<Vec<P::Item>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
