@@ -138,7 +138,8 @@ pub struct RedisClusterSpec {
 
     /// The cloud's ID for the cluster; defaults to `metadata.name`. gcp: 1-63 lowercase letters,
     /// digits and hyphens, starting with a letter and ending with a letter or digit. aws
-    /// (replication group ID): the same, at most 40 characters and no `--`. Immutable.
+    /// (replication group ID): the same, at most 40 characters and no `--`. gcp with
+    /// `gcp.engine: valkey`: the same, at least 4 characters. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), pattern(rules::GCP_CLUSTER_ID_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("instanceId is immutable"))]
