@@ -327,11 +327,7 @@ fn endpoints(i: &Instance) -> (Vec<Endpoint>, Option<Endpoint>, Option<Endpoint>
             port: c.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(6379),
         };
         match c.connection_type.as_deref() {
-            Some("CONNECTION_TYPE_DISCOVERY") => {
-                if !discovery.contains(&e) {
-                    discovery.push(e);
-                }
-            }
+            Some("CONNECTION_TYPE_DISCOVERY") if !discovery.contains(&e) => discovery.push(e),
             Some("CONNECTION_TYPE_PRIMARY") => {
                 primary.get_or_insert(e);
             }
