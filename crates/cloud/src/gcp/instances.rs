@@ -7,24 +7,24 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use cache_operator_api::model::{GcpCluster, GcpNodeType, GcpRestore};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
 
 use super::memorystore::{
-    API, AutomatedBackupConfig, EncryptionInfo, GcsSource, ListPage, MaintenancePolicy,
+    AutomatedBackupConfig, EncryptionInfo, GcsSource, ListPage, MaintenancePolicy,
     MaintenanceSchedule, ManagedBackupSource, Memorystore, Operation,
 };
 use super::provider::{
     GcpClusters, automated_backup_config, changes, claim_of_replay, maintenance_policy,
-    observed_backup_config, request_id, valkey_persistence_json, weekly_window, who, zone_json,
+    observed_backup_config, observed_maintenance, patch_request_id, request_id,
+    valkey_persistence_json, weekly_window, who, zone_json,
 };
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
     Change, Claim, ClusterState, Clusters, Created, Endpoint, FinalBackup, GcpObserved,
-    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress,
+    ObservedBackup, ObservedCluster, OperationState, Owner, Progress,
 };
 
 /// The label that names the Kubernetes object (its UID) an instance belongs to.
@@ -143,14 +143,7 @@ impl ListPage for ListInstances {
 
 impl Memorystore {
     pub async fn get_instance(&self, name: &str) -> Result<Option<Instance>> {
-        let r = self
-            .rest
-            .call(API, "instances.get", Method::GET, &self.url(name), |r| r)
-            .await;
-        match r {
-            Err(e) if e.is(ErrorClass::NotFound) => Ok(None),
-            other => other.map(Some),
-        }
+        self.get_in("instances", name).await
     }
 
     /// Every instance under `parent`, following `nextPageToken`.
@@ -166,18 +159,13 @@ impl Memorystore {
         request_id: &str,
         body: &Instance,
     ) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "instances.create",
-                Method::POST,
-                &self.url(&format!("{parent}/instances")),
-                |r| {
-                    r.query(&[("instanceId", instance_id), ("requestId", request_id)])
-                        .json(body)
-                },
-            )
-            .await
+        self.create_in(
+            "instances",
+            "instanceId",
+            (parent, instance_id, request_id),
+            body,
+        )
+        .await
     }
 
     pub async fn patch_instance(
@@ -187,30 +175,12 @@ impl Memorystore {
         request_id: &str,
         body: &Instance,
     ) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "instances.patch",
-                Method::PATCH,
-                &self.url(name),
-                |r| {
-                    r.query(&[("updateMask", update_mask), ("requestId", request_id)])
-                        .json(body)
-                },
-            )
+        self.patch_in("instances", name, (update_mask, request_id), body)
             .await
     }
 
     pub async fn delete_instance(&self, name: &str, request_id: &str) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "instances.delete",
-                Method::DELETE,
-                &self.url(name),
-                |r| r.query(&[("requestId", request_id)]),
-            )
-            .await
+        self.delete_in("instances", name, request_id).await
     }
 }
 
@@ -408,24 +378,10 @@ pub fn observe(i: Instance) -> ObservedCluster {
             engine_version: i.engine_version.clone(),
             labels: i.labels.clone().unwrap_or_default(),
             maintenance_window: i.maintenance_policy.as_ref().and_then(weekly_window),
-            maintenance: ObservedMaintenance {
-                window: i.maintenance_policy.as_ref().and_then(|p| {
-                    let w = p.weekly_maintenance_window.first()?;
-                    Some(format!(
-                        "{} {:02}:{:02} UTC",
-                        w.day, w.start_time.hours, w.start_time.minutes
-                    ))
-                }),
-                scheduled_start: i
-                    .maintenance_schedule
-                    .as_ref()
-                    .and_then(|s| s.start_time.clone()),
-                scheduled_end: i
-                    .maintenance_schedule
-                    .as_ref()
-                    .and_then(|s| s.end_time.clone()),
-                pending: Vec::new(),
-            },
+            maintenance: observed_maintenance(
+                i.maintenance_policy.as_ref(),
+                i.maintenance_schedule.as_ref(),
+            ),
             automated_backup: i
                 .automated_backup_config
                 .as_ref()
@@ -616,15 +572,14 @@ impl Clusters<GcpCluster> for GcpInstances {
 
     async fn apply(&self, c: &GcpCluster, change: &Change, owner: &Owner) -> Result<Progress> {
         let (mask, body) = patch_of(c, change)?;
-        // As for Redis Cluster: the request ID names this exact write.
-        let what = format!(
-            "patch/{}/{mask}/{}",
-            owner.generation,
-            serde_json::to_string(&body).unwrap_or_default()
-        );
         let op = self
             .api
-            .patch_instance(&c.name(), mask, &request_id(owner, &what), &body)
+            .patch_instance(
+                &c.name(),
+                mask,
+                &patch_request_id(owner, mask, &body),
+                &body,
+            )
             .await?;
         Ok(Progress::Operation(op.name))
     }
@@ -637,63 +592,26 @@ impl Clusters<GcpCluster> for GcpInstances {
         Ok(Progress::Operation(op.name))
     }
 
+    // Operations, the CA, backups and the final backup are the same calls on the instance's
+    // name (`…/instances/I:backup`, its backup collection's `instance`).
     async fn operation(&self, name: &str) -> Result<OperationState> {
         self.shared.operation(name).await
     }
 
     async fn ca_certificates(&self, c: &GcpCluster) -> Result<Vec<String>> {
-        if !c.transit_encryption {
-            return Ok(Vec::new());
-        }
-        self.api.certificate_authority(&c.name()).await
+        self.shared.ca_certificates(c).await
     }
 
     async fn backup(&self, c: &GcpCluster, name: &str) -> Result<Progress> {
-        let op = self.api.backup_cluster(&c.name(), name).await?;
-        Ok(Progress::Operation(op.name))
+        self.shared.backup(c, name).await
     }
 
     async fn backups(&self, c: &GcpCluster) -> Result<Vec<ObservedBackup>> {
-        // Through the collections of the location: backups outlive their instance.
-        let name = c.name();
-        let mut out = Vec::new();
-        for col in self.api.list_backup_collections(&c.parent()).await? {
-            if col.instance.as_deref() != Some(name.as_str()) {
-                continue;
-            }
-            for b in self.api.list_backups(&col.name).await? {
-                let state = b.state.unwrap_or_default();
-                out.push(ObservedBackup {
-                    name: b.name.rsplit('/').next().unwrap_or_default().to_owned(),
-                    ready: state == "ACTIVE",
-                    automated: b.backup_type.as_deref() == Some("AUTOMATED"),
-                    created: b.create_time,
-                    resource: b.name,
-                    state,
-                });
-            }
-        }
-        Ok(out)
+        self.shared.backups(c).await
     }
 
-    async fn final_backup(
-        &self,
-        c: &GcpCluster,
-        _owner: &Owner,
-        name: &str,
-    ) -> Result<FinalBackup> {
-        match self.backup(c, name).await {
-            Ok(p) => Ok(FinalBackup::Before(p)),
-            Err(e) if e.is(ErrorClass::AlreadyExists) || e.is(ErrorClass::FailedPrecondition) => {
-                let ours = self.backups(c).await?.into_iter().any(|b| b.name == name);
-                if ours {
-                    Ok(FinalBackup::Before(Progress::Started))
-                } else {
-                    Err(e)
-                }
-            }
-            Err(e) => Err(e),
-        }
+    async fn final_backup(&self, c: &GcpCluster, owner: &Owner, name: &str) -> Result<FinalBackup> {
+        self.shared.final_backup(c, owner, name).await
     }
 }
 

@@ -339,14 +339,86 @@ impl Memorystore {
     }
 
     pub async fn get_cluster(&self, name: &str) -> Result<Option<Cluster>> {
+        self.get_in("clusters", name).await
+    }
+
+    /// `GET` one resource of `collection` (`clusters`, `instances`); `None` when it is absent.
+    pub(crate) async fn get_in<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        name: &str,
+    ) -> Result<Option<T>> {
+        let op = format!("{collection}.get");
         let r = self
             .rest
-            .call(API, "clusters.get", Method::GET, &self.url(name), |r| r)
+            .call(API, &op, Method::GET, &self.url(name), |r| r)
             .await;
         match r {
             Err(e) if e.is(ErrorClass::NotFound) => Ok(None),
             other => other.map(Some),
         }
+    }
+
+    /// `POST {parent}/{collection}?{id_param}=…&requestId=…`.
+    pub(crate) async fn create_in<B: Serialize>(
+        &self,
+        collection: &str,
+        id_param: &str,
+        (parent, id, request_id): (&str, &str, &str),
+        body: &B,
+    ) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                &format!("{collection}.create"),
+                Method::POST,
+                &self.url(&format!("{parent}/{collection}")),
+                |r| {
+                    r.query(&[(id_param, id), ("requestId", request_id)])
+                        .json(body)
+                },
+            )
+            .await
+    }
+
+    /// `PATCH {name}?updateMask=…&requestId=…`.
+    pub(crate) async fn patch_in<B: Serialize>(
+        &self,
+        collection: &str,
+        name: &str,
+        (update_mask, request_id): (&str, &str),
+        body: &B,
+    ) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                &format!("{collection}.patch"),
+                Method::PATCH,
+                &self.url(name),
+                |r| {
+                    r.query(&[("updateMask", update_mask), ("requestId", request_id)])
+                        .json(body)
+                },
+            )
+            .await
+    }
+
+    /// `DELETE {name}?requestId=…`.
+    pub(crate) async fn delete_in(
+        &self,
+        collection: &str,
+        name: &str,
+        request_id: &str,
+    ) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                &format!("{collection}.delete"),
+                Method::DELETE,
+                &self.url(name),
+                |r| r.query(&[("requestId", request_id)]),
+            )
+            .await
     }
 
     /// Every item of a list call, following `nextPageToken`.
@@ -390,18 +462,13 @@ impl Memorystore {
         request_id: &str,
         body: &Cluster,
     ) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "clusters.create",
-                Method::POST,
-                &self.url(&format!("{parent}/clusters")),
-                |r| {
-                    r.query(&[("clusterId", cluster_id), ("requestId", request_id)])
-                        .json(body)
-                },
-            )
-            .await
+        self.create_in(
+            "clusters",
+            "clusterId",
+            (parent, cluster_id, request_id),
+            body,
+        )
+        .await
     }
 
     pub async fn patch_cluster(
@@ -411,24 +478,12 @@ impl Memorystore {
         request_id: &str,
         body: &Cluster,
     ) -> Result<Operation> {
-        self.rest
-            .call(API, "clusters.patch", Method::PATCH, &self.url(name), |r| {
-                r.query(&[("updateMask", update_mask), ("requestId", request_id)])
-                    .json(body)
-            })
+        self.patch_in("clusters", name, (update_mask, request_id), body)
             .await
     }
 
     pub async fn delete_cluster(&self, name: &str, request_id: &str) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "clusters.delete",
-                Method::DELETE,
-                &self.url(name),
-                |r| r.query(&[("requestId", request_id)]),
-            )
-            .await
+        self.delete_in("clusters", name, request_id).await
     }
 
     /// `clusters.backup`: an operation that takes the backup `backup_id` (kept the service's

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::memorystore::{
     AutomatedBackupConfig, Cluster, DiscoveryEndpoint, FixedFrequencySchedule, GcsSource,
-    MaintenancePolicy, ManagedBackupSource, Memorystore, Operation, PscConfig, TimeOfDay,
-    WeeklyMaintenanceWindow, rpc_code_name,
+    MaintenancePolicy, MaintenanceSchedule, ManagedBackupSource, Memorystore, Operation, PscConfig,
+    TimeOfDay, WeeklyMaintenanceWindow, rpc_code_name,
 };
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
@@ -38,6 +38,17 @@ pub fn request_id(owner: &Owner, what: &str) -> String {
         n => format!("{}/attempt-{n}/{what}", owner.uid),
     };
     Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// The request ID of a one-field patch: it names this exact write, so a retry cannot apply it
+/// twice and a later, different write is never mistaken for it.
+pub fn patch_request_id(owner: &Owner, mask: &str, body: &impl serde::Serialize) -> String {
+    let what = format!(
+        "patch/{}/{mask}/{}",
+        owner.generation,
+        serde_json::to_string(body).unwrap_or_default()
+    );
+    request_id(owner, &what)
 }
 
 impl GcpClusters {
@@ -218,6 +229,25 @@ fn subset(desired: &Value, observed: &Value) -> bool {
     }
 }
 
+/// `maintenancePolicy` and `maintenanceSchedule` (both Memorystore products), in common terms.
+pub fn observed_maintenance(
+    policy: Option<&MaintenancePolicy>,
+    schedule: Option<&MaintenanceSchedule>,
+) -> ObservedMaintenance {
+    ObservedMaintenance {
+        window: policy.and_then(|p| {
+            let w = p.weekly_maintenance_window.first()?;
+            Some(format!(
+                "{} {:02}:{:02} UTC",
+                w.day, w.start_time.hours, w.start_time.minutes
+            ))
+        }),
+        scheduled_start: schedule.and_then(|s| s.start_time.clone()),
+        scheduled_end: schedule.and_then(|s| s.end_time.clone()),
+        pending: Vec::new(),
+    }
+}
+
 pub fn observe(c: Cluster) -> ObservedCluster {
     let raw_state = c.state.clone().unwrap_or_default();
     let state = match raw_state.as_str() {
@@ -271,24 +301,10 @@ pub fn observe(c: Cluster) -> ObservedCluster {
             engine_version: None,
             labels: Default::default(),
             maintenance_window: c.maintenance_policy.as_ref().and_then(weekly_window),
-            maintenance: ObservedMaintenance {
-                window: c.maintenance_policy.as_ref().and_then(|p| {
-                    let w = p.weekly_maintenance_window.first()?;
-                    Some(format!(
-                        "{} {:02}:{:02} UTC",
-                        w.day, w.start_time.hours, w.start_time.minutes
-                    ))
-                }),
-                scheduled_start: c
-                    .maintenance_schedule
-                    .as_ref()
-                    .and_then(|s| s.start_time.clone()),
-                scheduled_end: c
-                    .maintenance_schedule
-                    .as_ref()
-                    .and_then(|s| s.end_time.clone()),
-                pending: Vec::new(),
-            },
+            maintenance: observed_maintenance(
+                c.maintenance_policy.as_ref(),
+                c.maintenance_schedule.as_ref(),
+            ),
             automated_backup: c
                 .automated_backup_config
                 .as_ref()
@@ -547,16 +563,14 @@ impl Clusters<GcpCluster> for GcpClusters {
                 ));
             }
         };
-        // The request ID names this exact write, so a retry cannot apply it twice and a later,
-        // different write is never mistaken for it.
-        let what = format!(
-            "patch/{}/{mask}/{}",
-            owner.generation,
-            serde_json::to_string(&body).unwrap_or_default()
-        );
         let op = self
             .api
-            .patch_cluster(&c.name(), mask, &request_id(owner, &what), &body)
+            .patch_cluster(
+                &c.name(),
+                mask,
+                &patch_request_id(owner, mask, &body),
+                &body,
+            )
             .await?;
         Ok(Progress::Operation(op.name))
     }
@@ -602,7 +616,10 @@ impl Clusters<GcpCluster> for GcpClusters {
         let name = c.name();
         let mut out = Vec::new();
         for col in self.api.list_backup_collections(&c.parent()).await? {
-            if col.cluster.as_deref() != Some(name.as_str()) {
+            // `cluster` on Redis Cluster, `instance` on Valkey.
+            if col.cluster.as_deref() != Some(name.as_str())
+                && col.instance.as_deref() != Some(name.as_str())
+            {
                 continue;
             }
             for b in self.api.list_backups(&col.name).await? {
