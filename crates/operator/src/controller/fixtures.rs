@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cache_operator_cloud_fakes::{
-    FakeAccessTokens, FakeClusters, FakeGrants, FakeIamTokens, FakeUsers,
+    FakeAccessTokens, FakeClusters, FakeGrants, FakeIamTokens, FakeServerless, FakeUsers,
 };
 use http::{Request, Response};
 use kube::Resource;
@@ -33,6 +33,7 @@ pub const RESOURCE: &str = "projects/shop-prod/locations/us-central1/clusters/or
 #[derive(Clone)]
 pub struct Fakes {
     pub clusters: Arc<FakeClusters>,
+    pub serverless: Arc<FakeServerless>,
     pub users: Arc<FakeUsers>,
     pub iam_tokens: Arc<FakeIamTokens>,
     pub access_tokens: Arc<FakeAccessTokens>,
@@ -43,6 +44,7 @@ impl Default for Fakes {
     fn default() -> Self {
         Fakes {
             clusters: Arc::new(FakeClusters::new(RESOURCE)),
+            serverless: Arc::default(),
             users: Arc::default(),
             iam_tokens: Arc::default(),
             access_tokens: Arc::default(),
@@ -61,6 +63,7 @@ impl Fakes {
             },
             aws: AwsClouds {
                 clusters: self.clusters.clone(),
+                serverless: self.serverless.clone(),
                 users: self.users.clone(),
                 tokens: self.iam_tokens.clone(),
             },

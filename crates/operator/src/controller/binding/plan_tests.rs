@@ -84,9 +84,11 @@ fn world(b: &AccessBinding, cluster: Option<RedisCluster>, group: Option<UserGro
     Observed {
         namespace: "shop".into(),
         watched: None,
+        kind: TargetKind::RedisCluster,
         cluster_at,
         admitted: false,
         cluster: cluster.map_or(Found::Missing, Found::Here),
+        serverless: Found::Missing,
         group_at,
         group: group.map_or(Found::Missing, Found::Here),
         listing: Some(clusters_digest([GCP_CLUSTER])),
@@ -282,7 +284,8 @@ fn each_cluster_gets_the_credential_its_authentication_asks_for() {
         Choice::Mint {
             from: Mint::AwsIam {
                 region: "us-east-1".into(),
-                replication_group: "sessions".into(),
+                cache: "sessions".into(),
+                resource: TokenResource::ReplicationGroup,
                 user_id: "app".into()
             },
             still_valid: None
