@@ -288,7 +288,20 @@ mod tests {
 
     #[test]
     fn every_key_of_the_binding_is_written() {
-        let d = data(&conn(true), &token());
+        let mut c = conn(true);
+        c.reader = Some(HostPort {
+            host: "10.0.0.7".into(),
+            port: 6380,
+        });
+        let d = data(&c, &token());
+        assert_eq!(
+            (d["reader-host"].as_str(), d["reader-port"].as_str()),
+            ("10.0.0.7", "6380")
+        );
+        assert!(
+            !data(&conn(true), &token()).contains_key("reader-host"),
+            "only with a reader endpoint"
+        );
         let keys: Vec<&str> = d.keys().map(String::as_str).collect();
         let mut all = key::ALL.to_vec();
         all.sort();
