@@ -74,6 +74,8 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         "sessions-users",
         "orders-api",
         "sessions-app",
+        "web-cache",
+        "web-app",
     ] {
         let row = lines
             .iter()
@@ -97,7 +99,11 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
     )?;
     let secrets: Api<Secret> = Api::namespaced(client, "default");
-    for name in ["orders-cache-redis", "sessions-cache-redis"] {
+    for name in [
+        "orders-cache-redis",
+        "sessions-cache-redis",
+        "web-cache-redis",
+    ] {
         let line = lines
             .iter()
             .find(|l| l.starts_with(&format!("Secret {name} ")))
