@@ -60,6 +60,27 @@ impl Stores {
         self.secrets.get(&ObjectRef::new(name).within(namespace))
     }
 
+    /// The ServerlessCaches in `namespace` (as `namespace/name`, sorted) whose `userGroupRef`
+    /// names the UserGroup `group`.
+    pub fn serverless_naming(&self, namespace: &str, group: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .serverless
+            .state()
+            .iter()
+            .filter_map(|c| parsed(c))
+            .filter(|c| {
+                c.metadata.namespace.as_deref() == Some(namespace)
+                    && c.spec
+                        .user_group_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == group)
+            })
+            .map(|c| format!("{namespace}/{}", c.name_any()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Parsed clusters in `namespace` that list the UserGroup `group` in `userGroupRefs`,
     /// sorted by name.
     pub fn clusters_listing(&self, namespace: &str, group: &str) -> Vec<Arc<ClusterGuard>> {
@@ -184,6 +205,7 @@ pub struct ServerlessFeeds {
 pub struct GroupFeeds {
     pub groups: Feed<GroupGuard>,
     pub clusters: Feed<ClusterGuard>,
+    pub serverless: Feed<ServerlessGuard>,
     pub bindings: Feed<BindingGuard>,
     pub secrets: Feed<Secret>,
 }
@@ -239,6 +261,7 @@ impl Shared {
             user_group: GroupFeeds {
                 groups: self.groups.subscribe(),
                 clusters: self.clusters.subscribe(),
+                serverless: self.serverless.subscribe(),
                 bindings: self.bindings.subscribe(),
                 secrets: self.secrets.subscribe(),
             },

@@ -14,7 +14,7 @@ use crate::controller::Ctx;
 #[derive(Clone, Debug)]
 pub enum Applied {
     Nothing,
-    Created(Result<ObservedServerless, CloudError>),
+    Created(Box<Result<ObservedServerless, CloudError>>),
     Modified(Result<(), CloudError>),
     Deleted(Result<(), CloudError>),
 }
@@ -33,7 +33,7 @@ pub async fn execute(ctx: &Ctx, obj: &ServerlessCache, seen: &Observed, plan: &P
     };
     let api = &ctx.clouds.aws.serverless;
     match &plan.act {
-        Act::Create { .. } => Applied::Created(api.create(d, &owner(obj)).await),
+        Act::Create { .. } => Applied::Created(Box::new(api.create(d, &owner(obj)).await)),
         Act::Modify { change, .. } => {
             Applied::Modified(api.modify(&d.region, &d.name, change).await)
         }

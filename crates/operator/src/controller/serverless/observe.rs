@@ -206,7 +206,7 @@ pub enum Leaving {
     Unparsable(String),
     Cloud {
         desired: Box<DesiredServerless>,
-        found: Result<Option<Seen>, CloudError>,
+        found: Box<Result<Option<Seen>, CloudError>>,
     },
 }
 
@@ -233,7 +233,7 @@ pub async fn leaving(obj: &ServerlessCache, ctx: &Ctx) -> Leaving {
             .await;
             Leaving::Cloud {
                 desired: Box::new(desired),
-                found,
+                found: Box::new(found),
             }
         }
     }

@@ -223,7 +223,7 @@ pub enum Leave {
     /// Release the object, saying why.
     LetGo(String),
     Report {
-        record: Option<ObservedServerless>,
+        record: Option<Box<ObservedServerless>>,
         outcome: Outcome,
     },
     Unseen(CloudError),
@@ -277,7 +277,7 @@ pub fn leave(
         }
         Leaving::Cloud { desired, found } => (desired, found),
     };
-    let s = match found {
+    let s = match &**found {
         Err(e) => return Leave::Unseen(e.clone()),
         Ok(None) => {
             let kept = old
@@ -298,12 +298,12 @@ pub fn leave(
         return Leave::LetGo(format!("left {} alone: {why}", c.arn));
     }
     let wait = |message: String| Leave::Report {
-        record: Some(c.clone()),
+        record: Some(Box::new(c.clone())),
         outcome: Outcome::waiting(Phase::Deleting, reason::DELETING, message),
     };
     if deletion_protection {
         return Leave::Report {
-            record: Some(c.clone()),
+            record: Some(Box::new(c.clone())),
             outcome: Outcome::new(
                 Phase::Deleting,
                 Summary::stalled(

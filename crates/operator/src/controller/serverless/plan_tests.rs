@@ -206,10 +206,10 @@ fn a_deletion_takes_a_final_snapshot_unless_told_otherwise() {
     let desired = desired();
     let looked = |status: &str, ours: bool| Leaving::Cloud {
         desired: desired.clone(),
-        found: Ok(Some(Seen {
+        found: Box::new(Ok(Some(Seen {
             cache: cache(status),
             ours: if ours { Ok(()) } else { Err("theirs".into()) },
-        })),
+        }))),
     };
     let old = ServerlessCacheStatus::default();
     let word = |l: Leave| match l {
@@ -223,7 +223,7 @@ fn a_deletion_takes_a_final_snapshot_unless_told_otherwise() {
     #[rustfmt::skip]
     let table: Vec<(&str, Leaving, bool, &str)> = vec![
         ("Retain lets go", Leaving::Retained, false, "let go"),
-        ("gone: let go", Leaving::Cloud { desired: desired.clone(), found: Ok(None) }, false, "let go"),
+        ("gone: let go", Leaving::Cloud { desired: desired.clone(), found: Box::new(Ok(None)) }, false, "let go"),
         ("someone else's: left alone", looked("available", false), false, "let go"),
         ("protected: held", looked("available", true), true, "report DeletionProtected"),
         ("available: deleted with a final snapshot", looked("available", true), false, "delete web-final-0b6c2a4e"),
@@ -242,10 +242,10 @@ fn a_deletion_takes_a_final_snapshot_unless_told_otherwise() {
     no_snapshot.final_snapshot = false;
     let l = Leaving::Cloud {
         desired: no_snapshot,
-        found: Ok(Some(Seen {
+        found: Box::new(Ok(Some(Seen {
             cache: cache("available"),
             ours: Ok(()),
-        })),
+        }))),
     };
     assert_eq!(word(leave(&l, &old, false, "0b6c2a4e")), "delete -");
 }

@@ -95,7 +95,7 @@ pub async fn conclude(
                 )
                 .await;
             }
-            match result {
+            match *result {
                 Ok(created) => {
                     record(&mut pass.st, &created);
                     Ending::Report(Outcome::waiting(
