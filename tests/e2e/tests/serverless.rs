@@ -318,3 +318,73 @@ async fn admission_refusals_make_no_cloud_call() -> anyhow::Result<()> {
     assert_eq!(calls(sim, "DeleteServerlessCache").await?, 0);
     Ok(())
 }
+
+/// A cache the cloud fails to create is reported as such and left alone until the spec
+/// changes; the change deletes it and creates it again. Removing the user group afterwards is
+/// one `ModifyServerlessCache(RemoveUserGroup=true)`.
+#[tokio::test]
+async fn create_failed_is_terminal_until_the_spec_changes() -> anyhow::Result<()> {
+    let env = Env::start("serverless-create-failed").await?;
+    let sim = env.sim();
+    let gid = unique_id("sls-users");
+    env.apply(
+        group::aws("users", &aws_region())
+            .user_group_id(&gid)
+            .user("app-pw", "password")
+            .into_json(),
+    )
+    .await?;
+    env.wait_ready("UserGroup", "users", READY).await?;
+    sim.faults(json!({"operations": ["CreateServerlessCache"], "operationFailures": 1}))
+        .await?;
+    let id = unique_id("failing");
+    env.apply(cache("web", &id, "valkey", "8", Some("users")))
+        .await?;
+    let failed = env
+        .wait_reason("ServerlessCache", "web", "CreateFailed", READY)
+        .await?;
+    assert_eq!(failed.data["status"]["phase"], "Failed");
+    assert_eq!(failed.data["status"]["cloudState"], "create-failed");
+    // Terminal: nothing more is sent while the spec stays.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(calls(sim, "CreateServerlessCache").await?, 1);
+    assert_eq!(calls(sim, "DeleteServerlessCache").await?, 0);
+
+    let mut edited = cache("web", &id, "valkey", "8", Some("users"));
+    edited["spec"]["snapshotRetentionLimit"] = json!(2);
+    env.apply(edited.clone()).await?;
+    env.wait_ready("ServerlessCache", "web", READY).await?;
+    assert_eq!(
+        calls(sim, "DeleteServerlessCache").await?,
+        1,
+        "the failed one went"
+    );
+    assert_eq!(
+        calls(sim, "CreateServerlessCache").await?,
+        2,
+        "and was made again"
+    );
+
+    sim.reset_counters().await?;
+    edited["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("userGroupRef");
+    env.apply(edited).await?;
+    env.wait_for_value(READY, || async {
+        let out = sim
+            .elasticache(&aws_region())
+            .await
+            .describe_serverless_caches()
+            .serverless_cache_name(&id)
+            .send()
+            .await
+            .ok()?;
+        let c = out.serverless_caches().first()?;
+        (c.user_group_id().is_none() && c.status() == Some("available")).then_some(())
+    })
+    .await?;
+    env.wait_ready("ServerlessCache", "web", READY).await?;
+    assert_eq!(modifies(sim).await?, (1, 0), "{:#}", sim.counters().await?);
+    Ok(())
+}
