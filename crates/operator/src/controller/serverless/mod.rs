@@ -11,6 +11,8 @@
 //! Level-triggered: the only state between passes is the status (the cache's ARN, proving it
 //! ours, and what was reported); each pass compares the spec with the cloud afresh.
 
+#[cfg(test)]
+mod controller_tests;
 pub mod execute;
 pub mod observe;
 pub mod plan;
