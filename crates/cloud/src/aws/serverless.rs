@@ -243,11 +243,21 @@ pub fn observe(c: &ServerlessCache) -> ObservedServerless {
 #[derive(Clone)]
 pub struct AwsServerless {
     clients: AwsClients,
+    page_size: i32,
 }
 
 impl AwsServerless {
     pub fn new(clients: AwsClients) -> Self {
-        AwsServerless { clients }
+        AwsServerless {
+            clients,
+            page_size: 50,
+        }
+    }
+
+    /// `MaxResults` of each DescribeServerlessCaches page (default 50, the service's default).
+    pub fn with_page_size(mut self, page_size: i32) -> Self {
+        self.page_size = page_size;
+        self
     }
 }
 
@@ -258,7 +268,7 @@ impl ServerlessCaches for AwsServerless {
         let pages = client
             .describe_serverless_caches()
             .into_paginator()
-            .page_size(50)
+            .page_size(self.page_size)
             .send();
         Ok(self
             .clients
