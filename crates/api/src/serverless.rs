@@ -208,9 +208,12 @@ fn default_true() -> bool {
     true
 }
 
-/// `CacheUsageLimits`.
+/// `CacheUsageLimits`: what is given replaces the cache's limits as a whole (a part left out
+/// is unlimited).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.dataStorage) || has(self.ecpuPerSecond)")
+    .message("usageLimits needs dataStorage or ecpuPerSecond; remove usageLimits to leave the cache's limits as they are"))]
 pub struct ServerlessUsageLimits {
     /// GB, each bound 1-5000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -222,8 +225,12 @@ pub struct ServerlessUsageLimits {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum")
-    .message("usageLimits.dataStorage.minimum must not exceed maximum"))]
+#[x_kube(
+    validation = Rule::new("!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum")
+        .message("usageLimits.dataStorage.minimum must not exceed maximum"),
+    validation = Rule::new("has(self.minimum) || has(self.maximum)")
+        .message("usageLimits.dataStorage needs a minimum or a maximum"),
+)]
 pub struct DataStorageLimit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 5000))]
@@ -235,8 +242,12 @@ pub struct DataStorageLimit {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum")
-    .message("usageLimits.ecpuPerSecond.minimum must not exceed maximum"))]
+#[x_kube(
+    validation = Rule::new("!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum")
+        .message("usageLimits.ecpuPerSecond.minimum must not exceed maximum"),
+    validation = Rule::new("has(self.minimum) || has(self.maximum)")
+        .message("usageLimits.ecpuPerSecond needs a minimum or a maximum"),
+)]
 pub struct EcpuLimit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1000, max = 15000000))]
@@ -375,6 +386,15 @@ impl ServerlessCacheSpec {
             errs.broken(
                 "spec.description",
                 format!("must be at most {DESCRIPTION_MAX} characters"),
+            );
+        }
+        if let Some(l) = &self.usage_limits
+            && l.data_storage.is_none()
+            && l.ecpu_per_second.is_none()
+        {
+            errs.broken(
+                "spec.usageLimits",
+                "needs dataStorage or ecpuPerSecond; remove usageLimits to leave the cache's limits as they are",
             );
         }
         let usage_limits = self.usage_limits.as_ref().map(|l| {
@@ -536,6 +556,9 @@ fn limit(
                 format!("must be between {lo} and {hi} (got {v})"),
             );
         }
+    }
+    if minimum.is_none() && maximum.is_none() {
+        errs.broken(field, "needs a minimum or a maximum");
     }
     if let (Some(min), Some(max)) = (minimum, maximum)
         && min > max

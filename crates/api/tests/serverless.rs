@@ -121,6 +121,12 @@ fn values_out_of_the_services_ranges_are_refused_both_ways() {
             Some(json!(["not-an-arn"])),
             "spec.restoreFromSnapshots[0]",
         ),
+        ("/spec/usageLimits", Some(json!({})), "spec.usageLimits"),
+        (
+            "/spec/usageLimits/dataStorage",
+            Some(json!({})),
+            "spec.usageLimits.dataStorage",
+        ),
     ];
     for (pointer, value, field) in cases {
         let obj = with(cache(), pointer, value);
