@@ -27,6 +27,7 @@ use crate::validate::FieldErrors;
     shortname = "rab",
     category = "cache-operator",
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterRef.name"}"#,
+    printcolumn = r#"{"name":"Serverless Cache","type":"string","jsonPath":".spec.serverlessCacheRef.name"}"#,
     printcolumn = r#"{"name":"User","type":"string","jsonPath":".spec.user"}"#,
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
@@ -39,6 +40,9 @@ use crate::validate::FieldErrors;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
+    validation = Rule::new("has(self.clusterRef) != has(self.serverlessCacheRef)")
+        .message("set exactly one of spec.clusterRef (a RedisCluster) and spec.serverlessCacheRef (a ServerlessCache)"),
+    validation = Rule::new("has(self.clusterRef) == has(oldSelf.clusterRef)").message("a binding cannot move between a RedisCluster and a ServerlessCache; create another binding"),
     validation = Rule::new("has(self.secretName) == has(oldSelf.secretName)").message("secretName is immutable").field_path(".secretName"),
     validation = Rule::new("!has(self.user) || has(self.userGroupRef)")
         .message("spec.user names a member of a UserGroup: set spec.userGroupRef too (a cluster with authMode token or disabled takes neither)")
@@ -46,8 +50,14 @@ use crate::validate::FieldErrors;
 )]
 pub struct AccessBindingSpec {
     /// The RedisCluster to connect to. Another namespace only if the cluster's
-    /// `spec.access.allowedNamespaces` admits this one.
-    pub cluster_ref: ObjectRef,
+    /// `spec.access.allowedNamespaces` admits this one. Exactly one of `clusterRef` and
+    /// `serverlessCacheRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ref: Option<ObjectRef>,
+
+    /// The ServerlessCache to connect to, with the same rules as `clusterRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serverless_cache_ref: Option<ObjectRef>,
 
     /// The UserGroup the identity belongs to; it must be listed in the cluster's
     /// `spec.userGroupRefs`. Its namespace defaults to this binding's (not the cluster's): a
@@ -147,6 +157,39 @@ pub struct AccessBindingStatus {
     pub username: Option<String>,
 }
 
+/// The kinds a binding can point at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    RedisCluster,
+    ServerlessCache,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::RedisCluster => "RedisCluster",
+            TargetKind::ServerlessCache => "ServerlessCache",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AccessBindingSpec {
+    /// What the binding points at: its kind and reference (a RedisCluster when the spec names
+    /// both or neither, which the rules refuse).
+    pub fn target(&self) -> (TargetKind, Option<&ObjectRef>) {
+        match (&self.cluster_ref, &self.serverless_cache_ref) {
+            (None, Some(s)) => (TargetKind::ServerlessCache, Some(s)),
+            (c, _) => (TargetKind::RedisCluster, c.as_ref()),
+        }
+    }
+}
+
 impl AccessBinding {
     pub fn secret_name(&self) -> &str {
         self.spec
@@ -170,8 +213,17 @@ impl AccessBindingSpec {
     /// model keeps only what the spec itself decides.
     pub fn desired(&self, name: &str) -> Result<DesiredBinding, FieldErrors> {
         let mut errs = FieldErrors::default();
+        if self.cluster_ref.is_some() == self.serverless_cache_ref.is_some() {
+            errs.broken(
+                "spec.clusterRef",
+                "set exactly one of spec.clusterRef (a RedisCluster) and spec.serverlessCacheRef (a ServerlessCache)",
+            );
+        }
         let refs = [
-            Some(("spec.clusterRef", &self.cluster_ref)),
+            self.cluster_ref.as_ref().map(|c| ("spec.clusterRef", c)),
+            self.serverless_cache_ref
+                .as_ref()
+                .map(|c| ("spec.serverlessCacheRef", c)),
             self.user_group_ref
                 .as_ref()
                 .map(|g| ("spec.userGroupRef", g)),

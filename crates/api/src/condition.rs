@@ -34,6 +34,9 @@ pub mod reason {
     pub const PERMISSION_DENIED: &str = "PermissionDenied";
     /// Throttling, 5xx or timeouts: retried with backoff.
     pub const CLOUD_UNAVAILABLE: &str = "CloudUnavailable";
+    /// The cloud could not create the resource (ElastiCache Serverless `create-failed`): held
+    /// until the spec changes, which deletes the failed one and creates it again.
+    pub const CREATE_FAILED: &str = "CreateFailed";
     /// The cloud says the resource is in a state that forbids the call.
     pub const CLOUD_FAILED_PRECONDITION: &str = "CloudFailedPrecondition";
     /// Deletion is refused while `spec.deletionProtection` is set.

@@ -1,14 +1,19 @@
-//! The three CustomResourceDefinitions, as the API server receives them.
+//! Our CustomResourceDefinitions, as the API server receives them.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSON,
 };
 use kube::CustomResourceExt;
 
-use crate::{AccessBinding, RedisCluster, UserGroup};
+use crate::{AccessBinding, RedisCluster, ServerlessCache, UserGroup};
 
 pub fn all() -> Vec<CustomResourceDefinition> {
-    let mut crds = vec![RedisCluster::crd(), UserGroup::crd(), AccessBinding::crd()];
+    let mut crds = vec![
+        RedisCluster::crd(),
+        UserGroup::crd(),
+        AccessBinding::crd(),
+        ServerlessCache::crd(),
+    ];
     for crd in &mut crds {
         unobserved_until_reconciled(crd);
     }

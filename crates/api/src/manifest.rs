@@ -5,12 +5,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::validate::FieldErrors;
-use crate::{API_VERSION, AccessBinding, GROUP, RedisCluster, UserGroup};
+use crate::{API_VERSION, AccessBinding, GROUP, RedisCluster, ServerlessCache, UserGroup};
 
 /// One of our objects, parsed.
 #[derive(Clone, Debug)]
 pub enum Object {
     RedisCluster(Box<RedisCluster>),
+    ServerlessCache(Box<ServerlessCache>),
     UserGroup(Box<UserGroup>),
     AccessBinding(Box<AccessBinding>),
 }
@@ -28,7 +29,12 @@ pub enum Checked {
     Other,
 }
 
-pub const KINDS: [&str; 3] = ["RedisCluster", "UserGroup", "AccessBinding"];
+pub const KINDS: [&str; 4] = [
+    "RedisCluster",
+    "ServerlessCache",
+    "UserGroup",
+    "AccessBinding",
+];
 
 /// Check one manifest the way the API server and the controllers will: types and enums, unknown
 /// fields (which the API server would silently drop), then every rule of the kind.
@@ -78,6 +84,7 @@ pub fn check(value: &Value) -> Checked {
                 collect(&mut errors, o.desired());
                 errors.0.extend(o.status_errors());
             }
+            Some(Object::ServerlessCache(o)) => collect(&mut errors, o.desired()),
             Some(Object::UserGroup(o)) => collect(&mut errors, o.desired()),
             Some(Object::AccessBinding(o)) => collect(&mut errors, o.desired()),
             None => {}
@@ -100,6 +107,9 @@ fn collect<T>(errors: &mut FieldErrors, result: Result<T, FieldErrors>) {
 pub fn parse(value: &Value, errors: &mut FieldErrors) -> Option<Object> {
     match value.get("kind").and_then(Value::as_str) {
         Some("RedisCluster") => typed(value, errors).map(|o| Object::RedisCluster(Box::new(o))),
+        Some("ServerlessCache") => {
+            typed(value, errors).map(|o| Object::ServerlessCache(Box::new(o)))
+        }
         Some("UserGroup") => typed(value, errors).map(|o| Object::UserGroup(Box::new(o))),
         Some("AccessBinding") => typed(value, errors).map(|o| Object::AccessBinding(Box::new(o))),
         _ => None,

@@ -9,7 +9,12 @@ use support::*;
 
 #[test]
 fn every_rule_compiles() {
-    for kind in ["RedisCluster", "UserGroup", "AccessBinding"] {
+    for kind in [
+        "RedisCluster",
+        "ServerlessCache",
+        "UserGroup",
+        "AccessBinding",
+    ] {
         let compiled = kube_cel::compile_schema(&schema_of(kind));
         let errors: Vec<String> = compiled
             .compilation_errors()

@@ -1167,8 +1167,8 @@ fn access_bindings() {
             binding,
             "/spec/clusterRef",
             None,
-            "spec",
-            "missing field `clusterRef`",
+            "spec.clusterRef",
+            "exactly one of",
         ),
     ]);
 }

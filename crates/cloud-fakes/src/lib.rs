@@ -10,11 +10,13 @@
 mod clusters;
 mod grants;
 mod script;
+mod serverless;
 mod tokens;
 mod users;
 
 pub use clusters::FakeClusters;
 pub use grants::FakeGrants;
 pub use script::{Script, error};
+pub use serverless::FakeServerless;
 pub use tokens::{FakeAccessTokens, FakeIamTokens};
 pub use users::FakeUsers;

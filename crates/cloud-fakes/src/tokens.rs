@@ -5,15 +5,16 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use cache_operator_cloud::CloudError;
-use cache_operator_cloud::aws::IamTokens;
 use cache_operator_cloud::aws::token::{IamToken, MAX_LIFETIME};
+use cache_operator_cloud::aws::{IamTokens, TokenResource};
 use cache_operator_cloud::error::Result;
 use cache_operator_cloud::gcp::AccessTokens;
 use cache_operator_cloud::gcp::iam::AccessToken;
 
 use crate::Script;
 
-/// ElastiCache IAM auth tokens. Calls are recorded as `iam_token user@replication-group`.
+/// ElastiCache IAM auth tokens. Calls are recorded as `iam_token user@replication-group` (or
+/// `user@serverless:cache`).
 #[derive(Default)]
 pub struct FakeIamTokens {
     script: Script,
@@ -38,11 +39,16 @@ impl IamTokens for FakeIamTokens {
         &self,
         _region: &str,
         cache_name: &str,
+        resource: TokenResource,
         user_id: &str,
         lifetime: Duration,
     ) -> Result<IamToken> {
+        let kind = match resource {
+            TokenResource::ReplicationGroup => "",
+            TokenResource::ServerlessCache => "serverless:",
+        };
         self.script
-            .ask("iam_token", &format!("{user_id}@{cache_name}"))?;
+            .ask("iam_token", &format!("{user_id}@{kind}{cache_name}"))?;
         let n = self.minted.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(IamToken {
             token: format!("iam-token-{n}"),

@@ -126,6 +126,15 @@ pub fn classify_aws(code: &str, http: Option<u16>) -> ErrorClass {
         | "TagQuotaPerResourceExceeded"
         | "SnapshotFeatureNotSupportedFault"
         | "InvalidAction" => ErrorClass::InvalidArgument,
+        "ServerlessCacheNotFoundFault" | "UserGroupNotFoundFault" => ErrorClass::NotFound,
+        "ServerlessCacheAlreadyExistsFault" | "ServerlessCacheSnapshotAlreadyExistsFault" => {
+            ErrorClass::AlreadyExists
+        }
+        "InvalidServerlessCacheStateFault" | "InvalidUserGroupStateFault" => {
+            ErrorClass::FailedPrecondition
+        }
+        "ServerlessCacheQuotaForCustomerExceededFault" => ErrorClass::QuotaExceeded,
+        "InvalidCredentialsException" => ErrorClass::Unauthenticated,
         "ReplicationGroupNotFoundFault"
         | "UserNotFound"
         | "UserGroupNotFound"

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cache_operator_api::model::{AwsCluster, DesiredCluster, GcpCluster};
 use cache_operator_cloud::Clusters;
-use cache_operator_cloud::aws::{IamTokens, Users};
+use cache_operator_cloud::aws::{IamTokens, ServerlessCaches, Users};
 use cache_operator_cloud::error::Result as CloudResult;
 use cache_operator_cloud::gcp::{AccessTokens, Grants};
 use cache_operator_cloud::provider::{
@@ -37,6 +37,8 @@ pub struct GcpClouds {
 pub struct AwsClouds {
     /// ElastiCache replication groups.
     pub clusters: Arc<dyn Clusters<AwsCluster>>,
+    /// ElastiCache Serverless caches.
+    pub serverless: Arc<dyn ServerlessCaches>,
     /// ElastiCache users and user groups.
     pub users: Arc<dyn Users>,
     /// IAM auth tokens, signed with the operator's AWS credentials.

@@ -10,7 +10,7 @@ use rand::Rng;
 use crate::events::Recorder;
 
 use crate::metrics::Metrics;
-use crate::observer::Observer;
+use crate::observer::{Observer, ServerlessObserver};
 
 pub use crate::clouds::{AwsClouds, Clouds, ClusterCloud, GcpClouds};
 
@@ -62,6 +62,7 @@ pub struct Context {
     pub client: kube::Client,
     pub clouds: Clouds,
     pub observer: Observer,
+    pub serverless: ServerlessObserver,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub timing: Timing,
@@ -80,6 +81,7 @@ impl Context {
     ) -> Self {
         Context {
             observer: Observer::new(clouds.clone()),
+            serverless: ServerlessObserver::new(clouds.clone()),
             client,
             clouds,
             recorder,

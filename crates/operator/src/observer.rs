@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cache_operator_api::model::DesiredCluster;
+use cache_operator_cloud::aws::serverless::ObservedServerless;
 use cache_operator_cloud::provider::ObservedCluster;
 use cache_operator_cloud::{CloudError, Scope};
 
@@ -77,6 +78,76 @@ impl Observer {
             match &observed {
                 Some(o) => s.clusters.insert(id, o.clone()),
                 None => s.clusters.remove(&id),
+            };
+        }
+        Ok(observed)
+    }
+}
+
+/// The same for ElastiCache Serverless: one paged DescribeServerlessCaches per region serves
+/// every ServerlessCache of that region.
+pub struct ServerlessObserver {
+    clouds: Clouds,
+    regions: Mutex<HashMap<String, ServerlessSlot>>,
+}
+
+struct ServerlessSnapshot {
+    at: Instant,
+    caches: HashMap<String, ObservedServerless>,
+}
+
+type ServerlessSlot = Arc<tokio::sync::Mutex<Option<ServerlessSnapshot>>>;
+
+impl ServerlessObserver {
+    pub fn new(clouds: Clouds) -> Self {
+        ServerlessObserver {
+            clouds,
+            regions: Mutex::default(),
+        }
+    }
+
+    fn slot(&self, region: &str) -> ServerlessSlot {
+        self.regions
+            .lock()
+            .expect("region map lock")
+            .entry(region.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The cache `name` as a list of its region no older than `max_age` reports it.
+    pub async fn cached(
+        &self,
+        region: &str,
+        name: &str,
+        max_age: Duration,
+    ) -> Result<Option<ObservedServerless>, CloudError> {
+        let slot = self.slot(region);
+        let mut snapshot = slot.lock().await;
+        if snapshot.as_ref().is_none_or(|s| s.at.elapsed() > max_age) {
+            let listed = self.clouds.aws.serverless.list(region).await?;
+            *snapshot = Some(ServerlessSnapshot {
+                at: Instant::now(),
+                caches: listed
+                    .into_iter()
+                    .map(|c| (c.name.to_ascii_lowercase(), c))
+                    .collect(),
+            });
+        }
+        Ok(snapshot.as_ref().and_then(|s| s.caches.get(name).cloned()))
+    }
+
+    /// The cache as the cloud reports it now (one Describe of it), refreshing the snapshot.
+    pub async fn fresh(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<ObservedServerless>, CloudError> {
+        let observed = self.clouds.aws.serverless.get(region, name).await?;
+        if let Some(s) = self.slot(region).lock().await.as_mut() {
+            match &observed {
+                Some(o) => s.caches.insert(name.to_owned(), o.clone()),
+                None => s.caches.remove(name),
             };
         }
         Ok(observed)

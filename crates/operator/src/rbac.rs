@@ -31,7 +31,12 @@ pub struct Permission {
 }
 
 const GROUP: &str = "cache-operator.io";
-const KINDS: [&str; 3] = ["redisclusters", "usergroups", "accessbindings"];
+const KINDS: [&str; 4] = [
+    "redisclusters",
+    "serverlesscaches",
+    "usergroups",
+    "accessbindings",
+];
 
 /// Everything the operator does with the Kubernetes API.
 pub fn required() -> Vec<Permission> {
@@ -48,6 +53,7 @@ pub fn required() -> Vec<Permission> {
     }
     for status in [
         "redisclusters/status",
+        "serverlesscaches/status",
         "usergroups/status",
         "accessbindings/status",
     ] {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::events::{Recorder, Reporter};
 use anyhow::Context as _;
 use cache_operator_cloud::aws::users::AwsUsers;
-use cache_operator_cloud::aws::{AwsClients, AwsClusters};
+use cache_operator_cloud::aws::{AwsClients, AwsClusters, AwsServerless};
 use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{AccessSettings, AwsClouds, Clouds, Context, GcpClouds, Timing};
 use crate::controller::shared::Shared;
-use crate::controller::{Ctx, binding, cluster, user_group};
+use crate::controller::{Ctx, binding, cluster, serverless, user_group};
 use crate::http::Health;
 use crate::leader::{Elector, LeaseConfig};
 use crate::metrics::Metrics;
@@ -257,8 +257,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The shared watches first, complete before any controller starts; then the three
-/// controllers on them.
+/// The shared watches first, complete before any controller starts; then the controllers on
+/// them.
 async fn run_controllers(
     client: kube::Client,
     base: Arc<Context>,
@@ -273,6 +273,7 @@ async fn run_controllers(
     let ctx = Arc::new(Ctx { base, stores });
     tokio::join!(
         cluster::run(ctx.clone(), feeds.cluster, concurrency, stop.clone()),
+        serverless::run(ctx.clone(), feeds.serverless, concurrency, stop.clone()),
         user_group::run(ctx.clone(), feeds.user_group, concurrency, stop.clone()),
         binding::run(ctx, feeds.binding, concurrency, stop),
     );
@@ -333,6 +334,7 @@ async fn clouds(opts: &RunOptions, metrics: Arc<Metrics>) -> Clouds {
         },
         aws: AwsClouds {
             clusters: Arc::new(AwsClusters::new(aws.clone())),
+            serverless: Arc::new(AwsServerless::new(aws.clone())),
             users: Arc::new(AwsUsers::new(aws.clone())),
             tokens: Arc::new(aws),
         },

@@ -43,13 +43,21 @@ fn yaml_round_trips_to_the_generated_crds() {
 }
 
 #[test]
-fn three_namespaced_crds_with_status_columns_and_short_names() {
+fn namespaced_crds_with_status_columns_and_short_names() {
     let docs = docs();
     let kinds: Vec<&str> = docs
         .iter()
         .map(|d| d["spec"]["names"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["RedisCluster", "UserGroup", "AccessBinding"]);
+    assert_eq!(
+        kinds,
+        [
+            "RedisCluster",
+            "UserGroup",
+            "AccessBinding",
+            "ServerlessCache"
+        ]
+    );
     for d in &docs {
         assert_eq!(d["kind"], "CustomResourceDefinition");
         assert_eq!(d["spec"]["group"], "cache-operator.io");

@@ -83,10 +83,15 @@ const SAMPLES: &[(&str, &str)] = &[
         "aws-accessbinding.yaml",
         include_str!("../../../config/samples/aws-accessbinding.yaml"),
     ),
+    (
+        "aws-serverless.yaml",
+        include_str!("../../../config/samples/aws-serverless.yaml"),
+    ),
 ];
 
-const KINDS: [(&str, &str); 3] = [
+const KINDS: [(&str, &str); 4] = [
     ("RedisCluster", "redisclusters"),
+    ("ServerlessCache", "serverlesscaches"),
     ("UserGroup", "usergroups"),
     ("AccessBinding", "accessbindings"),
 ];

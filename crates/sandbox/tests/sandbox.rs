@@ -77,6 +77,8 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         "inventory-cache",
         "inventory-clients",
         "inventory-api",
+        "web-cache",
+        "web-app",
     ] {
         let row = lines
             .iter()
@@ -105,6 +107,7 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         "orders-cache-redis",
         "sessions-cache-redis",
         "inventory-cache-valkey",
+        "web-cache-redis",
     ] {
         let line = lines
             .iter()

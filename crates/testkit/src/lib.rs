@@ -296,6 +296,31 @@ pub mod binding {
     }
 }
 
+/// ServerlessCache manifests.
+pub mod serverless {
+    use super::*;
+
+    /// A valkey serverless cache in `region`, without a user group.
+    pub fn new(name: &str, region: &str) -> Manifest {
+        Manifest::new("ServerlessCache", name)
+            .region(region)
+            .spec("engine", "valkey")
+    }
+
+    /// A binding of the serverless cache `cache` through `group` (both in the binding's
+    /// namespace).
+    pub fn binding(name: &str, cache: &str, group: &str) -> Manifest {
+        Manifest::new("AccessBinding", name)
+            .set("/spec/serverlessCacheRef/name", cache)
+            .set("/spec/userGroupRef/name", group)
+    }
+
+    /// A binding of a serverless cache without a user group.
+    pub fn open_binding(name: &str, cache: &str) -> Manifest {
+        Manifest::new("AccessBinding", name).set("/spec/serverlessCacheRef/name", cache)
+    }
+}
+
 /// `secs` after 2023-11-14T22:13:20Z: a fixed clock for tests of time-based decisions.
 pub fn at(secs: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(1_700_000_000 + secs).expect("a timestamp in range")

@@ -568,6 +568,7 @@ impl Drop for Env {
 pub fn resource(kind: &str) -> ApiResource {
     let plural = match kind {
         "RedisCluster" => "redisclusters",
+        "ServerlessCache" => "serverlesscaches",
         "UserGroup" => "usergroups",
         "AccessBinding" => "accessbindings",
         other => panic!("not a cache-operator kind: {other}"),

@@ -1,7 +1,7 @@
 //! AWS's own ElastiCache controller (ACK `elasticache-controller` v1.8.0), unchanged and given
 //! only the endpoint flags, against `cloudsim` on the real control plane: each of the kinds it
 //! manages that the simulator serves — CacheSubnetGroup, CacheParameterGroup, User, UserGroup,
-//! ReplicationGroup, Snapshot — goes create → `ACK.ResourceSynced` True → a spec update the cloud
+//! ReplicationGroup, Snapshot, ServerlessCache — goes create → `ACK.ResourceSynced` True → a spec update the cloud
 //! shows → delete → gone from the cloud, and every call ACK made was one the simulator has.
 //!
 //! ACK comes from the peers folder (`ACK_PEERS_DIR`, default `../shared/peers` next to the
@@ -469,6 +469,107 @@ async fn ack_runs_each_kind_through_its_lifecycle_against_cloudsim() -> anyhow::
             |o| o == "ok"
         ) >= 1,
         "ACK asks STS for its account at start: {counters:#}"
+    );
+    Ok(())
+}
+
+/// ACK's ServerlessCache reconciler, unchanged: create → synced → an update of two fields (ACK
+/// sends one per reconcile, as the service demands) → the cloud shows both → delete → gone.
+#[tokio::test]
+async fn ack_runs_a_serverless_cache_through_its_lifecycle_against_cloudsim() -> anyhow::Result<()>
+{
+    let build = ack::build()?;
+    let env = Env::start_with(
+        "ack-serverless",
+        Options {
+            operator: false,
+            no_redis: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    ack::install_crds(&env.client, build).await?;
+    let region = aws_region();
+    let ack = Ack::start(
+        "ack",
+        build,
+        &env.kubeconfig,
+        env.sim().base_url(),
+        &ack::Options::new(&env.namespace, &region),
+        &env.logs,
+    )
+    .await?;
+    let ec = env.sim().elasticache(&region).await;
+    let w = World { env, ack, ec };
+    let name = format!("ack-sls-{:06x}", rand::random::<u32>() & 0xff_ffff);
+    w.apply(
+        "ServerlessCache",
+        &name,
+        json!({"serverlessCacheName": name, "engine": "valkey", "majorEngineVersion": "8",
+               "description": "serverless for ack",
+               "cacheUsageLimits": {"dataStorage": {"maximum": 10, "unit": "GB"},
+                                    "eCPUPerSecond": {"maximum": 5000}},
+               "snapshotRetentionLimit": 1}),
+    )
+    .await?;
+    w.synced("ServerlessCache", &name).await?;
+    let shown = |retention: i32, time: Option<&'static str>| {
+        let (ec, name) = (w.ec.clone(), name.clone());
+        move || {
+            let (ec, name) = (ec.clone(), name.clone());
+            async move {
+                let out = ec
+                    .describe_serverless_caches()
+                    .serverless_cache_name(&name)
+                    .send()
+                    .await
+                    .ok()?;
+                let c = out.serverless_caches().first()?;
+                (c.status() == Some("available")
+                    && c.snapshot_retention_limit() == Some(retention)
+                    && (time.is_none() || c.daily_snapshot_time() == time))
+                    .then_some(())
+            }
+        }
+    };
+    w.cloud("the serverless cache available", shown(1, None))
+        .await?;
+
+    w.patch(
+        "ServerlessCache",
+        &name,
+        json!({"snapshotRetentionLimit": 3, "dailySnapshotTime": "04:00"}),
+    )
+    .await?;
+    w.cloud(
+        "both updated fields on the serverless cache",
+        shown(3, Some("04:00")),
+    )
+    .await?;
+    w.synced("ServerlessCache", &name).await?;
+
+    w.delete("ServerlessCache", &name).await?;
+    w.gone("ServerlessCache", &name).await?;
+    w.cloud("the serverless cache gone", || async {
+        let e =
+            w.ec.describe_serverless_caches()
+                .serverless_cache_name(&name)
+                .send()
+                .await
+                .err()?;
+        (e.code() == Some("ServerlessCacheNotFoundFault")).then_some(())
+    })
+    .await?;
+    let counters = w.env.sim().counters().await?;
+    let unknown = e2e::CloudSim::sum(
+        &counters,
+        "elasticache",
+        |_| true,
+        |o| matches!(o, "InvalidAction" | "MissingAction"),
+    );
+    assert_eq!(
+        unknown, 0,
+        "ACK called actions cloudsim lacks: {counters:#}"
     );
     Ok(())
 }

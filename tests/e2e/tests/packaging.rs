@@ -263,7 +263,12 @@ async fn kstatus_and_argo_cd_read_every_kind_in_every_state() -> anyhow::Result<
     let script = std::fs::read_to_string(repo().join("deploy/argocd/health.lua"))?;
     let patch = std::fs::read_to_string(repo().join("deploy/argocd/argocd-cm-patch.yaml"))?;
     let patch: Value = serde_saphyr::from_str(&patch)?;
-    for kind in ["RedisCluster", "UserGroup", "AccessBinding"] {
+    for kind in [
+        "RedisCluster",
+        "ServerlessCache",
+        "UserGroup",
+        "AccessBinding",
+    ] {
         let embedded = patch["data"]
             [format!("resource.customizations.health.cache-operator.io_{kind}")]
         .as_str()

@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod lifecycle;
 pub mod node_type;
+pub mod serverless;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

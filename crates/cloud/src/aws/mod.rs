@@ -2,6 +2,7 @@
 //! client per region, and the IAM auth tokens of the data plane.
 
 mod provider;
+pub mod serverless;
 pub mod token;
 pub mod users;
 
@@ -24,7 +25,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_aws};
 
 pub use provider::{AwsClusters, OWNER_TAG, OWNER_UID_TAG};
-pub use token::IamTokens;
+pub use serverless::{AwsServerless, ServerlessCaches};
+pub use token::{IamTokens, TokenResource};
 pub use users::Users;
 
 pub const API: &str = "elasticache";

@@ -15,15 +15,34 @@ use async_trait::async_trait;
 use super::AwsClients;
 use crate::error::{CloudError, ErrorClass, Result};
 
+/// What a token opens: a replication group, or a serverless cache (whose tokens carry
+/// `ResourceType=ServerlessCache`; the service refuses one without it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenResource {
+    ReplicationGroup,
+    ServerlessCache,
+}
+
+impl TokenResource {
+    /// The `ResourceType` query parameter of the presigned request, if any.
+    pub fn resource_type(self) -> Option<&'static str> {
+        match self {
+            TokenResource::ReplicationGroup => None,
+            TokenResource::ServerlessCache => Some("ServerlessCache"),
+        }
+    }
+}
+
 /// IAM auth tokens for ElastiCache users, signed with the operator's own credentials.
 #[async_trait]
 pub trait IamTokens: Send + Sync {
-    /// A token for `user_id` on the replication group `cache_name` in `region`, valid for
-    /// `lifetime` (at most [`MAX_LIFETIME`]).
+    /// A token for `user_id` on the cache `cache_name` (a replication group or a serverless
+    /// cache, as `resource` says) in `region`, valid for `lifetime` (at most [`MAX_LIFETIME`]).
     async fn iam_token(
         &self,
         region: &str,
         cache_name: &str,
+        resource: TokenResource,
         user_id: &str,
         lifetime: Duration,
     ) -> Result<IamToken>;
@@ -35,6 +54,7 @@ impl IamTokens for AwsClients {
         &self,
         region: &str,
         cache_name: &str,
+        resource: TokenResource,
         user_id: &str,
         lifetime: Duration,
     ) -> Result<IamToken> {
@@ -46,7 +66,7 @@ impl IamTokens for AwsClients {
                 "elasticache connect",
             ));
         };
-        mint(&provider, region, cache_name, user_id, lifetime).await
+        mint(&provider, region, cache_name, resource, user_id, lifetime).await
     }
 }
 
@@ -69,12 +89,13 @@ impl std::fmt::Debug for IamToken {
     }
 }
 
-/// Presign `connect` for `user_id` on the replication group `cache_name` (lowercased, as the
-/// service stores IDs) with the given credentials.
+/// Presign `connect` for `user_id` on the cache `cache_name` (lowercased, as the service stores
+/// IDs) with the given credentials.
 pub fn presign(
     credentials: &Credentials,
     region: &str,
     cache_name: &str,
+    resource: TokenResource,
     user_id: &str,
     lifetime: Duration,
     now: SystemTime,
@@ -88,11 +109,15 @@ pub fn presign(
         )
     };
     let lifetime = lifetime.min(MAX_LIFETIME);
-    let url = format!(
+    let mut url = format!(
         "http://{}/?Action=connect&User={}",
         cache_name.to_ascii_lowercase(),
         form_urlencoded::byte_serialize(user_id.as_bytes()).collect::<String>()
     );
+    if let Some(t) = resource.resource_type() {
+        url.push_str("&ResourceType=");
+        url.push_str(t);
+    }
     let identity = credentials.clone().into();
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
@@ -127,6 +152,7 @@ pub async fn mint(
     provider: &(dyn ProvideCredentials + '_),
     region: &str,
     cache_name: &str,
+    resource: TokenResource,
     user_id: &str,
     lifetime: Duration,
 ) -> Result<IamToken> {
@@ -142,6 +168,7 @@ pub async fn mint(
         &credentials,
         region,
         cache_name,
+        resource,
         user_id,
         lifetime,
         SystemTime::now(),
@@ -160,6 +187,7 @@ mod tests {
             &creds,
             "us-east-1",
             "Orders-Cache",
+            TokenResource::ReplicationGroup,
             "app-iam",
             Duration::from_secs(3600),
             now,
@@ -185,6 +213,7 @@ mod tests {
             &creds,
             "us-east-1",
             "orders-cache",
+            TokenResource::ReplicationGroup,
             "app-iam",
             Duration::from_secs(900),
             now,
@@ -194,6 +223,22 @@ mod tests {
         assert!(
             !format!("{t:?}").contains("Signature"),
             "Debug never shows the token"
+        );
+        let serverless = presign(
+            &creds,
+            "us-east-1",
+            "web",
+            TokenResource::ServerlessCache,
+            "app-iam",
+            Duration::from_secs(900),
+            now,
+        )
+        .unwrap();
+        assert!(
+            serverless
+                .token
+                .starts_with("web/?Action=connect&User=app-iam&ResourceType=ServerlessCache&"),
+            "{serverless:?}"
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cache_operator_cloud_fakes::{
-    FakeAccessTokens, FakeClusters, FakeGrants, FakeIamTokens, FakeUsers,
+    FakeAccessTokens, FakeClusters, FakeGrants, FakeIamTokens, FakeServerless, FakeUsers,
 };
 use http::{Request, Response};
 use kube::Resource;
@@ -37,6 +37,7 @@ pub struct Fakes {
     pub clusters: Arc<FakeClusters>,
     /// Memorystore for Valkey instances.
     pub instances: Arc<FakeClusters>,
+    pub serverless: Arc<FakeServerless>,
     pub users: Arc<FakeUsers>,
     pub iam_tokens: Arc<FakeIamTokens>,
     pub access_tokens: Arc<FakeAccessTokens>,
@@ -48,6 +49,7 @@ impl Default for Fakes {
         Fakes {
             clusters: Arc::new(FakeClusters::new(RESOURCE)),
             instances: Arc::new(FakeClusters::new(INSTANCE)),
+            serverless: Arc::default(),
             users: Arc::default(),
             iam_tokens: Arc::default(),
             access_tokens: Arc::default(),
@@ -67,6 +69,7 @@ impl Fakes {
             },
             aws: AwsClouds {
                 clusters: self.clusters.clone(),
+                serverless: self.serverless.clone(),
                 users: self.users.clone(),
                 tokens: self.iam_tokens.clone(),
             },

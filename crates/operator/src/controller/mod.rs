@@ -17,6 +17,7 @@ pub mod error;
 mod fixtures;
 pub mod refs;
 pub mod rotation;
+pub mod serverless;
 pub mod shared;
 pub mod skeleton;
 #[cfg(test)]

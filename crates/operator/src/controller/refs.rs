@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_operator_api::binding::TargetKind;
 use cache_operator_api::model::{DEFAULT_PASSWORD_INTERVAL, DesiredCluster};
 use cache_operator_api::{AccessBinding, Provider};
 use cache_operator_cloud::gcp::grants::clusters_digest;
@@ -13,7 +14,17 @@ use kube::ResourceExt;
 
 use super::shared::{ClusterGuard, Stores, parsed};
 
-/// The namespace and name of the cluster a binding points at.
+/// The kind, namespace and name of what a binding points at (a RedisCluster or a
+/// ServerlessCache).
+pub fn target_key(b: &AccessBinding) -> (TargetKind, &str, &str) {
+    let own = b.metadata.namespace.as_deref().unwrap_or_default();
+    match b.spec.target() {
+        (kind, Some(r)) => (kind, r.namespace_or(own), r.name.as_str()),
+        (kind, None) => (kind, own, ""),
+    }
+}
+
+/// The namespace and name of the cluster or serverless cache a binding points at.
 pub fn cluster_of(b: &AccessBinding) -> (String, String) {
     let (ns, name) = cluster_key(b);
     (ns.to_owned(), name.to_owned())
@@ -29,11 +40,8 @@ pub fn group_of(b: &AccessBinding) -> Option<(String, String)> {
 
 /// [`cluster_of`] without allocating: the watch mappers run it for every binding on every event.
 pub fn cluster_key(b: &AccessBinding) -> (&str, &str) {
-    let own = b.metadata.namespace.as_deref().unwrap_or_default();
-    (
-        b.spec.cluster_ref.namespace_or(own),
-        &b.spec.cluster_ref.name,
-    )
+    let (_, ns, name) = target_key(b);
+    (ns, name)
 }
 
 /// [`group_of`] without allocating.

@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use cache_operator_api::{AccessBinding, RedisCluster, UserGroup};
+use cache_operator_api::{AccessBinding, RedisCluster, ServerlessCache, UserGroup};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
@@ -21,12 +21,14 @@ use super::{MANAGED_BY, api_in};
 
 pub type ClusterGuard = DeserializeGuard<RedisCluster>;
 pub type GroupGuard = DeserializeGuard<UserGroup>;
+pub type ServerlessGuard = DeserializeGuard<ServerlessCache>;
 pub type BindingGuard = DeserializeGuard<AccessBinding>;
 
 /// The caches every controller reads.
 #[derive(Clone)]
 pub struct Stores {
     pub clusters: Store<ClusterGuard>,
+    pub serverless: Store<ServerlessGuard>,
     pub groups: Store<GroupGuard>,
     pub bindings: Store<BindingGuard>,
     /// The Secrets the operator wrote (labelled managed-by): bindings' Secrets and groups'
@@ -46,12 +48,37 @@ impl Stores {
         self.clusters.get(&ObjectRef::new(name).within(namespace))
     }
 
+    pub fn serverless_cache(&self, namespace: &str, name: &str) -> Option<Arc<ServerlessGuard>> {
+        self.serverless.get(&ObjectRef::new(name).within(namespace))
+    }
+
     pub fn group(&self, namespace: &str, name: &str) -> Option<Arc<GroupGuard>> {
         self.groups.get(&ObjectRef::new(name).within(namespace))
     }
 
     pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         self.secrets.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The ServerlessCaches in `namespace` (as `namespace/name`, sorted) whose `userGroupRef`
+    /// names the UserGroup `group`.
+    pub fn serverless_naming(&self, namespace: &str, group: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .serverless
+            .state()
+            .iter()
+            .filter_map(|c| parsed(c))
+            .filter(|c| {
+                c.metadata.namespace.as_deref() == Some(namespace)
+                    && c.spec
+                        .user_group_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == group)
+            })
+            .map(|c| format!("{namespace}/{}", c.name_any()))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Parsed clusters in `namespace` that list the UserGroup `group` in `userGroupRefs`,
@@ -147,9 +174,10 @@ where
 /// annotation; no controller reads it, and it would double the size of every cached object.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// The four watches and their listeners' streams.
+/// The watches and their listeners' streams.
 pub struct Shared {
     clusters: Reflected<ClusterGuard>,
+    serverless: Reflected<ServerlessGuard>,
     groups: Reflected<GroupGuard>,
     bindings: Reflected<BindingGuard>,
     secrets: Reflected<Secret>,
@@ -159,6 +187,7 @@ pub struct Shared {
 /// Each controller's streams, taken before the watches start so none misses an event.
 pub struct Feeds {
     pub cluster: ClusterFeeds,
+    pub serverless: ServerlessFeeds,
     pub user_group: GroupFeeds,
     pub binding: BindingFeeds,
 }
@@ -168,9 +197,15 @@ pub struct ClusterFeeds {
     pub groups: Feed<GroupGuard>,
 }
 
+pub struct ServerlessFeeds {
+    pub caches: Feed<ServerlessGuard>,
+    pub groups: Feed<GroupGuard>,
+}
+
 pub struct GroupFeeds {
     pub groups: Feed<GroupGuard>,
     pub clusters: Feed<ClusterGuard>,
+    pub serverless: Feed<ServerlessGuard>,
     pub bindings: Feed<BindingGuard>,
     pub secrets: Feed<Secret>,
 }
@@ -178,6 +213,7 @@ pub struct GroupFeeds {
 pub struct BindingFeeds {
     pub bindings: Feed<BindingGuard>,
     pub clusters: Feed<ClusterGuard>,
+    pub serverless: Feed<ServerlessGuard>,
     pub groups: Feed<GroupGuard>,
     pub secrets: Feed<Secret>,
 }
@@ -187,6 +223,7 @@ impl Shared {
         let config = || watcher::Config::default().any_semantic();
         Shared {
             clusters: Reflected::new(api_in(client, namespace), config()),
+            serverless: Reflected::new(api_in(client, namespace), config()),
             groups: Reflected::new(api_in(client, namespace), config()),
             bindings: Reflected::new(api_in(client, namespace), config()),
             secrets: Reflected::new(
@@ -200,6 +237,7 @@ impl Shared {
     pub fn stores(&self) -> Stores {
         Stores {
             clusters: self.clusters.store.clone(),
+            serverless: self.serverless.store.clone(),
             groups: self.groups.store.clone(),
             bindings: self.bindings.store.clone(),
             secrets: self.secrets.store.clone(),
@@ -216,32 +254,40 @@ impl Shared {
                 clusters: self.clusters.subscribe(),
                 groups: self.groups.subscribe(),
             },
+            serverless: ServerlessFeeds {
+                caches: self.serverless.subscribe(),
+                groups: self.groups.subscribe(),
+            },
             user_group: GroupFeeds {
                 groups: self.groups.subscribe(),
                 clusters: self.clusters.subscribe(),
+                serverless: self.serverless.subscribe(),
                 bindings: self.bindings.subscribe(),
                 secrets: self.secrets.subscribe(),
             },
             binding: BindingFeeds {
                 bindings: self.bindings.subscribe(),
                 clusters: self.clusters.subscribe(),
+                serverless: self.serverless.subscribe(),
                 groups: self.groups.subscribe(),
                 secrets: self.secrets.subscribe(),
             },
         };
         self.clusters.start(stop.clone());
+        self.serverless.start(stop.clone());
         self.groups.start(stop.clone());
         self.bindings.start(stop.clone());
         self.secrets.start(stop.clone());
         let ready = async {
             let _ = stores.clusters.wait_until_ready().await;
+            let _ = stores.serverless.wait_until_ready().await;
             let _ = stores.groups.wait_until_ready().await;
             let _ = stores.bindings.wait_until_ready().await;
             let _ = stores.secrets.wait_until_ready().await;
         };
         tokio::select! {
             () = ready.fuse() => {
-                tracing::info!("caches of RedisClusters, UserGroups, AccessBindings and Secrets are complete");
+                tracing::info!("caches of RedisClusters, ServerlessCaches, UserGroups, AccessBindings and Secrets are complete");
                 Some((stores, feeds))
             }
             () = stop.cancelled() => None,
@@ -271,6 +317,7 @@ pub mod fill {
     #[derive(Default)]
     pub struct Fill {
         clusters: Vec<ClusterGuard>,
+        serverless: Vec<ServerlessGuard>,
         groups: Vec<GroupGuard>,
         bindings: Vec<BindingGuard>,
         secrets: Option<Store<Secret>>,
@@ -281,6 +328,10 @@ pub mod fill {
     impl Fill {
         pub fn cluster(mut self, c: RedisCluster) -> Self {
             self.clusters.push(DeserializeGuard(Ok(c)));
+            self
+        }
+        pub fn serverless(mut self, c: ServerlessCache) -> Self {
+            self.serverless.push(DeserializeGuard(Ok(c)));
             self
         }
         pub fn group(mut self, g: UserGroup) -> Self {
@@ -307,6 +358,7 @@ pub mod fill {
         pub fn build(self) -> Stores {
             Stores {
                 clusters: store_of(self.clusters),
+                serverless: store_of(self.serverless),
                 groups: store_of(self.groups),
                 bindings: store_of(self.bindings),
                 secrets: self

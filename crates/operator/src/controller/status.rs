@@ -7,6 +7,7 @@ use cache_operator_api::UserGroup;
 use cache_operator_api::binding::AccessBindingStatus;
 use cache_operator_api::cluster::RedisClusterStatus;
 use cache_operator_api::condition::{self, Summary};
+use cache_operator_api::serverless::ServerlessCacheStatus;
 use cache_operator_api::user_group::UserGroupStatus;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -47,7 +48,12 @@ macro_rules! common_status {
     )*};
 }
 
-common_status!(RedisClusterStatus, UserGroupStatus, AccessBindingStatus);
+common_status!(
+    RedisClusterStatus,
+    ServerlessCacheStatus,
+    UserGroupStatus,
+    AccessBindingStatus
+);
 
 /// A kind whose passes draft a status.
 pub trait Drafted:

@@ -144,7 +144,8 @@ async fn mint(ctx: &Ctx, from: &Mint) -> Result<(String, Timestamp), CloudError>
         }
         Mint::AwsIam {
             region,
-            replication_group,
+            cache,
+            resource,
             user_id,
         } => {
             let t = ctx
@@ -153,7 +154,8 @@ async fn mint(ctx: &Ctx, from: &Mint) -> Result<(String, Timestamp), CloudError>
                 .tokens
                 .iam_token(
                     region,
-                    replication_group,
+                    cache,
+                    *resource,
                     user_id,
                     settings.aws_iam_token_lifetime,
                 )

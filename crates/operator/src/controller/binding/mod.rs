@@ -24,7 +24,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_operator_api::binding::AccessBinding;
+use cache_operator_api::binding::{AccessBinding, TargetKind};
 use cache_operator_api::user_group::UserGroup;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -37,8 +37,10 @@ use tokio_util::sync::CancellationToken;
 use super::Ctx;
 use super::cluster::token;
 use super::error::Error;
-use super::refs::{cluster_key, group_key};
-use super::shared::{BindingFeeds, BindingGuard, ClusterGuard, GroupGuard, parsed};
+use super::refs::{cluster_key, group_key, target_key};
+use super::shared::{
+    BindingFeeds, BindingGuard, ClusterGuard, GroupGuard, ServerlessGuard, parsed,
+};
 use super::skeleton::{self, Cleanup, Reconcile};
 use super::user_group::passwords;
 
@@ -74,16 +76,24 @@ fn group_signature(g: &UserGroup) -> u64 {
     h.finish()
 }
 
-/// Run the controller until `stop`: bindings, and what they depend on (clusters, groups, their
-/// own Secrets and the groups' password Secrets).
+/// Run the controller until `stop`: bindings, and what they depend on (clusters, serverless
+/// caches, groups, their own Secrets and the groups' password Secrets).
 pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: CancellationToken) {
     let store = ctx.stores.bindings.clone();
-    let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
+    let (s1, s2, s3, s4) = (store.clone(), store.clone(), store.clone(), store.clone());
     let seen: Mutex<GroupsSeen> = Default::default();
     let controller = skeleton::controller::<AccessBinding>(feeds.bindings, store, concurrency)
         .watches_shared_stream(feeds.clusters, move |c: Arc<ClusterGuard>| {
             let key = (c.namespace().unwrap_or_default(), c.name_any());
-            refs(&s1, |b| cluster_key(b) == (key.0.as_str(), key.1.as_str()))
+            refs(&s1, |b| {
+                target_key(b) == (TargetKind::RedisCluster, key.0.as_str(), key.1.as_str())
+            })
+        })
+        .watches_shared_stream(feeds.serverless, move |c: Arc<ServerlessGuard>| {
+            let key = (c.namespace().unwrap_or_default(), c.name_any());
+            refs(&s4, |b| {
+                target_key(b) == (TargetKind::ServerlessCache, key.0.as_str(), key.1.as_str())
+            })
         })
         // A group's status grows a grant per cluster that lists it; re-running every binding of
         // the group on each new grant would make N clusters cost N² reconciles. So a change of
@@ -130,7 +140,9 @@ pub async fn run(ctx: Arc<Ctx>, feeds: BindingFeeds, concurrency: u16, stop: Can
             let ns = s.namespace().unwrap_or_default();
             if let Some(cluster) = s.labels().get(token::LABEL) {
                 let key = (ns, cluster.clone());
-                return refs(&s3, |b| cluster_key(b) == (key.0.as_str(), key.1.as_str()));
+                return refs(&s3, |b| {
+                    target_key(b) == (TargetKind::RedisCluster, key.0.as_str(), key.1.as_str())
+                });
             }
             if let Some(group) = s.labels().get(passwords::LABEL) {
                 let key = (ns, group.clone());

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use cache_operator_api::binding::AccessBinding;
-use cache_operator_api::{Provider, RedisCluster, UserGroup};
+use cache_operator_api::binding::{AccessBinding, TargetKind};
+use cache_operator_api::{Provider, RedisCluster, ServerlessCache, UserGroup};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
@@ -58,10 +58,13 @@ pub struct Observed {
     pub namespace: String,
     /// The only namespace the caches hold (`--namespace`), if any.
     pub watched: Option<String>,
-    /// The cluster's namespace and name, and the cluster.
+    /// What the binding points at: a RedisCluster or a ServerlessCache.
+    pub kind: TargetKind,
+    /// The target's namespace and name, and the target (as the one of the two kinds it is).
     pub cluster_at: (String, String),
     pub cluster: Found<RedisCluster>,
-    /// The cluster's `spec.access` admits bindings of the binding's namespace.
+    pub serverless: Found<ServerlessCache>,
+    /// The target's `spec.access` admits bindings of the binding's namespace.
     pub admitted: bool,
     /// The group's namespace and name when the binding names one, and the group.
     pub group_at: Option<(String, String)>,
@@ -85,16 +88,30 @@ pub async fn observe(b: &AccessBinding, ctx: &Ctx) -> Result<Observed, Error> {
     let user = b.spec.user.as_deref();
     let namespace = b.namespace().unwrap_or_default();
     let cluster_at = cluster_of(b);
-    let cluster: Found<RedisCluster> = Found::of(stores.cluster(&cluster_at.0, &cluster_at.1));
+    let (kind, _) = b.spec.target();
+    let (cluster, serverless) = match kind {
+        TargetKind::RedisCluster => (
+            Found::of(stores.cluster(&cluster_at.0, &cluster_at.1)),
+            Found::Missing,
+        ),
+        TargetKind::ServerlessCache => (
+            Found::Missing,
+            Found::of(stores.serverless_cache(&cluster_at.0, &cluster_at.1)),
+        ),
+    };
     let group_at = group_of(b);
     let group = match &group_at {
         Some((ns, name)) => Found::of(stores.group(ns, name)),
         None => Found::Missing,
     };
-    let (provider, admitted) = match &cluster {
-        Found::Here(c) => (
+    let (provider, admitted) = match (&cluster, &serverless) {
+        (Found::Here(c), _) => (
             Some(c.spec.provider),
             c.spec.access.as_ref().is_some_and(|a| a.admits(&namespace)),
+        ),
+        (_, Found::Here(s)) => (
+            Some(Provider::Aws),
+            s.spec.access.as_ref().is_some_and(|a| a.admits(&namespace)),
         ),
         _ => (None, false),
     };
@@ -110,8 +127,10 @@ pub async fn observe(b: &AccessBinding, ctx: &Ctx) -> Result<Observed, Error> {
         }
         _ => None,
     };
-    let auth_token = match provider {
-        Some(Provider::Aws) => token::issued(stores, &cluster_at.0, &cluster_at.1),
+    let auth_token = match (kind, provider) {
+        (TargetKind::RedisCluster, Some(Provider::Aws)) => {
+            token::issued(stores, &cluster_at.0, &cluster_at.1)
+        }
         _ => None,
     };
     let uid = b.uid().unwrap_or_default();
@@ -133,8 +152,10 @@ pub async fn observe(b: &AccessBinding, ctx: &Ctx) -> Result<Observed, Error> {
     Ok(Observed {
         namespace,
         watched: stores.namespace.clone(),
+        kind,
         cluster_at,
         cluster,
+        serverless,
         admitted,
         group_at,
         group,

@@ -8,13 +8,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_operator_api::binding::TargetKind;
 use cache_operator_api::cluster::AuthMode;
 use cache_operator_api::condition::{self, Summary, reason};
-use cache_operator_api::model::{DesiredBinding, DesiredCluster, UserAuthentication};
+use cache_operator_api::model::{DesiredBinding, DesiredCluster, GcpCluster, UserAuthentication};
 use cache_operator_api::validate::FieldErrors;
-use cache_operator_api::{RedisCluster, UserGroup};
+use cache_operator_api::{Provider, RedisCluster, ServerlessCache, UserGroup};
+use cache_operator_cloud::aws::TokenResource;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::observe::{Existing, Found, Observed};
 use super::secret::{CREDENTIAL_ANNOTATION, Connection, Token};
@@ -27,10 +30,11 @@ pub enum Source {
     None,
     /// A gcp access token for this service account, or the operator's own identity.
     GcpToken { service_account: Option<String> },
-    /// An aws IAM auth token for the user on the replication group.
+    /// An aws IAM auth token for the user on the replication group or serverless cache.
     AwsIam {
         region: String,
-        replication_group: String,
+        cache: String,
+        resource: TokenResource,
         user_id: String,
     },
     /// The current password of an aws password user, from its UserGroup.
@@ -50,9 +54,16 @@ impl Source {
             ),
             Source::AwsIam {
                 region,
-                replication_group,
+                cache,
+                resource: TokenResource::ReplicationGroup,
                 user_id,
-            } => format!("aws-iam {region}/{replication_group}/{user_id}"),
+            } => format!("aws-iam {region}/{cache}/{user_id}"),
+            Source::AwsIam {
+                region,
+                cache,
+                resource: TokenResource::ServerlessCache,
+                user_id,
+            } => format!("aws-iam {region}/serverless:{cache}/{user_id}"),
             Source::AwsPassword { user_id } => format!("aws-password {user_id} {cluster}"),
             Source::AwsAuthToken { .. } => format!("aws-auth-token {cluster}"),
         }
@@ -123,10 +134,11 @@ pub enum Choice {
 pub enum Mint {
     /// A gcp access token of this service account, or of the operator's own identity.
     Gcp { service_account: Option<String> },
-    /// An aws IAM auth token for the user on the replication group.
+    /// An aws IAM auth token for the user on the replication group or serverless cache.
     AwsIam {
         region: String,
-        replication_group: String,
+        cache: String,
+        resource: TokenResource,
         user_id: String,
     },
 }
@@ -219,46 +231,107 @@ struct Resolved {
     settled: Result<(), String>,
 }
 
-/// The cluster as the binding reaches it.
+/// What a binding needs of what it points at, whichever kind it is: where and how clients
+/// connect, and who may.
 struct Target {
-    cluster: RedisCluster,
-    desired: DesiredCluster,
+    kind: TargetKind,
+    provider: Provider,
+    auth: TargetAuth,
     connection: Connection,
     /// The cloud's name of the cluster, for the fingerprint.
     cluster_name: String,
-    /// Whether the cluster is Ready for a first Secret.
+    /// Whether the target is Ready for a first Secret.
     settled: Result<(), String>,
 }
 
-/// The cluster: watched, there, admitting the binding's namespace, valid, with endpoints.
+/// Who may connect to a target.
+enum TargetAuth {
+    /// Anyone, without credentials.
+    Open,
+    /// One AUTH token for every client (a RedisCluster with authMode token).
+    Token { mode: &'static str },
+    /// Members of the UserGroups it lists; `mode` names the authentication for messages.
+    Groups {
+        mode: &'static str,
+        groups: Vec<String>,
+        reach: Reach,
+    },
+}
+
+/// How a member's credential reaches the target.
+enum Reach {
+    /// A Memorystore cluster: tokens of the member's service account (with IAM auth on).
+    Gcp(Box<GcpCluster>),
+    /// An ElastiCache cache: IAM tokens are signed for it.
+    Aws {
+        region: String,
+        cache: String,
+        resource: TokenResource,
+    },
+}
+
+/// What the binding points at: watched, there, admitting the binding's namespace, valid, with
+/// endpoints.
 fn target(seen: &Observed) -> Result<Target, Stopped> {
     let own_ns = &seen.namespace;
     let (cns, cname) = &seen.cluster_at;
+    let kind = seen.kind;
     // A reference into a namespace the caches do not hold is not missing, only out of sight
     // (the group is in the cluster's namespace, so the cluster's is the one to check).
     if let Some(watched) = seen.watched.as_ref().filter(|w| *w != cns) {
         return Err(stalled(
             reason::NAMESPACE_NOT_WATCHED,
             format!(
-                "RedisCluster {cns}/{cname} is in namespace {cns}, which this operator does not watch: it runs with --namespace {watched}; refer to a cluster in {watched}, or run the operator for all namespaces"
+                "{kind} {cns}/{cname} is in namespace {cns}, which this operator does not watch: it runs with --namespace {watched}; refer to one in {watched}, or run the operator for all namespaces"
             ),
         ));
     }
-    let cluster: RedisCluster = found(&seen.cluster, "RedisCluster", &seen.cluster_at)?;
+    let target = match kind {
+        TargetKind::RedisCluster => {
+            cluster_target(found(&seen.cluster, kind.as_str(), &seen.cluster_at)?, seen)?
+        }
+        TargetKind::ServerlessCache => serverless_target(
+            found(&seen.serverless, kind.as_str(), &seen.cluster_at)?,
+            seen,
+        )?,
+    };
     if cns != own_ns && !seen.admitted {
         return Err(withdrawn(
             reason::NAMESPACE_NOT_ALLOWED,
             format!(
-                "RedisCluster {cns}/{cname} does not admit AccessBindings from namespace {own_ns} (its spec.access.allowedNamespaces)"
+                "{kind} {cns}/{cname} does not admit AccessBindings from namespace {own_ns} (its spec.access.allowedNamespaces)"
             ),
         ));
     }
-    let cluster_desired = cluster.desired().map_err(|e| {
-        waiting(
-            reason::REFERENCE_NOT_READY,
-            format!("RedisCluster {cns}/{cname} has an invalid spec: {e}"),
-        )
-    })?;
+    Ok(target)
+}
+
+/// Ready, or why a first Secret waits.
+fn ready(
+    conditions: &[Condition],
+    kind: TargetKind,
+    (ns, name): &(String, String),
+) -> Result<(), String> {
+    if condition::is_true(conditions, condition::READY) {
+        Ok(())
+    } else {
+        Err(format!("waiting for {kind} {ns}/{name} to be Ready"))
+    }
+}
+
+fn not_ready(kind: TargetKind, (ns, name): &(String, String), why: String) -> Stopped {
+    waiting(
+        reason::REFERENCE_NOT_READY,
+        format!("{kind} {ns}/{name} {why}"),
+    )
+}
+
+fn cluster_target(cluster: RedisCluster, seen: &Observed) -> Result<Target, Stopped> {
+    let kind = TargetKind::RedisCluster;
+    let at = &seen.cluster_at;
+    let desired = cluster
+        .desired()
+        .map_err(|e| not_ready(kind, at, format!("has an invalid spec: {e}")))?;
     let status = cluster.status.clone().unwrap_or_default();
     let endpoints = status
         .endpoints
@@ -268,48 +341,116 @@ fn target(seen: &Observed) -> Result<Target, Stopped> {
     if endpoints.is_empty() {
         return Err(waiting(
             reason::REFERENCE_NOT_READY,
-            format!("waiting for RedisCluster {cns}/{cname} to have endpoints"),
+            format!("waiting for {kind} {}/{} to have endpoints", at.0, at.1),
         ));
     }
-    let (cluster_mode, cluster_name) = match &cluster_desired {
+    let groups: Vec<String> = cluster
+        .spec
+        .user_group_refs
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    let (cluster_mode, cluster_name, reach) = match &desired {
         // A Valkey instance with cluster mode disabled is one shard behind a primary endpoint.
-        DesiredCluster::Gcp(g) => (g.valkey.as_ref().is_none_or(|v| v.cluster_mode), g.name()),
+        DesiredCluster::Gcp(g) => (
+            g.valkey.as_ref().is_none_or(|v| v.cluster_mode),
+            g.name(),
+            Reach::Gcp(Box::new(g.clone())),
+        ),
         DesiredCluster::Aws(a) => (
             a.cluster_mode_enabled,
             status
                 .cloud_resource
                 .clone()
                 .unwrap_or_else(|| a.replication_group_id.clone()),
+            Reach::Aws {
+                region: a.region.clone(),
+                cache: a.replication_group_id.to_ascii_lowercase(),
+                resource: TokenResource::ReplicationGroup,
+            },
         ),
     };
-    let connection = Connection {
-        provider: cluster.spec.provider,
-        endpoints,
-        tls: cluster.spec.transit_encryption,
-        ca_certificate: status.ca_certificate.clone(),
-        cluster_mode,
-    };
-    let settled = if condition::is_true(&status.conditions, condition::READY) {
-        Ok(())
-    } else {
-        Err(format!(
-            "waiting for RedisCluster {cns}/{cname} to be Ready"
-        ))
+    let auth = match cluster.spec.auth_mode {
+        AuthMode::Disabled => TargetAuth::Open,
+        AuthMode::Token => TargetAuth::Token { mode: "token" },
+        AuthMode::Iam => TargetAuth::Groups {
+            mode: "authMode iam",
+            groups,
+            reach,
+        },
+        AuthMode::Password => TargetAuth::Groups {
+            mode: "authMode password",
+            groups,
+            reach,
+        },
     };
     Ok(Target {
-        cluster,
-        desired: cluster_desired,
-        connection,
+        kind,
+        provider: cluster.spec.provider,
+        auth,
+        connection: Connection {
+            provider: cluster.spec.provider,
+            endpoints,
+            reader: None,
+            tls: cluster.spec.transit_encryption,
+            ca_certificate: status.ca_certificate.clone(),
+            cluster_mode,
+        },
         cluster_name,
-        settled,
+        settled: ready(&status.conditions, kind, at),
     })
 }
 
-/// The cluster, the group and the user, checked against each other.
+/// A serverless cache: TLS always, the cluster protocol always, an endpoint and a reader
+/// endpoint; its user group's members connect, or anyone when it has none.
+fn serverless_target(cache: ServerlessCache, seen: &Observed) -> Result<Target, Stopped> {
+    let kind = TargetKind::ServerlessCache;
+    let at = &seen.cluster_at;
+    let desired = cache
+        .desired()
+        .map_err(|e| not_ready(kind, at, format!("has an invalid spec: {e}")))?;
+    let status = cache.status.clone().unwrap_or_default();
+    let Some(endpoint) = status.endpoint.clone() else {
+        return Err(waiting(
+            reason::REFERENCE_NOT_READY,
+            format!("waiting for {kind} {}/{} to have an endpoint", at.0, at.1),
+        ));
+    };
+    let auth = match &cache.spec.user_group_ref {
+        None => TargetAuth::Open,
+        Some(g) => TargetAuth::Groups {
+            mode: "a user group",
+            groups: vec![g.name.clone()],
+            reach: Reach::Aws {
+                region: desired.region.clone(),
+                cache: desired.name.clone(),
+                resource: TokenResource::ServerlessCache,
+            },
+        },
+    };
+    Ok(Target {
+        kind,
+        provider: Provider::Aws,
+        auth,
+        connection: Connection {
+            provider: Provider::Aws,
+            endpoints: vec![endpoint],
+            reader: status.reader_endpoint.clone(),
+            tls: true,
+            ca_certificate: None,
+            cluster_mode: true,
+        },
+        cluster_name: status.cloud_resource.clone().unwrap_or(desired.name),
+        settled: ready(&status.conditions, kind, at),
+    })
+}
+
+/// The target, the group and the user, checked against each other.
 fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stopped> {
     let Target {
-        cluster,
-        desired: cluster_desired,
+        kind,
+        provider,
+        auth,
         connection,
         cluster_name,
         mut settled,
@@ -323,14 +464,14 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
         settled,
     };
 
-    match cluster.spec.auth_mode {
-        AuthMode::Disabled => return Ok(resolved(Source::None, "default", settled)),
-        AuthMode::Token => {
+    let (mode, groups, reach) = match auth {
+        TargetAuth::Open => return Ok(resolved(Source::None, "default", settled)),
+        TargetAuth::Token { mode } => {
             if seen.group_at.is_some() || desired.user.is_some() {
                 return Err(stalled(
                     reason::INVALID_SPEC,
                     format!(
-                        "spec.userGroupRef: RedisCluster {cns}/{cname} uses authMode token, one AUTH token for every client: a binding of it names neither a UserGroup nor a user; remove spec.userGroupRef and spec.user"
+                        "spec.userGroupRef: {kind} {cns}/{cname} uses authMode {mode}, one AUTH token for every client: a binding of it names neither a UserGroup nor a user; remove spec.userGroupRef and spec.user"
                     ),
                 ));
             }
@@ -342,18 +483,18 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
             };
             return Ok(resolved(source, "", settled));
         }
-        AuthMode::Iam | AuthMode::Password => {}
-    }
+        TargetAuth::Groups {
+            mode,
+            groups,
+            reach,
+        } => (mode, groups, reach),
+    };
 
     let Some(group_at @ (gns, gname)) = &seen.group_at else {
-        let mode = match cluster.spec.auth_mode {
-            AuthMode::Iam => "iam",
-            _ => "password",
-        };
         return Err(stalled(
             reason::INVALID_SPEC,
             format!(
-                "spec.userGroupRef is required: RedisCluster {cns}/{cname} uses authMode {mode}, whose clients are members of a UserGroup it lists in spec.userGroupRefs"
+                "spec.userGroupRef is required: {kind} {cns}/{cname} uses {mode}, whose clients are members of a UserGroup it lists"
             ),
         ));
     };
@@ -361,30 +502,23 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
         return Err(stalled(
             reason::INVALID_SPEC,
             format!(
-                "spec.userGroupRef.namespace: the group must be in the cluster's namespace {cns} (clusters list groups of their own namespace)"
+                "spec.userGroupRef.namespace: the group must be in the {kind}'s namespace {cns} (they list groups of their own namespace)"
             ),
         ));
     }
-    if !cluster
-        .spec
-        .user_group_refs
-        .iter()
-        .any(|r| &r.name == gname)
-    {
+    if !groups.iter().any(|g| g == gname) {
         return Err(withdrawn(
             reason::NOT_AUTHORIZED,
-            format!(
-                "RedisCluster {cns}/{cname} does not list UserGroup {gname} in spec.userGroupRefs"
-            ),
+            format!("{kind} {cns}/{cname} does not list UserGroup {gname} as its user group"),
         ));
     }
     let group: UserGroup = found(&seen.group, "UserGroup", group_at)?;
-    if group.spec.provider != cluster.spec.provider {
+    if group.spec.provider != provider {
         return Err(stalled(
             reason::INVALID_SPEC,
             format!(
-                "UserGroup {gns}/{gname} is for {} but RedisCluster {cns}/{cname} is on {}",
-                group.spec.provider, cluster.spec.provider
+                "UserGroup {gns}/{gname} is for {} but {kind} {cns}/{cname} is on {provider}",
+                group.spec.provider
             ),
         ));
     }
@@ -394,13 +528,7 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
     if settled.is_ok() && !group_ready {
         settled = Err(format!("waiting for UserGroup {gns}/{gname} to be Ready"));
     }
-    let (source, username) = identity(
-        desired,
-        seen,
-        (&cluster_desired, (gns, gname)),
-        &group,
-        &mut settled,
-    )?;
+    let (source, username) = identity(desired, seen, (&reach, (gns, gname)), &group, &mut settled)?;
     Ok(resolved(source, &username, settled))
 }
 
@@ -409,7 +537,7 @@ fn resolve(desired: &DesiredBinding, seen: &Observed) -> Result<Resolved, Stoppe
 fn identity(
     desired: &DesiredBinding,
     seen: &Observed,
-    (cluster, (gns, gname)): (&DesiredCluster, (&str, &str)),
+    (reach, (gns, gname)): (&Reach, (&str, &str)),
     group: &UserGroup,
     settled: &mut Result<(), String>,
 ) -> Result<(Source, String), Stopped> {
@@ -420,8 +548,8 @@ fn identity(
             format!("{who} is not a member of UserGroup {gns}/{gname}"),
         )
     };
-    match cluster {
-        DesiredCluster::Gcp(g) => {
+    match reach {
+        Reach::Gcp(g) => {
             if let Some(sa) = &desired.user {
                 let member = format!("serviceAccount:{sa}");
                 let mut members = group.spec.gcp.iter().flat_map(|g| &g.members);
@@ -458,11 +586,15 @@ fn identity(
             };
             Ok((source, "default".to_owned()))
         }
-        DesiredCluster::Aws(a) => {
+        Reach::Aws {
+            region,
+            cache,
+            resource,
+        } => {
             let Some(user_id) = desired.user.as_ref().map(|u| u.to_ascii_lowercase()) else {
                 return Err(stalled(
                     reason::INVALID_SPEC,
-                    "spec.user: the userId of a member of the group is required for an aws cluster with authentication".into(),
+                    "spec.user: the userId of a member of the group is required for an aws cache with authentication".into(),
                 ));
             };
             let mut users = group.spec.aws.iter().flat_map(|a| &a.users);
@@ -471,8 +603,9 @@ fn identity(
             };
             let source = match user.authentication {
                 UserAuthentication::Iam => Source::AwsIam {
-                    region: a.region.clone(),
-                    replication_group: a.replication_group_id.to_ascii_lowercase(),
+                    region: region.clone(),
+                    cache: cache.clone(),
+                    resource: *resource,
                     user_id,
                 },
                 UserAuthentication::Password => Source::AwsPassword { user_id },
@@ -542,14 +675,16 @@ fn issue(
         ),
         Source::AwsIam {
             region,
-            replication_group,
+            cache,
+            resource,
             user_id,
         } => reuse_or_mint(
             still_valid,
             now,
             Mint::AwsIam {
                 region: region.clone(),
-                replication_group: replication_group.clone(),
+                cache: cache.clone(),
+                resource: *resource,
                 user_id: user_id.clone(),
             },
         ),

@@ -84,9 +84,11 @@ fn world(b: &AccessBinding, cluster: Option<RedisCluster>, group: Option<UserGro
     Observed {
         namespace: "shop".into(),
         watched: None,
+        kind: TargetKind::RedisCluster,
         cluster_at,
         admitted: false,
         cluster: cluster.map_or(Found::Missing, Found::Here),
+        serverless: Found::Missing,
         group_at,
         group: group.map_or(Found::Missing, Found::Here),
         listing: Some(clusters_digest([GCP_CLUSTER])),
@@ -282,7 +284,8 @@ fn each_cluster_gets_the_credential_its_authentication_asks_for() {
         Choice::Mint {
             from: Mint::AwsIam {
                 region: "us-east-1".into(),
-                replication_group: "sessions".into(),
+                cache: "sessions".into(),
+                resource: TokenResource::ReplicationGroup,
                 user_id: "app".into()
             },
             still_valid: None
@@ -450,4 +453,108 @@ fn fingerprints_name_the_identity_and_never_carry_a_credential() {
         "a change of identity re-mints"
     );
     assert!(sa.is_token() && !Source::None.is_token());
+}
+
+/// A serverless cache in `shop`, Ready, with an endpoint and a reader endpoint.
+fn serverless_in_shop(group: Option<&str>) -> ServerlessCache {
+    let m = cache_operator_testkit::serverless::new("web", "us-east-1");
+    let m = match group {
+        Some(g) => m.set("/spec/userGroupRef/name", g),
+        None => m,
+    };
+    m.namespace("shop")
+        .generation(1)
+        .status(json!({
+            "cloudResource": "arn:aws:elasticache:us-east-1:123456789012:serverlesscache:web",
+            "endpoint": {"host": "web.serverless.use1.cache.amazonaws.com", "port": 6379},
+            "readerEndpoint": {"host": "web.serverless.use1.cache.amazonaws.com", "port": 6380},
+            "conditions": [ready_status()],
+        }))
+        .parse()
+}
+
+fn serverless_world(
+    b: &AccessBinding,
+    cache: ServerlessCache,
+    group: Option<UserGroup>,
+) -> Observed {
+    let mut seen = world(b, None, group);
+    seen.kind = TargetKind::ServerlessCache;
+    seen.serverless = Found::Here(cache);
+    seen
+}
+
+/// A binding of a serverless cache: TLS and the cluster protocol always, the reader endpoint,
+/// IAM tokens signed for a serverless cache, passwords from the group, or none without one.
+#[test]
+fn a_serverless_cache_gets_the_same_secret_with_what_its_clients_need() {
+    let b = shop(
+        cache_operator_testkit::serverless::binding("app", "web", "users").binding_user("app"),
+    );
+    let i = issue(plan_for(
+        &b,
+        &serverless_world(&b, serverless_in_shop(Some("users")), Some(aws_users())),
+    ));
+    assert_eq!(
+        i.credential,
+        Choice::Mint {
+            from: Mint::AwsIam {
+                region: "us-east-1".into(),
+                cache: "web".into(),
+                resource: TokenResource::ServerlessCache,
+                user_id: "app".into()
+            },
+            still_valid: None
+        }
+    );
+    assert_eq!(
+        i.annotations[CREDENTIAL_ANNOTATION],
+        "aws-iam us-east-1/serverless:web/app"
+    );
+    assert!(i.connection.tls && i.connection.cluster_mode);
+    assert_eq!(i.connection.reader.as_ref().map(|r| r.port), Some(6380));
+    assert_eq!(i.connection.endpoints[0].port, 6379);
+
+    // A password user of the group: its current password.
+    let b = shop(
+        cache_operator_testkit::serverless::binding("app", "web", "users").binding_user("web"),
+    );
+    let mut seen = serverless_world(&b, serverless_in_shop(Some("users")), Some(aws_users()));
+    seen.password = Some(Issued {
+        secret: "pw-1".into(),
+        rotate_at: Some(at(5000)),
+    });
+    assert_eq!(
+        issue(plan_for(&b, &seen)).source,
+        Source::AwsPassword {
+            user_id: "web".into()
+        }
+    );
+
+    // No user group: the default user, no credential.
+    let b = shop(cache_operator_testkit::serverless::open_binding(
+        "app", "web",
+    ));
+    let i = issue(plan_for(
+        &b,
+        &serverless_world(&b, serverless_in_shop(None), None),
+    ));
+    assert_eq!((i.source, i.username.as_str()), (Source::None, "default"));
+
+    // The cache lists another group: the access is withdrawn.
+    let b = shop(
+        cache_operator_testkit::serverless::binding("app", "web", "users").binding_user("app"),
+    );
+    let seen = serverless_world(&b, serverless_in_shop(Some("others")), Some(aws_users()));
+    assert_eq!(
+        stops(&plan_for(&b, &seen)),
+        ("stalled", reason::NOT_AUTHORIZED, true)
+    );
+    // A binding of a RedisCluster does not see a serverless cache of that name.
+    let mut seen = serverless_world(&b, serverless_in_shop(Some("users")), Some(aws_users()));
+    seen.kind = TargetKind::RedisCluster;
+    assert_eq!(
+        stops(&plan_for(&b, &seen)),
+        ("waiting", reason::REFERENCE_NOT_FOUND, false)
+    );
 }

@@ -35,6 +35,8 @@ pub mod key {
         USERNAME = "username", PASSWORD = "password", URI = "uri",
         // How.
         TLS = "tls", CA = "ca.crt", CLUSTER_MODE = "cluster-mode", ENDPOINTS = "endpoints",
+        // Where replicas are read (serverless caches' reader endpoint).
+        READER_HOST = "reader-host", READER_PORT = "reader-port",
         // Until when.
         EXPIRES_AT = "expires-at", REFRESH_AT = "refresh-at",
     }
@@ -46,6 +48,9 @@ pub struct Connection {
     pub provider: Provider,
     /// Discovery endpoints; the first is `host`/`port`.
     pub endpoints: Vec<HostPort>,
+    /// Where reads from replicas go (`reader-host`/`reader-port`), when the target has a
+    /// reader endpoint of its own.
+    pub reader: Option<HostPort>,
     pub tls: bool,
     pub ca_certificate: Option<String>,
     pub cluster_mode: bool,
@@ -138,6 +143,10 @@ pub fn data(conn: &Connection, cred: &Credential) -> BTreeMap<String, String> {
             .collect::<Vec<_>>()
             .join(","),
     );
+    if let Some(r) = &conn.reader {
+        d.insert(key::READER_HOST.into(), r.host.clone());
+        d.insert(key::READER_PORT.into(), r.port.to_string());
+    }
     if let Some(t) = cred.token.expires_at {
         d.insert(key::EXPIRES_AT.into(), rfc3339(t));
     }
@@ -257,6 +266,7 @@ mod tests {
                     port: 6380,
                 },
             ],
+            reader: None,
             tls,
             ca_certificate: Some(
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
@@ -278,7 +288,20 @@ mod tests {
 
     #[test]
     fn every_key_of_the_binding_is_written() {
-        let d = data(&conn(true), &token());
+        let mut c = conn(true);
+        c.reader = Some(HostPort {
+            host: "10.0.0.7".into(),
+            port: 6380,
+        });
+        let d = data(&c, &token());
+        assert_eq!(
+            (d["reader-host"].as_str(), d["reader-port"].as_str()),
+            ("10.0.0.7", "6380")
+        );
+        assert!(
+            !data(&conn(true), &token()).contains_key("reader-host"),
+            "only with a reader endpoint"
+        );
         let keys: Vec<&str> = d.keys().map(String::as_str).collect();
         let mut all = key::ALL.to_vec();
         all.sort();

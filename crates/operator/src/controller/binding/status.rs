@@ -251,7 +251,8 @@ mod tests {
         let resync = Duration::from_secs(300);
         let token = Source::AwsIam {
             region: "us-east-1".into(),
-            replication_group: "rg".into(),
+            cache: "rg".into(),
+            resource: cache_operator_cloud::aws::TokenResource::ReplicationGroup,
             user_id: "u".into(),
         };
         assert_eq!(

@@ -35,11 +35,11 @@ use super::Ctx;
 use super::ending::refused_at;
 use super::error::Error;
 use super::refs::group_of;
-use super::shared::{BindingGuard, ClusterGuard, GroupFeeds, GroupGuard, parsed};
+use super::shared::{BindingGuard, ClusterGuard, GroupFeeds, GroupGuard, ServerlessGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
 
 /// Run the controller until `stop`: groups, their password Secrets, and what decides their
-/// work (the clusters that list them, the bindings that use their users).
+/// work (the clusters and serverless caches that name them, the bindings that use their users).
 pub async fn run(ctx: Arc<Ctx>, feeds: GroupFeeds, concurrency: u16, stop: CancellationToken) {
     let store = ctx.stores.groups.clone();
     let controller = skeleton::controller::<UserGroup>(feeds.groups, store, concurrency)
@@ -54,6 +54,12 @@ pub async fn run(ctx: Arc<Ctx>, feeds: GroupFeeds, concurrency: u16, stop: Cance
                 .iter()
                 .map(|r| ObjectRef::<GroupGuard>::new(&r.name).within(&ns))
                 .collect()
+        })
+        .watches_shared_stream(feeds.serverless, |c: Arc<ServerlessGuard>| {
+            let c = parsed(&c)?;
+            let ns = c.namespace().unwrap_or_default();
+            let r = c.spec.user_group_ref.as_ref()?;
+            Some(ObjectRef::<GroupGuard>::new(&r.name).within(&ns))
         })
         .watches_shared_stream(feeds.bindings, |b: Arc<BindingGuard>| {
             let (ns, name) = parsed(&b).and_then(group_of)?;

@@ -51,6 +51,8 @@ pub struct AwsSeen {
 pub struct Leaving {
     /// The clusters that still list the group.
     pub clusters: Vec<Listing>,
+    /// The ServerlessCaches (`namespace/name`) that still name the group.
+    pub serverless: Vec<String>,
     pub region: String,
     pub group_id: String,
     /// The group and whether its tags name this object (a group without an ARN is taken
@@ -134,6 +136,7 @@ pub async fn leaving(obj: &UserGroup, ctx: &Ctx) -> Result<Leaving, CloudError> 
         .unwrap_or_else(|| obj.aws_user_group_id().to_owned());
     let mut out = Leaving {
         clusters,
+        serverless: ctx.stores.serverless_naming(&ns, &name),
         region,
         group_id,
         group: None,

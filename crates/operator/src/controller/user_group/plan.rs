@@ -943,6 +943,19 @@ pub fn leave(
             Next::Resync,
         ));
     }
+    if !l.serverless.is_empty() {
+        return Leave::InUse(Outcome::new(
+            (),
+            Summary::progressing(
+                reason::IN_USE,
+                format!(
+                    "cannot delete the user group while ServerlessCache(s) {} name it in userGroupRef",
+                    l.serverless.join(", ")
+                ),
+            ),
+            Next::Resync,
+        ));
+    }
     if l.region.is_empty() {
         return Leave::Release {
             note: None,

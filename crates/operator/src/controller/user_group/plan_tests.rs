@@ -551,6 +551,7 @@ fn a_group_goes_in_dependency_order() {
     };
     let leaving = |clusters: Vec<Listing>, group: Option<(ObservedUserGroup, bool)>| Leaving {
         clusters,
+        serverless: Vec::new(),
         region: "us-east-1".into(),
         group_id: "sessions-users".into(),
         group,
@@ -578,6 +579,19 @@ fn a_group_goes_in_dependency_order() {
     assert!(
         matches!(l(vec![], Some((attached, true))), Leave::Attached(o) if o.next == Next::Slowly)
     );
+    let named_by_a_serverless_cache = Leaving {
+        serverless: vec!["shop/web".into()],
+        ..leaving(vec![], None)
+    };
+    let Leave::InUse(o) = leave(
+        &aws_group,
+        Provider::Aws,
+        Some(&named_by_a_serverless_cache),
+        &status,
+    ) else {
+        panic!("a group a serverless cache names is in use")
+    };
+    assert!(o.summary.message().contains("ServerlessCache(s) shop/web"));
     assert!(matches!(
         l(vec![], Some((active_group(&[]), false))),
         Leave::Release {
