@@ -116,10 +116,18 @@ async fn a_cluster_being_created_is_polled_through_the_scope_list() {
     for _ in 0..3 {
         pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
     }
-    assert_eq!(cloud.asked(), Vec::<String>::new(), "the look is young enough");
+    assert_eq!(
+        cloud.asked(),
+        Vec::<String>::new(),
+        "the look is young enough"
+    );
     ctx.observer.expire();
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
-    assert_eq!(cloud.asked(), ["list"], "a poll tick later: the scope's list");
+    assert_eq!(
+        cloud.asked(),
+        ["list"],
+        "a poll tick later: the scope's list"
+    );
     assert_eq!(api.status().0["phase"], "Creating");
 
     report(&cloud, ClusterState::Available);
