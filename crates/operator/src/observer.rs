@@ -87,18 +87,24 @@ impl Observer {
         }
     }
 
-    /// The cluster as seen by a List of its scope sent no longer than `max_age` ago (concurrent
-    /// callers share one List), or by one Get when the operator wrote the cluster after that List.
+    /// The cluster as seen by a List of its scope sent no longer than `max_age` ago, or after
+    /// this call began (concurrent callers share one List: those that waited for it do not list
+    /// again, however long a paged List of a large scope took), or by one Get when the operator
+    /// wrote the cluster after that List.
     pub async fn cached(
         &self,
         desired: &DesiredCluster,
         max_age: Duration,
     ) -> Result<Option<ObservedCluster>, CloudError> {
+        let asked = Instant::now();
         let key = Self::key(desired);
         let slot = self.slot(&key.0);
         {
             let mut snapshot = slot.lock().await;
-            if snapshot.as_ref().is_none_or(|s| s.at.elapsed() > max_age) {
+            if snapshot
+                .as_ref()
+                .is_none_or(|s| s.at < asked && s.at.elapsed() > max_age)
+            {
                 let at = Instant::now();
                 let listed = self.clouds.cluster(desired).list().await?;
                 *snapshot = Some(Snapshot {
@@ -211,6 +217,37 @@ mod tests {
             assert!(fakes.clusters.asked().is_empty());
             tokio::time::sleep(POLL + Duration::from_millis(20)).await;
         }
+    }
+
+    /// Looks that waited for a List longer than the allowed age take its answer, not another.
+    #[tokio::test]
+    async fn looks_that_waited_for_a_slow_list_do_not_list_again() {
+        let fakes = Fakes::default();
+        let observer = Observer::new(fakes.clouds());
+        let objects: Vec<DesiredCluster> = (0..20)
+            .map(|i| gcp(&format!("c{i}"), "us-central1"))
+            .collect();
+        let max_age = Duration::from_millis(10);
+        let slot = observer.slot(&Scope::of(&objects[0]));
+        // A List is under way (holding the scope) when every look begins, and completes
+        // later than the allowed age.
+        let mut listing = slot.lock().await;
+        let looks = futures::future::join_all(objects.iter().map(|d| observer.cached(d, max_age)));
+        let list = async {
+            tokio::task::yield_now().await;
+            *listing = Some(Snapshot {
+                at: Instant::now(),
+                clusters: HashMap::new(),
+            });
+            tokio::time::sleep(max_age * 3).await;
+            drop(listing);
+        };
+        let (seen, ()) = tokio::join!(looks, list);
+        assert!(seen.iter().all(|s| matches!(s, Ok(None))));
+        assert!(
+            fakes.clusters.asked().is_empty(),
+            "the List they waited for answers"
+        );
     }
 
     /// A cluster written after its scope's List is read once on its own; the others are not.
