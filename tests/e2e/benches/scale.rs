@@ -375,6 +375,9 @@ fn cloud_kind(api: &str, op: &str) -> &'static str {
     ]
     .iter()
     .any(|w| o.contains(w))
+        // Memorystore's clusters.backup and backups.export take and copy backups.
+        || o.ends_with(".backup")
+        || o.ends_with(".export")
     {
         "write"
     } else {
