@@ -68,9 +68,15 @@ pub enum RedisBacking {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tunables {
-    /// How long CREATING/UPDATING/DELETING (and their ElastiCache equivalents) last.
-    #[serde(rename = "provisioningDelayMs", with = "millis")]
-    pub provisioning_delay: Duration,
+    /// How long CREATING (ElastiCache `creating`; also a backup or snapshot being taken) lasts.
+    #[serde(rename = "createDelayMs", with = "millis")]
+    pub create_delay: Duration,
+    /// How long UPDATING (ElastiCache `modifying`, a failover, a member change) lasts.
+    #[serde(rename = "modifyDelayMs", with = "millis")]
+    pub modify_delay: Duration,
+    /// How long DELETING (ElastiCache `deleting`) lasts before the resource is gone.
+    #[serde(rename = "deleteDelayMs", with = "millis")]
+    pub delete_delay: Duration,
     /// Upper bound of every minted Google access token's lifetime.
     #[serde(rename = "gcpTokenMaxLifetimeSeconds", with = "seconds")]
     pub gcp_token_max_lifetime: Duration,
@@ -85,7 +91,9 @@ pub struct Tunables {
 impl Default for Tunables {
     fn default() -> Self {
         Self {
-            provisioning_delay: Duration::from_secs(2),
+            create_delay: Duration::from_secs(2),
+            modify_delay: Duration::from_secs(2),
+            delete_delay: Duration::from_secs(2),
             gcp_token_max_lifetime: Duration::from_secs(3600),
             aws_iam_token_max_lifetime: Duration::from_secs(900),
             request_id_retention: Duration::from_secs(3600),
@@ -93,11 +101,47 @@ impl Default for Tunables {
     }
 }
 
+impl Tunables {
+    /// The same delay for creation, modification and deletion.
+    pub fn with_provisioning_delay(self, delay: Duration) -> Self {
+        Self {
+            create_delay: delay,
+            modify_delay: delay,
+            delete_delay: delay,
+            ..self
+        }
+    }
+
+    /// How long a transition of this kind lasts.
+    pub fn delay(&self, transition: Transition) -> Duration {
+        match transition {
+            Transition::Create => self.create_delay,
+            Transition::Modify => self.modify_delay,
+            Transition::Delete => self.delete_delay,
+        }
+    }
+}
+
+/// The kind of state change a provisioning delay applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// CREATING → READY/ACTIVE, `creating` → `available`, a backup or snapshot being taken.
+    Create,
+    /// UPDATING → READY/ACTIVE, `modifying` → `available`.
+    Modify,
+    /// DELETING → gone, `deleting` → gone.
+    Delete,
+}
+
 /// A partial update of [`Tunables`]: absent fields keep their value.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct TunablesPatch {
+    /// Shorthand: the same delay for all three transitions (applied before the specific ones).
     provisioning_delay_ms: Option<u64>,
+    create_delay_ms: Option<u64>,
+    modify_delay_ms: Option<u64>,
+    delete_delay_ms: Option<u64>,
     gcp_token_max_lifetime_seconds: Option<u64>,
     aws_iam_token_max_lifetime_seconds: Option<u64>,
     request_id_retention_seconds: Option<u64>,
@@ -106,7 +150,16 @@ pub(crate) struct TunablesPatch {
 impl TunablesPatch {
     pub(crate) fn apply(&self, t: &mut Tunables) -> Result<(), String> {
         if let Some(ms) = self.provisioning_delay_ms {
-            t.provisioning_delay = Duration::from_millis(ms);
+            *t = t.with_provisioning_delay(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.create_delay_ms {
+            t.create_delay = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.modify_delay_ms {
+            t.modify_delay = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.delete_delay_ms {
+            t.delete_delay = Duration::from_millis(ms);
         }
         if let Some(s) = self.gcp_token_max_lifetime_seconds {
             if s == 0 {
@@ -274,7 +327,17 @@ mod tests {
         let mut t = Tunables::default();
         let p: TunablesPatch = serde_json::from_str(r#"{"provisioningDelayMs": 20}"#).unwrap();
         p.apply(&mut t).unwrap();
-        assert_eq!(t.provisioning_delay, Duration::from_millis(20));
+        assert_eq!(t.delay(Transition::Create), Duration::from_millis(20));
+        assert_eq!(t.delay(Transition::Modify), Duration::from_millis(20));
+        assert_eq!(t.delay(Transition::Delete), Duration::from_millis(20));
+        let p: TunablesPatch = serde_json::from_str(
+            r#"{"provisioningDelayMs": 5, "createDelayMs": 30, "deleteDelayMs": 7}"#,
+        )
+        .unwrap();
+        p.apply(&mut t).unwrap();
+        assert_eq!(t.create_delay, Duration::from_millis(30));
+        assert_eq!(t.modify_delay, Duration::from_millis(5));
+        assert_eq!(t.delete_delay, Duration::from_millis(7));
         assert_eq!(t.gcp_token_max_lifetime, Duration::from_secs(3600));
         assert!(serde_json::from_str::<TunablesPatch>(r#"{"bogus": 1}"#).is_err());
         let zero: TunablesPatch =

@@ -26,7 +26,7 @@ mod util;
 
 pub use config::{
     AwsAccountId, AwsCredential, Config, DEFAULT_AWS_ACCESS_KEY_ID, DEFAULT_AWS_SECRET_ACCESS_KEY,
-    DEFAULT_REDIS_SERVER, RedisBacking, Tunables, parse_duration,
+    DEFAULT_REDIS_SERVER, RedisBacking, Transition, Tunables, parse_duration,
 };
 pub use faults::{FaultSpec, ThrottleBurst};
 pub use sim::{Running, Sim};

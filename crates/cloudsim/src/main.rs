@@ -41,9 +41,19 @@ struct Cli {
     /// CLUSTER commands for cluster-aware clients).
     #[arg(long)]
     no_redis_cluster_mode: bool,
-    /// How long CREATING/UPDATING/DELETING (creating/modifying/deleting) last, e.g. 2s, 150ms.
+    /// How long CREATING/UPDATING/DELETING (creating/modifying/deleting) last, e.g. 2s, 150ms; the
+    /// default of the three flags below.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     provisioning_delay: Duration,
+    /// How long a creation lasts (CREATING, `creating`, a backup or snapshot being taken).
+    #[arg(long, value_parser = parse_duration)]
+    create_delay: Option<Duration>,
+    /// How long a modification lasts (UPDATING, `modifying`, failovers, member changes).
+    #[arg(long, value_parser = parse_duration)]
+    modify_delay: Option<Duration>,
+    /// How long a deletion lasts (DELETING, `deleting`) before the resource is gone.
+    #[arg(long, value_parser = parse_duration)]
+    delete_delay: Option<Duration>,
     /// The AWS account that owns every ElastiCache resource.
     #[arg(long, default_value = "123456789012")]
     aws_account_id: AwsAccountId,
@@ -104,7 +114,9 @@ async fn main() -> anyhow::Result<()> {
             cli.aws_credentials
         },
         tunables: Tunables {
-            provisioning_delay: cli.provisioning_delay,
+            create_delay: cli.create_delay.unwrap_or(cli.provisioning_delay),
+            modify_delay: cli.modify_delay.unwrap_or(cli.provisioning_delay),
+            delete_delay: cli.delete_delay.unwrap_or(cli.provisioning_delay),
             gcp_token_max_lifetime: cli.gcp_token_max_lifetime,
             aws_iam_token_max_lifetime: cli.aws_iam_token_max_lifetime,
             request_id_retention: cli.request_id_retention,

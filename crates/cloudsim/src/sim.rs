@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::aws::AwsState;
 use crate::clock::Clock;
-use crate::config::{Config, RedisBacking, Tunables};
+use crate::config::{Config, RedisBacking, Transition, Tunables};
 use crate::counters::Counters;
 use crate::dataplane::binaries::Binaries;
 use crate::dataplane::tls::Ca;
@@ -44,14 +44,18 @@ impl Shared {
         *self.tunables.borrow()
     }
 
-    /// Completes when the provisioning delay, counted from now, has passed. A later change of the delay
-    /// (admin config) applies to transitions already under way, so tests can hold a state and release it.
-    pub(crate) fn provisioning(&self) -> impl Future<Output = ()> + Send + 'static {
+    /// Completes when the provisioning delay of this kind of transition, counted from now, has passed. A
+    /// later change of the delay (admin config) applies to transitions already under way, so tests can
+    /// hold a state and release it.
+    pub(crate) fn provisioning(
+        &self,
+        transition: Transition,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let mut rx = self.tunables.subscribe();
         let started = tokio::time::Instant::now();
         async move {
             loop {
-                let deadline = started + rx.borrow_and_update().provisioning_delay;
+                let deadline = started + rx.borrow_and_update().delay(transition);
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => return,
                     changed = rx.changed() => if changed.is_err() {

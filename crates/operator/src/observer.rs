@@ -1,5 +1,12 @@
 //! Batched observation: one List/Describe per (provider, project or account, region) serves
-//! every object in that scope, so steady-state cloud reads grow with scopes, not objects.
+//! every object in that scope — settled ones and ones the cloud is still creating, changing or
+//! deleting — so cloud reads grow with scopes, not objects. A caller says how old a look may be
+//! (the resync for a settled object, the poll interval for one in flight); concurrent callers of a
+//! scope share one List.
+//!
+//! Our own writes make a look stale: a cluster written after the List that saw it is read once
+//! more on its own (one Get), since its next pass must judge the write's outcome, not what the
+//! cloud said before it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,16 +19,29 @@ use cache_operator_cloud::{CloudError, Scope};
 
 use crate::clouds::Clouds;
 
-struct Snapshot {
+/// A cluster and when the read that returned it was sent.
+struct Entry {
     at: Instant,
-    clusters: HashMap<String, ObservedCluster>,
+    cluster: ObservedCluster,
+}
+
+struct Snapshot {
+    /// When the List was sent: what it does not hold did not exist then.
+    at: Instant,
+    clusters: HashMap<String, Entry>,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Snapshot>>>;
 
+/// A cluster of a scope, by its lower-cased ID.
+type Key = (Scope, String);
+
 pub struct Observer {
     clouds: Clouds,
     scopes: Mutex<HashMap<Scope, Slot>>,
+    /// When this process's last write to a cluster was answered, until a read sent later has
+    /// seen the cluster.
+    written: Mutex<HashMap<Key, Instant>>,
 }
 
 impl Observer {
@@ -29,6 +49,7 @@ impl Observer {
         Observer {
             clouds,
             scopes: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -41,29 +62,75 @@ impl Observer {
             .clone()
     }
 
-    /// The cluster as seen by a list of its scope no older than `max_age`; concurrent callers
-    /// share one list call.
+    fn key(desired: &DesiredCluster) -> Key {
+        (Scope::of(desired), desired.id().to_ascii_lowercase())
+    }
+
+    /// The cloud answered a write to `desired`'s cluster: looks sent before now cannot tell
+    /// what became of it.
+    pub fn wrote(&self, desired: &DesiredCluster) {
+        self.written
+            .lock()
+            .expect("written lock")
+            .insert(Self::key(desired), Instant::now());
+    }
+
+    /// The last write to `key` that no read sent at `seen` or later has seen.
+    fn unseen_write(&self, key: &Key, seen: Instant) -> Option<Instant> {
+        let mut written = self.written.lock().expect("written lock");
+        match written.get(key) {
+            Some(&w) if w >= seen => Some(w),
+            Some(_) => {
+                written.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The cluster as seen by a List of its scope sent no longer than `max_age` ago, or after
+    /// this call began (concurrent callers share one List: those that waited for it do not list
+    /// again, however long a paged List of a large scope took), or by one Get when the operator
+    /// wrote the cluster after that List.
     pub async fn cached(
         &self,
         desired: &DesiredCluster,
         max_age: Duration,
     ) -> Result<Option<ObservedCluster>, CloudError> {
-        let scope = Scope::of(desired);
-        let slot = self.slot(&scope);
-        let mut snapshot = slot.lock().await;
-        if snapshot.as_ref().is_none_or(|s| s.at.elapsed() > max_age) {
-            let listed = self.clouds.cluster(desired).list().await?;
-            *snapshot = Some(Snapshot {
-                at: Instant::now(),
-                clusters: listed
-                    .into_iter()
-                    .map(|c| (c.id.to_ascii_lowercase(), c))
-                    .collect(),
-            });
+        let asked = Instant::now();
+        let key = Self::key(desired);
+        let slot = self.slot(&key.0);
+        {
+            let mut snapshot = slot.lock().await;
+            if snapshot
+                .as_ref()
+                .is_none_or(|s| s.at < asked && s.at.elapsed() > max_age)
+            {
+                let at = Instant::now();
+                let listed = self.clouds.cluster(desired).list().await?;
+                *snapshot = Some(Snapshot {
+                    at,
+                    clusters: listed
+                        .into_iter()
+                        .map(|cluster| (cluster.id.to_ascii_lowercase(), Entry { at, cluster }))
+                        .collect(),
+                });
+            }
+            let s = snapshot.as_ref().expect("listed above");
+            let entry = s.clusters.get(&key.1);
+            let seen = entry.map_or(s.at, |e| e.at);
+            if self.unseen_write(&key, seen).is_none() {
+                return Ok(entry.map(|e| e.cluster.clone()));
+            }
         }
-        Ok(snapshot
-            .as_ref()
-            .and_then(|s| s.clusters.get(&desired.id().to_ascii_lowercase()).cloned()))
+        // Not holding the scope while reading one cluster: other objects' looks go on.
+        self.fresh(desired).await
+    }
+
+    /// Drops every scope's List, as if they had all grown older than any look allows.
+    #[cfg(test)]
+    pub(crate) fn expire(&self) {
+        self.scopes.lock().expect("scope map lock").clear();
     }
 
     /// The cluster as the cloud reports it now (one Get), also refreshing the shared snapshot.
@@ -71,14 +138,37 @@ impl Observer {
         &self,
         desired: &DesiredCluster,
     ) -> Result<Option<ObservedCluster>, CloudError> {
+        let at = Instant::now();
         let observed = self.clouds.cluster(desired).get().await?;
-        let slot = self.slot(&Scope::of(desired));
+        let key = Self::key(desired);
+        self.unseen_write(&key, at);
+        let slot = self.slot(&key.0);
         if let Some(s) = slot.lock().await.as_mut() {
-            let id = desired.id().to_ascii_lowercase();
             match &observed {
-                Some(o) => s.clusters.insert(id, o.clone()),
-                None => s.clusters.remove(&id),
-            };
+                Some(o) => match s.clusters.get_mut(&key.1) {
+                    Some(e) if e.at > at => {}
+                    Some(e) => {
+                        *e = Entry {
+                            at,
+                            cluster: o.clone(),
+                        }
+                    }
+                    None => {
+                        s.clusters.insert(
+                            key.1,
+                            Entry {
+                                at,
+                                cluster: o.clone(),
+                            },
+                        );
+                    }
+                },
+                None => {
+                    if s.clusters.get(&key.1).is_some_and(|e| e.at <= at) {
+                        s.clusters.remove(&key.1);
+                    }
+                }
+            }
         }
         Ok(observed)
     }
@@ -151,5 +241,116 @@ impl ServerlessObserver {
             };
         }
         Ok(observed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache_operator_api::RedisCluster;
+    use cache_operator_cloud::provider::ClusterState;
+    use cache_operator_testkit::cluster;
+
+    use crate::controller::cluster::fixtures::observed;
+    use crate::controller::fixtures::Fakes;
+
+    fn gcp(name: &str, region: &str) -> DesiredCluster {
+        cluster::gcp(name)
+            .region(region)
+            .parse::<RedisCluster>()
+            .desired()
+            .unwrap()
+    }
+
+    const POLL: Duration = Duration::from_millis(200);
+
+    /// A poll tick of N objects in flight in two scopes: two Lists, whatever N.
+    #[tokio::test]
+    async fn objects_in_flight_share_one_list_per_scope_and_poll() {
+        let fakes = Fakes::default();
+        fakes
+            .clusters
+            .report(Some(observed(ClusterState::Creating)));
+        let observer = Observer::new(fakes.clouds());
+        let objects: Vec<DesiredCluster> = (0..50)
+            .map(|i| gcp(&format!("c{i}"), ["us-central1", "europe-west1"][i % 2]))
+            .collect();
+        for _tick in 0..3 {
+            let looks = objects.iter().map(|d| observer.cached(d, POLL));
+            for seen in futures::future::join_all(looks).await {
+                seen.unwrap();
+            }
+            assert_eq!(fakes.clusters.asked(), ["list", "list"], "one per scope");
+            // Within the poll interval the same Lists serve every object again.
+            for d in &objects {
+                observer.cached(d, POLL).await.unwrap();
+            }
+            assert!(fakes.clusters.asked().is_empty());
+            tokio::time::sleep(POLL + Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Looks that waited for a List longer than the allowed age take its answer, not another.
+    #[tokio::test]
+    async fn looks_that_waited_for_a_slow_list_do_not_list_again() {
+        let fakes = Fakes::default();
+        let observer = Observer::new(fakes.clouds());
+        let objects: Vec<DesiredCluster> = (0..20)
+            .map(|i| gcp(&format!("c{i}"), "us-central1"))
+            .collect();
+        let max_age = Duration::from_millis(10);
+        let slot = observer.slot(&Scope::of(&objects[0]));
+        // A List is under way (holding the scope) when every look begins, and completes
+        // later than the allowed age.
+        let mut listing = slot.lock().await;
+        let looks = futures::future::join_all(objects.iter().map(|d| observer.cached(d, max_age)));
+        let list = async {
+            tokio::task::yield_now().await;
+            *listing = Some(Snapshot {
+                at: Instant::now(),
+                clusters: HashMap::new(),
+            });
+            tokio::time::sleep(max_age * 3).await;
+            drop(listing);
+        };
+        let (seen, ()) = tokio::join!(looks, list);
+        assert!(seen.iter().all(|s| matches!(s, Ok(None))));
+        assert!(
+            fakes.clusters.asked().is_empty(),
+            "the List they waited for answers"
+        );
+    }
+
+    /// A cluster written after its scope's List is read once on its own; the others are not.
+    #[tokio::test]
+    async fn a_written_cluster_is_read_once_until_the_next_list() {
+        let fakes = Fakes::default();
+        let observer = Observer::new(fakes.clouds());
+        let (orders, carts) = (gcp("orders", "us-central1"), gcp("carts", "us-central1"));
+        assert_eq!(observer.cached(&orders, POLL).await.unwrap(), None);
+        assert_eq!(fakes.clusters.asked(), ["list"]);
+
+        // Created: the cloud now reports it, the List before did not.
+        observer.wrote(&orders);
+        fakes
+            .clusters
+            .report(Some(observed(ClusterState::Creating)));
+        let seen = observer.cached(&orders, POLL).await.unwrap();
+        assert_eq!(seen.map(|c| c.state), Some(ClusterState::Creating));
+        assert_eq!(fakes.clusters.asked(), ["get"]);
+        // The Get answered for it; the List still answers for the others.
+        observer.cached(&orders, POLL).await.unwrap();
+        observer.cached(&carts, POLL).await.unwrap();
+        assert!(fakes.clusters.asked().is_empty());
+
+        // A write followed by a List sent after it needs no Get.
+        observer.wrote(&orders);
+        tokio::time::sleep(POLL + Duration::from_millis(20)).await;
+        fakes
+            .clusters
+            .report(Some(observed(ClusterState::Available)));
+        let seen = observer.cached(&orders, POLL).await.unwrap();
+        assert_eq!(seen.map(|c| c.state), Some(ClusterState::Available));
+        assert_eq!(fakes.clusters.asked(), ["list"]);
     }
 }

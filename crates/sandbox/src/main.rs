@@ -145,7 +145,9 @@ async fn sandbox(args: Args) -> anyhow::Result<()> {
     if args.no_redis {
         sim_config.redis = cloudsim::RedisBacking::Disabled;
     }
-    sim_config.tunables.provisioning_delay = Duration::from_secs(2);
+    sim_config.tunables = sim_config
+        .tunables
+        .with_provisioning_delay(Duration::from_secs(2));
     let sim = cloudsim::Sim::start(sim_config)
         .await
         .context("starting cloudsim")?;

@@ -8,7 +8,11 @@
 //! 2. **paced**: pairs applied at a steady rate → apply→Secret latency (the user-facing p99);
 //! 3. **steady**: several resync periods with nothing changing → Kubernetes and cloud calls per
 //!    object per resync, the operator's RSS and CPU;
-//! 4. **floor**: the operator stopped, a plain client makes exactly the minimum writes of N
+//! 4. with provisioning delays (`SCALE_DELAYS=1`): **modify**, every cluster's shard count
+//!    changed → time until all are Ready at the new generation, cloud calls per cluster by action;
+//!    **delete**, every object deleted → time until all are gone, cloud calls per cluster by
+//!    action (the burst's figures then count the reads of clusters being created);
+//! 5. **floor**: the operator stopped, a plain client makes exactly the minimum writes of N
 //!    pairs on the same apiserver at the operator's concurrency; burst time / floor time.
 //!
 //! It prints one table, then one line per figure: `figure: NAME VALUE UNIT`.
@@ -32,6 +36,8 @@
 //! | `SCALE_RESYNC` | 60 | the operator's `--resync`, seconds |
 //! | `SCALE_RESYNCS` | 3 | resync periods measured in steady state |
 //! | `SCALE_FLOOR` | 1 | 0 skips the floor |
+//! | `SCALE_DELAYS` | 0 | 1: cloudsim creates, modifies and deletes in realistic times scaled down 30×: creation 30 s (Memorystore and ElastiCache take about 15 min), modification 20 s (about 10 min for a shard change), deletion 12 s (about 6 min); adds the modify and delete phases. 0: no delay (burst, paced and floor figures measure the operator and the apiserver alone) |
+//! | `SCALE_CREATE_DELAY`, `SCALE_MODIFY_DELAY`, `SCALE_DELETE_DELAY` | by `SCALE_DELAYS` | each delay in seconds; any non-zero one adds the modify and delete phases |
 //! | `SCALE_ACK` | 0 | 1: first the same N replication groups through AWS's own controller (ACK), side by side (`scale/ack.rs`; needs `SCALE_PROVIDER=aws`) |
 
 use std::collections::{BTreeMap, HashMap};
@@ -79,6 +85,7 @@ struct Settings {
     resync: Duration,
     resyncs: u32,
     floor: bool,
+    delays: Delays,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
@@ -87,6 +94,45 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
         Some(v) => v
             .parse()
             .map_err(|_| anyhow::anyhow!("{name}={v}: not a valid value")),
+    }
+}
+
+/// cloudsim's provisioning delays.
+#[derive(Clone, Copy, Debug, Default)]
+struct Delays {
+    create: Duration,
+    modify: Duration,
+    delete: Duration,
+}
+
+impl Delays {
+    /// Real creations, shard changes and deletions take about 15, 10 and 6 minutes; scaled down
+    /// 30× so a run of a few thousand clusters stays within minutes while a poll of 1 s still
+    /// sees each transition for tens of ticks.
+    const SCALED: Delays = Delays {
+        create: Duration::from_secs(30),
+        modify: Duration::from_secs(20),
+        delete: Duration::from_secs(12),
+    };
+
+    fn from_env() -> anyhow::Result<Delays> {
+        let base = if env_or("SCALE_DELAYS", 0)? != 0 {
+            Delays::SCALED
+        } else {
+            Delays::default()
+        };
+        let secs = |name: &str, d: Duration| -> anyhow::Result<Duration> {
+            Ok(Duration::from_secs(env_or(name, d.as_secs())?))
+        };
+        Ok(Delays {
+            create: secs("SCALE_CREATE_DELAY", base.create)?,
+            modify: secs("SCALE_MODIFY_DELAY", base.modify)?,
+            delete: secs("SCALE_DELETE_DELAY", base.delete)?,
+        })
+    }
+
+    fn any(&self) -> bool {
+        !(self.create.is_zero() && self.modify.is_zero() && self.delete.is_zero())
     }
 }
 
@@ -117,6 +163,7 @@ impl Settings {
             resync: Duration::from_secs(env_or("SCALE_RESYNC", 60)?),
             resyncs: env_or("SCALE_RESYNCS", 3)?,
             floor: env_or("SCALE_FLOOR", 1)? != 0,
+            delays: Delays::from_env()?,
         })
     }
 
@@ -328,6 +375,9 @@ fn cloud_kind(api: &str, op: &str) -> &'static str {
     ]
     .iter()
     .any(|w| o.contains(w))
+        // Memorystore's clusters.backup and backups.export take and copy backups.
+        || o.ends_with(".backup")
+        || o.ends_with(".export")
     {
         "write"
     } else {
@@ -373,6 +423,11 @@ struct Workload {
 impl Workload {
     /// Cluster `c{i}`, built with the shared test kit.
     fn cluster(&self, i: usize) -> Value {
+        self.cluster_of(i, 1)
+    }
+
+    /// Cluster `c{i}` with `shards` shards.
+    fn cluster_of(&self, i: usize, shards: i64) -> Value {
         let name = format!("c{i}");
         let id = format!("b{:x}-{i}", self.run);
         match self.provider {
@@ -380,6 +435,7 @@ impl Workload {
                 let c = cluster::gcp(&name)
                     .instance_id(&id)
                     .region(&gcp_region())
+                    .shards(shards)
                     .tls(false)
                     .project(&self.project);
                 if self.iam {
@@ -391,6 +447,7 @@ impl Workload {
             Provider::Aws => cluster::aws(&name)
                 .instance_id(&id)
                 .region(&aws_region())
+                .shards(shards)
                 .replicas(0)
                 .auth("disabled")
                 .tls(true)
@@ -745,6 +802,179 @@ fn requests(report: &mut Report, phase: &str, counts: &ReqCounts, per: f64) -> (
     (writes, reads)
 }
 
+// ---- modify and delete ----
+
+/// What the modify and delete phases measure with.
+struct Phases<'a> {
+    env: &'a Env,
+    /// The benchmark's own (counted) client: its requests are not the operator's.
+    client: &'a Client,
+    ours: &'a Arc<SyncMutex<ReqCounts>>,
+    admin: &'a Client,
+    real: bool,
+    ns: &'a str,
+    total: usize,
+}
+
+impl Phases<'_> {
+    /// Counters at the start of a phase.
+    async fn start(&self) -> anyhow::Result<(ReqCounts, Option<ReqCounts>)> {
+        self.env.sim().reset_counters().await?;
+        let ours0 = self.ours.lock().expect("counts").clone();
+        let m0 = if self.real {
+            Some(scrape(self.admin).await?)
+        } else {
+            None
+        };
+        Ok((ours0, m0))
+    }
+
+    /// The phase's Kubernetes requests and cloud calls per cluster, as rows and figures.
+    async fn end(
+        &self,
+        phase: &str,
+        (ours0, m0): (ReqCounts, Option<ReqCounts>),
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let per = self.total as f64;
+        if let Some(m0) = &m0 {
+            let m1 = scrape(self.admin).await?;
+            let ours1 = self.ours.lock().expect("counts").clone();
+            let k8s = others(m0, &m1, &diff(&ours0, &ours1));
+            let (w, r) = requests(report, phase, &k8s, per);
+            report.row(
+                format!("{phase}: operator writes per cluster"),
+                format!("{w:.2}"),
+            );
+            report.row(
+                format!("{phase}: operator reads per cluster"),
+                format!("{r:.2}"),
+            );
+            report.fig(format!("k8s_{phase}_writes_per_cluster"), w, "requests");
+        }
+        let cloud = cloud_calls(&self.env.sim().counters().await?);
+        for (op, (count, kind)) in &cloud {
+            report.row(
+                format!("{phase}: cloud {kind} {op}"),
+                format!("{:.3} per cluster ({count})", *count as f64 / per),
+            );
+        }
+        for kind in ["read", "write"] {
+            report.fig(
+                format!("cloud_{phase}_{kind}s_per_cluster"),
+                cloud_sum(&cloud, kind) as f64 / per,
+                "calls/cluster",
+            );
+        }
+        Ok(())
+    }
+
+    fn clusters(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), self.ns, &e2e::resource("RedisCluster"))
+    }
+
+    /// Every cluster to two shards; done when each is Ready at its new generation with two.
+    async fn modify(&self, work: &Arc<Workload>, report: &mut Report) -> anyhow::Result<()> {
+        eprintln!("scale: modify at {:?}", start_time());
+        let counts = self.start().await?;
+        let start = Instant::now();
+        let gate = Arc::new(Semaphore::new(32));
+        let mut tasks = Vec::new();
+        for i in 0..self.total {
+            let (client, ns, work, gate) = (
+                self.client.clone(),
+                self.ns.to_owned(),
+                work.clone(),
+                gate.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await?;
+                apply(&client, &ns, &work.cluster_of(i, 2), "scale").await
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        let done = self
+            .until(Duration::from_secs(1800), |list| {
+                list.iter()
+                    .filter(|c| {
+                        let st = &c.data["status"];
+                        st["shardCount"] == 2
+                            && st["observedGeneration"].as_i64() == c.metadata.generation
+                            && e2e::condition(c, "Ready").is_some_and(|r| r["status"] == "True")
+                    })
+                    .count()
+                    == self.total
+            })
+            .await?;
+        report.row(
+            format!(
+                "modify: {} clusters to 2 shards, all Ready after",
+                self.total
+            ),
+            format!(
+                "{:.1} s{}",
+                secs(start.elapsed()),
+                if done { "" } else { " (TIMED OUT)" }
+            ),
+        );
+        report.fig("modify_seconds", secs(start.elapsed()), "s");
+        self.end("modify", counts, report).await
+    }
+
+    /// Every object deleted; done when no cluster is left.
+    async fn delete(&self, bindings: bool, report: &mut Report) -> anyhow::Result<()> {
+        eprintln!("scale: delete at {:?}", start_time());
+        let counts = self.start().await?;
+        let start = Instant::now();
+        if bindings {
+            Api::<DynamicObject>::namespaced_with(
+                self.client.clone(),
+                self.ns,
+                &e2e::resource("AccessBinding"),
+            )
+            .delete_collection(&Default::default(), &Default::default())
+            .await?;
+        }
+        self.clusters()
+            .delete_collection(&Default::default(), &Default::default())
+            .await?;
+        let done = self
+            .until(Duration::from_secs(1800), |list| list.is_empty())
+            .await?;
+        report.row(
+            format!("delete: {} clusters, all gone after", self.total),
+            format!(
+                "{:.1} s{}",
+                secs(start.elapsed()),
+                if done { "" } else { " (TIMED OUT)" }
+            ),
+        );
+        report.fig("delete_seconds", secs(start.elapsed()), "s");
+        self.end("delete", counts, report).await
+    }
+
+    /// Lists the clusters every 2 s until `done` says so or `timeout` passes.
+    async fn until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[DynamicObject]) -> bool,
+    ) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let list = self.clusters().list(&Default::default()).await?;
+            if done(&list.items) {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
 // ---- the run ----
 
 fn start_time() -> jiff::Timestamp {
@@ -776,6 +1006,13 @@ async fn run() -> anyhow::Result<()> {
         ..Options::default()
     };
     let mut env = Env::start_with("scale-bench", opts).await?;
+    env.sim()
+        .configure(json!({
+            "createDelayMs": s.delays.create.as_millis() as u64,
+            "modifyDelayMs": s.delays.modify.as_millis() as u64,
+            "deleteDelayMs": s.delays.delete.as_millis() as u64,
+        }))
+        .await?;
     let op_pid = env.operators[0].pid().context("operator pid")?;
     let components = env.server_components();
     let pid_of = |name: &str| components.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
@@ -943,6 +1180,18 @@ async fn run() -> anyhow::Result<()> {
             "calls/cluster",
         );
     }
+    if s.delays.any() {
+        // The in-flight bound: two reads of its own at most, plus its share of the scope's
+        // lists, one per poll tick (1 s) for the creation time, shared by at least 100.
+        let bound = 2.0 + s.delays.create.as_secs_f64() / 100.0;
+        report.row(
+            "until Ready: cloud reads per cluster, bound 2 + (creation time / poll) / 100",
+            format!(
+                "{:.3} (bound {bound:.2})",
+                cloud_sum(&burst_cloud, "read") as f64 / n as f64
+            ),
+        );
+    }
 
     // 2. paced
     eprintln!(
@@ -1078,7 +1327,22 @@ async fn run() -> anyhow::Result<()> {
         report.fig(format!("{name}_rss_steady"), mib(now), "MiB");
     }
 
-    // 4. the floor, with the operator stopped so it touches nothing.
+    // 4. with provisioning delays, a change and a deletion of every object.
+    if s.delays.any() {
+        let phases = Phases {
+            env: &env,
+            client: &client,
+            ours: &ours,
+            admin: &admin,
+            real,
+            ns: &ns,
+            total,
+        };
+        phases.modify(&work, &mut report).await?;
+        phases.delete(bindings, &mut report).await?;
+    }
+
+    // 5. the floor, with the operator stopped so it touches nothing.
     if s.floor {
         eprintln!("scale: floor at {:?}", start_time());
         env.stop_operators().await;
@@ -1099,10 +1363,20 @@ async fn run() -> anyhow::Result<()> {
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     report.print(&format!(
-        "scale: {n} RedisClusters{} ({:?}, authMode {}, cloudsim without provisioning delay), {:?} API server, operator --concurrency {} --resync {}s; load average at the start: {load0}, at the end: {}",
+        "scale: {n} RedisClusters{} ({:?}, authMode {}, cloudsim {}), {:?} API server, operator --poll 1s --concurrency {} --resync {}s; load average at the start: {load0}, at the end: {}",
         if bindings { " + AccessBindings + Secrets" } else { "" },
         s.provider,
         if s.iam { "iam" } else { "disabled" },
+        if s.delays.any() {
+            format!(
+                "creates in {} s, modifies in {} s, deletes in {} s",
+                s.delays.create.as_secs(),
+                s.delays.modify.as_secs(),
+                s.delays.delete.as_secs()
+            )
+        } else {
+            "without provisioning delay".to_owned()
+        },
         s.kube,
         s.concurrency,
         s.resync.as_secs(),

@@ -12,10 +12,7 @@ pub async fn sim(redis: bool) -> cloudsim::Running {
             cloudsim::RedisBacking::Disabled
         },
         redis_cluster_mode: false,
-        tunables: cloudsim::Tunables {
-            provisioning_delay: Duration::from_millis(50),
-            ..Default::default()
-        },
+        tunables: cloudsim::Tunables::default().with_provisioning_delay(Duration::from_millis(50)),
         ..Default::default()
     })
     .await

@@ -371,7 +371,7 @@ pub fn create_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
         ip_discovery: p.get("IpDiscovery").unwrap_or("ipv4").to_owned(),
     };
 
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Create);
     let incarnation = ctx.shared.next_id();
     let (rendered, k) = ctx.with_region(|region| {
         if region.rgs.contains_key(&id) {
@@ -720,7 +720,7 @@ fn start_modification(ctx: &Ctx, rg: &mut ReplicationGroup, next: RgSpec) -> El 
     let (id, incarnation) = (rg.id.clone(), rg.incarnation);
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Modify);
     tokio::spawn(async move {
         provisioned.await;
         let (updates, tls) = {
@@ -1238,7 +1238,7 @@ pub fn delete_replication_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsErr
             "RetainPrimaryCluster is not supported by the simulator.",
         ));
     }
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Delete);
     let (rendered, id, incarnation, captured) = ctx.with_region(|region| {
         let final_snapshot = p
             .get("FinalSnapshotIdentifier")
@@ -1482,7 +1482,7 @@ fn active_user<'a>(
 
 pub fn modify_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let raw_id = p.required("UserId")?;
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Modify);
     let (out, id, incarnation) = ctx.with_region(|region| {
         let u = active_user(region, raw_id, "modified")?;
         let mut next = u.spec.clone();
@@ -1549,7 +1549,7 @@ pub fn modify_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 
 pub fn delete_user(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let raw_id = p.required("UserId")?;
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Delete);
     let (out, id, incarnation) = ctx.with_region(|region| {
         let (id, name) = {
             let u = active_user(region, raw_id, "deleted")?;
@@ -1672,7 +1672,7 @@ pub fn create_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     };
     let tag_list = tags(p)?;
     let incarnation = ctx.shared.next_id();
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Create);
     let out = ctx.with_region(|region| {
         if region.groups.contains_key(&id) {
             return Err(AwsError::new(
@@ -1788,7 +1788,7 @@ pub fn modify_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
             "No modifications were requested.",
         ));
     }
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Modify);
     let (out, id, incarnation) = ctx.with_region(|region| {
         let (id, engine, mut members) = {
             let g = active_group(region, p)?;
@@ -1859,7 +1859,7 @@ pub fn modify_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 }
 
 pub fn delete_user_group(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Delete);
     let (out, id, incarnation) = ctx.with_region(|region| {
         let id = active_group(region, p)?.id.clone();
         let mut attached = region.rgs_of_group(&id);

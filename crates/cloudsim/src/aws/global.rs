@@ -412,7 +412,7 @@ pub fn create(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         ctx.shared.config.aws_account_id.as_str()
     );
     let incarnation = ctx.shared.next_id();
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Create);
     let rendered = with_aws(ctx, |aws| {
         if aws.global.groups.contains_key(&id) {
             return Err(AwsError::new(
@@ -538,7 +538,7 @@ fn change_members(
         .status = "modifying";
     let shared = ctx.shared.clone();
     let gid = gid.to_owned();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Modify);
     tokio::spawn(async move {
         provisioned.await;
         let mut aws = shared.aws.lock().expect("aws lock");
@@ -988,7 +988,7 @@ pub fn failover(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     })?;
     tracing::info!(global_replication_group = %gid, from = %old.region, to = %new.region, "global datastore failing over");
     let shared = ctx.shared.clone();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Modify);
     tokio::spawn(async move {
         let dp = &shared.dataplane;
         let old_key = key(&old.region, &old.rg_id);
@@ -1073,7 +1073,7 @@ pub fn disassociate(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         Ok::<_, AwsError>((group_xml(aws, g, true), gid, incarnation))
     })?;
     let shared = ctx.shared.clone();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Modify);
     tokio::spawn(async move {
         provisioned.await;
         // The secondary keeps its data and takes writes as a standalone group.
@@ -1124,7 +1124,7 @@ pub fn delete(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         Ok::<_, AwsError>((group_xml(aws, g, true), gid, incarnation))
     })?;
     let shared = ctx.shared.clone();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Delete);
     tokio::spawn(async move {
         provisioned.await;
         let mut aws = shared.aws.lock().expect("aws lock");

@@ -586,7 +586,7 @@ pub fn create(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         .unwrap_or_default();
     let user_group = p.get("UserGroupId").map(str::to_owned);
     let tag_list = actions::tags(p)?;
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Create);
     let incarnation = ctx.shared.next_id();
     let (rendered, k) = ctx.with_region(|region| {
         if region.serverless.caches.contains_key(&name) {
@@ -859,7 +859,7 @@ impl Change {
 pub fn modify(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let name = p.required("ServerlessCacheName")?.to_ascii_lowercase();
     let change = Change::parse(p)?;
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Modify);
     let (rendered, incarnation) = ctx.with_region(|region| {
         let cache = region
             .serverless
@@ -930,7 +930,7 @@ pub fn delete(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
         .get("FinalSnapshotName")
         .map(serverless_snapshots::snapshot_name)
         .transpose()?;
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Delete);
     let (rendered, incarnation, captured) = ctx.with_region(|region| {
         let cache = region
             .serverless

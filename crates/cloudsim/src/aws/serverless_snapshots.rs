@@ -147,7 +147,7 @@ fn complete(
 ) {
     let shared = ctx.shared.clone();
     let region_name = ctx.region.to_owned();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Create);
     tokio::spawn(async move {
         let (data, ()) = tokio::join!(data, provisioned);
         let mut aws = shared.aws.lock().expect("aws lock");
@@ -304,7 +304,7 @@ pub fn delete(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let name = p
         .required("ServerlessCacheSnapshotName")?
         .to_ascii_lowercase();
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Delete);
     let (rendered, incarnation) = ctx.with_region(|region| {
         available(region, &name)?;
         let s = region

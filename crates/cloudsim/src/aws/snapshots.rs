@@ -92,7 +92,7 @@ fn take(
     let region_name = ctx.region.to_owned();
     let backend = key(ctx.region, &rg.id);
     let rg_id = rg.id.clone();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Create);
     let (captured, on_captured) = oneshot::channel();
     tokio::spawn(async move {
         let data = shared.dataplane.snapshot(&backend).await.map(Rdb::new);
@@ -194,7 +194,7 @@ pub fn copy_snapshot(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     }
     let bucket = p.get("TargetBucket").map(str::to_owned);
     let tags = parse_tags(p)?;
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Create);
     let incarnation = ctx.shared.next_id();
     let (rendered, export) = ctx.with_region(|region| {
         let s = region
@@ -344,7 +344,7 @@ pub fn describe_snapshots(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
 
 pub fn delete_snapshot(ctx: &Ctx, p: &Params) -> Result<Vec<El>, AwsError> {
     let name = p.required("SnapshotName")?.to_ascii_lowercase();
-    let provisioned = ctx.shared.provisioning();
+    let provisioned = ctx.shared.provisioning(crate::config::Transition::Delete);
     let (rendered, incarnation) = ctx.with_region(|region| {
         let s = region
             .snapshots

@@ -309,7 +309,7 @@ fn start<T: Managed>(
     let shared = shared.clone();
     let op_name = op.name.clone();
     let name = name.to_owned();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Create);
     tokio::spawn(async move {
         // The backup holds the data as it is now.
         let data = shared
@@ -505,7 +505,7 @@ pub fn delete_backup(shared: &Arc<Shared>, name: &str, q: &Query) -> Result<Valu
     drop(gcp);
     let shared = shared.clone();
     let name = name.to_owned();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Delete);
     tokio::spawn(async move {
         provisioned.await;
         let mut gcp = shared.gcp.lock().expect("gcp lock");
@@ -549,7 +549,7 @@ pub fn export_backup(
     gcp.operations.insert(op.name.clone(), op);
     drop(gcp);
     let shared = shared.clone();
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Create);
     tokio::spawn(async move {
         provisioned.await;
         if let Some(data) = &b.data {

@@ -267,7 +267,7 @@ fn create<T: Managed>(
     };
     tracing::info!(name = %name, "memorystore {} creating", T::NOUN);
 
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Create);
     let shared = shared.clone();
     let follow = primary.clone().filter(|_| fail.is_none());
     tokio::spawn(async move {
@@ -391,7 +391,7 @@ pub fn patch<T: Managed>(
         .faults
         .take_operation_failure(&operation_name::<T>("patch"));
 
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Modify);
     let shared = shared.clone();
     let name = name.to_owned();
     tokio::spawn(async move {
@@ -519,7 +519,7 @@ pub fn delete<T: Managed>(shared: &Arc<Shared>, name: &str, q: &Query) -> Result
     mutation.record(&mut gcp, op);
     drop(gcp);
 
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Delete);
     let shared = shared.clone();
     let name = name.to_owned();
     tokio::spawn(async move {

@@ -790,7 +790,7 @@ pub fn patch<T: Managed>(
         .take_operation_failure(&operation_name::<T>("patch"));
     tracing::info!(name = %name, change = ?change, "memorystore cross-region replication changing");
 
-    let provisioned = shared.provisioning();
+    let provisioned = shared.provisioning(crate::config::Transition::Modify);
     let shared = shared.clone();
     let name = name.to_owned();
     tokio::spawn(async move {

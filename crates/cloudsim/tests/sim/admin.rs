@@ -168,7 +168,9 @@ async fn config_changes_provisioning_delay() {
         .put("/_cloudsim/config", json!({"provisioningDelayMs": 0}))
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["provisioningDelayMs"], 0);
+    assert_eq!(v["createDelayMs"], 0);
+    assert_eq!(v["modifyDelayMs"], 0);
+    assert_eq!(v["deleteDelayMs"], 0);
     assert_eq!(v["gcpTokenMaxLifetimeSeconds"], 3600);
     // With a minute of delay this would time out; with zero it completes at once.
     t.create_cluster("quick", json!({"shardCount": 1})).await;
@@ -176,6 +178,79 @@ async fn config_changes_provisioning_delay() {
         .put("/_cloudsim/config", json!({"provisioningDelay": 5}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "unknown fields are refused");
+}
+
+/// Creation, modification and deletion each take their own delay: a zero creation delay makes a
+/// cluster and a replication group usable at once, while an hour-long deletion delay holds both in their
+/// deleting state.
+#[tokio::test]
+async fn create_modify_and_delete_delays_are_separate() {
+    let t = start(Opts {
+        delay_ms: 60_000,
+        ..Opts::default()
+    })
+    .await;
+    let (s, v) = t
+        .put(
+            "/_cloudsim/config",
+            json!({"createDelayMs": 0, "modifyDelayMs": 0, "deleteDelayMs": 3_600_000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            &v["createDelayMs"],
+            &v["modifyDelayMs"],
+            &v["deleteDelayMs"]
+        ),
+        (&json!(0), &json!(0), &json!(3_600_000))
+    );
+
+    t.create_cluster("quick", json!({"shardCount": 1})).await;
+    let (s, _) = t
+        .delete(&format!(
+            "/v1/projects/{PROJECT}/locations/{REGION}/clusters/quick"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, c) = t
+        .get(&format!(
+            "/v1/projects/{PROJECT}/locations/{REGION}/clusters/quick"
+        ))
+        .await;
+    assert_eq!(c["state"], "DELETING");
+
+    t.aws()
+        .create_replication_group()
+        .replication_group_id("rg")
+        .replication_group_description("d")
+        .send()
+        .await
+        .unwrap();
+    t.wait_rg("rg", "available").await;
+    t.aws()
+        .delete_replication_group()
+        .replication_group_id("rg")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    t.wait_rg("rg", "deleting").await;
+
+    // Releasing the deletion delay finishes both deletions.
+    let (s, _) = t
+        .put("/_cloudsim/config", json!({"deleteDelayMs": 0}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    eventually("cluster gone", || async {
+        let (s, _) = t
+            .get(&format!(
+                "/v1/projects/{PROJECT}/locations/{REGION}/clusters/quick"
+            ))
+            .await;
+        (s == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

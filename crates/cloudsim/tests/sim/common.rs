@@ -69,10 +69,7 @@ pub async fn start(opts: Opts) -> TestSim {
     let config = Config {
         redis,
         redis_cluster_mode: opts.cluster_mode,
-        tunables: Tunables {
-            provisioning_delay: Duration::from_millis(opts.delay_ms),
-            ..Tunables::default()
-        },
+        tunables: Tunables::default().with_provisioning_delay(Duration::from_millis(opts.delay_ms)),
         ..Config::default()
     };
     let sim = Sim::start(config).await.expect("simulator starts");

@@ -14,7 +14,7 @@ pub mod cluster;
 pub mod ending;
 pub mod error;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod refs;
 pub mod rotation;
 pub mod serverless;

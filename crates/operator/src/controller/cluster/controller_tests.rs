@@ -49,7 +49,7 @@ async fn a_first_pass_creates_the_cluster_and_says_so() {
     // The pass wrote the status: that write's watch event brings the next pass; the poll
     // interval is only the fallback.
     assert_eq!(action, Action::requeue(ctx.timing.poll));
-    assert_eq!(cloud.asked(), ["get", "create"]);
+    assert_eq!(cloud.asked(), ["list", "create"]);
     assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
     let (st, says) = api.status();
     assert_eq!(says, "Reconciling: Creating @1");
@@ -86,12 +86,55 @@ async fn an_available_cluster_is_reported_ready_once_and_then_left_alone() {
     let note = format!("{RES} is available at 10.0.0.5:6379");
     assert_eq!(api.events(), [said("Normal", "Available", &note)]);
 
-    // Nothing changed: the shared list answers, and nothing is written.
+    // Nothing changed: the scope's list (taken by the first pass, younger than the resync)
+    // answers, and nothing is written.
     api.take();
     let ready = api.get(&obj).unwrap();
     pass(&ctx, &ready).await.unwrap();
+    assert_eq!(cloud.asked(), Vec::<String>::new());
+    assert_eq!(api.writes(), Vec::<String>::new());
+    // A resync later, one list.
+    ctx.observer.expire();
+    pass(&ctx, &ready).await.unwrap();
     assert_eq!(cloud.asked(), ["list"]);
     assert_eq!(api.writes(), Vec::<String>::new());
+}
+
+/// While the cloud creates the cluster, polls read neither the cluster on its own (after the one
+/// read that follows the create) nor the operation: the scope's list answers, and the operation
+/// is read once, when the cluster is no longer being created.
+#[tokio::test]
+async fn a_cluster_being_created_is_polled_through_the_scope_list() {
+    let (ctx, cloud, api, obj) = setup().await;
+    pass(&ctx, &obj).await.unwrap();
+    assert_eq!(cloud.asked(), ["list", "create"]);
+
+    report(&cloud, ClusterState::Creating);
+    let creating = api.get(&obj).unwrap();
+    pass(&ctx, &creating).await.unwrap();
+    assert_eq!(cloud.asked(), ["get"], "one read after the create");
+    for _ in 0..3 {
+        pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    }
+    assert_eq!(
+        cloud.asked(),
+        Vec::<String>::new(),
+        "the look is young enough"
+    );
+    ctx.observer.expire();
+    pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    assert_eq!(
+        cloud.asked(),
+        ["list"],
+        "a poll tick later: the scope's list"
+    );
+    assert_eq!(api.status().0["phase"], "Creating");
+
+    report(&cloud, ClusterState::Available);
+    ctx.observer.expire();
+    pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    assert_eq!(cloud.asked(), ["list", "operation", "ca"]);
+    assert_eq!(api.status().0["phase"], "Ready");
 }
 
 #[tokio::test]
@@ -163,6 +206,7 @@ async fn a_ready_cluster_that_could_not_be_looked_at_stays_ready() {
     api.take();
 
     fail(&cloud, "list", ErrorClass::Unavailable);
+    ctx.observer.expire();
     let result = pass(&ctx, &api.get(&obj).unwrap()).await;
     assert!(
         matches!(

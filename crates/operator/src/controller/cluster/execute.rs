@@ -36,22 +36,26 @@ pub async fn execute(ctx: &Ctx, obj: &RedisCluster, course: &Course) -> Result<A
     }
     let cloud = ctx.clouds.cluster(&go.desired);
     let owner = &go.owner;
-    if let (Some(_), Some(seen)) = (&go.plan.adopt, &go.seen)
-        && let Err(e) = cloud.adopt(owner, &seen.cluster).await
-    {
-        applied.adopt_failed = Some(e);
-        return Ok(applied);
+    if let (Some(_), Some(seen)) = (&go.plan.adopt, &go.seen) {
+        let adopted = cloud.adopt(owner, &seen.cluster).await;
+        ctx.observer.wrote(&go.desired);
+        if let Err(e) = adopted {
+            applied.adopt_failed = Some(e);
+            return Ok(applied);
+        }
     }
     match &go.plan.then {
         Then::Create { .. } => applied.created = Some(cloud.create(owner).await),
         Then::Change { change, .. } => applied.changed = Some(cloud.apply(change, owner).await),
-        Then::Report(_) => {
-            if let Some(name) = &go.backup.take {
-                applied.backup = Some(cloud.backup(name).await);
-            }
-        }
-        Then::Fail(_) => {}
+        Then::Report(_) => match &go.backup.take {
+            Some(name) => applied.backup = Some(cloud.backup(name).await),
+            None => return Ok(applied),
+        },
+        Then::Fail(_) => return Ok(applied),
     }
+    // Whatever the answer (a lost one may hide a write that took), the next look must be
+    // later than this write.
+    ctx.observer.wrote(&go.desired);
     Ok(applied)
 }
 
@@ -76,10 +80,12 @@ pub async fn leave(ctx: &Ctx, plan: &Leave) -> Left {
         return Left::Nothing;
     };
     let cloud = ctx.clouds.cluster(desired);
-    match act {
+    let left = match act {
         Act::Lift => Left::Lifted(cloud.apply(&Change::DeletionProtection(false), owner).await),
         Act::FinalBackup(name) => Left::FinalBackup(cloud.final_backup(owner, name).await),
         Act::Delete { .. } => Left::Deleted(cloud.delete(owner).await),
-        Act::FinalFailed(_) | Act::FinalWait(_) => Left::Nothing,
-    }
+        Act::FinalFailed(_) | Act::FinalWait(_) => return Left::Nothing,
+    };
+    ctx.observer.wrote(desired);
+    left
 }

@@ -19,7 +19,7 @@ mod controller_tests;
 pub mod dereference;
 pub mod execute;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod observe;
 pub mod plan;
 pub mod status;

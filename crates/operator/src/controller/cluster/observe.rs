@@ -1,8 +1,10 @@
 //! Observe: everything a pass over a cluster reads, gathered into one [`Observed`] (for a
 //! live object) or [`Leaving`] (for one being deleted) — the spec checked against the groups it
 //! names (from the shared caches), the AUTH token record, and what the cloud reports: the
-//! cluster itself (from the shared per-scope list while settled, else one fresh read), whose it
-//! is, the operation being followed, the changes the spec asks for, the backups followed.
+//! cluster itself (from the shared per-scope list: one no older than the resync while settled,
+//! the poll interval while the cloud works on it, and one Get after our own write), whose it is,
+//! the operation being followed (only once the cloud shows the cluster's transition over), the
+//! changes the spec asks for, the backups followed.
 //! Reads only; what they mean is the plan's.
 
 use cache_operator_api::RedisCluster;
@@ -66,10 +68,12 @@ pub async fn for_apply(
         && old.phase == Some(Phase::Ready)
         && old.observed_generation == generation
         && !looks.fresh;
-    let observed = if settled {
+    let observed = if looks.fresh {
+        ctx.observer.fresh(desired).await?
+    } else if settled {
         ctx.observer.cached(desired, ctx.timing.resync / 2).await?
     } else {
-        ctx.observer.fresh(desired).await?
+        ctx.observer.cached(desired, ctx.timing.poll).await?
     };
     let Some(cluster) = observed else {
         return Ok(None);
@@ -77,8 +81,12 @@ pub async fn for_apply(
     let (claim, attempt) = claim(ctx, desired, old, owner, &cluster).await?;
     let refused = matches!(claim, Claim::Foreign(_)) && !adopt;
     let operation = match &old.operation {
-        Some(op) if !refused => Some(provider.operation(op).await?),
-        _ => None,
+        Some(_) if refused => None,
+        // The cloud still creates or changes the cluster: the operation doing it runs. Read
+        // per object, following it would cost one call per object per poll.
+        Some(_) if in_transition(cluster.state) => Some(OperationState::Running),
+        Some(op) => Some(provider.operation(op).await?),
+        None => None,
     };
     let changes = provider.changes(&cluster);
     let failed = matches!(operation, Some(OperationState::Failed { .. }));
@@ -110,6 +118,11 @@ pub async fn for_apply(
         attempt,
         backup,
     }))
+}
+
+/// States in which the cloud is still carrying out a create or a change.
+fn in_transition(state: ClusterState) -> bool {
+    matches!(state, ClusterState::Creating | ClusterState::Updating)
 }
 
 /// The cloud resource is ours if this object created, claimed or adopted it.
@@ -156,14 +169,15 @@ pub async fn final_backup(
     Ok((operation, listed))
 }
 
-/// For a pass over an object being deleted: always a fresh read.
+/// For a pass over an object being deleted: the scope's list no older than the poll interval
+/// (one Get after our own write).
 pub async fn for_cleanup(
     ctx: &Context,
     desired: &DesiredCluster,
     old: &RedisClusterStatus,
     owner: &Owner,
 ) -> Result<Option<(ObservedCluster, Claim)>, CloudError> {
-    let Some(cluster) = ctx.observer.fresh(desired).await? else {
+    let Some(cluster) = ctx.observer.cached(desired, ctx.timing.poll).await? else {
         return Ok(None);
     };
     let (claim, _) = claim(ctx, desired, old, owner, &cluster).await?;
