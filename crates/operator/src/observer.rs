@@ -175,15 +175,19 @@ impl Observer {
 }
 
 /// The same for ElastiCache Serverless: one paged DescribeServerlessCaches per region serves
-/// every ServerlessCache of that region.
+/// every ServerlessCache of that region, settled or in flight, with the same rules as
+/// [`Observer`]: concurrent looks share one List, and a cache this process wrote after the List
+/// that saw it is read once more on its own.
 pub struct ServerlessObserver {
     clouds: Clouds,
     regions: Mutex<HashMap<String, ServerlessSlot>>,
+    /// When this process's last write to a cache (region, lower-cased name) was answered.
+    written: Mutex<HashMap<(String, String), Instant>>,
 }
 
 struct ServerlessSnapshot {
     at: Instant,
-    caches: HashMap<String, ObservedServerless>,
+    caches: HashMap<String, (Instant, ObservedServerless)>,
 }
 
 type ServerlessSlot = Arc<tokio::sync::Mutex<Option<ServerlessSnapshot>>>;
@@ -193,6 +197,7 @@ impl ServerlessObserver {
         ServerlessObserver {
             clouds,
             regions: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -205,26 +210,73 @@ impl ServerlessObserver {
             .clone()
     }
 
-    /// The cache `name` as a list of its region no older than `max_age` reports it.
+    fn key(region: &str, name: &str) -> (String, String) {
+        (region.to_owned(), name.to_ascii_lowercase())
+    }
+
+    /// The cloud answered a write to the cache: looks sent before now cannot tell what became
+    /// of it.
+    pub fn wrote(&self, region: &str, name: &str) {
+        self.written
+            .lock()
+            .expect("written lock")
+            .insert(Self::key(region, name), Instant::now());
+    }
+
+    /// Whether a write to `key` is newer than a read sent at `seen` (forgotten once one is not).
+    fn unseen_write(&self, key: &(String, String), seen: Instant) -> bool {
+        let mut written = self.written.lock().expect("written lock");
+        match written.get(key) {
+            Some(&w) if w >= seen => true,
+            Some(_) => {
+                written.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every region's List, as if they had all grown older than any look allows.
+    #[cfg(test)]
+    pub(crate) fn expire(&self) {
+        self.regions.lock().expect("region map lock").clear();
+    }
+
+    /// The cache `name` as a List of its region sent no longer than `max_age` ago (or after
+    /// this call began) reports it, or by one Describe when the operator wrote it after that List.
     pub async fn cached(
         &self,
         region: &str,
         name: &str,
         max_age: Duration,
     ) -> Result<Option<ObservedServerless>, CloudError> {
+        let asked = Instant::now();
+        let key = Self::key(region, name);
         let slot = self.slot(region);
-        let mut snapshot = slot.lock().await;
-        if snapshot.as_ref().is_none_or(|s| s.at.elapsed() > max_age) {
-            let listed = self.clouds.aws.serverless.list(region).await?;
-            *snapshot = Some(ServerlessSnapshot {
-                at: Instant::now(),
-                caches: listed
-                    .into_iter()
-                    .map(|c| (c.name.to_ascii_lowercase(), c))
-                    .collect(),
-            });
+        {
+            let mut snapshot = slot.lock().await;
+            if snapshot
+                .as_ref()
+                .is_none_or(|s| s.at < asked && s.at.elapsed() > max_age)
+            {
+                let at = Instant::now();
+                let listed = self.clouds.aws.serverless.list(region).await?;
+                *snapshot = Some(ServerlessSnapshot {
+                    at,
+                    caches: listed
+                        .into_iter()
+                        .map(|c| (c.name.to_ascii_lowercase(), (at, c)))
+                        .collect(),
+                });
+            }
+            let s = snapshot.as_ref().expect("listed above");
+            let entry = s.caches.get(&key.1);
+            let seen = entry.map_or(s.at, |(at, _)| *at);
+            if !self.unseen_write(&key, seen) {
+                return Ok(entry.map(|(_, c)| c.clone()));
+            }
         }
-        Ok(snapshot.as_ref().and_then(|s| s.caches.get(name).cloned()))
+        self.fresh(region, name).await
     }
 
     /// The cache as the cloud reports it now (one Describe of it), refreshing the snapshot.
@@ -233,12 +285,18 @@ impl ServerlessObserver {
         region: &str,
         name: &str,
     ) -> Result<Option<ObservedServerless>, CloudError> {
+        let at = Instant::now();
         let observed = self.clouds.aws.serverless.get(region, name).await?;
+        let key = Self::key(region, name);
+        self.unseen_write(&key, at);
         if let Some(s) = self.slot(region).lock().await.as_mut() {
-            match &observed {
-                Some(o) => s.caches.insert(name.to_owned(), o.clone()),
-                None => s.caches.remove(name),
-            };
+            let newer = s.caches.get(&key.1).is_some_and(|(seen, _)| *seen > at);
+            if !newer {
+                match &observed {
+                    Some(o) => s.caches.insert(key.1, (at, o.clone())),
+                    None => s.caches.remove(&key.1),
+                };
+            }
         }
         Ok(observed)
     }
@@ -288,6 +346,34 @@ mod tests {
             assert!(fakes.clusters.asked().is_empty());
             tokio::time::sleep(POLL + Duration::from_millis(20)).await;
         }
+    }
+
+    /// Serverless caches in flight in two regions: one DescribeServerlessCaches per region and
+    /// poll interval, whatever their number.
+    #[tokio::test]
+    async fn serverless_caches_in_flight_share_one_list_per_region_and_poll() {
+        let fakes = Fakes::default();
+        let observer = ServerlessObserver::new(fakes.clouds());
+        let caches: Vec<(String, &str)> = (0..40)
+            .map(|i| (format!("c{i}"), ["us-east-1", "eu-west-1"][i % 2]))
+            .collect();
+        for _tick in 0..2 {
+            let looks = caches.iter().map(|(n, r)| observer.cached(r, n, POLL));
+            for seen in futures::future::join_all(looks).await {
+                seen.unwrap();
+            }
+            let mut asked = fakes.serverless.asked();
+            asked.sort();
+            assert_eq!(asked, ["list eu-west-1", "list us-east-1"]);
+            tokio::time::sleep(POLL + Duration::from_millis(20)).await;
+        }
+        // Our own write to one cache after its List: that cache alone is read on its own, once.
+        observer.cached("us-east-1", "c2", POLL).await.unwrap();
+        observer.wrote("us-east-1", "c0");
+        observer.cached("us-east-1", "c0", POLL).await.unwrap();
+        observer.cached("us-east-1", "c2", POLL).await.unwrap();
+        observer.cached("us-east-1", "c0", POLL).await.unwrap();
+        assert_eq!(fakes.serverless.asked(), ["list us-east-1", "get c0"]);
     }
 
     /// Looks that waited for a List longer than the allowed age take its answer, not another.

@@ -1,6 +1,7 @@
 //! The ServerlessCache controller against a mock API and the scripted serverless fake: a first
 //! pass, a cache becoming Ready, a steady pass (one list for the region, nothing written), a
-//! spec edit applied one field at a time, and a deletion with its final snapshot.
+//! spec edit applied one field at a time, and a deletion with its final snapshot. The region's
+//! List serves every look; a Describe follows only the operator's own write.
 
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ async fn setup() -> (Arc<Ctx>, Arc<FakeServerless>, FakeApi, ServerlessCache) {
 async fn a_cache_is_created_reported_ready_and_then_left_alone() {
     let (ctx, cloud, api, obj) = setup().await;
     pass(&ctx, &obj).await.unwrap();
-    assert_eq!(cloud.asked(), ["get web", "create web"]);
+    assert_eq!(cloud.asked(), ["list us-east-1", "create web"]);
     assert_eq!(api.writes(), [status_write(&obj), EVENT.into()]);
     let (st, says) = api.status();
     assert_eq!(says, "Reconciling: Creating @1");
@@ -47,7 +48,7 @@ async fn a_cache_is_created_reported_ready_and_then_left_alone() {
     assert_eq!(
         cloud.asked(),
         ["get web"],
-        "ours by the ARN recorded: no tag read"
+        "read once after our create; ours by the ARN recorded: no tag read"
     );
     let (st, says) = api.status();
     assert_eq!(says, "Ready: Available @1");
@@ -63,6 +64,7 @@ async fn a_cache_is_created_reported_ready_and_then_left_alone() {
     // Steady: one list of the region serves it, nothing is written.
     api.take();
     let ready = api.get(&obj).unwrap();
+    ctx.serverless.expire();
     pass(&ctx, &ready).await.unwrap();
     assert_eq!(cloud.asked(), ["list us-east-1"]);
     assert_eq!(api.writes(), Vec::<String>::new());
@@ -84,18 +86,23 @@ async fn an_edit_of_two_fields_is_two_modifies_each_after_available() {
     pass(&ctx, &edited).await.unwrap();
     assert_eq!(
         cloud.asked(),
-        ["get web", "modify web snapshot retention to 4 days"]
+        ["modify web snapshot retention to 4 days"],
+        "the region's List of this poll interval serves the look"
     );
     let (_, says) = api.status();
     assert_eq!(says, "Reconciling: Updating @2");
-    // Still modifying: nothing is sent.
+    // Still modifying (one Describe after our write): nothing is sent.
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
     assert_eq!(cloud.asked(), ["get web"]);
+    // Within the poll interval nothing is read again; the next interval's List shows it done.
     cloud.settle();
+    pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
+    assert_eq!(cloud.asked(), Vec::<String>::new());
+    ctx.serverless.expire();
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
     assert_eq!(
         cloud.asked(),
-        ["get web", "modify web daily snapshot time to 02:00"]
+        ["list us-east-1", "modify web daily snapshot time to 02:00"]
     );
     cloud.settle();
     pass(&ctx, &api.get(&obj).unwrap()).await.unwrap();
@@ -118,7 +125,7 @@ async fn deleting_takes_a_final_snapshot_and_releases_once_gone() {
     );
     api.put(&leaving);
     pass(&ctx, &leaving).await.unwrap();
-    assert_eq!(cloud.asked(), ["get web", "delete web web-final-0b6c2a4e"]);
+    assert_eq!(cloud.asked(), ["delete web web-final-0b6c2a4e"]);
     assert_eq!(cloud.snapshots(), ["web-final-0b6c2a4e"]);
     let (st, says) = api.status();
     assert_eq!(says, "Reconciling: Deleting @1");

@@ -32,14 +32,17 @@ pub async fn execute(ctx: &Ctx, obj: &ServerlessCache, seen: &Observed, plan: &P
         return Applied::Nothing;
     };
     let api = &ctx.clouds.aws.serverless;
-    match &plan.act {
+    let applied = match &plan.act {
         Act::Create { .. } => Applied::Created(Box::new(api.create(d, &owner(obj)).await)),
         Act::Modify { change, .. } => {
             Applied::Modified(api.modify(&d.region, &d.name, change).await)
         }
         Act::Recreate => Applied::Deleted(api.delete(&d.region, &d.name, None).await),
-        Act::Hold | Act::Report(_) | Act::Unseen(_) => Applied::Nothing,
-    }
+        Act::Hold | Act::Report(_) | Act::Unseen(_) => return Applied::Nothing,
+    };
+    // Whatever the answer, the region's last List no longer tells what became of the cache.
+    ctx.serverless.wrote(&d.region, &d.name);
+    applied
 }
 
 /// Carry out a deletion's plan.
@@ -50,13 +53,16 @@ pub async fn leave(ctx: &Ctx, plan: &Leave) -> Applied {
             name,
             final_snapshot,
             ..
-        } => Applied::Deleted(
-            ctx.clouds
+        } => {
+            let deleted = ctx
+                .clouds
                 .aws
                 .serverless
                 .delete(region, name, final_snapshot.as_deref())
-                .await,
-        ),
+                .await;
+            ctx.serverless.wrote(region, name);
+            Applied::Deleted(deleted)
+        }
         _ => Applied::Nothing,
     }
 }

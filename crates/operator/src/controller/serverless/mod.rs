@@ -1,8 +1,8 @@
 //! The ServerlessCache controller. A pass ([`pass`]) goes one way through its files:
 //!
 //! - [`observe`]: the spec checked and its user group resolved (shared caches), the cache as
-//!   the cloud reports it (one paged DescribeServerlessCaches per region while settled, else a
-//!   fresh Describe of it) and whose it is;
+//!   the cloud reports it (one paged DescribeServerlessCaches per region serves every cache,
+//!   settled or in flight; one Describe follows only our own write) and whose it is;
 //! - [`plan`]: pure — create, one field to modify, re-create after a `create-failed` once the
 //!   spec changed, or the report; deletion (with its final snapshot) the same way;
 //! - [`execute`]: the one cloud write;

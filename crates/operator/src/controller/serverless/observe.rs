@@ -1,7 +1,8 @@
 //! Observe: everything a pass over a serverless cache reads — the spec checked and its user
 //! group resolved (from the shared caches), and the cache as the cloud reports it (from the
-//! shared per-region list while settled, else one fresh Describe), with whose it is. Reads
-//! only; what they mean is the plan's.
+//! region's shared List: no older than the resync while settled, than the poll interval while
+//! in flight; one Describe only after this process's own write), with whose it is. Reads only;
+//! what they mean is the plan's.
 
 use cache_operator_api::Provider;
 use cache_operator_api::ServerlessCache;
@@ -111,23 +112,24 @@ pub fn owner(obj: &ServerlessCache) -> Owner {
     }
 }
 
-/// The cache, fresh unless the object is settled (Ready at this generation).
+/// The cache from its region's shared List: one no older than the resync while the object is
+/// settled (Ready at this generation), no older than the poll interval while the cloud is still
+/// working on it or it is being deleted; a cache this process just wrote is read once on its own.
 async fn find(
     ctx: &Ctx,
     d: &DesiredServerless,
     old: &ServerlessCacheStatus,
     generation: Option<i64>,
-    fresh: bool,
+    leaving: bool,
 ) -> Result<Option<ObservedServerless>, CloudError> {
     let settled =
-        !fresh && old.phase == Some(Phase::Ready) && old.observed_generation == generation;
-    if settled {
-        ctx.serverless
-            .cached(&d.region, &d.name, ctx.timing.resync / 2)
-            .await
+        !leaving && old.phase == Some(Phase::Ready) && old.observed_generation == generation;
+    let max_age = if settled {
+        ctx.timing.resync / 2
     } else {
-        ctx.serverless.fresh(&d.region, &d.name).await
-    }
+        ctx.timing.poll
+    };
+    ctx.serverless.cached(&d.region, &d.name, max_age).await
 }
 
 /// Whose `cache` is: ours when the status recorded its ARN, else by its owner tag.
@@ -170,9 +172,9 @@ async fn seen(
     old: &ServerlessCacheStatus,
     generation: Option<i64>,
     owner: &Owner,
-    fresh: bool,
+    leaving: bool,
 ) -> Result<Option<Seen>, CloudError> {
-    match find(ctx, d, old, generation, fresh).await? {
+    match find(ctx, d, old, generation, leaving).await? {
         Some(cache) => Ok(Some(claim(ctx, d, old, owner, cache).await?)),
         None => Ok(None),
     }
@@ -215,7 +217,7 @@ pub fn deletion_policy(obj: &ServerlessCache) -> DeletionPolicy {
     obj.spec.deletion_policy.unwrap_or(DeletionPolicy::Delete)
 }
 
-/// Read what a deletion of `obj` needs: always a fresh read.
+/// Read what a deletion of `obj` needs (the region's List no older than the poll interval).
 pub async fn leaving(obj: &ServerlessCache, ctx: &Ctx) -> Leaving {
     let old = obj.status.clone().unwrap_or_default();
     match (deletion_policy(obj), obj.desired()) {
