@@ -18,7 +18,7 @@ use crate::lifecycle::{
 use crate::model::node_type::all_node_type_names;
 use crate::model::{
     AwsCluster, AwsNodeType, BackupPlan, DEFAULT_AUTH_TOKEN_INTERVAL, DesiredCluster, GcpCluster,
-    GcpNodeType, Persistence, ZoneDistribution, engine,
+    GcpNodeType, Persistence, ServerCaMode, Valkey, ValkeyVersion, ZoneDistribution, engine,
 };
 // The vocabulary the spec shares with the domain model, defined there.
 pub use crate::model::{AofAppendFsync, AuthMode, AwsEngine, RdbSnapshotPeriod};
@@ -53,6 +53,11 @@ use crate::validate::FieldErrors;
         "metadata.name is the instance ID when spec.instanceId is unset, so it must be 1-63 lowercase letters, digits or hyphens, start with a letter and end with a letter or digit; set spec.instanceId otherwise"
     ),
     validation = Rule::new(
+        "!(has(self.spec.gcp) && has(self.spec.gcp.engine) && self.spec.gcp.engine == 'valkey') || size(has(self.spec.instanceId) ? self.spec.instanceId : self.metadata.name) >= 4"
+    ).message(
+        "a Memorystore for Valkey instance ID (spec.instanceId, else metadata.name) must be 4-63 characters"
+    ),
+    validation = Rule::new(
         "has(self.spec.instanceId) || self.spec.provider != 'aws' || (size(self.metadata.name) <= 40 && !self.metadata.name.contains('--'))"
     ).message(
         "metadata.name is the replication group ID when spec.instanceId is unset: for provider aws it must be at most 40 characters without '--'; set spec.instanceId otherwise"
@@ -64,15 +69,18 @@ use crate::validate::FieldErrors;
     validation = Rule::new("self.provider != 'aws' || has(self.aws)").message("spec.aws is required when provider is aws").field_path(".aws"),
     validation = Rule::new("self.provider == 'gcp' || !has(self.gcp)").message("spec.gcp must not be set when provider is aws").field_path(".gcp"),
     validation = Rule::new("self.provider == 'aws' || !has(self.aws)").message("spec.aws must not be set when provider is gcp").field_path(".aws"),
-    validation = Rule::new("self.provider == 'gcp' ? self.nodeType.startsWith('redis-') : self.nodeType.startsWith('cache.')")
-        .message("nodeType must be a Memorystore type (redis-...) for provider gcp and an ElastiCache type (cache....) for provider aws")
+    validation = Rule::new("self.provider == 'gcp' ? ((has(self.gcp) && has(self.gcp.engine) && self.gcp.engine == 'valkey') ? self.nodeType in ['shared-core-nano', 'standard-small', 'highmem-medium', 'highmem-xlarge'] : self.nodeType.startsWith('redis-')) : self.nodeType.startsWith('cache.')")
+        .message("nodeType must be a Memorystore for Redis Cluster type (redis-...) for provider gcp, a Memorystore for Valkey type (shared-core-nano, standard-small, highmem-medium, highmem-xlarge) with gcp.engine valkey, and an ElastiCache type (cache....) for provider aws")
         .field_path(".nodeType"),
     validation = Rule::new("self.provider != 'aws' || !has(self.instanceId) || (size(self.instanceId) <= 40 && !self.instanceId.contains('--'))")
         .message("instanceId for provider aws must be at most 40 characters and must not contain '--'")
         .field_path(".instanceId"),
-    validation = Rule::new("self.provider != 'gcp' || self.replicasPerShard <= 2")
-        .message("replicasPerShard must be 0-2 for provider gcp")
+    validation = Rule::new("self.provider != 'gcp' || self.replicasPerShard <= ((has(self.gcp) && has(self.gcp.engine) && self.gcp.engine == 'valkey') ? 5 : 2)")
+        .message("replicasPerShard must be 0-2 for Memorystore for Redis Cluster and 0-5 for Memorystore for Valkey (gcp.engine valkey)")
         .field_path(".replicasPerShard"),
+    validation = Rule::new("!(has(self.gcp) && has(self.gcp.engine) && self.gcp.engine == 'valkey') || !has(self.gcp.mode) || self.gcp.mode != 'cluster-disabled' || self.shardCount == 1")
+        .message("shardCount must be 1 when gcp.mode is cluster-disabled")
+        .field_path(".shardCount"),
     validation = Rule::new("self.provider != 'aws' || self.shardCount <= 90")
         .message("shardCount must be 1-90 for provider aws")
         .field_path(".shardCount"),
@@ -82,7 +90,7 @@ use crate::validate::FieldErrors;
     validation = Rule::new("self.provider != 'aws' || self.shardCount * (self.replicasPerShard + 1) <= 500")
         .message("an aws cluster has at most 500 nodes: shardCount * (replicasPerShard + 1) <= 500"),
     validation = Rule::new("self.provider != 'gcp' || (self.authMode != 'password' && self.authMode != 'token')")
-        .message("authMode password and token are not offered by Memorystore for Redis Cluster: use iam or disabled")
+        .message("authMode password and token are not offered by Memorystore (Redis Cluster or Valkey): use iam or disabled")
         .field_path(".authMode"),
     validation = Rule::new("self.provider != 'aws' || self.authMode == 'disabled' || self.transitEncryption")
         .message("authMode iam, password or token on aws needs transitEncryption: true")
@@ -123,13 +131,15 @@ use crate::validate::FieldErrors;
     validation = Rule::new("has(self.instanceId) == has(oldSelf.instanceId)").message("instanceId is immutable").field_path(".instanceId"),
 )]
 pub struct RedisClusterSpec {
-    /// `gcp` (Memorystore for Redis Cluster) or `aws` (ElastiCache). Immutable.
+    /// `gcp` (Memorystore for Redis Cluster, or Memorystore for Valkey with `gcp.engine:
+    /// valkey`) or `aws` (ElastiCache). Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("provider is immutable"))]
     pub provider: Provider,
 
     /// The cloud's ID for the cluster; defaults to `metadata.name`. gcp: 1-63 lowercase letters,
     /// digits and hyphens, starting with a letter and ending with a letter or digit. aws
-    /// (replication group ID): the same, at most 40 characters and no `--`. Immutable.
+    /// (replication group ID): the same, at most 40 characters and no `--`. gcp with
+    /// `gcp.engine: valkey`: the same, at least 4 characters. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), pattern(rules::GCP_CLUSTER_ID_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("instanceId is immutable"))]
@@ -142,7 +152,9 @@ pub struct RedisClusterSpec {
 
     /// gcp: `redis-shared-core-nano`, `redis-standard-small`, `redis-highmem-medium`,
     /// `redis-highcpu-medium`, `redis-standard-large`, `redis-highmem-xlarge`,
-    /// `redis-highmem-2xlarge`; aws: a current-generation `cache.*` type.
+    /// `redis-highmem-2xlarge`; gcp with `gcp.engine: valkey`: `shared-core-nano`,
+    /// `standard-small`, `highmem-medium`, `highmem-xlarge`; aws: a current-generation `cache.*`
+    /// type.
     #[schemars(schema_with = "node_type_schema")]
     pub node_type: String,
 
@@ -150,7 +162,7 @@ pub struct RedisClusterSpec {
     #[schemars(range(min = 1, max = 250))]
     pub shard_count: i32,
 
-    /// Replicas per shard. gcp: 0-2; aws: 0-5. On aws it also sets high availability:
+    /// Replicas per shard. gcp: 0-2 (Valkey: 0-5); aws: 0-5. On aws it also sets high availability:
     /// automatic failover and Multi-AZ are on with at least one replica and off with none.
     #[serde(default)]
     #[schemars(range(min = 0, max = 5))]
@@ -247,8 +259,50 @@ pub enum DeletionPolicy {
     validation = Rule::new("has(self.zoneDistribution) == has(oldSelf.zoneDistribution)").message("gcp.zoneDistribution is immutable").field_path(".zoneDistribution"),
     validation = Rule::new("has(self.kmsKey) == has(oldSelf.kmsKey)").message("gcp.kmsKey is immutable").field_path(".kmsKey"),
     validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("gcp.restoreFrom is immutable: it is used only when the cluster is created").field_path(".restoreFrom"),
+    validation = Rule::new("(has(self.engine) ? self.engine : 'redis') == (has(oldSelf.engine) ? oldSelf.engine : 'redis')").message("gcp.engine is immutable: Redis Cluster and Valkey are different Memorystore products").field_path(".engine"),
+    validation = Rule::new("(has(self.engine) && self.engine == 'valkey') || (!has(self.engineVersion) && !has(self.mode) && !has(self.engineConfigs) && !has(self.serverCaMode))")
+        .message("gcp.engineVersion, gcp.mode, gcp.engineConfigs and gcp.serverCaMode are Memorystore for Valkey settings: they need gcp.engine valkey"),
+    validation = Rule::new("!has(self.engine) || self.engine != 'valkey' || !has(self.redisConfigs) || size(self.redisConfigs) == 0")
+        .message("gcp.redisConfigs is for Memorystore for Redis Cluster; Memorystore for Valkey takes gcp.engineConfigs")
+        .field_path(".redisConfigs"),
+    validation = Rule::new("!has(oldSelf.engineVersion) || has(self.engineVersion)").message("gcp.engineVersion cannot be removed once set").field_path(".engineVersion"),
+    validation = Rule::new(VALKEY_VERSION_NOT_LOWER)
+        .message("gcp.engineVersion cannot go down: Memorystore for Valkey only upgrades (to any newer version)")
+        .field_path(".engineVersion"),
+    validation = Rule::new("(has(self.mode) ? self.mode : 'cluster') == (has(oldSelf.mode) ? oldSelf.mode : 'cluster')").message("gcp.mode is immutable").field_path(".mode"),
+    validation = Rule::new("has(self.serverCaMode) == has(oldSelf.serverCaMode)").message("gcp.serverCaMode is immutable").field_path(".serverCaMode"),
 )]
 pub struct GcpClusterSpec {
+    /// `redis` (Memorystore for Redis Cluster, the default) or `valkey` (Memorystore for
+    /// Valkey). Immutable.
+    #[serde(default)]
+    pub engine: GcpEngine,
+
+    /// valkey: `VALKEY_7_2`, `VALKEY_8_0` or `VALKEY_9_0`; the service's default (the newest)
+    /// at creation when unset. May go up to any newer version, never down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<ValkeyEngineVersion>,
+
+    /// valkey: `cluster` (sharded, one discovery endpoint; the default) or `cluster-disabled`
+    /// (one shard, primary and reader endpoints). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.mode is immutable"))]
+    pub mode: Option<ValkeyMode>,
+
+    /// valkey: the engine configuration parameters Memorystore for Valkey lets you set, the
+    /// whole set (a key removed here is removed from the instance).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = rules::bounded_map::<{ GCP_VALKEY_CONFIG_KEYS.len() }, { rules::REDIS_CONFIG_VALUE_MAX }>)]
+    #[x_kube(validation = Rule::new("self.all(k, k in ['maxmemory-clients', 'maxmemory', 'maxmemory-policy', 'notify-keyspace-events', 'slowlog-log-slower-than', 'maxclients', 'lfu-log-factor', 'lfu-decay-time', 'maxmemory-samples', 'databases', 'cluster-databases'])")
+        .message("gcp.engineConfigs accepts only maxmemory-clients, maxmemory, maxmemory-policy, notify-keyspace-events, slowlog-log-slower-than, maxclients, lfu-log-factor, lfu-decay-time, maxmemory-samples, databases and cluster-databases"))]
+    pub engine_configs: BTreeMap<String, String>,
+
+    /// valkey: which Google-managed CA signs the server certificates: `per-instance` or
+    /// `shared` (the region's shared CA); the service's default when unset. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.serverCaMode is immutable"))]
+    pub server_ca_mode: Option<ServerCaModeSpec>,
+
     /// Project that owns the cluster. Immutable.
     #[schemars(length(min = 6, max = 30), pattern(rules::GCP_PROJECT_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.project is immutable"))]
@@ -301,6 +355,75 @@ pub struct GcpClusterSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("gcp.restoreFrom is immutable: it is used only when the cluster is created"))]
     pub restore_from: Option<GcpRestoreFrom>,
 }
+
+/// The Valkey version goes up or stays (`VALKEY_<major>_<minor>`, compared as integers).
+const VALKEY_VERSION_NOT_LOWER: &str = "!has(self.engineVersion) || !has(oldSelf.engineVersion) || \
+int(self.engineVersion.split('_')[1]) * 1000 + int(self.engineVersion.split('_')[2]) >= \
+int(oldSelf.engineVersion.split('_')[1]) * 1000 + int(oldSelf.engineVersion.split('_')[2])";
+
+/// Which Memorystore product a gcp cluster is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GcpEngine {
+    /// Memorystore for Redis Cluster (`redis.googleapis.com` clusters).
+    #[default]
+    Redis,
+    /// Memorystore for Valkey (`memorystore.googleapis.com` instances).
+    Valkey,
+}
+
+// The Valkey versions Memorystore offers, as the service names them.
+#[allow(non_camel_case_types)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum ValkeyEngineVersion {
+    VALKEY_7_2,
+    VALKEY_8_0,
+    VALKEY_9_0,
+}
+
+impl ValkeyEngineVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValkeyEngineVersion::VALKEY_7_2 => "VALKEY_7_2",
+            ValkeyEngineVersion::VALKEY_8_0 => "VALKEY_8_0",
+            ValkeyEngineVersion::VALKEY_9_0 => "VALKEY_9_0",
+        }
+    }
+}
+
+// Cluster mode of a Valkey instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValkeyMode {
+    Cluster,
+    ClusterDisabled,
+}
+
+// The Google-managed CA of a Valkey instance's server certificates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerCaModeSpec {
+    PerInstance,
+    Shared,
+}
+
+/// The engine configuration keys Memorystore for Valkey accepts ("Supported instance
+/// configurations"; `databases` and `cluster-databases` with Valkey 9.0).
+pub const GCP_VALKEY_CONFIG_KEYS: &[&str] = &[
+    "maxmemory-clients",
+    "maxmemory",
+    "maxmemory-policy",
+    "notify-keyspace-events",
+    "slowlog-log-slower-than",
+    "maxclients",
+    "lfu-log-factor",
+    "lfu-decay-time",
+    "maxmemory-samples",
+    "databases",
+    "cluster-databases",
+];
 
 /// The Redis configuration keys Memorystore for Redis Cluster accepts.
 pub const GCP_REDIS_CONFIG_KEYS: &[&str] = &[
@@ -642,6 +765,33 @@ impl RedisCluster {
 }
 
 impl RedisCluster {
+    /// What the spec asks that the cloud resource the status describes cannot become: a Valkey
+    /// version older than the one the instance runs (`status.engineVersion`). `validate` checks
+    /// an edited `kubectl get -o yaml` this way, as the API server's transition rule checks the
+    /// stored spec.
+    pub fn status_errors(&self) -> FieldErrors {
+        let mut errs = FieldErrors::default();
+        let wanted = self.spec.gcp.as_ref().and_then(|g| g.engine_version);
+        let running = self
+            .status
+            .as_ref()
+            .and_then(|s| s.engine_version.as_deref())
+            .and_then(ValkeyVersion::parse);
+        if let (true, Some(wanted), Some(running)) = (self.spec.is_valkey(), wanted, running)
+            && ValkeyVersion::parse(wanted.as_str()).is_some_and(|w| w < running)
+        {
+            errs.broken(
+                "spec.gcp.engineVersion",
+                format!(
+                    "cannot go down to {} from {} (status.engineVersion, what the instance runs): Memorystore for Valkey only upgrades",
+                    wanted.as_str(),
+                    running.api_value()
+                ),
+            );
+        }
+        errs
+    }
+
     /// Check every rule of the spec and say what it asks of the cloud. aws user group IDs are
     /// left empty: they come from other objects (see [`RedisCluster::desired_with_user_groups`]).
     pub fn desired(&self) -> Result<DesiredCluster, FieldErrors> {
@@ -670,9 +820,11 @@ impl RedisClusterSpec {
         let mut errs = FieldErrors::default();
         let p = self.provider;
 
+        let valkey = self.is_valkey();
         let id = match &self.instance_id {
             Some(id) => {
                 let rule = match p {
+                    Provider::Gcp if valkey => rules::valkey_instance_id(id),
                     Provider::Gcp => rules::gcp_cluster_id(id),
                     Provider::Aws => rules::aws_replication_group_id(id),
                 };
@@ -681,6 +833,7 @@ impl RedisClusterSpec {
             }
             None => {
                 let rule = match p {
+                    Provider::Gcp if valkey => rules::valkey_instance_id(name),
                     Provider::Gcp => rules::gcp_cluster_id(name),
                     Provider::Aws => rules::aws_replication_group_id(name),
                 };
@@ -698,6 +851,7 @@ impl RedisClusterSpec {
         errs.check("spec.region", rules::region(&self.region));
 
         let (max_shards, max_replicas) = match p {
+            Provider::Gcp if valkey => (250, 5),
             Provider::Gcp => (250, 2),
             Provider::Aws => (90, 5),
         };
@@ -711,10 +865,15 @@ impl RedisClusterSpec {
             );
         }
         if !(0..=max_replicas).contains(&self.replicas_per_shard) {
+            let product = match p {
+                Provider::Gcp if valkey => "Memorystore for Valkey".to_owned(),
+                Provider::Gcp => "Memorystore for Redis Cluster".to_owned(),
+                Provider::Aws => format!("provider {p}"),
+            };
             errs.broken(
                 "spec.replicasPerShard",
                 format!(
-                    "must be between 0 and {max_replicas} for provider {p} (got {})",
+                    "must be between 0 and {max_replicas} for {product} (got {})",
                     self.replicas_per_shard
                 ),
             );
@@ -770,22 +929,49 @@ impl RedisClusterSpec {
         }
     }
 
+    /// `provider: gcp` with `gcp.engine: valkey`.
+    pub fn is_valkey(&self) -> bool {
+        self.provider == Provider::Gcp
+            && self
+                .gcp
+                .as_ref()
+                .is_some_and(|g| g.engine == GcpEngine::Valkey)
+    }
+
     fn desired_gcp(&self, id: &str, errs: &mut FieldErrors) -> Option<GcpCluster> {
         if self.aws.is_some() {
             errs.broken("spec.aws", "must not be set when provider is gcp");
         }
-        let node_type = GcpNodeType::from_name(&self.node_type);
+        let valkey = self.is_valkey();
+        let product = if valkey {
+            "Memorystore for Valkey"
+        } else {
+            "Memorystore for Redis Cluster"
+        };
+        let node_type = if valkey {
+            GcpNodeType::from_valkey_name(&self.node_type)
+        } else {
+            GcpNodeType::from_name(&self.node_type)
+        };
         if node_type.is_none() {
-            errs.broken(
-                "spec.nodeType",
-                unknown_node_type(&self.node_type, Provider::Gcp),
-            );
+            let message = if valkey {
+                format!(
+                    "{:?} is not a Memorystore for Valkey node type (one of {})",
+                    self.node_type,
+                    GcpNodeType::VALKEY
+                        .map(|t| t.valkey_name().unwrap_or_default())
+                        .join(", ")
+                )
+            } else {
+                unknown_node_type(&self.node_type, Provider::Gcp)
+            };
+            errs.broken("spec.nodeType", message);
         }
         if matches!(self.auth_mode, AuthMode::Password | AuthMode::Token) {
             errs.broken(
                 "spec.authMode",
                 format!(
-                    "{} is not offered by Memorystore for Redis Cluster: use iam or disabled",
+                    "{} is not offered by {product}: use iam or disabled",
                     auth_name(self.auth_mode)
                 ),
             );
@@ -794,6 +980,7 @@ impl RedisClusterSpec {
             errs.broken("spec.gcp", "is required when provider is gcp");
             return None;
         };
+        let valkey_settings = self.valkey_settings(gcp, errs);
         errs.check("spec.gcp.project", rules::gcp_project(&gcp.project));
         if let Some(np) = &gcp.network_project {
             errs.check("spec.gcp.networkProject", rules::gcp_project(np));
@@ -898,7 +1085,11 @@ impl RedisClusterSpec {
                 .zone_distribution
                 .as_ref()
                 .map(GcpZoneDistribution::parsed),
-            redis_configs: gcp.redis_configs.clone(),
+            redis_configs: if valkey {
+                BTreeMap::new()
+            } else {
+                gcp.redis_configs.clone()
+            },
             deletion_protection: self.deletion_protection,
             maintenance_window: None,
             automated_backup,
@@ -908,6 +1099,75 @@ impl RedisClusterSpec {
                 final_backup: true,
                 on_demand: None,
             },
+            valkey: valkey_settings,
+        })
+    }
+
+    /// The Valkey settings of a gcp spec, checked; `None` for Redis Cluster (whose spec must
+    /// not set them).
+    fn valkey_settings(&self, gcp: &GcpClusterSpec, errs: &mut FieldErrors) -> Option<Valkey> {
+        if gcp.engine != GcpEngine::Valkey {
+            for (set, field) in [
+                (gcp.engine_version.is_some(), "engineVersion"),
+                (gcp.mode.is_some(), "mode"),
+                (!gcp.engine_configs.is_empty(), "engineConfigs"),
+                (gcp.server_ca_mode.is_some(), "serverCaMode"),
+            ] {
+                if set {
+                    errs.broken(
+                        format!("spec.gcp.{field}"),
+                        "is a Memorystore for Valkey setting: it needs gcp.engine valkey",
+                    );
+                }
+            }
+            return None;
+        }
+        if !gcp.redis_configs.is_empty() {
+            errs.broken(
+                "spec.gcp.redisConfigs",
+                "is for Memorystore for Redis Cluster; Memorystore for Valkey takes gcp.engineConfigs",
+            );
+        }
+        let cluster_mode = gcp.mode != Some(ValkeyMode::ClusterDisabled);
+        if !cluster_mode && self.shard_count != 1 {
+            errs.broken(
+                "spec.shardCount",
+                format!(
+                    "must be 1 when gcp.mode is cluster-disabled (got {})",
+                    self.shard_count
+                ),
+            );
+        }
+        for (key, value) in &gcp.engine_configs {
+            if value.chars().count() > rules::REDIS_CONFIG_VALUE_MAX {
+                errs.broken(
+                    format!("spec.gcp.engineConfigs.{key}"),
+                    format!(
+                        "value must be at most {} characters",
+                        rules::REDIS_CONFIG_VALUE_MAX
+                    ),
+                );
+            }
+            if !GCP_VALKEY_CONFIG_KEYS.contains(&key.as_str()) {
+                errs.broken(
+                    format!("spec.gcp.engineConfigs.{key}"),
+                    format!(
+                        "is not a setting Memorystore for Valkey accepts (one of {})",
+                        GCP_VALKEY_CONFIG_KEYS.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(Valkey {
+            version: gcp
+                .engine_version
+                .and_then(|v| ValkeyVersion::parse(v.as_str())),
+            cluster_mode,
+            engine_configs: gcp.engine_configs.clone(),
+            server_ca_mode: gcp.server_ca_mode.map(|m| match m {
+                ServerCaModeSpec::PerInstance => ServerCaMode::PerInstance,
+                ServerCaModeSpec::Shared => ServerCaMode::Shared,
+            }),
         })
     }
 

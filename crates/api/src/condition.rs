@@ -42,6 +42,9 @@ pub mod reason {
     pub const NOT_FOUND_IN_CLOUD: &str = "NotFoundInCloud";
     /// A UserGroup's grants do not fit in the project's IAM policy (principals, conditions).
     pub const IAM_POLICY_LIMIT: &str = "IamPolicyLimit";
+    /// A group lists principals a cluster's IAM authentication does not accept (Memorystore for
+    /// Valkey: only users and service accounts).
+    pub const UNSUPPORTED_PRINCIPAL: &str = "UnsupportedPrincipal";
     /// IAM refused members that do not exist (deleted service accounts).
     pub const MEMBER_NOT_FOUND: &str = "MemberNotFound";
     /// The cloud has accepted a change it will make later (in the maintenance window).

@@ -74,7 +74,10 @@ pub fn check(value: &Value) -> Checked {
     }
     if errors.is_empty() {
         match parse(value, &mut errors) {
-            Some(Object::RedisCluster(o)) => collect(&mut errors, o.desired()),
+            Some(Object::RedisCluster(o)) => {
+                collect(&mut errors, o.desired());
+                errors.0.extend(o.status_errors());
+            }
             Some(Object::UserGroup(o)) => collect(&mut errors, o.desired()),
             Some(Object::AccessBinding(o)) => collect(&mut errors, o.desired()),
             None => {}

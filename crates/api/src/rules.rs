@@ -89,6 +89,22 @@ pub fn gcp_cluster_id(id: &str) -> Result<(), Broken> {
     lowercase_id(id, GCP_CLUSTER_ID_MAX)
 }
 
+/// Memorystore for Valkey instance IDs: where the sources disagree (the API admits 4–63
+/// characters starting with a letter or digit, gcloud's documentation 1–63 starting with a
+/// letter), only what both admit: 4–63 lowercase letters, digits and hyphens, starting with a
+/// letter and ending with a letter or digit.
+pub fn valkey_instance_id(id: &str) -> Result<(), Broken> {
+    lowercase_id(id, GCP_CLUSTER_ID_MAX)?;
+    if id.len() < VALKEY_INSTANCE_ID_MIN {
+        return Err(Broken(format!(
+            "must be at least {VALKEY_INSTANCE_ID_MIN} characters for Memorystore for Valkey"
+        )));
+    }
+    Ok(())
+}
+
+pub const VALKEY_INSTANCE_ID_MIN: usize = 4;
+
 /// `1–40 lowercase letters, digits, hyphens; starts with a letter; no "--"; no trailing hyphen`.
 pub fn aws_replication_group_id(id: &str) -> Result<(), Broken> {
     lowercase_id(id, AWS_REPLICATION_GROUP_ID_MAX)?;

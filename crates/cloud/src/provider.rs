@@ -10,8 +10,13 @@ use crate::error::Result;
 /// a scope.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
-    /// A project and region (`projects/P/locations/R`).
-    Gcp { project: String, region: String },
+    /// A project and region (`projects/P/locations/R`) of one Memorystore product (Valkey
+    /// instances or Redis clusters: each has its own List).
+    Gcp {
+        project: String,
+        region: String,
+        valkey: bool,
+    },
     /// The operator's AWS account in one region.
     Aws { region: String },
 }
@@ -22,6 +27,7 @@ impl Scope {
             DesiredCluster::Gcp(c) => Scope::Gcp {
                 project: c.project.clone(),
                 region: c.region.clone(),
+                valkey: c.valkey.is_some(),
             },
             DesiredCluster::Aws(c) => Scope::Aws {
                 region: c.region.clone(),
@@ -114,7 +120,12 @@ pub struct GcpObserved {
     pub deletion_protection: bool,
     /// `persistenceConfig` and `redisConfigs` as returned, for comparison with the spec.
     pub persistence: Option<serde_json::Value>,
+    /// `redisConfigs` (Redis Cluster) or `engineConfigs` (Valkey).
     pub redis_configs: std::collections::BTreeMap<String, String>,
+    /// Valkey: `engineVersion` (`VALKEY_8_0`).
+    pub engine_version: Option<String>,
+    /// Valkey: the instance's labels (ownership).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// The weekly window of `maintenancePolicy`, when one is set.
     pub maintenance_window: Option<WeeklyWindow>,
     /// `maintenancePolicy` and the upcoming `maintenanceSchedule`.
@@ -232,7 +243,7 @@ pub enum Change {
     Failover {
         enabled: bool,
     },
-    /// aws: engine and version upgrade (ModifyReplicationGroup `Engine`, `EngineVersion`, with
+    /// gcp Valkey: `engineVersion` (upgrade only). aws: engine and version upgrade (ModifyReplicationGroup `Engine`, `EngineVersion`, with
     /// the parameter group of the new family), applied at once.
     EngineVersion,
     /// aws: the cache parameter group alone.

@@ -34,6 +34,10 @@ pub struct FaultSpec {
     /// update leaves the cluster as it was).
     #[serde(default)]
     pub operation_failures: u32,
+    /// The next N matching calls (Google APIs) are carried out, and then answered UNAVAILABLE as
+    /// if the response had been lost on its way back: the caller cannot know the write happened.
+    #[serde(default)]
+    pub lost_responses: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +79,7 @@ struct Active {
     throttle_left: u32,
     iam_conflicts_left: u32,
     operation_failures_left: u32,
+    lost_responses_left: u32,
 }
 
 impl Default for Active {
@@ -93,6 +98,7 @@ impl Active {
             throttle_left: spec.throttle_burst.map_or(0, |b| b.requests),
             iam_conflicts_left: spec.iam_conflicts,
             operation_failures_left: spec.operation_failures,
+            lost_responses_left: spec.lost_responses,
             spec,
             rng,
         }
@@ -127,6 +133,7 @@ impl Faults {
         v["throttleRemaining"] = a.throttle_left.into();
         v["iamConflictsRemaining"] = a.iam_conflicts_left.into();
         v["operationFailuresRemaining"] = a.operation_failures_left.into();
+        v["lostResponsesRemaining"] = a.lost_responses_left.into();
         v
     }
 
@@ -148,6 +155,17 @@ impl Faults {
             None
         };
         Verdict { latency, injected }
+    }
+
+    /// Whether the answer of a matching call that was carried out is lost (consumes one).
+    pub fn take_lost_response(&self, operation: &str) -> bool {
+        let mut a = self.active.lock().expect("faults lock");
+        if a.lost_responses_left > 0 && a.spec.matches(operation) {
+            a.lost_responses_left -= 1;
+            true
+        } else {
+            false
+        }
     }
 
     /// Whether the long-running operation a matching call starts must fail (consumes one).
@@ -199,6 +217,17 @@ mod tests {
             Some(Injected::Throttled)
         );
         assert_eq!(f.verdict("clusters.create").injected, None);
+    }
+
+    #[test]
+    fn lost_responses_are_counted_down_for_matching_calls_only() {
+        let f = Faults::default();
+        f.set(spec(
+            r#"{"lostResponses": 1, "operations": ["instances.create"]}"#,
+        ));
+        assert!(!f.take_lost_response("instances.get"));
+        assert!(f.take_lost_response("instances.create"));
+        assert!(!f.take_lost_response("instances.create"));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Clouds {
 pub struct GcpClouds {
     /// Memorystore for Redis Cluster.
     pub clusters: Arc<dyn Clusters<GcpCluster>>,
+    /// Memorystore for Valkey (instances).
+    pub instances: Arc<dyn Clusters<GcpCluster>>,
     /// Access tokens for bindings: of the service accounts they name, or the operator's own.
     pub tokens: Arc<dyn AccessTokens>,
     /// The groups' conditional IAM grants in project policies.
@@ -45,6 +47,9 @@ impl Clouds {
     /// The cluster client of `desired`'s cloud, bound to it.
     pub fn cluster<'a>(&'a self, desired: &'a DesiredCluster) -> ClusterCloud<'a> {
         match desired {
+            DesiredCluster::Gcp(c) if c.valkey.is_some() => {
+                ClusterCloud::Gcp(&*self.gcp.instances, c)
+            }
             DesiredCluster::Gcp(c) => ClusterCloud::Gcp(&*self.gcp.clusters, c),
             DesiredCluster::Aws(c) => ClusterCloud::Aws(&*self.aws.clusters, c),
         }

@@ -13,7 +13,9 @@ use cache_operator_cloud::aws::{AwsClients, AwsClusters};
 use cache_operator_cloud::gcp::grants::PolicyEditor;
 use cache_operator_cloud::gcp::iam::{IamCredentials, ResourceManager};
 use cache_operator_cloud::gcp::memorystore::Memorystore;
-use cache_operator_cloud::gcp::{GcpAuth, GcpClusters, GcpEndpoints, GoogleRest, GoogleTokens};
+use cache_operator_cloud::gcp::{
+    GcpAuth, GcpClusters, GcpEndpoints, GcpInstances, GoogleRest, GoogleTokens,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{AccessSettings, AwsClouds, Clouds, Context, GcpClouds, Timing};
@@ -76,6 +78,9 @@ pub struct RunOptions {
     pub gcp_endpoint: Option<String>,
     #[arg(long, env = "CACHE_OPERATOR_GCP_REDIS_ENDPOINT")]
     pub gcp_redis_endpoint: Option<String>,
+    /// Memorystore for Valkey (`memorystore.googleapis.com`).
+    #[arg(long, env = "CACHE_OPERATOR_GCP_MEMORYSTORE_ENDPOINT")]
+    pub gcp_memorystore_endpoint: Option<String>,
     #[arg(long, env = "CACHE_OPERATOR_GCP_IAMCREDENTIALS_ENDPOINT")]
     pub gcp_iamcredentials_endpoint: Option<String>,
     #[arg(long, env = "CACHE_OPERATOR_GCP_RESOURCEMANAGER_ENDPOINT")]
@@ -282,6 +287,10 @@ async fn clouds(opts: &RunOptions, metrics: Arc<Metrics>) -> Clouds {
         .unwrap_or_default();
     let endpoints = GcpEndpoints {
         redis: opts.gcp_redis_endpoint.clone().unwrap_or(base.redis),
+        memorystore: opts
+            .gcp_memorystore_endpoint
+            .clone()
+            .unwrap_or(base.memorystore),
         iam_credentials: opts
             .gcp_iamcredentials_endpoint
             .clone()
@@ -308,6 +317,10 @@ async fn clouds(opts: &RunOptions, metrics: Arc<Metrics>) -> Clouds {
             clusters: Arc::new(GcpClusters::new(Memorystore::new(
                 rest.clone(),
                 &endpoints.redis,
+            ))),
+            instances: Arc::new(GcpInstances::new(Memorystore::new(
+                rest.clone(),
+                &endpoints.memorystore,
             ))),
             tokens: Arc::new(GoogleTokens {
                 iam: IamCredentials::new(rest.clone(), &endpoints.iam_credentials),

@@ -64,6 +64,14 @@ const SAMPLES: &[(&str, &str)] = &[
         include_str!("../../../config/samples/gcp-accessbinding.yaml"),
     ),
     (
+        "gcp-valkey.yaml",
+        include_str!("../../../config/samples/gcp-valkey.yaml"),
+    ),
+    (
+        "gcp-valkey-accessbinding.yaml",
+        include_str!("../../../config/samples/gcp-valkey-accessbinding.yaml"),
+    ),
+    (
         "aws-usergroup.yaml",
         include_str!("../../../config/samples/aws-usergroup.yaml"),
     ),
@@ -171,6 +179,10 @@ async fn sandbox(args: Args) -> anyhow::Result<()> {
     );
     eprintln!(
         "# gcloud:   gcloud config set api_endpoint_overrides/redis {}/ && gcloud config set auth/disable_credentials true",
+        sim.base_url()
+    );
+    eprintln!(
+        "#           gcloud config set api_endpoint_overrides/memorystore {}/  (Memorystore for Valkey: gcloud memorystore instances list --location=us-central1)",
         sim.base_url()
     );
     eprintln!(

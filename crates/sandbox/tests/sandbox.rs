@@ -74,6 +74,9 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         "sessions-users",
         "orders-api",
         "sessions-app",
+        "inventory-cache",
+        "inventory-clients",
+        "inventory-api",
     ] {
         let row = lines
             .iter()
@@ -87,7 +90,8 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
     assert!(
         out.contains("NODE TYPE")
             && out.contains("redis-highmem-medium")
-            && out.contains("cache.r7g.large"),
+            && out.contains("cache.r7g.large")
+            && out.contains("standard-small"),
         "{out}"
     );
 
@@ -97,7 +101,11 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
     )?;
     let secrets: Api<Secret> = Api::namespaced(client, "default");
-    for name in ["orders-cache-redis", "sessions-cache-redis"] {
+    for name in [
+        "orders-cache-redis",
+        "sessions-cache-redis",
+        "inventory-cache-valkey",
+    ] {
         let line = lines
             .iter()
             .find(|l| l.starts_with(&format!("Secret {name} ")))

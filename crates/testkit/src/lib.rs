@@ -235,6 +235,17 @@ pub mod cluster {
             .project("shop-prod")
     }
 
+    /// A small Memorystore for Valkey instance in `us-central1` (`gcp.engine: valkey`).
+    pub fn valkey(name: &str) -> Manifest {
+        Manifest::new("RedisCluster", name)
+            .spec("provider", "gcp")
+            .region("us-central1")
+            .node_type("shared-core-nano")
+            .shards(1)
+            .project("shop-prod")
+            .set("/spec/gcp/engine", "valkey")
+    }
+
     /// A small aws cluster in `us-east-1`.
     pub fn aws(name: &str) -> Manifest {
         Manifest::new("RedisCluster", name)

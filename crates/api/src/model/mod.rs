@@ -154,6 +154,63 @@ pub struct GcpCluster {
     /// Data to create the cluster with.
     pub restore: Option<GcpRestore>,
     pub backups: BackupPlan,
+    /// Memorystore for Valkey (`memorystore.googleapis.com` instances) when set; Memorystore
+    /// for Redis Cluster (`redis.googleapis.com` clusters) otherwise.
+    pub valkey: Option<Valkey>,
+}
+
+/// What a Memorystore for Valkey instance adds to the common Memorystore settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Valkey {
+    /// `None`: the service's default version at creation, left as it is afterwards.
+    pub version: Option<ValkeyVersion>,
+    /// `CLUSTER` (true) or `CLUSTER_DISABLED` (one shard, primary and reader endpoints).
+    pub cluster_mode: bool,
+    /// `engineConfigs`: the whole set.
+    pub engine_configs: BTreeMap<String, String>,
+    /// `serverCaMode`; the service's default when unset.
+    pub server_ca_mode: Option<ServerCaMode>,
+}
+
+/// A Valkey engine version as Memorystore names it (`VALKEY_8_0`); ordered oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ValkeyVersion {
+    pub major: u16,
+    pub minor: u16,
+}
+
+impl ValkeyVersion {
+    /// The versions the service offers, oldest first (the CRD's enum).
+    pub const ALL: [&'static str; 3] = ["VALKEY_7_2", "VALKEY_8_0", "VALKEY_9_0"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix("VALKEY_")?;
+        let (major, minor) = rest.split_once('_')?;
+        Some(ValkeyVersion {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+
+    pub fn api_value(self) -> String {
+        format!("VALKEY_{}_{}", self.major, self.minor)
+    }
+}
+
+/// Which CA signs a Valkey instance's server certificates (`serverCaMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerCaMode {
+    PerInstance,
+    Shared,
+}
+
+impl ServerCaMode {
+    pub fn api_value(self) -> &'static str {
+        match self {
+            ServerCaMode::PerInstance => "GOOGLE_MANAGED_PER_INSTANCE_CA",
+            ServerCaMode::Shared => "GOOGLE_MANAGED_SHARED_CA",
+        }
+    }
 }
 
 impl GcpCluster {
@@ -162,10 +219,35 @@ impl GcpCluster {
         format!("projects/{}/locations/{}", self.project, self.region)
     }
 
-    /// `projects/P/locations/R/clusters/C`: the resource name, and the prefix IAM conditions
-    /// scope grants to.
+    /// `projects/P/locations/R/clusters/C` (Redis Cluster) or `…/instances/I` (Valkey): the
+    /// resource name, and the prefix IAM conditions scope grants to.
     pub fn name(&self) -> String {
-        format!("{}/clusters/{}", self.parent(), self.cluster_id)
+        format!(
+            "{}/{}/{}",
+            self.parent(),
+            self.collection(),
+            self.cluster_id
+        )
+    }
+
+    /// The collection of the product: `clusters` or `instances`.
+    pub fn collection(&self) -> &'static str {
+        if self.valkey.is_some() {
+            "instances"
+        } else {
+            "clusters"
+        }
+    }
+
+    /// The node type as users write it for this product.
+    pub fn node_type_name(&self) -> &'static str {
+        match &self.valkey {
+            Some(_) => self
+                .node_type
+                .valkey_name()
+                .unwrap_or(self.node_type.name()),
+            None => self.node_type.name(),
+        }
     }
 }
 

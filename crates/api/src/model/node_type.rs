@@ -71,6 +71,41 @@ impl GcpNodeType {
     pub fn from_api_value(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.api_value() == value)
     }
+
+    /// The node types of Memorystore for Valkey (`Instance.NodeType`).
+    pub const VALKEY: [GcpNodeType; 4] = [
+        GcpNodeType::SharedCoreNano,
+        GcpNodeType::StandardSmall,
+        GcpNodeType::HighmemMedium,
+        GcpNodeType::HighmemXlarge,
+    ];
+
+    /// The Memorystore for Valkey name (gcloud's, without the `redis-` prefix), for the types
+    /// that product offers.
+    pub fn valkey_name(self) -> Option<&'static str> {
+        Self::VALKEY
+            .contains(&self)
+            .then(|| self.name().trim_start_matches("redis-"))
+    }
+
+    /// The Memorystore for Valkey enum value on the wire (`SHARED_CORE_NANO`, …).
+    pub fn valkey_api_value(self) -> Option<&'static str> {
+        Self::VALKEY
+            .contains(&self)
+            .then(|| self.api_value().trim_start_matches("REDIS_"))
+    }
+
+    pub fn from_valkey_name(name: &str) -> Option<Self> {
+        Self::VALKEY
+            .into_iter()
+            .find(|t| t.valkey_name() == Some(name))
+    }
+
+    pub fn from_valkey_api_value(value: &str) -> Option<Self> {
+        Self::VALKEY
+            .into_iter()
+            .find(|t| t.valkey_api_value() == Some(value))
+    }
 }
 
 impl fmt::Display for GcpNodeType {
@@ -173,6 +208,7 @@ pub fn all_node_type_names() -> Vec<&'static str> {
     GcpNodeType::ALL
         .iter()
         .map(|t| t.name())
+        .chain(GcpNodeType::VALKEY.iter().filter_map(|t| t.valkey_name()))
         .chain(AWS_NODE_TYPES.iter().copied())
         .collect()
 }

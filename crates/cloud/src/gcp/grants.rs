@@ -22,6 +22,25 @@ use crate::error::{CloudError, ErrorClass, Result};
 /// The role that lets a principal `AUTH` to a Memorystore cluster with an access token.
 pub const CONNECTION_ROLE: &str = "roles/redis.dbConnectionUser";
 
+/// The same for a Memorystore for Valkey instance (permission `memorystore.instances.connect`).
+pub const VALKEY_CONNECTION_ROLE: &str = "roles/memorystore.dbConnectionUser";
+
+/// The connection role of the resource a grant names: Valkey instances
+/// (`projects/P/locations/R/instances/I`) have their own.
+pub fn connection_role(resource: &str) -> &'static str {
+    if resource.contains("/instances/") {
+        VALKEY_CONNECTION_ROLE
+    } else {
+        CONNECTION_ROLE
+    }
+}
+
+/// Principal kinds Memorystore for Valkey's IAM authentication accepts: "a user account, and a
+/// service account"; groups and domains are not supported.
+pub fn valkey_accepts(member: &str) -> bool {
+    member.starts_with("user:") || member.starts_with("serviceAccount:")
+}
+
 /// IAM condition titles are limited to 100 characters.
 const TITLE_MAX: usize = 100;
 
@@ -58,7 +77,7 @@ impl GrantOwner {
 
     /// Whether a binding was written for this group.
     pub fn owns(&self, b: &Binding) -> bool {
-        b.role == CONNECTION_ROLE
+        (b.role == CONNECTION_ROLE || b.role == VALKEY_CONNECTION_ROLE)
             && b.condition
                 .as_ref()
                 .is_some_and(|c| c.description == self.marker())
@@ -92,18 +111,18 @@ fn condition_for(clusters: &[String]) -> String {
 /// The policy bindings that express `wanted` for `owner`: grants with the same members share
 /// bindings, one per [`CLUSTERS_PER_CONDITION`] clusters.
 pub fn bindings(owner: &GrantOwner, wanted: &[Grant]) -> Vec<Binding> {
-    let mut by_members: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    let mut by_members: BTreeMap<(&'static str, Vec<String>), BTreeSet<String>> = BTreeMap::new();
     for g in wanted {
         let mut members = g.members.clone();
         members.sort();
         members.dedup();
         by_members
-            .entry(members)
+            .entry((connection_role(&g.cluster), members))
             .or_default()
             .insert(g.cluster.clone());
     }
     let mut out = Vec::new();
-    for (members, clusters) in by_members {
+    for ((role, members), clusters) in by_members {
         if members.is_empty() {
             continue;
         }
@@ -116,7 +135,7 @@ pub fn bindings(owner: &GrantOwner, wanted: &[Grant]) -> Vec<Binding> {
             }
             truncate(&mut title, TITLE_MAX);
             out.push(Binding {
-                role: CONNECTION_ROLE.into(),
+                role: role.into(),
                 members: members.clone(),
                 condition: Some(Expr {
                     title,
@@ -205,24 +224,31 @@ pub fn check_limits(next: &Policy, owner: &GrantOwner, project: &str) -> Result<
             ));
         }
     }
-    let mut per_member: BTreeMap<&str, usize> = BTreeMap::new();
-    for b in next
-        .bindings
-        .iter()
-        .filter(|b| b.role == CONNECTION_ROLE && b.condition.is_some())
-    {
+    // IAM's limit is per role and principal.
+    let mut per_member: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for b in next.bindings.iter().filter(|b| {
+        (b.role == CONNECTION_ROLE || b.role == VALKEY_CONNECTION_ROLE) && b.condition.is_some()
+    }) {
         for m in &b.members {
-            *per_member.entry(m).or_default() += 1;
+            *per_member.entry((b.role.as_str(), m)).or_default() += 1;
         }
     }
-    let mine_members: BTreeSet<&String> = ours.iter().flat_map(|b| &b.members).collect();
-    if let Some((m, n)) = mine_members
+    let mine: BTreeSet<(&str, &String)> = ours
         .iter()
-        .map(|m| (m, per_member.get(m.as_str()).copied().unwrap_or(0)))
+        .flat_map(|b| b.members.iter().map(|m| (b.role.as_str(), m)))
+        .collect();
+    if let Some(((role, m), n)) = mine
+        .iter()
+        .map(|(r, m)| {
+            (
+                (r, m),
+                per_member.get(&(*r, m.as_str())).copied().unwrap_or(0),
+            )
+        })
         .find(|(_, n)| *n > MAX_CONDITIONAL_BINDINGS_PER_PRINCIPAL)
     {
         return refuse(format!(
-            "the grants do not fit in the IAM policy of project {project}: {m} would be in {n} conditional bindings of {CONNECTION_ROLE} (one per {CLUSTERS_PER_CONDITION} clusters of each of its groups), over IAM's limit of {MAX_CONDITIONAL_BINDINGS_PER_PRINCIPAL}; nothing was written"
+            "the grants do not fit in the IAM policy of project {project}: {m} would be in {n} conditional bindings of {role} (one per {CLUSTERS_PER_CONDITION} clusters of each of its groups), over IAM's limit of {MAX_CONDITIONAL_BINDINGS_PER_PRINCIPAL}; nothing was written"
         ));
     }
     Ok(())
@@ -435,6 +461,30 @@ mod tests {
             ],
             "auditConfigs": [{"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}]
         })
+    }
+
+    #[test]
+    fn valkey_instances_get_their_own_role_in_their_own_bindings() {
+        let instance = Grant {
+            cluster: "projects/p/locations/r/instances/orders".into(),
+            members: vec!["user:amy@example.com".into()],
+        };
+        let both = [
+            grant("sessions", &["user:amy@example.com"]),
+            instance.clone(),
+        ];
+        let next = edit(&policy(others()), &owner(), &both).expect("a change");
+        let ours: Vec<&Binding> = next.bindings.iter().filter(|b| owner().owns(b)).collect();
+        let roles: Vec<&str> = ours.iter().map(|b| b.role.as_str()).collect();
+        assert_eq!(roles, [VALKEY_CONNECTION_ROLE, CONNECTION_ROLE]);
+        let valkey = ours[0].condition.as_ref().unwrap();
+        assert_eq!(
+            valkey.expression,
+            "resource.name == \"projects/p/locations/r/instances/orders\" || resource.name.startsWith(\"projects/p/locations/r/instances/orders/\")"
+        );
+        assert!(edit(&next, &owner(), &both).is_none(), "applied once");
+        assert!(valkey_accepts("serviceAccount:a@p.iam.gserviceaccount.com"));
+        assert!(!valkey_accepts("group:devs@example.com"));
     }
 
     fn grant(cluster: &str, members: &[&str]) -> Grant {

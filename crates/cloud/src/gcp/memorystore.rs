@@ -184,6 +184,9 @@ pub struct BackupCollection {
     pub cluster: Option<String>,
     #[serde(default)]
     pub cluster_uid: Option<String>,
+    /// Memorystore for Valkey: the instance the collection belongs to.
+    #[serde(default)]
+    pub instance: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -270,7 +273,7 @@ struct ListClusters {
 }
 
 /// One page of a list response: its items (named per collection) and the next page's token.
-trait ListPage: serde::de::DeserializeOwned {
+pub(crate) trait ListPage: serde::de::DeserializeOwned {
     type Item;
     fn split(self) -> (Vec<Self::Item>, Option<String>);
 }
@@ -331,14 +334,24 @@ impl Memorystore {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}v1/{path}", self.base)
     }
 
     pub async fn get_cluster(&self, name: &str) -> Result<Option<Cluster>> {
+        self.get_in("clusters", name).await
+    }
+
+    /// `GET` one resource of `collection` (`clusters`, `instances`); `None` when it is absent.
+    pub(crate) async fn get_in<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        name: &str,
+    ) -> Result<Option<T>> {
+        let op = format!("{collection}.get");
         let r = self
             .rest
-            .call(API, "clusters.get", Method::GET, &self.url(name), |r| r)
+            .call(API, &op, Method::GET, &self.url(name), |r| r)
             .await;
         match r {
             Err(e) if e.is(ErrorClass::NotFound) => Ok(None),
@@ -346,8 +359,74 @@ impl Memorystore {
         }
     }
 
+    /// `POST {parent}/{collection}?{id_param}=…&requestId=…`.
+    pub(crate) async fn create_in<B: Serialize>(
+        &self,
+        collection: &str,
+        id_param: &str,
+        (parent, id, request_id): (&str, &str, &str),
+        body: &B,
+    ) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                &format!("{collection}.create"),
+                Method::POST,
+                &self.url(&format!("{parent}/{collection}")),
+                |r| {
+                    r.query(&[(id_param, id), ("requestId", request_id)])
+                        .json(body)
+                },
+            )
+            .await
+    }
+
+    /// `PATCH {name}?updateMask=…&requestId=…`.
+    pub(crate) async fn patch_in<B: Serialize>(
+        &self,
+        collection: &str,
+        name: &str,
+        (update_mask, request_id): (&str, &str),
+        body: &B,
+    ) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                &format!("{collection}.patch"),
+                Method::PATCH,
+                &self.url(name),
+                |r| {
+                    r.query(&[("updateMask", update_mask), ("requestId", request_id)])
+                        .json(body)
+                },
+            )
+            .await
+    }
+
+    /// `DELETE {name}?requestId=…`.
+    pub(crate) async fn delete_in(
+        &self,
+        collection: &str,
+        name: &str,
+        request_id: &str,
+    ) -> Result<Operation> {
+        self.rest
+            .call(
+                API,
+                &format!("{collection}.delete"),
+                Method::DELETE,
+                &self.url(name),
+                |r| r.query(&[("requestId", request_id)]),
+            )
+            .await
+    }
+
     /// Every item of a list call, following `nextPageToken`.
-    async fn list_all<P: ListPage>(&self, operation: &str, path: &str) -> Result<Vec<P::Item>> {
+    pub(crate) async fn list_all<P: ListPage>(
+        &self,
+        operation: &str,
+        path: &str,
+    ) -> Result<Vec<P::Item>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -383,18 +462,13 @@ impl Memorystore {
         request_id: &str,
         body: &Cluster,
     ) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "clusters.create",
-                Method::POST,
-                &self.url(&format!("{parent}/clusters")),
-                |r| {
-                    r.query(&[("clusterId", cluster_id), ("requestId", request_id)])
-                        .json(body)
-                },
-            )
-            .await
+        self.create_in(
+            "clusters",
+            "clusterId",
+            (parent, cluster_id, request_id),
+            body,
+        )
+        .await
     }
 
     pub async fn patch_cluster(
@@ -404,24 +478,12 @@ impl Memorystore {
         request_id: &str,
         body: &Cluster,
     ) -> Result<Operation> {
-        self.rest
-            .call(API, "clusters.patch", Method::PATCH, &self.url(name), |r| {
-                r.query(&[("updateMask", update_mask), ("requestId", request_id)])
-                    .json(body)
-            })
+        self.patch_in("clusters", name, (update_mask, request_id), body)
             .await
     }
 
     pub async fn delete_cluster(&self, name: &str, request_id: &str) -> Result<Operation> {
-        self.rest
-            .call(
-                API,
-                "clusters.delete",
-                Method::DELETE,
-                &self.url(name),
-                |r| r.query(&[("requestId", request_id)]),
-            )
-            .await
+        self.delete_in("clusters", name, request_id).await
     }
 
     /// `clusters.backup`: an operation that takes the backup `backup_id` (kept the service's

@@ -3,6 +3,7 @@
 
 pub mod grants;
 pub mod iam;
+pub mod instances;
 pub mod memorystore;
 mod provider;
 pub mod token;
@@ -18,6 +19,7 @@ use crate::error::{CallObserver, CloudError, ErrorClass, Result, classify_google
 
 pub use grants::Grants;
 pub use iam::{AccessTokens, GoogleTokens};
+pub use instances::GcpInstances;
 pub use provider::GcpClusters;
 
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -27,6 +29,8 @@ pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-pl
 #[derive(Clone, Debug)]
 pub struct GcpEndpoints {
     pub redis: String,
+    /// Memorystore for Valkey (`memorystore.googleapis.com`).
+    pub memorystore: String,
     pub iam_credentials: String,
     pub resource_manager: String,
 }
@@ -35,6 +39,7 @@ impl Default for GcpEndpoints {
     fn default() -> Self {
         GcpEndpoints {
             redis: "https://redis.googleapis.com/".into(),
+            memorystore: "https://memorystore.googleapis.com/".into(),
             iam_credentials: "https://iamcredentials.googleapis.com/".into(),
             resource_manager: "https://cloudresourcemanager.googleapis.com/".into(),
         }
@@ -47,6 +52,7 @@ impl GcpEndpoints {
         let base = with_slash(base);
         GcpEndpoints {
             redis: base.clone(),
+            memorystore: base.clone(),
             iam_credentials: base.clone(),
             resource_manager: base,
         }

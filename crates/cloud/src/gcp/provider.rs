@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::memorystore::{
     AutomatedBackupConfig, Cluster, DiscoveryEndpoint, FixedFrequencySchedule, GcsSource,
-    MaintenancePolicy, ManagedBackupSource, Memorystore, Operation, PscConfig, TimeOfDay,
-    WeeklyMaintenanceWindow, rpc_code_name,
+    MaintenancePolicy, MaintenanceSchedule, ManagedBackupSource, Memorystore, Operation, PscConfig,
+    TimeOfDay, WeeklyMaintenanceWindow, rpc_code_name,
 };
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
@@ -38,6 +38,17 @@ pub fn request_id(owner: &Owner, what: &str) -> String {
         n => format!("{}/attempt-{n}/{what}", owner.uid),
     };
     Uuid::new_v5(&REQUEST_ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// The request ID of a one-field patch: it names this exact write, so a retry cannot apply it
+/// twice and a later, different write is never mistaken for it.
+pub fn patch_request_id(owner: &Owner, mask: &str, body: &impl serde::Serialize) -> String {
+    let what = format!(
+        "patch/{}/{mask}/{}",
+        owner.generation,
+        serde_json::to_string(body).unwrap_or_default()
+    );
+    request_id(owner, &what)
 }
 
 impl GcpClusters {
@@ -126,7 +137,7 @@ pub fn automated_backup_config(b: &GcpAutomatedBackup) -> AutomatedBackupConfig 
     }
 }
 
-fn weekly_window(p: &MaintenancePolicy) -> Option<WeeklyWindow> {
+pub fn weekly_window(p: &MaintenancePolicy) -> Option<WeeklyWindow> {
     let w = p.weekly_maintenance_window.first()?;
     let day = Weekday::ALL.into_iter().find(|d| d.gcp() == w.day)?;
     Some(WeeklyWindow {
@@ -136,7 +147,7 @@ fn weekly_window(p: &MaintenancePolicy) -> Option<WeeklyWindow> {
     })
 }
 
-fn observed_backup_config(c: &AutomatedBackupConfig) -> GcpAutomatedBackup {
+pub fn observed_backup_config(c: &AutomatedBackupConfig) -> GcpAutomatedBackup {
     let retention_days = c
         .retention
         .as_deref()
@@ -153,6 +164,7 @@ fn observed_backup_config(c: &AutomatedBackupConfig) -> GcpAutomatedBackup {
     }
 }
 
+/// `persistenceConfig` in Redis Cluster's words; [`valkey_persistence_json`] for Valkey.
 pub fn persistence_json(p: &Persistence) -> Value {
     match p {
         Persistence::Disabled => json!({"mode": "DISABLED"}),
@@ -184,7 +196,20 @@ pub fn persistence_json(p: &Persistence) -> Value {
     }
 }
 
-fn zone_json(z: &ZoneDistribution) -> Value {
+/// `persistenceConfig` in Memorystore for Valkey's words (its AOF fsync enum differs).
+pub fn valkey_persistence_json(p: &Persistence) -> Value {
+    let mut v = persistence_json(p);
+    if let Some(fsync) = v.pointer_mut("/aofConfig/appendFsync") {
+        *fsync = match fsync.as_str() {
+            Some("NO") => json!("NEVER"),
+            Some("EVERYSEC") => json!("EVERY_SEC"),
+            _ => fsync.clone(),
+        };
+    }
+    v
+}
+
+pub fn zone_json(z: &ZoneDistribution) -> Value {
     match z {
         ZoneDistribution::SingleZone(Some(zone)) => {
             json!({"mode": "SINGLE_ZONE", "zone": zone})
@@ -201,6 +226,25 @@ fn subset(desired: &Value, observed: &Value) -> bool {
             .iter()
             .all(|(k, v)| o.get(k).is_some_and(|ov| subset(v, ov))),
         _ => desired == observed,
+    }
+}
+
+/// `maintenancePolicy` and `maintenanceSchedule` (both Memorystore products), in common terms.
+pub fn observed_maintenance(
+    policy: Option<&MaintenancePolicy>,
+    schedule: Option<&MaintenanceSchedule>,
+) -> ObservedMaintenance {
+    ObservedMaintenance {
+        window: policy.and_then(|p| {
+            let w = p.weekly_maintenance_window.first()?;
+            Some(format!(
+                "{} {:02}:{:02} UTC",
+                w.day, w.start_time.hours, w.start_time.minutes
+            ))
+        }),
+        scheduled_start: schedule.and_then(|s| s.start_time.clone()),
+        scheduled_end: schedule.and_then(|s| s.end_time.clone()),
+        pending: Vec::new(),
     }
 }
 
@@ -254,25 +298,13 @@ pub fn observe(c: Cluster) -> ObservedCluster {
             deletion_protection: c.deletion_protection_enabled.unwrap_or(false),
             persistence: c.persistence_config.clone(),
             redis_configs: c.redis_configs.clone().unwrap_or_default(),
+            engine_version: None,
+            labels: Default::default(),
             maintenance_window: c.maintenance_policy.as_ref().and_then(weekly_window),
-            maintenance: ObservedMaintenance {
-                window: c.maintenance_policy.as_ref().and_then(|p| {
-                    let w = p.weekly_maintenance_window.first()?;
-                    Some(format!(
-                        "{} {:02}:{:02} UTC",
-                        w.day, w.start_time.hours, w.start_time.minutes
-                    ))
-                }),
-                scheduled_start: c
-                    .maintenance_schedule
-                    .as_ref()
-                    .and_then(|s| s.start_time.clone()),
-                scheduled_end: c
-                    .maintenance_schedule
-                    .as_ref()
-                    .and_then(|s| s.end_time.clone()),
-                pending: Vec::new(),
-            },
+            maintenance: observed_maintenance(
+                c.maintenance_policy.as_ref(),
+                c.maintenance_schedule.as_ref(),
+            ),
             automated_backup: c
                 .automated_backup_config
                 .as_ref()
@@ -288,10 +320,11 @@ pub fn observe(c: Cluster) -> ObservedCluster {
     }
 }
 
-/// What must change, in the order it is applied: node type, shards, replicas, then settings.
+/// What must change, in the order it is applied: node type, shards, replicas, then settings;
+/// for both Memorystore products (Valkey adds its engine version).
 pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
     let mut out = Vec::new();
-    if o.node_type != c.node_type.name() {
+    if o.node_type != c.node_type_name() {
         out.push(Change::NodeType);
     }
     if o.shard_count != c.shard_count {
@@ -304,18 +337,36 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
     if g.deletion_protection != c.deletion_protection {
         out.push(Change::DeletionProtection(c.deletion_protection));
     }
+    // Upgrades only: an older version in the spec (refused at admission) is never sent.
+    if let Some(wanted) = c.valkey.as_ref().and_then(|v| v.version) {
+        let running = g
+            .engine_version
+            .as_deref()
+            .and_then(cache_operator_api::model::ValkeyVersion::parse);
+        if running.is_some_and(|r| r < wanted) {
+            out.push(Change::EngineVersion);
+        }
+    }
     if let Some(p) = &c.persistence {
         let observed = g
             .persistence
             .clone()
             .unwrap_or_else(|| json!({"mode": "DISABLED"}));
-        if !subset(&persistence_json(p), &observed) {
+        let wanted = match c.valkey {
+            Some(_) => valkey_persistence_json(p),
+            None => persistence_json(p),
+        };
+        if !subset(&wanted, &observed) {
             out.push(Change::Persistence);
         }
     }
     // The spec's map is the whole set: a key removed from it is removed in the cloud (the
     // patch sends the map whole, and an absent map clears it).
-    if c.redis_configs != g.redis_configs {
+    let configs = match &c.valkey {
+        Some(v) => &v.engine_configs,
+        None => &c.redis_configs,
+    };
+    if *configs != g.redis_configs {
         out.push(Change::RedisConfigs);
     }
     // Unset in the spec: the cloud's setting is left as it is.
@@ -338,7 +389,7 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
 }
 
 /// `Memorystore cluster NAME (uid U, created T)`: what a user needs to tell clusters apart.
-fn who(o: &ObservedCluster) -> String {
+pub fn who(o: &ObservedCluster) -> String {
     let mut facts = Vec::new();
     if let Some(uid) = &o.uid {
         facts.push(format!("uid {uid}"));
@@ -512,16 +563,14 @@ impl Clusters<GcpCluster> for GcpClusters {
                 ));
             }
         };
-        // The request ID names this exact write, so a retry cannot apply it twice and a later,
-        // different write is never mistaken for it.
-        let what = format!(
-            "patch/{}/{mask}/{}",
-            owner.generation,
-            serde_json::to_string(&body).unwrap_or_default()
-        );
         let op = self
             .api
-            .patch_cluster(&c.name(), mask, &request_id(owner, &what), &body)
+            .patch_cluster(
+                &c.name(),
+                mask,
+                &patch_request_id(owner, mask, &body),
+                &body,
+            )
             .await?;
         Ok(Progress::Operation(op.name))
     }
@@ -567,7 +616,10 @@ impl Clusters<GcpCluster> for GcpClusters {
         let name = c.name();
         let mut out = Vec::new();
         for col in self.api.list_backup_collections(&c.parent()).await? {
-            if col.cluster.as_deref() != Some(name.as_str()) {
+            // `cluster` on Redis Cluster, `instance` on Valkey.
+            if col.cluster.as_deref() != Some(name.as_str())
+                && col.instance.as_deref() != Some(name.as_str())
+            {
                 continue;
             }
             for b in self.api.list_backups(&col.name).await? {

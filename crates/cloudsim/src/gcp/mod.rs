@@ -512,6 +512,10 @@ pub async fn handle(
                     None => dispatch(&shared, route, &q, &body),
                 });
             match result {
+                // Carried out, but the caller never hears of it.
+                Ok(_) if shared.faults.take_lost_response(operation) => {
+                    failure(injected(host, Injected::Unavailable))
+                }
                 Ok(v) => (json_ok(v), OK.to_owned()),
                 Err(e) => failure(e),
             }

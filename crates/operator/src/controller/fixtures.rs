@@ -27,12 +27,16 @@ pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
 /// The resource a create of the fake clusters names.
 pub const RESOURCE: &str = "projects/shop-prod/locations/us-central1/clusters/orders";
+/// What the Memorystore for Valkey fake names a created instance.
+pub const INSTANCE: &str = "projects/shop-prod/locations/us-central1/instances/orders";
 
 /// A scripted fake for every cloud client of a test context (one cluster fake serves both
 /// clouds).
 #[derive(Clone)]
 pub struct Fakes {
     pub clusters: Arc<FakeClusters>,
+    /// Memorystore for Valkey instances.
+    pub instances: Arc<FakeClusters>,
     pub users: Arc<FakeUsers>,
     pub iam_tokens: Arc<FakeIamTokens>,
     pub access_tokens: Arc<FakeAccessTokens>,
@@ -43,6 +47,7 @@ impl Default for Fakes {
     fn default() -> Self {
         Fakes {
             clusters: Arc::new(FakeClusters::new(RESOURCE)),
+            instances: Arc::new(FakeClusters::new(INSTANCE)),
             users: Arc::default(),
             iam_tokens: Arc::default(),
             access_tokens: Arc::default(),
@@ -56,6 +61,7 @@ impl Fakes {
         Clouds {
             gcp: GcpClouds {
                 clusters: self.clusters.clone(),
+                instances: self.instances.clone(),
                 tokens: self.access_tokens.clone(),
                 grants: self.grants.clone(),
             },

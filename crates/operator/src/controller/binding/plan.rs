@@ -272,7 +272,8 @@ fn target(seen: &Observed) -> Result<Target, Stopped> {
         ));
     }
     let (cluster_mode, cluster_name) = match &cluster_desired {
-        DesiredCluster::Gcp(g) => (true, g.name()),
+        // A Valkey instance with cluster mode disabled is one shard behind a primary endpoint.
+        DesiredCluster::Gcp(g) => (g.valkey.as_ref().is_none_or(|v| v.cluster_mode), g.name()),
         DesiredCluster::Aws(a) => (
             a.cluster_mode_enabled,
             status

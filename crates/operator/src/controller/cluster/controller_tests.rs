@@ -221,3 +221,27 @@ async fn a_ready_cluster_that_could_not_be_looked_at_stays_ready() {
     assert_eq!(cloud.asked(), ["list"]);
     assert_eq!(api.writes(), Vec::<String>::new(), "Ready stays as it was");
 }
+
+#[tokio::test]
+async fn a_valkey_cluster_is_created_through_the_instances_client_only() {
+    let fakes = Fakes::default();
+    let obj: RedisCluster = cluster::valkey("orders")
+        .namespace("shop")
+        .uid("uid-1")
+        .generation(1)
+        .finalizer(FINALIZER)
+        .parse();
+    let (ctx, api) = serving(Fill::default().build(), &fakes, &obj).await;
+    pass(&ctx, &obj).await.unwrap();
+    assert_eq!(fakes.instances.asked(), ["get", "create"]);
+    assert!(
+        fakes.clusters.asked().is_empty(),
+        "nothing reaches Memorystore for Redis Cluster"
+    );
+    let (st, says) = api.status();
+    assert_eq!(says, "Reconciling: Creating @1");
+    assert_eq!(
+        st["cloudResource"],
+        "projects/shop-prod/locations/us-central1/instances/orders"
+    );
+}

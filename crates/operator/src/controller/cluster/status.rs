@@ -427,6 +427,10 @@ pub fn record(st: &mut RedisClusterStatus, o: &ObservedCluster) {
         st.engine = Some(a.engine.clone()).filter(|e| !e.is_empty());
         st.engine_version = a.engine_version.clone();
     }
+    if let Some(v) = o.gcp.as_ref().and_then(|g| g.engine_version.clone()) {
+        st.engine = Some("valkey".into());
+        st.engine_version = Some(v);
+    }
     let maintenance = match (&o.aws, &o.gcp) {
         (Some(a), _) => Some(&a.maintenance),
         (None, Some(g)) => Some(&g.maintenance),

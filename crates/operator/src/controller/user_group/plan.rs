@@ -25,7 +25,7 @@ use cache_operator_cloud::CloudError;
 use cache_operator_cloud::aws::users::{
     NewUser, ObservedAuth, ObservedUser, ObservedUserGroup, Password, UserAuth, UserChange,
 };
-use cache_operator_cloud::gcp::grants::Grant;
+use cache_operator_cloud::gcp::grants::{Grant, valkey_accepts};
 use jiff::Timestamp;
 
 use super::observe::{AwsSeen, Leaving, Observed};
@@ -224,7 +224,17 @@ pub fn plan(
             },
             Next::AwaitChange,
         ))),
-        (Ok(DesiredUserGroup::Gcp(g)), _) => Plan::Gcp(gcp(g, seen, facts.status)),
+        (Ok(DesiredUserGroup::Gcp(g)), _) => match unsupported_principals(g, &seen.clusters) {
+            Some(message) => Plan::Stop(Stopping::Outcome(Outcome::new(
+                (),
+                Summary::Stalled {
+                    reason: reason::UNSUPPORTED_PRINCIPAL.into(),
+                    message,
+                },
+                Next::AwaitChange,
+            ))),
+            None => Plan::Gcp(gcp(g, seen, facts.status)),
+        },
         (Ok(DesiredUserGroup::Aws(g)), Some(Ok(aws_seen))) => {
             Plan::Aws(Box::new(aws(g, aws_seen, seen, facts)))
         }
@@ -805,6 +815,35 @@ pub fn dropped(observed: Option<&ObservedUser>) -> Dropped {
         Some(CloudStatus::Deleting) => Dropped::Deleting,
         Some(_) => Dropped::Delete,
     }
+}
+
+/// Why a group cannot be granted on the Memorystore for Valkey instances that list it: members
+/// of kinds Valkey's IAM authentication does not accept (groups, domains…), named with the
+/// instances; `None` when every member is accepted or no instance lists the group.
+pub fn unsupported_principals(g: &GcpUserGroup, listing: &[Listing]) -> Option<String> {
+    let instances: Vec<&str> = listing
+        .iter()
+        .filter(|c| {
+            c.gcp
+                .as_ref()
+                .is_some_and(|(_, r)| r.contains("/instances/"))
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    let refused: Vec<&str> = g
+        .members
+        .iter()
+        .filter(|m| !valkey_accepts(m))
+        .map(String::as_str)
+        .collect();
+    if instances.is_empty() || refused.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Memorystore for Valkey accepts only user: and serviceAccount: principals for IAM authentication, and {} list this group: remove {} from spec.gcp.members (or list the group only on Redis Cluster clusters); no grants were written",
+        instances.join(", "),
+        refused.join(", ")
+    ))
 }
 
 /// The gcp grants a group needs: one per gcp cluster that lists it, by project.

@@ -624,3 +624,70 @@ fn a_group_goes_in_dependency_order() {
     };
     assert_eq!(projects, ["old", "shop-prod"]);
 }
+
+#[test]
+fn valkey_instances_refuse_group_and_domain_members_by_name() {
+    let members = GcpUserGroup {
+        members: vec![
+            "serviceAccount:app@shop-prod.iam.gserviceaccount.com".into(),
+            "group:devs@example.com".into(),
+            "domain:example.com".into(),
+        ],
+    };
+    let instance = listing(
+        "orders",
+        Some((
+            "shop-prod",
+            "projects/shop-prod/locations/r/instances/orders",
+        )),
+    );
+    let cluster = listing(
+        "sessions",
+        Some((
+            "shop-prod",
+            "projects/shop-prod/locations/r/clusters/sessions",
+        )),
+    );
+    let status = UserGroupStatus::default();
+    let Plan::Stop(Stopping::Outcome(o)) = plan(
+        &Ok(DesiredUserGroup::Gcp(members.clone())),
+        &observed(vec![instance.clone(), cluster.clone()]),
+        facts(&status, 0),
+    ) else {
+        panic!("refused")
+    };
+    let Summary::Stalled { reason, message } = &o.summary else {
+        panic!("stalled: {o:?}")
+    };
+    assert_eq!(reason, reason::UNSUPPORTED_PRINCIPAL);
+    assert!(
+        message.contains("group:devs@example.com, domain:example.com"),
+        "{message}"
+    );
+    assert!(message.contains("shop/orders"), "{message}");
+    assert!(!message.contains("app@shop-prod"), "{message}");
+
+    // Redis Cluster alone takes them; users and service accounts alone suit Valkey too.
+    assert!(matches!(
+        plan(
+            &Ok(DesiredUserGroup::Gcp(members)),
+            &observed(vec![cluster]),
+            facts(&status, 0)
+        ),
+        Plan::Gcp(_)
+    ));
+    let accepted = GcpUserGroup {
+        members: vec!["user:amy@example.com".into()],
+    };
+    let Plan::Gcp(p) = plan(
+        &Ok(DesiredUserGroup::Gcp(accepted)),
+        &observed(vec![instance]),
+        facts(&status, 0),
+    ) else {
+        panic!("a gcp plan")
+    };
+    assert_eq!(
+        p.projects[0].1[0].cluster,
+        "projects/shop-prod/locations/r/instances/orders"
+    );
+}
