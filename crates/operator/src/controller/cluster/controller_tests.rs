@@ -233,7 +233,7 @@ async fn a_valkey_cluster_is_created_through_the_instances_client_only() {
         .parse();
     let (ctx, api) = serving(Fill::default().build(), &fakes, &obj).await;
     pass(&ctx, &obj).await.unwrap();
-    assert_eq!(fakes.instances.asked(), ["get", "create"]);
+    assert_eq!(fakes.instances.asked(), ["list", "create"]);
     assert!(
         fakes.clusters.asked().is_empty(),
         "nothing reaches Memorystore for Redis Cluster"
