@@ -1,12 +1,11 @@
 //! Execute: the only step of a serverless cache that writes — the one cloud call the plan asks
 //! for. Returns what it answered; what that means is the status's to say.
 
-use cache_operator_api::ServerlessCache;
 use cache_operator_api::model::serverless::DesiredServerless;
 use cache_operator_cloud::CloudError;
 use cache_operator_cloud::aws::serverless::ObservedServerless;
 
-use super::observe::{Observed, Spec, owner};
+use super::observe::{Observed, Spec};
 use super::plan::{Act, Leave, Plan};
 use crate::controller::Ctx;
 
@@ -27,13 +26,13 @@ fn desired(seen: &Observed) -> Option<&DesiredServerless> {
 }
 
 /// Carry out a live pass's plan for `obj`.
-pub async fn execute(ctx: &Ctx, obj: &ServerlessCache, seen: &Observed, plan: &Plan) -> Applied {
+pub async fn execute(ctx: &Ctx, seen: &Observed, plan: &Plan) -> Applied {
     let Some(d) = desired(seen) else {
         return Applied::Nothing;
     };
     let api = &ctx.clouds.aws.serverless;
     let applied = match &plan.act {
-        Act::Create { .. } => Applied::Created(Box::new(api.create(d, &owner(obj)).await)),
+        Act::Create { .. } => Applied::Created(Box::new(api.create(d, &seen.owner).await)),
         Act::Modify { change, .. } => {
             Applied::Modified(api.modify(&d.region, &d.name, change).await)
         }

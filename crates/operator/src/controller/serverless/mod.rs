@@ -27,6 +27,7 @@ use kube::runtime::reflector::ObjectRef;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
+use super::ending;
 use super::error::Error;
 use super::shared::{GroupGuard, ServerlessFeeds, ServerlessGuard, parsed};
 use super::skeleton::{self, Cleanup, Reconcile};
@@ -75,9 +76,10 @@ impl Reconcile for ServerlessCache {
 /// One pass over a live cache: observe → plan → execute → status.
 pub async fn pass(obj: &ServerlessCache, ctx: &Ctx) -> Result<Action, Error> {
     let old = obj.status.clone().unwrap_or_default();
-    let seen = observe::observe(obj, ctx).await;
+    let refused = ending::refused_at(&old.conditions, obj.metadata.generation);
+    let seen = observe::observe(obj, refused, ctx).await;
     let plan = plan::plan(&seen, &old, obj.metadata.generation);
-    let applied = execute::execute(ctx, obj, &seen, &plan).await;
+    let applied = execute::execute(ctx, &seen, &plan).await;
     status::conclude(obj, ctx, plan, applied).await
 }
 

@@ -16,7 +16,7 @@ use cache_operator_cloud::provider::Owner;
 use kube::ResourceExt;
 
 use crate::controller::shared::parsed;
-use crate::controller::{Ctx, Stores, ending};
+use crate::controller::{Ctx, Stores};
 
 /// The spec, as far as it can be taken.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +45,8 @@ pub struct Observed {
     pub refused: bool,
     /// The cache (`None`: absent); not looked at when the spec says nothing can be done.
     pub cloud: Option<Result<Option<Seen>, CloudError>>,
+    /// The object as the owner of its cloud writes (a create's tag and request).
+    pub owner: Owner,
 }
 
 /// The ElastiCache ID `spec.userGroupRef` resolves to (`Ok(None)`: it names none).
@@ -180,22 +182,22 @@ async fn seen(
     }
 }
 
-/// Read what a pass over `obj` needs.
-pub async fn observe(obj: &ServerlessCache, ctx: &Ctx) -> Observed {
+/// Read what a pass over `obj` needs; `refused`: the cloud refused a write for this generation
+/// (then the cloud is not looked at).
+pub async fn observe(obj: &ServerlessCache, refused: bool, ctx: &Ctx) -> Observed {
     let old = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation;
     let spec = spec(obj, &ctx.stores);
-    let refused = ending::refused_at(&old.conditions, generation);
+    let owner = owner(obj);
     let cloud = match &spec {
-        Spec::Desired(d) if !refused => {
-            Some(seen(ctx, d, &old, generation, &owner(obj), false).await)
-        }
+        Spec::Desired(d) if !refused => Some(seen(ctx, d, &old, generation, &owner, false).await),
         _ => None,
     };
     Observed {
         spec,
         refused,
         cloud,
+        owner,
     }
 }
 

@@ -5,6 +5,7 @@ use cache_operator_api::condition::Summary;
 use cache_operator_api::model::AwsEngine;
 use cache_operator_api::validate::FieldErrors;
 use cache_operator_cloud::aws::serverless::ObservedServerless;
+use cache_operator_cloud::provider::Owner;
 use cache_operator_cloud::{CloudError, ErrorClass};
 use cache_operator_testkit::serverless;
 
@@ -31,8 +32,19 @@ fn cache(status: &str) -> ObservedServerless {
     }
 }
 
+fn owner() -> Owner {
+    Owner {
+        uid: "0b6c2a4e-1111".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+        generation: 1,
+        attempt: 0,
+    }
+}
+
 fn seen(found: Option<(ObservedServerless, bool)>) -> Observed {
     Observed {
+        owner: owner(),
         spec: Spec::Desired(desired()),
         refused: false,
         cloud: Some(Ok(found.map(|(cache, ours)| Seen {
@@ -102,11 +114,13 @@ fn a_pass_does_what_the_spec_the_cloud_and_the_status_say() {
         spec: Spec::Invalid(FieldErrors::default()),
         refused: false,
         cloud: None,
+        owner: owner(),
     };
     let waiting = Observed {
         spec: Spec::Waiting("waiting for UserGroup shop/g".into()),
         refused: false,
         cloud: None,
+        owner: owner(),
     };
     let none = ServerlessCacheStatus::default;
     // (case, observed, status, generation) → plan
@@ -164,6 +178,7 @@ fn three_changed_fields_are_three_modifies_in_order() {
     let mut applied = Vec::new();
     for _ in 0..5 {
         let observed = Observed {
+            owner: owner(),
             spec: Spec::Desired(d.clone()),
             refused: false,
             cloud: Some(Ok(Some(Seen {
