@@ -110,7 +110,23 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Start one in `dir` (created; it receives certificates, etcd's data, the components' logs
     /// and kubeconfigs). Returns once the apiserver answers `/readyz`.
+    ///
+    /// The components' ports are picked free and bound a moment later, so a test starting beside
+    /// it can take one first; that start is tried again, in an emptied `dir`.
     pub fn start(bin: &Binaries, dir: &Path) -> anyhow::Result<ControlPlane> {
+        let mut tries = 0;
+        loop {
+            match Self::start_once(bin, dir) {
+                Err(e) if tries < 2 && e.to_string().contains("address already in use") => {
+                    tries += 1;
+                    std::fs::remove_dir_all(dir)?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(bin: &Binaries, dir: &Path) -> anyhow::Result<ControlPlane> {
         std::fs::create_dir_all(dir)?;
         let log = std::fs::File::create(dir.join("control-plane.log"))?;
         let mut child = Command::new(bin.control_plane())
