@@ -56,7 +56,12 @@ pub struct Metrics {
     /// When each binding's credential expires; the gauge is computed from it at scrape time so
     /// that it keeps counting down between reconciles.
     expiries: std::sync::Mutex<std::collections::HashMap<BindingLabels, jiff::Timestamp>>,
+    /// Whether a binding still exists (the bindings' cache, once it is complete): a binding has
+    /// no finalizer, so no pass sees it go, and its expiry is dropped at the next scrape.
+    exists: std::sync::Mutex<Option<ExistsFn>>,
 }
+
+type ExistsFn = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -113,6 +118,7 @@ impl Default for Metrics {
             token_expiry_seconds,
             leader,
             expiries: Default::default(),
+            exists: Default::default(),
         }
     }
 }
@@ -160,12 +166,28 @@ impl Metrics {
         }
     }
 
+    /// Say which bindings exist, so that a deleted binding's expiry goes at the next scrape.
+    pub fn track_bindings(&self, exists: impl Fn(&str, &str) -> bool + Send + Sync + 'static) {
+        *self.exists.lock().expect("exists lock") = Some(Box::new(exists));
+    }
+
     pub fn render(&self) -> String {
         let now = jiff::Timestamp::now();
-        for (labels, t) in self.expiries.lock().expect("expiry map lock").iter() {
+        let mut expiries = self.expiries.lock().expect("expiry map lock");
+        if let Some(exists) = self.exists.lock().expect("exists lock").as_ref() {
+            expiries.retain(|labels, _| {
+                let keep = exists(&labels.namespace, &labels.name);
+                if !keep {
+                    self.token_expiry_seconds.remove(labels);
+                }
+                keep
+            });
+        }
+        for (labels, t) in expiries.iter() {
             let left = t.duration_since(now).as_secs_f64();
             self.token_expiry_seconds.get_or_create(labels).set(left);
         }
+        drop(expiries);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String");
@@ -200,5 +222,25 @@ impl CallObserver for Metrics {
         self.cloud_call_seconds
             .get_or_create(&ApiLabels { api: api.into() })
             .observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_bindings_expiry_goes_at_the_next_scrape() {
+        let m = Metrics::default();
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(600);
+        m.set_token_expiry("shop", "app", Some(soon));
+        m.set_token_expiry("shop", "gone", Some(soon));
+        m.track_bindings(|ns, name| ns == "shop" && name == "app");
+        let out = m.render();
+        assert!(
+            out.contains(r#"token_expiry_seconds{namespace="shop",name="app"}"#),
+            "{out}"
+        );
+        assert!(!out.contains(r#"name="gone""#), "{out}");
     }
 }

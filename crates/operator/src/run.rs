@@ -16,6 +16,7 @@ use cache_operator_cloud::gcp::memorystore::Memorystore;
 use cache_operator_cloud::gcp::{
     GcpAuth, GcpClusters, GcpEndpoints, GcpInstances, GoogleRest, GoogleTokens,
 };
+use kube::runtime::reflector::ObjectRef;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{AccessSettings, AwsClouds, Clouds, Context, GcpClouds, Timing};
@@ -270,6 +271,12 @@ async fn run_controllers(
     let Some((stores, feeds)) = shared.start(stop.clone()).await else {
         return;
     };
+    let bindings = stores.bindings.clone();
+    base.metrics.track_bindings(move |namespace, name| {
+        bindings
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
     let ctx = Arc::new(Ctx { base, stores });
     tokio::join!(
         cluster::run(ctx.clone(), feeds.cluster, concurrency, stop.clone()),

@@ -1,7 +1,8 @@
 //! What every controller's `reconcile` and `error_policy` are: an object that does not parse
 //! gets a status saying so; otherwise kube's `finalizer()` helper hands the object to the kind's
 //! `apply` or `cleanup`. Cleanup says whether it is done; the helper (never the kind) removes the
-//! finalizer once it is.
+//! finalizer once it is. A kind that holds nothing outside Kubernetes (an AccessBinding: its
+//! Secret goes with it through the owner reference) gets no finalizer at all.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -45,7 +46,7 @@ pub trait Reconcile:
     + Sync
     + 'static
 {
-    /// Bring the world to the spec (the object carries our finalizer).
+    /// Bring the world to the spec (the object carries our finalizer, where the kind has one).
     fn apply(obj: Arc<Self>, ctx: Arc<Ctx>) -> impl Future<Output = Result<Action, Error>> + Send;
 
     /// Undo what `apply` made, as far as the spec's deletion policy says.
@@ -63,6 +64,12 @@ pub trait Reconcile:
     fn retry_within(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether objects carry the operator's finalizer, so that `cleanup` runs before they go.
+    /// A kind whose objects own nothing outside Kubernetes says no: one write less per object,
+    /// and a namespace still deletes while the operator is not running. Such a kind's `cleanup`
+    /// still runs for an object that carries the finalizer from an earlier version.
+    const FINALIZED: bool = true;
 }
 
 /// A controller of `K` on its shared feed and cache, reconciling `concurrency` objects at once.
@@ -113,8 +120,16 @@ pub async fn reconcile<K: Reconcile>(
         Ok(obj) => Arc::new(obj.clone()),
         Err(invalid) => return unreadable::<K>(invalid, &ctx).await,
     };
-    let api = api_for(&ctx, &*obj);
     let key = key(&*obj);
+    if !K::FINALIZED && !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        if obj.meta().deletion_timestamp.is_some() {
+            return Ok(Action::await_change());
+        }
+        let action = K::apply(obj, ctx.clone()).await?;
+        ctx.succeeded(&key);
+        return Ok(action);
+    }
+    let api = api_for(&ctx, &*obj);
     let outcome = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Event::Apply(obj) => K::apply(obj, ctx.clone()).await,

@@ -1,10 +1,10 @@
 //! The skeleton against a mock API: finalizer first, cleanup releases then the finalizer goes,
-//! an unreadable object gets a status and nothing else.
+//! an unreadable object gets a status and nothing else; a binding has no finalizer.
 
 use std::sync::Arc;
 
-use cache_operator_api::RedisCluster;
-use cache_operator_testkit::cluster;
+use cache_operator_api::{AccessBinding, RedisCluster};
+use cache_operator_testkit::{binding, cluster};
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
@@ -131,4 +131,63 @@ async fn an_object_that_does_not_parse_is_told_so_in_its_status() {
     let action = reconcile(Arc::new(guard), ctx).await.unwrap();
     assert_eq!(action, Action::await_change());
     server.await.unwrap();
+}
+
+const BINDING: &str = "/apis/cache-operator.io/v1alpha1/namespaces/shop/accessbindings/app";
+
+fn app() -> cache_operator_testkit::Manifest {
+    binding::new("app", "orders", "users")
+        .namespace("shop")
+        .uid("uid-b")
+        .generation(1)
+}
+
+#[tokio::test]
+async fn a_new_binding_gets_no_finalizer_its_first_write_is_its_status() {
+    let (ctx, mut api) = empty_context().await;
+    let obj: AccessBinding = app().parse();
+    let server = tokio::spawn(async move {
+        let patch = expect(
+            &mut api,
+            "PATCH",
+            &format!("{BINDING}/status"),
+            app().json(),
+        )
+        .await;
+        let ready = &patch["status"]["conditions"][0];
+        assert_eq!(ready["reason"], "ReferenceNotFound");
+        let event = expect(
+            &mut api,
+            "POST",
+            "/apis/events.k8s.io/v1/namespaces/shop/events",
+            json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                   "metadata": {"name": "e", "namespace": "shop"}, "eventTime": null}),
+        )
+        .await;
+        assert_eq!(event["reason"], "ReferenceNotFound");
+        api
+    });
+    reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx)
+        .await
+        .unwrap();
+    let mut api = server.await.unwrap();
+    tokio::task::yield_now().await;
+    let next = futures::FutureExt::now_or_never(api.next_request());
+    assert!(
+        !matches!(next, Some(Some(_))),
+        "no finalizer patch, no other call"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_binding_is_left_to_the_garbage_collector() {
+    let (ctx, mut api) = empty_context().await;
+    let obj: AccessBinding = app().deleting().parse();
+    let action = reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx)
+        .await
+        .unwrap();
+    assert_eq!(action, Action::await_change());
+    tokio::task::yield_now().await;
+    let next = futures::FutureExt::now_or_never(api.next_request());
+    assert!(!matches!(next, Some(Some(_))), "no call at all");
 }

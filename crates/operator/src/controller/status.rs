@@ -255,7 +255,10 @@ impl Note {
 /// When a pass's conditions are worth an event. Kinds differ here for a reason: a cluster's
 /// Ready message changes with real progress (a pending change), while a binding's changes with
 /// every token (its expiry), so a binding speaks on a change of Ready's status or reason only
-/// — and on every warning, since a failing refresh must not go unseen.
+/// — and on every warning, since a failing refresh must not go unseen. A binding waiting for
+/// the object it names to become Ready (the usual order when both are applied together) says so
+/// in its status only: it has done nothing yet, the cluster's own events tell that story, and
+/// N pairs applied at once would otherwise make N events saying the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Announce {
     ReadyReasonOrMessage,
@@ -271,7 +274,9 @@ impl Announce {
             }
             Announce::ReadyStatusOrReasonOrWarning => {
                 let key = |c: Option<&Condition>| c.map(|c| (c.status.clone(), c.reason.clone()));
-                key(before) != key(after) || note.type_ == EventType::Warning
+                let waits = note.type_ == EventType::Normal
+                    && note.reason == condition::reason::REFERENCE_NOT_READY;
+                !waits && (key(before) != key(after) || note.type_ == EventType::Warning)
             }
         }
     }
@@ -361,6 +366,24 @@ mod tests {
         let warning = Note::of(&Summary::retrying(reason::REFRESH_FAILED, "again"));
         assert_eq!(warning.type_, EventType::Warning);
         assert!(b.due(Some(&before), Some(&before), &warning));
+    }
+
+    #[test]
+    fn a_binding_waiting_for_its_cluster_says_so_in_status_only() {
+        let waits = Summary::progressing(
+            reason::REFERENCE_NOT_READY,
+            "waiting for RedisCluster shop/orders to be Ready",
+        );
+        let mut conditions = Vec::new();
+        waits.apply(&mut conditions, Some(1), Timestamp::now());
+        let after = condition::get(&conditions, condition::READY).cloned();
+        let b = Announce::ReadyStatusOrReasonOrWarning;
+        assert!(!b.due(None, after.as_ref(), &Note::of(&waits)));
+        let missing = Summary::progressing(reason::REFERENCE_NOT_FOUND, "no RedisCluster shop/x");
+        assert!(
+            b.due(None, after.as_ref(), &Note::of(&missing)),
+            "a name that matches nothing may be a typo: announced"
+        );
     }
 
     #[test]

@@ -164,6 +164,11 @@ impl Reconcile for AccessBinding {
         pass(&obj, &ctx).await
     }
 
+    /// The Secret, all a binding makes, is owned by it: the garbage collector deletes it with
+    /// the binding. No finalizer, so no write for one.
+    const FINALIZED: bool = false;
+
+    /// Only for a binding carrying the finalizer of an earlier version.
     async fn cleanup(obj: Arc<Self>, ctx: Arc<Ctx>) -> Result<Cleanup, Error> {
         execute::delete_secret(&ctx, &obj).await?;
         ctx.metrics
