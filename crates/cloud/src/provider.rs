@@ -110,8 +110,10 @@ pub struct ObservedCluster {
     /// Changes the cloud has accepted but will make later (ElastiCache's pending values,
     /// applied in the maintenance window), in the cloud's own words.
     pub pending: Vec<String>,
-    pub gcp: Option<GcpObserved>,
-    pub aws: Option<AwsObserved>,
+    /// Boxed: a cluster is one cloud's, and the observer keeps one of these per cluster of a
+    /// scope, so the other cloud's part should cost a pointer, not its size.
+    pub gcp: Option<Box<GcpObserved>>,
+    pub aws: Option<Box<AwsObserved>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -8,7 +8,7 @@
 //! more on its own (one Get), since its next pass must judge the write's outcome, not what the
 //! cloud said before it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,28 @@ struct Snapshot {
     /// When the List was sent: what it does not hold did not exist then.
     at: Instant,
     clusters: HashMap<String, Entry>,
+}
+
+impl Snapshot {
+    /// Take in a List sent at `at`, in place: the map keeps its allocation rather than a
+    /// second whole snapshot being built beside it (at 10,000 clusters a scope's snapshot is
+    /// the largest thing the operator holds). An entry read on its own after `at` is newer
+    /// than the List and stays.
+    fn update(&mut self, at: Instant, listed: Vec<ObservedCluster>) {
+        self.at = at;
+        let ids: HashSet<String> = listed.iter().map(|c| c.id.to_ascii_lowercase()).collect();
+        self.clusters.retain(|id, e| e.at > at || ids.contains(id));
+        for cluster in listed {
+            let id = cluster.id.to_ascii_lowercase();
+            match self.clusters.get_mut(&id) {
+                Some(e) if e.at > at => {}
+                Some(e) => *e = Entry { at, cluster },
+                None => {
+                    self.clusters.insert(id, Entry { at, cluster });
+                }
+            }
+        }
+    }
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Snapshot>>>;
@@ -108,13 +130,11 @@ impl Observer {
             {
                 let at = Instant::now();
                 let listed = self.clouds.cluster(desired).list().await?;
-                *snapshot = Some(Snapshot {
+                let s = snapshot.get_or_insert_with(|| Snapshot {
                     at,
-                    clusters: listed
-                        .into_iter()
-                        .map(|cluster| (cluster.id.to_ascii_lowercase(), Entry { at, cluster }))
-                        .collect(),
+                    clusters: HashMap::new(),
                 });
+                s.update(at, listed);
             }
             let s = snapshot.as_ref().expect("listed above");
             let entry = s.clusters.get(&key.1);
@@ -438,5 +458,44 @@ mod tests {
         let seen = observer.cached(&orders, POLL).await.unwrap();
         assert_eq!(seen.map(|c| c.state), Some(ClusterState::Available));
         assert_eq!(fakes.clusters.asked(), ["list"]);
+    }
+
+    /// A List taken in place: a cluster gone from it goes, a listed one is replaced, and one
+    /// read on its own after the List was sent keeps that newer read.
+    #[test]
+    fn a_list_updates_the_snapshot_in_place_keeping_newer_reads() {
+        let with = |id: &str, state| ObservedCluster {
+            id: id.into(),
+            ..observed(state)
+        };
+        let t0 = Instant::now();
+        let (list_sent, read_later) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        let mut s = Snapshot {
+            at: t0,
+            clusters: HashMap::new(),
+        };
+        s.update(
+            t0,
+            vec![
+                with("Gone", ClusterState::Available),
+                with("kept", ClusterState::Creating),
+                with("fresh", ClusterState::Creating),
+            ],
+        );
+        s.clusters.get_mut("fresh").unwrap().at = read_later;
+        s.update(
+            list_sent,
+            vec![
+                with("kept", ClusterState::Available),
+                with("fresh", ClusterState::Creating),
+                with("new", ClusterState::Creating),
+            ],
+        );
+        let state = |id: &str| s.clusters.get(id).map(|e| (e.cluster.state, e.at));
+        assert_eq!(state("gone"), None);
+        assert_eq!(state("kept"), Some((ClusterState::Available, list_sent)));
+        assert_eq!(state("fresh"), Some((ClusterState::Creating, read_later)));
+        assert_eq!(state("new"), Some((ClusterState::Creating, list_sent)));
+        assert_eq!(s.at, list_sent);
     }
 }

@@ -243,7 +243,7 @@ pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> Observed
         transit_encryption: rg.transit_encryption_enabled().unwrap_or(false),
         pending: member.map(pending_words).unwrap_or_default(),
         gcp: None,
-        aws: Some(AwsObserved {
+        aws: Some(Box::new(AwsObserved {
             engine: rg.engine().unwrap_or_default().to_owned(),
             cluster_mode_enabled,
             user_group_ids: rg.user_group_ids().to_vec(),
@@ -285,7 +285,7 @@ pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> Observed
                 .and_then(|p| p.auth_token_status())
                 .map(|s| s.as_str().to_owned()),
             auth_token_last_modified: rg.auth_token_last_modified_date().map(|d| d.to_string()),
-        }),
+        })),
     }
 }
 

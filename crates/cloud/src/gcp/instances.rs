@@ -370,7 +370,7 @@ pub fn observe(i: Instance) -> ObservedCluster {
         reader,
         transit_encryption: i.transit_encryption_mode.as_deref() == Some("SERVER_AUTHENTICATION"),
         pending: Vec::new(),
-        gcp: Some(GcpObserved {
+        gcp: Some(Box::new(GcpObserved {
             iam_auth: i.authorization_mode.as_deref() == Some("IAM_AUTH"),
             deletion_protection: i.deletion_protection_enabled.unwrap_or(false),
             persistence: i.persistence_config.clone(),
@@ -392,7 +392,7 @@ pub fn observe(i: Instance) -> ObservedCluster {
                 .as_ref()
                 .and_then(|e| e.encryption_type.clone()),
             backup_collection: i.backup_collection.clone(),
-        }),
+        })),
         aws: None,
     }
 }

@@ -293,7 +293,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
         transit_encryption: c.transit_encryption_mode.as_deref()
             == Some("TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"),
         pending: Vec::new(),
-        gcp: Some(GcpObserved {
+        gcp: Some(Box::new(GcpObserved {
             iam_auth: c.authorization_mode.as_deref() == Some("AUTH_MODE_IAM_AUTH"),
             deletion_protection: c.deletion_protection_enabled.unwrap_or(false),
             persistence: c.persistence_config.clone(),
@@ -315,7 +315,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
                 .as_ref()
                 .and_then(|e| e.encryption_type.clone()),
             backup_collection: c.backup_collection.clone(),
-        }),
+        })),
         aws: None,
     }
 }

@@ -46,10 +46,10 @@ fn deletion_with_each_policy() {
     let available = observed(ClusterState::Available);
     let deleting = observed(ClusterState::Deleting);
     let mut protected = observed(ClusterState::Available);
-    protected.gcp = Some(GcpObserved {
+    protected.gcp = Some(Box::new(GcpObserved {
         deletion_protection: true,
         ..Default::default()
-    });
+    }));
     let foreign = Claim::Foreign("not ours".into());
     let ours_ = Claim::Ours;
     assert_eq!(

@@ -2,7 +2,7 @@
 
 use cache_operator_api::cluster::{Phase, RedisCluster, RedisClusterStatus};
 use cache_operator_api::model::DesiredCluster;
-use cache_operator_cloud::provider::{Claim, ClusterState, Endpoint, GcpObserved, ObservedCluster};
+use cache_operator_cloud::provider::{Claim, ClusterState, Endpoint, ObservedCluster};
 use cache_operator_cloud::{CloudError, ErrorClass};
 use cache_operator_testkit::cluster;
 
@@ -29,7 +29,7 @@ pub fn observed(state: ClusterState) -> ObservedCluster {
         reader: None,
         transit_encryption: true,
         pending: Vec::new(),
-        gcp: Some(GcpObserved::default()),
+        gcp: Some(Box::default()),
         aws: None,
     }
 }

@@ -466,7 +466,7 @@ mod tests {
     fn the_engine_and_the_clouds_maintenance_reach_the_status() {
         let mut o = observed(ClusterState::Available);
         o.gcp = None;
-        o.aws = Some(AwsObserved {
+        o.aws = Some(Box::new(AwsObserved {
             engine: "valkey".into(),
             engine_version: Some("8.0.1".into()),
             maintenance: ObservedMaintenance {
@@ -476,7 +476,7 @@ mod tests {
                 pending: vec!["EngineVersion 8.0".into()],
             },
             ..AwsObserved::default()
-        });
+        }));
         let mut st = RedisClusterStatus::default();
         record(&mut st, &o);
         assert_eq!(st.engine.as_deref(), Some("valkey"));
@@ -491,19 +491,19 @@ mod tests {
 
         // gcp: the policy's window and the published schedule; nothing said, nothing shown.
         let mut o = observed(ClusterState::Available);
-        o.gcp = Some(GcpObserved {
+        o.gcp = Some(Box::new(GcpObserved {
             maintenance: ObservedMaintenance {
                 window: Some("SATURDAY 23:00 UTC".into()),
                 ..ObservedMaintenance::default()
             },
             ..GcpObserved::default()
-        });
+        }));
         record(&mut st, &o);
         assert_eq!(
             st.maintenance.and_then(|m| m.window).as_deref(),
             Some("SATURDAY 23:00 UTC")
         );
-        o.gcp = Some(GcpObserved::default());
+        o.gcp = Some(Box::default());
         let mut st = RedisClusterStatus::default();
         record(&mut st, &o);
         assert_eq!(st.maintenance, None);

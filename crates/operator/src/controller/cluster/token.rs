@@ -472,10 +472,10 @@ mod tests {
     #[test]
     fn the_cloud_is_idle_only_when_available_without_a_token_change_or_another_change() {
         let mut o = observed(ClusterState::Available);
-        o.aws = Some(AwsObserved {
+        o.aws = Some(Box::new(AwsObserved {
             auth_token_last_modified: Some("2023-11-14T22:13:25.5Z".into()),
             ..AwsObserved::default()
-        });
+        }));
         let c = TokenCloud::of(&o, false);
         assert!(c.idle);
         assert!(c.applied(at(5)) && !c.applied(at(6)));
