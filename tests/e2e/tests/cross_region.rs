@@ -177,8 +177,8 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     let eu = wait_role(&env, "orders-eu", "SECONDARY").await?;
     assert_eq!(eu["crossRegion"]["primary"], us_res.as_str(), "{eu:#}");
     assert_eq!(us["crossRegion"]["secondaries"], json!([eu_res]), "{us:#}");
-    let sim = env.sim();
-    let cloud = sim
+    let cloud = env
+        .sim()
         .find_cluster(&eu_id)
         .await?
         .expect("the secondary exists");
@@ -205,7 +205,7 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     );
 
     // Invalid shapes are refused by the API server; the cloud hears nothing.
-    sim.reset_counters().await?;
+    env.sim().reset_counters().await?;
     let refused = |m: Value| {
         let env = &env;
         async move { format!("{:#}", env.apply(m).await.expect_err("refused")) }
@@ -235,15 +235,17 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     joined["spec"]["crossRegion"] = json!({"secondaryOf": "orders-eu"});
     assert!(refused(joined).await.contains("immutable"));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let counters = sim.counters().await?;
+    let counters = env.sim().counters().await?;
     assert_eq!(creates(&counters) + patches(&counters), 0, "{counters:#}");
 
     // Promote orders-eu by naming it on the anchor; kill the operator the moment the
     // switchover is sent. The restarted operator finishes without sending it again.
-    sim.configure(json!({"provisioningDelayMs": 4000})).await?;
+    env.sim()
+        .configure(json!({"provisioningDelayMs": 4000}))
+        .await?;
     env.apply(anchor(&us_id, "orders-eu")).await?;
     let deadline = Instant::now() + READY;
-    while patches(&sim.counters().await?) == 0 {
+    while patches(&env.sim().counters().await?) == 0 {
         anyhow::ensure!(Instant::now() < deadline, "no switchover was sent");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -259,11 +261,11 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     assert_eq!(switching["status"], "False", "{switching:#}");
     assert_eq!(switching["reason"], "PrimaryInPlace", "{switching:#}");
     assert_eq!(
-        patches(&sim.counters().await?),
+        patches(&env.sim().counters().await?),
         1,
         "one switchover, sent once, by the member promoted"
     );
-    let cloud = sim.find_cluster(&eu_id).await?.expect("orders-eu");
+    let cloud = env.sim().find_cluster(&eu_id).await?.expect("orders-eu");
     assert_eq!(
         cloud["crossClusterReplicationConfig"]["clusterRole"],
         "PRIMARY"
@@ -280,7 +282,9 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     read_eventually(&us_secret, "order:3", "shipped").await?;
 
     // Back to orders-us: a second switchover, a new write.
-    sim.configure(json!({"provisioningDelayMs": 500})).await?;
+    env.sim()
+        .configure(json!({"provisioningDelayMs": 500}))
+        .await?;
     env.apply(anchor(&us_id, "orders-us")).await?;
     wait_role(&env, "orders-us", "PRIMARY").await?;
     wait_role(&env, "orders-eu", "SECONDARY").await?;
@@ -292,13 +296,13 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     env.wait_reason("RedisCluster", "orders-us", "SecondariesAttached", READY)
         .await?;
     assert!(
-        sim.find_cluster(&us_id).await?.is_some(),
+        env.sim().find_cluster(&us_id).await?.is_some(),
         "the primary is kept"
     );
     env.apply(secondary(&eu_id, true)).await?;
     wait_role(&env, "orders-eu", "NONE").await?;
     env.wait_gone("RedisCluster", "orders-us", READY).await?;
-    assert_eq!(sim.count_clusters(&us_id).await?, 0);
+    assert_eq!(env.sim().count_clusters(&us_id).await?, 0);
     // The detached cluster keeps its data and takes writes; its Secret says so.
     let eu_secret = secret_with_role(&env, "orders-eu-redis", "primary").await?;
     read_eventually(&eu_secret, "order:3", "shipped").await?;
@@ -311,6 +315,6 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     env.delete("AccessBinding", "orders-api-eu").await?;
     env.delete("RedisCluster", "orders-eu").await?;
     env.wait_gone("RedisCluster", "orders-eu", READY).await?;
-    assert_eq!(sim.count_clusters(&eu_id).await?, 0);
+    assert_eq!(env.sim().count_clusters(&eu_id).await?, 0);
     Ok(())
 }

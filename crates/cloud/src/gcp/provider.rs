@@ -880,6 +880,69 @@ mod tests {
     }
 
     #[test]
+    fn cross_region_speaks_the_wire_shapes_gcloud_uses() {
+        let mut d = desired(3);
+        let primary = "projects/shop-prod/locations/europe-west1/clusters/orders-eu";
+        d.secondary_of = Some(primary.into());
+        let body = serde_json::to_value(create_body(&d)).unwrap();
+        assert_eq!(
+            body["crossClusterReplicationConfig"],
+            json!({"clusterRole": "SECONDARY", "primaryCluster": {"cluster": primary}})
+        );
+        let switch = Change::Switchover {
+            secondaries: vec![primary.into()],
+            since: Some("t".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(replication_body(&switch).unwrap()).unwrap(),
+            json!({"crossClusterReplicationConfig": {"clusterRole": "PRIMARY",
+                   "secondaryClusters": [{"cluster": primary}]}})
+        );
+        assert_eq!(
+            serde_json::to_value(replication_body(&Change::Detach { since: None }).unwrap())
+                .unwrap(),
+            json!({"crossClusterReplicationConfig": {"clusterRole": "NONE"}})
+        );
+        assert_eq!(replication_body(&Change::NodeType), None);
+
+        // Read back: every member reports the set in `membership`.
+        let c: Cluster = serde_json::from_value(json!({
+            "name": d.name(), "state": "ACTIVE", "nodeType": "REDIS_STANDARD_SMALL",
+            "shardCount": 2, "replicaCount": 1, "persistenceConfig": {"mode": "RDB"},
+            "crossClusterReplicationConfig": {
+                "clusterRole": "SECONDARY",
+                "primaryCluster": {"cluster": primary, "uid": "u1"},
+                "membership": {"primaryCluster": {"cluster": primary, "uid": "u1"},
+                               "secondaryClusters": [{"cluster": d.name(), "uid": "u2"}]},
+                "updateTime": "2026-12-08T01:00:00.000001Z"
+            }
+        }))
+        .unwrap();
+        let o = observe(c);
+        let r = o.replication.clone().unwrap();
+        assert_eq!(r.role, ReplicationRole::Secondary);
+        assert_eq!(r.primary.as_deref(), Some(primary));
+        assert_eq!(r.secondaries, vec![d.name()]);
+        assert_eq!(
+            r.update_time.as_deref(),
+            Some("2026-12-08T01:00:00.000001Z")
+        );
+        // A secondary's shape and persistence are its primary's: never asked of it.
+        assert_eq!(changes(&d, &o), vec![]);
+        let mut standalone = o.clone();
+        standalone.replication = None;
+        assert_eq!(
+            changes(&d, &standalone),
+            vec![Change::ShardCount(3), Change::Persistence]
+        );
+        let never = observe(Cluster {
+            name: Some(d.name()),
+            ..Cluster::default()
+        });
+        assert_eq!(never.replication, None);
+    }
+
+    #[test]
     fn newer_node_types_map_both_ways_without_false_drift() {
         for (name, wire) in [
             ("redis-highcpu-medium", "REDIS_HIGHCPU_MEDIUM"),
