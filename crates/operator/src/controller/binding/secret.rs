@@ -301,6 +301,7 @@ mod tests {
             host: "10.0.0.7".into(),
             port: 6380,
         });
+        c.role = Some("secondary");
         let d = data(&c, &token());
         assert_eq!(
             (d["reader-host"].as_str(), d["reader-port"].as_str()),
