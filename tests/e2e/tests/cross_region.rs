@@ -117,6 +117,17 @@ async fn wait_role(env: &Env, name: &str, role: &str) -> anyhow::Result<Value> {
     .await
 }
 
+/// The cluster as Memorystore's API describes it (what `gcloud redis clusters describe` shows).
+async fn describe(env: &Env, name: &str) -> anyhow::Result<Value> {
+    Ok(reqwest::Client::new()
+        .get(format!("{}/v1/{name}", env.sim().base_url()))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
 fn patches(counters: &Value) -> u64 {
     CloudSim::sum(
         counters,
@@ -177,11 +188,7 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
     let eu = wait_role(&env, "orders-eu", "SECONDARY").await?;
     assert_eq!(eu["crossRegion"]["primary"], us_res.as_str(), "{eu:#}");
     assert_eq!(us["crossRegion"]["secondaries"], json!([eu_res]), "{us:#}");
-    let cloud = env
-        .sim()
-        .find_cluster(&eu_id)
-        .await?
-        .expect("the secondary exists");
+    let cloud = describe(&env, &eu_res).await?;
     assert_eq!(
         cloud["crossClusterReplicationConfig"]["primaryCluster"]["cluster"],
         us_res.as_str(),
@@ -265,7 +272,7 @@ async fn cross_region_set_lifecycle() -> anyhow::Result<()> {
         1,
         "one switchover, sent once, by the member promoted"
     );
-    let cloud = env.sim().find_cluster(&eu_id).await?.expect("orders-eu");
+    let cloud = describe(&env, &eu_res).await?;
     assert_eq!(
         cloud["crossClusterReplicationConfig"]["clusterRole"],
         "PRIMARY"
