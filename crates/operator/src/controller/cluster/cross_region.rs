@@ -143,6 +143,21 @@ pub fn read(obj: &RedisCluster, namespace: &[RedisCluster]) -> SetRead {
         wanted,
         detached: cr.detached,
     };
+    // Only a secondary leaves a set: the primary first hands over (the service would detach
+    // every secondary instead).
+    let primary_now = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.cross_region.as_ref())
+        .is_some_and(|x| x.role == Some(ReplicationRole::Primary));
+    if cr.detached && primary_now {
+        return broken(
+            "spec.crossRegion.detached",
+            format!(
+                "{me} is the set's primary and cannot leave it: name another member as primary on the anchor {anchor_name} (crossRegion.primary) first, then detach"
+            ),
+        );
+    }
     if cr.secondary_of.is_none() || created || cr.detached {
         return SetRead::Member { view, follow: None };
     }

@@ -254,3 +254,32 @@ fn every_member_shows_the_switchover_and_its_result() {
     assert_eq!(st.primary.as_deref(), Some(EU));
     assert_eq!(st.wanted_primary.as_deref(), Some("orders-eu"));
 }
+
+#[test]
+fn the_primary_hands_over_before_it_detaches() {
+    let eu: RedisCluster = secondary("orders-eu", "europe-west1")
+        .detached(true)
+        .status(
+            json!({"phase": "Ready", "cloudState": "ACTIVE", "cloudResource": EU,
+                       "crossRegion": {"role": "PRIMARY", "primary": EU}}),
+        )
+        .parse();
+    let a: RedisCluster = cluster::gcp("orders-us")
+        .namespace("shop")
+        .cross_region_primary("orders-us")
+        .status(ready(US))
+        .parse();
+    let e = errors(&read(&eu, &[a.clone(), eu.clone()]));
+    assert!(
+        e.starts_with("spec.crossRegion.detached: orders-eu is the set's primary"),
+        "{e}"
+    );
+    let as_secondary: RedisCluster = secondary("orders-eu", "europe-west1")
+        .detached(true)
+        .status(json!({"cloudResource": EU, "crossRegion": {"role": "SECONDARY"}}))
+        .parse();
+    assert!(matches!(
+        read(&as_secondary, &[a, as_secondary.clone()]),
+        SetRead::Member { .. }
+    ));
+}
