@@ -47,6 +47,7 @@ use crate::validate::FieldErrors;
     printcolumn = r#"{"name":"Port","type":"integer","jsonPath":".status.endpoints.discovery[0].port","priority":1}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1}"#,
     printcolumn = r#"{"name":"Cloud Resource","type":"string","jsonPath":".status.cloudResource","priority":1}"#,
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.crossRegion.role","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new(
         "has(self.spec.instanceId) || self.metadata.name.matches('^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')"
