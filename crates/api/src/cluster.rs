@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{HostPort, LocalRef, Provider};
+use crate::cross_region::{self, CrossRegionSpec, CrossRegionStatus};
 use crate::lifecycle::{
     AuthTokenStatus, AwsRestoreFrom, BackupsStatus, GcpAutomatedBackupSpec, GcpRestoreFrom,
     MaintenanceStatus, MaintenanceWindow,
@@ -46,6 +47,7 @@ use crate::validate::FieldErrors;
     printcolumn = r#"{"name":"Port","type":"integer","jsonPath":".status.endpoints.discovery[0].port","priority":1}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1}"#,
     printcolumn = r#"{"name":"Cloud Resource","type":"string","jsonPath":".status.cloudResource","priority":1}"#,
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.crossRegion.role","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new(
         "has(self.spec.instanceId) || self.metadata.name.matches('^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')"
@@ -56,6 +58,11 @@ use crate::validate::FieldErrors;
         "!(has(self.spec.gcp) && has(self.spec.gcp.engine) && self.spec.gcp.engine == 'valkey') || size(has(self.spec.instanceId) ? self.spec.instanceId : self.metadata.name) >= 4"
     ).message(
         "a Memorystore for Valkey instance ID (spec.instanceId, else metadata.name) must be 4-63 characters"
+    ),
+    validation = Rule::new(
+        "!has(self.spec.crossRegion) || !has(self.spec.crossRegion.secondaryOf) || self.spec.crossRegion.secondaryOf != self.metadata.name"
+    ).message(
+        "spec.crossRegion.secondaryOf must name another RedisCluster (the set's anchor), not this one"
     ),
     validation = Rule::new(
         "has(self.spec.instanceId) || self.spec.provider != 'aws' || (size(self.metadata.name) <= 40 && !self.metadata.name.contains('--'))"
@@ -129,6 +136,8 @@ use crate::validate::FieldErrors;
         .message("aws.authTokenRotationInterval needs authMode token")
         .field_path(".aws.authTokenRotationInterval"),
     validation = Rule::new("has(self.instanceId) == has(oldSelf.instanceId)").message("instanceId is immutable").field_path(".instanceId"),
+    validation = Rule::new(cross_region::SUPPORTED_RULE).message(cross_region::SUPPORTED_MESSAGE).field_path(".crossRegion"),
+    validation = Rule::new(cross_region::SECONDARY_OF_FIXED_RULE).message(cross_region::SECONDARY_OF_FIXED_MESSAGE).field_path(".crossRegion"),
 )]
 pub struct RedisClusterSpec {
     /// `gcp` (Memorystore for Redis Cluster, or Memorystore for Valkey with `gcp.engine:
@@ -228,6 +237,12 @@ pub struct RedisClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), pattern(rules::BACKUP_NAME_PATTERN))]
     pub on_demand_backup: Option<String>,
+
+    /// Cross-region replication: on the set's anchor, which member is the primary; on a
+    /// secondary, the anchor whose set it joins (and `detached` to leave it). gcp (Memorystore
+    /// for Redis Cluster) only for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region: Option<CrossRegionSpec>,
 }
 
 fn default_true() -> bool {
@@ -736,6 +751,10 @@ pub struct RedisClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<AuthTokenStatus>,
 
+    /// Cross-region replication: this cluster's role and its set, as the cloud reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region: Option<CrossRegionStatus>,
+
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -788,6 +807,26 @@ impl RedisCluster {
                     running.api_value()
                 ),
             );
+        }
+        // The transition rule on the stored spec, seen from the status: a member the cloud
+        // reports as a secondary cannot drop its set.
+        let secondary = self
+            .status
+            .as_ref()
+            .and_then(|s| s.cross_region.as_ref())
+            .is_some_and(|x| x.role == Some(cross_region::ReplicationRole::Secondary));
+        let names_anchor = self
+            .spec
+            .cross_region
+            .as_ref()
+            .is_some_and(|c| c.secondary_of.is_some());
+        let is_anchor = self
+            .spec
+            .cross_region
+            .as_ref()
+            .is_some_and(|c| c.secondary_of.is_none());
+        if secondary && !names_anchor && !is_anchor {
+            errs.broken("spec.crossRegion", cross_region::SECONDARY_OF_FIXED_MESSAGE);
         }
         errs
     }
@@ -910,6 +949,9 @@ impl RedisClusterSpec {
             final_backup: self.final_backup,
             on_demand: self.on_demand_backup.clone(),
         };
+        if let Some(cr) = &self.cross_region {
+            cross_region::check(cr, name, p, valkey, &mut errs);
+        }
 
         let desired = match p {
             Provider::Gcp => self.desired_gcp(id, &mut errs).map(|mut c| {
@@ -1100,6 +1142,7 @@ impl RedisClusterSpec {
                 on_demand: None,
             },
             valkey: valkey_settings,
+            secondary_of: None,
         })
     }
 

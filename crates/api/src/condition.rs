@@ -9,6 +9,9 @@ use k8s_openapi::jiff::Timestamp;
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// Cross-region replication: True while the set's primary is not yet the member the anchor
+/// names; False (with the result) once it is.
+pub const SWITCHING_OVER: &str = "SwitchingOver";
 
 pub const TRUE: &str = "True";
 pub const FALSE: &str = "False";
@@ -51,6 +54,12 @@ pub mod reason {
     /// IAM refused members that do not exist (deleted service accounts).
     pub const MEMBER_NOT_FOUND: &str = "MemberNotFound";
     /// The cloud has accepted a change it will make later (in the maintenance window).
+    /// Cross-region: the primary is the member the anchor names.
+    pub const PRIMARY_IN_PLACE: &str = "PrimaryInPlace";
+    /// Cross-region: a switchover to the member the anchor names is under way.
+    pub const SWITCHOVER_IN_PROGRESS: &str = "SwitchoverInProgress";
+    /// Cross-region: a primary waits for its secondaries to be deleted or detached.
+    pub const SECONDARIES_ATTACHED: &str = "SecondariesAttached";
     pub const PENDING_IN_CLOUD: &str = "PendingInCloud";
     /// A referenced object is missing or not ready.
     pub const REFERENCE_NOT_READY: &str = "ReferenceNotReady";

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod common;
 pub mod condition;
 pub mod crds;
+pub mod cross_region;
 pub mod lifecycle;
 pub mod manifest;
 pub mod model;

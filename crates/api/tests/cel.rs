@@ -521,3 +521,99 @@ fn day_two_settings_change_freely() {
         assert_allowed(label, base, pointer, value);
     }
 }
+
+#[test]
+fn cross_region_shapes_are_refused_at_admission() {
+    let create_errors = |obj: &Value| schema_errors("RedisCluster", obj, None);
+    let cr = |v: Value| with(gcp_cluster(), "/spec/crossRegion", Some(v));
+    for ok in [
+        json!({}),
+        json!({"primary": "orders-eu"}),
+        json!({"secondaryOf": "orders-us"}),
+        json!({"secondaryOf": "orders-us", "detached": true}),
+    ] {
+        let errs = create_errors(&cr(ok.clone()));
+        assert!(errs.is_empty(), "{ok}: {errs:?}");
+    }
+    let name = gcp_cluster()["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (bad, fragment) in [
+        (
+            json!({"primary": "a", "secondaryOf": "b"}),
+            "mutually exclusive",
+        ),
+        (
+            json!({"detached": true}),
+            "detached needs crossRegion.secondaryOf",
+        ),
+        (json!({"secondaryOf": name}), "not this one"),
+    ] {
+        let errs = create_errors(&cr(bad.clone()));
+        assert!(
+            errs.iter().any(|e| e.contains(fragment)),
+            "{bad}: expected `{fragment}`, got {errs:?}"
+        );
+    }
+    let aws = with(
+        aws_cluster(),
+        "/spec/crossRegion",
+        Some(json!({"secondaryOf": "orders-us"})),
+    );
+    let errs = create_errors(&aws);
+    assert!(
+        errs.iter().any(|e| e.contains("not implemented yet")),
+        "{errs:?}"
+    );
+
+    // Transitions: secondaryOf fixed, detached one way, no leaving by removal.
+    let secondary = cr(json!({"secondaryOf": "orders-us"}));
+    assert_refused(
+        "secondaryOf changed",
+        secondary.clone(),
+        "/spec/crossRegion/secondaryOf",
+        Some(json!("orders-other")),
+        "secondaryOf is immutable",
+    );
+    assert_refused(
+        "crossRegion removed from an attached secondary",
+        secondary.clone(),
+        "/spec/crossRegion",
+        None,
+        "set crossRegion.detached: true to leave the set",
+    );
+    assert_refused(
+        "an existing cluster made a secondary",
+        gcp_cluster(),
+        "/spec/crossRegion",
+        Some(json!({"secondaryOf": "orders-us"})),
+        "an existing cluster cannot join a set",
+    );
+    assert_allowed(
+        "detach",
+        secondary.clone(),
+        "/spec/crossRegion/detached",
+        json!(true),
+    );
+    let detached = cr(json!({"secondaryOf": "orders-us", "detached": true}));
+    assert_refused(
+        "rejoin",
+        detached.clone(),
+        "/spec/crossRegion/detached",
+        Some(json!(false)),
+        "detached is one way",
+    );
+    let left = with(detached.clone(), "/spec/crossRegion", None);
+    assert!(
+        update_errors(&detached, &left).is_empty(),
+        "a detached cluster may drop crossRegion"
+    );
+    let anchor = cr(json!({"primary": "orders-us"}));
+    assert_allowed(
+        "promote",
+        anchor,
+        "/spec/crossRegion/primary",
+        json!("orders-eu"),
+    );
+}

@@ -114,6 +114,23 @@ pub struct ObservedCluster {
     /// scope, so the other cloud's part should cost a pointer, not its size.
     pub gcp: Option<Box<GcpObserved>>,
     pub aws: Option<Box<AwsObserved>>,
+    /// Cross-region replication, when the cluster takes (or took) part in it.
+    pub replication: Option<ObservedReplication>,
+}
+
+pub use cache_operator_api::cross_region::ReplicationRole;
+
+/// A member of a cross-region set as the cloud reports it, in the same terms for both clouds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedReplication {
+    pub role: ReplicationRole,
+    /// The set's primary (full name); this cluster when it is the primary.
+    pub primary: Option<String>,
+    /// The set's secondaries (full names), as every member reports them.
+    pub secondaries: Vec<String>,
+    /// When the cloud last changed this member's replication (RFC 3339): a switchover or
+    /// detach asked for after it is a new write, one asked for again is the same.
+    pub update_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -256,6 +273,18 @@ pub enum Change {
     SnapshotWindow,
     /// gcp: `automatedBackupConfig`.
     AutomatedBackup,
+    /// Cross-region replication: make this secondary the primary of `secondaries` (the old
+    /// primary and the other secondaries). `since` is the member's replication `update_time`,
+    /// so a repeat of the same switchover is the same request. Never part of
+    /// [`Clusters::changes`]: the controller decides it from the set.
+    Switchover {
+        secondaries: Vec<String>,
+        since: Option<String>,
+    },
+    /// Cross-region replication: this secondary leaves its set and becomes standalone.
+    Detach {
+        since: Option<String>,
+    },
     /// aws `authMode: token`: set the desired AUTH token with this strategy. Never part of
     /// [`Clusters::changes`]: the rotation is timed by the caller (ROTATE, the overlap,
     /// then SET).
@@ -285,6 +314,8 @@ impl Change {
             Change::MaintenanceWindow => "maintenance window".into(),
             Change::SnapshotWindow => "snapshot window".into(),
             Change::AutomatedBackup => "automated backups".into(),
+            Change::Switchover { .. } => "cross-region role to primary (switchover)".into(),
+            Change::Detach { .. } => "cross-region role to none (detach)".into(),
             Change::AuthToken(TokenStrategy::Rotate) => "AUTH token (rotate)".into(),
             Change::AuthToken(TokenStrategy::Set) => "AUTH token (set)".into(),
         }

@@ -25,7 +25,7 @@ fn the_samples_are_valid() {
     let (code, stdout, stderr) = validate(&[&repo().join("config/samples")]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stderr.contains("13 object(s) of cache-operator kinds checked, 0 invalid"),
+        stderr.contains("17 object(s) of cache-operator kinds checked, 0 invalid"),
         "{stderr}"
     );
 }

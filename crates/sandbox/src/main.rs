@@ -64,6 +64,10 @@ const SAMPLES: &[(&str, &str)] = &[
         include_str!("../../../config/samples/gcp-accessbinding.yaml"),
     ),
     (
+        "gcp-crossregion.yaml",
+        include_str!("../../../config/samples/gcp-crossregion.yaml"),
+    ),
+    (
         "gcp-valkey.yaml",
         include_str!("../../../config/samples/gcp-valkey.yaml"),
     ),

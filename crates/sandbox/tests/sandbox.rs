@@ -79,6 +79,10 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         "inventory-api",
         "web-cache",
         "web-app",
+        "orders-us",
+        "orders-eu",
+        "orders-api-us",
+        "orders-api-eu",
     ] {
         let row = lines
             .iter()
@@ -108,6 +112,8 @@ async fn sandbox_shows_the_samples_ready(extra: &[&str]) -> anyhow::Result<()> {
         "sessions-cache-redis",
         "inventory-cache-valkey",
         "web-cache-redis",
+        "orders-us-redis",
+        "orders-eu-redis",
     ] {
         let line = lines
             .iter()

@@ -156,6 +156,21 @@ impl Manifest {
         self.spec("userGroupRefs", refs)
     }
 
+    /// `spec.crossRegion.primary`: on a set's anchor, the member that should be primary.
+    pub fn cross_region_primary(self, member: &str) -> Self {
+        self.set("/spec/crossRegion/primary", member)
+    }
+
+    /// `spec.crossRegion.secondaryOf`: a secondary of the set anchored on `anchor`.
+    pub fn secondary_of(self, anchor: &str) -> Self {
+        self.set("/spec/crossRegion/secondaryOf", anchor)
+    }
+
+    /// `spec.crossRegion.detached`.
+    pub fn detached(self, on: bool) -> Self {
+        self.set("/spec/crossRegion/detached", on)
+    }
+
     pub fn adopt(self, on: bool) -> Self {
         self.spec("adopt", on)
     }

@@ -57,7 +57,7 @@ async fn samples_are_accepted_and_invalid_objects_refused_by_the_server() -> any
     )
     .await?;
     let samples = samples();
-    assert_eq!(samples.len(), 13);
+    assert_eq!(samples.len(), 17);
     for s in samples {
         let name = s["metadata"]["name"].as_str().unwrap().to_owned();
         let applied = env.apply(s.clone()).await?;

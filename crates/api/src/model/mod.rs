@@ -158,6 +158,10 @@ pub struct GcpCluster {
     /// Memorystore for Valkey (`memorystore.googleapis.com` instances) when set; Memorystore
     /// for Redis Cluster (`redis.googleapis.com` clusters) otherwise.
     pub valkey: Option<Valkey>,
+    /// Create as a secondary of this cluster (its full resource name): cross-region
+    /// replication, resolved by the controller from the set's anchor; `None` straight out of
+    /// the spec.
+    pub secondary_of: Option<String>,
 }
 
 /// What a Memorystore for Valkey instance adds to the common Memorystore settings.

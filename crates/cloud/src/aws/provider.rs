@@ -286,6 +286,7 @@ pub fn observe(rg: &ReplicationGroup, member: Option<&CacheCluster>) -> Observed
                 .map(|s| s.as_str().to_owned()),
             auth_token_last_modified: rg.auth_token_last_modified_date().map(|d| d.to_string()),
         })),
+        replication: None,
     }
 }
 

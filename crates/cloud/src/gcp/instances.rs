@@ -394,6 +394,7 @@ pub fn observe(i: Instance) -> ObservedCluster {
             backup_collection: i.backup_collection.clone(),
         })),
         aws: None,
+        replication: None,
     }
 }
 

@@ -65,6 +65,44 @@ pub struct Cluster {
     /// Create only: a Memorystore backup to import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_backup_source: Option<ManagedBackupSource>,
+    /// Cross-region replication: this cluster's role and set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_cluster_replication_config: Option<CrossClusterReplicationConfig>,
+}
+
+/// `crossClusterReplicationConfig`: the role, the links a request sets, and the set every
+/// member reports (`membership`, output only).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossClusterReplicationConfig {
+    /// `NONE`, `PRIMARY`, `SECONDARY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_cluster: Option<RemoteCluster>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secondary_clusters: Vec<RemoteCluster>,
+    #[serde(default, skip_serializing)]
+    pub membership: Option<Membership>,
+    #[serde(default, skip_serializing)]
+    pub update_time: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteCluster {
+    pub cluster: String,
+    #[serde(default, skip_serializing)]
+    pub uid: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    #[serde(default)]
+    pub primary_cluster: Option<RemoteCluster>,
+    #[serde(default)]
+    pub secondary_clusters: Vec<RemoteCluster>,
 }
 
 /// `google.type.TimeOfDay` (zero fields are left out on the wire).

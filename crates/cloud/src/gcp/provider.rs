@@ -9,14 +9,16 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::memorystore::{
-    AutomatedBackupConfig, Cluster, DiscoveryEndpoint, FixedFrequencySchedule, GcsSource,
-    MaintenancePolicy, MaintenanceSchedule, ManagedBackupSource, Memorystore, Operation, PscConfig,
-    TimeOfDay, WeeklyMaintenanceWindow, rpc_code_name,
+    AutomatedBackupConfig, Cluster, CrossClusterReplicationConfig, DiscoveryEndpoint,
+    FixedFrequencySchedule, GcsSource, MaintenancePolicy, MaintenanceSchedule, ManagedBackupSource,
+    Memorystore, Operation, PscConfig, RemoteCluster, TimeOfDay, WeeklyMaintenanceWindow,
+    rpc_code_name,
 };
 use crate::error::{CloudError, ErrorClass, Result};
 use crate::provider::{
     Change, Claim, ClusterState, Clusters, Created, Endpoint, FinalBackup, GcpObserved,
-    ObservedBackup, ObservedCluster, ObservedMaintenance, OperationState, Owner, Progress,
+    ObservedBackup, ObservedCluster, ObservedMaintenance, ObservedReplication, OperationState,
+    Owner, Progress, ReplicationRole,
 };
 
 /// Memorystore clusters. Ownership lives in `requestId`s: the create request of an object has
@@ -99,8 +101,85 @@ pub fn create_body(c: &GcpCluster) -> Cluster {
             }),
             _ => None,
         },
+        // A secondary is created naming its primary; the settings it shares are the primary's
+        // (the body's must match them).
+        cross_cluster_replication_config: c.secondary_of.as_ref().map(|primary| {
+            CrossClusterReplicationConfig {
+                cluster_role: Some("SECONDARY".into()),
+                primary_cluster: Some(RemoteCluster {
+                    cluster: primary.clone(),
+                    uid: None,
+                }),
+                ..CrossClusterReplicationConfig::default()
+            }
+        }),
         ..Cluster::default()
     }
+}
+
+/// `crossClusterReplicationConfig` in common terms; `None` for a cluster that never took part.
+pub fn observed_replication(
+    name: &str,
+    c: Option<&CrossClusterReplicationConfig>,
+) -> Option<ObservedReplication> {
+    let c = c?;
+    let role = match c.cluster_role.as_deref() {
+        Some("PRIMARY") => ReplicationRole::Primary,
+        Some("SECONDARY") => ReplicationRole::Secondary,
+        Some("NONE") => ReplicationRole::None,
+        _ => return None,
+    };
+    let names = |l: &[RemoteCluster]| l.iter().map(|r| r.cluster.clone()).collect::<Vec<_>>();
+    // Every member reports the whole set in `membership`; the links are the fallback.
+    let (primary, secondaries) = match (&c.membership, role) {
+        (Some(m), _) if m.primary_cluster.is_some() => (
+            m.primary_cluster.as_ref().map(|p| p.cluster.clone()),
+            names(&m.secondary_clusters),
+        ),
+        (_, ReplicationRole::Primary) => (Some(name.to_owned()), names(&c.secondary_clusters)),
+        (_, ReplicationRole::Secondary) => (
+            c.primary_cluster.as_ref().map(|p| p.cluster.clone()),
+            vec![name.to_owned()],
+        ),
+        (_, ReplicationRole::None) => (None, Vec::new()),
+    };
+    let (primary, secondaries) = match role {
+        ReplicationRole::None => (None, Vec::new()),
+        _ => (primary, secondaries),
+    };
+    Some(ObservedReplication {
+        role,
+        primary,
+        secondaries,
+        update_time: c.update_time.clone(),
+    })
+}
+
+/// The body of a cross-region change (`updateMask=cross_cluster_replication_config`), sent to
+/// the member whose role changes.
+pub fn replication_body(change: &Change) -> Option<Cluster> {
+    let config = match change {
+        Change::Switchover { secondaries, .. } => CrossClusterReplicationConfig {
+            cluster_role: Some("PRIMARY".into()),
+            secondary_clusters: secondaries
+                .iter()
+                .map(|s| RemoteCluster {
+                    cluster: s.clone(),
+                    uid: None,
+                })
+                .collect(),
+            ..CrossClusterReplicationConfig::default()
+        },
+        Change::Detach { .. } => CrossClusterReplicationConfig {
+            cluster_role: Some("NONE".into()),
+            ..CrossClusterReplicationConfig::default()
+        },
+        _ => return None,
+    };
+    Some(Cluster {
+        cross_cluster_replication_config: Some(config),
+        ..Cluster::default()
+    })
 }
 
 /// `maintenancePolicy` with one weekly window.
@@ -258,6 +337,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
         _ => ClusterState::Unknown,
     };
     let name = c.name.clone().unwrap_or_default();
+    let replication = observed_replication(&name, c.cross_cluster_replication_config.as_ref());
     let id = name.rsplit('/').next().unwrap_or_default().to_owned();
     let node_type = c
         .node_type
@@ -317,6 +397,7 @@ pub fn observe(c: Cluster) -> ObservedCluster {
             backup_collection: c.backup_collection.clone(),
         })),
         aws: None,
+        replication,
     }
 }
 
@@ -324,10 +405,16 @@ pub fn observe(c: Cluster) -> ObservedCluster {
 /// for both Memorystore products (Valkey adds its engine version).
 pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
     let mut out = Vec::new();
-    if o.node_type != c.node_type_name() {
+    // A secondary's shape, persistence and configs are its primary's, propagated by the
+    // service (which refuses them on a secondary): never asked of it.
+    let secondary = o
+        .replication
+        .as_ref()
+        .is_some_and(|r| r.role == ReplicationRole::Secondary);
+    if o.node_type != c.node_type_name() && !secondary {
         out.push(Change::NodeType);
     }
-    if o.shard_count != c.shard_count {
+    if o.shard_count != c.shard_count && !secondary {
         out.push(Change::ShardCount(c.shard_count));
     }
     if o.replicas_per_shard != c.replica_count {
@@ -347,7 +434,7 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
             out.push(Change::EngineVersion);
         }
     }
-    if let Some(p) = &c.persistence {
+    if let Some(p) = c.persistence.as_ref().filter(|_| !secondary) {
         let observed = g
             .persistence
             .clone()
@@ -366,7 +453,7 @@ pub fn changes(c: &GcpCluster, o: &ObservedCluster) -> Vec<Change> {
         Some(v) => &v.engine_configs,
         None => &c.redis_configs,
     };
-    if *configs != g.redis_configs {
+    if *configs != g.redis_configs && !secondary {
         out.push(Change::RedisConfigs);
     }
     // Unset in the spec: the cloud's setting is left as it is.
@@ -495,6 +582,26 @@ impl Clusters<GcpCluster> for GcpClusters {
     }
 
     async fn apply(&self, c: &GcpCluster, change: &Change, owner: &Owner) -> Result<Progress> {
+        if let Some(body) = replication_body(change) {
+            // Named by the member's last replication change, not the generation: the same
+            // switchover asked again (a crash before the status write) replays, a later one
+            // (back and forth within the hour the service remembers IDs) is new.
+            let since = match change {
+                Change::Switchover { since, .. } | Change::Detach { since } => since.clone(),
+                _ => None,
+            };
+            let what = format!(
+                "replication/{}/{}",
+                since.unwrap_or_default(),
+                serde_json::to_string(&body).unwrap_or_default()
+            );
+            let mask = "cross_cluster_replication_config";
+            let op = self
+                .api
+                .patch_cluster(&c.name(), mask, &request_id(owner, &what), &body)
+                .await?;
+            return Ok(Progress::Operation(op.name));
+        }
         let full = create_body(c);
         let (mask, body) = match change {
             Change::NodeType => (
@@ -770,6 +877,69 @@ mod tests {
         assert_eq!(body.redis_configs, None, "the patch clears the map");
         observed.gcp.as_mut().unwrap().redis_configs.clear();
         assert_eq!(changes(&d, &observed), vec![]);
+    }
+
+    #[test]
+    fn cross_region_speaks_the_wire_shapes_gcloud_uses() {
+        let mut d = desired(3);
+        let primary = "projects/shop-prod/locations/europe-west1/clusters/orders-eu";
+        d.secondary_of = Some(primary.into());
+        let body = serde_json::to_value(create_body(&d)).unwrap();
+        assert_eq!(
+            body["crossClusterReplicationConfig"],
+            json!({"clusterRole": "SECONDARY", "primaryCluster": {"cluster": primary}})
+        );
+        let switch = Change::Switchover {
+            secondaries: vec![primary.into()],
+            since: Some("t".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(replication_body(&switch).unwrap()).unwrap(),
+            json!({"crossClusterReplicationConfig": {"clusterRole": "PRIMARY",
+                   "secondaryClusters": [{"cluster": primary}]}})
+        );
+        assert_eq!(
+            serde_json::to_value(replication_body(&Change::Detach { since: None }).unwrap())
+                .unwrap(),
+            json!({"crossClusterReplicationConfig": {"clusterRole": "NONE"}})
+        );
+        assert_eq!(replication_body(&Change::NodeType), None);
+
+        // Read back: every member reports the set in `membership`.
+        let c: Cluster = serde_json::from_value(json!({
+            "name": d.name(), "state": "ACTIVE", "nodeType": "REDIS_STANDARD_SMALL",
+            "shardCount": 2, "replicaCount": 1, "persistenceConfig": {"mode": "RDB"},
+            "crossClusterReplicationConfig": {
+                "clusterRole": "SECONDARY",
+                "primaryCluster": {"cluster": primary, "uid": "u1"},
+                "membership": {"primaryCluster": {"cluster": primary, "uid": "u1"},
+                               "secondaryClusters": [{"cluster": d.name(), "uid": "u2"}]},
+                "updateTime": "2026-12-08T01:00:00.000001Z"
+            }
+        }))
+        .unwrap();
+        let o = observe(c);
+        let r = o.replication.clone().unwrap();
+        assert_eq!(r.role, ReplicationRole::Secondary);
+        assert_eq!(r.primary.as_deref(), Some(primary));
+        assert_eq!(r.secondaries, vec![d.name()]);
+        assert_eq!(
+            r.update_time.as_deref(),
+            Some("2026-12-08T01:00:00.000001Z")
+        );
+        // A secondary's shape and persistence are its primary's: never asked of it.
+        assert_eq!(changes(&d, &o), vec![]);
+        let mut standalone = o.clone();
+        standalone.replication = None;
+        assert_eq!(
+            changes(&d, &standalone),
+            vec![Change::ShardCount(3), Change::Persistence]
+        );
+        let never = observe(Cluster {
+            name: Some(d.name()),
+            ..Cluster::default()
+        });
+        assert_eq!(never.replication, None);
     }
 
     #[test]

@@ -195,6 +195,8 @@ pub struct Feeds {
 pub struct ClusterFeeds {
     pub clusters: Feed<ClusterGuard>,
     pub groups: Feed<GroupGuard>,
+    /// The clusters again, for the members of a cross-region set to see each other change.
+    pub sets: Feed<ClusterGuard>,
 }
 
 pub struct ServerlessFeeds {
@@ -253,6 +255,7 @@ impl Shared {
             cluster: ClusterFeeds {
                 clusters: self.clusters.subscribe(),
                 groups: self.groups.subscribe(),
+                sets: self.clusters.subscribe(),
             },
             serverless: ServerlessFeeds {
                 caches: self.serverless.subscribe(),

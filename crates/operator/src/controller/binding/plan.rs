@@ -395,10 +395,21 @@ fn cluster_target(cluster: RedisCluster, seen: &Observed) -> Result<Target, Stop
             tls: cluster.spec.transit_encryption,
             ca_certificate: status.ca_certificate.clone(),
             cluster_mode,
+            role: replication_role(&status),
         },
         cluster_name,
         settled: ready(&status.conditions, kind, at),
     })
+}
+
+/// A cross-region member's role as the cloud last reported it: `primary` (takes writes; also
+/// a detached member) or `secondary` (read-only); none for a cluster outside any set.
+fn replication_role(status: &cache_operator_api::RedisClusterStatus) -> Option<&'static str> {
+    use cache_operator_api::cross_region::ReplicationRole;
+    match status.cross_region.as_ref()?.role? {
+        ReplicationRole::Secondary => Some("secondary"),
+        ReplicationRole::Primary | ReplicationRole::None => Some("primary"),
+    }
 }
 
 /// A serverless cache: TLS always, the cluster protocol always, an endpoint and a reader
@@ -439,6 +450,7 @@ fn serverless_target(cache: ServerlessCache, seen: &Observed) -> Result<Target, 
             tls: true,
             ca_certificate: None,
             cluster_mode: true,
+            role: None,
         },
         cluster_name: status.cloud_resource.clone().unwrap_or(desired.name),
         settled: ready(&status.conditions, kind, at),

@@ -37,6 +37,8 @@ pub mod key {
         TLS = "tls", CA = "ca.crt", CLUSTER_MODE = "cluster-mode", ENDPOINTS = "endpoints",
         // Where replicas are read (serverless caches' reader endpoint).
         READER_HOST = "reader-host", READER_PORT = "reader-port",
+        // Cross-region: whether this region's endpoints take writes (`primary`) or not.
+        ROLE = "role",
         // Until when.
         EXPIRES_AT = "expires-at", REFRESH_AT = "refresh-at",
     }
@@ -54,6 +56,8 @@ pub struct Connection {
     pub tls: bool,
     pub ca_certificate: Option<String>,
     pub cluster_mode: bool,
+    /// A cross-region member's role (`primary` or `secondary`); `None` outside a set.
+    pub role: Option<&'static str>,
 }
 
 /// A token or password and its times, as a binding's Secret holds them. `Debug` hides the
@@ -146,6 +150,9 @@ pub fn data(conn: &Connection, cred: &Credential) -> BTreeMap<String, String> {
     if let Some(r) = &conn.reader {
         d.insert(key::READER_HOST.into(), r.host.clone());
         d.insert(key::READER_PORT.into(), r.port.to_string());
+    }
+    if let Some(role) = conn.role {
+        d.insert(key::ROLE.into(), role.into());
     }
     if let Some(t) = cred.token.expires_at {
         d.insert(key::EXPIRES_AT.into(), rfc3339(t));
@@ -272,6 +279,7 @@ mod tests {
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
             ),
             cluster_mode: true,
+            role: None,
         }
     }
 
@@ -293,6 +301,7 @@ mod tests {
             host: "10.0.0.7".into(),
             port: 6380,
         });
+        c.role = Some("secondary");
         let d = data(&c, &token());
         assert_eq!(
             (d["reader-host"].as_str(), d["reader-port"].as_str()),
@@ -321,6 +330,22 @@ mod tests {
             d["uri"], "rediss://default:ya29.a0%2Fb%2Bc%3Dd%40e@10.0.0.5:6379",
             "the password is percent-encoded in the URI"
         );
+    }
+
+    #[test]
+    fn a_cross_region_member_says_whether_it_takes_writes() {
+        let cred = token();
+        assert!(
+            !data(&conn(true), &cred).contains_key("role"),
+            "outside a set"
+        );
+        for role in ["primary", "secondary"] {
+            let c = Connection {
+                role: Some(role),
+                ..conn(true)
+            };
+            assert_eq!(data(&c, &cred)["role"], role);
+        }
     }
 
     #[test]

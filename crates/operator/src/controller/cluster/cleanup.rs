@@ -4,7 +4,7 @@
 use cache_operator_api::cluster::{Phase, RedisClusterStatus};
 use cache_operator_api::condition::{Summary, reason};
 use cache_operator_api::model::DesiredCluster;
-use cache_operator_cloud::provider::{Claim, ClusterState, ObservedCluster};
+use cache_operator_cloud::provider::{Claim, ClusterState, ObservedCluster, ReplicationRole};
 
 use crate::controller::ending::Next;
 
@@ -80,6 +80,23 @@ pub fn cleanup(
             Phase::Deleting,
             Summary::stalled(reason::DELETION_PROTECTED, msg),
             Next::AwaitChange,
+        ));
+    }
+    // The service deletes a primary only once it has no secondaries: they go first.
+    if let Some(r) = o
+        .replication
+        .as_ref()
+        .filter(|r| r.role == ReplicationRole::Primary && !r.secondaries.is_empty())
+    {
+        let msg = format!(
+            "{} is the primary of cross-region secondaries {}: waiting for them to be deleted or detached (crossRegion.detached: true) first",
+            o.resource,
+            r.secondaries.join(", ")
+        );
+        return CleanupPlan::Report(Outcome::waiting(
+            Phase::Deleting,
+            reason::SECONDARIES_ATTACHED,
+            msg,
         ));
     }
     if o.state == ClusterState::Deleting {

@@ -109,3 +109,48 @@ fn delete_results() {
         Ok(Ending::Retry { .. })
     ));
 }
+
+#[test]
+fn a_primary_waits_for_its_secondaries_and_a_secondary_goes_at_once() {
+    use cache_operator_cloud::provider::{ObservedReplication, ReplicationRole};
+    let d = desired();
+    let old = ours(Phase::Ready);
+    let with = |role, secondaries: &[&str]| {
+        let mut o = observed(ClusterState::Available);
+        o.replication = Some(ObservedReplication {
+            role,
+            primary: Some(RES.into()),
+            secondaries: secondaries.iter().map(|s| (*s).to_owned()).collect(),
+            update_time: None,
+        });
+        o
+    };
+    let eu = "projects/p/locations/europe-west1/clusters/eu";
+    match cleanup(
+        &old,
+        &d,
+        Some((&with(ReplicationRole::Primary, &[eu]), &Claim::Ours)),
+        false,
+    ) {
+        CleanupPlan::Report(o) => {
+            assert_eq!(o.summary.reason(), reason::SECONDARIES_ATTACHED);
+            assert!(o.summary.message().contains(eu), "{o:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    for (case, role, list) in [
+        (
+            "a primary without secondaries",
+            ReplicationRole::Primary,
+            &[][..],
+        ),
+        ("a secondary", ReplicationRole::Secondary, &[eu][..]),
+        ("a detached member", ReplicationRole::None, &[][..]),
+    ] {
+        assert_eq!(
+            cleanup(&old, &d, Some((&with(role, list), &Claim::Ours)), false),
+            CleanupPlan::Delete,
+            "{case}"
+        );
+    }
+}

@@ -245,3 +245,95 @@ async fn a_valkey_cluster_is_created_through_the_instances_client_only() {
         "projects/shop-prod/locations/us-central1/instances/orders"
     );
 }
+
+/// `orders`, a created secondary of the set anchored on `orders-us`, whose `primary` is
+/// `wanted`; the cloud reports `orders` SECONDARY in `state`.
+async fn set_member(
+    wanted: &str,
+    state: ClusterState,
+) -> (Arc<Ctx>, Arc<FakeClusters>, FakeApi, RedisCluster) {
+    use cache_operator_cloud::provider::{ObservedReplication, ReplicationRole};
+    let us = "projects/shop-prod/locations/us-central1/clusters/orders-us";
+    let fakes = Fakes::default();
+    let obj: RedisCluster = cluster::gcp("orders")
+        .namespace("shop")
+        .uid("uid-1")
+        .generation(1)
+        .finalizer(FINALIZER)
+        .region("europe-west1")
+        .secondary_of("orders-us")
+        .status(
+            serde_json::json!({"phase": "Ready", "observedGeneration": 1,
+            "cloudResource": RES, "cloudUid": "uid-1", "cloudState": "ACTIVE",
+            "caCertificate": "-----BEGIN CERTIFICATE-----"}),
+        )
+        .parse();
+    let anchor: RedisCluster = cluster::gcp("orders-us")
+        .namespace("shop")
+        .cross_region_primary(wanted)
+        .status(serde_json::json!({"phase": "Ready", "cloudResource": us, "cloudState": "ACTIVE"}))
+        .parse();
+    let stores = Fill::default().cluster(anchor).cluster(obj.clone()).build();
+    let (ctx, api) = serving(stores, &fakes, &obj).await;
+    let mut o = observed(state);
+    o.replication = Some(ObservedReplication {
+        role: ReplicationRole::Secondary,
+        primary: Some(us.into()),
+        secondaries: vec![RES.into()],
+        update_time: Some("2026-12-08T01:00:00Z".into()),
+    });
+    fakes.clusters.report(Some(o));
+    (ctx, fakes.clusters, api, obj)
+}
+
+#[tokio::test]
+async fn the_member_the_anchor_names_switches_over_once() {
+    let (ctx, cloud, api, obj) = set_member("orders", ClusterState::Available).await;
+    pass(&ctx, &obj).await.unwrap();
+    assert_eq!(
+        cloud.asked(),
+        ["list", "apply"],
+        "one switchover, sent by this member"
+    );
+    let (st, _) = api.status();
+    assert_eq!(st["phase"], "Updating", "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("switchover")),
+        "{st}"
+    );
+    assert_eq!(st["crossRegion"]["role"], "SECONDARY");
+    assert_eq!(st["crossRegion"]["wantedPrimary"], "orders");
+    let switching = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "SwitchingOver")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(switching["status"], "True", "{st}");
+    assert!(
+        api.events()
+            .iter()
+            .any(|(_, _, note)| note.contains("switchover")),
+        "{:?}",
+        api.events()
+    );
+
+    // The cloud carries it out (UPDATING): the next pass waits, it does not send it again.
+    let (ctx, cloud, _api, obj) = set_member("orders", ClusterState::Updating).await;
+    pass(&ctx, &obj).await.unwrap();
+    assert!(!cloud.asked().contains(&"apply".to_owned()));
+}
+
+#[tokio::test]
+async fn other_members_never_send_the_switchover() {
+    let (ctx, cloud, _api, obj) = set_member("orders-us", ClusterState::Available).await;
+    pass(&ctx, &obj).await.unwrap();
+    assert_eq!(
+        cloud.asked(),
+        ["list"],
+        "nothing to write while orders-us is wanted"
+    );
+}

@@ -31,6 +31,7 @@ pub fn observed(state: ClusterState) -> ObservedCluster {
         pending: Vec::new(),
         gcp: Some(Box::default()),
         aws: None,
+        replication: None,
     }
 }
 
@@ -43,6 +44,7 @@ pub fn seen(state: ClusterState) -> Seen {
         ca_certificates: None,
         attempt: None,
         backup: None,
+        set: None,
     }
 }
 

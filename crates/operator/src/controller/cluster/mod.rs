@@ -16,6 +16,7 @@ pub mod backups;
 pub mod cleanup;
 #[cfg(test)]
 mod controller_tests;
+pub mod cross_region;
 pub mod dereference;
 pub mod execute;
 #[cfg(test)]
@@ -67,6 +68,64 @@ impl GroupsSeen {
     }
 }
 
+/// What the members of a cross-region set read of each other (`cross_region::read`): the
+/// spec's `crossRegion`, the cloud resource, state and role, and whether it is being deleted.
+/// Per cluster, as last seen by the watch mapper.
+#[derive(Default)]
+struct SetsSeen(Mutex<HashMap<GroupKey, String>>);
+
+impl SetsSeen {
+    /// The other members of `cluster`'s set to wake, when what they read of it changed.
+    fn wake(&self, cluster: &ClusterGuard, stores: &super::Stores) -> Vec<ObjectRef<ClusterGuard>> {
+        let Some(c) = parsed(cluster) else {
+            return Vec::new();
+        };
+        let Some(cr) = &c.spec.cross_region else {
+            return Vec::new();
+        };
+        let ns = c.namespace().unwrap_or_default();
+        let me = c.name_any();
+        let st = c.status.clone().unwrap_or_default();
+        let now = serde_json::to_string(&(
+            cr,
+            &st.cloud_resource,
+            &st.cloud_state,
+            &st.phase,
+            &st.cross_region,
+            c.metadata.deletion_timestamp.is_some(),
+        ))
+        .unwrap_or_default();
+        let before = self
+            .0
+            .lock()
+            .expect("sets seen lock")
+            .insert((ns.clone(), me.clone()), now.clone());
+        if before.as_deref() == Some(now.as_str()) {
+            return Vec::new();
+        }
+        let anchor = cr.secondary_of.clone().unwrap_or_else(|| me.clone());
+        stores
+            .clusters
+            .state()
+            .iter()
+            .filter(|o| {
+                parsed(o).is_some_and(|o| {
+                    let name = o.name_any();
+                    o.namespace().as_deref() == Some(ns.as_str())
+                        && name != me
+                        && (name == anchor
+                            || o.spec
+                                .cross_region
+                                .as_ref()
+                                .and_then(|x| x.secondary_of.as_deref())
+                                == Some(anchor.as_str()))
+                })
+            })
+            .map(|o| ObjectRef::from_obj(&**o))
+            .collect()
+    }
+}
+
 /// Run the controller until `stop`. A UserGroup's ID is needed by the aws clusters that list it.
 pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: CancellationToken) {
     let store = ctx.stores.clusters.clone();
@@ -74,7 +133,12 @@ pub async fn run(ctx: Arc<Ctx>, feeds: ClusterFeeds, concurrency: u16, stop: Can
     // A group's status changes with every cluster it grants (gcp) or serves; only a change of
     // what clusters read re-runs them, or N clusters listing one group cost N² reconciles.
     let seen = GroupsSeen::default();
+    let sets = SetsSeen::default();
+    let set_stores = ctx.stores.clone();
     let controller = skeleton::controller::<RedisCluster>(feeds.clusters, store, concurrency)
+        .watches_shared_stream(feeds.sets, move |c: Arc<ClusterGuard>| {
+            sets.wake(&c, &set_stores)
+        })
         .watches_shared_stream(feeds.groups, move |group: Arc<GroupGuard>| {
             if !seen.changed(&group) {
                 return Vec::new();

@@ -17,6 +17,7 @@ use cache_operator_cloud::provider::{
 use kube::ResourceExt;
 
 use super::backups::{self, OnDemand};
+use super::cross_region::{self, SetRead, SetView};
 use super::dereference;
 use super::token::{self, TokenRecord};
 use super::validate::{self, Validated};
@@ -41,6 +42,8 @@ pub struct Seen {
     pub attempt: Option<u32>,
     /// The on-demand backup being taken, as the cloud lists it (when one is followed).
     pub backup: Option<ObservedBackup>,
+    /// The cross-region set this cluster is a member of, as the shared cache shows it.
+    pub set: Option<SetView>,
 }
 
 /// What a pass must look at besides the cluster.
@@ -117,6 +120,7 @@ pub async fn for_apply(
         ca_certificates,
         attempt,
         backup,
+        set: None,
     }))
 }
 
@@ -260,6 +264,7 @@ pub async fn observe(obj: &RedisCluster, ctx: &Ctx) -> Result<Observed, Error> {
     let old = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation;
     let validated = validate::validate(obj, dereference::user_group_ids(obj, &ctx.stores));
+    let (validated, set) = with_set(validated, obj, ctx);
     let mut seen = Observed {
         refused: ending::refused_at(&old.conditions, generation),
         owner: owner(obj),
@@ -300,11 +305,43 @@ pub async fn observe(obj: &RedisCluster, ctx: &Ctx) -> Result<Observed, Error> {
     )
     .await;
     seen.cloud = Some(match found {
-        Ok(Some(s)) => Ok(Cloud::Present(Box::new(s))),
+        Ok(Some(s)) => Ok(Cloud::Present(Box::new(Seen { set, ..s }))),
         Ok(None) => absent(ctx, desired, &old).await.map(Cloud::Absent),
         Err(e) => Err(e),
     });
     Ok(seen)
+}
+
+/// The spec with what its cross-region set adds (from the shared cache): the primary a new
+/// secondary is created under, or what is awaited, or the set's rule it breaks.
+fn with_set(validated: Validated, obj: &RedisCluster, ctx: &Ctx) -> (Validated, Option<SetView>) {
+    let Validated::Desired(mut desired) = validated else {
+        return (validated, None);
+    };
+    if obj.spec.cross_region.is_none() {
+        return (Validated::Desired(desired), None);
+    }
+    let ns = obj.namespace();
+    let namespace: Vec<RedisCluster> = ctx
+        .stores
+        .clusters
+        .state()
+        .iter()
+        .filter_map(|c| crate::controller::shared::parsed(c))
+        .filter(|c| c.namespace() == ns)
+        .cloned()
+        .collect();
+    match cross_region::read(obj, &namespace) {
+        SetRead::Alone => (Validated::Desired(desired), None),
+        SetRead::Waiting(m) => (Validated::Waiting(m), None),
+        SetRead::Broken(e) => (Validated::InvalidSpec(e), None),
+        SetRead::Member { view, follow } => {
+            if let DesiredCluster::Gcp(g) = &mut *desired {
+                g.secondary_of = follow;
+            }
+            (Validated::Desired(desired), Some(view))
+        }
+    }
 }
 
 /// Everything a deletion reads.

@@ -20,6 +20,7 @@ use jiff::Timestamp;
 
 use super::backups::{self, Final, OnDemand};
 use super::cleanup::{self, CleanupPlan};
+use super::cross_region;
 use super::observe::{Cloud, Leaving, Looked, Observed, Seen};
 use super::token::{self, TokenCloud, TokenRecord};
 use super::validate::Validated;
@@ -186,6 +187,14 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
     }
     let in_flight = old.operation.is_some() && !plan.clear_operation;
     let res = &o.resource;
+    // A cross-region step (switchover, detach) comes before the spec's own changes.
+    let changes: Vec<Change> = seen
+        .set
+        .as_ref()
+        .and_then(|set| cross_region::step(set, o))
+        .into_iter()
+        .chain(seen.changes.iter().cloned())
+        .collect();
     plan.then = match o.state {
         ClusterState::Creating => Then::Report(Outcome::waiting(
             Phase::Creating,
@@ -195,7 +204,7 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
         ClusterState::Updating => Then::Report(Outcome::waiting(
             Phase::Updating,
             reason::UPDATING,
-            format!("the cloud is updating {res}{}", describe(&seen.changes)),
+            format!("the cloud is updating {res}{}", describe(&changes)),
         )),
         ClusterState::Deleting => Then::Report(Outcome::waiting(
             Phase::Pending,
@@ -215,7 +224,7 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
             reason::PENDING,
             format!("the cloud reports {res} as {:?}", o.raw_state),
         )),
-        ClusterState::Available => match seen.changes.split_first() {
+        ClusterState::Available => match changes.split_first() {
             // The spec holds now, but the cloud will change the cluster later (someone made a
             // change that waits for the maintenance window): not done, say what will happen.
             None if !o.pending.is_empty() => {
@@ -247,7 +256,7 @@ pub fn plan(old: &RedisClusterStatus, adopt: bool, seen: Option<&Seen>) -> Plan 
                 reason::UPDATING,
                 format!(
                     "waiting for the cloud to finish the previous change{}",
-                    describe(&seen.changes)
+                    describe(&changes)
                 ),
             )),
             Some((change, pending)) => {

@@ -466,3 +466,54 @@ fn a_change_the_cloud_will_make_later_is_not_called_done() {
         Phase::Ready
     );
 }
+
+#[test]
+fn a_cross_region_step_goes_before_the_specs_changes_and_waits_for_a_change_in_flight() {
+    use crate::controller::cluster::cross_region::SetView;
+    use cache_operator_cloud::provider::{ObservedReplication, ReplicationRole};
+    let primary = "projects/p/locations/us-central1/clusters/us";
+    let mut s = Seen {
+        changes: vec![Change::ReplicaCount(2)],
+        set: Some(SetView {
+            me: "eu".into(),
+            anchor: "us".into(),
+            wanted: "eu".into(),
+            wanted_resource: Some(RES.into()),
+            detached: false,
+        }),
+        ..seen(ClusterState::Available)
+    };
+    s.cluster.replication = Some(ObservedReplication {
+        role: ReplicationRole::Secondary,
+        primary: Some(primary.into()),
+        secondaries: vec![RES.into()],
+        update_time: Some("t1".into()),
+    });
+    let p = plan(&ours(Phase::Ready), false, Some(&s));
+    assert_eq!(
+        p.then,
+        Then::Change {
+            change: Change::Switchover {
+                secondaries: vec![primary.into()],
+                since: Some("t1".into()),
+            },
+            pending: vec![Change::ReplicaCount(2)],
+        }
+    );
+    // Sent, and the cloud not yet showing it (a crash after the write): wait, no second write.
+    let p = plan(&following("operations/op-9"), false, Some(&s));
+    assert!(matches!(p.then, Then::Report(_)), "{p:?}");
+    // Done: the member reports PRIMARY; only the spec's own change is left.
+    s.cluster.replication.as_mut().unwrap().role = ReplicationRole::Primary;
+    let p = plan(&ours(Phase::Ready), false, Some(&s));
+    assert!(
+        matches!(
+            p.then,
+            Then::Change {
+                change: Change::ReplicaCount(2),
+                ..
+            }
+        ),
+        "{p:?}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use cache_operator_api::cluster::{ClusterEndpoints, Phase, RedisCluster, RedisClusterStatus};
 use cache_operator_api::common::HostPort;
-use cache_operator_api::condition::{Summary, event, reason};
+use cache_operator_api::condition::{self, Summary, event, reason};
 use cache_operator_api::lifecycle::{BackupRecord, BackupsStatus, MaintenanceStatus};
 use cache_operator_api::model::DesiredCluster;
 use cache_operator_cloud::provider::{
@@ -17,7 +17,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::backups;
+use super::cross_region;
 use super::execute::{Applied, Left};
+use super::observe::Seen;
 use super::plan::{Act, Course, Ending, Leave, Outcome, Then, describe};
 use crate::controller::Ctx;
 use crate::controller::ending::{Next, OnFailure, cloud_failure};
@@ -86,6 +88,8 @@ async fn went(pass: &mut Pass<'_>, go: super::plan::Go, applied: Applied) -> End
     }
     if let (true, Some(seen)) = (go.plan.record, &go.seen) {
         record(&mut pass.st, &seen.cluster);
+        let generation = pass.obj.metadata.generation;
+        record_set(&mut pass.st, seen, generation, Timestamp::now());
     }
     if go.plan.clear_operation {
         pass.st.operation = None;
@@ -437,6 +441,38 @@ pub fn record(st: &mut RedisClusterStatus, o: &ObservedCluster) {
         (None, None) => None,
     };
     st.maintenance = maintenance.and_then(maintenance_status);
+}
+
+/// Take the cross-region set into the status: `status.crossRegion` and the `SwitchingOver`
+/// condition (gone once the cluster is no member).
+pub fn record_set(
+    st: &mut RedisClusterStatus,
+    seen: &Seen,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let rep = seen.cluster.replication.as_ref();
+    st.cross_region = cross_region::status_of(seen.set.as_ref(), rep);
+    match seen
+        .set
+        .as_ref()
+        .and_then(|v| cross_region::switchover(v, rep))
+    {
+        Some((status, reason, message)) => condition::set(
+            &mut st.conditions,
+            condition::new(
+                condition::SWITCHING_OVER,
+                status,
+                reason,
+                message,
+                generation,
+            ),
+            now,
+        ),
+        None => st
+            .conditions
+            .retain(|c| c.type_ != condition::SWITCHING_OVER),
+    }
 }
 
 /// What the cloud says about maintenance, for the status; `None` when it says nothing.
