@@ -318,17 +318,22 @@ fn with_set(validated: Validated, obj: &RedisCluster, ctx: &Ctx) -> (Validated, 
     let Validated::Desired(mut desired) = validated else {
         return (validated, None);
     };
-    if obj.spec.cross_region.is_none() {
+    let Some(cr) = &obj.spec.cross_region else {
         return (Validated::Desired(desired), None);
-    }
+    };
     let ns = obj.namespace();
+    let anchor = cr.secondary_of.clone().unwrap_or_else(|| obj.name_any());
+    // Only the set's possible members are copied: the anchor and clusters naming a set (a
+    // namespace may hold thousands of clusters that take no part in any).
     let namespace: Vec<RedisCluster> = ctx
         .stores
         .clusters
         .state()
         .iter()
         .filter_map(|c| crate::controller::shared::parsed(c))
-        .filter(|c| c.namespace() == ns)
+        .filter(|c| {
+            c.namespace() == ns && (c.spec.cross_region.is_some() || c.name_any() == anchor)
+        })
         .cloned()
         .collect();
     match cross_region::read(obj, &namespace) {
