@@ -38,10 +38,15 @@ impl Snapshot {
     /// than the List and stays.
     fn update(&mut self, at: Instant, listed: Vec<ObservedCluster>) {
         self.at = at;
-        let ids: HashSet<String> = listed.iter().map(|c| c.id.to_ascii_lowercase()).collect();
-        self.clusters.retain(|id, e| e.at > at || ids.contains(id));
-        for cluster in listed {
-            let id = cluster.id.to_ascii_lowercase();
+        let listed: Vec<(String, ObservedCluster)> = listed
+            .into_iter()
+            .map(|c| (c.id.to_ascii_lowercase(), c))
+            .collect();
+        let ids: HashSet<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+        self.clusters
+            .retain(|id, e| e.at > at || ids.contains(id.as_str()));
+        drop(ids);
+        for (id, cluster) in listed {
             match self.clusters.get_mut(&id) {
                 Some(e) if e.at > at => {}
                 Some(e) => *e = Entry { at, cluster },

@@ -131,21 +131,17 @@ pub fn observed_replication(
     };
     let names = |l: &[RemoteCluster]| l.iter().map(|r| r.cluster.clone()).collect::<Vec<_>>();
     // Every member reports the whole set in `membership`; the links are the fallback.
-    let (primary, secondaries) = match (&c.membership, role) {
-        (Some(m), _) if m.primary_cluster.is_some() => (
+    let (primary, secondaries) = match (role, &c.membership) {
+        (ReplicationRole::None, _) => (None, Vec::new()),
+        (_, Some(m)) if m.primary_cluster.is_some() => (
             m.primary_cluster.as_ref().map(|p| p.cluster.clone()),
             names(&m.secondary_clusters),
         ),
-        (_, ReplicationRole::Primary) => (Some(name.to_owned()), names(&c.secondary_clusters)),
-        (_, ReplicationRole::Secondary) => (
+        (ReplicationRole::Primary, _) => (Some(name.to_owned()), names(&c.secondary_clusters)),
+        (ReplicationRole::Secondary, _) => (
             c.primary_cluster.as_ref().map(|p| p.cluster.clone()),
             vec![name.to_owned()],
         ),
-        (_, ReplicationRole::None) => (None, Vec::new()),
-    };
-    let (primary, secondaries) = match role {
-        ReplicationRole::None => (None, Vec::new()),
-        _ => (primary, secondaries),
     };
     Some(ObservedReplication {
         role,
